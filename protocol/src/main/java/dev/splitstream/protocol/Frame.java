@@ -1,0 +1,202 @@
+package dev.splitstream.protocol;
+
+import java.nio.ByteBuffer;
+
+/**
+ * One protocol frame. Every frame type is a record with an explicit numeric type code ({@link FrameType}); only
+ * {@link FrameCodec} turns frames into bytes and back.
+ *
+ * <p>Frames after the handshake that change session state ({@link Open}, {@link Accept}, {@link Data},
+ * {@link WindowUpdate}, {@link Reset}) are <em>reliable</em>: the session numbers them and keeps them until the
+ * peer acknowledges them, so they survive a transport reconnect. {@link Ack}, {@link Ping}, {@link Pong} and
+ * {@link Close} are not numbered (their sequence number on the wire is 0).
+ */
+public sealed interface Frame
+        permits Frame.Hello,
+                Frame.Challenge,
+                Frame.Proof,
+                Frame.Welcome,
+                Frame.Open,
+                Frame.Accept,
+                Frame.Data,
+                Frame.WindowUpdate,
+                Frame.Ack,
+                Frame.Reset,
+                Frame.Ping,
+                Frame.Pong,
+                Frame.Close {
+
+    /** The type code written on the wire. */
+    FrameType type();
+
+    /** Stream the frame belongs to; 0 for session-level frames. */
+    default int streamId() {
+        return 0;
+    }
+
+    /** Session sequence number of a reliable frame; 0 for unnumbered frames and before the session assigns one. */
+    default long seq() {
+        return 0;
+    }
+
+    /**
+     * What a client asks for in its {@link Hello}: a new session, to resume an existing one on a new connection, or
+     * to join an existing one with a second leg (split path).
+     */
+    enum Intent {
+        /** Start a new session. */
+        NEW(0),
+        /** Continue an existing session whose transport dropped; both sides resend unacknowledged frames. */
+        RESUME(1),
+        /** Add the upstream-only leg of a split session (client to server frames only). */
+        JOIN_UPSTREAM(2),
+        /** Add the downstream-only leg of a split session (server to client frames only). */
+        JOIN_DOWNSTREAM(3);
+
+        /** Wire code. */
+        public final int code;
+
+        Intent(int code) {
+            this.code = code;
+        }
+    }
+
+    /**
+     * First frame from the client.
+     *
+     * @param minVersion lowest protocol version the client speaks
+     * @param maxVersion highest protocol version the client speaks
+     * @param tokenId which shared secret the client proves knowledge of (not the secret)
+     * @param nonce 32 random bytes
+     * @param timestampMillis client wall clock, epoch milliseconds; the server refuses stale hellos
+     * @param intent new session, resume or join
+     * @param sessionId 16-byte session id for RESUME and JOIN_*, empty for NEW
+     * @param lastReceivedSeq for RESUME/JOIN: last reliable sequence number the client received; else 0
+     * @param capabilities bit set of optional features ({@link Capabilities})
+     */
+    record Hello(
+            int minVersion,
+            int maxVersion,
+            String tokenId,
+            byte[] nonce,
+            long timestampMillis,
+            Intent intent,
+            byte[] sessionId,
+            long lastReceivedSeq,
+            int capabilities)
+            implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.HELLO;
+        }
+    }
+
+    /**
+     * Server's answer to a hello.
+     *
+     * @param version the protocol version chosen for this session
+     * @param nonce 32 random bytes
+     * @param capabilities features the server agrees to (a subset of the client's)
+     */
+    record Challenge(int version, byte[] nonce, int capabilities) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.CHALLENGE;
+        }
+    }
+
+    /** Client's HMAC-SHA256 over the transcript (hello and challenge): 32 bytes. */
+    record Proof(byte[] mac) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.PROOF;
+        }
+    }
+
+    /**
+     * Server accepts the client: the session id, what it last received (for resumption), the server's own proof (so the
+     * client knows it talks to a holder of the secret) and the limits the client must respect.
+     */
+    record Welcome(byte[] sessionId, long lastReceivedSeq, byte[] serverMac, int maxPayload, int initialWindow)
+            implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.WELCOME;
+        }
+    }
+
+    /** Opens a stream to {@code host:port} on the peer's side. Either side may open streams. */
+    record Open(int streamId, long seq, String host, int port, int window) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.OPEN;
+        }
+    }
+
+    /** The peer connected the target of an {@link Open}; data may flow. Carries the acceptor's receive window. */
+    record Accept(int streamId, long seq, int window) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.ACCEPT;
+        }
+    }
+
+    /**
+     * Stream bytes. {@code fin} marks the sender's half-close (the payload may then be empty). The payload is a view
+     * (position to limit) and is not copied by the codec when decoding.
+     */
+    record Data(int streamId, long seq, ByteBuffer payload, boolean fin) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.DATA;
+        }
+    }
+
+    /** Grants the peer {@code increment} more bytes of send credit on a stream. */
+    record WindowUpdate(int streamId, long seq, int increment) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.WINDOW_UPDATE;
+        }
+    }
+
+    /** Cumulative acknowledgement: every reliable frame up to and including {@code seq} arrived. */
+    record Ack(long ackedSeq) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.ACK;
+        }
+    }
+
+    /** Aborts a stream in both directions with a reason. */
+    record Reset(int streamId, long seq, ResetCode code, String message) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.RESET;
+        }
+    }
+
+    /** Keepalive; the peer answers with a {@link Pong} carrying the same opaque value. */
+    record Ping(long opaque) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.PING;
+        }
+    }
+
+    /** Answer to a {@link Ping}. */
+    record Pong(long opaque) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.PONG;
+        }
+    }
+
+    /** Ends the session (or refuses a handshake) with a reason. */
+    record Close(CloseCode code, String message) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.CLOSE;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package dev.splitstream.protocol;
+
+import java.nio.ByteBuffer;
+
+/** Receives the events of one stream, on the session's thread. */
+public interface StreamHandler {
+    /** The peer accepted a stream this side opened (its target is connected); data may now flow. */
+    default void onAccepted(Stream stream) {}
+
+    /**
+     * Bytes arrived. Call {@link Stream#consumed(int)} once they are handed on (e.g. written to the local socket) so the
+     * peer gets credit to send more; until then they count against the stream's receive window.
+     */
+    void onData(Stream stream, ByteBuffer data);
+
+    /** The peer half-closed its sending side; no more data will arrive. */
+    void onFin(Stream stream);
+
+    /** The stream was aborted by the peer or by the session (session closed, flow-control violation). */
+    void onReset(Stream stream, ResetCode code, String message);
+
+    /** The stream can take more data after {@link Stream#write} returned false. */
+    default void onWritable(Stream stream) {}
+}

@@ -1,0 +1,2 @@
+/** The Splitstream wire protocol: frames, codec, handshake, sessions, multiplexing, flow control, resumption. */
+package dev.splitstream.protocol;
