@@ -132,6 +132,8 @@ final class Traffic {
         final long maxBytesPerStream;
         final List<String> failures = new ArrayList<>();
         boolean autoConsume = true;
+        /** Streams whose reader on this side never returns credit. */
+        final java.util.Set<Integer> stallIds = new java.util.HashSet<>();
 
         Side(String name, long seed, long maxBytesPerStream) {
             this.name = name;
@@ -155,6 +157,7 @@ final class Traffic {
                     sizes.nextLong());
             p.autoConsume = autoConsume;
             p.stream = stream;
+            p.stalled = stallIds.contains(stream.id());
             pumps.put(stream.id(), p);
             stream.accept(p);
             p.accepted = true;
