@@ -29,7 +29,9 @@ public final class Session {
 
     /** Which end of the session this is. The client opens odd stream ids, the server even ones. */
     public enum Role {
+        /** The entry node: sends HELLO, opens odd stream ids. */
         CLIENT,
+        /** The exit node: answers the handshake, opens even stream ids. */
         SERVER
     }
 
@@ -120,6 +122,11 @@ public final class Session {
     /** The session key, for proving RESUME and JOIN handshakes. */
     public Secret sessionKey() {
         return established.sessionKey();
+    }
+
+    /** Bytes of reliable frames after which the session acknowledges without waiting for {@link #flushAck()}. */
+    public long ackEveryBytes() {
+        return ackEveryBytes;
     }
 
     /** Which end of the session this is. */
