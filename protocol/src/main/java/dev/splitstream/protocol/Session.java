@@ -251,6 +251,13 @@ public final class Session {
                 bytesSinceAck += FrameCodec.HEADER_LENGTH + FrameCodec.bodyLength(frame);
                 framesSinceAck++;
                 onReliable(frame);
+                if (unackedBytes > 2 * limits.maxUnacked()) {
+                    // Only control frames pass a full resend buffer; a peer that keeps sending but never
+                    // acknowledges would otherwise grow it without bound.
+                    throw new ProtocolException(
+                            CloseCode.LIMIT_EXCEEDED,
+                            "peer does not acknowledge: " + unackedBytes + " bytes wait for an ACK");
+                }
                 if (!closed && (framesSinceAck >= ACK_EVERY_FRAMES || bytesSinceAck >= ackEveryBytes)) {
                     sendAck();
                 }
