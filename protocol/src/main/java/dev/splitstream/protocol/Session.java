@@ -171,11 +171,9 @@ public final class Session {
                     + " but it already acknowledged up to " + peerAckedSeq);
         }
         this.sink = sink;
-        // What we received is known to the peer from the handshake of this connection.
-        lastAckSent = lastReceivedSeq;
-        bytesSinceAck = 0;
-        framesSinceAck = 0;
-        ackWanted = false;
+        // The handshake told the peer what we received only if this connection carries both directions (a split
+        // path's legs do not), so acknowledge again on the next flush; one frame per attach.
+        ackWanted = lastReceivedSeq > 0;
         discardAcked(peerLastReceivedSeq);
         Unacked[] resend = unacked.toArray(new Unacked[0]);
         for (Unacked u : resend) {
