@@ -19,7 +19,7 @@ public class EntryConfigDependent extends CRUDKubernetesDependentResource<Secret
     @Override
     protected Secret desired(Tunnel tunnel, Context<Tunnel> context) {
         return EntryModel.configSecret(
-                tunnel, context.getSecondaryResource(Secret.class, CredentialsSecretDependent.NAME));
+                tunnel, Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)));
     }
 
     @Override

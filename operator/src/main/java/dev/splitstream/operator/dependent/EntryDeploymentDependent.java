@@ -22,7 +22,7 @@ public class EntryDeploymentDependent extends CRUDKubernetesDependentResource<De
     @Override
     protected Deployment desired(Tunnel tunnel, Context<Tunnel> context) {
         var environment = EntryModel.environment(
-                tunnel, context.getSecondaryResource(Secret.class, CredentialsSecretDependent.NAME));
+                tunnel, Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)));
         return EntryModel.deployment(tunnel, Settings.defaults(), EntryModel.digest(environment));
     }
 

@@ -11,6 +11,7 @@ import dev.splitstream.operator.dependent.EntryConfigDependent;
 import dev.splitstream.operator.dependent.EntryDeploymentDependent;
 import dev.splitstream.operator.dependent.ExitDeploymentDependent;
 import dev.splitstream.operator.dependent.ExitServiceDependent;
+import dev.splitstream.operator.dependent.Secondary;
 import dev.splitstream.operator.dependent.UpstreamIngressDependent;
 import dev.splitstream.operator.model.Credentials;
 import dev.splitstream.operator.model.Endpoints;
@@ -111,7 +112,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
                 .reconcileManagedWorkflow()
                 .throwAggregateExceptionIfErrorsPresent();
 
-        Optional<Secret> credentials = context.getSecondaryResource(Secret.class, CredentialsSecretDependent.NAME);
+        Optional<Secret> credentials =
+                Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel));
         Optional<Duration> rotationCheck = Optional.empty();
         if (credentials.isPresent() && tunnel.getSpec().token.existingSecret == null) {
             TokenRotation.Outcome outcome = TokenRotation.apply(tunnel, credentials.get(), now, context.getClient());
@@ -197,7 +199,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
             conditions.set(SECRETS_READY, false, "SecretPending", "Secret " + credentialsName + " not created yet");
             return;
         }
-        boolean entryConfig = context.getSecondaryResource(Secret.class, EntryConfigDependent.NAME)
+        boolean entryConfig = Secondary.named(context, Secret.class, TunnelResources.entryConfigSecretName(tunnel))
                 .isPresent();
         String existing = tunnel.getSpec().token.existingSecret;
         if (existing != null) {
@@ -260,7 +262,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
 
     private void exit(Tunnel tunnel, Context<Tunnel> context, Conditions conditions) {
         deploymentCondition(
-                context.getSecondaryResource(Deployment.class, ExitDeploymentDependent.NAME),
+                Secondary.named(context, Deployment.class, TunnelResources.exitName(tunnel)),
                 TunnelResources.exitName(tunnel),
                 tunnel.getSpec().exit.replicas,
                 EXIT_READY,
@@ -285,7 +287,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
             return;
         }
         deploymentCondition(
-                context.getSecondaryResource(Deployment.class, EntryDeploymentDependent.NAME),
+                Secondary.named(context, Deployment.class, TunnelResources.entryName(tunnel)),
                 TunnelResources.entryName(tunnel),
                 tunnel.getSpec().entry.replicas,
                 ENTRY_READY,
@@ -364,7 +366,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
 
     private static void check(
             Context<Tunnel> context, String dependent, String name, List<String> missing, List<String> addresses) {
-        Optional<Ingress> ingress = context.getSecondaryResource(Ingress.class, dependent);
+        Optional<Ingress> ingress = Secondary.named(context, Ingress.class, name);
         if (ingress.isEmpty()) {
             missing.add(name);
             return;
