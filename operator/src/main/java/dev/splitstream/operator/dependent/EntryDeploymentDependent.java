@@ -5,13 +5,16 @@ import dev.splitstream.operator.model.EntryModel;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.dependent.DependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 import io.javaoperatorsdk.operator.processing.dependent.workflow.Condition;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 
 /** The entry node Deployment; absent for sidecar-only tunnels. */
+@KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_ENTRY))
 public class EntryDeploymentDependent extends CRUDKubernetesDependentResource<Deployment, Tunnel> {
     public static final String NAME = "entry-deployment";
 

@@ -4,11 +4,14 @@ import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import dev.splitstream.operator.model.ExitModel;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 
 /** The exit node Deployment. */
+@KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_EXIT))
 public class ExitDeploymentDependent extends CRUDKubernetesDependentResource<Deployment, Tunnel> {
     public static final String NAME = "exit-deployment";
 

@@ -4,13 +4,16 @@ import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import dev.splitstream.operator.model.IngressModel;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.dependent.DependentResource;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 import io.javaoperatorsdk.operator.processing.dependent.workflow.Condition;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 
 /** The Ingress of the upstream domain (of the only domain when the tunnel is not split). */
+@KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_INGRESS))
 public class UpstreamIngressDependent extends CRUDKubernetesDependentResource<Ingress, Tunnel> {
     public static final String NAME = "upstream-ingress";
 

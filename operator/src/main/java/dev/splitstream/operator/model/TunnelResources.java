@@ -56,6 +56,15 @@ public final class TunnelResources {
 
     public static final String SESSION_HASH_KEY = "$http_x_splitstream_session";
 
+    /** Label selectors of the operator's informers: only what it manages is cached, never every Secret. */
+    public static final String SELECT_MANAGED = LABEL_MANAGED_BY + "=" + MANAGED_BY;
+
+    public static final String SELECT_CREDENTIALS =
+            SELECT_MANAGED + "," + LABEL_COMPONENT + "=" + COMPONENT_CREDENTIALS;
+    public static final String SELECT_EXIT = SELECT_MANAGED + "," + LABEL_COMPONENT + "=" + COMPONENT_EXIT;
+    public static final String SELECT_ENTRY = SELECT_MANAGED + "," + LABEL_COMPONENT + "=" + COMPONENT_ENTRY;
+    public static final String SELECT_INGRESS = SELECT_MANAGED + "," + LABEL_COMPONENT + "=" + COMPONENT_INGRESS;
+
     /** The longest suffix appended to a Tunnel name; names must stay DNS labels (63 characters). */
     public static final int MAX_TUNNEL_NAME_LENGTH = 63 - "-downstream".length();
 

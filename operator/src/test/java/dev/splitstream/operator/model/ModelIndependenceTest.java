@@ -13,7 +13,8 @@ class ModelIndependenceTest {
     @Test
     void desiredStateBuildersImportNoOperatorSdk() throws IOException {
         try (Stream<Path> files = Files.list(Path.of("src/main/java/dev/splitstream/operator/model"))) {
-            List<Path> sources = files.filter(p -> p.toString().endsWith(".java")).toList();
+            List<Path> sources =
+                    files.filter(p -> p.toString().endsWith(".java")).toList();
             assertThat(sources).isNotEmpty();
             for (Path source : sources) {
                 assertThat(Files.readString(source)).as(source.toString()).doesNotContain("io.javaoperatorsdk");

@@ -99,6 +99,17 @@ class TunnelReconcilerIT {
         assertThat(condition(waiting, "SecretsReady")).map(Condition::getStatus).contains("True");
         assertThat(condition(waiting, "IngressReady")).map(Condition::getReason).contains("IngressCreated");
 
+        // Not ready, so the reconciler looks again every 2 s (test setting); with nothing changed it patches nothing.
+        String version = waiting.getMetadata().getResourceVersion();
+        await().during(Duration.ofSeconds(5))
+                .atMost(Duration.ofSeconds(8))
+                .until(() -> version.equals(client.resources(Tunnel.class)
+                        .inNamespace(ns)
+                        .withName("t1")
+                        .get()
+                        .getMetadata()
+                        .getResourceVersion()));
+
         markReady(ns, "t1-exit", 1);
         markReady(ns, "t1-entry", 1);
         Tunnel ready = awaitCondition(ns, "t1", "Ready", "True", "AllReady");
