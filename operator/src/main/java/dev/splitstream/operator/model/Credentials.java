@@ -2,6 +2,9 @@ package dev.splitstream.operator.model;
 
 import static dev.splitstream.operator.model.TunnelResources.*;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
@@ -9,15 +12,17 @@ import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
 /**
  * The credentials Secret of a Tunnel: a generated token (with its id), an HMAC key, and the exit node's tokens file
- * listing every token currently accepted, one {@code id=secret} line each.
+ * listing every token currently accepted.
  *
  * <p>Rotation adds a new token and keeps the previous one in the tokens file until its grace period ends; the exit
  * node re-reads the mounted file when kubelet refreshes it, so no pod restarts.
@@ -25,6 +30,7 @@ import java.util.Optional;
 public final class Credentials {
     private static final int SECRET_BYTES = 32;
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private Credentials() {}
 
@@ -145,12 +151,36 @@ public final class Credentials {
         return data;
     }
 
-    /** The exit node's tokens file: a comment line, then {@code id=secret} per accepted token. */
+    /**
+     * The exit node's tokens file (its JSON form, which is also YAML): {@code {"tokens":[{"id":..,"secret":..}]}}, one
+     * entry per accepted token. Entries carry no allow-list, so the exit's SPLITSTREAM_EXIT_ALLOW applies to each.
+     */
     public static String tokensFile(Map<String, String> tokensById) {
-        StringBuilder file = new StringBuilder("# id=token, one per line; written by the splitstream operator\n");
-        tokensById.forEach(
-                (id, token) -> file.append(id).append('=').append(token).append('\n'));
-        return file.toString();
+        List<Map<String, String>> entries = new ArrayList<>();
+        tokensById.forEach((id, token) -> {
+            Map<String, String> entry = new LinkedHashMap<>();
+            entry.put("id", id);
+            entry.put("secret", token);
+            entries.add(entry);
+        });
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(Map.of("tokens", entries)) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a map of strings always serializes", e);
+        }
+    }
+
+    /** The tokens a tokens file accepts, id to secret, in file order. */
+    public static Map<String, String> acceptedTokens(String tokensFile) {
+        Map<String, String> tokens = new LinkedHashMap<>();
+        try {
+            JsonNode entries = JSON.readTree(tokensFile).path("tokens");
+            entries.forEach(
+                    e -> tokens.put(e.path("id").asText(), e.path("secret").asText()));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("not a tokens file: " + e.getOriginalMessage(), e);
+        }
+        return tokens;
     }
 
     private static String annotation(Secret secret, String key) {

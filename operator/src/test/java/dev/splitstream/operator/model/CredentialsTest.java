@@ -23,7 +23,8 @@ class CredentialsTest {
         assertThat(secret.getMetadata().getOwnerReferences()).hasSize(1);
         assertThat(values.get(KEY_TOKEN)).hasSizeGreaterThanOrEqualTo(43);
         assertThat(values.get(KEY_HMAC_KEY)).hasSizeGreaterThanOrEqualTo(43).isNotEqualTo(values.get(KEY_TOKEN));
-        assertThat(values.get(KEY_TOKENS_FILE)).endsWith(values.get(KEY_TOKEN_ID) + "=" + values.get(KEY_TOKEN) + "\n");
+        assertThat(Credentials.acceptedTokens(values.get(KEY_TOKENS_FILE)))
+                .containsExactly(Map.entry(values.get(KEY_TOKEN_ID), values.get(KEY_TOKEN)));
         assertThat(Credentials.decode(Credentials.generate(tunnel)).get(KEY_TOKEN))
                 .isNotEqualTo(values.get(KEY_TOKEN));
     }
@@ -56,9 +57,10 @@ class CredentialsTest {
         assertThat(fresh.get(KEY_TOKEN_ID)).isNotEqualTo(old.get(KEY_TOKEN_ID));
         assertThat(fresh.get(KEY_TOKEN)).isNotEqualTo(old.get(KEY_TOKEN));
         assertThat(fresh.get(KEY_HMAC_KEY)).isEqualTo(old.get(KEY_HMAC_KEY));
-        assertThat(fresh.get(KEY_TOKENS_FILE))
-                .contains(fresh.get(KEY_TOKEN_ID) + "=" + fresh.get(KEY_TOKEN))
-                .contains(old.get(KEY_TOKEN_ID) + "=" + old.get(KEY_TOKEN));
+        assertThat(Credentials.acceptedTokens(fresh.get(KEY_TOKENS_FILE)))
+                .containsExactly(
+                        Map.entry(fresh.get(KEY_TOKEN_ID), fresh.get(KEY_TOKEN)),
+                        Map.entry(old.get(KEY_TOKEN_ID), old.get(KEY_TOKEN)));
         assertThat(Credentials.retiringExpiry(rotated)).contains(Instant.parse("2026-11-22T00:15:00Z"));
         assertThat(rotated.getMetadata().getAnnotations())
                 .containsEntry(ANNOTATION_RETIRING_TOKEN_ID, old.get(KEY_TOKEN_ID));
@@ -81,8 +83,13 @@ class CredentialsTest {
     }
 
     @Test
-    void secretsNeverAppearInTheTokensFileHeader() {
-        assertThat(Credentials.tokensFile(Map.of("a", "b"))).startsWith("#").endsWith("a=b\n");
+    void tokensFileIsTheExitNodesJsonLayout() throws Exception {
+        String file = Credentials.tokensFile(Map.of("k-1", "s3cr\"et"));
+        var tree = new com.fasterxml.jackson.databind.ObjectMapper().readTree(file);
+        assertThat(tree.fieldNames()).toIterable().containsExactly("tokens");
+        assertThat(tree.get("tokens").get(0).get("id").asText()).isEqualTo("k-1");
+        assertThat(tree.get("tokens").get(0).get("secret").asText()).isEqualTo("s3cr\"et");
+        assertThat(tree.get("tokens").get(0).size()).isEqualTo(2);
     }
 
     private void annotate(String value) {
