@@ -5,6 +5,7 @@ import static dev.splitstream.operator.model.TunnelResources.*;
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import dev.splitstream.operator.crd.v1alpha1.TunnelSpec;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.ContainerPortBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -12,6 +13,9 @@ import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.ServiceSpecBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import java.nio.charset.StandardCharsets;
@@ -82,6 +86,61 @@ public final class EntryModel {
         return env;
     }
 
+    /**
+     * Ports the entry Deployment serves to other pods: forwards and the SOCKS5 listener bound to a non-loopback
+     * address (a listener on the default 127.0.0.1 serves only its own pod, as a sidecar does).
+     */
+    public static Map<String, Integer> servicePorts(Tunnel tunnel) {
+        Map<String, Integer> ports = new LinkedHashMap<>();
+        for (String forward : tunnel.getSpec().entry.forwards) {
+            int eq = forward.indexOf('=');
+            if (eq > 0) {
+                listenPort(forward.substring(0, eq)).ifPresent(p -> ports.put("fwd-" + p, p));
+            }
+        }
+        if (tunnel.getSpec().entry.socks != null) {
+            listenPort(tunnel.getSpec().entry.socks).ifPresent(p -> ports.put("socks", p));
+        }
+        return ports;
+    }
+
+    /** Whether the Tunnel gets an entry Service: an entry Deployment with at least one port for other pods. */
+    public static boolean hasService(Tunnel tunnel) {
+        return hasDeployment(tunnel) && !servicePorts(tunnel).isEmpty();
+    }
+
+    public static Service service(Tunnel tunnel) {
+        var spec = new ServiceSpecBuilder().withType("ClusterIP").withSelector(selector(tunnel, COMPONENT_ENTRY));
+        servicePorts(tunnel).forEach((name, port) -> spec.addNewPort()
+                .withName(name)
+                .withPort(port)
+                .withTargetPort(new IntOrString(port))
+                .withProtocol("TCP")
+                .endPort());
+        return new ServiceBuilder()
+                .withNewMetadata()
+                .withName(entryName(tunnel))
+                .withNamespace(tunnel.getMetadata().getNamespace())
+                .withLabels(labels(tunnel, COMPONENT_ENTRY))
+                .withOwnerReferences(ownerReference(tunnel))
+                .endMetadata()
+                .withSpec(spec.build())
+                .build();
+    }
+
+    private static Optional<Integer> listenPort(String bindPort) {
+        int colon = bindPort.lastIndexOf(':');
+        String bind = colon < 0 ? "127.0.0.1" : bindPort.substring(0, colon);
+        if (bind.equals("localhost") || bind.startsWith("127.") || bind.equals("[::1]")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Integer.parseInt(bindPort.substring(colon + 1)));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
     public static Secret configSecret(Tunnel tunnel, Optional<Secret> credentials) {
         return new SecretBuilder()
                 .withNewMetadata()
@@ -135,6 +194,13 @@ public final class EntryModel {
                 .withContainerPort(ENTRY_PORT)
                 .withProtocol("TCP")
                 .endPort()
+                .addAllToPorts(servicePorts(tunnel).entrySet().stream()
+                        .map(p -> new ContainerPortBuilder()
+                                .withName(p.getKey())
+                                .withContainerPort(p.getValue())
+                                .withProtocol("TCP")
+                                .build())
+                        .toList())
                 .addNewEnvFrom()
                 .withNewSecretRef()
                 .withName(entryConfigSecretName(tunnel))

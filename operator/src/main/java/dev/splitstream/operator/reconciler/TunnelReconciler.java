@@ -9,6 +9,7 @@ import dev.splitstream.operator.dependent.CredentialsSecretDependent;
 import dev.splitstream.operator.dependent.DownstreamIngressDependent;
 import dev.splitstream.operator.dependent.EntryConfigDependent;
 import dev.splitstream.operator.dependent.EntryDeploymentDependent;
+import dev.splitstream.operator.dependent.EntryServiceDependent;
 import dev.splitstream.operator.dependent.ExitDeploymentDependent;
 import dev.splitstream.operator.dependent.ExitServiceDependent;
 import dev.splitstream.operator.dependent.Secondary;
@@ -68,7 +69,11 @@ import org.jboss.logging.Logger;
                     name = EntryDeploymentDependent.NAME,
                     type = EntryDeploymentDependent.class,
                     reconcilePrecondition = EntryDeploymentDependent.NotSidecarOnly.class,
-                    dependsOn = EntryConfigDependent.NAME)
+                    dependsOn = EntryConfigDependent.NAME),
+            @Dependent(
+                    name = EntryServiceDependent.NAME,
+                    type = EntryServiceDependent.class,
+                    reconcilePrecondition = EntryServiceDependent.HasPorts.class)
         })
 // Not generation-aware: the rotate-token annotation changes metadata only, which does not bump the generation.
 @ControllerConfiguration(name = "tunnel", generationAwareEventProcessing = false)

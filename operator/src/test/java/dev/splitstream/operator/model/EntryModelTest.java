@@ -90,4 +90,24 @@ class EntryModelTest {
         assertThat(EntryModel.environment(tunnel, Optional.empty()))
                 .containsEntry("SPLITSTREAM_ENTRY_EXPOSE", "web.prod.svc:80");
     }
+
+    @Test
+    void serviceExposesOnlyListenersBoundBeyondLoopback() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        tunnel.getSpec().entry.forwards = List.of("5432=db:5432", "0.0.0.0:6432=db:5432", "127.0.0.1:7000=db:1");
+        tunnel.getSpec().entry.socks = "0.0.0.0:1080";
+        assertThat(EntryModel.servicePorts(tunnel))
+                .containsExactly(Map.entry("fwd-6432", 6432), Map.entry("socks", 1080));
+        var service = EntryModel.service(tunnel);
+        assertThat(service.getMetadata().getName()).isEqualTo("db-entry");
+        assertThat(service.getSpec().getSelector()).containsEntry(LABEL_COMPONENT, COMPONENT_ENTRY);
+        assertThat(service.getSpec().getPorts()).extracting(p -> p.getPort()).containsExactly(6432, 1080);
+        assertThat(EntryModel.hasService(tunnel)).isTrue();
+
+        tunnel.getSpec().entry.forwards = List.of("5432=db:5432");
+        tunnel.getSpec().entry.socks = null;
+        assertThat(EntryModel.hasService(tunnel))
+                .as("a sidecar-style listener serves only its pod")
+                .isFalse();
+    }
 }

@@ -44,7 +44,9 @@ class TunnelReconcilerIT {
     @Test
     void createsEveryDependentWithItsContent() {
         String ns = "create";
-        Tunnel tunnel = client.resource(Tunnels.split("t1", ns)).create();
+        Tunnel t1 = Tunnels.split("t1", ns);
+        t1.getSpec().entry.socks = "0.0.0.0:1080";
+        Tunnel tunnel = client.resource(t1).create();
 
         Secret credentials = awaitResource(Secret.class, ns, "t1-credentials");
         Secret entryConfig = awaitResource(Secret.class, ns, "t1-entry");
@@ -53,8 +55,11 @@ class TunnelReconcilerIT {
         Ingress up = awaitResource(Ingress.class, ns, "t1-upstream");
         Ingress down = awaitResource(Ingress.class, ns, "t1-downstream");
         Deployment entry = awaitResource(Deployment.class, ns, "t1-entry");
+        Service entryService = awaitResource(Service.class, ns, "t1-entry");
+        assertThat(entryService.getSpec().getPorts()).singleElement().satisfies(p -> assertThat(p.getPort())
+                .isEqualTo(1080));
 
-        for (HasMetadata resource : List.of(credentials, entryConfig, exit, service, up, down, entry)) {
+        for (HasMetadata resource : List.of(credentials, entryConfig, exit, service, up, down, entry, entryService)) {
             assertThat(resource.getMetadata().getOwnerReferences())
                     .as("owner of %s", resource.getMetadata().getName())
                     .singleElement()
@@ -122,7 +127,10 @@ class TunnelReconcilerIT {
     @Test
     void specChangeUpdatesDependentsInPlace() {
         String ns = "update";
-        client.resource(Tunnels.split("t2", ns)).create();
+        Tunnel t2 = Tunnels.split("t2", ns);
+        t2.getSpec().entry.forwards = List.of("0.0.0.0:5432=db.prod.svc:5432");
+        client.resource(t2).create();
+        awaitResource(Service.class, ns, "t2-entry");
         Deployment before = awaitResource(Deployment.class, ns, "t2-exit");
         awaitResource(Ingress.class, ns, "t2-downstream");
         awaitResource(Deployment.class, ns, "t2-entry");
