@@ -49,7 +49,10 @@ public final class ExitModel {
 
         List<EnvVar> env = new ArrayList<>();
         env.add(new EnvVar("QUARKUS_HTTP_PORT", Integer.toString(EXIT_PORT), null));
-        env.add(new EnvVar("SPLITSTREAM_EXIT_ALLOW", allowList(spec), null));
+        String allow = allowList(spec);
+        if (!allow.isEmpty()) {
+            env.add(new EnvVar("SPLITSTREAM_EXIT_ALLOW", allow, null));
+        }
         if (generated) {
             env.add(new EnvVar("SPLITSTREAM_EXIT_TOKENS_FILE", TOKENS_FILE_PATH, null));
         } else {

@@ -130,6 +130,13 @@ class ExitModelTest {
     void exposeModeDoesNotAllowTheTargetsOnTheExit() {
         tunnel.getSpec().mode = "expose";
         assertThat(ExitModel.allowList(tunnel.getSpec())).isEmpty();
+        Container exit = ExitModel.deployment(tunnel, OperatorDefaults.BUILT_IN)
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0);
+        assertThat(exit.getEnv()).noneMatch(e -> e.getName().equals("SPLITSTREAM_EXIT_ALLOW"));
     }
 
     @Test
