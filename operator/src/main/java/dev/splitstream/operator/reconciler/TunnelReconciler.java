@@ -18,6 +18,7 @@ import dev.splitstream.operator.model.Credentials;
 import dev.splitstream.operator.model.Endpoints;
 import dev.splitstream.operator.model.EntryModel;
 import dev.splitstream.operator.model.IngressModel;
+import dev.splitstream.operator.model.SpecDefaults;
 import dev.splitstream.operator.model.SpecValidator;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -92,6 +93,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         TunnelStatus status = new TunnelStatus();
         status.observedGeneration = generation;
 
+        // The workflow's dependents see this same instance, so they get the defaults too.
+        SpecDefaults.apply(tunnel);
         List<String> problems = SpecValidator.validate(tunnel);
         if (!problems.isEmpty()) {
             String message = "invalid spec, nothing changed until it is fixed: " + String.join("; ", problems);

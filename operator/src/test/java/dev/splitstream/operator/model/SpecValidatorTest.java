@@ -113,4 +113,34 @@ class SpecValidatorTest {
             }
         }
     }
+
+    @Test
+    void explicitNullsGetTheSchemaDefaultsAndBuildersDoNotFail() {
+        Tunnel tunnel = Serialization.unmarshal(
+                """
+                apiVersion: splitstream.dev/v1alpha1
+                kind: Tunnel
+                metadata: {name: t, namespace: n, uid: u}
+                spec:
+                  mode: null
+                  targets: null
+                  allow: ["db:5432"]
+                  exit: {replicas: null}
+                  entry: null
+                  domains: {upstream: up.example.com}
+                  ingress: {tls: null, annotations: null}
+                  token: {rotationGraceSeconds: null}
+                """,
+                Tunnel.class);
+        SpecDefaults.apply(tunnel);
+        assertThat(SpecValidator.validate(tunnel)).isEmpty();
+        assertThat(tunnel.getSpec().mode).isEqualTo("forward");
+        assertThat(tunnel.getSpec().exit.replicas).isEqualTo(1);
+        assertThat(tunnel.getSpec().token.rotationGraceSeconds).isEqualTo(900);
+        assertThat(ExitModel.deployment(tunnel, OperatorDefaults.BUILT_IN)).isNotNull();
+        assertThat(EntryModel.deployment(tunnel, OperatorDefaults.BUILT_IN, "d"))
+                .isNotNull();
+        assertThat(IngressModel.upstream(tunnel).getSpec().getTls()).isEmpty();
+        assertThat(EntryModel.configSecret(tunnel, java.util.Optional.empty())).isNotNull();
+    }
 }
