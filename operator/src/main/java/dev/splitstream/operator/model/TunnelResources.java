@@ -84,8 +84,17 @@ public final class TunnelResources {
 
     /** The Secret holding the entry node's environment (SPLITSTREAM_ENTRY_*, SPLITSTREAM_TOKEN). */
     public static String entryConfigSecretName(Tunnel tunnel) {
-        return tunnel.getMetadata().getName() + "-entry";
+        return entryConfigSecretName(tunnel.getMetadata().getName());
     }
+
+    public static String entryConfigSecretName(String tunnelName) {
+        return tunnelName + "-entry";
+    }
+
+    /** Pod label asking the sidecar webhook for an entry node of the named Tunnel (same namespace). */
+    public static final String LABEL_INJECT_ENTRY = "splitstream.dev/inject-entry";
+
+    public static final String SIDECAR_CONTAINER = "splitstream-entry";
 
     public static String upstreamIngressName(Tunnel tunnel) {
         return tunnel.getMetadata().getName() + "-upstream";
