@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /** deploy/operator stays in step with what the operator does (what `kubectl apply -k deploy/operator` installs). */
 class DeployManifestsTest {
-    private static final Path DEPLOY = Path.of("..", "deploy", "operator");
+    private static final Path DEPLOY = Path.of("..", "deploy", "operator", "base");
 
     @Test
     @SuppressWarnings("unchecked")
@@ -24,7 +24,16 @@ class DeployManifestsTest {
         GenericKubernetesResource kustomization = read(DEPLOY.resolve("kustomization.yaml"));
         List<String> resources =
                 (List<String>) kustomization.getAdditionalProperties().get("resources");
-        assertThat(resources).contains("../../crds", "clusterrole.yaml", "clusterrolebinding.yaml", "deployment.yaml");
+        assertThat(resources)
+                .contains("../../../crds", "clusterrole.yaml", "clusterrolebinding.yaml", "deployment.yaml");
+        assertThat((List<Object>) read(DEPLOY.resolveSibling("kustomization.yaml"))
+                        .getAdditionalProperties()
+                        .get("resources"))
+                .containsExactly("base");
+        assertThat((List<Object>) read(DEPLOY.resolveSibling("webhook").resolve("kustomization.yaml"))
+                        .getAdditionalProperties()
+                        .get("resources"))
+                .contains("../base", "mutatingwebhookconfiguration.yaml");
         GenericKubernetesResource crds = read(Path.of("..", "crds", "kustomization.yaml"));
         assertThat((List<Object>) crds.getAdditionalProperties().get("resources"))
                 .containsExactly("tunnels.splitstream.dev-v1.yml");
