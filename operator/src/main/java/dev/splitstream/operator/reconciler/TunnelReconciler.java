@@ -3,7 +3,6 @@ package dev.splitstream.operator.reconciler;
 import static dev.splitstream.operator.reconciler.Conditions.*;
 
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
-import dev.splitstream.operator.crd.v1alpha1.TunnelSpec;
 import dev.splitstream.operator.crd.v1alpha1.TunnelStatus;
 import dev.splitstream.operator.dependent.CredentialsSecretDependent;
 import dev.splitstream.operator.dependent.DownstreamIngressDependent;
@@ -406,9 +405,5 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
 
     private static String name(Tunnel tunnel) {
         return tunnel.getMetadata().getName();
-    }
-
-    static boolean isForward(TunnelSpec spec) {
-        return TunnelSpec.MODE_FORWARD.equals(spec.mode);
     }
 }

@@ -45,6 +45,13 @@ public class TunnelStatus {
 
     @Override
     public int hashCode() {
-        return Objects.hash(observedGeneration, conditions, upstreamUrl, downstreamUrl, tokenId);
+        return Objects.hash(
+                observedGeneration,
+                conditions,
+                upstreamUrl,
+                downstreamUrl,
+                tokenId,
+                retiringTokenId,
+                retiringTokenExpiresAt);
     }
 }
