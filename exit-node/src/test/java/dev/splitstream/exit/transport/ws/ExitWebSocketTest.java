@@ -1,0 +1,261 @@
+package dev.splitstream.exit.transport.ws;
+
+import static io.restassured.RestAssured.given;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.hamcrest.Matchers.containsString;
+
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.HandshakeResult;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.Session;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
+import jakarta.inject.Inject;
+import java.net.URL;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import org.jboss.logmanager.ExtLogRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The exit node's WebSocket endpoint against a real client handshake and session (see application.properties for the
+ * test profile: token "test", loopback targets allowed, max 4 streams, 16K frames, 3s handshake timeout).
+ */
+@QuarkusTest
+class ExitWebSocketTest {
+    static final String TOKEN_ID = "test";
+    static final String SECRET = "test-secret-0123456789-DO-NOT-LOG";
+
+    @Inject
+    Vertx vertx;
+
+    @TestHTTPResource("/")
+    URL base;
+
+    private static NetServer echo;
+    private final List<TestTunnel> tunnels = new ArrayList<>();
+    private final List<String> logs = new CopyOnWriteArrayList<>();
+    private final Handler capture = new Handler() {
+        @Override
+        public void publish(LogRecord record) {
+            String msg = record instanceof ExtLogRecord ext ? ext.getFormattedMessage() : record.getMessage();
+            logs.add(record.getLevel() + " " + record.getLoggerName() + " " + msg);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+    };
+
+    @BeforeAll
+    static void startEcho() throws Exception {
+        Vertx v = io.quarkus.arc.Arc.container().instance(Vertx.class).get();
+        echo = v.createNetServer(
+                        new NetServerOptions().setHost("127.0.0.1").setPort(0).setTcpNoDelay(true))
+                .connectHandler(socket -> socket.handler(socket::write))
+                .listen()
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS);
+    }
+
+    @AfterAll
+    static void stopEcho() {
+        if (echo != null) {
+            echo.close();
+        }
+    }
+
+    @BeforeEach
+    void captureLogs() {
+        java.util.logging.Logger.getLogger("").addHandler(capture);
+    }
+
+    @AfterEach
+    void closeTunnels() {
+        java.util.logging.Logger.getLogger("").removeHandler(capture);
+        tunnels.forEach(TestTunnel::close);
+    }
+
+    private TestTunnel connect() throws Exception {
+        TestTunnel t = TestTunnel.connect(vertx, base.getPort());
+        tunnels.add(t);
+        return t;
+    }
+
+    private static void assumeSessionImplemented() {
+        try {
+            new Session(
+                    Session.Role.CLIENT,
+                    new HandshakeResult(
+                            "t", Frame.Intent.NEW, new byte[16], 1, 0, 0, Secret.ofText("k"), 65536, 262144),
+                    Limits.defaults(),
+                    stream -> {},
+                    System::nanoTime);
+        } catch (UnsupportedOperationException e) {
+            Assumptions.abort("protocol Session not implemented yet");
+        }
+    }
+
+    @Test
+    void wrongSecretIsRefusedWithAuthFailedAndTheSecretIsNeverLogged() throws Exception {
+        TestTunnel t = connect();
+        Frame end = t.handshake(TOKEN_ID, "wrong-secret-0123456789-ALSO-SECRET");
+        assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> {
+            assertThat(c.code()).isEqualTo(CloseCode.AUTH_FAILED);
+            assertThat(c.message()).doesNotContain(SECRET).doesNotContain("ALSO-SECRET");
+        });
+        assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
+        await().atMost(5, TimeUnit.SECONDS)
+                .until(() -> logs.stream().anyMatch(l -> l.contains("handshake refused: AUTH_FAILED")));
+        assertThat(logs).noneMatch(l -> l.contains(SECRET) || l.contains("ALSO-SECRET"));
+        String metrics =
+                given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertThat(metrics)
+                .contains("splitstream_exit_handshake_failures_total{reason=\"auth_failed\"}")
+                .doesNotContain(SECRET);
+    }
+
+    @Test
+    void unknownTokenIdIsRefused() throws Exception {
+        TestTunnel t = connect();
+        Frame end = t.handshake("nobody", SECRET);
+        assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.AUTH_FAILED));
+    }
+
+    @Test
+    void garbageInsteadOfHelloIsAProtocolError() throws Exception {
+        TestTunnel t = connect();
+        t.sendRaw(ByteBuffer.wrap(new byte[] {1, 2, 3}));
+        Frame end = t.nextFrame();
+        assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.PROTOCOL_ERROR));
+        assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
+    }
+
+    @Test
+    void silentConnectionIsClosedAfterTheHandshakeTimeout() throws Exception {
+        TestTunnel t = connect();
+        Frame end = t.nextFrame();
+        assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> {
+            assertThat(c.code()).isEqualTo(CloseCode.TIMEOUT);
+            assertThat(c.message()).contains("handshake");
+        });
+        assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
+    }
+
+    @Test
+    void healthAndMetricsAreServed() {
+        given().get("/q/health/live").then().statusCode(200);
+        given().get("/q/health/ready").then().statusCode(200).body(containsString("splitstream-exit"));
+        given().get("/q/metrics")
+                .then()
+                .statusCode(200)
+                .body(containsString("splitstream_exit_sessions"))
+                .body(containsString("splitstream_exit_streams"))
+                .body(containsString("splitstream_exit_bytes_total{direction=\"up\"}"))
+                .body(containsString("splitstream_exit_rtt_seconds"));
+    }
+
+    @Test
+    void streamEchoesThroughTheTunnel() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        await().atMost(5, TimeUnit.SECONDS)
+                .until(() -> logs.stream().anyMatch(l -> l.contains("opened token=" + TOKEN_ID)));
+        TestTunnel.Recorder r = t.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        t.write(r, "hello through the tunnel");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("hello through the tunnel"));
+        // A larger transfer than one window, to exercise credit and backpressure.
+        String big = "x".repeat(200_000);
+        for (int i = 0; i < 5; i++) {
+            t.write(r, big);
+        }
+        await().atMost(20, TimeUnit.SECONDS).until(() -> r.receivedLength() == 24 + 5 * 200_000);
+        String metrics = given().get("/q/metrics").then().extract().asString();
+        assertThat(metrics).contains("splitstream_exit_bytes_total{direction=\"down\"}");
+    }
+
+    @Test
+    void targetOutsideTheAllowListIsResetNotAllowed() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        TestTunnel.Recorder r = t.open("10.1.2.3", 80);
+        assertThat(r.reset.get(10, TimeUnit.SECONDS))
+                .startsWith(ResetCode.NOT_ALLOWED.name())
+                .contains("target 10.1.2.3:80 is not allowed for token test");
+        TestTunnel.Recorder byName = t.open("metadata.example", 80);
+        assertThat(byName.reset.get(10, TimeUnit.SECONDS)).startsWith(ResetCode.NOT_ALLOWED.name());
+    }
+
+    @Test
+    void closedTargetPortIsResetConnectFailed() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        TestTunnel.Recorder r = t.open("127.0.0.1", 1);
+        assertThat(r.reset.get(15, TimeUnit.SECONDS)).startsWith(ResetCode.CONNECT_FAILED.name());
+    }
+
+    @Test
+    void streamsBeyondTheLimitAreRefused() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        List<TestTunnel.Recorder> open = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            TestTunnel.Recorder r = t.open("127.0.0.1", echo.actualPort());
+            r.accepted.get(10, TimeUnit.SECONDS);
+            open.add(r);
+        }
+        TestTunnel.Recorder fifth = t.open("127.0.0.1", echo.actualPort());
+        assertThat(fifth.reset.get(10, TimeUnit.SECONDS)).startsWith(ResetCode.TOO_MANY_STREAMS.name());
+        // The four streams still work.
+        t.write(open.get(3), "still here");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> open.get(3).received().equals("still here"));
+    }
+
+    @Test
+    void oversizedFrameClosesOnlyThatSession() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel good = connect();
+        assertThat(good.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        TestTunnel bad = connect();
+        assertThat(bad.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+
+        // 20 KiB payload: over the node's 16K max-frame, within the client's own limits.
+        Frame.Data huge = new Frame.Data(1, 1, ByteBuffer.allocate(20 * 1024), false);
+        bad.sendRaw(new FrameCodec(Limits.defaults()).encode(huge));
+        assertThat(bad.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.PROTOCOL_ERROR);
+        bad.wsClosed.get(10, TimeUnit.SECONDS);
+
+        TestTunnel.Recorder r = good.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        good.write(r, "unaffected");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("unaffected"));
+    }
+}
