@@ -208,8 +208,23 @@ class ExitWebSocketTest {
         assertThat(r.reset.get(10, TimeUnit.SECONDS))
                 .startsWith(ResetCode.NOT_ALLOWED.name())
                 .contains("target 10.1.2.3:80 is not allowed for token test");
-        TestTunnel.Recorder byName = t.open("metadata.example", 80);
-        assertThat(byName.reset.get(10, TimeUnit.SECONDS)).startsWith(ResetCode.NOT_ALLOWED.name());
+        // Name rules are absent, and no address rule covers 6379 on a non-loopback: refused before any lookup.
+        TestTunnel.Recorder v6 = t.open("::2", 6379);
+        assertThat(v6.reset.get(10, TimeUnit.SECONDS)).startsWith(ResetCode.NOT_ALLOWED.name());
+    }
+
+    @Test
+    void namesAreResolvedAndTheResolvedAddressIsChecked() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        // "localhost" is not in the allow-list by name; its address 127.0.0.1 is.
+        TestTunnel.Recorder r = t.open("localhost", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        t.write(r, "by name");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("by name"));
+        TestTunnel.Recorder unknown = t.open("no-such-host.invalid", 80);
+        assertThat(unknown.reset.get(15, TimeUnit.SECONDS)).startsWith(ResetCode.UNKNOWN_HOST.name());
     }
 
     @Test
@@ -240,6 +255,59 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void malformedFrameAfterTheHandshakeClosesTheSessionWithProtocolError() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        t.sendRaw(ByteBuffer.wrap(new byte[25]));
+        assertThat(t.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.PROTOCOL_ERROR);
+        assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
+    }
+
+    @Test
+    void resumedSessionKeepsItsStreams() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel first = connect();
+        assertThat(first.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        TestTunnel.Recorder r = first.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        first.write(r, "before;");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("before;"));
+        Session session = first.session();
+
+        first.dropConnection();
+        first.wsClosed.get(10, TimeUnit.SECONDS);
+        // Written while no connection is attached: buffered by the client session, resent after the resume.
+        first.write(r, "during;");
+
+        TestTunnel second = connect();
+        Frame end = second.resume(first);
+        assertThat(end).isInstanceOf(Frame.Welcome.class);
+        await().atMost(5, TimeUnit.SECONDS)
+                .until(() -> logs.stream().anyMatch(l -> l.contains("session " + session.idHex() + " resumed")));
+        first.write(r, "after");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("before;during;after"));
+    }
+
+    @Test
+    void resumeOfAnUnknownSessionIsRefused() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel first = connect();
+        assertThat(first.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        first.call(() -> {
+            first.session().close(CloseCode.NORMAL, "bye");
+            return null;
+        });
+        first.wsClosed.get(10, TimeUnit.SECONDS);
+        await().atMost(5, TimeUnit.SECONDS).until(() -> logs.stream()
+                .anyMatch(l -> l.contains("session " + first.session().idHex() + " closed")));
+        TestTunnel second = connect();
+        Frame end = second.resume(first);
+        assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isIn(CloseCode.UNKNOWN_SESSION, CloseCode.AUTH_FAILED));
+    }
+
+    @Test
     void oversizedFrameClosesOnlyThatSession() throws Exception {
         assumeSessionImplemented();
         TestTunnel good = connect();
@@ -250,7 +318,9 @@ class ExitWebSocketTest {
         // 20 KiB payload: over the node's 16K max-frame, within the client's own limits.
         Frame.Data huge = new Frame.Data(1, 1, ByteBuffer.allocate(20 * 1024), false);
         bad.sendRaw(new FrameCodec(Limits.defaults()).encode(huge));
-        assertThat(bad.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.PROTOCOL_ERROR);
+        // The codec reports an over-long frame as LIMIT_EXCEEDED (a size limit); anything else malformed as
+        // PROTOCOL_ERROR. Either way the session is closed with that code.
+        assertThat(bad.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.LIMIT_EXCEEDED);
         bad.wsClosed.get(10, TimeUnit.SECONDS);
 
         TestTunnel.Recorder r = good.open("127.0.0.1", echo.actualPort());

@@ -88,11 +88,21 @@ final class TestTunnel implements AutoCloseable {
             frames.add(new Frame.Close(CloseCode.PROTOCOL_ERROR, "client could not decode: " + e.getMessage()));
             return;
         }
+        TestTunnel target = forwardTo;
+        if (target != null) {
+            target.context.runOnContext(v -> target.deliver(frame));
+            return;
+        }
         Session s = session;
         if (s == null) {
             frames.add(frame);
             return;
         }
+        deliver(frame);
+    }
+
+    private void deliver(Frame frame) {
+        Session s = session;
         try {
             s.receive(frame);
         } catch (ProtocolException e) {
@@ -145,13 +155,67 @@ final class TestTunnel implements AutoCloseable {
             call(() -> {
                 Session s =
                         new Session(Session.Role.CLIENT, result, Limits.defaults(), new Listener(), System::nanoTime);
-                s.attach(frame -> send(frame), 0);
+                sink = frame -> send(frame);
+                s.attach(sink, 0);
                 session = s;
                 return s;
             });
         }
         return welcome;
     }
+
+    /**
+     * Resumes {@code previous}'s session over this connection: RESUME handshake keyed by the session key, then the
+     * session is attached to this connection (on the previous tunnel's context, where the session lives).
+     */
+    Frame resume(TestTunnel previous) throws Exception {
+        Session s = previous.session;
+        long lastReceived = previous.call(s::lastReceivedSeq);
+        ClientHandshake hs = new ClientHandshake(
+                "test",
+                s.sessionKey(),
+                Frame.Intent.RESUME,
+                s.id(),
+                lastReceived,
+                0,
+                Clock.systemUTC(),
+                new SecureRandom());
+        send(hs.hello());
+        Frame challenge = nextFrame();
+        if (!(challenge instanceof Frame.Challenge)) {
+            return challenge;
+        }
+        send(hs.onChallenge(challenge));
+        Frame welcome = nextFrame();
+        if (welcome instanceof Frame.Welcome) {
+            HandshakeResult result = hs.onWelcome(welcome);
+            // Inbound frames of this connection go to the session on its own context.
+            TestTunnel self = this;
+            self.forwardTo = previous;
+            previous.call(() -> {
+                s.attach(frame -> self.send(frame), result.peerLastReceivedSeq());
+                return null;
+            });
+        }
+        return welcome;
+    }
+
+    /** Drops the WebSocket without closing the session (as a network failure would). */
+    void dropConnection() throws Exception {
+        call(() -> {
+            session.detach(sinkOf());
+            ws.close();
+            return null;
+        });
+    }
+
+    private dev.splitstream.protocol.FrameSink sink;
+
+    private dev.splitstream.protocol.FrameSink sinkOf() {
+        return sink;
+    }
+
+    private volatile TestTunnel forwardTo;
 
     Session session() {
         return session;
