@@ -19,10 +19,17 @@ import io.vertx.core.Vertx;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
 import jakarta.inject.Inject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URL;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
@@ -305,6 +312,76 @@ class ExitWebSocketTest {
         Frame end = second.resume(first);
         assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
                 .isIn(CloseCode.UNKNOWN_SESSION, CloseCode.AUTH_FAILED));
+    }
+
+    @Test
+    void entryFinReachesTheTargetWhichCanStillAnswer() throws Exception {
+        assumeSessionImplemented();
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            server.setSoTimeout(10_000);
+            CompletableFuture<Void> target = CompletableFuture.runAsync(() -> {
+                try (Socket s = server.accept()) {
+                    s.setSoTimeout(10_000);
+                    byte[] all = s.getInputStream().readAllBytes();
+                    s.getOutputStream().write(("got " + all.length).getBytes(StandardCharsets.UTF_8));
+                    s.shutdownOutput();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            TestTunnel t = connect();
+            assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+            TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
+            r.accepted.get(10, TimeUnit.SECONDS);
+            t.write(r, "12345");
+            t.call(() -> {
+                r.stream.finish();
+                return null;
+            });
+            r.fin.get(10, TimeUnit.SECONDS);
+            assertThat(r.received()).isEqualTo("got 5");
+            target.get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void targetFinReachesTheEntryWhichCanStillSend() throws Exception {
+        assumeSessionImplemented();
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            server.setSoTimeout(10_000);
+            CompletableFuture<String> target = CompletableFuture.supplyAsync(() -> {
+                try (Socket s = server.accept()) {
+                    s.setSoTimeout(10_000);
+                    s.getOutputStream().write("bye".getBytes(StandardCharsets.UTF_8));
+                    s.shutdownOutput();
+                    return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            TestTunnel t = connect();
+            assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+            TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
+            r.accepted.get(10, TimeUnit.SECONDS);
+            r.fin.get(10, TimeUnit.SECONDS);
+            assertThat(r.received()).isEqualTo("bye");
+            t.write(r, "still sending");
+            t.call(() -> {
+                r.stream.finish();
+                return null;
+            });
+            assertThat(target.get(10, TimeUnit.SECONDS)).isEqualTo("still sending");
+        }
+    }
+
+    @Test
+    void webSocketLimitsFollowMaxFrame() {
+        var config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
+        int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + 4096;
+        assertThat(config.getValue("quarkus.websockets-next.server.max-message-size", Integer.class))
+                .isEqualTo(expected);
+        assertThat(config.getValue("quarkus.websockets-next.server.max-frame-size", Integer.class))
+                .isEqualTo(expected);
     }
 
     @Test
