@@ -242,8 +242,22 @@ final class TestTunnel implements AutoCloseable {
         });
     }
 
+    /** Ends the session politely (so the node does not keep it for a resume), then the connection. */
     @Override
     public void close() {
+        Session s = session;
+        if (s != null && forwardTo == null) {
+            try {
+                call(() -> {
+                    if (!s.isClosed()) {
+                        s.close(CloseCode.NORMAL, "test done");
+                    }
+                    return null;
+                });
+            } catch (Exception e) {
+                // the connection may be gone already
+            }
+        }
         ws.close();
         client.close();
     }
