@@ -111,6 +111,18 @@ public final class ProtocolBench {
             return n;
         });
 
+        FrameCodec deflating = codec.withDeflate(Deflate.defaults());
+        byte[] text = ("GET /api/items?page=2 HTTP/1.1\r\nHost: service.internal\r\nAccept: application/json\r\n\r\n"
+                        + "{\"id\": 12345, \"name\": \"example\", \"tags\": [\"a\", \"b\"]}\n")
+                .repeat(400)
+                .substring(0, PAYLOAD)
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        Frame.Data textFrame = new Frame.Data(1, 42, ByteBuffer.wrap(text), false);
+        measure("deflate level 1 + inflate, 32 KiB of HTTP-like text", warmupNanos, roundNanos, rounds, () -> {
+            Frame.Data d = (Frame.Data) deflating.decodeMessage(deflating.encode(textFrame));
+            return d.payload().remaining();
+        });
+
         Pipe objects = new Pipe(null, payloadBytes);
         measure("session -> session, frames handed over as objects", warmupNanos, roundNanos, rounds, objects::pump);
         Pipe wire = new Pipe(codec, payloadBytes);
