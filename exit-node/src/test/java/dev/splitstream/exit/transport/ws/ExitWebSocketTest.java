@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.hamcrest.Matchers.containsString;
 
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
@@ -204,6 +205,22 @@ class ExitWebSocketTest {
         await().atMost(20, TimeUnit.SECONDS).until(() -> r.receivedLength() == 24 + 5 * 200_000);
         String metrics = given().get("/q/metrics").then().extract().asString();
         assertThat(metrics).contains("splitstream_exit_bytes_total{direction=\"down\"}");
+    }
+
+    @Test
+    void deflateIsAgreedWhenTheEntryAsksAndCompressesData() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET, Capabilities.DEFLATE)).isInstanceOf(Frame.Welcome.class);
+        assertThat(t.established.capabilities() & Capabilities.DEFLATE).isEqualTo(Capabilities.DEFLATE);
+        TestTunnel.Recorder r = t.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        long before = t.wireBytesIn.get();
+        String text = "compressible text, ".repeat(20_000);
+        t.write(r, text);
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.receivedLength() == text.length());
+        assertThat(r.received()).isEqualTo(text);
+        assertThat(t.wireBytesIn.get() - before).isLessThan(text.length() / 4);
     }
 
     @Test
