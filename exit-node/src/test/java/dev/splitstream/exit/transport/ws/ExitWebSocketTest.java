@@ -153,6 +153,27 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void replayedHelloIsRefusedOnAnyConnection() throws Exception {
+        Frame.Hello hello = new dev.splitstream.protocol.ClientHandshake(
+                        TOKEN_ID,
+                        Secret.ofText(SECRET),
+                        Frame.Intent.NEW,
+                        null,
+                        0,
+                        0,
+                        java.time.Clock.systemUTC(),
+                        new java.security.SecureRandom())
+                .hello();
+        TestTunnel first = connect();
+        first.send(hello);
+        assertThat(first.nextFrame()).isInstanceOf(Frame.Challenge.class);
+        TestTunnel second = connect();
+        second.send(hello);
+        assertThat(second.nextFrame()).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.REPLAY));
+    }
+
+    @Test
     void garbageInsteadOfHelloIsAProtocolError() throws Exception {
         TestTunnel t = connect();
         t.sendRaw(ByteBuffer.wrap(new byte[] {1, 2, 3}));
