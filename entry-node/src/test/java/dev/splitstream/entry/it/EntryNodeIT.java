@@ -77,7 +77,7 @@ class EntryNodeIT {
                 "SPLITSTREAM_ENTRY_SOCKS_PASSWORD", "wonderland",
                 "SPLITSTREAM_ENTRY_HTTP_CONNECT", "127.0.0.1:0",
                 "SPLITSTREAM_ENTRY_PING_INTERVAL", "1s",
-                "SPLITSTREAM_ENTRY_RECONNECT_MIN", "50ms",
+                "SPLITSTREAM_ENTRY_PING_TIMEOUT", "4s",
                 "SPLITSTREAM_ENTRY_RECONNECT_MAX", "1s"));
         echoForward = port(entry.awaitGroup(
                 "forwarding 127\\.0\\.0\\.1:(\\d+) → 127\\.0\\.0\\.1:" + targets.echoPort()
@@ -277,7 +277,7 @@ class EntryNodeIT {
     }
 
     @Test
-    @Order(7)
+    @Order(6)
     void droppedWebSocketResumesWithoutLosingBytes() throws Exception {
         String id = entry.awaitGroup("session established ([0-9a-f]{32})", WAIT);
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
@@ -311,6 +311,20 @@ class EntryNodeIT {
         }
         assertThat(entry.awaitGroup("session resumed ([0-9a-f]{32})", WAIT)).isEqualTo(id);
         assertThat(entry.count("session established")).isEqualTo(1);
+    }
+
+    @Test
+    @Order(7)
+    void silentConnectionIsDroppedAfterThePingTimeoutAndResumed() throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            s.setSoTimeout(20_000);
+            assertEchoes(s, 10_000);
+            long resumedBefore = entry.count("session resumed");
+            exit.silenceConnections();
+            assertEchoes(s, 100_000); // waits through the ping timeout, then flows on the resumed session
+            entry.awaitGroup("(connection to the exit node lost \\(no frame for \\d+s\\))", WAIT);
+            assertThat(entry.count("session resumed")).isGreaterThan(resumedBefore);
+        }
     }
 
     @Test
