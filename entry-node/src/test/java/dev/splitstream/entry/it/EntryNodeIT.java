@@ -438,6 +438,37 @@ class EntryNodeIT {
         }
     }
 
+    @Test
+    @Order(11)
+    void connectionsMadeBeforeTheExitIsUpWaitForTheSession() throws Exception {
+        int exitPort;
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            exitPort = ss.getLocalPort();
+        }
+        try (EntryProcess early = new EntryProcess(Map.of(
+                "SPLITSTREAM_TOKEN",
+                TOKEN,
+                "SPLITSTREAM_ENTRY_SERVER",
+                "ws://127.0.0.1:" + exitPort,
+                "SPLITSTREAM_ENTRY_FORWARDS",
+                "0=127.0.0.1:" + targets.echoPort(),
+                "SPLITSTREAM_ENTRY_RECONNECT_MAX",
+                "500ms"))) {
+            int forward = port(early.awaitGroup("forwarding 127\\.0\\.0\\.1:(\\d+) → ", WAIT));
+            early.awaitGroup("(cannot connect to ws://127\\.0\\.0\\.1:" + exitPort + ")", WAIT);
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), forward);
+                    FakeExit late = new FakeExit(TOKEN, Set.of())) {
+                s.setSoTimeout(20_000);
+                byte[] data = random(50_000, 11);
+                s.getOutputStream().write(data); // accepted locally, held until a session exists
+                late.start(exitPort);
+                early.awaitGroup("(session established [0-9a-f]{32})", WAIT);
+                assertThat(readN(new DataInputStream(s.getInputStream()), data.length))
+                        .isEqualTo(data);
+            }
+        }
+    }
+
     private static void keytool(String... args) throws Exception {
         String[] cmd = new String[args.length + 1];
         cmd[0] = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();

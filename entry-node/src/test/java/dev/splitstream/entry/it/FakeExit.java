@@ -83,11 +83,15 @@ final class FakeExit implements AutoCloseable {
     }
 
     int start() throws Exception {
+        return start(0);
+    }
+
+    int start(int fixedPort) throws Exception {
         CompletableFuture<Integer> port = new CompletableFuture<>();
         ctx.runOnContext(v -> {
             HttpServerOptions options = new HttpServerOptions()
                     .setHost("127.0.0.1")
-                    .setPort(0)
+                    .setPort(fixedPort)
                     .setWebSocketSubProtocols(List.of("splitstream.v1"))
                     .setMaxWebSocketMessageSize(1 << 20);
             if (pkcs12 != null) {
