@@ -191,6 +191,44 @@ class EntryNodeIT {
     }
 
     @Test
+    @Order(3)
+    void pipelinedSocksAndConnectRequestsKeepTheirEarlyData() throws Exception {
+        int port = targets.echoPort();
+        byte[] early = random(3000, 3);
+        // SOCKS5: greeting, authentication, CONNECT (domain name) and the first data in one write, before any reply.
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), socksPort)) {
+            s.setSoTimeout(10_000);
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            all.write(new byte[] {5, 1, 2});
+            all.write(authRequest("alice", "wonderland"));
+            byte[] host = "127.0.0.1".getBytes(StandardCharsets.US_ASCII);
+            all.write(new byte[] {5, 1, 0, 3, (byte) host.length});
+            all.write(host);
+            all.write(new byte[] {(byte) (port >> 8), (byte) port});
+            all.write(early);
+            s.getOutputStream().write(all.toByteArray());
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            assertThat(readN(in, 2)).containsExactly(5, 2);
+            assertThat(readN(in, 2)).containsExactly(1, 0);
+            byte[] reply = readN(in, 10);
+            assertThat(reply[1]).as("succeeded").isZero();
+            assertThat(readN(in, early.length)).isEqualTo(early);
+        }
+        // HTTP CONNECT: the request head and the first tunnelled bytes (as a TLS client hello would be) together.
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
+            s.setSoTimeout(10_000);
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            all.write(("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            all.write(early);
+            s.getOutputStream().write(all.toByteArray());
+            assertThat(readHead(s.getInputStream())).startsWith("HTTP/1.1 200 ");
+            assertThat(readN(new DataInputStream(s.getInputStream()), early.length))
+                    .isEqualTo(early);
+        }
+    }
+
+    @Test
     @Order(4)
     void httpConnectTunnelsAndMapsRefusalsToStatuses() throws Exception {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
