@@ -466,9 +466,17 @@ public class SessionManager {
         }
     }
 
-    private static String describe(Throwable t) {
-        String m = t.getMessage();
-        return m == null ? t.getClass().getSimpleName() : m;
+    /** The exception's message and its root cause's (Vert.x wraps TLS failures: the cause says what failed). */
+    static String describe(Throwable t) {
+        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        Throwable root = t;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
+            root = root.getCause();
+        }
+        if (root != t && root.getMessage() != null && !m.contains(root.getMessage())) {
+            m = m + ": " + root.getMessage();
+        }
+        return m;
     }
 
     private enum Phase {
