@@ -1,6 +1,12 @@
 package dev.splitstream.protocol;
 
+import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 
 /**
  * The only class that turns frames into bytes and back. Layout: a 20-byte big-endian header (version u8, type u8, flags
@@ -8,6 +14,14 @@ import java.nio.ByteBuffer;
  *
  * <p>Decoding checks every length against {@link Limits} before allocating anything and reports every kind of bad
  * input as a {@link ProtocolException}. DATA payloads are returned as slices of the input, not copies.
+ *
+ * <p>HELLO and CLOSE have a layout that is frozen across protocol versions and are always written with header version
+ * {@link #HANDSHAKE_VERSION}, so that any two implementations can negotiate a version, or refuse each other with a
+ * readable reason. Every other frame is written with {@link #version()} and must arrive with a version this codec
+ * speaks.
+ *
+ * <p>Encoding never changes a DATA payload's position or limit (a session may send the same frame again after a
+ * reconnect). Instances are immutable and thread-safe.
  */
 public final class FrameCodec {
     /** Size of the fixed header in bytes. */
@@ -19,11 +33,57 @@ public final class FrameCodec {
     /** Protocol versions this implementation speaks. */
     public static final int MAX_VERSION = 1;
 
-    private final Limits limits;
+    /** Header version of HELLO and CLOSE frames, whatever the negotiated version (their layout never changes). */
+    public static final int HANDSHAKE_VERSION = 1;
 
-    /** A codec enforcing the given limits. */
+    /** Flag bit 0: the sender half-closes the stream after this DATA frame. */
+    public static final int FLAG_FIN = 0x01;
+
+    /** Flag bit 1: the DATA payload is deflated (only when {@link Capabilities#DEFLATE} was agreed). */
+    public static final int FLAG_COMPRESSED = 0x02;
+
+    /** Length of hello and challenge nonces. */
+    public static final int NONCE_LENGTH = 32;
+
+    /** Length of session ids. */
+    public static final int SESSION_ID_LENGTH = 16;
+
+    /** Length of HMAC-SHA256 proofs. */
+    public static final int MAC_LENGTH = 32;
+
+    /** Largest stream id (ids are u32 on the wire but limited to 31 bits). */
+    public static final int MAX_STREAM_ID = Integer.MAX_VALUE;
+
+    private static final int HELLO_FIXED = 1 + 1 + 1 + 1 + 4 + 8 + 8 + NONCE_LENGTH;
+    private static final int CHALLENGE_LENGTH = 1 + 4 + NONCE_LENGTH;
+    private static final int WELCOME_LENGTH = SESSION_ID_LENGTH + 8 + 4 + 4 + MAC_LENGTH;
+
+    private static final FrameType[] TYPES = new FrameType[256];
+
+    static {
+        for (FrameType t : FrameType.values()) {
+            TYPES[t.code] = t;
+        }
+    }
+
+    private final Limits limits;
+    private final int version;
+
+    /** A codec enforcing the given limits, writing frames with {@link #MAX_VERSION}. */
     public FrameCodec(Limits limits) {
+        this(limits, MAX_VERSION);
+    }
+
+    /**
+     * A codec enforcing the given limits, writing non-handshake frames with {@code version} (the version a handshake
+     * negotiated).
+     */
+    public FrameCodec(Limits limits, int version) {
+        if (version < MIN_VERSION || version > MAX_VERSION) {
+            throw new IllegalArgumentException("version " + version + " is not in " + MIN_VERSION + ".." + MAX_VERSION);
+        }
         this.limits = limits;
+        this.version = version;
     }
 
     /** The limits this codec enforces. */
@@ -31,38 +91,509 @@ public final class FrameCodec {
         return limits;
     }
 
+    /** The header version this codec writes on non-handshake frames. */
+    public int version() {
+        return version;
+    }
+
+    // ---------------------------------------------------------------- encoding
+
     /** The exact number of bytes {@link #encode(Frame, ByteBuffer)} writes for this frame. */
     public int encodedLength(Frame frame) {
-        throw new UnsupportedOperationException("not implemented yet");
+        return HEADER_LENGTH + bodyLength(frame);
+    }
+
+    /** Length of the body (everything after the header) of this frame. */
+    public static int bodyLength(Frame frame) {
+        return switch (frame.type()) {
+            case HELLO -> {
+                Frame.Hello h = (Frame.Hello) frame;
+                yield HELLO_FIXED + lengthOf(h.sessionId()) + utf8Length(h.tokenId());
+            }
+            case CHALLENGE -> CHALLENGE_LENGTH;
+            case PROOF -> MAC_LENGTH;
+            case WELCOME -> WELCOME_LENGTH;
+            case OPEN -> 2 + 4 + utf8Length(((Frame.Open) frame).host());
+            case ACCEPT, WINDOW_UPDATE -> 4;
+            case DATA -> ((Frame.Data) frame).payload().remaining();
+            case ACK, PING, PONG -> 8;
+            case RESET -> 2 + utf8Length(((Frame.Reset) frame).message());
+            case CLOSE -> 2 + utf8Length(((Frame.Close) frame).message());
+        };
     }
 
     /** Encodes a frame into a new heap buffer, flipped for reading. */
     public ByteBuffer encode(Frame frame) {
-        throw new UnsupportedOperationException("not implemented yet");
+        ByteBuffer out = ByteBuffer.allocate(encodedLength(frame));
+        encode(frame, out);
+        return out.flip();
     }
 
     /** Encodes a frame at {@code out}'s position, advancing it. */
     public void encode(Frame frame, ByteBuffer out) {
-        throw new UnsupportedOperationException("not implemented yet");
+        encodeHeader(frame, out);
+        if (frame instanceof Frame.Data d) {
+            out.put(d.payload().duplicate());
+        }
     }
 
     /**
-     * Decodes exactly one frame that fills {@code message} (a WebSocket binary message carries one frame).
+     * Encodes everything of a frame except a DATA payload at {@code out}'s position, advancing it: for DATA only the
+     * header, whose length field counts the payload. Lets a transport send the header and the payload buffer as two
+     * pieces of one message without copying the payload.
+     */
+    public void encodeHeader(Frame frame, ByteBuffer out) {
+        int body = bodyLength(frame);
+        if (body > limits.maxPayload()) {
+            throw new IllegalArgumentException(
+                    frame.type() + " body of " + body + " bytes exceeds maxPayload " + limits.maxPayload());
+        }
+        int flags = 0;
+        if (frame instanceof Frame.Data d && d.fin()) {
+            flags |= FLAG_FIN;
+        }
+        int headerVersion = frame instanceof Frame.Hello || frame instanceof Frame.Close ? HANDSHAKE_VERSION : version;
+        out.put((byte) headerVersion);
+        out.put((byte) frame.type().code);
+        out.put((byte) flags);
+        out.put((byte) 0);
+        out.putInt(frame.streamId());
+        out.putLong(frame.seq());
+        out.putInt(body);
+        switch (frame.type()) {
+            case HELLO -> {
+                Frame.Hello h = (Frame.Hello) frame;
+                requireLength("hello nonce", h.nonce(), NONCE_LENGTH);
+                byte[] sid = h.sessionId() == null ? new byte[0] : h.sessionId();
+                if (sid.length != 0 && sid.length != SESSION_ID_LENGTH) {
+                    throw new IllegalArgumentException("session id must be empty or 16 bytes");
+                }
+                out.put(u8(h.minVersion()));
+                out.put(u8(h.maxVersion()));
+                out.put((byte) h.intent().code);
+                out.put((byte) sid.length);
+                out.putInt(h.capabilities());
+                out.putLong(h.timestampMillis());
+                out.putLong(h.lastReceivedSeq());
+                out.put(h.nonce());
+                out.put(sid);
+                putString(out, h.tokenId());
+            }
+            case CHALLENGE -> {
+                Frame.Challenge c = (Frame.Challenge) frame;
+                requireLength("challenge nonce", c.nonce(), NONCE_LENGTH);
+                out.put(u8(c.version()));
+                out.putInt(c.capabilities());
+                out.put(c.nonce());
+            }
+            case PROOF -> {
+                Frame.Proof p = (Frame.Proof) frame;
+                requireLength("proof", p.mac(), MAC_LENGTH);
+                out.put(p.mac());
+            }
+            case WELCOME -> {
+                Frame.Welcome w = (Frame.Welcome) frame;
+                requireLength("session id", w.sessionId(), SESSION_ID_LENGTH);
+                requireLength("server proof", w.serverMac(), MAC_LENGTH);
+                out.put(w.sessionId());
+                out.putLong(w.lastReceivedSeq());
+                out.putInt(w.maxPayload());
+                out.putInt(w.initialWindow());
+                out.put(w.serverMac());
+            }
+            case OPEN -> {
+                Frame.Open o = (Frame.Open) frame;
+                out.putShort((short) u16(o.port()));
+                out.putInt(o.window());
+                putString(out, o.host());
+            }
+            case ACCEPT -> out.putInt(((Frame.Accept) frame).window());
+            case DATA -> {}
+            case WINDOW_UPDATE -> out.putInt(((Frame.WindowUpdate) frame).increment());
+            case ACK -> out.putLong(((Frame.Ack) frame).ackedSeq());
+            case RESET -> {
+                Frame.Reset r = (Frame.Reset) frame;
+                out.putShort((short) r.code().code);
+                putString(out, r.message());
+            }
+            case PING -> out.putLong(((Frame.Ping) frame).opaque());
+            case PONG -> out.putLong(((Frame.Pong) frame).opaque());
+            case CLOSE -> {
+                Frame.Close c = (Frame.Close) frame;
+                out.putShort((short) c.code().code);
+                putString(out, c.message());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- decoding
+
+    /**
+     * Decodes exactly one frame that fills {@code message} (a WebSocket binary message carries one frame). Advances
+     * {@code message}'s position to its limit. A DATA payload is a slice of {@code message}.
      *
      * @throws ProtocolException if the bytes are not exactly one valid frame
      */
     public Frame decodeMessage(ByteBuffer message) throws ProtocolException {
-        throw new UnsupportedOperationException("not implemented yet");
+        int available = message.remaining();
+        if (available < HEADER_LENGTH) {
+            throw new ProtocolException(
+                    "truncated frame: " + available + " bytes, the header alone is " + HEADER_LENGTH);
+        }
+        int start = message.position();
+        int bodyLength = checkHeader(message, start);
+        if (available != HEADER_LENGTH + bodyLength) {
+            throw new ProtocolException(
+                    available < HEADER_LENGTH + bodyLength
+                            ? "truncated frame: header announces a " + bodyLength + "-byte body but only "
+                                    + (available - HEADER_LENGTH) + " bytes follow"
+                            : "message holds " + (available - HEADER_LENGTH - bodyLength)
+                                    + " bytes after a frame; one frame per message");
+        }
+        Frame frame = decodeChecked(message, start, bodyLength);
+        message.position(start + HEADER_LENGTH + bodyLength);
+        return frame;
     }
 
     /**
      * Decodes the next frame from a byte stream (an HTTP body carrying many frames back to back). Returns null and
      * leaves {@code in}'s position unchanged when fewer bytes than one whole frame are available; otherwise advances
-     * past the frame.
+     * past the frame. A DATA payload is a slice of {@code in}.
      *
      * @throws ProtocolException on malformed input, as soon as the header shows it
      */
     public Frame decodeNext(ByteBuffer in) throws ProtocolException {
-        throw new UnsupportedOperationException("not implemented yet");
+        if (in.remaining() < HEADER_LENGTH) {
+            return null;
+        }
+        int start = in.position();
+        int bodyLength = checkHeader(in, start);
+        if (in.remaining() < HEADER_LENGTH + bodyLength) {
+            return null;
+        }
+        Frame frame = decodeChecked(in, start, bodyLength);
+        in.position(start + HEADER_LENGTH + bodyLength);
+        return frame;
+    }
+
+    /** Validates the header at {@code start} (absolute reads) and returns the body length. */
+    private int checkHeader(ByteBuffer in, int start) throws ProtocolException {
+        int headerVersion = in.get(start) & 0xFF;
+        int typeCode = in.get(start + 1) & 0xFF;
+        int flags = in.get(start + 2) & 0xFF;
+        int reserved = in.get(start + 3) & 0xFF;
+        long bodyLength = in.getInt(start + 16) & 0xFFFF_FFFFL;
+        FrameType type = TYPES[typeCode];
+        if (type == null) {
+            throw new ProtocolException("unknown frame type 0x" + Integer.toHexString(typeCode));
+        }
+        if (type == FrameType.HELLO || type == FrameType.CLOSE) {
+            if (headerVersion != HANDSHAKE_VERSION) {
+                throw new ProtocolException(type + " frame has header version " + headerVersion + ", expected "
+                        + HANDSHAKE_VERSION + " (its layout never changes)");
+            }
+        } else if (headerVersion < MIN_VERSION || headerVersion > MAX_VERSION) {
+            throw new ProtocolException(
+                    CloseCode.VERSION_MISMATCH,
+                    "frame of protocol version " + headerVersion + " but this peer speaks " + MIN_VERSION + ".."
+                            + MAX_VERSION + ": "
+                            + (headerVersion > MAX_VERSION ? "upgrade this peer" : "upgrade the other peer"));
+        }
+        if (reserved != 0) {
+            throw new ProtocolException("reserved header byte is " + reserved + ", must be 0");
+        }
+        int allowedFlags = type == FrameType.DATA ? FLAG_FIN : 0;
+        if ((flags & ~allowedFlags) != 0) {
+            if (type == FrameType.DATA
+                    && (flags & FLAG_COMPRESSED) != 0
+                    && (flags & ~(FLAG_FIN | FLAG_COMPRESSED)) == 0) {
+                throw new ProtocolException("DATA frame has the COMPRESSED flag but compression was not agreed");
+            }
+            throw new ProtocolException(type + " frame has unknown flags 0x" + Integer.toHexString(flags));
+        }
+        if (bodyLength > limits.maxPayload()) {
+            throw new ProtocolException(
+                    CloseCode.LIMIT_EXCEEDED, "frame length " + bodyLength + " exceeds " + limits.maxPayload());
+        }
+        int streamId = in.getInt(start + 4);
+        long seq = in.getLong(start + 8);
+        boolean streamFrame =
+                switch (type) {
+                    case OPEN, ACCEPT, DATA, WINDOW_UPDATE, RESET -> true;
+                    default -> false;
+                };
+        if (streamFrame) {
+            if (streamId <= 0) {
+                throw new ProtocolException(type + " frame has stream id " + Integer.toUnsignedString(streamId)
+                        + ", must be 1.." + MAX_STREAM_ID);
+            }
+            if (seq <= 0) {
+                throw new ProtocolException(
+                        type + " frame has sequence number " + Long.toUnsignedString(seq) + ", must be positive");
+            }
+        } else {
+            if (streamId != 0) {
+                throw new ProtocolException(type + " frame has stream id " + Integer.toUnsignedString(streamId)
+                        + ", session frames carry 0");
+            }
+            if (seq != 0) {
+                throw new ProtocolException(type + " frame has sequence number " + Long.toUnsignedString(seq)
+                        + ", unnumbered frames carry 0");
+            }
+        }
+        int expected =
+                switch (type) {
+                    case CHALLENGE -> CHALLENGE_LENGTH;
+                    case PROOF -> MAC_LENGTH;
+                    case WELCOME -> WELCOME_LENGTH;
+                    case ACCEPT, WINDOW_UPDATE -> 4;
+                    case ACK, PING, PONG -> 8;
+                    default -> -1;
+                };
+        if (expected >= 0 && bodyLength != expected) {
+            throw new ProtocolException(type + " body must be " + expected + " bytes, header says " + bodyLength);
+        }
+        int minimum =
+                switch (type) {
+                    case HELLO -> HELLO_FIXED + 2;
+                    case OPEN -> 8;
+                    case RESET, CLOSE -> 4;
+                    default -> 0;
+                };
+        if (bodyLength < minimum) {
+            throw new ProtocolException(
+                    type + " body must be at least " + minimum + " bytes, header says " + bodyLength);
+        }
+        return (int) bodyLength;
+    }
+
+    private Frame decodeChecked(ByteBuffer in, int start, int bodyLength) throws ProtocolException {
+        FrameType type = TYPES[in.get(start + 1) & 0xFF];
+        int flags = in.get(start + 2) & 0xFF;
+        int streamId = in.getInt(start + 4);
+        long seq = in.getLong(start + 8);
+        int bodyStart = start + HEADER_LENGTH;
+        ByteBuffer body = in.slice(bodyStart, bodyLength);
+        try {
+            Frame frame = decodeBody(type, flags, streamId, seq, body);
+            if (body.hasRemaining()) {
+                throw new ProtocolException(type + " body has " + body.remaining() + " unexpected trailing bytes");
+            }
+            return frame;
+        } catch (BufferUnderflowException e) {
+            throw new ProtocolException(type + " body is shorter than its fields");
+        }
+    }
+
+    private Frame decodeBody(FrameType type, int flags, int streamId, long seq, ByteBuffer body)
+            throws ProtocolException {
+        switch (type) {
+            case HELLO: {
+                int min = body.get() & 0xFF;
+                int max = body.get() & 0xFF;
+                Frame.Intent intent = intent(body.get() & 0xFF);
+                int sidLength = body.get() & 0xFF;
+                if (sidLength != 0 && sidLength != SESSION_ID_LENGTH) {
+                    throw new ProtocolException("HELLO session id length " + sidLength + ", must be 0 or 16");
+                }
+                if ((intent == Frame.Intent.NEW) != (sidLength == 0)) {
+                    throw new ProtocolException("HELLO intent " + intent + " with a session id of " + sidLength
+                            + " bytes (NEW carries none, the others 16)");
+                }
+                if (min == 0 || min > max) {
+                    throw new ProtocolException("HELLO version range " + min + ".." + max + " is invalid");
+                }
+                int capabilities = body.getInt();
+                long timestamp = body.getLong();
+                long lastReceived = body.getLong();
+                if (lastReceived < 0) {
+                    throw new ProtocolException("HELLO last received sequence is negative");
+                }
+                byte[] nonce = new byte[NONCE_LENGTH];
+                body.get(nonce);
+                byte[] sid = new byte[sidLength];
+                body.get(sid);
+                String tokenId = getString(body, limits.maxTokenIdLength(), "token id");
+                return new Frame.Hello(min, max, tokenId, nonce, timestamp, intent, sid, lastReceived, capabilities);
+            }
+            case CHALLENGE: {
+                int version = body.get() & 0xFF;
+                int capabilities = body.getInt();
+                byte[] nonce = new byte[NONCE_LENGTH];
+                body.get(nonce);
+                return new Frame.Challenge(version, nonce, capabilities);
+            }
+            case PROOF: {
+                byte[] mac = new byte[MAC_LENGTH];
+                body.get(mac);
+                return new Frame.Proof(mac);
+            }
+            case WELCOME: {
+                byte[] sid = new byte[SESSION_ID_LENGTH];
+                body.get(sid);
+                long lastReceived = body.getLong();
+                int maxPayload = body.getInt();
+                int window = body.getInt();
+                byte[] mac = new byte[MAC_LENGTH];
+                body.get(mac);
+                if (lastReceived < 0) {
+                    throw new ProtocolException("WELCOME last received sequence is negative");
+                }
+                if (maxPayload < 1024 || maxPayload > Limits.HARD_MAX_PAYLOAD) {
+                    throw new ProtocolException("WELCOME max payload " + Integer.toUnsignedString(maxPayload)
+                            + " is outside 1024.." + Limits.HARD_MAX_PAYLOAD);
+                }
+                checkWindow("WELCOME initial window", window);
+                return new Frame.Welcome(sid, lastReceived, mac, maxPayload, window);
+            }
+            case OPEN: {
+                int port = body.getShort() & 0xFFFF;
+                int window = body.getInt();
+                checkWindow("OPEN window", window);
+                String host = getString(body, limits.maxHostLength(), "host");
+                if (host.isEmpty()) {
+                    throw new ProtocolException("OPEN host is empty");
+                }
+                return new Frame.Open(streamId, seq, host, port, window);
+            }
+            case ACCEPT: {
+                int window = body.getInt();
+                checkWindow("ACCEPT window", window);
+                return new Frame.Accept(streamId, seq, window);
+            }
+            case DATA: {
+                boolean fin = (flags & FLAG_FIN) != 0;
+                ByteBuffer payload = body.slice();
+                body.position(body.limit());
+                return new Frame.Data(streamId, seq, payload, fin);
+            }
+            case WINDOW_UPDATE: {
+                int increment = body.getInt();
+                checkWindow("WINDOW_UPDATE increment", increment);
+                return new Frame.WindowUpdate(streamId, seq, increment);
+            }
+            case ACK: {
+                long acked = body.getLong();
+                if (acked < 0) {
+                    throw new ProtocolException("ACK sequence is negative");
+                }
+                return new Frame.Ack(acked);
+            }
+            case RESET: {
+                ResetCode code = resetCode(body.getShort() & 0xFFFF);
+                String message = getString(body, limits.maxMessageLength(), "reset message");
+                return new Frame.Reset(streamId, seq, code, message);
+            }
+            case PING:
+                return new Frame.Ping(body.getLong());
+            case PONG:
+                return new Frame.Pong(body.getLong());
+            case CLOSE: {
+                CloseCode code = closeCode(body.getShort() & 0xFFFF);
+                String message = getString(body, limits.maxMessageLength(), "close message");
+                return new Frame.Close(code, message);
+            }
+            default:
+                throw new ProtocolException("unknown frame type " + type);
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static void checkWindow(String what, int value) throws ProtocolException {
+        if (value <= 0) {
+            throw new ProtocolException(
+                    what + " " + Integer.toUnsignedString(value) + " is outside 1.." + Integer.MAX_VALUE);
+        }
+    }
+
+    /** The intent with this wire code. */
+    static Frame.Intent intent(int code) throws ProtocolException {
+        for (Frame.Intent i : Frame.Intent.values()) {
+            if (i.code == code) {
+                return i;
+            }
+        }
+        throw new ProtocolException("unknown HELLO intent " + code);
+    }
+
+    /** The reset code with this wire code. */
+    static ResetCode resetCode(int code) throws ProtocolException {
+        for (ResetCode c : ResetCode.values()) {
+            if (c.code == code) {
+                return c;
+            }
+        }
+        throw new ProtocolException("unknown RESET code " + code);
+    }
+
+    /** The close code with this wire code. */
+    static CloseCode closeCode(int code) throws ProtocolException {
+        for (CloseCode c : CloseCode.values()) {
+            if (c.code == code) {
+                return c;
+            }
+        }
+        throw new ProtocolException("unknown CLOSE code " + code);
+    }
+
+    private static String getString(ByteBuffer body, int max, String what) throws ProtocolException {
+        int length = body.getShort() & 0xFFFF;
+        if (length > max) {
+            throw new ProtocolException(what + " of " + length + " bytes exceeds " + max);
+        }
+        if (length > body.remaining()) {
+            throw new ProtocolException(
+                    what + " announces " + length + " bytes but only " + body.remaining() + " remain");
+        }
+        ByteBuffer bytes = body.slice(body.position(), length);
+        body.position(body.position() + length);
+        CharsetDecoder decoder = StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        try {
+            CharBuffer chars = decoder.decode(bytes);
+            return chars.toString();
+        } catch (CharacterCodingException e) {
+            throw new ProtocolException(what + " is not valid UTF-8");
+        }
+    }
+
+    private static void putString(ByteBuffer out, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length > 0xFFFF) {
+            throw new IllegalArgumentException("string of " + bytes.length + " bytes exceeds 65535");
+        }
+        out.putShort((short) bytes.length);
+        out.put(bytes);
+    }
+
+    private static int utf8Length(String s) {
+        return 2 + s.getBytes(StandardCharsets.UTF_8).length;
+    }
+
+    private static int lengthOf(byte[] b) {
+        return b == null ? 0 : b.length;
+    }
+
+    private static void requireLength(String what, byte[] b, int length) {
+        if (b == null || b.length != length) {
+            throw new IllegalArgumentException(what + " must be " + length + " bytes");
+        }
+    }
+
+    private static byte u8(int v) {
+        if (v < 0 || v > 0xFF) {
+            throw new IllegalArgumentException("value " + v + " does not fit u8");
+        }
+        return (byte) v;
+    }
+
+    private static int u16(int v) {
+        if (v < 0 || v > 0xFFFF) {
+            throw new IllegalArgumentException("value " + v + " does not fit u16");
+        }
+        return v;
     }
 }

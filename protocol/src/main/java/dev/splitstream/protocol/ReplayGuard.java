@@ -1,17 +1,43 @@
 package dev.splitstream.protocol;
 
+import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Remembers hello nonces for the clock-skew window so a replayed hello is refused. Bounded: at most {@code capacity}
  * nonces; when full, new hellos are refused with LIMIT_EXCEEDED rather than forgetting a nonce still in its window.
  * Thread-safe: one instance serves all connections of a node.
+ *
+ * <p>The window should be at least twice the accepted clock skew (a hello is accepted while its timestamp is within the
+ * skew of the server clock, on either side), so a nonce is remembered for as long as its hello could be accepted.
  */
 public final class ReplayGuard {
+    private final long windowMillis;
+    private final int capacity;
+    private final Clock clock;
+    /** Nonce to the time it may be forgotten; insertion order is (nearly) expiry order. */
+    private final LinkedHashMap<ByteBuffer, Long> seen = new LinkedHashMap<>();
+
     /** A guard remembering nonces for {@code window}, at most {@code capacity} at once. */
     public ReplayGuard(Duration window, int capacity, Clock clock) {
-        throw new UnsupportedOperationException("not implemented yet");
+        if (window.isNegative() || window.isZero()) {
+            throw new IllegalArgumentException("window must be positive");
+        }
+        if (capacity < 1) {
+            throw new IllegalArgumentException("capacity must be positive");
+        }
+        this.windowMillis = window.toMillis();
+        this.capacity = capacity;
+        this.clock = clock;
+    }
+
+    /** A guard for the given limits: remembers nonces for twice the clock skew, at most {@code capacity} at once. */
+    public static ReplayGuard forLimits(Limits limits, int capacity, Clock clock) {
+        return new ReplayGuard(limits.clockSkew().multipliedBy(2), capacity, clock);
     }
 
     /**
@@ -19,7 +45,30 @@ public final class ReplayGuard {
      *
      * @throws ProtocolException REPLAY or LIMIT_EXCEEDED
      */
-    public void check(byte[] nonce) throws ProtocolException {
-        throw new UnsupportedOperationException("not implemented yet");
+    public synchronized void check(byte[] nonce) throws ProtocolException {
+        long now = clock.millis();
+        Iterator<Map.Entry<ByteBuffer, Long>> it = seen.entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<ByteBuffer, Long> e = it.next();
+            if (e.getValue() > now) {
+                break;
+            }
+            it.remove();
+        }
+        ByteBuffer key = ByteBuffer.wrap(nonce.clone());
+        Long expiry = seen.get(key);
+        if (expiry != null) {
+            throw new ProtocolException(CloseCode.REPLAY, "hello nonce was already used: replay refused");
+        }
+        if (seen.size() >= capacity) {
+            throw new ProtocolException(
+                    CloseCode.LIMIT_EXCEEDED, "too many handshakes in the replay window (" + capacity + ")");
+        }
+        seen.put(key, now + windowMillis);
+    }
+
+    /** Number of nonces remembered now (for metrics and tests). */
+    public synchronized int size() {
+        return seen.size();
     }
 }

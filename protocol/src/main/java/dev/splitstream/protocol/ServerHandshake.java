@@ -2,11 +2,13 @@ package dev.splitstream.protocol;
 
 import java.security.SecureRandom;
 import java.time.Clock;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
  * The server side of the handshake for one connection: CHALLENGE on HELLO, WELCOME on a valid PROOF. Refusals are
  * {@link ProtocolException}s whose {@link ProtocolException#code()} and message go into the CLOSE frame sent back.
+ * Messages never contain secrets. Not thread-safe; one instance per connection.
  */
 public final class ServerHandshake {
 
@@ -17,11 +19,32 @@ public final class ServerHandshake {
         Optional<Secret> keyFor(byte[] sessionId);
     }
 
+    private final TokenStore tokens;
+    private final SessionKeys sessions;
+    private final ReplayGuard replay;
+    private final Limits limits;
+    private final int serverCapabilities;
+    private final Clock clock;
+    private final SecureRandom random;
+    private final int minVersion;
+    private final int maxVersion;
+
+    private Frame.Hello hello;
+    private Frame.Challenge challenge;
+    private Secret key;
+    private byte[] transcript;
+    private byte[] clientProof;
+    private HandshakeResult result;
+    private boolean failed;
+
     /**
      * @param tokens token id to secret
      * @param sessions session id to session key, for RESUME/JOIN
      * @param replay nonces seen recently (shared by all connections of a node)
      * @param limits sizes and clock skew
+     * @param serverCapabilities features this server offers ({@link Capabilities})
+     * @param clock wall clock, to refuse stale hellos
+     * @param random source of the challenge nonce and of new session ids
      */
     public ServerHandshake(
             TokenStore tokens,
@@ -31,12 +54,92 @@ public final class ServerHandshake {
             int serverCapabilities,
             Clock clock,
             SecureRandom random) {
-        throw new UnsupportedOperationException("not implemented yet");
+        this(
+                tokens,
+                sessions,
+                replay,
+                limits,
+                serverCapabilities,
+                clock,
+                random,
+                FrameCodec.MIN_VERSION,
+                FrameCodec.MAX_VERSION);
+    }
+
+    /** As the public constructor, with a version range other than this implementation's (for tests). */
+    ServerHandshake(
+            TokenStore tokens,
+            SessionKeys sessions,
+            ReplayGuard replay,
+            Limits limits,
+            int serverCapabilities,
+            Clock clock,
+            SecureRandom random,
+            int minVersion,
+            int maxVersion) {
+        this.tokens = Objects.requireNonNull(tokens);
+        this.sessions = Objects.requireNonNull(sessions);
+        this.replay = Objects.requireNonNull(replay);
+        this.limits = Objects.requireNonNull(limits);
+        this.serverCapabilities = serverCapabilities;
+        this.clock = Objects.requireNonNull(clock);
+        this.random = Objects.requireNonNull(random);
+        this.minVersion = minVersion;
+        this.maxVersion = maxVersion;
     }
 
     /** Checks version, timestamp, replay and token id; returns the challenge to send. */
     public Frame.Challenge onHello(Frame frame) throws ProtocolException {
-        throw new UnsupportedOperationException("not implemented yet");
+        if (failed || hello != null) {
+            throw fail(new ProtocolException("HELLO out of order"));
+        }
+        if (!(frame instanceof Frame.Hello h)) {
+            throw fail(new ProtocolException("expected HELLO, got " + frame.type()));
+        }
+        int version = Math.min(h.maxVersion(), maxVersion);
+        if (version < Math.max(h.minVersion(), minVersion)) {
+            String range = "client speaks protocol " + h.minVersion() + ".." + h.maxVersion() + " but this server ";
+            throw fail(new ProtocolException(
+                    CloseCode.VERSION_MISMATCH,
+                    h.maxVersion() < minVersion
+                            ? range + "needs " + minVersion + ".." + maxVersion + ": upgrade the client"
+                            : range + "speaks only " + minVersion + ".." + maxVersion + ": upgrade the server"));
+        }
+        long skew = clock.millis() - h.timestampMillis();
+        if (Math.abs(skew) > limits.clockSkew().toMillis()) {
+            throw fail(new ProtocolException(
+                    CloseCode.STALE,
+                    "hello timestamp is " + Math.abs(skew) / 1000 + "s " + (skew > 0 ? "old" : "in the future")
+                            + ", more than the allowed clock skew of "
+                            + limits.clockSkew().toSeconds()
+                            + "s: check both clocks"));
+        }
+        try {
+            replay.check(h.nonce());
+        } catch (ProtocolException e) {
+            throw fail(e);
+        }
+        Optional<Secret> k;
+        if (h.intent() == Frame.Intent.NEW) {
+            k = tokens.secretFor(h.tokenId());
+            if (k.isEmpty() || k.get().bytes().length == 0) {
+                throw fail(new ProtocolException(CloseCode.AUTH_FAILED, "unknown token id"));
+            }
+        } else {
+            k = sessions.keyFor(h.sessionId().clone());
+            if (k.isEmpty()) {
+                throw fail(new ProtocolException(
+                        CloseCode.UNKNOWN_SESSION, h.intent() + " of a session this server does not hold"));
+            }
+        }
+        byte[] nonce = new byte[FrameCodec.NONCE_LENGTH];
+        random.nextBytes(nonce);
+        hello = h;
+        key = k.get();
+        challenge = new Frame.Challenge(version, nonce, h.capabilities() & serverCapabilities);
+        transcript = ClientHandshake.concat(
+                Hmac.bytes(new FrameCodec(limits), h), Hmac.bytes(new FrameCodec(limits, version), challenge));
+        return challenge;
     }
 
     /**
@@ -45,14 +148,66 @@ public final class ServerHandshake {
      * the client says it received.
      */
     public HandshakeResult onProof(Frame frame) throws ProtocolException {
-        throw new UnsupportedOperationException("not implemented yet");
+        if (failed || challenge == null || result != null) {
+            throw fail(new ProtocolException("PROOF out of order"));
+        }
+        if (!(frame instanceof Frame.Proof p)) {
+            throw fail(new ProtocolException("expected PROOF, got " + frame.type()));
+        }
+        byte[] expected = Hmac.mac(key, Hmac.CLIENT_PROOF, transcript);
+        if (!Hmac.equal(expected, p.mac())) {
+            throw fail(new ProtocolException(
+                    CloseCode.AUTH_FAILED,
+                    hello.intent() == Frame.Intent.NEW
+                            ? "proof did not verify: wrong token secret"
+                            : "proof did not verify: " + hello.intent() + " needs the session key"));
+        }
+        clientProof = p.mac().clone();
+        byte[] sessionId;
+        Secret sessionKey;
+        if (hello.intent() == Frame.Intent.NEW) {
+            sessionId = new byte[FrameCodec.SESSION_ID_LENGTH];
+            random.nextBytes(sessionId);
+            sessionKey = Hmac.sessionKey(key, hello.nonce(), challenge.nonce(), sessionId);
+        } else {
+            sessionId = hello.sessionId().clone();
+            sessionKey = key;
+        }
+        result = new HandshakeResult(
+                hello.tokenId(),
+                hello.intent(),
+                sessionId,
+                challenge.version(),
+                challenge.capabilities(),
+                hello.lastReceivedSeq(),
+                sessionKey,
+                limits.maxPayload(),
+                limits.initialWindow());
+        return result;
     }
 
     /**
      * The WELCOME to send after {@link #onProof}: carries the server's own proof and {@code lastReceivedSeq}, the last
      * reliable sequence number the server received on this session (0 for new sessions).
+     *
+     * @throws IllegalStateException before a successful {@link #onProof}
      */
     public Frame.Welcome welcome(long lastReceivedSeq) {
-        throw new UnsupportedOperationException("not implemented yet");
+        if (result == null) {
+            throw new IllegalStateException("welcome() before a verified proof");
+        }
+        byte[] sid = result.sessionId();
+        byte[] mac = Hmac.mac(
+                key,
+                Hmac.SERVER_PROOF,
+                transcript,
+                clientProof,
+                Hmac.welcomeFields(sid, lastReceivedSeq, limits.maxPayload(), limits.initialWindow()));
+        return new Frame.Welcome(sid.clone(), lastReceivedSeq, mac, limits.maxPayload(), limits.initialWindow());
+    }
+
+    private ProtocolException fail(ProtocolException e) {
+        failed = true;
+        return e;
     }
 }

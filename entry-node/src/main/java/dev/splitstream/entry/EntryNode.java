@@ -1,0 +1,108 @@
+package dev.splitstream.entry;
+
+import dev.splitstream.entry.config.ConfigException;
+import dev.splitstream.entry.config.EntrySettings;
+import dev.splitstream.entry.config.ForwardSpec;
+import dev.splitstream.entry.config.ListenSpec;
+import dev.splitstream.entry.config.SplitstreamConfig;
+import dev.splitstream.entry.listener.connect.HttpConnectListener;
+import dev.splitstream.entry.listener.forward.ForwardListener;
+import dev.splitstream.entry.listener.socks.SocksListener;
+import dev.splitstream.entry.metrics.EntryMetrics;
+import dev.splitstream.entry.session.SessionManager;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.quarkus.runtime.configuration.ConfigurationException;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetServer;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+
+/** Starts the entry node: checks the configuration, connects to the exit node, opens the local listeners. */
+@ApplicationScoped
+public class EntryNode {
+    private static final Logger LOG = Logger.getLogger(EntryNode.class);
+    private static final long LISTEN_TIMEOUT_SECONDS = 10;
+
+    private final Vertx vertx;
+    private final SplitstreamConfig config;
+    private final SessionManager manager;
+    private final EntryMetrics metrics;
+    private final List<NetServer> servers = new ArrayList<>();
+
+    public EntryNode(Vertx vertx, SplitstreamConfig config, SessionManager manager, EntryMetrics metrics) {
+        this.vertx = vertx;
+        this.config = config;
+        this.manager = manager;
+        this.metrics = metrics;
+    }
+
+    void onStart(@Observes StartupEvent event) {
+        EntrySettings settings;
+        try {
+            settings = EntrySettings.from(config, System.getenv());
+        } catch (ConfigException e) {
+            throw new ConfigurationException(e.getMessage(), Set.of(e.key()));
+        }
+        manager.start(settings);
+        String via = manager.serverDisplay();
+        settings.proxy()
+                .ifPresent(p ->
+                        LOG.infof("connecting to the exit node through proxy %s (from %s)", p.display(), p.source()));
+        for (ForwardSpec f : settings.forwards()) {
+            NetServer server =
+                    await(ForwardListener.start(vertx, f, manager, metrics), EntrySettings.FORWARDS, f.listen());
+            LOG.infof("forwarding %s → %s via %s", f.listen().display(server.actualPort()), f.target(), via);
+        }
+        settings.socks().ifPresent(s -> {
+            NetServer server = await(
+                    SocksListener.start(vertx, s, settings.socksAuth(), manager, metrics), EntrySettings.SOCKS, s);
+            LOG.infof(
+                    "socks5 listening on %s via %s%s",
+                    s.display(server.actualPort()),
+                    via,
+                    settings.socksAuth().isPresent() ? " (username/password required)" : "");
+        });
+        settings.httpConnect().ifPresent(s -> {
+            NetServer server =
+                    await(HttpConnectListener.start(vertx, s, manager, metrics), EntrySettings.HTTP_CONNECT, s);
+            LOG.infof("http-connect listening on %s via %s", s.display(server.actualPort()), via);
+        });
+        if (servers.isEmpty()) {
+            LOG.warnf(
+                    "no listener configured: set %s, %s or %s",
+                    EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT);
+        }
+    }
+
+    private NetServer await(Future<NetServer> listening, String key, ListenSpec spec) {
+        try {
+            NetServer server =
+                    listening.toCompletionStage().toCompletableFuture().get(LISTEN_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            servers.add(server);
+            return server;
+        } catch (Exception e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            throw new ConfigurationException(
+                    key + ": cannot listen on " + spec.display(spec.port()) + ": " + cause.getMessage(), Set.of(key));
+        }
+    }
+
+    void onStop(@Observes ShutdownEvent event) {
+        for (NetServer server : servers) {
+            try {
+                server.close().toCompletionStage().toCompletableFuture().get(2, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.debugf("closing a listener: %s", e.toString());
+            }
+        }
+        manager.stop(2000);
+        LOG.info(metrics.summary());
+    }
+}

@@ -1,0 +1,175 @@
+package dev.splitstream.entry.config;
+
+import dev.splitstream.protocol.Secret;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The entry node's configuration, parsed and checked: every problem is reported at start-up with the property's name.
+ *
+ * @param socksAuth user name and password the SOCKS5 listener requires, when configured
+ */
+public record EntrySettings(
+        Secret token,
+        String tokenId,
+        ServerEndpoint server,
+        List<ForwardSpec> forwards,
+        Optional<ListenSpec> socks,
+        Optional<SocksAuth> socksAuth,
+        Optional<ListenSpec> httpConnect,
+        Optional<ProxySpec> proxy,
+        Optional<Path> caFile,
+        Duration pingInterval,
+        Duration pingTimeout,
+        Duration reconnectMin,
+        Duration reconnectMax) {
+
+    public static final String TOKEN = "splitstream.token";
+    public static final String TOKEN_ID = "splitstream.token-id";
+    public static final String SERVER = "splitstream.entry.server";
+    public static final String FORWARDS = "splitstream.entry.forwards";
+    public static final String SOCKS = "splitstream.entry.socks";
+    public static final String SOCKS_USERNAME = "splitstream.entry.socks-username";
+    public static final String SOCKS_PASSWORD = "splitstream.entry.socks-password";
+    public static final String HTTP_CONNECT = "splitstream.entry.http-connect";
+    public static final String PROXY = "splitstream.entry.proxy";
+    public static final String CA_FILE = "splitstream.entry.ca-file";
+    public static final String PING_INTERVAL = "splitstream.entry.ping-interval";
+    public static final String PING_TIMEOUT = "splitstream.entry.ping-timeout";
+    public static final String RECONNECT_MIN = "splitstream.entry.reconnect-min";
+    public static final String RECONNECT_MAX = "splitstream.entry.reconnect-max";
+
+    /** SOCKS5 user name/password (RFC 1929). The password never appears in {@link #toString()}. */
+    public record SocksAuth(String username, String password) {
+        @Override
+        public String toString() {
+            return "SocksAuth[" + username + ", <redacted>]";
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "EntrySettings[server=" + server.display() + ", tokenId=" + tokenId + ", forwards=" + forwards
+                + ", socks=" + socks + ", httpConnect=" + httpConnect + ", proxy=" + proxy + "]";
+    }
+
+    /**
+     * Parses and checks the configuration.
+     *
+     * @param env the process environment (proxy variables)
+     * @throws ConfigException naming the first property at fault
+     */
+    public static EntrySettings from(SplitstreamConfig config, Map<String, String> env) {
+        SplitstreamConfig.Entry e = config.entry();
+        String serverText = e.server()
+                .filter(s -> !s.isBlank())
+                .orElseThrow(() -> new ConfigException(
+                        SERVER,
+                        "missing: set SPLITSTREAM_ENTRY_SERVER to the exit node's URL, e.g. ws://exit.example:8080"));
+        ServerEndpoint server = ServerEndpoint.parse(SERVER, serverText);
+        String token = config.token()
+                .filter(s -> !s.isEmpty())
+                .orElseThrow(() -> new ConfigException(
+                        TOKEN, "missing: set SPLITSTREAM_TOKEN to the secret shared with the exit node"));
+        String tokenId = config.tokenId().trim();
+        if (tokenId.isEmpty()) {
+            throw new ConfigException(TOKEN_ID, "must not be empty");
+        }
+
+        List<ForwardSpec> forwards =
+                e.forwards().map(s -> ForwardSpec.parseList(FORWARDS, s)).orElse(List.of());
+        Optional<ListenSpec> socks = e.socks().filter(s -> !s.isBlank()).map(s -> listen(SOCKS, s));
+        Optional<ListenSpec> httpConnect =
+                e.httpConnect().filter(s -> !s.isBlank()).map(s -> listen(HTTP_CONNECT, s));
+        checkDistinctPorts(forwards, socks, httpConnect);
+
+        Optional<String> socksUser = e.socksUsername().filter(s -> !s.isEmpty());
+        Optional<String> socksPass = e.socksPassword().filter(s -> !s.isEmpty());
+        if (socksUser.isPresent() != socksPass.isPresent()) {
+            throw new ConfigException(
+                    socksUser.isPresent() ? SOCKS_PASSWORD : SOCKS_USERNAME,
+                    "set both " + SOCKS_USERNAME + " and " + SOCKS_PASSWORD + ", or neither");
+        }
+        if (socksUser.isPresent()
+                && (socksUser.get().length() > 255 || socksPass.get().length() > 255)) {
+            throw new ConfigException(SOCKS_USERNAME, "user name and password are limited to 255 bytes (RFC 1929)");
+        }
+        Optional<SocksAuth> socksAuth = socksUser.map(u -> new SocksAuth(u, socksPass.get()));
+
+        Optional<ProxySpec> proxy = ProxySpec.select(PROXY, e.proxy(), env, server.tls(), server.host());
+
+        Optional<Path> caFile = e.caFile().filter(s -> !s.isBlank()).map(Path::of);
+        if (caFile.isPresent() && !Files.isReadable(caFile.get())) {
+            throw new ConfigException(CA_FILE, "cannot read '" + caFile.get() + "'");
+        }
+
+        positive(PING_INTERVAL, e.pingInterval());
+        positive(PING_TIMEOUT, e.pingTimeout());
+        positive(RECONNECT_MIN, e.reconnectMin());
+        positive(RECONNECT_MAX, e.reconnectMax());
+        if (e.pingTimeout().compareTo(e.pingInterval()) <= 0) {
+            throw new ConfigException(
+                    PING_TIMEOUT,
+                    e.pingTimeout() + " must be longer than " + PING_INTERVAL + " (" + e.pingInterval() + ")");
+        }
+        if (e.reconnectMax().compareTo(e.reconnectMin()) < 0) {
+            throw new ConfigException(
+                    RECONNECT_MAX,
+                    e.reconnectMax() + " must not be shorter than " + RECONNECT_MIN + " (" + e.reconnectMin() + ")");
+        }
+        return new EntrySettings(
+                Secret.ofText(token),
+                tokenId,
+                server,
+                List.copyOf(forwards),
+                socks,
+                socksAuth,
+                httpConnect,
+                proxy,
+                caFile,
+                e.pingInterval(),
+                e.pingTimeout(),
+                e.reconnectMin(),
+                e.reconnectMax());
+    }
+
+    private static ListenSpec listen(String key, String text) {
+        try {
+            return ListenSpec.parse(text);
+        } catch (IllegalArgumentException ex) {
+            throw new ConfigException(key, "'" + text.trim() + "' is not [bind:]port (" + ex.getMessage() + ")");
+        }
+    }
+
+    private static void positive(String key, Duration d) {
+        if (d.isNegative() || d.isZero()) {
+            throw new ConfigException(key, "must be positive, was " + d);
+        }
+    }
+
+    private static void checkDistinctPorts(
+            List<ForwardSpec> forwards, Optional<ListenSpec> socks, Optional<ListenSpec> httpConnect) {
+        Map<String, String> seen = new HashMap<>();
+        List<Map.Entry<String, ListenSpec>> all = new ArrayList<>();
+        forwards.forEach(f -> all.add(Map.entry(FORWARDS, f.listen())));
+        socks.ifPresent(s -> all.add(Map.entry(SOCKS, s)));
+        httpConnect.ifPresent(s -> all.add(Map.entry(HTTP_CONNECT, s)));
+        for (Map.Entry<String, ListenSpec> entry : all) {
+            ListenSpec l = entry.getValue();
+            if (l.port() == 0) {
+                continue;
+            }
+            String where = l.display(l.port());
+            String before = seen.putIfAbsent(where, entry.getKey());
+            if (before != null) {
+                throw new ConfigException(entry.getKey(), "port " + where + " is already used by " + before);
+            }
+        }
+    }
+}

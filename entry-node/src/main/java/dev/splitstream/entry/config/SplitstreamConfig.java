@@ -1,0 +1,78 @@
+package dev.splitstream.entry.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * The entry node's configuration: everything under {@code splitstream.} (environment variables
+ * {@code SPLITSTREAM_...}). Raw values; {@link EntrySettings#from} parses and checks them at start-up.
+ */
+@ConfigMapping(prefix = "splitstream")
+public interface SplitstreamConfig {
+
+    /** Shared secret of the tunnel (SPLITSTREAM_TOKEN). Required; never logged. */
+    Optional<String> token();
+
+    /** Which token the secret belongs to, sent in clear in the handshake (SPLITSTREAM_TOKEN_ID). Default {@code default}. */
+    @WithDefault("default")
+    String tokenId();
+
+    /** Entry node settings. */
+    Entry entry();
+
+    /** Settings of the entry node ({@code splitstream.entry.*}). */
+    interface Entry {
+
+        /**
+         * Base URL of the exit node: {@code ws://host[:port][/prefix]} or {@code wss://...}. The entry appends
+         * {@code /splitstream/v1/ws}. Required.
+         */
+        Optional<String> server();
+
+        /**
+         * Fixed forwards: comma list of {@code [bind:]localport=host:port}; bind defaults to 127.0.0.1; IPv6 addresses
+         * in brackets. Local port 0 picks a free port.
+         */
+        Optional<String> forwards();
+
+        /** SOCKS5 listener: {@code [bind:]port}; bind defaults to 127.0.0.1. Off when unset. */
+        Optional<String> socks();
+
+        /** SOCKS5 user name (RFC 1929 authentication); set together with socks-password. No authentication when unset. */
+        Optional<String> socksUsername();
+
+        /** SOCKS5 password (RFC 1929); never logged. */
+        Optional<String> socksPassword();
+
+        /** HTTP CONNECT proxy listener: {@code [bind:]port}; bind defaults to 127.0.0.1. Off when unset. */
+        Optional<String> httpConnect();
+
+        /**
+         * Outbound HTTP proxy for the connection to the exit node: {@code http://[user:pass@]host:port}, or
+         * {@code none} to ignore the proxy environment variables. When unset, https_proxy/HTTPS_PROXY (wss://) or
+         * http_proxy/HTTP_PROXY (ws://) apply, except for hosts in no_proxy and loopback addresses.
+         */
+        Optional<String> proxy();
+
+        /** PEM file with extra CA certificates trusted for wss:// (in addition to the JVM's default CAs). */
+        Optional<String> caFile();
+
+        /** Interval between keepalive pings to the exit node; keep it below the idle limit of proxies on the path. */
+        @WithDefault("25s")
+        Duration pingInterval();
+
+        /** Drop the connection and reconnect when no frame arrived from the exit node for this long. */
+        @WithDefault("60s")
+        Duration pingTimeout();
+
+        /** First delay before reconnecting after the connection dropped; doubles per failed attempt. */
+        @WithDefault("250ms")
+        Duration reconnectMin();
+
+        /** Longest delay between reconnect attempts. */
+        @WithDefault("10s")
+        Duration reconnectMax();
+    }
+}

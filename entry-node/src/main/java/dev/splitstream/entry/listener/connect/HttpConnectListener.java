@@ -1,0 +1,18 @@
+package dev.splitstream.entry.listener.connect;
+
+import dev.splitstream.entry.config.ListenSpec;
+import dev.splitstream.entry.listener.Listeners;
+import dev.splitstream.entry.metrics.EntryMetrics;
+import dev.splitstream.entry.session.SessionManager;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetServer;
+
+/** HTTP proxy listener that accepts CONNECT only (what browsers, curl and git use for https:// and raw TCP). */
+public final class HttpConnectListener {
+    private HttpConnectListener() {}
+
+    public static Future<NetServer> start(Vertx vertx, ListenSpec spec, SessionManager manager, EntryMetrics metrics) {
+        return Listeners.listen(vertx, spec, socket -> new ConnectConnection(vertx, socket, manager, metrics).start());
+    }
+}

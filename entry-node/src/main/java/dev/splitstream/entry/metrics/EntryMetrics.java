@@ -1,0 +1,100 @@
+package dev.splitstream.entry.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The entry node's counters and gauges (Prometheus names: splitstream_entry_connected, splitstream_entry_streams,
+ * splitstream_entry_bytes_total{direction="up"|"down"}, splitstream_entry_reconnects_total,
+ * splitstream_entry_rtt_seconds), plus the totals of the shutdown summary. Thread-safe: listeners update it from their
+ * own event loops.
+ */
+@ApplicationScoped
+public class EntryMetrics {
+    private final Instant started = Instant.now();
+    private final AtomicInteger connected = new AtomicInteger();
+    private final AtomicInteger streams = new AtomicInteger();
+    private final AtomicLong rttNanos = new AtomicLong(-1);
+    private final LongAdder connections = new LongAdder();
+    private final LongAdder up = new LongAdder();
+    private final LongAdder down = new LongAdder();
+    private final Counter upCounter;
+    private final Counter downCounter;
+    private final Counter reconnects;
+
+    public EntryMetrics(MeterRegistry registry) {
+        Gauge.builder("splitstream.entry.connected", connected, AtomicInteger::get)
+                .description("1 while a session with the exit node is established, else 0")
+                .register(registry);
+        Gauge.builder("splitstream.entry.streams", streams, AtomicInteger::get)
+                .description("Local connections currently tunnelled")
+                .register(registry);
+        Gauge.builder("splitstream.entry.rtt.seconds", rttNanos, r -> r.get() < 0 ? Double.NaN : r.get() / 1e9)
+                .description("Smoothed round-trip time to the exit node measured by keepalive pings")
+                .register(registry);
+        upCounter = Counter.builder("splitstream.entry.bytes")
+                .description("Payload bytes tunnelled; up = from local clients to targets")
+                .tag("direction", "up")
+                .register(registry);
+        downCounter = Counter.builder("splitstream.entry.bytes")
+                .description("Payload bytes tunnelled; up = from local clients to targets")
+                .tag("direction", "down")
+                .register(registry);
+        reconnects = Counter.builder("splitstream.entry.reconnects")
+                .description("Connection attempts to the exit node after the first one")
+                .register(registry);
+    }
+
+    public void connected(boolean value) {
+        connected.set(value ? 1 : 0);
+    }
+
+    public boolean isConnected() {
+        return connected.get() == 1;
+    }
+
+    public void streamOpened() {
+        connections.increment();
+        streams.incrementAndGet();
+    }
+
+    public void streamClosed() {
+        streams.decrementAndGet();
+    }
+
+    public void bytesUp(long n) {
+        up.add(n);
+        upCounter.increment(n);
+    }
+
+    public void bytesDown(long n) {
+        down.add(n);
+        downCounter.increment(n);
+    }
+
+    public void reconnect() {
+        reconnects.increment();
+    }
+
+    public void rtt(long nanos) {
+        rttNanos.set(nanos);
+    }
+
+    public int streams() {
+        return streams.get();
+    }
+
+    /** The line logged at shutdown. */
+    public String summary() {
+        Duration uptime = Duration.between(started, Instant.now()).withNanos(0);
+        return "summary: connections=" + connections.sum() + " bytes_up=" + up.sum() + " bytes_down=" + down.sum()
+                + " uptime=" + uptime;
+    }
+}

@@ -1,0 +1,98 @@
+package dev.splitstream.entry.transport.ws;
+
+import dev.splitstream.entry.config.EntrySettings;
+import dev.splitstream.entry.config.ProxySpec;
+import dev.splitstream.entry.config.ServerEndpoint;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.http.WebSocketConnectOptions;
+import io.vertx.core.net.ProxyOptions;
+import io.vertx.core.net.ProxyType;
+import io.vertx.core.net.TrustOptions;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+
+/**
+ * Opens WebSocket connections to the exit node, with Vert.x's own {@link WebSocketClient} rather than the
+ * websockets-next client: the session needs the raw {@link WebSocket} (writeQueueFull, pause/resume, close codes) and
+ * its callbacks on the one event loop the session lives on, while websockets-next's connection only offers
+ * {@code Uni}-returning sends on its own execution model; proxy and trust settings would have gone through its
+ * {@code customizeOptions} escape hatch into these very Vert.x options anyway.
+ */
+public final class WebSocketTransport {
+    /** WebSocket subprotocol of this protocol version. */
+    public static final String SUBPROTOCOL = "splitstream.v1";
+
+    /** Time allowed for TCP connect plus the HTTP upgrade (and the proxy's CONNECT). */
+    static final int CONNECT_TIMEOUT_MILLIS = 10_000;
+
+    private final ServerEndpoint server;
+    private final WebSocketClient client;
+    private final WebSocketConnectOptions connectOptions;
+
+    public WebSocketTransport(Vertx vertx, EntrySettings settings) {
+        this.server = settings.server();
+        WebSocketClientOptions options = new WebSocketClientOptions()
+                .setTcpNoDelay(true)
+                .setTcpKeepAlive(true)
+                .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
+                // Outbound messages are split into frames of this size (what default servers accept); inbound
+                // messages may be as large as the largest frame any exit node may send.
+                .setMaxFrameSize(65_536)
+                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
+                .setClosingTimeout(2)
+                .setVerifyHost(true)
+                .setTrustAll(false);
+        if (server.tls()) {
+            options.setSsl(true);
+            settings.caFile().ifPresent(ca -> options.setTrustOptions(TrustOptions.wrap(TrustStores.withExtraCa(ca))));
+        }
+        this.client = vertx.createWebSocketClient(options);
+
+        WebSocketConnectOptions connect = new WebSocketConnectOptions()
+                .setHost(server.host())
+                .setPort(server.port())
+                .setSsl(server.tls())
+                .setURI(server.path())
+                .setTimeout(CONNECT_TIMEOUT_MILLIS)
+                .addSubProtocol(SUBPROTOCOL);
+        server.basicUser().ifPresent(user -> connect.addHeader("Authorization", basic(user, server.basicPassword())));
+        settings.proxy().ifPresent(p -> connect.setProxyOptions(proxyOptions(p)));
+        this.connectOptions = connect;
+    }
+
+    private static String basic(String user, java.util.Optional<String> password) {
+        String pair = user + ":" + password.orElse("");
+        return "Basic " + Base64.getEncoder().encodeToString(pair.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static ProxyOptions proxyOptions(ProxySpec p) {
+        // ProxyType.HTTP: Vert.x tunnels WebSocket connections through the proxy with CONNECT, TLS or not.
+        ProxyOptions o =
+                new ProxyOptions().setType(ProxyType.HTTP).setHost(p.host()).setPort(p.port());
+        p.username().ifPresent(o::setUsername);
+        p.password().ifPresent(o::setPassword);
+        return o;
+    }
+
+    /**
+     * Connects. Call it on the session's context: the WebSocket's handlers then run on that context's event loop.
+     */
+    public Future<WebSocket> connect() {
+        return client.connect(new WebSocketConnectOptions(connectOptions));
+    }
+
+    /** Where it connects to, without credentials. */
+    public String display() {
+        return server.display();
+    }
+
+    public Future<Void> close() {
+        return client.close();
+    }
+}

@@ -1,0 +1,107 @@
+package dev.splitstream.exit.config;
+
+import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.protocol.Limits;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The exit node's configuration after the cross-field checks; built once at start-up, failing fast with the property's
+ * name.
+ *
+ * @param token single-tenant secret, if set
+ * @param tokenId its token id
+ * @param allow default allow-list (the single token's, and tokens-file entries without their own)
+ * @param tokensFile tokens file, if set
+ * @param limits protocol limits (max frame, max streams)
+ */
+public record ExitSettings(
+        Optional<String> token,
+        String tokenId,
+        AllowList allow,
+        Optional<Path> tokensFile,
+        Duration tokensReloadInterval,
+        int maxSessions,
+        Limits limits,
+        Duration handshakeTimeout,
+        Duration idleTimeout,
+        Duration dialTimeout,
+        Duration resumeTimeout,
+        Duration ackInterval,
+        Duration pingInterval) {
+
+    /** Validates {@code c}; the exception names the offending key. */
+    public static ExitSettings from(SplitstreamConfig c) {
+        SplitstreamConfig.Exit e = c.exit();
+        Optional<String> token = c.token().filter(t -> !t.isEmpty());
+        if (token.isEmpty() && e.tokensFile().isEmpty()) {
+            throw new ConfigException(
+                    "splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
+        }
+        if (token.isPresent() && token.get().length() < 16) {
+            throw new ConfigException("splitstream.token (SPLITSTREAM_TOKEN) must be at least 16 characters");
+        }
+        if (c.tokenId().isBlank() || c.tokenId().length() > 128) {
+            throw new ConfigException("splitstream.token-id (SPLITSTREAM_TOKEN_ID) must be 1..128 characters");
+        }
+        AllowList allow;
+        try {
+            allow = AllowList.parse(e.allow().orElse(List.of()));
+        } catch (IllegalArgumentException ex) {
+            throw new ConfigException("splitstream.exit.allow (SPLITSTREAM_EXIT_ALLOW): bad entry " + ex.getMessage());
+        }
+        if (e.tokensFile().isPresent() && !Files.isRegularFile(e.tokensFile().get())) {
+            throw new ConfigException("splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE): "
+                    + e.tokensFile().get() + " is not a readable file");
+        }
+        positive("splitstream.exit.max-sessions", e.maxSessions());
+        positive("splitstream.exit.max-streams", e.maxStreams());
+        long maxFrame = e.maxFrame().asLongValue();
+        if (maxFrame < 1024 || maxFrame > Limits.HARD_MAX_PAYLOAD) {
+            throw new ConfigException("splitstream.exit.max-frame must be between 1K and 16M, was "
+                    + e.maxFrame().asLongValue());
+        }
+        positive("splitstream.exit.handshake-timeout", e.handshakeTimeout());
+        positive("splitstream.exit.idle-timeout", e.idleTimeout());
+        positive("splitstream.exit.dial-timeout", e.dialTimeout());
+        positive("splitstream.exit.resume-timeout", e.resumeTimeout());
+        positive("splitstream.exit.tokens-reload-interval", e.tokensReloadInterval());
+        positive("splitstream.exit.ack-interval", e.ackInterval());
+        positive("splitstream.exit.ping-interval", e.pingInterval());
+        Limits limits = Limits.defaults().withMaxPayload((int) maxFrame).withMaxStreams(e.maxStreams());
+        return new ExitSettings(
+                token,
+                c.tokenId(),
+                allow,
+                e.tokensFile(),
+                e.tokensReloadInterval(),
+                e.maxSessions(),
+                limits,
+                e.handshakeTimeout(),
+                e.idleTimeout(),
+                e.dialTimeout(),
+                e.resumeTimeout(),
+                e.ackInterval(),
+                e.pingInterval());
+    }
+
+    private static void positive(String key, int value) {
+        if (value < 1) {
+            throw new ConfigException(key + " must be positive, was " + value);
+        }
+    }
+
+    private static void positive(String key, Duration value) {
+        if (value.isNegative() || value.isZero()) {
+            throw new ConfigException(key + " must be a positive duration, was " + value);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "ExitSettings[tokenId=" + tokenId + ", allow=" + allow + ", tokensFile=" + tokensFile + "]";
+    }
+}

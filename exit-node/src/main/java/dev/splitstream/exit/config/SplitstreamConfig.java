@@ -1,0 +1,83 @@
+package dev.splitstream.exit.config;
+
+import io.quarkus.runtime.configuration.MemorySize;
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/** All configuration of the exit node, under the prefix {@code splitstream} (environment {@code SPLITSTREAM_...}). */
+@ConfigMapping(prefix = "splitstream")
+public interface SplitstreamConfig {
+
+    /**
+     * Shared secret of a single-tenant tunnel (SPLITSTREAM_TOKEN). Required unless {@code splitstream.exit.tokens-file}
+     * is set. Never logged.
+     */
+    Optional<String> token();
+
+    /** Token id under which {@code splitstream.token} is presented by the entry node (SPLITSTREAM_TOKEN_ID). Default "default". */
+    @WithDefault("default")
+    String tokenId();
+
+    /** Exit node settings. */
+    Exit exit();
+
+    /** Settings of the exit node. */
+    interface Exit {
+        /**
+         * Targets the single token ({@code splitstream.token}) may reach, and the default for tokens-file entries
+         * without their own list: comma list of {@code host:port}, {@code host:*}, {@code cidr:port}, {@code cidr:*}
+         * (IPv6 in brackets, e.g. {@code [::1]:22}, {@code [fd00::/8]:*}). Empty by default: nothing is reachable.
+         */
+        Optional<List<String>> allow();
+
+        /**
+         * JSON or YAML file of tokens (id, secret, allow list, limits) for several tenants
+         * (SPLITSTREAM_EXIT_TOKENS_FILE). Re-read when it changes; live sessions are kept. No default.
+         */
+        Optional<Path> tokensFile();
+
+        /** How often the tokens file's modification time is checked. Default 2s. */
+        @WithDefault("2s")
+        Duration tokensReloadInterval();
+
+        /** Most sessions held at once (attached or waiting for a resume); more are refused with LIMIT_EXCEEDED. Default 1000. */
+        @WithDefault("1000")
+        int maxSessions();
+
+        /** Most streams open at once on one session; a token may set a lower limit. Default 1024. */
+        @WithDefault("1024")
+        int maxStreams();
+
+        /** Largest frame payload accepted or sent, bytes (1K to 16M). Default 64K. */
+        @WithDefault("64K")
+        MemorySize maxFrame();
+
+        /** Time a new WebSocket connection has to complete the handshake before it is closed. Default 10s. */
+        @WithDefault("10s")
+        Duration handshakeTimeout();
+
+        /** A session that receives no frame for this long is closed with TIMEOUT. Default 300s. */
+        @WithDefault("300s")
+        Duration idleTimeout();
+
+        /** Time allowed to connect to a target (TCP connect), after name resolution. Default 10s. */
+        @WithDefault("10s")
+        Duration dialTimeout();
+
+        /** How long a session whose connection dropped is kept for a RESUME before it and its streams close. Default 120s. */
+        @WithDefault("120s")
+        Duration resumeTimeout();
+
+        /** Interval of the per-session timer that sends pending acknowledgements and checks the idle timeout. Default 150ms. */
+        @WithDefault("150ms")
+        Duration ackInterval();
+
+        /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
+        @WithDefault("30s")
+        Duration pingInterval();
+    }
+}

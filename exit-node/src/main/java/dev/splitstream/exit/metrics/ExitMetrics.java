@@ -1,0 +1,114 @@
+package dev.splitstream.exit.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The exit node's meters (names fixed by the team contract) and the running totals behind the shutdown summary.
+ * Thread-safe: sessions on different event loops update it.
+ */
+@ApplicationScoped
+public class ExitMetrics {
+    private final MeterRegistry registry;
+    private final AtomicInteger sessions = new AtomicInteger();
+    private final AtomicInteger streams = new AtomicInteger();
+    private final AtomicLong sessionsTotal = new AtomicLong();
+    private final AtomicLong streamsTotal = new AtomicLong();
+    private final AtomicLong lastRttNanos = new AtomicLong(-1);
+    private final Counter bytesUp;
+    private final Counter bytesDown;
+    private final ConcurrentHashMap<String, Counter> handshakeFailures = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> dialFailures = new ConcurrentHashMap<>();
+
+    public ExitMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        Gauge.builder("splitstream.exit.sessions", sessions, AtomicInteger::get)
+                .description("Sessions held (attached or waiting for a resume)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.streams", streams, AtomicInteger::get)
+                .description("Streams with a connected target")
+                .register(registry);
+        Gauge.builder("splitstream.exit.rtt.seconds", lastRttNanos, v -> v.get() < 0 ? Double.NaN : v.get() / 1e9)
+                .description("Last measured round-trip time to an entry node")
+                .register(registry);
+        bytesUp = Counter.builder("splitstream.exit.bytes")
+                .tag("direction", "up")
+                .description("Stream bytes written to targets (up) and read from targets (down)")
+                .register(registry);
+        bytesDown = Counter.builder("splitstream.exit.bytes")
+                .tag("direction", "down")
+                .description("Stream bytes written to targets (up) and read from targets (down)")
+                .register(registry);
+    }
+
+    public void sessionOpened() {
+        sessions.incrementAndGet();
+        sessionsTotal.incrementAndGet();
+    }
+
+    public void sessionClosed() {
+        sessions.decrementAndGet();
+    }
+
+    public void streamOpened() {
+        streams.incrementAndGet();
+        streamsTotal.incrementAndGet();
+    }
+
+    public void streamClosed() {
+        streams.decrementAndGet();
+    }
+
+    public void bytesUp(long n) {
+        bytesUp.increment(n);
+    }
+
+    public void bytesDown(long n) {
+        bytesDown.increment(n);
+    }
+
+    public void rtt(long nanos) {
+        lastRttNanos.set(nanos);
+    }
+
+    public void handshakeFailure(String reason) {
+        counter(handshakeFailures, "splitstream.exit.handshake.failures", reason)
+                .increment();
+    }
+
+    public void dialFailure(String reason) {
+        counter(dialFailures, "splitstream.exit.dial.failures", reason).increment();
+    }
+
+    private Counter counter(ConcurrentHashMap<String, Counter> cache, String name, String reason) {
+        String r = reason.toLowerCase(Locale.ROOT);
+        return cache.computeIfAbsent(
+                r, k -> Counter.builder(name).tag("reason", k).register(registry));
+    }
+
+    public int sessions() {
+        return sessions.get();
+    }
+
+    public long sessionsTotal() {
+        return sessionsTotal.get();
+    }
+
+    public long streamsTotal() {
+        return streamsTotal.get();
+    }
+
+    public long bytesUpTotal() {
+        return (long) bytesUp.count();
+    }
+
+    public long bytesDownTotal() {
+        return (long) bytesDown.count();
+    }
+}

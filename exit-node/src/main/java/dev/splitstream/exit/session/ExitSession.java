@@ -1,0 +1,301 @@
+package dev.splitstream.exit.session;
+
+import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.target.DialException;
+import dev.splitstream.exit.target.TargetBridge;
+import dev.splitstream.exit.target.TargetDialer;
+import dev.splitstream.exit.token.TokenPolicy;
+import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.HandshakeResult;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.Session;
+import dev.splitstream.protocol.SessionListener;
+import dev.splitstream.protocol.Stream;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import java.util.Optional;
+import java.util.function.LongFunction;
+import org.jboss.logging.Logger;
+
+/**
+ * A protocol {@link Session} on the exit node with everything around it: the Vert.x context it is confined to, the
+ * attached leg, the ack/idle/ping timer, the resume deadline, and the dialing of targets for the streams the entry node
+ * opens. Every method touching the session runs on {@link #context}; {@link #execute} hops there from anywhere.
+ */
+public final class ExitSession implements SessionListener {
+    private static final Logger LOG = Logger.getLogger(ExitSession.class);
+
+    private final Vertx vertx;
+    private final Context context;
+    private final Thread loop;
+    private final ExitSettings settings;
+    private final TokenRegistry tokens;
+    private final TargetDialer dialer;
+    private final ExitMetrics metrics;
+    private final SessionRegistry registry;
+    private final String tokenId;
+    private final String idHex;
+    private final Secret sessionKey;
+    private final Session session;
+    private Leg leg;
+    private long tickTimer = -1;
+    private long resumeTimer = -1;
+    private long lastPingNanos = System.nanoTime();
+    private boolean closed;
+
+    ExitSession(
+            Vertx vertx,
+            HandshakeResult established,
+            Limits limits,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            TargetDialer dialer,
+            ExitMetrics metrics,
+            SessionRegistry registry) {
+        this.vertx = vertx;
+        this.context = vertx.getOrCreateContext();
+        this.loop = Thread.currentThread();
+        this.settings = settings;
+        this.tokens = tokens;
+        this.dialer = dialer;
+        this.metrics = metrics;
+        this.registry = registry;
+        this.tokenId = established.tokenId();
+        this.session = new Session(Session.Role.SERVER, established, limits, this, System::nanoTime);
+        this.idHex = session.idHex();
+        this.sessionKey = session.sessionKey();
+    }
+
+    /** Session id, 32 hex digits. */
+    public String idHex() {
+        return idHex;
+    }
+
+    /** Token the session was opened with. */
+    public String tokenId() {
+        return tokenId;
+    }
+
+    /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
+    public Secret sessionKey() {
+        return sessionKey;
+    }
+
+    /** Runs {@code task} on the session's context (directly when already on its event loop). */
+    public void execute(Runnable task) {
+        if (Thread.currentThread() == loop) {
+            task.run();
+        } else {
+            context.runOnContext(v -> task.run());
+        }
+    }
+
+    void start() {
+        tickTimer = vertx.setPeriodic(settings.ackInterval().toMillis(), id -> tick());
+        metrics.sessionOpened();
+        LOG.infof("session %s opened token=%s", idHex, tokenId);
+    }
+
+    /**
+     * Attaches a (new) leg: sends the WELCOME (built from this side's last received sequence) first on it, then resends what the peer missed. On the session's
+     * context. A leg attached before is closed.
+     */
+    public void attach(Leg newLeg, LongFunction<Frame.Welcome> welcome, long peerLastReceivedSeq, boolean resumed) {
+        if (closed || session.isClosed()) {
+            newLeg.closeTransport(CloseCode.UNKNOWN_SESSION, "session " + idHex + " is closed");
+            return;
+        }
+        Leg old = leg;
+        if (old != null) {
+            session.detach(old.sink());
+        }
+        leg = newLeg;
+        cancelResumeTimer();
+        newLeg.sink().send(welcome.apply(session.lastReceivedSeq()));
+        try {
+            session.attach(newLeg.sink(), peerLastReceivedSeq);
+        } catch (ProtocolException e) {
+            fail(e);
+            return;
+        }
+        if (old != null && old != newLeg) {
+            old.closeTransport(CloseCode.NORMAL, "replaced by a resumed connection");
+        }
+        if (resumed) {
+            LOG.infof("session %s resumed token=%s", idHex, tokenId);
+        }
+    }
+
+    /** The current value for a resumed connection's WELCOME. On the session's context. */
+    public long lastReceivedSeq() {
+        return session.lastReceivedSeq();
+    }
+
+    /** True once the session ended. On the session's context. */
+    public boolean isClosed() {
+        return closed || session.isClosed();
+    }
+
+    /** Hands an inbound frame from {@code from} to the session; frames of a replaced leg are dropped. */
+    public void receive(Leg from, Frame frame) {
+        execute(() -> {
+            if (from != leg || closed) {
+                return;
+            }
+            try {
+                session.receive(frame);
+            } catch (ProtocolException e) {
+                fail(e);
+            }
+        });
+    }
+
+    /** The peer sent bytes that are not a valid frame, or broke the protocol: close the session with that reason. */
+    public void protocolError(Leg from, ProtocolException e) {
+        execute(() -> {
+            if (from == leg) {
+                fail(e);
+            }
+        });
+    }
+
+    /** The leg's transport closed; the session waits for a RESUME up to the resume timeout. */
+    public void legLost(Leg lost) {
+        execute(() -> {
+            if (lost != leg || closed) {
+                return;
+            }
+            session.detach(lost.sink());
+            leg = null;
+            long ms = settings.resumeTimeout().toMillis();
+            resumeTimer = vertx.setTimer(ms, id -> {
+                resumeTimer = -1;
+                if (leg == null && !closed) {
+                    session.close(CloseCode.TIMEOUT, "not resumed within " + ms + "ms");
+                }
+            });
+            LOG.infof("session %s detached, kept %dms for a resume", idHex, ms);
+        });
+    }
+
+    /** Closes the session (node shutdown). */
+    public void close(CloseCode code, String message) {
+        execute(() -> {
+            if (!closed && !session.isClosed()) {
+                session.close(code, message);
+            }
+            onClosed(code, message);
+        });
+    }
+
+    private void fail(ProtocolException e) {
+        LOG.warnf("session %s: %s %s", idHex, e.code(), e.getMessage());
+        if (!session.isClosed()) {
+            session.close(e.code(), e.getMessage());
+        }
+        onClosed(e.code(), e.getMessage());
+    }
+
+    private void tick() {
+        if (closed) {
+            return;
+        }
+        if (leg == null) {
+            return;
+        }
+        session.flushAck();
+        long idleNanos = session.nanosSinceLastReceive();
+        if (idleNanos > settings.idleTimeout().toNanos()) {
+            session.close(
+                    CloseCode.TIMEOUT, "no frames for " + settings.idleTimeout().toSeconds() + "s");
+            return;
+        }
+        long now = System.nanoTime();
+        if (now - lastPingNanos >= settings.pingInterval().toNanos()) {
+            lastPingNanos = now;
+            session.ping();
+        }
+    }
+
+    private void cancelResumeTimer() {
+        if (resumeTimer >= 0) {
+            vertx.cancelTimer(resumeTimer);
+            resumeTimer = -1;
+        }
+    }
+
+    @Override
+    public void onStreamOpened(Stream stream) {
+        String target = TargetDialer.display(stream.host(), stream.port());
+        Optional<TokenPolicy> policy = tokens.policy(tokenId);
+        if (policy.isEmpty()) {
+            refuse(stream, new DialException(ResetCode.NOT_ALLOWED, "token " + tokenId + " was revoked"));
+            return;
+        }
+        if (session.streamCount() > policy.get().maxStreams()) {
+            refuse(
+                    stream,
+                    new DialException(
+                            ResetCode.TOO_MANY_STREAMS,
+                            "too many streams on this session (max "
+                                    + policy.get().maxStreams() + ")"));
+            return;
+        }
+        dialer.dial(stream.host(), stream.port(), policy.get().allow(), tokenId)
+                .onComplete(ar -> execute(() -> {
+                    if (ar.failed()) {
+                        DialException e = ar.cause() instanceof DialException d
+                                ? d
+                                : new DialException(ResetCode.INTERNAL, "dialing " + target + " failed");
+                        refuse(stream, e);
+                        return;
+                    }
+                    if (closed || session.isClosed()) {
+                        ar.result().close();
+                        return;
+                    }
+                    LOG.debugf("session %s stream %d connected to %s", idHex, stream.id(), target);
+                    new TargetBridge(ar.result(), metrics).start(stream);
+                }));
+    }
+
+    private void refuse(Stream stream, DialException e) {
+        metrics.dialFailure(e.code().name());
+        LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        stream.reset(e.code(), e.getMessage());
+    }
+
+    @Override
+    public void onClosed(CloseCode code, String message) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (tickTimer >= 0) {
+            vertx.cancelTimer(tickTimer);
+        }
+        cancelResumeTimer();
+        registry.remove(this);
+        metrics.sessionClosed();
+        var stats = session.stats();
+        LOG.infof(
+                "session %s closed: %s %s (streams %d, bytes up %d down %d)",
+                idHex, code, message, stats.streamsOpened(), stats.bytesReceived(), stats.bytesSent());
+        Leg l = leg;
+        leg = null;
+        if (l != null) {
+            l.closeTransport(code, message);
+        }
+    }
+
+    @Override
+    public void onRtt(long rttNanos) {
+        metrics.rtt(rttNanos);
+    }
+}

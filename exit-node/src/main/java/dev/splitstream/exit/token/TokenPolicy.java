@@ -1,0 +1,14 @@
+package dev.splitstream.exit.token;
+
+import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.protocol.Secret;
+
+/**
+ * One tenant: its token id, secret, the targets it may reach and its limits.
+ *
+ * @param id token id presented in the HELLO
+ * @param secret shared secret (redacts itself)
+ * @param allow targets this token may reach
+ * @param maxStreams most streams open at once on one of its sessions
+ */
+public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams) {}

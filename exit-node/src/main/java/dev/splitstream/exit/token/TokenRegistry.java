@@ -1,0 +1,150 @@
+package dev.splitstream.exit.token;
+
+import dev.splitstream.exit.config.ConfigException;
+import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.TokenStore;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.vertx.core.Vertx;
+import jakarta.annotation.Priority;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jboss.logging.Logger;
+
+/**
+ * The tokens this node accepts: the single SPLITSTREAM_TOKEN and/or the entries of the tokens file. The file is polled
+ * (modification time and size) on a Vert.x timer and re-read on a worker thread; a bad new version is logged and the
+ * previous tokens stay in force. Sessions already open are never dropped by a reload; their next stream is checked
+ * against the token's current allow-list.
+ */
+@ApplicationScoped
+public class TokenRegistry implements TokenStore {
+    private static final Logger LOG = Logger.getLogger(TokenRegistry.class);
+
+    private final ExitSettings settings;
+    private final Vertx vertx;
+    private final AtomicReference<Map<String, TokenPolicy>> tokens = new AtomicReference<>(Map.of());
+    private final AtomicBoolean loaded = new AtomicBoolean();
+    private final AtomicBoolean reloading = new AtomicBoolean();
+    private volatile FileStamp stamp;
+    private long timerId = -1;
+
+    public TokenRegistry(ExitSettings settings, Vertx vertx) {
+        this.settings = settings;
+        this.vertx = vertx;
+    }
+
+    void onStart(@Observes @Priority(10) StartupEvent event) {
+        try {
+            load();
+        } catch (TokensFileException e) {
+            throw new ConfigException("splitstream.exit.tokens-file: " + e.getMessage());
+        }
+        if (settings.tokensFile().isPresent()) {
+            timerId = vertx.setPeriodic(settings.tokensReloadInterval().toMillis(), id -> pollFile());
+        }
+    }
+
+    void onStop(@Observes ShutdownEvent event) {
+        if (timerId >= 0) {
+            vertx.cancelTimer(timerId);
+        }
+    }
+
+    /** True once the tokens were loaded. */
+    public boolean isLoaded() {
+        return loaded.get();
+    }
+
+    @Override
+    public Optional<Secret> secretFor(String tokenId) {
+        return policy(tokenId).map(TokenPolicy::secret);
+    }
+
+    /** The current policy of a token, or empty if it is unknown (or was removed by a reload). */
+    public Optional<TokenPolicy> policy(String tokenId) {
+        return Optional.ofNullable(tokens.get().get(tokenId));
+    }
+
+    /** Number of tokens currently accepted. */
+    public int size() {
+        return tokens.get().size();
+    }
+
+    private void pollFile() {
+        if (!reloading.compareAndSet(false, true)) {
+            return;
+        }
+        vertx.executeBlocking(
+                        () -> {
+                            Path file = settings.tokensFile().orElseThrow();
+                            FileStamp now = FileStamp.of(file);
+                            if (now.equals(stamp)) {
+                                return false;
+                            }
+                            load();
+                            return true;
+                        },
+                        false)
+                .onComplete(ar -> {
+                    reloading.set(false);
+                    if (ar.failed()) {
+                        LOG.errorf(
+                                "tokens file not reloaded, previous tokens stay in force: %s",
+                                ar.cause().getMessage());
+                    } else if (ar.result()) {
+                        LOG.infof("tokens file reloaded: %d tokens", size());
+                    }
+                });
+    }
+
+    /** Loads (or reloads) every token source; blocking: call on a worker or at start-up. */
+    synchronized void load() throws TokensFileException {
+        Map<String, TokenPolicy> next = new LinkedHashMap<>();
+        FileStamp newStamp = null;
+        if (settings.tokensFile().isPresent()) {
+            Path file = settings.tokensFile().get();
+            try {
+                newStamp = FileStamp.of(file);
+            } catch (IOException e) {
+                throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
+            }
+            next.putAll(
+                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams()));
+        }
+        if (settings.token().isPresent()) {
+            if (next.containsKey(settings.tokenId())) {
+                throw new TokensFileException(
+                        "tokens file " + settings.tokensFile().orElseThrow() + ": id " + settings.tokenId()
+                                + " is also splitstream.token-id; use another id");
+            }
+            next.put(
+                    settings.tokenId(),
+                    new TokenPolicy(
+                            settings.tokenId(),
+                            Secret.ofText(settings.token().get()),
+                            settings.allow(),
+                            settings.limits().maxStreams()));
+        }
+        tokens.set(Map.copyOf(next));
+        stamp = newStamp;
+        loaded.set(true);
+    }
+
+    /** Modification time and size of a file, to notice changes without reading it. */
+    record FileStamp(FileTime modified, long size) {
+        static FileStamp of(Path file) throws IOException {
+            return new FileStamp(Files.getLastModifiedTime(file), Files.size(file));
+        }
+    }
+}
