@@ -7,6 +7,9 @@ package dev.splitstream.protocol;
  */
 @FunctionalInterface
 public interface FrameSink {
-    /** Sends one frame. Ownership of a DATA payload passes to the sink until it is written. */
+    /**
+     * Sends one frame. A DATA payload is a view handed to the sink alone (it may consume its position); the bytes
+     * behind it must not be modified, because the session keeps them to resend after a reconnect.
+     */
     void send(Frame frame);
 }

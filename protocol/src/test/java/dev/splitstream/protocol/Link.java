@@ -1,0 +1,175 @@
+package dev.splitstream.protocol;
+
+import static org.assertj.core.api.Assertions.fail;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.LongSupplier;
+
+/**
+ * Two sessions, a client and a server, joined by an in-memory transport that carries encoded frames through
+ * {@link FrameCodec} in two queues. Delivery is explicit (tests decide when and in which order), so a test can hold
+ * frames back, drop the connection with frames in flight, and reconnect as a node would after a resume handshake.
+ */
+final class Link {
+    final FrameCodec codec;
+    final Session client;
+    final Session server;
+    final ArrayDeque<ByteBuffer> toServer = new ArrayDeque<>();
+    final ArrayDeque<ByteBuffer> toClient = new ArrayDeque<>();
+    /** Every frame the client's sink was handed, decoded again (for inspection). */
+    final List<Frame> sentByClient = new ArrayList<>();
+    /** Every frame the server's sink was handed, decoded again (for inspection). */
+    final List<Frame> sentByServer = new ArrayList<>();
+
+    boolean record = true;
+    private int generation;
+    private FrameSink clientSink;
+    private FrameSink serverSink;
+
+    Link(Limits clientLimits, Limits serverLimits, SessionListener cl, SessionListener sl, LongSupplier nanos) {
+        this.codec = new FrameCodec(Limits.defaults().withMaxPayload(Limits.HARD_MAX_PAYLOAD));
+        byte[] sid = Frames.bytes(16, 42);
+        Secret key = new Secret(Frames.bytes(32, 7));
+        this.client = new Session(
+                Session.Role.CLIENT,
+                new HandshakeResult(
+                        "t",
+                        Frame.Intent.NEW,
+                        sid,
+                        1,
+                        0,
+                        0,
+                        key,
+                        serverLimits.maxPayload(),
+                        serverLimits.initialWindow()),
+                clientLimits,
+                cl,
+                nanos);
+        this.server = new Session(
+                Session.Role.SERVER,
+                new HandshakeResult(
+                        "t",
+                        Frame.Intent.NEW,
+                        sid,
+                        1,
+                        0,
+                        0,
+                        key,
+                        serverLimits.maxPayload(),
+                        serverLimits.initialWindow()),
+                serverLimits,
+                sl,
+                nanos);
+    }
+
+    Link(Limits limits, SessionListener cl, SessionListener sl) {
+        this(limits, limits, cl, sl, System::nanoTime);
+    }
+
+    /** A new connection: both sides attach, each presenting what it received (as the resume handshake does). */
+    Link connect() throws ProtocolException {
+        int g = ++generation;
+        clientSink = f -> {
+            if (g == generation) {
+                ByteBuffer b = codec.encode(f);
+                toServer.add(b);
+                if (record) {
+                    sentByClient.add(decode(b.duplicate()));
+                }
+            }
+        };
+        serverSink = f -> {
+            if (g == generation) {
+                ByteBuffer b = codec.encode(f);
+                toClient.add(b);
+                if (record) {
+                    sentByServer.add(decode(b.duplicate()));
+                }
+            }
+        };
+        long serverLast = server.lastReceivedSeq();
+        long clientLast = client.lastReceivedSeq();
+        client.attach(clientSink, serverLast);
+        server.attach(serverSink, clientLast);
+        return this;
+    }
+
+    /** The connection drops: whatever was in flight is lost. */
+    void drop() {
+        generation++;
+        client.detach(clientSink);
+        server.detach(serverSink);
+        toServer.clear();
+        toClient.clear();
+    }
+
+    private Frame decode(ByteBuffer b) {
+        try {
+            return codec.decodeMessage(b);
+        } catch (ProtocolException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Delivers one queued frame to the server. */
+    boolean deliverToServer() throws ProtocolException {
+        ByteBuffer b = toServer.poll();
+        if (b == null) {
+            return false;
+        }
+        server.receive(codec.decodeMessage(b));
+        return true;
+    }
+
+    /** Delivers one queued frame to the client. */
+    boolean deliverToClient() throws ProtocolException {
+        ByteBuffer b = toClient.poll();
+        if (b == null) {
+            return false;
+        }
+        client.receive(codec.decodeMessage(b));
+        return true;
+    }
+
+    /** Delivers one frame from a randomly chosen non-empty direction; false when nothing is queued. */
+    boolean deliverOne(Random random) throws ProtocolException {
+        boolean s = !toServer.isEmpty();
+        boolean c = !toClient.isEmpty();
+        if (s && c) {
+            return random.nextBoolean() ? deliverToServer() : deliverToClient();
+        }
+        return s ? deliverToServer() : deliverToClient();
+    }
+
+    /** Delivers until both queues are empty, then flushes acks and delivers those too. */
+    void settle() throws ProtocolException {
+        for (int round = 0; round < 1000; round++) {
+            int steps = 0;
+            while (deliverToServer() | deliverToClient()) {
+                if (++steps > 10_000_000) {
+                    fail("link does not settle");
+                }
+            }
+            client.flushAck();
+            server.flushAck();
+            if (toServer.isEmpty() && toClient.isEmpty()) {
+                return;
+            }
+        }
+        fail("link does not settle");
+    }
+
+    /** Frames of one type the client sent. */
+    <T extends Frame> List<T> sentByClient(Class<T> type) {
+        return sentByClient.stream().filter(type::isInstance).map(type::cast).toList();
+    }
+
+    /** Frames of one type the server sent. */
+    <T extends Frame> List<T> sentByServer(Class<T> type) {
+        return sentByServer.stream().filter(type::isInstance).map(type::cast).toList();
+    }
+}
