@@ -8,6 +8,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** Seeded pseudo-random bytes, streamed (never held whole), and SHA-256 digests of byte streams. */
 public final class Payload {
@@ -29,6 +30,11 @@ public final class Payload {
 
     /** Writes {@code length} seeded bytes to {@code out}; returns their SHA-256. */
     public static byte[] write(OutputStream out, long seed, long length) throws IOException {
+        return write(out, seed, length, new AtomicLong());
+    }
+
+    /** As {@link #write(OutputStream, long, long)}, counting bytes written into {@code progress}. */
+    public static byte[] write(OutputStream out, long seed, long length, AtomicLong progress) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         MessageDigest digest = sha256();
         byte[] chunk = new byte[CHUNK];
@@ -43,6 +49,7 @@ public final class Payload {
             digest.update(chunk, 0, n);
             out.write(chunk, 0, n);
             remaining -= n;
+            progress.addAndGet(n);
         }
         out.flush();
         return digest.digest();
@@ -50,6 +57,11 @@ public final class Payload {
 
     /** Reads exactly {@code length} bytes (fails on an early end); returns their SHA-256. */
     public static byte[] read(InputStream in, long length) throws IOException {
+        return read(in, length, new AtomicLong());
+    }
+
+    /** As {@link #read(InputStream, long)}, counting bytes read into {@code progress}. */
+    public static byte[] read(InputStream in, long length, AtomicLong progress) throws IOException {
         MessageDigest digest = sha256();
         byte[] buffer = new byte[CHUNK];
         long remaining = length;
@@ -60,6 +72,7 @@ public final class Payload {
             }
             digest.update(buffer, 0, n);
             remaining -= n;
+            progress.addAndGet(n);
         }
         return digest.digest();
     }

@@ -141,43 +141,48 @@ public final class TargetServer implements AutoCloseable {
     }
 
     /** Client side of U: uploads {@code length} seeded bytes; returns {sent digest, server's digest}. */
-    public static byte[][] upload(Socket socket, long seed, long length) throws IOException {
+    public static byte[][] upload(Socket socket, long seed, long length, AtomicLong progress) throws IOException {
         DataOutputStream out = new DataOutputStream(socket.getOutputStream());
         out.write('U');
         out.writeLong(length);
-        byte[] sent = Payload.write(out, seed, length);
+        byte[] sent = Payload.write(out, seed, length, progress);
         byte[] received = Payload.readExactly(socket.getInputStream(), 32);
         return new byte[][] {sent, received};
     }
 
     /** Client side of D: downloads {@code length} seeded bytes; returns {received digest, server's digest}. */
-    public static byte[][] download(Socket socket, long seed, long length) throws IOException {
+    public static byte[][] download(Socket socket, long seed, long length, AtomicLong progress) throws IOException {
         DataOutputStream out = new DataOutputStream(socket.getOutputStream());
         out.write('D');
         out.writeLong(length);
         out.writeLong(seed);
         out.flush();
         InputStream in = socket.getInputStream();
-        byte[] received = Payload.read(in, length);
+        byte[] received = Payload.read(in, length, progress);
         byte[] sent = Payload.readExactly(in, 32);
         return new byte[][] {received, sent};
     }
 
     /** Client side of E: sends {@code length} seeded bytes while reading the echo; returns {sent, received}. */
     public static byte[][] echo(Socket socket, long seed, long length) throws IOException {
+        return echo(socket, seed, length, new AtomicLong());
+    }
+
+    /** As {@link #echo(Socket, long, long)}, counting bytes sent and received into {@code progress}. */
+    public static byte[][] echo(Socket socket, long seed, long length, AtomicLong progress) throws IOException {
         DataOutputStream out = new DataOutputStream(socket.getOutputStream());
         out.write('E');
         out.writeLong(length);
         CompletableFuture<byte[]> sent = CompletableFuture.supplyAsync(
                 () -> {
                     try {
-                        return Payload.write(out, seed, length);
+                        return Payload.write(out, seed, length, progress);
                     } catch (IOException e) {
                         throw new UncheckedIOException(e);
                     }
                 },
                 WRITERS);
-        byte[] received = Payload.read(socket.getInputStream(), length);
+        byte[] received = Payload.read(socket.getInputStream(), length, progress);
         try {
             return new byte[][] {sent.get(30, TimeUnit.SECONDS), received};
         } catch (InterruptedException e) {

@@ -17,6 +17,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /** Client-side transfers through a forward to a {@link TargetServer}, checked by SHA-256. */
 public final class Transfers {
@@ -43,11 +46,13 @@ public final class Transfers {
     public static Duration uploadAndDownload(int port, long bytes, long seed, Duration timeout) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(2);
         long started = System.nanoTime();
+        AtomicLong sent = new AtomicLong();
+        AtomicLong received = new AtomicLong();
         try {
             CompletableFuture<byte[][]> up = CompletableFuture.supplyAsync(
                     () -> {
                         try (Socket socket = connect(port, Duration.ofSeconds(60))) {
-                            return TargetServer.upload(socket, seed, bytes);
+                            return TargetServer.upload(socket, seed, bytes, sent);
                         } catch (IOException e) {
                             throw new UncheckedIOException("upload", e);
                         }
@@ -56,14 +61,19 @@ public final class Transfers {
             CompletableFuture<byte[][]> down = CompletableFuture.supplyAsync(
                     () -> {
                         try (Socket socket = connect(port, Duration.ofSeconds(60))) {
-                            return TargetServer.download(socket, seed + 1, bytes);
+                            return TargetServer.download(socket, seed + 1, bytes, received);
                         } catch (IOException e) {
                             throw new UncheckedIOException("download", e);
                         }
                     },
                     pool);
-            byte[][] upDigests = get(up, timeout, "upload of " + bytes + " bytes");
-            byte[][] downDigests = get(down, timeout, "download of " + bytes + " bytes");
+            awaitWithProgress(
+                    CompletableFuture.allOf(up, down),
+                    timeout,
+                    () -> sent.get() + received.get(),
+                    () -> "upload at " + sent.get() + ", download at " + received.get() + " of " + bytes + " bytes");
+            byte[][] upDigests = get(up, Duration.ofSeconds(1), "upload of " + bytes + " bytes");
+            byte[][] downDigests = get(down, Duration.ofSeconds(1), "download of " + bytes + " bytes");
             assertThat(Payload.hex(upDigests[1]))
                     .as("SHA-256 of the %d bytes the target received vs those the client sent", bytes)
                     .isEqualTo(Payload.hex(upDigests[0]));
@@ -85,6 +95,7 @@ public final class Transfers {
         ExecutorService pool = Executors.newFixedThreadPool(connections);
         SplittableRandom random = new SplittableRandom(seed);
         List<CompletableFuture<Long>> results = new ArrayList<>();
+        AtomicLong progress = new AtomicLong();
         long total = 0;
         try {
             for (int i = 0; i < connections; i++) {
@@ -95,7 +106,7 @@ public final class Transfers {
                 results.add(CompletableFuture.supplyAsync(
                         () -> {
                             try (Socket socket = connect(port, Duration.ofSeconds(60))) {
-                                byte[][] digests = TargetServer.echo(socket, connectionSeed, size);
+                                byte[][] digests = TargetServer.echo(socket, connectionSeed, size, progress);
                                 assertThat(Payload.hex(digests[1]))
                                         .as("connection %d: echo of %d bytes", index, size)
                                         .isEqualTo(Payload.hex(digests[0]));
@@ -106,14 +117,14 @@ public final class Transfers {
                         },
                         pool));
             }
-            CompletableFuture.allOf(results.toArray(CompletableFuture[]::new))
-                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            long expected = 2 * total;
+            awaitWithProgress(
+                    CompletableFuture.allOf(results.toArray(CompletableFuture[]::new)),
+                    timeout,
+                    progress::get,
+                    () -> results.stream().filter(CompletableFuture::isDone).count() + " of " + connections
+                            + " connections done, " + progress.get() + " of " + expected + " bytes moved");
             return total;
-        } catch (ExecutionException e) {
-            throw new AssertionError("a parallel connection failed: " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
-            long done = results.stream().filter(CompletableFuture::isDone).count();
-            throw new AssertionError(done + " of " + connections + " connections finished within " + timeout, e);
         } finally {
             pool.shutdownNow();
         }
@@ -124,6 +135,41 @@ public final class Transfers {
         try (Socket socket = connect(port, Duration.ofSeconds(30))) {
             byte[][] digests = TargetServer.echo(socket, seed, bytes);
             assertThat(Payload.hex(digests[1])).isEqualTo(Payload.hex(digests[0]));
+        }
+    }
+
+    /** How long a transfer may make no progress before the test calls it stalled. */
+    public static final Duration STALL_LIMIT = Duration.ofSeconds(30);
+
+    /**
+     * Waits for {@code done}, failing early when {@code progress} does not move for {@link #STALL_LIMIT} (a stuck
+     * tunnel fails in 30 s, not after the whole time budget).
+     */
+    public static void awaitWithProgress(
+            CompletableFuture<?> done, Duration timeout, LongSupplier progress, Supplier<String> state)
+            throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long lastValue = -1;
+        long lastChange = System.nanoTime();
+        while (true) {
+            try {
+                done.get(500, TimeUnit.MILLISECONDS);
+                return;
+            } catch (TimeoutException e) {
+                long now = System.nanoTime();
+                long value = progress.getAsLong();
+                if (value != lastValue) {
+                    lastValue = value;
+                    lastChange = now;
+                } else if (now - lastChange > STALL_LIMIT.toNanos()) {
+                    throw new AssertionError("transfer stalled for " + STALL_LIMIT.toSeconds() + " s: " + state.get());
+                }
+                if (now > deadline) {
+                    throw new AssertionError("transfer did not finish within " + timeout + ": " + state.get());
+                }
+            } catch (ExecutionException e) {
+                throw new AssertionError("transfer failed: " + e.getCause() + " (" + state.get() + ")", e.getCause());
+            }
         }
     }
 
