@@ -25,7 +25,7 @@ public final class NodeLogs
                 TestExecutionExceptionHandler,
                 LifecycleMethodExecutionExceptionHandler {
     private static final int TAIL_LINES = 150;
-    private static final Path ROOT = Path.of("target", "e2e-logs");
+    private static final Path ROOT = Path.of("target", "e2e-logs").toAbsolutePath();
 
     private record Source(String name, Path file, boolean classLevel) {}
 
