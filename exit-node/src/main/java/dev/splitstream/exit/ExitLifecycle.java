@@ -6,16 +6,19 @@ import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.exit.transport.ws.ExitWebSocket;
 import dev.splitstream.protocol.CloseCode;
-import io.quarkus.runtime.LaunchMode;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
+import io.quarkus.vertx.http.HttpServer;
+import io.quarkus.vertx.http.HttpServerStart;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.event.ObservesAsync;
+import jakarta.enterprise.inject.Instance;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
-import org.eclipse.microprofile.config.ConfigProvider;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.jboss.logging.Logger;
 
 /** Start-up line (parsed by tests and the demo), readiness, and the shutdown summary. */
@@ -28,9 +31,17 @@ public class ExitLifecycle {
     private final SessionRegistry sessions;
     private final ExitMetrics metrics;
     private volatile boolean started;
+    private final AtomicBoolean announced = new AtomicBoolean();
     private Instant startedAt = Instant.now();
+    private final Instance<HttpServer> httpServer;
 
-    public ExitLifecycle(ExitSettings settings, TokenRegistry tokens, SessionRegistry sessions, ExitMetrics metrics) {
+    public ExitLifecycle(
+            ExitSettings settings,
+            TokenRegistry tokens,
+            SessionRegistry sessions,
+            ExitMetrics metrics,
+            Instance<HttpServer> httpServer) {
+        this.httpServer = httpServer;
         this.settings = settings;
         this.tokens = tokens;
         this.sessions = sessions;
@@ -40,13 +51,19 @@ public class ExitLifecycle {
     void onStart(@Observes @Priority(100) StartupEvent event) {
         startedAt = Instant.now();
         started = true;
-        LOG.infof(
-                "exit node listening on %d path %s (tokens %d, allow %s, max sessions %d)",
-                httpPort(),
-                ExitWebSocket.PATH,
-                tokens.size(),
-                settings.allow().isEmpty() ? "nothing" : settings.allow(),
-                settings.maxSessions());
+    }
+
+    // Fired asynchronously once the HTTP server listens, so the line carries the real port (also when it is 0).
+    void onHttpStart(@ObservesAsync HttpServerStart event) {
+        if (announced.compareAndSet(false, true)) {
+            LOG.infof(
+                    "exit node listening on %d path %s (tokens %d, allow %s, max sessions %d)",
+                    httpPort(event.options().getPort()),
+                    ExitWebSocket.PATH,
+                    tokens.size(),
+                    settings.allow().isEmpty() ? "nothing" : settings.allow(),
+                    settings.maxSessions());
+        }
     }
 
     /** True once the endpoint is up and the tokens are loaded. */
@@ -73,9 +90,17 @@ public class ExitLifecycle {
                 up.toSeconds());
     }
 
-    private static int httpPort() {
-        var config = ConfigProvider.getConfig();
-        String key = LaunchMode.current() == LaunchMode.TEST ? "quarkus.http.test-port" : "quarkus.http.port";
-        return config.getOptionalValue(key, Integer.class).orElse(8080);
+    private int httpPort(int fallback) {
+        if (httpServer.isResolvable()) {
+            try {
+                int port = httpServer.get().getPort();
+                if (port > 0) {
+                    return port;
+                }
+            } catch (RuntimeException e) {
+                // fall back to the configured port
+            }
+        }
+        return fallback;
     }
 }

@@ -72,6 +72,14 @@ final class Link {
 
     /** A new connection: both sides attach, each presenting what it received (as the resume handshake does). */
     Link connect() throws ProtocolException {
+        return connect(server.lastReceivedSeq(), client.lastReceivedSeq());
+    }
+
+    /**
+     * A new connection after a handshake in which the server said it received up to {@code serverLast} and the client
+     * up to {@code clientLast}.
+     */
+    Link connect(long serverLast, long clientLast) throws ProtocolException {
         int g = ++generation;
         clientSink = f -> {
             if (g == generation) {
@@ -91,8 +99,6 @@ final class Link {
                 }
             }
         };
-        long serverLast = server.lastReceivedSeq();
-        long clientLast = client.lastReceivedSeq();
         client.attach(clientSink, serverLast);
         server.attach(serverSink, clientLast);
         return this;

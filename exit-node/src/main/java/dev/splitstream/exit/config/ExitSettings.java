@@ -37,7 +37,8 @@ public record ExitSettings(
     public static ExitSettings from(SplitstreamConfig c) {
         SplitstreamConfig.Exit e = c.exit();
         Optional<String> token = c.token().filter(t -> !t.isEmpty());
-        if (token.isEmpty() && e.tokensFile().isEmpty()) {
+        Optional<Path> tokensFile = e.tokensFile().filter(p -> !p.toString().isEmpty());
+        if (token.isEmpty() && tokensFile.isEmpty()) {
             throw new ConfigException(
                     "splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
         }
@@ -53,9 +54,9 @@ public record ExitSettings(
         } catch (IllegalArgumentException ex) {
             throw new ConfigException("splitstream.exit.allow (SPLITSTREAM_EXIT_ALLOW): bad entry " + ex.getMessage());
         }
-        if (e.tokensFile().isPresent() && !Files.isRegularFile(e.tokensFile().get())) {
-            throw new ConfigException("splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE): "
-                    + e.tokensFile().get() + " is not a readable file");
+        if (tokensFile.isPresent() && !Files.isRegularFile(tokensFile.get())) {
+            throw new ConfigException("splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE): " + tokensFile.get()
+                    + " is not a readable file");
         }
         positive("splitstream.exit.max-sessions", e.maxSessions());
         positive("splitstream.exit.max-streams", e.maxStreams());
@@ -76,7 +77,7 @@ public record ExitSettings(
                 token,
                 c.tokenId(),
                 allow,
-                e.tokensFile(),
+                tokensFile,
                 e.tokensReloadInterval(),
                 e.maxSessions(),
                 limits,

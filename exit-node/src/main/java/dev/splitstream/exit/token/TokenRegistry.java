@@ -92,7 +92,12 @@ public class TokenRegistry implements TokenStore {
                             if (now.equals(stamp)) {
                                 return false;
                             }
-                            load();
+                            try {
+                                load();
+                            } finally {
+                                // A bad version is reported once, not on every poll.
+                                stamp = now;
+                            }
                             return true;
                         },
                         false)

@@ -43,7 +43,7 @@ public final class WebSocketTransport {
                 .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
                 // Outbound messages are split into frames of this size (what default servers accept); inbound
                 // messages may be as large as the largest frame any exit node may send.
-                .setMaxFrameSize(65_536)
+                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
                 .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
                 .setClosingTimeout(2)
                 .setVerifyHost(true)

@@ -1,0 +1,72 @@
+package dev.splitstream.exit.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class ExitSettingsTest {
+
+    @Test
+    void defaultsAreTheDocumentedOnes() {
+        ExitSettings s = ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef")));
+        assertThat(s.tokenId()).isEqualTo("default");
+        assertThat(s.allow().isEmpty()).isTrue();
+        assertThat(s.maxSessions()).isEqualTo(1000);
+        assertThat(s.limits().maxStreams()).isEqualTo(1024);
+        assertThat(s.limits().maxPayload()).isEqualTo(64 * 1024);
+        assertThat(s.handshakeTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(s.idleTimeout()).isEqualTo(Duration.ofSeconds(300));
+        assertThat(s.dialTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(s.resumeTimeout()).isEqualTo(Duration.ofSeconds(120));
+    }
+
+    @Test
+    void noTokenAndNoTokensFileFailsNamingBothKeys() {
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of())))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file");
+    }
+
+    @Test
+    void badAllowEntryFailsNamingKeyAndEntry() {
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.allow", "db:5432,nonsense"))))
+                .hasMessageContaining("splitstream.exit.allow")
+                .hasMessageContaining("'nonsense'");
+    }
+
+    @Test
+    void limitsAreChecked() {
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.max-frame", "100"))))
+                .hasMessageContaining("splitstream.exit.max-frame");
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.max-streams", "0"))))
+                .hasMessageContaining("splitstream.exit.max-streams");
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.idle-timeout", "0s"))))
+                .hasMessageContaining("splitstream.exit.idle-timeout");
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of(
+                        "splitstream.token",
+                        "0123456789abcdef",
+                        "splitstream.exit.tokens-file",
+                        "/nonexistent/t.yaml"))))
+                .hasMessageContaining("splitstream.exit.tokens-file");
+    }
+
+    @Test
+    void shortTokenIsRefusedWithoutEchoingIt() {
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "tiny-pw"))))
+                .hasMessageContaining("splitstream.token")
+                .hasMessageNotContaining("tiny-pw");
+    }
+
+    @Test
+    void toStringNeverShowsTheToken() {
+        ExitSettings s = ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef-SECRET")));
+        assertThat(s.toString()).doesNotContain("SECRET");
+    }
+}

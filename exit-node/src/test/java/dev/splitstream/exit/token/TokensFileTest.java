@@ -1,0 +1,103 @@
+package dev.splitstream.exit.token;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.protocol.Secret;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class TokensFileTest {
+    private static final AllowList DEFAULT = AllowList.parse(List.of("127.0.0.1:*"));
+
+    @Test
+    void parsesYaml() throws Exception {
+        String yaml =
+                """
+                tokens:
+                  - id: alice
+                    secret: alice-secret-0123456789
+                    allow: ["db.internal:5432", "10.0.0.0/8:*"]
+                    maxStreams: 8
+                  - id: bob
+                    secret: bob-secret-0123456789
+                """;
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 1024);
+        assertThat(tokens).containsOnlyKeys("alice", "bob");
+        TokenPolicy alice = tokens.get("alice");
+        assertThat(alice.secret()).isEqualTo(Secret.ofText("alice-secret-0123456789"));
+        assertThat(alice.allow().allowsName("db.internal", 5432)).isTrue();
+        assertThat(alice.maxStreams()).isEqualTo(8);
+        TokenPolicy bob = tokens.get("bob");
+        assertThat(bob.allow()).isSameAs(DEFAULT);
+        assertThat(bob.maxStreams()).isEqualTo(1024);
+    }
+
+    @Test
+    void parsesJson() throws Exception {
+        String json =
+                """
+                {"tokens": [{"id": "alice", "secret": "alice-secret-0123456789", "allow": ["[::1]:*"]}]}
+                """;
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.json", json, DEFAULT, 16);
+        assertThat(tokens.get("alice").allow().rules()).hasSize(1);
+    }
+
+    @Test
+    void syntaxErrorNamesFileAndLine() {
+        String yaml = "tokens:\n  - id: alice\n    secret: [unclosed\n";
+        assertThatThrownBy(() -> TokensFile.parse("/etc/t.yaml", yaml, DEFAULT, 16))
+                .isInstanceOf(TokensFileException.class)
+                .hasMessageContaining("/etc/t.yaml")
+                .hasMessageContaining("line ");
+    }
+
+    @Test
+    void unknownFieldNamesTheField() {
+        String json = "{\"tokens\": [{\"id\": \"a\", \"secret\": \"0123456789abcdefgh\", \"alow\": []}]}";
+        assertThatThrownBy(() -> TokensFile.parse("t.json", json, DEFAULT, 16))
+                .hasMessageContaining("t.json")
+                .hasMessageContaining("line 1")
+                .hasMessageContaining("alow");
+    }
+
+    @Test
+    void wrongTypeNamesTheField() {
+        String yaml = "tokens:\n  - id: a\n    secret: 0123456789abcdefgh\n    maxStreams: many\n";
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+                .hasMessageContaining("line 4")
+                .hasMessageContaining("tokens[0].maxStreams");
+    }
+
+    @Test
+    void badAllowEntryNamesTokenAndEntry() {
+        String yaml = "tokens:\n  - id: alice\n    secret: 0123456789abcdefgh\n    allow: [\"db.internal\"]\n";
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+                .hasMessageContaining("tokens[0] (id alice)")
+                .hasMessageContaining("allow")
+                .hasMessageContaining("'db.internal'");
+    }
+
+    @Test
+    void missingSecretDuplicateIdAndShortSecretAreRefused() {
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - id: a\n", DEFAULT, 16))
+                .hasMessageContaining("tokens[0] (id a): field 'secret' is required");
+        String dup = "tokens:\n  - {id: a, secret: 0123456789abcdefgh}\n  - {id: a, secret: 0123456789abcdefgh}\n";
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", dup, DEFAULT, 16))
+                .hasMessageContaining("tokens[1] (id a): duplicate id");
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - {id: a, secret: short}\n", DEFAULT, 16))
+                .hasMessageContaining("at least 16")
+                .hasMessageNotContaining("short");
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "other: 1\n", DEFAULT, 16))
+                .isInstanceOf(TokensFileException.class);
+    }
+
+    @Test
+    void errorsNeverEchoTheSecret() {
+        String yaml = "tokens:\n  - id: a\n    secret: {nested: super-secret-value-123}\n";
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+                .hasMessageNotContaining("super-secret-value-123");
+    }
+}
