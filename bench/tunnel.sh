@@ -204,9 +204,13 @@ for path in direct splitstream ssh; do
     R[$path.tp$conns]=$(field mib_per_s <<<"$out")
     bytes=$(field bytes <<<"$out")
     # CPU seconds spent by the processes in the middle per GiB carried
-    R[$path.cpu$conns]=$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$bytes" \
-      'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1073741824); else print "-" }')
-    log "$path, $conns connection(s): ${R[$path.tp$conns]} MiB/s, ${R[$path.cpu$conns]} CPU-s/GiB"
+    if [ -n "$pids" ]; then
+      R[$path.cpu$conns]=$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$bytes" \
+        'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1073741824); else print "-" }')
+    else
+      R[$path.cpu$conns]="-"
+    fi
+    log "$path, $conns connection(s): ${R[$path.tp$conns]} MiB/s, ${R[$path.cpu$conns]} CPU-s/GiB in the middle"
   done
   out=$(run_tool rtt "$port" "$PINGS")
   R[$path.p50]=$(field p50_us <<<"$out")

@@ -51,6 +51,9 @@ class ForwardTransferE2E {
         figure(String.format(
                 "256 MiB up + 256 MiB down at once through a forward: %.1f s, %.0f MiB/s each way",
                 seconds, 256 / seconds));
+        assertThat(tunnel.exit().metric("splitstream_exit_bytes_total", ""))
+                .as("exit's byte counters, both directions")
+                .isGreaterThanOrEqualTo(2.0 * bytes);
         long[] exitRss = tunnel.exit().rssKb();
         long[] entryRss = tunnel.entry().rssKb();
         figure("after 256 MiB each way: exit RSS " + exitRss[0] / 1024 + " MiB (peak " + exitRss[1] / 1024

@@ -68,6 +68,9 @@ class RefusalsE2E {
                 // not listening until a session exists is fine too
             }
             assertThat(target.accepted()).isEqualTo(acceptedBefore);
+            assertThat(exit.metric("splitstream_exit_handshake_failures_total", "reason=\"AUTH_FAILED\""))
+                    .isGreaterThanOrEqualTo(1);
+            assertThat(exit.metric("splitstream_exit_sessions", "")).isEqualTo(1);
             assertThat(exit.logText()).doesNotContain(token);
             assertThat(good.logText()).doesNotContain(token);
         }
@@ -105,6 +108,8 @@ class RefusalsE2E {
             assertThat(forbidden.requests()).isZero();
             String line = tunnel.entry().awaitLog("refused: NOT_ALLOWED", Duration.ofSeconds(10));
             assertThat(line).contains("127.0.0.1:" + forbidden.port());
+            assertThat(tunnel.exit().metric("splitstream_exit_dial_failures_total", "reason=\"NOT_ALLOWED\""))
+                    .isGreaterThanOrEqualTo(1);
         }
     }
 

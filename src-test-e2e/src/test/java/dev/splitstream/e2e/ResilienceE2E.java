@@ -67,6 +67,8 @@ class ResilienceE2E {
                     "96 MiB each way with two WebSocket cuts: intact in %.1f s", elapsed.toMillis() / 1000.0));
             assertThat(relay.accepted()).isGreaterThanOrEqualTo(3);
             assertThat(tunnel.entry().linesContaining("session established")).hasSize(1);
+            assertThat(tunnel.entry().metric("splitstream_entry_reconnects_total", ""))
+                    .isGreaterThanOrEqualTo(2);
         }
     }
 
@@ -94,6 +96,7 @@ class ResilienceE2E {
             assertThat(backAfterMs).isLessThan(2_000 + 5_000);
             Transfers.echo(forward, 4 * MIB, 2);
             Transfers.parallelEchoes(forward, 8, 256 * 1024, 3, Duration.ofSeconds(60));
+            assertThat(tunnel.entry().metric("splitstream_entry_connected", "")).isEqualTo(1);
         }
     }
 }

@@ -180,6 +180,19 @@ public final class Node implements AutoCloseable {
                 .sum();
     }
 
+    /**
+     * A metric's value summed over the series of {@code name} (Prometheus form, e.g.
+     * {@code splitstream_exit_bytes_total}) whose labels contain {@code labelFragment} (e.g. {@code reason="AUTH_FAILED"}).
+     */
+    public double metric(String name, String labelFragment) {
+        return metrics()
+                .lines()
+                .filter(line -> line.startsWith(name + "{") || line.startsWith(name + " "))
+                .filter(line -> line.contains(labelFragment))
+                .mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
+                .sum();
+    }
+
     /** GET on the node's HTTP port; empty when it does not answer 200. */
     public Optional<String> get(String path) {
         try {
