@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -182,13 +183,14 @@ public final class Node implements AutoCloseable {
 
     /**
      * A metric's value summed over the series of {@code name} (Prometheus form, e.g.
-     * {@code splitstream_exit_bytes_total}) whose labels contain {@code labelFragment} (e.g. {@code reason="AUTH_FAILED"}).
+     * {@code splitstream_exit_bytes_total}) whose labels contain {@code labelFragment}, ignoring case (e.g. {@code
+     * reason="AUTH_FAILED"} matches the exit's {@code reason="auth_failed"}).
      */
     public double metric(String name, String labelFragment) {
         return metrics()
                 .lines()
                 .filter(line -> line.startsWith(name + "{") || line.startsWith(name + " "))
-                .filter(line -> line.contains(labelFragment))
+                .filter(line -> line.toLowerCase(Locale.ROOT).contains(labelFragment.toLowerCase(Locale.ROOT)))
                 .mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
                 .sum();
     }
