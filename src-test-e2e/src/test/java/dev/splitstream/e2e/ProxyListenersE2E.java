@@ -79,6 +79,48 @@ class ProxyListenersE2E {
     }
 
     @Test
+    void socks5WithUsernameAndPassword() {
+        String curl = Programs.require("curl").toString();
+        int port = Ports.free();
+        try (Tunnel withAuth = Tunnel.start(exit -> exit.allow("127.0.0.1:" + http.port()), entry -> entry.socks(port)
+                .set("splitstream.entry.socks-username", "e2e")
+                .set("splitstream.entry.socks-password", "s3cret-pass"))) {
+            Exec.Result ok = Exec.run(
+                            CLIENT_TIMEOUT,
+                            curl,
+                            "-sS",
+                            "--max-time",
+                            "30",
+                            "-x",
+                            "socks5h://e2e:s3cret-pass@127.0.0.1:" + port,
+                            http.url())
+                    .assertSuccess();
+            assertThat(ok.output()).isEqualTo(HttpFixture.BODY);
+            Exec.Result wrong = Exec.run(
+                    CLIENT_TIMEOUT,
+                    curl,
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "-x",
+                    "socks5h://e2e:wrong@127.0.0.1:" + port,
+                    http.url());
+            assertThat(wrong.exitCode()).as(wrong.describe("")).isNotZero();
+            Exec.Result none = Exec.run(
+                    CLIENT_TIMEOUT,
+                    curl,
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "--socks5-hostname",
+                    "127.0.0.1:" + port,
+                    http.url());
+            assertThat(none.exitCode()).as(none.describe("")).isNotZero();
+            assertThat(withAuth.entry().logText()).doesNotContain("s3cret-pass");
+        }
+    }
+
+    @Test
     void manyCurlRequestsThroughSocks5() {
         String curl = Programs.require("curl").toString();
         int before = http.requests();
