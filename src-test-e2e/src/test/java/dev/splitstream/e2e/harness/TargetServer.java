@@ -64,6 +64,11 @@ public final class TargetServer implements AutoCloseable {
         return accepted.get();
     }
 
+    /** Bytes uploaded to this server so far (U connections, counted as they arrive). */
+    public long bytesIn() {
+        return bytesIn.get();
+    }
+
     /** Connections open now. */
     public int openConnections() {
         return open.size();
@@ -91,8 +96,7 @@ public final class TargetServer implements AutoCloseable {
             switch (mode) {
                 case 'U' -> {
                     long length = in.readLong();
-                    byte[] digest = Payload.read(in, length);
-                    bytesIn.addAndGet(length);
+                    byte[] digest = Payload.read(in, length, bytesIn);
                     out.write(digest);
                     out.flush();
                     drain(in);
