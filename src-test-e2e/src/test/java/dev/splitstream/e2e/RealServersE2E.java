@@ -46,8 +46,12 @@ class RealServersE2E {
                             CLIENT_TIMEOUT, env, null, concat(pgbench, at, "-n", "-c", "4", "-j", "2", "-t", "200"))
                     .assertSuccess();
             assertThat(bench.output()).contains("number of transactions actually processed: 800/800");
-            Matcher tps = Pattern.compile("tps = ([0-9.]+)").matcher(bench.output());
-            figure("pgbench -c 4 -t 200 through a forward: " + (tps.find() ? tps.group(1) : "?") + " tps");
+            // the same run straight to PostgreSQL, for scale
+            List<String> direct = List.of("-h", "127.0.0.1", "-p", Integer.toString(postgres.port()));
+            Exec.Result baseline = Exec.run(
+                            CLIENT_TIMEOUT, env, null, concat(pgbench, direct, "-n", "-c", "4", "-j", "2", "-t", "200"))
+                    .assertSuccess();
+            figure("pgbench -c 4 -t 200: " + tps(bench) + " tps through a forward, " + tps(baseline) + " tps direct");
         }
     }
 
@@ -90,6 +94,11 @@ class RealServersE2E {
             assertThat(result.output()).contains("splitstream-ssh-ok");
             figure("ssh echo through a forward: " + result.elapsed().toMillis() + " ms");
         }
+    }
+
+    private static String tps(Exec.Result pgbench) {
+        Matcher tps = Pattern.compile("tps = ([0-9]+)").matcher(pgbench.output());
+        return tps.find() ? tps.group(1) : "?";
     }
 
     private static String run(String[] command) {
