@@ -13,7 +13,9 @@ import java.nio.charset.StandardCharsets;
  * u8, reserved u8, stream id u32, sequence u64, body length u32) followed by the body; see docs/PROTOCOL.md.
  *
  * <p>Decoding checks every length against {@link Limits} before allocating anything and reports every kind of bad
- * input as a {@link ProtocolException}. DATA payloads are returned as slices of the input, not copies.
+ * input as a {@link ProtocolException}. DATA payloads are returned as slices of the input, not copies (except
+ * compressed ones, see {@link #withDeflate(Deflate)}, which are inflated into a new buffer of at most
+ * {@link Limits#maxPayload()} bytes).
  *
  * <p>HELLO and CLOSE have a layout that is frozen across protocol versions and are always written with header version
  * {@link #HANDSHAKE_VERSION}, so that any two implementations can negotiate a version, or refuse each other with a
@@ -66,8 +68,15 @@ public final class FrameCodec {
         }
     }
 
+    private static final ThreadLocal<java.util.zip.Inflater> INFLATER =
+            ThreadLocal.withInitial(java.util.zip.Inflater::new);
+    private static final ThreadLocal<byte[]> INFLATE_BUFFER = ThreadLocal.withInitial(() -> new byte[0]);
+    private static final ThreadLocal<java.util.zip.Deflater> DEFLATER =
+            ThreadLocal.withInitial(java.util.zip.Deflater::new);
+
     private final Limits limits;
     private final int version;
+    private final Deflate deflate;
 
     /** A codec enforcing the given limits, writing frames with {@link #MAX_VERSION}. */
     public FrameCodec(Limits limits) {
@@ -79,11 +88,40 @@ public final class FrameCodec {
      * negotiated).
      */
     public FrameCodec(Limits limits, int version) {
+        this(limits, version, null);
+    }
+
+    private FrameCodec(Limits limits, int version, Deflate deflate) {
         if (version < MIN_VERSION || version > MAX_VERSION) {
             throw new IllegalArgumentException("version " + version + " is not in " + MIN_VERSION + ".." + MAX_VERSION);
         }
-        this.limits = limits;
+        this.limits = java.util.Objects.requireNonNull(limits, "limits");
         this.version = version;
+        this.deflate = deflate;
+    }
+
+    /**
+     * The codec for a connection once its handshake completed: writes the negotiated version and, when both sides
+     * agreed to {@link Capabilities#DEFLATE} and {@code deflate} is not null, compresses and accepts compressed DATA.
+     */
+    public static FrameCodec forSession(Limits limits, HandshakeResult established, Deflate deflate) {
+        FrameCodec codec = new FrameCodec(limits, established.version());
+        boolean agreed = (established.capabilities() & Capabilities.DEFLATE) != 0;
+        return agreed && deflate != null ? codec.withDeflate(deflate) : codec;
+    }
+
+    /**
+     * A copy that accepts DATA frames with the COMPRESSED flag (inflating them, bounded by {@link Limits#maxPayload()})
+     * and whose {@link #encode(Frame)} compresses DATA payloads as {@code deflate} says. Only for connections whose
+     * handshake agreed to {@link Capabilities#DEFLATE}.
+     */
+    public FrameCodec withDeflate(Deflate deflate) {
+        return new FrameCodec(limits, version, java.util.Objects.requireNonNull(deflate, "deflate"));
+    }
+
+    /** The compression settings, or null when this codec neither compresses nor accepts compressed frames. */
+    public Deflate deflate() {
+        return deflate;
     }
 
     /** The limits this codec enforces. */
@@ -122,10 +160,49 @@ public final class FrameCodec {
         };
     }
 
-    /** Encodes a frame into a new heap buffer, flipped for reading. */
+    /**
+     * Encodes a frame into a new heap buffer, flipped for reading. With {@link #withDeflate} a DATA payload of at least
+     * the threshold is compressed when that makes it smaller (the only encoding method that compresses).
+     */
     public ByteBuffer encode(Frame frame) {
+        if (deflate != null && frame instanceof Frame.Data d && d.payload().remaining() >= deflate.threshold()) {
+            ByteBuffer compressed = compressed(d);
+            if (compressed != null) {
+                return compressed;
+            }
+        }
         ByteBuffer out = ByteBuffer.allocate(encodedLength(frame));
         encode(frame, out);
+        return out.flip();
+    }
+
+    /** The whole compressed frame, or null when compression would not make it smaller. */
+    private ByteBuffer compressed(Frame.Data d) {
+        int length = d.payload().remaining();
+        java.util.zip.Deflater deflater = DEFLATER.get();
+        deflater.reset();
+        deflater.setLevel(deflate.level());
+        deflater.setInput(d.payload().duplicate());
+        deflater.finish();
+        ByteBuffer out = ByteBuffer.allocate(HEADER_LENGTH + length);
+        out.position(HEADER_LENGTH);
+        while (!deflater.finished()) {
+            if (!out.hasRemaining()) {
+                return null; // not smaller
+            }
+            deflater.deflate(out);
+        }
+        int body = out.position() - HEADER_LENGTH;
+        if (body >= length) {
+            return null;
+        }
+        out.put(0, (byte) version);
+        out.put(1, (byte) FrameType.DATA.code);
+        out.put(2, (byte) (FLAG_COMPRESSED | (d.fin() ? FLAG_FIN : 0)));
+        out.put(3, (byte) 0);
+        out.putInt(4, d.streamId());
+        out.putLong(8, d.seq());
+        out.putInt(16, body);
         return out.flip();
     }
 
@@ -302,7 +379,7 @@ public final class FrameCodec {
         if (reserved != 0) {
             throw new ProtocolException("reserved header byte is " + reserved + ", must be 0");
         }
-        int allowedFlags = type == FrameType.DATA ? FLAG_FIN : 0;
+        int allowedFlags = type != FrameType.DATA ? 0 : deflate != null ? FLAG_FIN | FLAG_COMPRESSED : FLAG_FIN;
         if ((flags & ~allowedFlags) != 0) {
             if (type == FrameType.DATA
                     && (flags & FLAG_COMPRESSED) != 0
@@ -465,6 +542,9 @@ public final class FrameCodec {
                 boolean fin = (flags & FLAG_FIN) != 0;
                 ByteBuffer payload = body.slice();
                 body.position(body.limit());
+                if ((flags & FLAG_COMPRESSED) != 0) {
+                    payload = inflate(payload);
+                }
                 return new Frame.Data(streamId, seq, payload, fin);
             }
             case WINDOW_UPDATE: {
@@ -499,6 +579,46 @@ public final class FrameCodec {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** Inflates a COMPRESSED payload; more than maxPayload bytes of output (a zip bomb) is refused before it is made. */
+    private ByteBuffer inflate(ByteBuffer compressed) throws ProtocolException {
+        java.util.zip.Inflater inflater = INFLATER.get();
+        inflater.reset();
+        inflater.setInput(compressed);
+        byte[] out = INFLATE_BUFFER.get();
+        if (out.length < limits.maxPayload()) {
+            out = new byte[limits.maxPayload()];
+            INFLATE_BUFFER.set(out);
+        }
+        int max = limits.maxPayload();
+        int n = 0;
+        try {
+            while (!inflater.finished()) {
+                if (n == max) {
+                    if (inflater.inflate(new byte[1]) > 0 || !inflater.finished() && !inflater.needsInput()) {
+                        throw new ProtocolException(
+                                CloseCode.LIMIT_EXCEEDED,
+                                "compressed DATA inflates beyond " + limits.maxPayload() + " bytes");
+                    }
+                    if (!inflater.finished()) {
+                        throw new ProtocolException("compressed DATA is truncated");
+                    }
+                    break;
+                }
+                int got = inflater.inflate(out, n, max - n);
+                n += got;
+                if (got == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                    throw new ProtocolException("compressed DATA is truncated or needs a dictionary");
+                }
+            }
+        } catch (java.util.zip.DataFormatException e) {
+            throw new ProtocolException("compressed DATA is not a valid zlib stream");
+        }
+        if (inflater.getRemaining() > 0) {
+            throw new ProtocolException("compressed DATA has " + inflater.getRemaining() + " bytes after its end");
+        }
+        return ByteBuffer.wrap(java.util.Arrays.copyOf(out, n));
+    }
 
     private static void checkWindow(String what, int value) throws ProtocolException {
         if (value <= 0) {

@@ -2,18 +2,31 @@ package dev.splitstream.protocol;
 
 /** Numeric frame type codes, as written on the wire. Codes are never reused. */
 public enum FrameType {
+    /** Client opens the handshake. */
     HELLO(0x01),
+    /** Server's nonce and chosen version. */
     CHALLENGE(0x02),
+    /** Client's HMAC over the transcript. */
     PROOF(0x03),
+    /** Server accepts, with its own proof. */
     WELCOME(0x04),
+    /** Opens a stream (reliable). */
     OPEN(0x10),
+    /** Accepts a stream (reliable). */
     ACCEPT(0x11),
+    /** Stream bytes, FIN (reliable). */
     DATA(0x12),
+    /** Returns stream credit (reliable). */
     WINDOW_UPDATE(0x13),
+    /** Cumulative acknowledgement of reliable frames. */
     ACK(0x14),
+    /** Aborts a stream (reliable). */
     RESET(0x15),
+    /** Keepalive and RTT probe. */
     PING(0x16),
+    /** Answer to a ping. */
     PONG(0x17),
+    /** Ends the session or refuses a handshake. */
     CLOSE(0x18);
 
     /** Wire code. */

@@ -3,7 +3,8 @@ package dev.splitstream.protocol;
 /**
  * What a completed handshake established, on either side.
  *
- * @param tokenId the token the client proved
+ * @param tokenId the token the client proved (NEW); for RESUME and JOIN the id the client claims, while the session key
+ *     is what it proved: use the token id of the session it resumes
  * @param intent new session, resume or join
  * @param sessionId 16 bytes
  * @param version the protocol version in use
@@ -11,8 +12,8 @@ package dev.splitstream.protocol;
  * @param peerLastReceivedSeq last reliable sequence number the peer received (resend after it); 0 for new sessions
  * @param sessionKey key bound to this session, derived from the token secret and both nonces of the handshake that
  *     created the session; resume and join legs prove knowledge of it
- * @param maxPayload the peer's maximum frame body (server side: the client's request is not negotiated; client side:
- *     from the welcome)
+ * @param maxPayload the server's maximum frame body, on both sides (the client announces none): the server sends DATA up
+ *     to it, so a client must decode frames this large; the client sends no larger DATA
  * @param initialWindow the peer's initial stream window
  */
 public record HandshakeResult(

@@ -14,6 +14,7 @@ public record Secret(byte[] bytes) {
         return new Secret(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
+    /** A copy of the key bytes. */
     @Override
     public byte[] bytes() {
         return bytes.clone();

@@ -29,7 +29,9 @@ public final class Session {
 
     /** Which end of the session this is. The client opens odd stream ids, the server even ones. */
     public enum Role {
+        /** The entry node: sends HELLO, opens odd stream ids. */
         CLIENT,
+        /** The exit node: answers the handshake, opens even stream ids. */
         SERVER
     }
 
@@ -122,6 +124,11 @@ public final class Session {
         return established.sessionKey();
     }
 
+    /** Bytes of reliable frames after which the session acknowledges without waiting for {@link #flushAck()}. */
+    public long ackEveryBytes() {
+        return ackEveryBytes;
+    }
+
     /** Which end of the session this is. */
     public Role role() {
         return role;
@@ -164,11 +171,9 @@ public final class Session {
                     + " but it already acknowledged up to " + peerAckedSeq);
         }
         this.sink = sink;
-        // What we received is known to the peer from the handshake of this connection.
-        lastAckSent = lastReceivedSeq;
-        bytesSinceAck = 0;
-        framesSinceAck = 0;
-        ackWanted = false;
+        // The handshake told the peer what we received only if this connection carries both directions (a split
+        // path's legs do not), so acknowledge again on the next flush; one frame per attach.
+        ackWanted = lastReceivedSeq > 0;
         discardAcked(peerLastReceivedSeq);
         Unacked[] resend = unacked.toArray(new Unacked[0]);
         for (Unacked u : resend) {
@@ -244,6 +249,13 @@ public final class Session {
                 bytesSinceAck += FrameCodec.HEADER_LENGTH + FrameCodec.bodyLength(frame);
                 framesSinceAck++;
                 onReliable(frame);
+                if (unackedBytes > 2 * limits.maxUnacked()) {
+                    // Only control frames pass a full resend buffer; a peer that keeps sending but never
+                    // acknowledges would otherwise grow it without bound.
+                    throw new ProtocolException(
+                            CloseCode.LIMIT_EXCEEDED,
+                            "peer does not acknowledge: " + unackedBytes + " bytes wait for an ACK");
+                }
                 if (!closed && (framesSinceAck >= ACK_EVERY_FRAMES || bytesSinceAck >= ackEveryBytes)) {
                     sendAck();
                 }

@@ -10,6 +10,7 @@ import java.nio.ByteBuffer;
  */
 class FrameCodecFuzzTest {
     private static final FrameCodec CODEC = new FrameCodec(Limits.defaults().withMaxPayload(4096));
+    private static final FrameCodec DEFLATING = CODEC.withDeflate(Deflate.defaults());
 
     @FuzzTest(maxDuration = "5s")
     void decoderOnlyEverThrowsProtocolException(byte[] input) {
@@ -19,6 +20,11 @@ class FrameCodecFuzzTest {
             if (!again.equals(ByteBuffer.wrap(input))) {
                 throw new AssertionError("decoded frame does not encode back to its bytes: " + f);
             }
+        } catch (ProtocolException expected) {
+            // bad input, reported as such
+        }
+        try {
+            DEFLATING.decodeMessage(ByteBuffer.wrap(input)); // compressed DATA: inflation is bounded too
         } catch (ProtocolException expected) {
             // bad input, reported as such
         }

@@ -506,6 +506,61 @@ class SessionTest {
     }
 
     @Test
+    void resetCrossingTheAcceptIsHarmlessOnBothSides() throws Exception {
+        Link link = link(limits);
+        Recorder c = new Recorder();
+        Stream s = link.client.open("h", 1, c);
+        link.deliverToServer(); // the server accepts at once; its ACCEPT is now in flight
+        s.reset(ResetCode.CANCELLED, "local client went away");
+        link.settle();
+        assertThat(serverEvents.resetCode).isEqualTo(ResetCode.CANCELLED);
+        assertThat(c.events).isEmpty();
+        assertThat(link.client.streamCount()).isZero();
+        assertThat(link.server.streamCount()).isZero();
+        assertThat(link.client.isClosed()).isFalse();
+    }
+
+    @Test
+    void windowUpdateBeyondTwoGigabytesIsAProtocolError() throws Exception {
+        Link link = link(limits);
+        link.client.open("h", 1, new Recorder());
+        link.settle();
+        long seq = link.client.lastSentSeq() + 1;
+        assertThatThrownBy(() -> link.server.receive(new Frame.WindowUpdate(1, seq, Integer.MAX_VALUE)))
+                .hasMessageContaining("FLOW_CONTROL");
+    }
+
+    @Test
+    void peerThatNeverAcknowledgesIsCutOffOnceControlFramesPileUp() throws Exception {
+        Limits l = new Limits(16 * 1024, 255, 1024, 128, 16, 16 * 1024, 16 * 1024, 16 * 1024, limits.clockSkew());
+        Link link = link(l);
+        Stream s = link.client.open("h", 1, new Recorder());
+        link.settle();
+        Stream peer = serverEvents.opened.get(0);
+        // the client keeps sending data but never acknowledges what the server sends (its window updates)
+        link.drop();
+        link.server.attach(f -> {}, link.client.lastReceivedSeq());
+        assertThatThrownBy(() -> {
+                    for (int i = 0; i < 100_000; i++) {
+                        long next = link.server.lastReceivedSeq() + 1;
+                        link.server.receive(new Frame.Data(1, next, ByteBuffer.allocate(4096), false));
+                    }
+                })
+                .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.LIMIT_EXCEEDED))
+                .hasMessageContaining("does not acknowledge");
+        assertThat(peer.isClosed()).isTrue();
+        assertThat(s.isClosed()).isFalse(); // the client never heard: its side was detached
+    }
+
+    @Test
+    void attachToAClosedSessionIsRefused() throws Exception {
+        Link link = link(limits);
+        link.client.close(CloseCode.NORMAL, "done");
+        assertThatThrownBy(() -> link.client.attach(f -> {}, 0))
+                .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.UNKNOWN_SESSION));
+    }
+
+    @Test
     void framesAfterCloseAreIgnored() throws Exception {
         Link link = link(limits);
         link.server.close(CloseCode.NORMAL, "bye");

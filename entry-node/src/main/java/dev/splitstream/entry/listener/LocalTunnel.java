@@ -10,6 +10,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AttributeKey;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -36,6 +37,7 @@ import org.jboss.logging.Logger;
  */
 public final class LocalTunnel implements TunnelEndpoint {
     private static final Logger LOG = Logger.getLogger(LocalTunnel.class);
+    private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
 
     /** What the listener does when the exit node answered (both run on the socket's context). */
     public interface Callbacks {
@@ -85,18 +87,42 @@ public final class LocalTunnel implements TunnelEndpoint {
         return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
     }
 
-    /** Prepares a freshly accepted socket: TCP_NODELAY is set by the server options; this allows half-close. */
+    /**
+     * Prepares a freshly accepted socket: TCP_NODELAY, half-close allowed, and the client's FIN remembered even when it
+     * arrives before a tunnel exists (during the SOCKS or CONNECT negotiation).
+     */
     public static void configure(NetSocket socket) {
         if (socket instanceof NetSocketInternal internal) {
             Channel ch = internal.channelHandlerContext().channel();
             ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
             ch.config().setOption(ChannelOption.TCP_NODELAY, true);
+            internal.eventHandler(event -> {
+                if (event == ChannelInputShutdownEvent.INSTANCE) {
+                    ch.attr(INPUT_SHUT_DOWN).set(Boolean.TRUE);
+                }
+            });
+        }
+    }
+
+    /**
+     * Stops or restarts reading the socket. With a Netty channel this switches AUTO_READ directly rather than calling
+     * {@link NetSocket#pause()}: a paused NetSocket parks bytes already read in its own buffer while user events (the
+     * client's FIN) bypass that buffer, so the FIN would overtake data. With AUTO_READ off nothing more is read, so
+     * bytes and the FIN reach the handlers in the order they arrived.
+     */
+    private void reading(boolean on) {
+        if (socket instanceof NetSocketInternal internal) {
+            internal.channelHandlerContext().channel().config().setAutoRead(on);
+        } else if (on) {
+            socket.resume();
+        } else {
+            socket.pause();
         }
     }
 
     /** Asks the session for a stream to the target; the socket stays paused until it is accepted. Socket context. */
     public void open() {
-        socket.pause();
+        reading(false);
         metrics.streamOpened();
         socket.closeHandler(v -> onSocketClosed());
         socket.exceptionHandler(t -> {
@@ -122,7 +148,10 @@ public final class LocalTunnel implements TunnelEndpoint {
             pendingCredit = 0;
             giveCredit(credit);
         });
+        boolean finAlready = false;
         if (socket instanceof NetSocketInternal internal) {
+            Channel ch = internal.channelHandlerContext().channel();
+            finAlready = Boolean.TRUE.equals(ch.attr(INPUT_SHUT_DOWN).get());
             internal.eventHandler(event -> {
                 if (event == ChannelInputShutdownEvent.INSTANCE) {
                     onLocalFin();
@@ -134,7 +163,11 @@ public final class LocalTunnel implements TunnelEndpoint {
         if (early != null && early.length() > 0) {
             fromSocket(early);
         }
-        socket.resume();
+        if (finAlready) {
+            onLocalFin();
+        } else {
+            reading(true);
+        }
     }
 
     // ---- socket context ----
@@ -148,7 +181,7 @@ public final class LocalTunnel implements TunnelEndpoint {
         ByteBuffer bytes = data.getByteBuf().nioBuffer();
         onSession(() -> {
             if (stream != null && !streamDone && !stream.write(bytes)) {
-                onSocket(socket::pause);
+                onSocket(() -> reading(false));
             }
         });
     }
@@ -306,8 +339,8 @@ public final class LocalTunnel implements TunnelEndpoint {
     @Override
     public void onWritable(Stream stream) {
         onSocket(() -> {
-            if (!socketClosed && relaying) {
-                socket.resume();
+            if (!socketClosed && relaying && !localFin) {
+                reading(true);
             }
         });
     }

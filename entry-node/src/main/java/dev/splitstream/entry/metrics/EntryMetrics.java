@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 @ApplicationScoped
 public class EntryMetrics {
-    private final Instant started = Instant.now();
+    private final Instant started = Instant.ofEpochMilli(
+            java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime());
     private final AtomicInteger connected = new AtomicInteger();
     private final AtomicInteger streams = new AtomicInteger();
     private final AtomicLong rttNanos = new AtomicLong(-1);

@@ -3,6 +3,7 @@ package dev.splitstream.exit.metrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -11,8 +12,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The exit node's meters (names fixed by the team contract) and the running totals behind the shutdown summary.
- * Thread-safe: sessions on different event loops update it.
+ * Thread-safe: sessions on different event loops update it. Created at start-up so every meter is scraped from the
+ * first request on.
  */
+@Startup
 @ApplicationScoped
 public class ExitMetrics {
     private final MeterRegistry registry;

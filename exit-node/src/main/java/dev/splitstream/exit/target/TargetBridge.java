@@ -4,10 +4,12 @@ import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import dev.splitstream.protocol.StreamHandler;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.net.NetSocket;
@@ -18,7 +20,8 @@ import java.nio.ByteBuffer;
  * Pumps bytes between one stream and its target socket, with backpressure both ways, on the session's context.
  *
  * <ul>
- *   <li>target to tunnel: {@link Stream#write} returning false pauses the socket until {@link #onWritable};
+ *   <li>target to tunnel: {@link Stream#write} returning false stops reading the socket (auto-read off) until
+ *       {@link #onWritable};
  *   <li>tunnel to target: credit is returned with {@link Stream#consumed} only once the socket accepted the bytes, and
  *       held back while the socket's write queue is full (until its drain handler runs);
  *   <li>FIN both ways: the target's FIN (half-close enabled by {@link TargetDialer}) becomes {@link Stream#finish};
@@ -36,6 +39,7 @@ public final class TargetBridge implements StreamHandler {
     private long pendingCredit;
     private boolean drainArmed;
     private Future<Void> lastWrite = Future.succeededFuture();
+    private Channel channel;
 
     public TargetBridge(NetSocket socket, ExitMetrics metrics) {
         this.socket = socket;
@@ -46,15 +50,20 @@ public final class TargetBridge implements StreamHandler {
     public void start(Stream s) {
         this.stream = s;
         metrics.streamOpened();
-        socket.handler(this::fromTarget);
         if (socket instanceof NetSocketInternal internal) {
+            channel = internal.channelHandlerContext().channel();
+            // Raw reads, in pipeline order with the FIN event below. Vert.x's own handler() path queues reads while
+            // paused but reports a FIN (or a close) at once, which would overtake the queued bytes.
+            internal.messageHandler(this::fromTarget);
             internal.eventHandler(evt -> {
                 if (evt instanceof ChannelInputShutdownEvent) {
                     targetFinished();
                 }
             });
+        } else {
+            socket.handler(buffer -> fromTarget(Unpooled.wrappedBuffer(buffer.getBytes())));
+            socket.endHandler(v -> targetFinished());
         }
-        socket.endHandler(v -> targetFinished());
         socket.exceptionHandler(t -> {
             if (!closed) {
                 stream.reset(ResetCode.CONNECT_FAILED, "target connection failed: " + t.getMessage());
@@ -67,25 +76,51 @@ public final class TargetBridge implements StreamHandler {
                 metrics.streamClosed();
                 // The target went away entirely: what it sent is delivered, then FIN; anything still arriving for it
                 // is dropped with a reset in onData.
-                if (!inputDone) {
-                    inputDone = true;
-                    stream.finish();
-                }
+                targetFinished();
             }
         });
         s.accept(this);
     }
 
-    private void fromTarget(Buffer buffer) {
-        if (inputDone) {
+    private void fromTarget(Object message) {
+        if (!(message instanceof ByteBuf buf)) {
+            ReferenceCountUtil.release(message);
             return;
         }
-        int n = buffer.length();
-        metrics.bytesDown(n);
-        // Vert.x hands socket reads over as unpooled heap buffers: a view, no copy.
-        ByteBuffer data = buffer.getByteBuf().nioBuffer();
-        if (!stream.write(data)) {
+        try {
+            if (inputDone) {
+                return;
+            }
+            int n = buf.readableBytes();
+            if (n == 0) {
+                return;
+            }
+            metrics.bytesDown(n);
+            // The session keeps the bytes until acknowledged: copy out of Netty's pooled buffer.
+            ByteBuffer data = ByteBuffer.allocate(n);
+            buf.getBytes(buf.readerIndex(), data);
+            data.flip();
+            if (!stream.write(data)) {
+                pauseTarget();
+            }
+        } finally {
+            buf.release();
+        }
+    }
+
+    private void pauseTarget() {
+        if (channel != null) {
+            channel.config().setAutoRead(false);
+        } else {
             socket.pause();
+        }
+    }
+
+    private void resumeTarget() {
+        if (channel != null) {
+            channel.config().setAutoRead(true);
+        } else {
+            socket.resume();
         }
     }
 
@@ -100,7 +135,7 @@ public final class TargetBridge implements StreamHandler {
     @Override
     public void onWritable(Stream s) {
         if (!closed) {
-            socket.resume();
+            resumeTarget();
         }
     }
 
@@ -157,10 +192,7 @@ public final class TargetBridge implements StreamHandler {
             if (closed) {
                 return;
             }
-            Channel ch = socket instanceof NetSocketInternal internal
-                    ? internal.channelHandlerContext().channel()
-                    : null;
-            if (ch instanceof DuplexChannel duplex && !inputDone) {
+            if (channel instanceof DuplexChannel duplex && !inputDone) {
                 duplex.shutdownOutput();
             } else {
                 close();

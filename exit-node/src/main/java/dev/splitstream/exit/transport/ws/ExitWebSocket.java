@@ -70,6 +70,8 @@ public class ExitWebSocket {
     @NonBlocking
     void onError(WebSocketConnection connection, Throwable failure) {
         LOG.debugf("connection %s failed: %s", connection.id(), failure.toString());
-        connection.close().subscribe().with(v -> {}, t -> {});
+        if (!connection.isClosed()) {
+            connection.close().subscribe().with(v -> {}, t -> {});
+        }
     }
 }

@@ -89,6 +89,19 @@ class ExitTokensFileTest {
     }
 
     @Test
+    void detachedSessionIsClosedAfterTheResumeTimeout() throws Exception {
+        TestTunnel alice = connect();
+        assertThat(alice.handshake("alice", "alice-secret-0123456789")).isInstanceOf(Frame.Welcome.class);
+        alice.dropConnection();
+        alice.wsClosed.get(10, TimeUnit.SECONDS);
+        // Nothing to poll for on the client side: just let more than the 1s resume timeout pass.
+        await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(3)).until(() -> true);
+        TestTunnel late = connect();
+        assertThat(late.resume(alice)).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.UNKNOWN_SESSION));
+    }
+
+    @Test
     void tokensFileIsReloadedWithoutDroppingSessions() throws Exception {
         TestTunnel alice = connect();
         assertThat(alice.handshake("alice", "alice-secret-0123456789")).isInstanceOf(Frame.Welcome.class);

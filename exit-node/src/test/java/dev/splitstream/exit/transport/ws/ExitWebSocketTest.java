@@ -375,6 +375,49 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void targetThatSendsMuchAndClosesAtOnceLosesNoBytes() throws Exception {
+        assumeSessionImplemented();
+        int size = 3 * 1024 * 1024;
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            server.setSoTimeout(10_000);
+            CompletableFuture<Void> target = CompletableFuture.runAsync(() -> {
+                try (Socket s = server.accept()) {
+                    // Far more than one stream window: the exit stops reading while the FIN is already queued.
+                    s.getOutputStream().write(new byte[size]);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            TestTunnel t = connect();
+            assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+            TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
+            r.fin.get(20, TimeUnit.SECONDS);
+            assertThat(r.receivedLength()).isEqualTo(size);
+            target.get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void echoTargetClosingAfterOurFinReturnsEveryByte() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        // The echo target closes as soon as it reads our FIN; the exit must deliver what it read before that close.
+        TestTunnel.Recorder r = t.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        String chunk = "y".repeat(64 * 1024);
+        for (int i = 0; i < 160; i++) {
+            t.write(r, chunk);
+        }
+        t.call(() -> {
+            r.stream.finish();
+            return null;
+        });
+        r.fin.get(30, TimeUnit.SECONDS);
+        assertThat(r.receivedLength()).isEqualTo(160 * 64 * 1024);
+    }
+
+    @Test
     void webSocketLimitsFollowMaxFrame() {
         var config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
         int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + 4096;

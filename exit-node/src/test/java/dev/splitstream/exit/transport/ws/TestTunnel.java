@@ -50,6 +50,7 @@ final class TestTunnel implements AutoCloseable {
     final CompletableFuture<Short> wsClosed = new CompletableFuture<>();
     final CompletableFuture<CloseCode> sessionClosed = new CompletableFuture<>();
     private volatile Session session;
+    private volatile String tokenId;
 
     private TestTunnel(Vertx vertx, WebSocketClient client, WebSocket ws, Context context) {
         this.vertx = vertx;
@@ -141,6 +142,7 @@ final class TestTunnel implements AutoCloseable {
 
     /** Runs the client handshake; returns the frame that ended it (WELCOME, or CLOSE on refusal). */
     Frame handshake(String tokenId, String secret) throws Exception {
+        this.tokenId = tokenId;
         ClientHandshake hs = new ClientHandshake(
                 tokenId, Secret.ofText(secret), Frame.Intent.NEW, null, 0, 0, Clock.systemUTC(), new SecureRandom());
         send(hs.hello());
@@ -172,7 +174,7 @@ final class TestTunnel implements AutoCloseable {
         Session s = previous.session;
         long lastReceived = previous.call(s::lastReceivedSeq);
         ClientHandshake hs = new ClientHandshake(
-                "test",
+                previous.tokenId,
                 s.sessionKey(),
                 Frame.Intent.RESUME,
                 s.id(),

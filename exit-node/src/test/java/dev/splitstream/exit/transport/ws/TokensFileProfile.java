@@ -7,7 +7,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** Multi-tenant exit node: tokens from a file (reloaded every 200ms), two sessions at most, 2s idle timeout. */
+/** Multi-tenant exit node: tokens from a file (reloaded every 200ms), two sessions at most, 2s idle
+ * timeout, 1s resume timeout. */
 public class TokensFileProfile implements QuarkusTestProfile {
     static final Path FILE = createFile();
 
@@ -42,6 +43,7 @@ public class TokensFileProfile implements QuarkusTestProfile {
                 "splitstream.exit.tokens-file", FILE.toString(),
                 "splitstream.exit.tokens-reload-interval", "200ms",
                 "splitstream.exit.max-sessions", "2",
-                "splitstream.exit.idle-timeout", "2s");
+                "splitstream.exit.idle-timeout", "2s",
+                "splitstream.exit.resume-timeout", "1s");
     }
 }

@@ -1,0 +1,418 @@
+package dev.splitstream.entry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Authenticator;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.PasswordAuthentication;
+import java.net.Proxy;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The packaged entry node against a tiny in-test exit node ({@link FakeExit}, built from the protocol library), with
+ * real sockets on loopback: forwards, SOCKS5 and HTTP CONNECT move bytes, refusals map to protocol replies, a dropped
+ * WebSocket resumes without losing bytes, a lost session is replaced, a slow reader stops the sender.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class EntryNodeIT {
+    static final String TOKEN = "it-secret-token";
+    static final int DENIED_PORT = 9;
+    static final Duration WAIT = Duration.ofSeconds(15);
+
+    FakeExit exit;
+    TestTargets targets;
+    EntryProcess entry;
+    int echoForward;
+    int sourceForward;
+    int socksPort;
+    int connectPort;
+    int httpPort;
+
+    @BeforeAll
+    void start() throws Exception {
+        exit = new FakeExit(TOKEN, Set.of(DENIED_PORT));
+        int exitPort = exit.start();
+        targets = new TestTargets();
+        entry = new EntryProcess(Map.of(
+                "SPLITSTREAM_TOKEN", TOKEN,
+                "SPLITSTREAM_ENTRY_SERVER", "ws://127.0.0.1:" + exitPort,
+                "SPLITSTREAM_ENTRY_FORWARDS",
+                        "0=127.0.0.1:" + targets.echoPort() + ",127.0.0.1:0=127.0.0.1:" + targets.sourcePort(),
+                "SPLITSTREAM_ENTRY_SOCKS", "0",
+                "SPLITSTREAM_ENTRY_SOCKS_USERNAME", "alice",
+                "SPLITSTREAM_ENTRY_SOCKS_PASSWORD", "wonderland",
+                "SPLITSTREAM_ENTRY_HTTP_CONNECT", "127.0.0.1:0",
+                "SPLITSTREAM_ENTRY_PING_INTERVAL", "1s",
+                "SPLITSTREAM_ENTRY_RECONNECT_MIN", "50ms",
+                "SPLITSTREAM_ENTRY_RECONNECT_MAX", "1s"));
+        echoForward = port(entry.awaitGroup(
+                "forwarding 127\\.0\\.0\\.1:(\\d+) → 127\\.0\\.0\\.1:" + targets.echoPort()
+                        + " via ws://127\\.0\\.0\\.1:",
+                WAIT));
+        sourceForward = port(entry.awaitGroup(
+                "forwarding 127\\.0\\.0\\.1:(\\d+) → 127\\.0\\.0\\.1:" + targets.sourcePort() + " via ", WAIT));
+        socksPort = port(entry.awaitGroup("socks5 listening on 127\\.0\\.0\\.1:(\\d+) via ws://", WAIT));
+        connectPort = port(entry.awaitGroup("http-connect listening on 127\\.0\\.0\\.1:(\\d+) via ws://", WAIT));
+        httpPort = port(entry.awaitGroup("Listening on: http://[^:]+:(\\d+)", WAIT));
+        entry.awaitGroup("session established ([0-9a-f]{32}) transport=websocket", WAIT);
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        try {
+            if (entry != null) {
+                int code = entry.stop();
+                Files.writeString(
+                        Path.of("target", "entry-node-it.log"), entry.output() + "\nexit code " + code + "\n");
+                assertThat(entry.output())
+                        .containsPattern("summary: connections=\\d+ bytes_up=\\d+ bytes_down=\\d+ uptime=PT");
+                assertThat(entry.output()).doesNotContain(TOKEN).doesNotContain("wonderland");
+            }
+        } finally {
+            if (exit != null) {
+                exit.close();
+            }
+            if (targets != null) {
+                targets.close();
+            }
+        }
+    }
+
+    private static int port(String s) {
+        return Integer.parseInt(s);
+    }
+
+    @Test
+    @Order(1)
+    void forwardMovesAMegabyteBothWaysAndHalfCloses() throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            byte[] data = random(1024 * 1024, 1);
+            CompletableFuture<byte[]> echoed = readAll(s.getInputStream());
+            s.getOutputStream().write(data);
+            long echoedBefore = TestTargets.echoed.get();
+            s.shutdownOutput(); // FIN through the tunnel; the echo answers with its own FIN once done
+            byte[] got = echoed.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertThat(got.length)
+                    .as("echoed %d, target saw %d", got.length, TestTargets.echoed.get() - echoedBefore)
+                    .isEqualTo(data.length);
+            assertThat(Arrays.mismatch(got, data)).isEqualTo(-1);
+        }
+    }
+
+    @Test
+    @Order(2)
+    void socks5WithPasswordReachesTheTarget() throws Exception {
+        Authenticator.setDefault(new Authenticator() {
+            @Override
+            protected PasswordAuthentication getPasswordAuthentication() {
+                return new PasswordAuthentication("alice", "wonderland".toCharArray());
+            }
+        });
+        try {
+            Proxy proxy = new Proxy(Proxy.Type.SOCKS, new InetSocketAddress("127.0.0.1", socksPort));
+            try (Socket s = new Socket(proxy)) {
+                s.connect(InetSocketAddress.createUnresolved("127.0.0.1", targets.echoPort()), 10_000);
+                assertEchoes(s, 200_000);
+            }
+        } finally {
+            Authenticator.setDefault(null);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void socks5RefusalsCarryTheRightReplyCode() throws Exception {
+        // Raw bytes on the client side, to see the exact reply code (RFC 1928/1929).
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), socksPort)) {
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            out.write(new byte[] {5, 1, 2}); // version 5, one method: username/password
+            assertThat(readN(in, 2)).containsExactly(5, 2);
+            out.write(authRequest("alice", "wonderland"));
+            assertThat(readN(in, 2)).containsExactly(1, 0);
+            out.write(new byte[] {5, 1, 0, 1, 127, 0, 0, 1, 0, DENIED_PORT}); // CONNECT 127.0.0.1:9
+            byte[] reply = readN(in, 10);
+            assertThat(reply[0]).isEqualTo((byte) 5);
+            assertThat(reply[1]).as("connection not allowed by ruleset").isEqualTo((byte) 0x02);
+        }
+        entry.awaitGroup("WARN.*(stream \\d+ to 127\\.0\\.0\\.1:" + DENIED_PORT + " refused: NOT_ALLOWED)", WAIT);
+
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), socksPort)) {
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            out.write(new byte[] {5, 1, 2});
+            assertThat(readN(in, 2)).containsExactly(5, 2);
+            out.write(authRequest("alice", "wrong"));
+            assertThat(readN(in, 2)[1]).as("authentication failure").isNotEqualTo((byte) 0);
+            assertThat(in.read()).isEqualTo(-1);
+        }
+
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), socksPort)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(new byte[] {5, 1, 0}); // only "no authentication": not acceptable here
+            assertThat(readN(new DataInputStream(s.getInputStream()), 2)).containsExactly(5, 0xFF);
+        }
+    }
+
+    @Test
+    @Order(4)
+    void httpConnectTunnelsAndMapsRefusalsToStatuses() throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
+            s.setSoTimeout(10_000);
+            String target = "127.0.0.1:" + targets.echoPort();
+            s.getOutputStream()
+                    .write(("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
+            assertThat(readHead(s.getInputStream())).startsWith("HTTP/1.1 200 ");
+            assertEchoes(s, 300_000);
+        }
+        assertThat(connectStatus("127.0.0.1:" + DENIED_PORT)).startsWith("HTTP/1.1 403 ");
+        int closedPort;
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = ss.getLocalPort();
+        }
+        assertThat(connectStatus("127.0.0.1:" + closedPort)).startsWith("HTTP/1.1 502 ");
+    }
+
+    @Test
+    @Order(5)
+    void healthIsReadyAndMetricsCarryTheContractNames() throws Exception {
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        HttpResponse<String> ready = http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/health/ready"))
+                        .timeout(Duration.ofSeconds(10))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(ready.statusCode()).isEqualTo(200);
+        assertThat(ready.body()).contains("\"UP\"").contains("splitstream-session");
+        HttpResponse<String> live = http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/health/live"))
+                        .timeout(Duration.ofSeconds(10))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(live.statusCode()).isEqualTo(200);
+        await().atMost(WAIT).untilAsserted(() -> {
+            String metrics = http.send(
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/metrics"))
+                                    .timeout(Duration.ofSeconds(10))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .body();
+            assertThat(metrics)
+                    .contains("splitstream_entry_connected 1.0")
+                    .contains("splitstream_entry_streams ")
+                    .containsPattern("splitstream_entry_bytes_total\\{direction=\"up\"[^}]*\\} [1-9]")
+                    .containsPattern("splitstream_entry_bytes_total\\{direction=\"down\"[^}]*\\} [1-9]")
+                    .contains("splitstream_entry_reconnects_total")
+                    .containsPattern("splitstream_entry_rtt_seconds [0-9]");
+        });
+    }
+
+    @Test
+    @Order(6)
+    void slowReaderStopsTheFarSender() throws Exception {
+        long before = targets.sourceSent.get();
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), sourceForward)) {
+            s.setReceiveBufferSize(64 * 1024);
+            // Read nothing: the local socket fills, the entry stops returning credit, the exit stops reading the
+            // target, the target's socket fills. What was sent must level off far below the source's 256 MiB.
+            long[] last = {-1};
+            await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).until(() -> {
+                long now = targets.sourceSent.get();
+                boolean still = now == last[0] && now > before;
+                last[0] = now;
+                return still;
+            });
+            long sent = targets.sourceSent.get() - before;
+            assertThat(sent).as("bytes the source got rid of while nobody read").isLessThan(64L * 1024 * 1024);
+            // Reading resumes the flow.
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[64 * 1024];
+            long read = 0;
+            s.setSoTimeout(10_000);
+            while (read < sent + 8L * 1024 * 1024) {
+                int n = in.read(buf);
+                assertThat(n).isPositive();
+                read += n;
+            }
+            assertThat(targets.sourceSent.get() - before).isGreaterThan(sent);
+        }
+    }
+
+    @Test
+    @Order(7)
+    void droppedWebSocketResumesWithoutLosingBytes() throws Exception {
+        String id = entry.awaitGroup("session established ([0-9a-f]{32})", WAIT);
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            byte[] data = random(8 * 1024 * 1024, 7);
+            CompletableFuture<byte[]> echoed = readAll(s.getInputStream());
+            OutputStream out = s.getOutputStream();
+            int chunk = 256 * 1024;
+            for (int off = 0; off < data.length; off += chunk) {
+                out.write(data, off, chunk);
+                if (off == 2 * chunk || off == 20 * chunk) {
+                    exit.dropConnections();
+                }
+            }
+            s.shutdownOutput();
+            byte[] got = echoed.get(30, TimeUnit.SECONDS);
+            assertThat(got.length).isEqualTo(data.length);
+            assertThat(MessageDigest.getInstance("SHA-256").digest(got))
+                    .isEqualTo(MessageDigest.getInstance("SHA-256").digest(data));
+        }
+        assertThat(entry.awaitGroup("session resumed ([0-9a-f]{32})", WAIT)).isEqualTo(id);
+        assertThat(entry.count("session established")).isEqualTo(1);
+    }
+
+    @Test
+    @Order(8)
+    void lostSessionClosesItsConnectionsAndANewSessionServesNewOnes() throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            s.setSoTimeout(15_000);
+            assertEchoes(s, 10_000);
+            exit.forgetSessions();
+            await().atMost(WAIT).until(() -> entry.count("session established") == 2);
+            // The old connection is closed (end of stream or reset), not left hanging.
+            assertThatThrownBy(() -> {
+                        int n = s.getInputStream().read();
+                        if (n < 0) {
+                            throw new IOException("end of stream");
+                        }
+                    })
+                    .isInstanceOf(IOException.class);
+        }
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            s.setSoTimeout(10_000);
+            assertEchoes(s, 100_000);
+        }
+    }
+
+    @Test
+    @Order(9)
+    void invalidConfigurationFailsAtStartNamingTheKey() throws Exception {
+        try (EntryProcess bad = new EntryProcess(Map.of(
+                "SPLITSTREAM_TOKEN",
+                "x",
+                "SPLITSTREAM_ENTRY_SERVER",
+                "ws://127.0.0.1:1",
+                "SPLITSTREAM_ENTRY_FORWARDS",
+                "80=db"))) {
+            assertThat(bad.awaitExit(WAIT)).isNotZero();
+            assertThat(bad.output()).contains("splitstream.entry.forwards: '80=db' is not [bind:]localport=host:port");
+        }
+        try (EntryProcess bad = new EntryProcess(Map.of("SPLITSTREAM_TOKEN", "x"))) {
+            assertThat(bad.awaitExit(WAIT)).isNotZero();
+            assertThat(bad.output()).contains("splitstream.entry.server").contains("SPLITSTREAM_ENTRY_SERVER");
+        }
+    }
+
+    // ---- helpers ----
+
+    private String connectStatus(String target) throws IOException {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream()
+                    .write(("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
+            return readHead(s.getInputStream());
+        }
+    }
+
+    private static String readHead(InputStream in) throws IOException {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        while (true) {
+            int b = in.read();
+            if (b < 0) {
+                break;
+            }
+            head.write(b);
+            byte[] h = head.toByteArray();
+            int n = h.length;
+            if (n >= 4 && h[n - 4] == '\r' && h[n - 3] == '\n' && h[n - 2] == '\r' && h[n - 1] == '\n') {
+                break;
+            }
+        }
+        return head.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    private static void assertEchoes(Socket s, int size) throws Exception {
+        byte[] data = random(size, size);
+        s.getOutputStream().write(data);
+        s.getOutputStream().flush();
+        byte[] got = readN(new DataInputStream(s.getInputStream()), size);
+        assertThat(Arrays.equals(got, data))
+                .as("echoed bytes equal the sent ones")
+                .isTrue();
+    }
+
+    private static byte[] readN(DataInputStream in, int n) throws IOException {
+        byte[] b = new byte[n];
+        in.readFully(b);
+        return b;
+    }
+
+    private static CompletableFuture<byte[]> readAll(InputStream in) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return in.readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    private static byte[] authRequest(String user, String password) {
+        byte[] u = user.getBytes(StandardCharsets.UTF_8);
+        byte[] p = password.getBytes(StandardCharsets.UTF_8);
+        byte[] out = new byte[3 + u.length + p.length];
+        out[0] = 1;
+        out[1] = (byte) u.length;
+        System.arraycopy(u, 0, out, 2, u.length);
+        out[2 + u.length] = (byte) p.length;
+        System.arraycopy(p, 0, out, 3 + u.length, p.length);
+        return out;
+    }
+
+    private static byte[] random(int size, long seed) {
+        byte[] b = new byte[size];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+}
