@@ -31,7 +31,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(NodeLogs.class)
 class NginxSquidE2E {
     @Test
-    void entryPingsKeepAnIdleTunnelThroughNginxOpen() throws Exception {
+    void entryPingsKeepAnIdleTunnelUnderAPathPrefixThroughNginxOpen() throws Exception {
         String token = Tunnel.newToken();
         int forward = Ports.free();
         try (Closer closer = new Closer()) {
@@ -41,15 +41,18 @@ class NginxSquidE2E {
                             .allow("127.0.0.1:" + target.port())
                             .start())
                     .awaitReady();
-            // the shipped 300 s, shortened so the test stays short; the rule is the same: pings more often than this
+            // the shipped 300 s, shortened so the test stays short; the rule is the same: pings more often than this.
+            // And the README's recipe for sharing a host: the tunnel under a path prefix, stripped by nginx.
             NginxFixture nginx = closer.add(NginxFixture.start(
                     exit.httpPort(),
                     Map.of(
                             "proxy_read_timeout 300s;", "proxy_read_timeout 4s;",
-                            "proxy_send_timeout 300s;", "proxy_send_timeout 4s;")));
+                            "proxy_send_timeout 300s;", "proxy_send_timeout 4s;",
+                            "location /splitstream/ {", "location /tunnel/ {",
+                            "proxy_pass http://splitstream_exit;", "proxy_pass http://splitstream_exit/;")));
             Node entry = closer.add(NodeSpec.entry()
                             .token(token)
-                            .server(nginx.wsUrl())
+                            .server(nginx.wsUrl() + "/tunnel")
                             .forward(forward, "127.0.0.1", target.port())
                             .set("splitstream.entry.ping-interval", "1s")
                             .set("splitstream.entry.ping-timeout", "3s")
@@ -67,6 +70,10 @@ class NginxSquidE2E {
                     .as("nginx never cut the idle tunnel (read timeout 4 s, pings every 1 s)")
                     .isEmpty();
             assertThat(entry.linesContaining("session resumed")).isEmpty();
+            entry.stop(); // nginx logs a WebSocket when it ends
+            await("nginx logs the prefixed WebSocket")
+                    .atMost(Duration.ofSeconds(20))
+                    .until(() -> nginx.accessLogText().contains("GET /tunnel/splitstream/v1/ws HTTP/1.1\" 101"));
         }
     }
 
