@@ -245,6 +245,10 @@ R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
 # shellcheck disable=SC2046
 R[ssh.peak]=$(($(status_kb VmHWM $(ssh_pids)) / 1024))
 R[exit.peak]=$(($(status_kb VmHWM "$EXIT_PID") / 1024))
+R[exit.cpu]=$(awk -v t="$(cpu_ticks "$EXIT_PID")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+R[entry.cpu]=$(awk -v t="$(cpu_ticks "$ENTRY_PID")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+# shellcheck disable=SC2046
+R[ssh.cpu]=$(awk -v t="$(cpu_ticks $(ssh_pids))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
 R[entry.peak]=$(($(status_kb VmHWM "$ENTRY_PID") / 1024))
 
 # --- report --------------------------------------------------------------------------------------------------------
@@ -277,4 +281,7 @@ row "RSS with $IDLE idle connections (MiB)" "-" "${R[splitstream.idle_during]}" 
 row "time to open $IDLE connections (ms)" "-" "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}" "-" \
   "$(ratio "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}")"
 echo
-echo "middle = exit + entry JVMs (peak: exit ${R[exit.peak]} MiB, entry ${R[entry.peak]} MiB) vs ssh client + sshd processes"
+echo "middle = exit + entry JVMs vs ssh client + sshd processes"
+echo "per node: exit peak RSS ${R[exit.peak]} MiB, CPU ${R[exit.cpu]} s; entry peak RSS ${R[entry.peak]} MiB, CPU ${R[entry.cpu]} s" \
+  "(whole run, incl. start-up); ssh + sshd CPU ${R[ssh.cpu]} s"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine are noisy)"
