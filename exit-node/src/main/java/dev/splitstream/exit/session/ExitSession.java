@@ -43,7 +43,11 @@ public final class ExitSession implements SessionListener {
     private final String idHex;
     private final Secret sessionKey;
     private final Session session;
-    private Leg leg;
+    /** Leg whose frames reach the session (the client's direction). */
+    private Leg inbound;
+    /** Leg the session's frames go to (attached as its sink). */
+    private Leg outbound;
+
     private long tickTimer = -1;
     private long resumeTimer = -1;
     private long lastPingNanos = System.nanoTime();
@@ -103,32 +107,78 @@ public final class ExitSession implements SessionListener {
     }
 
     /**
-     * Attaches a (new) leg: sends the WELCOME (built from this side's last received sequence) first on it, then resends what the peer missed. On the session's
-     * context. A leg attached before is closed.
+     * Attaches a full-duplex leg (NEW or RESUME): it carries the client's frames and the session's. Sends the WELCOME
+     * (built from this side's last received sequence) first on it, then resends what the peer missed. On the
+     * session's context. Legs no longer used in either direction are closed.
      */
     public void attach(Leg newLeg, LongFunction<Frame.Welcome> welcome, long peerLastReceivedSeq, boolean resumed) {
+        Leg oldInbound = inbound;
+        inbound = newLeg;
+        if (!attachOutbound(newLeg, welcome, peerLastReceivedSeq)) {
+            return;
+        }
+        closeIfUnused(oldInbound);
+        if (resumed) {
+            LOG.infof("session %s resumed token=%s", idHex, tokenId);
+        }
+    }
+
+    /**
+     * Split path: {@code newLeg} carries only the session's frames to the client (JOIN_DOWNSTREAM); the client's
+     * frames keep arriving on the current inbound leg. On the session's context.
+     */
+    public void joinDownstream(Leg newLeg, LongFunction<Frame.Welcome> welcome, long peerLastReceivedSeq) {
+        if (attachOutbound(newLeg, welcome, peerLastReceivedSeq)) {
+            LOG.infof("session %s joined downstream leg token=%s", idHex, tokenId);
+        }
+    }
+
+    /**
+     * Split path: {@code newLeg} carries only the client's frames (JOIN_UPSTREAM); the session's frames keep going to
+     * the current outbound leg. The WELCOME goes back on the new leg itself. On the session's context.
+     */
+    public void joinUpstream(Leg newLeg, LongFunction<Frame.Welcome> welcome) {
         if (closed || session.isClosed()) {
             newLeg.closeTransport(CloseCode.UNKNOWN_SESSION, "session " + idHex + " is closed");
             return;
         }
-        Leg old = leg;
+        newLeg.sink().send(welcome.apply(session.lastReceivedSeq()));
+        replaceInbound(newLeg);
+        LOG.infof("session %s joined upstream leg token=%s", idHex, tokenId);
+    }
+
+    private boolean attachOutbound(Leg newLeg, LongFunction<Frame.Welcome> welcome, long peerLastReceivedSeq) {
+        if (closed || session.isClosed()) {
+            newLeg.closeTransport(CloseCode.UNKNOWN_SESSION, "session " + idHex + " is closed");
+            return false;
+        }
+        Leg old = outbound;
         if (old != null) {
             session.detach(old.sink());
         }
-        leg = newLeg;
-        cancelResumeTimer();
+        outbound = newLeg;
         newLeg.sink().send(welcome.apply(session.lastReceivedSeq()));
         try {
             session.attach(newLeg.sink(), peerLastReceivedSeq);
         } catch (ProtocolException e) {
             fail(e);
-            return;
+            return false;
         }
-        if (old != null && old != newLeg) {
-            old.closeTransport(CloseCode.NORMAL, "replaced by a resumed connection");
-        }
-        if (resumed) {
-            LOG.infof("session %s resumed token=%s", idHex, tokenId);
+        closeIfUnused(old);
+        updateResumeTimer();
+        return true;
+    }
+
+    private void replaceInbound(Leg newLeg) {
+        Leg old = inbound;
+        inbound = newLeg;
+        closeIfUnused(old);
+        updateResumeTimer();
+    }
+
+    private void closeIfUnused(Leg old) {
+        if (old != null && old != inbound && old != outbound) {
+            old.closeTransport(CloseCode.NORMAL, "replaced by a newer connection");
         }
     }
 
@@ -145,7 +195,7 @@ public final class ExitSession implements SessionListener {
     /** Hands an inbound frame from {@code from} to the session; frames of a replaced leg are dropped. */
     public void receive(Leg from, Frame frame) {
         execute(() -> {
-            if (from != leg || closed) {
+            if (from != inbound || closed) {
                 return;
             }
             try {
@@ -159,29 +209,49 @@ public final class ExitSession implements SessionListener {
     /** The peer sent bytes that are not a valid frame, or broke the protocol: close the session with that reason. */
     public void protocolError(Leg from, ProtocolException e) {
         execute(() -> {
-            if (from == leg) {
+            if (from == inbound || from == outbound) {
                 fail(e);
             }
         });
     }
 
-    /** The leg's transport closed; the session waits for a RESUME up to the resume timeout. */
+    /** A leg's transport closed; the session waits for a RESUME (or a re-JOIN) up to the resume timeout. */
     public void legLost(Leg lost) {
         execute(() -> {
-            if (lost != leg || closed) {
+            if (closed || (lost != inbound && lost != outbound)) {
                 return;
             }
-            session.detach(lost.sink());
-            leg = null;
-            long ms = settings.resumeTimeout().toMillis();
-            resumeTimer = vertx.setTimer(ms, id -> {
-                resumeTimer = -1;
-                if (leg == null && !closed) {
-                    session.close(CloseCode.TIMEOUT, "not resumed within " + ms + "ms");
-                }
-            });
-            LOG.infof("session %s detached, kept %dms for a resume", idHex, ms);
+            if (lost == outbound) {
+                session.detach(lost.sink());
+                outbound = null;
+            }
+            if (lost == inbound) {
+                inbound = null;
+            }
+            updateResumeTimer();
         });
+    }
+
+    // Runs while a direction has no leg: the client has resume-timeout to reconnect it.
+    private void updateResumeTimer() {
+        boolean complete = inbound != null && outbound != null;
+        if (complete) {
+            cancelResumeTimer();
+            return;
+        }
+        if (resumeTimer >= 0 || closed) {
+            return;
+        }
+        long ms = settings.resumeTimeout().toMillis();
+        resumeTimer = vertx.setTimer(ms, id -> {
+            resumeTimer = -1;
+            if ((inbound == null || outbound == null) && !closed) {
+                session.close(CloseCode.TIMEOUT, "not resumed within " + ms + "ms");
+            }
+        });
+        LOG.infof(
+                "session %s %s, kept %dms for a resume",
+                idHex, inbound == null && outbound == null ? "detached" : "lost a leg", ms);
     }
 
     /** Closes the session (node shutdown). */
@@ -206,7 +276,7 @@ public final class ExitSession implements SessionListener {
         if (closed) {
             return;
         }
-        if (leg == null) {
+        if (outbound == null) {
             return;
         }
         session.flushAck();
@@ -287,10 +357,15 @@ public final class ExitSession implements SessionListener {
         LOG.infof(
                 "session %s closed: %s %s (streams %d, bytes up %d down %d)",
                 idHex, code, message, stats.streamsOpened(), stats.bytesReceived(), stats.bytesSent());
-        Leg l = leg;
-        leg = null;
-        if (l != null) {
-            l.closeTransport(code, message);
+        Leg in = inbound;
+        Leg out = outbound;
+        inbound = null;
+        outbound = null;
+        if (out != null) {
+            out.closeTransport(code, message);
+        }
+        if (in != null && in != out) {
+            in.closeTransport(code, message);
         }
     }
 

@@ -149,8 +149,7 @@ final class WsLeg implements Leg {
         }
         switch (result.intent()) {
             case NEW -> openNew(result);
-            case RESUME -> resume(result);
-            default -> refuse(CloseCode.PROTOCOL_ERROR, "split-path join is not supported by this exit node yet");
+            default -> join(result);
         }
     }
 
@@ -176,17 +175,24 @@ final class WsLeg implements Leg {
         session.attach(this, handshake::welcome, result.peerLastReceivedSeq(), false);
     }
 
-    private void resume(HandshakeResult result) {
+    /** RESUME (a full-duplex replacement) or JOIN_UPSTREAM/JOIN_DOWNSTREAM (one half of a split path). */
+    private void join(HandshakeResult result) {
         Optional<ExitSession> found = deps.sessions().find(result.sessionId());
         if (found.isEmpty()) {
             refuse(CloseCode.UNKNOWN_SESSION, "no session " + hex(result.sessionId()) + " on this exit node");
             return;
         }
         cancelHandshakeTimer();
-        session = found.get();
+        ExitSession s = found.get();
+        session = s;
         phase = Phase.OPEN;
+        long peerLast = result.peerLastReceivedSeq();
         // Queued on the session's context before any later frame of this connection, so ordering holds.
-        session.execute(() -> session.attach(this, handshake::welcome, result.peerLastReceivedSeq(), true));
+        switch (result.intent()) {
+            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(this, handshake::welcome));
+            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(this, handshake::welcome, peerLast));
+            default -> s.execute(() -> s.attach(this, handshake::welcome, peerLast, true));
+        }
     }
 
     void onClose() {

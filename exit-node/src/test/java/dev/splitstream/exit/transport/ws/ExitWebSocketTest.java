@@ -297,6 +297,43 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void splitPathLegsCarryOneDirectionEachAndRejoinIndependently() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel up = connect();
+        assertThat(up.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+        String id = up.session().idHex();
+        TestTunnel down = connect();
+        assertThat(down.join(up, Frame.Intent.JOIN_DOWNSTREAM)).isInstanceOf(Frame.Welcome.class);
+        await().atMost(5, TimeUnit.SECONDS)
+                .until(() -> logs.stream().anyMatch(l -> l.contains("session " + id + " joined downstream leg")));
+
+        TestTunnel.Recorder r = up.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        up.write(r, "split;");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("split;"));
+        int upFrames = up.framesIn.get();
+        assertThat(down.framesIn.get()).isGreaterThan(1);
+
+        // The downstream leg drops and a new one joins: the stream carries on.
+        down.close();
+        down.wsClosed.get(10, TimeUnit.SECONDS);
+        up.write(r, "during;");
+        TestTunnel down2 = connect();
+        assertThat(down2.join(up, Frame.Intent.JOIN_DOWNSTREAM)).isInstanceOf(Frame.Welcome.class);
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("split;during;"));
+
+        // A new upstream leg replaces the first connection, which the exit then closes.
+        TestTunnel up2 = connect();
+        assertThat(up2.join(up, Frame.Intent.JOIN_UPSTREAM)).isInstanceOf(Frame.Welcome.class);
+        up.wsClosed.get(10, TimeUnit.SECONDS);
+        up.write(r, "after");
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("split;during;after"));
+        // Only the handshake frames went back on the upstream-only connections.
+        assertThat(up.framesIn.get()).isEqualTo(upFrames);
+        assertThat(up2.framesIn.get()).isEqualTo(2);
+    }
+
+    @Test
     void resumeOfAnUnknownSessionIsRefused() throws Exception {
         assumeSessionImplemented();
         TestTunnel first = connect();

@@ -50,6 +50,9 @@ final class TestTunnel implements AutoCloseable {
     final CompletableFuture<Short> wsClosed = new CompletableFuture<>();
     final CompletableFuture<CloseCode> sessionClosed = new CompletableFuture<>();
     private volatile Session session;
+    /** Frames received on this connection. */
+    final java.util.concurrent.atomic.AtomicInteger framesIn = new java.util.concurrent.atomic.AtomicInteger();
+
     private volatile String tokenId;
 
     private TestTunnel(Vertx vertx, WebSocketClient client, WebSocket ws, Context context) {
@@ -89,6 +92,7 @@ final class TestTunnel implements AutoCloseable {
             frames.add(new Frame.Close(CloseCode.PROTOCOL_ERROR, "client could not decode: " + e.getMessage()));
             return;
         }
+        framesIn.incrementAndGet();
         TestTunnel target = forwardTo;
         if (target != null) {
             target.context.runOnContext(v -> target.deliver(frame));
@@ -171,12 +175,20 @@ final class TestTunnel implements AutoCloseable {
      * session is attached to this connection (on the previous tunnel's context, where the session lives).
      */
     Frame resume(TestTunnel previous) throws Exception {
+        return join(previous, Frame.Intent.RESUME);
+    }
+
+    /**
+     * RESUME or JOIN_* handshake for {@code previous}'s session over this connection. Frames arriving here go to that
+     * session; for RESUME and JOIN_UPSTREAM the session's outbound frames move to this connection.
+     */
+    Frame join(TestTunnel previous, Frame.Intent intent) throws Exception {
         Session s = previous.session;
         long lastReceived = previous.call(s::lastReceivedSeq);
         ClientHandshake hs = new ClientHandshake(
                 previous.tokenId,
                 s.sessionKey(),
-                Frame.Intent.RESUME,
+                intent,
                 s.id(),
                 lastReceived,
                 0,
@@ -194,10 +206,12 @@ final class TestTunnel implements AutoCloseable {
             // Inbound frames of this connection go to the session on its own context.
             TestTunnel self = this;
             self.forwardTo = previous;
-            previous.call(() -> {
-                s.attach(frame -> self.send(frame), result.peerLastReceivedSeq());
-                return null;
-            });
+            if (intent != Frame.Intent.JOIN_DOWNSTREAM) {
+                previous.call(() -> {
+                    s.attach(frame -> self.send(frame), result.peerLastReceivedSeq());
+                    return null;
+                });
+            }
         }
         return welcome;
     }
