@@ -2,12 +2,15 @@ package dev.splitstream.e2e;
 
 import static dev.splitstream.e2e.harness.Transfers.figure;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.splitstream.e2e.harness.NodeLogs;
 import dev.splitstream.e2e.harness.Ports;
 import dev.splitstream.e2e.harness.TargetServer;
 import dev.splitstream.e2e.harness.Transfers;
 import dev.splitstream.e2e.harness.Tunnel;
+import java.io.DataOutputStream;
+import java.net.Socket;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -58,6 +61,34 @@ class ForwardTransferE2E {
         long[] entryRss = tunnel.entry().rssKb();
         figure("after 256 MiB each way: exit RSS " + exitRss[0] / 1024 + " MiB (peak " + exitRss[1] / 1024
                 + "), entry RSS " + entryRss[0] / 1024 + " MiB (peak " + entryRss[1] / 1024 + ")");
+    }
+
+    @Test
+    void aReaderThatStopsReadingStallsOnlyItsOwnStream() throws Exception {
+        long sentBefore = target.bytesOut();
+        try (Socket stalled = Transfers.connect(forwardPort, Duration.ofSeconds(30))) {
+            // ask for 1 GiB and never read it: only this stream's window and socket buffers fill
+            DataOutputStream out = new DataOutputStream(stalled.getOutputStream());
+            out.write('D');
+            out.writeLong(1024 * MIB);
+            out.writeLong(1);
+            out.flush();
+            // the target pushes until the stream's window and the socket buffers on the way are full, then blocks
+            await("the stalled download filled its stream")
+                    .atMost(Duration.ofSeconds(20))
+                    .until(() -> target.bytesOut() - sentBefore > MIB);
+            Duration elapsed = Transfers.uploadAndDownload(forwardPort, 32 * MIB, 77, Duration.ofMinutes(1));
+            figure(String.format(
+                    "32 MiB each way next to a stalled 1 GiB download on the same session: %.1f s",
+                    elapsed.toMillis() / 1000.0));
+            long stalledAt = target.bytesOut() - sentBefore;
+            figure("the stalled stream took " + stalledAt / 1024 + " KiB from the target before it blocked");
+            assertThat(stalledAt)
+                    .as("bytes buffered for a reader that reads nothing")
+                    .isLessThan(96 * MIB); // 16 MiB stream window at most, plus kernel socket buffers
+            assertThat(tunnel.exit().isAlive()).isTrue();
+            assertThat(tunnel.entry().isAlive()).isTrue();
+        }
     }
 
     @Test

@@ -48,6 +48,7 @@ public final class TargetServer implements AutoCloseable {
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private final AtomicInteger accepted = new AtomicInteger();
     private final AtomicLong bytesIn = new AtomicLong();
+    private final AtomicLong bytesOut = new AtomicLong();
 
     public TargetServer() throws IOException {
         server = new ServerSocket();
@@ -67,6 +68,11 @@ public final class TargetServer implements AutoCloseable {
     /** Bytes uploaded to this server so far (U connections, counted as they arrive). */
     public long bytesIn() {
         return bytesIn.get();
+    }
+
+    /** Bytes this server has written for downloads so far (D connections, counted as they go). */
+    public long bytesOut() {
+        return bytesOut.get();
     }
 
     /** Connections open now. */
@@ -104,7 +110,7 @@ public final class TargetServer implements AutoCloseable {
                 case 'D' -> {
                     long length = in.readLong();
                     long seed = in.readLong();
-                    byte[] digest = Payload.write(out, seed, length);
+                    byte[] digest = Payload.write(out, seed, length, bytesOut);
                     out.write(digest);
                     out.flush();
                     drain(in);
