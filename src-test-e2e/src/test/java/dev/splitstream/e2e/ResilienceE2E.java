@@ -99,4 +99,25 @@ class ResilienceE2E {
             assertThat(tunnel.entry().metric("splitstream_entry_connected", "")).isEqualTo(1);
         }
     }
+
+    @Test
+    void exitForgetsAKilledEntrysSessionAfterTheResumeTimeout() throws Exception {
+        int forward = Ports.free();
+        try (TargetServer target = new TargetServer();
+                Tunnel tunnel = Tunnel.start(
+                        exit -> exit.allow("127.0.0.1:" + target.port()).set("splitstream.exit.resume-timeout", "3s"),
+                        entry -> entry.forward(forward, "127.0.0.1", target.port()))) {
+            Transfers.echo(forward, MIB, 4);
+            tunnel.entry().kill();
+            tunnel.exit().awaitLog("detached", Duration.ofSeconds(30));
+            tunnel.entry().restart().awaitReady();
+            tunnel.entry().awaitLogCount("session established", 2, Duration.ofSeconds(30));
+            // the killed entry's session waits 3 s for a resume that never comes, then goes with its streams
+            await("the exit drops the abandoned session")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> tunnel.exit().metric("splitstream_exit_sessions", "") == 1);
+            assertThat(tunnel.exit().linesContaining("closed")).isNotEmpty();
+            Transfers.echo(forward, MIB, 5);
+        }
+    }
 }
