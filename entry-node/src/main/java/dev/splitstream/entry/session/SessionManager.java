@@ -267,8 +267,10 @@ public class SessionManager {
         }
         HandshakeResult result = l.handshake.onWelcome(frame);
         vertx.cancelTimer(l.handshakeTimer);
-        Limits limits = baseLimits.withMaxPayload(Math.max(baseLimits.maxPayload(), result.maxPayload()));
-        l.codec = new FrameCodec(limits);
+        // Receive what the exit may send (its max payload); send at most what fits one 64 KiB WebSocket frame.
+        l.codec = new FrameCodec(baseLimits.withMaxPayload(Math.max(baseLimits.maxPayload(), result.maxPayload())));
+        Limits limits =
+                baseLimits.withMaxPayload(Math.min(baseLimits.maxPayload(), WebSocketTransport.MAX_SEND_PAYLOAD));
         if (l.intent == Frame.Intent.RESUME) {
             try {
                 session.attach(l, result.peerLastReceivedSeq());

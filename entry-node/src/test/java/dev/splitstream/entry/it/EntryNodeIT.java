@@ -285,14 +285,26 @@ class EntryNodeIT {
             CompletableFuture<byte[]> echoed = readAll(s.getInputStream());
             OutputStream out = s.getOutputStream();
             int chunk = 256 * 1024;
-            for (int off = 0; off < data.length; off += chunk) {
-                out.write(data, off, chunk);
-                if (off == 2 * chunk || off == 20 * chunk) {
-                    exit.dropConnections();
+            CompletableFuture<Void> written = CompletableFuture.runAsync(() -> {
+                try {
+                    for (int off = 0; off < data.length; off += chunk) {
+                        out.write(data, off, chunk);
+                        if ((off == 2 * chunk || off == 20 * chunk) && !Boolean.getBoolean("it.noDrops")) {
+                            exit.dropConnections();
+                        }
+                    }
+                    s.shutdownOutput();
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
                 }
+            });
+            byte[] got;
+            try {
+                got = echoed.get(30, TimeUnit.SECONDS);
+                written.get(1, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("no complete echo; exit: " + exit.describe() + "\n" + entry.output(), e);
             }
-            s.shutdownOutput();
-            byte[] got = echoed.get(30, TimeUnit.SECONDS);
             assertThat(got.length).isEqualTo(data.length);
             assertThat(MessageDigest.getInstance("SHA-256").digest(got))
                     .isEqualTo(MessageDigest.getInstance("SHA-256").digest(data));
@@ -389,13 +401,19 @@ class EntryNodeIT {
     }
 
     private static CompletableFuture<byte[]> readAll(InputStream in) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return in.readAllBytes();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<byte[]> f = new CompletableFuture<>();
+        Thread t = new Thread(
+                () -> {
+                    try {
+                        f.complete(in.readAllBytes());
+                    } catch (IOException e) {
+                        f.completeExceptionally(e);
+                    }
+                },
+                "test-reader");
+        t.setDaemon(true);
+        t.start();
+        return f;
     }
 
     private static byte[] authRequest(String user, String password) {

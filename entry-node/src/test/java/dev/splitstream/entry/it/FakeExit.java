@@ -87,6 +87,45 @@ final class FakeExit implements AutoCloseable {
         return port.get(10, TimeUnit.SECONDS);
     }
 
+    /** Sessions and their streams' flow-control state, for failure messages. */
+    String describe() throws Exception {
+        CompletableFuture<String> out = new CompletableFuture<>();
+        ctx.runOnContext(v -> {
+            StringBuilder b = new StringBuilder();
+            sessions.values().forEach(s -> b.append(s)
+                    .append(" attached=")
+                    .append(s.isAttached())
+                    .append(" unacked=")
+                    .append(s.unackedBytes())
+                    .append(" lastRecv=")
+                    .append(s.lastReceivedSeq())
+                    .append(" stats=")
+                    .append(s.stats())
+                    .append('\n'));
+            bridges.forEach(br -> b.append("  ")
+                    .append(br.stream)
+                    .append(" sendWindow=")
+                    .append(br.stream.sendWindow())
+                    .append(" queued=")
+                    .append(br.stream.queuedBytes())
+                    .append(" recvWindow=")
+                    .append(br.stream.receiveWindow())
+                    .append(" autoRead=")
+                    .append(((NetSocketInternal) br.socket)
+                            .channelHandlerContext()
+                            .channel()
+                            .config()
+                            .isAutoRead())
+                    .append(" targetWritable=")
+                    .append(!br.socket.writeQueueFull())
+                    .append('\n'));
+            out.complete(b.toString());
+        });
+        return out.get(10, TimeUnit.SECONDS);
+    }
+
+    private final List<Bridge> bridges = new ArrayList<>();
+
     int handshakes() {
         return handshakes.get();
     }
@@ -142,6 +181,7 @@ final class FakeExit implements AutoCloseable {
             conns.add(conn);
             ws.binaryMessageHandler(buf -> ctx.runOnContext(x -> conn.onMessage(buf)));
             ws.closeHandler(x -> ctx.runOnContext(y -> conn.onClose()));
+            ws.exceptionHandler(t -> System.err.println("fake exit: WebSocket error: " + t));
         });
     }
 
@@ -250,6 +290,7 @@ final class FakeExit implements AutoCloseable {
             NetSocketInternal internal = (NetSocketInternal) socket;
             internal.channelHandlerContext().channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
             stream.accept(this);
+            bridges.add(this);
             socket.handler(buf -> ctx.runOnContext(v -> {
                 if (!stream.write(buf.getByteBuf().nioBuffer())) {
                     // AUTO_READ rather than pause(): a paused NetSocket lets the FIN event overtake parked bytes.

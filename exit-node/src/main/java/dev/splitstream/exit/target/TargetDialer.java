@@ -115,7 +115,8 @@ public class TargetDialer {
     }
 
     private DialException classify(Throwable t, InetAddress address, int port, String target) {
-        String via = target + " (" + display(address.getHostAddress(), port) + ")";
+        String resolved = display(address.getHostAddress(), port);
+        String via = resolved.equals(target) ? target : target + " (" + resolved + ")";
         if (t instanceof ConnectTimeoutException) {
             return new DialException(
                     ResetCode.TIMEOUT,

@@ -28,6 +28,13 @@ public final class WebSocketTransport {
     /** WebSocket subprotocol of this protocol version. */
     public static final String SUBPROTOCOL = "splitstream.v1";
 
+    /**
+     * Largest DATA payload the entry sends, so that a frame plus its header fits one WebSocket frame of 64 KiB: the
+     * default inbound frame limit of Vert.x and websockets-next servers (a larger frame closes the connection with
+     * "Max frame length of 65536 has been exceeded").
+     */
+    public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH;
+
     /** Time allowed for TCP connect plus the HTTP upgrade (and the proxy's CONNECT). */
     static final int CONNECT_TIMEOUT_MILLIS = 10_000;
 

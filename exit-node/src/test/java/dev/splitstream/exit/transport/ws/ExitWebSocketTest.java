@@ -244,6 +244,39 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void targetThatNeverAnswersTheConnectIsResetWithTimeout() throws Exception {
+        assumeSessionImplemented();
+        // A listener that never accepts, with its accept queue filled: further SYNs go unanswered (Linux).
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            List<Socket> fillers = new ArrayList<>();
+            try {
+                for (int i = 0; i < 8; i++) {
+                    Socket s = new Socket();
+                    try {
+                        s.connect(server.getLocalSocketAddress(), 200);
+                        fillers.add(s);
+                    } catch (IOException e) {
+                        s.close();
+                        break;
+                    }
+                }
+                TestTunnel t = connect();
+                assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
+                TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
+                assertThat(r.reset.get(10, TimeUnit.SECONDS))
+                        .startsWith(ResetCode.TIMEOUT.name())
+                        .contains("timed out after 1000ms");
+            } finally {
+                for (Socket s : fillers) {
+                    s.close();
+                }
+            }
+        }
+        String metrics = given().get("/q/metrics").then().extract().asString();
+        assertThat(metrics).contains("splitstream_exit_dial_failures_total{reason=\"timeout\"}");
+    }
+
+    @Test
     void streamsBeyondTheLimitAreRefused() throws Exception {
         assumeSessionImplemented();
         TestTunnel t = connect();

@@ -93,6 +93,12 @@ final class TestTunnel implements AutoCloseable {
             return;
         }
         framesIn.incrementAndGet();
+        if (frame instanceof Frame.Welcome && forwardAfterWelcome != null) {
+            // Frames right behind the WELCOME (resent ones) already belong to the joined session.
+            frames.add(frame);
+            forwardTo = forwardAfterWelcome;
+            return;
+        }
         TestTunnel target = forwardTo;
         if (target != null) {
             target.context.runOnContext(v -> target.deliver(frame));
@@ -199,13 +205,12 @@ final class TestTunnel implements AutoCloseable {
         if (!(challenge instanceof Frame.Challenge)) {
             return challenge;
         }
+        forwardAfterWelcome = previous;
         send(hs.onChallenge(challenge));
         Frame welcome = nextFrame();
         if (welcome instanceof Frame.Welcome) {
             HandshakeResult result = hs.onWelcome(welcome);
-            // Inbound frames of this connection go to the session on its own context.
             TestTunnel self = this;
-            self.forwardTo = previous;
             if (intent != Frame.Intent.JOIN_DOWNSTREAM) {
                 previous.call(() -> {
                     s.attach(frame -> self.send(frame), result.peerLastReceivedSeq());
@@ -232,6 +237,7 @@ final class TestTunnel implements AutoCloseable {
     }
 
     private volatile TestTunnel forwardTo;
+    private volatile TestTunnel forwardAfterWelcome;
 
     Session session() {
         return session;
