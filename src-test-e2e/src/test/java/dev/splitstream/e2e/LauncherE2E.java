@@ -3,6 +3,7 @@ package dev.splitstream.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.splitstream.e2e.fixture.HttpFixture;
 import dev.splitstream.e2e.harness.Daemon;
 import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
@@ -50,7 +51,10 @@ class LauncherE2E {
         int exitPort = Ports.free();
         int entryPort = Ports.free();
         int forward = Ports.free();
+        int socks = Ports.free();
+        String curl = Programs.require("curl").toString();
         try (TargetServer target = new TargetServer();
+                HttpFixture http = new HttpFixture();
                 Daemon exit = Daemon.start(
                         "exit (launcher)",
                         NodeLogs.file("exit-launcher"),
@@ -62,6 +66,8 @@ class LauncherE2E {
                                 tokenFile.toString(),
                                 "--allow",
                                 "127.0.0.1:" + target.port(),
+                                "--allow",
+                                "127.0.0.1:" + http.port(),
                                 "--port",
                                 Integer.toString(exitPort),
                                 "--quarkus.http.host",
@@ -80,6 +86,12 @@ class LauncherE2E {
                                 "ws://127.0.0.1:" + exitPort,
                                 "--forward",
                                 forward + "=127.0.0.1:" + target.port(),
+                                "--socks",
+                                Integer.toString(socks),
+                                "--socks-username",
+                                "e2e",
+                                "--socks-password",
+                                "launcher-pass",
                                 "--port",
                                 Integer.toString(entryPort),
                                 "--quarkus.http.host",
@@ -90,8 +102,22 @@ class LauncherE2E {
             awaitLine(entry, "forwarding 127.0.0.1:" + forward, Duration.ofSeconds(90));
             awaitLine(entry, "session established", Duration.ofSeconds(60));
             Transfers.echo(forward, 1024 * 1024, 21);
+            Exec.Result viaSocks = Exec.run(
+                            Duration.ofSeconds(60),
+                            curl,
+                            "-sS",
+                            "--max-time",
+                            "30",
+                            "-x",
+                            "socks5h://e2e:launcher-pass@127.0.0.1:" + socks,
+                            http.url())
+                    .assertSuccess();
+            assertThat(viaSocks.output()).isEqualTo(HttpFixture.BODY);
             assertThat(read(exit.log())).doesNotContain(token);
-            assertThat(read(entry.log())).doesNotContain(token);
+            assertThat(read(entry.log())).doesNotContain(token).doesNotContain("launcher-pass");
+            // secrets travel in the environment: the command line (what 'ps' shows) has none
+            String cmdline = Files.readString(Path.of("/proc", Long.toString(entry.pid()), "cmdline"));
+            assertThat(cmdline).contains("splitstream.entry.forwards").doesNotContain(token, "launcher-pass");
         }
     }
 
