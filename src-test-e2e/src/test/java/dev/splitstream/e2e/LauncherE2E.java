@@ -168,11 +168,19 @@ class LauncherE2E {
         assertThat(out).contains("stopping the demo nodes", "entry summary:");
         Matcher dir = Pattern.compile("logs kept in (\\S+)").matcher(out);
         assertThat(dir.find()).isTrue();
+        Path demoDir = Path.of(dir.group(1));
         for (String node : List.of("exit.log", "entry.log")) {
-            Path log = Path.of(dir.group(1), node);
+            // keep the demo's logs with the others, and leave nothing in the temp folder
+            Path log = Files.copy(demoDir.resolve(node), NodeLogs.file("demo-" + node.replace(".log", "")));
             NodeLogs.register("demo " + node, log);
             assertThat(read(log)).contains("stopped in");
         }
+        try (var files = Files.list(demoDir)) {
+            for (Path file : files.toList()) {
+                Files.delete(file);
+            }
+        }
+        Files.delete(demoDir);
     }
 
     private static int port(String text, String regex) {
