@@ -355,6 +355,85 @@ class EntryNodeIT {
         }
     }
 
+    @Test
+    @Order(10)
+    void wssThroughAnAuthenticatingProxyWithAnExtraCa() throws Exception {
+        Path dir = Files.createDirectories(Path.of("target", "it-tls"));
+        Path p12 = dir.resolve("exit.p12");
+        Path ca = dir.resolve("exit-ca.pem");
+        Files.deleteIfExists(p12);
+        keytool(
+                "-genkeypair",
+                "-alias",
+                "exit",
+                "-keyalg",
+                "EC",
+                "-groupname",
+                "secp256r1",
+                "-dname",
+                "CN=localhost",
+                "-ext",
+                "SAN=ip:127.0.0.1,dns:localhost",
+                "-validity",
+                "2",
+                "-keystore",
+                p12.toString(),
+                "-storetype",
+                "PKCS12",
+                "-storepass",
+                "changeit",
+                "-keypass",
+                "changeit");
+        keytool(
+                "-exportcert",
+                "-rfc",
+                "-alias",
+                "exit",
+                "-keystore",
+                p12.toString(),
+                "-storepass",
+                "changeit",
+                "-file",
+                ca.toString());
+        try (FakeExit tlsExit = new FakeExit(TOKEN, Set.of(), p12);
+                TestProxy proxy = new TestProxy("bob", "pr0xy:pass")) {
+            int tlsPort = tlsExit.start();
+            try (EntryProcess viaProxy = new EntryProcess(Map.of(
+                    "SPLITSTREAM_TOKEN", TOKEN,
+                    "SPLITSTREAM_ENTRY_SERVER", "wss://127.0.0.1:" + tlsPort + "/prefix",
+                    "SPLITSTREAM_ENTRY_CA_FILE", ca.toAbsolutePath().toString(),
+                    "SPLITSTREAM_ENTRY_PROXY", "http://bob:pr0xy%3Apass@127.0.0.1:" + proxy.port(),
+                    "SPLITSTREAM_ENTRY_FORWARDS", "0=127.0.0.1:" + targets.echoPort()))) {
+                int forward = port(viaProxy.awaitGroup("forwarding 127\\.0\\.0\\.1:(\\d+) → .* via wss://", WAIT));
+                viaProxy.awaitGroup("session established ([0-9a-f]{32}) transport=websocket", WAIT);
+                try (Socket s = new Socket(InetAddress.getLoopbackAddress(), forward)) {
+                    s.setSoTimeout(10_000);
+                    assertEchoes(s, 500_000);
+                }
+                assertThat(proxy.tunnelled).contains("CONNECT 127.0.0.1:" + tlsPort + " HTTP/1.1");
+                assertThat(proxy.refused).isEmpty();
+                viaProxy.stop();
+                assertThat(viaProxy.output()).doesNotContain("pr0xy").doesNotContain(TOKEN);
+            }
+            // Without the CA the certificate is not trusted: no session, the handshake failure is logged.
+            try (EntryProcess untrusting = new EntryProcess(
+                    Map.of("SPLITSTREAM_TOKEN", TOKEN, "SPLITSTREAM_ENTRY_SERVER", "wss://127.0.0.1:" + tlsPort))) {
+                untrusting.awaitGroup("(cannot connect to wss://127\\.0\\.0\\.1:\\d+)", WAIT);
+                assertThat(untrusting.count("session established")).isZero();
+            }
+        }
+    }
+
+    private static void keytool(String... args) throws Exception {
+        String[] cmd = new String[args.length + 1];
+        cmd[0] = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();
+        System.arraycopy(args, 0, cmd, 1, args.length);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+    }
+
     // ---- helpers ----
 
     private String connectStatus(String target) throws IOException {

@@ -65,14 +65,18 @@ final class EntryProcess implements AutoCloseable {
     String awaitGroup(String regex, Duration timeout) {
         Pattern p = Pattern.compile(regex);
         String[] found = new String[1];
-        await().atMost(timeout).pollInterval(Duration.ofMillis(50)).until(() -> {
-            if (!process.isAlive() && find(p).isEmpty()) {
-                throw new AssertionError("entry node exited (" + process.exitValue() + "):\n" + output());
-            }
-            Optional<String> g = find(p);
-            g.ifPresent(s -> found[0] = s);
-            return g.isPresent();
-        });
+        try {
+            await().atMost(timeout).pollInterval(Duration.ofMillis(50)).until(() -> {
+                if (!process.isAlive() && find(p).isEmpty()) {
+                    throw new AssertionError("entry node exited (" + process.exitValue() + "):\n" + output());
+                }
+                Optional<String> g = find(p);
+                g.ifPresent(s -> found[0] = s);
+                return g.isPresent();
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("no line matching " + regex + " within " + timeout + ":\n" + output(), e);
+        }
         return found[0];
     }
 

@@ -29,8 +29,10 @@ import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.PfxOptions;
 import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -65,7 +67,15 @@ final class FakeExit implements AutoCloseable {
     private final AtomicInteger handshakes = new AtomicInteger();
     private HttpServer server;
 
+    private final Path pkcs12;
+
     FakeExit(String token, Set<Integer> deniedPorts) {
+        this(token, deniedPorts, null);
+    }
+
+    /** @param pkcs12 key store (password "changeit") to serve wss:// with, or null for ws:// */
+    FakeExit(String token, Set<Integer> deniedPorts, Path pkcs12) {
+        this.pkcs12 = pkcs12;
         this.token = Secret.ofText(token);
         this.deniedPorts = deniedPorts;
         this.dialer =
@@ -80,6 +90,11 @@ final class FakeExit implements AutoCloseable {
                     .setPort(0)
                     .setWebSocketSubProtocols(List.of("splitstream.v1"))
                     .setMaxWebSocketMessageSize(1 << 20);
+            if (pkcs12 != null) {
+                options.setSsl(true)
+                        .setKeyCertOptions(
+                                new PfxOptions().setPath(pkcs12.toString()).setPassword("changeit"));
+            }
             server = vertx.createHttpServer(options).webSocketHandler(this::onWebSocket);
             server.listen().onSuccess(s -> port.complete(s.actualPort())).onFailure(port::completeExceptionally);
             vertx.setPeriodic(100, id -> sessions.values().forEach(Session::flushAck));
@@ -171,7 +186,8 @@ final class FakeExit implements AutoCloseable {
     }
 
     private void onWebSocket(ServerWebSocket ws) {
-        if (!ws.path().equals("/splitstream/v1/ws")) {
+        // An ingress would route on a path prefix and may keep it: accept any prefix.
+        if (!ws.path().endsWith("/splitstream/v1/ws")) {
             ws.reject(404);
             return;
         }

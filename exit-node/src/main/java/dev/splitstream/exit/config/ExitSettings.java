@@ -31,7 +31,8 @@ public record ExitSettings(
         Duration dialTimeout,
         Duration resumeTimeout,
         Duration ackInterval,
-        Duration pingInterval) {
+        Duration pingInterval,
+        boolean deflate) {
 
     /** Validates {@code c}; the exception names the offending key. */
     public static ExitSettings from(SplitstreamConfig c) {
@@ -86,7 +87,8 @@ public record ExitSettings(
                 e.dialTimeout(),
                 e.resumeTimeout(),
                 e.ackInterval(),
-                e.pingInterval());
+                e.pingInterval(),
+                e.deflate());
     }
 
     private static void positive(String key, int value) {

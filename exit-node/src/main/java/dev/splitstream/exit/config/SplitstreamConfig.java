@@ -76,6 +76,13 @@ public interface SplitstreamConfig {
         @WithDefault("150ms")
         Duration ackInterval();
 
+        /**
+         * Agree to per-frame DEFLATE compression of DATA payloads when an entry node asks for it (zlib level 1,
+         * payloads of 512 bytes or more, only when smaller). Default true.
+         */
+        @WithDefault("true")
+        boolean deflate();
+
         /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
         @WithDefault("30s")
         Duration pingInterval();

@@ -16,7 +16,6 @@ import io.smallrye.common.annotation.NonBlocking;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import java.security.SecureRandom;
-import java.time.Clock;
 import org.jboss.logging.Logger;
 
 /**
@@ -30,15 +29,16 @@ public class ExitWebSocket {
 
     private static final Logger LOG = Logger.getLogger(ExitWebSocket.class);
     private static final UserData.TypedKey<WsLeg> LEG = new UserData.TypedKey<>("splitstream.leg");
-    // Hellos are accepted within the clock skew on either side, so nonces must be remembered for twice that.
-    private static final int REPLAY_CAPACITY = 1_000_000;
 
     private final WsLeg.Deps deps;
 
     public ExitWebSocket(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, SessionRegistry sessions, ExitMetrics metrics) {
-        ReplayGuard replay =
-                new ReplayGuard(settings.limits().clockSkew().multipliedBy(2), REPLAY_CAPACITY, Clock.systemUTC());
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            SessionRegistry sessions,
+            ExitMetrics metrics,
+            ReplayGuard replay) {
         this.deps = new WsLeg.Deps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
     }
 

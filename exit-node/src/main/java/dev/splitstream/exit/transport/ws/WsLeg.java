@@ -7,7 +7,9 @@ import dev.splitstream.exit.session.Leg;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.FrameSink;
@@ -57,7 +59,8 @@ final class WsLeg implements Leg {
 
     private final WebSocketConnection connection;
     private final Deps deps;
-    private final FrameCodec codec;
+    // Replaced once the handshake agreed on the version and capabilities; read by the session's thread.
+    private volatile FrameCodec codec;
     private final ServerHandshake handshake;
     private final FrameSink sink = this::send;
     private volatile Phase phase = Phase.HELLO;
@@ -70,7 +73,13 @@ final class WsLeg implements Leg {
         Limits limits = deps.settings().limits();
         this.codec = new FrameCodec(limits);
         this.handshake = new ServerHandshake(
-                deps.tokens(), deps.sessions(), deps.replay(), limits, 0, Clock.systemUTC(), deps.random());
+                deps.tokens(),
+                deps.sessions(),
+                deps.replay(),
+                limits,
+                deps.settings().deflate() ? Capabilities.DEFLATE : 0,
+                Clock.systemUTC(),
+                deps.random());
         long ms = deps.settings().handshakeTimeout().toMillis();
         this.handshakeTimer = deps.vertx().setTimer(ms, id -> {
             handshakeTimer = -1;
@@ -147,6 +156,7 @@ final class WsLeg implements Leg {
             refuse(e.code(), e.getMessage());
             return;
         }
+        codec = FrameCodec.forSession(deps.settings().limits(), result, Deflate.defaults());
         switch (result.intent()) {
             case NEW -> openNew(result);
             default -> join(result);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.hamcrest.Matchers.containsString;
 
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
@@ -152,6 +153,27 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void replayedHelloIsRefusedOnAnyConnection() throws Exception {
+        Frame.Hello hello = new dev.splitstream.protocol.ClientHandshake(
+                        TOKEN_ID,
+                        Secret.ofText(SECRET),
+                        Frame.Intent.NEW,
+                        null,
+                        0,
+                        0,
+                        java.time.Clock.systemUTC(),
+                        new java.security.SecureRandom())
+                .hello();
+        TestTunnel first = connect();
+        first.send(hello);
+        assertThat(first.nextFrame()).isInstanceOf(Frame.Challenge.class);
+        TestTunnel second = connect();
+        second.send(hello);
+        assertThat(second.nextFrame()).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.REPLAY));
+    }
+
+    @Test
     void garbageInsteadOfHelloIsAProtocolError() throws Exception {
         TestTunnel t = connect();
         t.sendRaw(ByteBuffer.wrap(new byte[] {1, 2, 3}));
@@ -204,6 +226,22 @@ class ExitWebSocketTest {
         await().atMost(20, TimeUnit.SECONDS).until(() -> r.receivedLength() == 24 + 5 * 200_000);
         String metrics = given().get("/q/metrics").then().extract().asString();
         assertThat(metrics).contains("splitstream_exit_bytes_total{direction=\"down\"}");
+    }
+
+    @Test
+    void deflateIsAgreedWhenTheEntryAsksAndCompressesData() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel t = connect();
+        assertThat(t.handshake(TOKEN_ID, SECRET, Capabilities.DEFLATE)).isInstanceOf(Frame.Welcome.class);
+        assertThat(t.established.capabilities() & Capabilities.DEFLATE).isEqualTo(Capabilities.DEFLATE);
+        TestTunnel.Recorder r = t.open("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        long before = t.wireBytesIn.get();
+        String text = "compressible text, ".repeat(20_000);
+        t.write(r, text);
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.receivedLength() == text.length());
+        assertThat(r.received()).isEqualTo(text);
+        assertThat(t.wireBytesIn.get() - before).isLessThan(text.length() / 4);
     }
 
     @Test

@@ -43,7 +43,9 @@ final class TestTunnel implements AutoCloseable {
     private final WebSocketClient client;
     private final WebSocket ws;
     private final Context context;
-    private final FrameCodec codec = new FrameCodec(Limits.defaults());
+    private volatile FrameCodec codec = new FrameCodec(Limits.defaults());
+    /** Bytes of WebSocket messages received. */
+    final java.util.concurrent.atomic.AtomicLong wireBytesIn = new java.util.concurrent.atomic.AtomicLong();
     /** Frames received before a session exists (handshake, refusals). */
     final BlockingQueue<Frame> frames = new LinkedBlockingQueue<>();
 
@@ -54,6 +56,7 @@ final class TestTunnel implements AutoCloseable {
     final java.util.concurrent.atomic.AtomicInteger framesIn = new java.util.concurrent.atomic.AtomicInteger();
 
     private volatile String tokenId;
+    volatile HandshakeResult established;
 
     private TestTunnel(Vertx vertx, WebSocketClient client, WebSocket ws, Context context) {
         this.vertx = vertx;
@@ -85,6 +88,7 @@ final class TestTunnel implements AutoCloseable {
     }
 
     private void onMessage(Buffer message) {
+        wireBytesIn.addAndGet(message.length());
         Frame frame;
         try {
             frame = codec.decodeMessage(ByteBuffer.wrap(message.getBytes()));
@@ -152,9 +156,21 @@ final class TestTunnel implements AutoCloseable {
 
     /** Runs the client handshake; returns the frame that ended it (WELCOME, or CLOSE on refusal). */
     Frame handshake(String tokenId, String secret) throws Exception {
+        return handshake(tokenId, secret, 0);
+    }
+
+    /** As {@link #handshake(String, String)}, asking for {@code capabilities}. */
+    Frame handshake(String tokenId, String secret, int capabilities) throws Exception {
         this.tokenId = tokenId;
         ClientHandshake hs = new ClientHandshake(
-                tokenId, Secret.ofText(secret), Frame.Intent.NEW, null, 0, 0, Clock.systemUTC(), new SecureRandom());
+                tokenId,
+                Secret.ofText(secret),
+                Frame.Intent.NEW,
+                null,
+                0,
+                capabilities,
+                Clock.systemUTC(),
+                new SecureRandom());
         send(hs.hello());
         Frame challenge = nextFrame();
         if (!(challenge instanceof Frame.Challenge)) {
@@ -164,6 +180,8 @@ final class TestTunnel implements AutoCloseable {
         Frame welcome = nextFrame();
         if (welcome instanceof Frame.Welcome) {
             HandshakeResult result = hs.onWelcome(welcome);
+            established = result;
+            codec = FrameCodec.forSession(Limits.defaults(), result, dev.splitstream.protocol.Deflate.defaults());
             call(() -> {
                 Session s =
                         new Session(Session.Role.CLIENT, result, Limits.defaults(), new Listener(), System::nanoTime);
