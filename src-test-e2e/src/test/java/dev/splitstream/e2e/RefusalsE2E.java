@@ -80,10 +80,12 @@ class RefusalsE2E {
     void targetOutsideTheAllowListFailsWithNotAllowed() throws Exception {
         String curl = Programs.require("curl").toString();
         int socks = Ports.free();
+        int connect = Ports.free();
         try (HttpFixture allowed = new HttpFixture();
                 HttpFixture forbidden = new HttpFixture();
                 Tunnel tunnel =
-                        Tunnel.start(exit -> exit.allow("127.0.0.1:" + allowed.port()), entry -> entry.socks(socks))) {
+                        Tunnel.start(exit -> exit.allow("127.0.0.1:" + allowed.port()), entry -> entry.socks(socks)
+                                .httpConnect(connect))) {
             Exec.Result ok = Exec.run(
                     Duration.ofSeconds(60),
                     curl,
@@ -105,6 +107,21 @@ class RefusalsE2E {
                     "127.0.0.1:" + socks,
                     forbidden.url());
             assertThat(refused.exitCode()).as(refused.describe("")).isNotZero();
+            // SOCKS5 reply 0x02, "connection not allowed by ruleset" (curl: "Can't complete SOCKS5 connection ... (2)")
+            assertThat(refused.output()).contains("(2)");
+
+            Exec.Result viaConnect = Exec.run(
+                    Duration.ofSeconds(60),
+                    curl,
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "-p",
+                    "-x",
+                    "http://127.0.0.1:" + connect,
+                    forbidden.url());
+            assertThat(viaConnect.exitCode()).as(viaConnect.describe("")).isNotZero();
+            assertThat(viaConnect.output()).contains("403");
             assertThat(forbidden.requests()).isZero();
             String line = tunnel.entry().awaitLog("refused: NOT_ALLOWED", Duration.ofSeconds(10));
             assertThat(line).contains("127.0.0.1:" + forbidden.port());
