@@ -29,6 +29,8 @@ import java.util.concurrent.TimeUnit;
  * rtt PORT COUNT                  1-byte ping-pong COUNT times; prints p50_us=... p99_us=...
  * idle PORT N STOPFILE MAXSECONDS open N connections, each confirmed end to end, print "ready", hold them until
  *                                 STOPFILE exists (or MAXSECONDS pass)
+ * delay TARGETPORT MILLIS         a relay adding MILLIS each way (a WAN path; tc netem is not available): print its
+ *                                 port, relay to TARGETPORT until stdin closes
  * </pre>
  *
  * Per-connection protocol (first byte): 'T' = frames [int length][bytes], length 0 ends, answered by the server's
@@ -46,13 +48,14 @@ public final class TunnelBench {
             case "throughput" -> throughput(port(args[1]), Integer.parseInt(args[2]), Double.parseDouble(args[3]));
             case "rtt" -> rtt(port(args[1]), Integer.parseInt(args[2]));
             case "idle" -> idle(port(args[1]), Integer.parseInt(args[2]), Path.of(args[3]), Integer.parseInt(args[4]));
+            case "delay" -> delay(port(args[1]), Long.parseLong(args[2]));
             default -> usage();
         }
     }
 
     private static void usage() {
         System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS | rtt PORT COUNT"
-                + " | idle PORT N STOPFILE MAXSECONDS");
+                + " | idle PORT N STOPFILE MAXSECONDS | delay TARGETPORT MILLIS");
         System.exit(2);
     }
 
@@ -242,6 +245,98 @@ public final class TunnelBench {
             for (Socket socket : sockets) {
                 socket.close();
             }
+        }
+    }
+
+    // --- delaying relay -------------------------------------------------------------------------------------------
+
+    private record Chunk(long due, byte[] bytes, int length) {}
+
+    private static void delay(int targetPort, long millis) throws IOException {
+        ServerSocket server = new ServerSocket();
+        server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 512);
+        System.out.println(server.getLocalPort());
+        System.out.flush();
+        Thread acceptor = new Thread(() -> {
+            while (true) {
+                try {
+                    Socket client = server.accept();
+                    Socket upstream = connect(targetPort);
+                    upstream.setSoTimeout(0);
+                    client.setTcpNoDelay(true);
+                    java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger(2);
+                    pipe(client, upstream, millis, open);
+                    pipe(upstream, client, millis, open);
+                } catch (IOException e) {
+                    if (server.isClosed()) {
+                        return;
+                    }
+                }
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        while (System.in.read() >= 0) {
+            // until the script closes our stdin
+        }
+        server.close();
+    }
+
+    /**
+     * One direction: a reader queues chunks stamped now + delay; a writer sends each when due (bounded queue, so a
+     * full queue pushes back on the sender). The pair closes when both directions ended.
+     */
+    private static void pipe(Socket from, Socket to, long millis, java.util.concurrent.atomic.AtomicInteger open) {
+        java.util.concurrent.BlockingQueue<Chunk> queue = new java.util.concurrent.ArrayBlockingQueue<>(1024);
+        Thread reader = new Thread(() -> {
+            try {
+                InputStream in = from.getInputStream();
+                while (true) {
+                    byte[] buffer = new byte[CHUNK];
+                    int n = in.read(buffer);
+                    queue.put(new Chunk(System.nanoTime() + millis * 1_000_000, buffer, n));
+                    if (n < 0) {
+                        return;
+                    }
+                }
+            } catch (IOException | InterruptedException e) {
+                queue.offer(new Chunk(System.nanoTime(), new byte[0], -1));
+            }
+        });
+        Thread writer = new Thread(() -> {
+            try {
+                OutputStream out = to.getOutputStream();
+                while (true) {
+                    Chunk chunk = queue.take();
+                    long wait = chunk.due() - System.nanoTime();
+                    if (wait > 0) {
+                        Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                    }
+                    if (chunk.length() < 0) {
+                        to.shutdownOutput();
+                        break;
+                    }
+                    out.write(chunk.bytes(), 0, chunk.length());
+                }
+            } catch (IOException | InterruptedException e) {
+                open.set(1); // a broken direction ends the pair
+            }
+            if (open.decrementAndGet() <= 0) {
+                closeQuietly(from);
+                closeQuietly(to);
+            }
+        });
+        reader.setDaemon(true);
+        writer.setDaemon(true);
+        reader.start();
+        writer.start();
+    }
+
+    private static void closeQuietly(Socket socket) {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // gone already
         }
     }
 }

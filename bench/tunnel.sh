@@ -240,6 +240,52 @@ idle_run() {
 idle_run splitstream "$FWD" split_pids
 idle_run ssh "$SSH_FWD" ssh_pids
 
+# --- a WAN-like path: each path's middle hop through a relay adding DELAY ms each way --------------------------------
+DELAY=${BENCH_DELAY_MS:-10}
+start_delay() { # start_delay NAME TARGETPORT VAR: starts a relay to TARGETPORT, puts its port in VAR
+  local fifo="$WORK/delay-$1.in" fd
+  mkfifo "$fifo"
+  "${BENCH[@]}" delay "$2" "$DELAY" <"$fifo" >"$WORK/delay-$1.port" 2>"$WORK/delay-$1.err" &
+  PIDS+=($!)
+  exec {fd}>"$fifo" # holds the relay's stdin open; closing it ends the relay
+  DELAY_FDS+=("$fd")
+  wait_for 20 "the $1 delay relay" test -s "$WORK/delay-$1.port" || die "delay relay $1 did not start"
+  printf -v "$3" '%s' "$(head -n1 "$WORK/delay-$1.port")"
+}
+DELAY_FDS=()
+log "WAN-like path: +${DELAY} ms each way between the two halves of each path"
+start_delay direct "$TARGET" WAN_DIRECT
+start_delay exit "$EXIT_HTTP" WAN_EXIT
+start_delay sshd "$SSHD_PORT" WAN_SSHD
+ENTRY2_HTTP=$(free_port)
+FWD2=$(free_port)
+# shellcheck disable=SC2086
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY2_HTTP" \
+  -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
+  -jar "$ENTRY_JAR" >"$WORK/entry-wan.log" 2>&1 &
+PIDS+=($!)
+SSH_FWD2=$(free_port)
+ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+  -o ExitOnForwardFailure=yes -i "$WORK/client_key" -p "$WAN_SSHD" \
+  -L "127.0.0.1:$SSH_FWD2:127.0.0.1:$TARGET" "$(id -un)@127.0.0.1" 2>"$WORK/ssh-wan.log" &
+PIDS+=($!)
+wait_for 60 "the WAN entry" ready "$ENTRY2_HTTP" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
+wait_for 30 "ssh -L over the WAN path" accepts "$SSH_FWD2" || { cat "$WORK/ssh-wan.log" >&2; die "WAN ssh -L did not start"; }
+run_tool throughput "$FWD2" 1 2 >/dev/null # warm-up
+for path in direct splitstream ssh; do
+  case $path in
+    direct) port=$WAN_DIRECT ;;
+    splitstream) port=$FWD2 ;;
+    ssh) port=$SSH_FWD2 ;;
+  esac
+  out=$(run_tool throughput "$port" 1 "$SECONDS_PER_RUN")
+  R[$path.wan_tp]=$(field mib_per_s <<<"$out")
+  out=$(run_tool rtt "$port" 100)
+  R[$path.wan_p50]=$(awk -v us="$(field p50_us <<<"$out")" 'BEGIN { printf "%.1f", us / 1000 }')
+  log "$path over the WAN path: ${R[$path.wan_tp]} MiB/s, ping-pong p50 ${R[$path.wan_p50]} ms"
+done
+for fd in "${DELAY_FDS[@]}"; do eval "exec $fd>&-"; done
+
 # shellcheck disable=SC2046
 R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
 # shellcheck disable=SC2046
@@ -278,6 +324,10 @@ row "RSS before idle run (MiB)" "-" "${R[splitstream.idle_before]}" "${R[ssh.idl
   "$(ratio "${R[splitstream.idle_before]}" "${R[ssh.idle_before]}")"
 row "RSS with $IDLE idle connections (MiB)" "-" "${R[splitstream.idle_during]}" "${R[ssh.idle_during]}" "-" \
   "$(ratio "${R[splitstream.idle_during]}" "${R[ssh.idle_during]}")"
+row "+${DELAY}ms each way: upload, 1 conn (MiB/s)" "${R[direct.wan_tp]}" "${R[splitstream.wan_tp]}" "${R[ssh.wan_tp]}" \
+  "$(ratio "${R[splitstream.wan_tp]}" "${R[direct.wan_tp]}")" "$(ratio "${R[splitstream.wan_tp]}" "${R[ssh.wan_tp]}")"
+row "+${DELAY}ms each way: ping-pong p50 (ms)" "${R[direct.wan_p50]}" "${R[splitstream.wan_p50]}" "${R[ssh.wan_p50]}" \
+  "$(ratio "${R[splitstream.wan_p50]}" "${R[direct.wan_p50]}")" "$(ratio "${R[splitstream.wan_p50]}" "${R[ssh.wan_p50]}")"
 row "time to open $IDLE connections (ms)" "-" "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}" "-" \
   "$(ratio "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}")"
 echo
