@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tunnel benchmark: a Splitstream exit + entry on loopback against direct TCP and `ssh -L` (a throwaway sshd),
 # measured in the same run: upload throughput with 1 and 8 connections, 1-byte ping-pong RTT p50/p99, CPU and peak
-# RSS of the processes in the middle, and RSS with 1,000 idle connections. Prints a table with ratios.
-# Bounded: about 2-3 minutes. Not a test: numbers depend on the machine and its load.
+# RSS of the processes in the middle, RSS with 1,000 idle connections, and throughput/RTT over a WAN-like path (a relay
+# adding BENCH_DELAY_MS each way). Prints a table with ratios.
+# Bounded: about 1.5-3 minutes. Not a test: numbers depend on the machine and its load.
 #
-#   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections
+#   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections, BENCH_DELAY_MS=10
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
