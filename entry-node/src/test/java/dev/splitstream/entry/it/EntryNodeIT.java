@@ -77,7 +77,7 @@ class EntryNodeIT {
                 "SPLITSTREAM_ENTRY_SOCKS_PASSWORD", "wonderland",
                 "SPLITSTREAM_ENTRY_HTTP_CONNECT", "127.0.0.1:0",
                 "SPLITSTREAM_ENTRY_PING_INTERVAL", "1s",
-                "SPLITSTREAM_ENTRY_RECONNECT_MIN", "50ms",
+                "SPLITSTREAM_ENTRY_PING_TIMEOUT", "4s",
                 "SPLITSTREAM_ENTRY_RECONNECT_MAX", "1s"));
         echoForward = port(entry.awaitGroup(
                 "forwarding 127\\.0\\.0\\.1:(\\d+) → 127\\.0\\.0\\.1:" + targets.echoPort()
@@ -191,6 +191,44 @@ class EntryNodeIT {
     }
 
     @Test
+    @Order(3)
+    void pipelinedSocksAndConnectRequestsKeepTheirEarlyData() throws Exception {
+        int port = targets.echoPort();
+        byte[] early = random(3000, 3);
+        // SOCKS5: greeting, authentication, CONNECT (domain name) and the first data in one write, before any reply.
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), socksPort)) {
+            s.setSoTimeout(10_000);
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            all.write(new byte[] {5, 1, 2});
+            all.write(authRequest("alice", "wonderland"));
+            byte[] host = "127.0.0.1".getBytes(StandardCharsets.US_ASCII);
+            all.write(new byte[] {5, 1, 0, 3, (byte) host.length});
+            all.write(host);
+            all.write(new byte[] {(byte) (port >> 8), (byte) port});
+            all.write(early);
+            s.getOutputStream().write(all.toByteArray());
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            assertThat(readN(in, 2)).containsExactly(5, 2);
+            assertThat(readN(in, 2)).containsExactly(1, 0);
+            byte[] reply = readN(in, 10);
+            assertThat(reply[1]).as("succeeded").isZero();
+            assertThat(readN(in, early.length)).isEqualTo(early);
+        }
+        // HTTP CONNECT: the request head and the first tunnelled bytes (as a TLS client hello would be) together.
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
+            s.setSoTimeout(10_000);
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            all.write(("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            all.write(early);
+            s.getOutputStream().write(all.toByteArray());
+            assertThat(readHead(s.getInputStream())).startsWith("HTTP/1.1 200 ");
+            assertThat(readN(new DataInputStream(s.getInputStream()), early.length))
+                    .isEqualTo(early);
+        }
+    }
+
+    @Test
     @Order(4)
     void httpConnectTunnelsAndMapsRefusalsToStatuses() throws Exception {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), connectPort)) {
@@ -277,7 +315,7 @@ class EntryNodeIT {
     }
 
     @Test
-    @Order(7)
+    @Order(6)
     void droppedWebSocketResumesWithoutLosingBytes() throws Exception {
         String id = entry.awaitGroup("session established ([0-9a-f]{32})", WAIT);
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
@@ -311,6 +349,20 @@ class EntryNodeIT {
         }
         assertThat(entry.awaitGroup("session resumed ([0-9a-f]{32})", WAIT)).isEqualTo(id);
         assertThat(entry.count("session established")).isEqualTo(1);
+    }
+
+    @Test
+    @Order(7)
+    void silentConnectionIsDroppedAfterThePingTimeoutAndResumed() throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echoForward)) {
+            s.setSoTimeout(20_000);
+            assertEchoes(s, 10_000);
+            long resumedBefore = entry.count("session resumed");
+            exit.silenceConnections();
+            assertEchoes(s, 100_000); // waits through the ping timeout, then flows on the resumed session
+            entry.awaitGroup("(connection to the exit node lost \\(no frame for \\d+s\\))", WAIT);
+            assertThat(entry.count("session resumed")).isGreaterThan(resumedBefore);
+        }
     }
 
     @Test
@@ -420,6 +472,37 @@ class EntryNodeIT {
                     Map.of("SPLITSTREAM_TOKEN", TOKEN, "SPLITSTREAM_ENTRY_SERVER", "wss://127.0.0.1:" + tlsPort))) {
                 untrusting.awaitGroup("(cannot connect to wss://127\\.0\\.0\\.1:\\d+)", WAIT);
                 assertThat(untrusting.count("session established")).isZero();
+            }
+        }
+    }
+
+    @Test
+    @Order(11)
+    void connectionsMadeBeforeTheExitIsUpWaitForTheSession() throws Exception {
+        int exitPort;
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            exitPort = ss.getLocalPort();
+        }
+        try (EntryProcess early = new EntryProcess(Map.of(
+                "SPLITSTREAM_TOKEN",
+                TOKEN,
+                "SPLITSTREAM_ENTRY_SERVER",
+                "ws://127.0.0.1:" + exitPort,
+                "SPLITSTREAM_ENTRY_FORWARDS",
+                "0=127.0.0.1:" + targets.echoPort(),
+                "SPLITSTREAM_ENTRY_RECONNECT_MAX",
+                "500ms"))) {
+            int forward = port(early.awaitGroup("forwarding 127\\.0\\.0\\.1:(\\d+) → ", WAIT));
+            early.awaitGroup("(cannot connect to ws://127\\.0\\.0\\.1:" + exitPort + ")", WAIT);
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), forward);
+                    FakeExit late = new FakeExit(TOKEN, Set.of())) {
+                s.setSoTimeout(20_000);
+                byte[] data = random(50_000, 11);
+                s.getOutputStream().write(data); // accepted locally, held until a session exists
+                late.start(exitPort);
+                early.awaitGroup("(session established [0-9a-f]{32})", WAIT);
+                assertThat(readN(new DataInputStream(s.getInputStream()), data.length))
+                        .isEqualTo(data);
             }
         }
     }

@@ -83,11 +83,15 @@ final class FakeExit implements AutoCloseable {
     }
 
     int start() throws Exception {
+        return start(0);
+    }
+
+    int start(int fixedPort) throws Exception {
         CompletableFuture<Integer> port = new CompletableFuture<>();
         ctx.runOnContext(v -> {
             HttpServerOptions options = new HttpServerOptions()
                     .setHost("127.0.0.1")
-                    .setPort(0)
+                    .setPort(fixedPort)
                     .setWebSocketSubProtocols(List.of("splitstream.v1"))
                     .setMaxWebSocketMessageSize(1 << 20);
             if (pkcs12 != null) {
@@ -150,6 +154,21 @@ final class FakeExit implements AutoCloseable {
         call(this::closeConnections);
     }
 
+    /**
+     * The current WebSockets go silent both ways (a half-dead path: no error, nothing arrives): only the entry's ping
+     * timeout can notice. New connections work normally.
+     */
+    void silenceConnections() throws Exception {
+        call(() -> {
+            for (Conn c : conns) {
+                c.deaf = true;
+                if (c.session != null) {
+                    c.session.detach(c);
+                }
+            }
+        });
+    }
+
     /** Forgets every session, as a restart would: a resume then gets UNKNOWN_SESSION. */
     void forgetSessions() throws Exception {
         call(() -> {
@@ -208,6 +227,7 @@ final class FakeExit implements AutoCloseable {
         final ServerHandshake handshake;
         Session session;
         boolean closed;
+        boolean deaf;
 
         Conn(ServerWebSocket ws) {
             this.ws = ws;
@@ -224,13 +244,13 @@ final class FakeExit implements AutoCloseable {
 
         @Override
         public void send(Frame frame) {
-            if (!closed) {
+            if (!closed && !deaf) {
                 ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(codec.encode(frame))));
             }
         }
 
         void onMessage(Buffer buf) {
-            if (closed) {
+            if (closed || deaf) {
                 return;
             }
             try {

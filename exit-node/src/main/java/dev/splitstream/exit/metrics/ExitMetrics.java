@@ -99,6 +99,10 @@ public class ExitMetrics {
         return sessions.get();
     }
 
+    public int streams() {
+        return streams.get();
+    }
+
     public long sessionsTotal() {
         return sessionsTotal.get();
     }

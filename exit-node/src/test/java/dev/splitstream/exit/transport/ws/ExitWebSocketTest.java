@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.hamcrest.Matchers.containsString;
 
+import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -54,6 +55,9 @@ class ExitWebSocketTest {
 
     @Inject
     Vertx vertx;
+
+    @Inject
+    ExitMetrics metrics;
 
     @TestHTTPResource("/")
     URL base;
@@ -437,10 +441,12 @@ class ExitWebSocketTest {
                     throw new UncheckedIOException(e);
                 }
             });
+            int streamsBefore = metrics.streams();
             TestTunnel t = connect();
             assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
             TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
             r.accepted.get(10, TimeUnit.SECONDS);
+            assertThat(metrics.streams()).isEqualTo(streamsBefore + 1);
             t.write(r, "12345");
             t.call(() -> {
                 r.stream.finish();
@@ -449,6 +455,8 @@ class ExitWebSocketTest {
             r.fin.get(10, TimeUnit.SECONDS);
             assertThat(r.received()).isEqualTo("got 5");
             target.get(10, TimeUnit.SECONDS);
+            // Both directions finished: the exit closed the target socket and forgot the stream.
+            await().atMost(5, TimeUnit.SECONDS).until(() -> metrics.streams() == streamsBefore);
         }
     }
 
@@ -467,6 +475,7 @@ class ExitWebSocketTest {
                     throw new UncheckedIOException(e);
                 }
             });
+            int streamsBefore = metrics.streams();
             TestTunnel t = connect();
             assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
             TestTunnel.Recorder r = t.open("127.0.0.1", server.getLocalPort());
@@ -479,6 +488,7 @@ class ExitWebSocketTest {
                 return null;
             });
             assertThat(target.get(10, TimeUnit.SECONDS)).isEqualTo("still sending");
+            await().atMost(5, TimeUnit.SECONDS).until(() -> metrics.streams() == streamsBefore);
         }
     }
 
