@@ -2,7 +2,7 @@
 # Installs the Debian packages the end-to-end tests drive (real servers, real clients, real proxies), when missing.
 # Needs root (or sudo) and Debian's package sources; does nothing when everything is already there.
 set -euo pipefail
-packages=(nginx-light squid openssh-server openssh-client postgresql postgresql-client redis-server redis-tools socat curl)
+packages=(nginx-light squid openssh-server openssh-client postgresql postgresql-client redis-server redis-tools socat curl procps openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,118 @@
+package dev.splitstream.e2e.harness;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A TCP relay between an entry and an exit node that the test can cut: {@link #cut()} resets every connection it
+ * carries (as a NAT box, a proxy or a CDN dropping a WebSocket would), new connections are still relayed.
+ */
+public final class CuttingRelay implements AutoCloseable {
+    private final ServerSocket server;
+    private final int targetPort;
+    private final ExecutorService threads = Executors.newCachedThreadPool(runnable -> {
+        Thread thread = new Thread(runnable, "cutting-relay");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private final List<Socket[]> pairs = new CopyOnWriteArrayList<>();
+    private final AtomicInteger accepted = new AtomicInteger();
+    private final AtomicLong relayed = new AtomicLong();
+
+    public CuttingRelay(int targetPort) throws IOException {
+        this.targetPort = targetPort;
+        server = new ServerSocket();
+        server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        threads.execute(this::acceptLoop);
+    }
+
+    public int port() {
+        return server.getLocalPort();
+    }
+
+    /** Connections accepted so far (the first plus one per reconnect). */
+    public int accepted() {
+        return accepted.get();
+    }
+
+    /** Bytes relayed so far, both directions. */
+    public long relayed() {
+        return relayed.get();
+    }
+
+    private void acceptLoop() {
+        while (!server.isClosed()) {
+            try {
+                Socket client = server.accept();
+                accepted.incrementAndGet();
+                Socket upstream = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                client.setTcpNoDelay(true);
+                upstream.setTcpNoDelay(true);
+                Socket[] pair = {client, upstream};
+                pairs.add(pair);
+                threads.execute(() -> pump(pair, client, upstream));
+                threads.execute(() -> pump(pair, upstream, client));
+            } catch (IOException e) {
+                if (server.isClosed()) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void pump(Socket[] pair, Socket from, Socket to) {
+        byte[] buffer = new byte[64 * 1024];
+        try {
+            InputStream in = from.getInputStream();
+            OutputStream out = to.getOutputStream();
+            int n;
+            while ((n = in.read(buffer)) >= 0) {
+                out.write(buffer, 0, n);
+                relayed.addAndGet(n);
+            }
+            to.shutdownOutput();
+        } catch (IOException e) {
+            reset(pair);
+        }
+    }
+
+    private void reset(Socket[] pair) {
+        pairs.remove(pair);
+        for (Socket socket : pair) {
+            try {
+                socket.setSoLinger(true, 0); // RST, not FIN: the peers see an abrupt loss
+                socket.close();
+            } catch (IOException ignored) {
+                // already gone
+            }
+        }
+    }
+
+    /** Resets every connection carried now; returns how many were cut. */
+    public int cut() {
+        int n = 0;
+        for (Socket[] pair : pairs) {
+            reset(pair);
+            n++;
+        }
+        return n;
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+        cut();
+        threads.shutdownNow();
+    }
+}

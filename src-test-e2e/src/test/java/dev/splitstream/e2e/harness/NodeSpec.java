@@ -1,0 +1,148 @@
+package dev.splitstream.e2e.harness;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** What to start: an exit or entry node, its configuration (Quarkus keys) and token. {@link #start()} runs it. */
+public final class NodeSpec {
+    /** Which jar. */
+    public enum Role {
+        EXIT("exit-node"),
+        ENTRY("entry-node");
+
+        final String module;
+
+        Role(String module) {
+            this.module = module;
+        }
+    }
+
+    final Role role;
+    final String name;
+    final Map<String, String> config = new LinkedHashMap<>();
+    final Map<String, String> env = new LinkedHashMap<>();
+    final List<String> forwards = new ArrayList<>();
+    final List<String> allow = new ArrayList<>();
+    int httpPort;
+
+    private NodeSpec(Role role, String name) {
+        this.role = role;
+        this.name = name;
+        this.httpPort = Ports.free();
+        // test traffic stays on loopback
+        config.put("quarkus.http.host", "127.0.0.1");
+    }
+
+    public static NodeSpec exit() {
+        return exit("exit");
+    }
+
+    public static NodeSpec exit(String name) {
+        return new NodeSpec(Role.EXIT, name);
+    }
+
+    public static NodeSpec entry() {
+        return entry("entry");
+    }
+
+    public static NodeSpec entry(String name) {
+        return new NodeSpec(Role.ENTRY, name);
+    }
+
+    /** The shared secret, given as users do: the {@code SPLITSTREAM_TOKEN} environment variable. */
+    public NodeSpec token(String token) {
+        env.put("SPLITSTREAM_TOKEN", token);
+        return this;
+    }
+
+    /** Any configuration key (passed as a system property). */
+    public NodeSpec set(String key, String value) {
+        config.put(key, value);
+        return this;
+    }
+
+    /** An environment variable of the node process. */
+    public NodeSpec env(String name, String value) {
+        env.put(name, value);
+        return this;
+    }
+
+    /** The HTTP port (WebSocket, health, metrics); ephemeral by default. */
+    public NodeSpec httpPort(int port) {
+        this.httpPort = port;
+        return this;
+    }
+
+    /** Exit: adds allow-list entries ({@code host:port}, {@code host:*}, {@code cidr:port}). */
+    public NodeSpec allow(String... entries) {
+        allow.addAll(List.of(entries));
+        return this;
+    }
+
+    /** Exit: streams per session. */
+    public NodeSpec maxStreams(int value) {
+        return set("splitstream.exit.max-streams", Integer.toString(value));
+    }
+
+    /** Entry: the exit node's URL. */
+    public NodeSpec server(String url) {
+        return set("splitstream.entry.server", url);
+    }
+
+    /** Entry: a fixed forward from loopback {@code localPort} to {@code host:port} at the exit. */
+    public NodeSpec forward(int localPort, String host, int port) {
+        forwards.add("127.0.0.1:" + localPort + "=" + host + ":" + port);
+        return this;
+    }
+
+    /** Entry: the SOCKS5 listener on loopback. */
+    public NodeSpec socks(int port) {
+        return set("splitstream.entry.socks", "127.0.0.1:" + port);
+    }
+
+    /** Entry: the HTTP CONNECT listener on loopback. */
+    public NodeSpec httpConnect(int port) {
+        return set("splitstream.entry.http-connect", "127.0.0.1:" + port);
+    }
+
+    /** Entry: the outbound HTTP proxy. */
+    public NodeSpec proxy(String url) {
+        return set("splitstream.entry.proxy", url);
+    }
+
+    /** Entry: fast reconnects, so tests of cuts and restarts stay short. */
+    public NodeSpec reconnect(String min, String max) {
+        set("splitstream.entry.reconnect-min", min);
+        return set("splitstream.entry.reconnect-max", max);
+    }
+
+    public int httpPort() {
+        return httpPort;
+    }
+
+    /** The built jar of this role. */
+    public Path jar() {
+        return Node.repoRoot()
+                .resolve(role.module)
+                .resolve("target/quarkus-app/quarkus-run.jar")
+                .toAbsolutePath();
+    }
+
+    /** Starts the process; it is not ready yet (see {@link Node#awaitReady()}). */
+    public Node start() {
+        Map<String, String> all = new LinkedHashMap<>(config);
+        all.put("quarkus.http.port", Integer.toString(httpPort));
+        if (!allow.isEmpty()) {
+            all.put("splitstream.exit.allow", String.join(",", allow));
+        }
+        if (!forwards.isEmpty()) {
+            all.put("splitstream.entry.forwards", String.join(",", forwards));
+        }
+        Node node = new Node(this, all);
+        node.start();
+        return node;
+    }
+}
