@@ -140,9 +140,9 @@ public final class LegHandshake {
         deps.metrics().handshakeFailure(join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name());
     }
 
-    /** Logs and counts a refusal that happened before any handshake state existed. */
-    public static void refused(TransportDeps deps, CloseCode code, String message) {
+    /** Logs and counts a refusal outside any handshake's state (e.g. an unknown HTTP handshake id), under {@code reason}. */
+    public static void refused(TransportDeps deps, String reason, CloseCode code, String message) {
         LOG.warnf("handshake refused: %s %s", code, message);
-        deps.metrics().handshakeFailure(code.name());
+        deps.metrics().handshakeFailure(reason);
     }
 }
