@@ -183,7 +183,9 @@ public final class Session {
             framesResent++;
             sink.send(view(u.frame()));
         }
-        if (srttNanos < 0 && this.sink == sink && !closed) {
+        // Measure an RTT early, but keep an outstanding ping: transports that re-attach often (every GET of the HTTP
+        // transport) would otherwise replace its opaque before its pong arrives, and never measure one.
+        if (srttNanos < 0 && lastPingOpaque == Long.MIN_VALUE && this.sink == sink && !closed) {
             ping();
         }
         drainBlocked();

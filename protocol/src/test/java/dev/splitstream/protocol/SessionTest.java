@@ -414,6 +414,15 @@ class SessionTest {
     }
 
     @Test
+    void reattachingKeepsTheOutstandingPingSoItsPongStillMeasuresRtt() throws Exception {
+        Link link = link(limits); // attach pinged at t0
+        now[0] += 5_000_000;
+        link.connect(); // an HTTP transport re-attaches on every GET, before the pong of t0 came back
+        link.settle();
+        assertThat(link.client.rttNanos()).isEqualTo(5_000_000);
+    }
+
+    @Test
     void unsolicitedPongIsIgnored() throws Exception {
         Link link = link(limits);
         link.settle();
