@@ -829,6 +829,11 @@ public class SessionManager {
         }
 
         @Override
+        public String sessionIdHex() {
+            return sessionIdHex;
+        }
+
+        @Override
         public long lastReceivedSeq() {
             return session == null ? 0 : session.lastReceivedSeq();
         }

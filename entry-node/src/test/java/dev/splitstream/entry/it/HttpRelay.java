@@ -28,6 +28,8 @@ final class HttpRelay implements AutoCloseable {
     private final Mode mode;
     final AtomicLong refusedUpgrades = new AtomicLong();
     final AtomicLong requests = new AtomicLong();
+    /** Requests that carried X-Splitstream-Session, by its value. */
+    final java.util.Map<String, AtomicLong> sessionHeaders = new java.util.concurrent.ConcurrentHashMap<>();
 
     HttpRelay(int targetPort, Mode mode) throws Exception {
         this.targetPort = targetPort;
@@ -47,6 +49,10 @@ final class HttpRelay implements AutoCloseable {
 
     private void handle(HttpServerRequest in) {
         requests.incrementAndGet();
+        String session = in.getHeader("X-Splitstream-Session");
+        if (session != null) {
+            sessionHeaders.computeIfAbsent(session, k -> new AtomicLong()).incrementAndGet();
+        }
         String upgrade = in.getHeader("Upgrade");
         if (upgrade != null) {
             refusedUpgrades.incrementAndGet();

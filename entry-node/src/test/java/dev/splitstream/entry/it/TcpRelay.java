@@ -28,6 +28,8 @@ final class TcpRelay implements AutoCloseable {
     final AtomicLong down = new AtomicLong();
 
     final AtomicLong accepted = new AtomicLong();
+    /** The first bytes each connection sent towards the exit node (the HTTP upgrade request), as text. */
+    final List<String> firstRequests = new CopyOnWriteArrayList<>();
 
     TcpRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -61,8 +63,8 @@ final class TcpRelay implements AutoCloseable {
                 target.setTcpNoDelay(true);
                 open.add(client);
                 open.add(target);
-                threads.submit(() -> pump(client, target, up));
-                threads.submit(() -> pump(target, client, down));
+                threads.submit(() -> pump(client, target, up, true));
+                threads.submit(() -> pump(target, client, down, false));
             } catch (IOException e) {
                 if (server.isClosed()) {
                     return;
@@ -71,12 +73,18 @@ final class TcpRelay implements AutoCloseable {
         }
     }
 
-    private void pump(Socket from, Socket to, AtomicLong counter) {
+    private void pump(Socket from, Socket to, AtomicLong counter, boolean record) {
         byte[] buf = new byte[64 * 1024];
         try (InputStream in = from.getInputStream();
                 OutputStream out = to.getOutputStream()) {
             int n;
+            boolean first = record;
             while ((n = in.read(buf)) >= 0) {
+                if (first) {
+                    first = false;
+                    firstRequests.add(
+                            new String(buf, 0, Math.min(n, 4096), java.nio.charset.StandardCharsets.ISO_8859_1));
+                }
                 out.write(buf, 0, n);
                 counter.addAndGet(n);
             }

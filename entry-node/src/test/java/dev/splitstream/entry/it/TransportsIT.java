@@ -175,6 +175,13 @@ class TransportsIT {
                 assertThat(upRelay.down.get()).isLessThan(MIB);
                 assertThat(upRelay.accepted.get()).isGreaterThanOrEqualTo(2);
                 assertThat(downRelay.accepted.get()).isGreaterThanOrEqualTo(2);
+                // Every leg's upgrade request once the id is known names the session (ingress affinity).
+                String header = "X-Splitstream-Session: " + id;
+                assertThat(upRelay.firstRequests.get(0)).doesNotContainIgnoringCase("X-Splitstream-Session");
+                assertThat(upRelay.firstRequests.subList(1, upRelay.firstRequests.size()))
+                        .allSatisfy(r -> assertThat(r).containsIgnoringCase(header));
+                assertThat(downRelay.firstRequests)
+                        .allSatisfy(r -> assertThat(r).containsIgnoringCase(header));
             } finally {
                 keepLog("split", entry);
             }
@@ -255,10 +262,12 @@ class TransportsIT {
             Path state = Path.of("target", "it-auto-http-transports.json");
             try {
                 int port = forwardPort(entry);
-                entry.awaitGroup(
+                String id = entry.awaitGroup(
                         "session established ([0-9a-f]{32}) transport=http-stream reason=websocket failed", WAIT);
                 assertThat(relay.refusedUpgrades.get()).isGreaterThanOrEqualTo(1);
                 echo(port, random(MIB), read -> {});
+                assertThat(relay.sessionHeaders).containsOnlyKeys(id);
+                assertThat(relay.sessionHeaders.get(id).get()).isGreaterThan(1);
                 await().atMost(WAIT)
                         .until(() ->
                                 Files.exists(state) && Files.readString(state).contains("http-stream"));
