@@ -275,7 +275,8 @@ class TransportsIT {
             } finally {
                 keepLog("auto-http", entry);
             }
-            // Started again, the entry goes straight to what worked.
+            // Started again, the entry goes straight to what worked; the reprobe tries the WebSocket (refused again)
+            // and the session carries on over HTTP.
             EntryProcess again = new EntryProcess(Map.of(
                     "SPLITSTREAM_TOKEN",
                     TOKEN,
@@ -283,10 +284,18 @@ class TransportsIT {
                     url,
                     "SPLITSTREAM_ENTRY_FORWARDS",
                     "0=127.0.0.1:" + targets.echoPort(),
+                    "SPLITSTREAM_ENTRY_REPROBE_INTERVAL",
+                    "2s",
                     "SPLITSTREAM_ENTRY_STATE_FILE",
                     state.toAbsolutePath().toString()));
             try {
-                again.awaitGroup("session established ([0-9a-f]{32}) transport=http-stream reason=remembered", WAIT);
+                String id = again.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=remembered", WAIT);
+                long refusedBefore = relay.refusedUpgrades.get();
+                again.awaitGroup("(trying the websocket again \\(reprobe\\))", WAIT);
+                again.awaitGroup("session resumed (" + id + ") transport=http-stream", WAIT);
+                assertThat(relay.refusedUpgrades.get()).isGreaterThan(refusedBefore);
+                echo(forwardPort(again), random(256 * 1024), read -> {});
             } finally {
                 keepLog("auto-http-again", again);
             }

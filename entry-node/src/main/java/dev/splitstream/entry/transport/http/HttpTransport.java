@@ -109,7 +109,7 @@ public final class HttpTransport implements Transport {
                 .setPort(server.port())
                 .setSsl(server.tls())
                 .setURI(server.httpPath(tail))
-                .setIdleTimeout(0);
+                .setIdleTimeout(-1);
         if (authorization != null) {
             o.putHeader("Authorization", authorization);
         }
@@ -330,7 +330,7 @@ public final class HttpTransport implements Transport {
             String uri =
                     "down?leg=" + leg + "&last=" + handler.lastReceivedSeq() + "&mode=" + (pollNow ? "poll" : "stream");
             RequestOptions o = request(HttpMethod.GET, uri, session(), null)
-                    .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : 0)
+                    .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : -1)
                     .setConnectTimeout(REQUEST_TIMEOUT_MILLIS);
             long[] sent = {System.nanoTime()};
             boolean[] gotBytes = {false};
