@@ -379,4 +379,29 @@ class TransportsIT {
             }
         }
     }
+
+    @Test
+    void reprobeMovesTheSessionBackToTheWebSocketOnceItGetsThrough() throws Exception {
+        try (TcpRelay relay = new TcpRelay(exitPort)) {
+            relay.refuseUpgrades = true;
+            String url = "ws://127.0.0.1:" + relay.port();
+            EntryProcess entry = entry(
+                    "reprobe", Map.of("SPLITSTREAM_ENTRY_SERVER", url, "SPLITSTREAM_ENTRY_REPROBE_INTERVAL", "2s"));
+            Path state = Path.of("target", "it-reprobe-transports.json");
+            try {
+                int port = forwardPort(entry);
+                String id = entry.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=websocket failed", WAIT);
+                relay.refuseUpgrades = false;
+                entry.awaitGroup("session resumed (" + id + ") transport=websocket", WAIT);
+                echo(port, random(MIB), read -> {});
+                await().atMost(WAIT)
+                        .until(() -> Files.exists(state)
+                                && Files.readString(state).contains("\"transport\" : \"websocket\""));
+                assertThat(entry.output()).doesNotContain("starting a new session");
+            } finally {
+                keepLog("reprobe", entry);
+            }
+        }
+    }
 }
