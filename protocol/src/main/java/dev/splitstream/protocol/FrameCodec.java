@@ -77,6 +77,7 @@ public final class FrameCodec {
     private final Limits limits;
     private final int version;
     private final Deflate deflate;
+    private final CompressionVerdicts verdicts;
 
     /** A codec enforcing the given limits, writing frames with {@link #MAX_VERSION}. */
     public FrameCodec(Limits limits) {
@@ -98,6 +99,7 @@ public final class FrameCodec {
         this.limits = java.util.Objects.requireNonNull(limits, "limits");
         this.version = version;
         this.deflate = deflate;
+        this.verdicts = deflate == null ? null : new CompressionVerdicts();
     }
 
     /**
@@ -112,8 +114,9 @@ public final class FrameCodec {
 
     /**
      * A copy that accepts DATA frames with the COMPRESSED flag (inflating them, bounded by {@link Limits#maxPayload()})
-     * and whose {@link #encode(Frame)} compresses DATA payloads as {@code deflate} says. Only for connections whose
-     * handshake agreed to {@link Capabilities#DEFLATE}.
+     * and whose {@link #encode(Frame)} compresses DATA payloads as {@code deflate} says, except on streams whose data
+     * does not compress (see {@link CompressionVerdicts}): such a codec keeps per-stream state and belongs to one
+     * connection, used from one thread. Only for connections whose handshake agreed to {@link Capabilities#DEFLATE}.
      */
     public FrameCodec withDeflate(Deflate deflate) {
         return new FrameCodec(limits, version, java.util.Objects.requireNonNull(deflate, "deflate"));
@@ -165,8 +168,13 @@ public final class FrameCodec {
      * the threshold is compressed when that makes it smaller (the only encoding method that compresses).
      */
     public ByteBuffer encode(Frame frame) {
-        if (deflate != null && frame instanceof Frame.Data d && d.payload().remaining() >= deflate.threshold()) {
+        if (deflate != null
+                && frame instanceof Frame.Data d
+                && d.payload().remaining() >= deflate.threshold()
+                && verdicts.shouldTry(d.streamId())) {
             ByteBuffer compressed = compressed(d);
+            int length = d.payload().remaining();
+            verdicts.record(d.streamId(), length, compressed == null ? -1 : compressed.remaining() - HEADER_LENGTH);
             if (compressed != null) {
                 return compressed;
             }

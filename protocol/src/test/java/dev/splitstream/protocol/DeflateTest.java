@@ -41,6 +41,43 @@ class DeflateTest {
                 .array();
     }
 
+    private static byte[] random(int length, long seed) {
+        byte[] b = new byte[length];
+        new java.util.Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static boolean sentCompressed(FrameCodec codec, int streamId, byte[] payload) {
+        ByteBuffer wire = codec.encode(new Frame.Data(streamId, 1, ByteBuffer.wrap(payload), false));
+        return (wire.get(2) & FrameCodec.FLAG_COMPRESSED) != 0;
+    }
+
+    @Test
+    void streamWhoseDataDoesNotCompressIsSentPlainThenRetried() {
+        FrameCodec codec = plain.withDeflate(Deflate.defaults());
+        for (int i = 0; i < CompressionVerdicts.MISSES_TO_STOP; i++) {
+            assertThat(sentCompressed(codec, 5, random(4096, i))).isFalse();
+        }
+        // stream 5 is now in its skip window: even text goes out plain, while stream 7 still compresses
+        assertThat(sentCompressed(codec, 5, text(4096))).isFalse();
+        assertThat(sentCompressed(codec, 7, text(4096))).isTrue();
+        for (int i = 1; i < CompressionVerdicts.SKIP_FRAMES; i++) {
+            assertThat(sentCompressed(codec, 5, text(4096))).isFalse();
+        }
+        // the window is over: stream 5 is tried again, and its data now compresses
+        assertThat(sentCompressed(codec, 5, text(4096))).isTrue();
+    }
+
+    @Test
+    void aCompressingPayloadBetweenMissesKeepsTheStreamCompressed() {
+        FrameCodec codec = plain.withDeflate(Deflate.defaults());
+        for (int round = 0; round < 10; round++) {
+            assertThat(sentCompressed(codec, 9, random(4096, round))).isFalse();
+            assertThat(sentCompressed(codec, 9, random(4096, 100 + round))).isFalse();
+            assertThat(sentCompressed(codec, 9, text(4096))).isTrue();
+        }
+    }
+
     @Test
     void compressiblePayloadTravelsCompressedAndArrivesIntact() throws Exception {
         byte[] payload = text(32 * 1024);
