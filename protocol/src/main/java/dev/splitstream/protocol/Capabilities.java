@@ -5,5 +5,12 @@ public final class Capabilities {
     /** Per-frame deflate of DATA payloads (the DATA frame's COMPRESSED flag). */
     public static final int DEFLATE = 1;
 
+    /**
+     * Split path: the connection that sends this HELLO carries client-to-server frames only; server-to-client frames
+     * travel on a second leg that joins with {@link Frame.Intent#JOIN_DOWNSTREAM}. When agreed, the server does not
+     * attach the first connection as the session's sink.
+     */
+    public static final int SPLIT = 2;
+
     private Capabilities() {}
 }

@@ -75,10 +75,9 @@ public record ServerEndpoint(
             user = Optional.of(decode(colon < 0 ? info : info.substring(0, colon)));
             pass = Optional.of(colon < 0 ? "" : decode(info.substring(colon + 1)));
         }
-        String display = scheme + "://" + new HostPort(host, port) + prefix;
-        if (uri.getPort() < 0) {
-            display = scheme + "://" + (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + prefix;
-        }
+        String authority =
+                (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + (uri.getPort() >= 0 ? ":" + uri.getPort() : "");
+        String display = scheme + "://" + authority + prefix;
         return new ServerEndpoint(tls, host, port, prefix + WS_PATH, display, user, pass);
     }
 

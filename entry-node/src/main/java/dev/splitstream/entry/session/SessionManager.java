@@ -303,26 +303,30 @@ public class SessionManager {
     }
 
     private Session newSession(HandshakeResult result, Limits limits) {
-        SessionListener[] self = new SessionListener[1];
-        Session[] created = new Session[1];
-        self[0] = new SessionListener() {
-            @Override
-            public void onStreamOpened(Stream stream) {
-                stream.reset(ResetCode.NOT_ALLOWED, "this entry node does not accept streams from the exit node");
-            }
+        Events events = new Events();
+        events.session = new Session(Session.Role.CLIENT, result, limits, events, System::nanoTime);
+        return events.session;
+    }
 
-            @Override
-            public void onClosed(CloseCode code, String message) {
-                onSessionClosed(created[0], code, message);
-            }
+    /** Events of one session; callbacks of a session that is no longer the current one are ignored. */
+    private final class Events implements SessionListener {
+        Session session;
 
-            @Override
-            public void onRtt(long rttNanos) {
-                metrics.rtt(rttNanos);
-            }
-        };
-        created[0] = new Session(Session.Role.CLIENT, result, limits, self[0], System::nanoTime);
-        return created[0];
+        @Override
+        public void onStreamOpened(Stream stream) {
+            // Reverse streams (exit to entry) belong to the agent mode, not implemented here.
+            stream.reset(ResetCode.NOT_ALLOWED, "this entry node does not accept streams from the exit node");
+        }
+
+        @Override
+        public void onClosed(CloseCode code, String message) {
+            onSessionClosed(session, code, message);
+        }
+
+        @Override
+        public void onRtt(long rttNanos) {
+            metrics.rtt(rttNanos);
+        }
     }
 
     private void onSessionClosed(Session s, CloseCode code, String message) {
@@ -462,9 +466,17 @@ public class SessionManager {
         }
     }
 
-    private static String describe(Throwable t) {
-        String m = t.getMessage();
-        return m == null ? t.getClass().getSimpleName() : m;
+    /** The exception's message and its root cause's (Vert.x wraps TLS failures: the cause says what failed). */
+    static String describe(Throwable t) {
+        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        Throwable root = t;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
+            root = root.getCause();
+        }
+        if (root != t && root.getMessage() != null && !m.contains(root.getMessage())) {
+            m = m + ": " + root.getMessage();
+        }
+        return m;
     }
 
     private enum Phase {

@@ -467,10 +467,62 @@ class EntryNodeIT {
                 viaProxy.stop();
                 assertThat(viaProxy.output()).doesNotContain("pr0xy").doesNotContain(TOKEN);
             }
+            // A certificate from the trusted CA but for another name is refused too (host name verification).
+            Path otherP12 = dir.resolve("other.p12");
+            Path otherCa = dir.resolve("other-ca.pem");
+            Files.deleteIfExists(otherP12);
+            keytool(
+                    "-genkeypair",
+                    "-alias",
+                    "exit",
+                    "-keyalg",
+                    "EC",
+                    "-groupname",
+                    "secp256r1",
+                    "-dname",
+                    "CN=exit.invalid",
+                    "-ext",
+                    "SAN=dns:exit.invalid",
+                    "-validity",
+                    "2",
+                    "-keystore",
+                    otherP12.toString(),
+                    "-storetype",
+                    "PKCS12",
+                    "-storepass",
+                    "changeit",
+                    "-keypass",
+                    "changeit");
+            keytool(
+                    "-exportcert",
+                    "-rfc",
+                    "-alias",
+                    "exit",
+                    "-keystore",
+                    otherP12.toString(),
+                    "-storepass",
+                    "changeit",
+                    "-file",
+                    otherCa.toString());
+            try (FakeExit misnamed = new FakeExit(TOKEN, Set.of(), otherP12)) {
+                int misnamedPort = misnamed.start();
+                try (EntryProcess verifying = new EntryProcess(Map.of(
+                        "SPLITSTREAM_TOKEN",
+                        TOKEN,
+                        "SPLITSTREAM_ENTRY_SERVER",
+                        "wss://127.0.0.1:" + misnamedPort,
+                        "SPLITSTREAM_ENTRY_CA_FILE",
+                        otherCa.toAbsolutePath().toString()))) {
+                    assertThat(verifying.awaitGroup("(cannot connect to wss://127\\.0\\.0\\.1:\\d+.*)", WAIT))
+                            .containsIgnoringCase("subject alternative name");
+                    assertThat(verifying.count("session established")).isZero();
+                }
+            }
             // Without the CA the certificate is not trusted: no session, the handshake failure is logged.
             try (EntryProcess untrusting = new EntryProcess(
                     Map.of("SPLITSTREAM_TOKEN", TOKEN, "SPLITSTREAM_ENTRY_SERVER", "wss://127.0.0.1:" + tlsPort))) {
-                untrusting.awaitGroup("(cannot connect to wss://127\\.0\\.0\\.1:\\d+)", WAIT);
+                assertThat(untrusting.awaitGroup("(cannot connect to wss://127\\.0\\.0\\.1:\\d+.*)", WAIT))
+                        .containsIgnoringCase("certification path");
                 assertThat(untrusting.count("session established")).isZero();
             }
         }

@@ -48,8 +48,8 @@ public final class WebSocketTransport {
                 .setTcpNoDelay(true)
                 .setTcpKeepAlive(true)
                 .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
-                // Outbound messages are split into frames of this size (what default servers accept); inbound
-                // messages may be as large as the largest frame any exit node may send.
+                // Inbound frames may be as large as the largest protocol frame an exit node may send. Vert.x also
+                // splits outbound messages at this size, so outbound frames are kept small by MAX_SEND_PAYLOAD.
                 .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
                 .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
                 .setClosingTimeout(2)

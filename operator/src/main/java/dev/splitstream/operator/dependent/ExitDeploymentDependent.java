@@ -1,0 +1,32 @@
+package dev.splitstream.operator.dependent;
+
+import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import dev.splitstream.operator.model.ExitModel;
+import dev.splitstream.operator.model.TunnelResources;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernetesDependentResource;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+
+/** The exit node Deployment. */
+@KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_EXIT))
+public class ExitDeploymentDependent extends CRUDKubernetesDependentResource<Deployment, Tunnel> {
+    public static final String NAME = "exit-deployment";
+
+    public ExitDeploymentDependent() {
+        super(Deployment.class);
+    }
+
+    @Override
+    protected Deployment desired(Tunnel tunnel, Context<Tunnel> context) {
+        return ExitModel.deployment(tunnel, Settings.defaults());
+    }
+
+    @Override
+    protected ResourceID targetSecondaryResourceID(Tunnel tunnel, Context<Tunnel> context) {
+        return new ResourceID(
+                TunnelResources.exitName(tunnel), tunnel.getMetadata().getNamespace());
+    }
+}

@@ -1,0 +1,13 @@
+package dev.splitstream.operator.model;
+
+/**
+ * Operator-wide defaults the desired state depends on.
+ *
+ * @param exitImage image of the exit node when a Tunnel names none
+ * @param entryImage image of the entry node when a Tunnel names none
+ * @param imagePullPolicy pull policy when a Tunnel names none
+ */
+public record OperatorDefaults(String exitImage, String entryImage, String imagePullPolicy) {
+    public static final OperatorDefaults BUILT_IN =
+            new OperatorDefaults("splitstream/exit-node:0.1.0", "splitstream/entry-node:0.1.0", "IfNotPresent");
+}

@@ -1,0 +1,196 @@
+package dev.splitstream.operator.model;
+
+import dev.splitstream.operator.crd.v1alpha1.DomainsSpec;
+import dev.splitstream.operator.crd.v1alpha1.StrictObject;
+import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import dev.splitstream.operator.crd.v1alpha1.TunnelSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Checks what the CRD schema cannot (or what a cluster without schema validation let through) and says, per problem,
+ * what to fix. An empty list means the spec can be reconciled.
+ */
+public final class SpecValidator {
+    private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    private static final Pattern PORT = Pattern.compile("[0-9]{1,5}");
+    private static final Pattern IPV4_CIDR = Pattern.compile("[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?");
+    private static final Set<String> MODES = Set.of(TunnelSpec.MODE_FORWARD, TunnelSpec.MODE_EXPOSE);
+    private static final Set<String> TRANSPORTS = Set.of("websocket", "http", "auto");
+    private static final Set<String> COMPRESSIONS = Set.of("off", "auto");
+    private static final Set<String> SERVICE_TYPES = Set.of("ClusterIP", "NodePort", "LoadBalancer");
+    private static final Set<String> PULL_POLICIES = Set.of("Always", "IfNotPresent", "Never");
+
+    private SpecValidator() {}
+
+    public static List<String> validate(Tunnel tunnel) {
+        List<String> problems = new ArrayList<>();
+        String name = tunnel.getMetadata().getName();
+        if (name.length() > TunnelResources.MAX_TUNNEL_NAME_LENGTH) {
+            problems.add("metadata.name '" + name + "' is longer than " + TunnelResources.MAX_TUNNEL_NAME_LENGTH
+                    + " characters: the names derived from it would not be valid; use a shorter name");
+        }
+        TunnelSpec spec = tunnel.getSpec();
+        if (spec == null) {
+            problems.add("spec is missing: set at least spec.targets or spec.allow");
+            return problems;
+        }
+        unknown("spec", spec, problems);
+        unknown("spec.exit", spec.exit, problems);
+        unknown("spec.entry", spec.entry, problems);
+        unknown("spec.domains", spec.domains, problems);
+        unknown("spec.ingress", spec.ingress, problems);
+        unknown("spec.ingress.tls", spec.ingress == null ? null : spec.ingress.tls, problems);
+        unknown("spec.token", spec.token, problems);
+
+        oneOf("spec.mode", spec.mode, MODES, problems);
+        oneOf("spec.transport", spec.transport, TRANSPORTS, problems);
+        oneOf("spec.compression", spec.compression, COMPRESSIONS, problems);
+        if (spec.exit != null) {
+            oneOf("spec.exit.serviceType", spec.exit.serviceType, SERVICE_TYPES, problems);
+            oneOf("spec.exit.imagePullPolicy", spec.exit.imagePullPolicy, PULL_POLICIES, problems);
+            notNegative("spec.exit.replicas", spec.exit.replicas, problems);
+        }
+        if (spec.entry != null) {
+            oneOf("spec.entry.imagePullPolicy", spec.entry.imagePullPolicy, PULL_POLICIES, problems);
+            notNegative("spec.entry.replicas", spec.entry.replicas, problems);
+            for (int i = 0; i < spec.entry.forwards.size(); i++) {
+                forward("spec.entry.forwards[" + i + "]", spec.entry.forwards.get(i), problems);
+            }
+            if (spec.entry.socks != null && !bindPort(spec.entry.socks)) {
+                problems.add(
+                        "spec.entry.socks '" + spec.entry.socks + "' is not [bind:]port, e.g. 1080 or 0.0.0.0:1080");
+            }
+        }
+        for (int i = 0; i < spec.targets.size(); i++) {
+            target("spec.targets[" + i + "]", spec.targets.get(i), false, problems);
+        }
+        for (int i = 0; i < spec.allow.size(); i++) {
+            target("spec.allow[" + i + "]", spec.allow.get(i), true, problems);
+        }
+        if (TunnelSpec.MODE_EXPOSE.equals(spec.mode) && spec.targets.isEmpty()) {
+            problems.add("spec.targets is empty: expose mode needs at least one host:port to expose");
+        }
+        domains(spec.domains, spec, problems);
+        if (spec.token != null && spec.token.existingSecret != null && !dnsSubdomain(spec.token.existingSecret)) {
+            problems.add("spec.token.existingSecret '" + spec.token.existingSecret + "' is not a valid Secret name");
+        }
+        return problems;
+    }
+
+    private static void domains(DomainsSpec domains, TunnelSpec spec, List<String> problems) {
+        String up = domains == null ? null : blankToNull(domains.upstream);
+        String down = domains == null ? null : blankToNull(domains.downstream);
+        if (up != null && !dnsSubdomain(up)) {
+            problems.add("spec.domains.upstream '" + up + "' is not a valid host name (lower-case DNS name, "
+                    + "no scheme, port or path, e.g. up.example.com)");
+        }
+        if (down != null && !dnsSubdomain(down)) {
+            problems.add("spec.domains.downstream '" + down + "' is not a valid host name (lower-case DNS name, "
+                    + "no scheme, port or path, e.g. down.example.com)");
+        }
+        if (down != null && up == null) {
+            problems.add("spec.domains.downstream is set but spec.domains.upstream is not: a split tunnel needs "
+                    + "both; for one domain set only spec.domains.upstream");
+        }
+        boolean split = up != null && down != null && !up.equals(down);
+        String downSecret =
+                spec.ingress == null || spec.ingress.tls == null ? null : spec.ingress.tls.downstreamSecretName;
+        if (downSecret != null && !split) {
+            problems.add("spec.ingress.tls.downstreamSecretName is set but the tunnel is not split: use "
+                    + "spec.ingress.tls.upstreamSecretName, or set a different spec.domains.downstream");
+        }
+        String upSecret = spec.ingress == null || spec.ingress.tls == null ? null : spec.ingress.tls.upstreamSecretName;
+        if (upSecret != null && up == null) {
+            problems.add("spec.ingress.tls.upstreamSecretName is set but spec.domains.upstream is not: "
+                    + "TLS needs a domain");
+        }
+    }
+
+    private static void unknown(String path, StrictObject object, List<String> problems) {
+        if (object == null) {
+            return;
+        }
+        for (String field : object.unknownFields()) {
+            problems.add("unknown field " + path + "." + field + ": remove it or correct its spelling "
+                    + "(see `kubectl explain tunnel." + path + "`)");
+        }
+    }
+
+    private static void oneOf(String path, String value, Set<String> allowed, List<String> problems) {
+        if (value != null && !allowed.contains(value)) {
+            problems.add(path + " '" + value + "' is not one of "
+                    + allowed.stream().sorted().toList());
+        }
+    }
+
+    private static void notNegative(String path, Integer value, List<String> problems) {
+        if (value != null && value < 0) {
+            problems.add(path + " is " + value + ": use 0 or more");
+        }
+    }
+
+    private static void forward(String path, String forward, List<String> problems) {
+        int eq = forward.indexOf('=');
+        if (eq < 0 || !bindPort(forward.substring(0, eq)) || !hostPort(forward.substring(eq + 1), false)) {
+            problems.add(path + " '" + forward + "' is not [bind:]localport=host:port, e.g. 5432=db.prod.svc:5432");
+        }
+    }
+
+    private static void target(String path, String target, boolean wildcards, List<String> problems) {
+        if (!hostPort(target, wildcards)) {
+            problems.add(path + " '" + target + "' is not "
+                    + (wildcards ? "host:port, host:*, cidr:port or cidr:*" : "host:port") + ", e.g. db.prod.svc:5432");
+        }
+    }
+
+    static boolean hostPort(String value, boolean wildcards) {
+        int colon = value.lastIndexOf(':');
+        if (colon <= 0) {
+            return false;
+        }
+        String host = value.substring(0, colon);
+        String port = value.substring(colon + 1);
+        boolean portOk = (wildcards && port.equals("*")) || validPort(port);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            return portOk && host.length() > 2;
+        }
+        boolean hostOk =
+                dnsSubdomain(host) || (wildcards && IPV4_CIDR.matcher(host).matches());
+        return portOk && hostOk;
+    }
+
+    static boolean bindPort(String value) {
+        int colon = value.lastIndexOf(':');
+        String port = colon < 0 ? value : value.substring(colon + 1);
+        String bind = colon < 0 ? null : value.substring(0, colon);
+        return validPort(port) && (bind == null || dnsSubdomain(bind) || (bind.startsWith("[") && bind.endsWith("]")));
+    }
+
+    private static boolean validPort(String port) {
+        if (!PORT.matcher(port).matches()) {
+            return false;
+        }
+        int p = Integer.parseInt(port);
+        return p >= 1 && p <= 65535;
+    }
+
+    /** RFC 1123 subdomain: lower-case labels of at most 63 characters, at most 253 in all (IPv4 literals pass). */
+    static boolean dnsSubdomain(String host) {
+        if (host.isEmpty() || host.length() > 253) {
+            return false;
+        }
+        for (String label : host.split("\\.", -1)) {
+            if (!DNS_LABEL.matcher(label).matches()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String blankToNull(String value) {
+        return value == null || value.isBlank() ? null : value.trim();
+    }
+}

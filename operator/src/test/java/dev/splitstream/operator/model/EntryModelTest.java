@@ -1,0 +1,113 @@
+package dev.splitstream.operator.model;
+
+import static dev.splitstream.operator.model.TunnelResources.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class EntryModelTest {
+    @Test
+    void unsplitTunnelInTheClusterUsesTheExitServiceUrl() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        tunnel.getSpec().entry.socks = "0.0.0.0:1080";
+        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty());
+        assertThat(env)
+                .containsEntry("SPLITSTREAM_ENTRY_SERVER", "ws://db-exit.prod.svc:8080")
+                .containsEntry("SPLITSTREAM_ENTRY_FORWARDS", "5432=db.prod.svc:5432")
+                .containsEntry("SPLITSTREAM_ENTRY_SOCKS", "0.0.0.0:1080")
+                .containsEntry("SPLITSTREAM_ENTRY_TRANSPORT", "websocket")
+                .doesNotContainKeys("SPLITSTREAM_ENTRY_UPSTREAM", "SPLITSTREAM_ENTRY_DOWNSTREAM");
+    }
+
+    @Test
+    void splitTunnelGetsUpstreamAndDownstreamUrls() {
+        Tunnel tunnel = Tunnels.split("db", "prod");
+        tunnel.getSpec().transport = "http";
+        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty());
+        assertThat(env)
+                .containsEntry("SPLITSTREAM_ENTRY_UPSTREAM", "https://up.example.com")
+                .containsEntry("SPLITSTREAM_ENTRY_DOWNSTREAM", "https://down.example.net")
+                .containsEntry("SPLITSTREAM_ENTRY_TRANSPORT", "http")
+                .doesNotContainKey("SPLITSTREAM_ENTRY_SERVER");
+    }
+
+    @Test
+    void configSecretCarriesTheGeneratedTokenForSidecars() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        Secret credentials = Credentials.generate(tunnel);
+        Secret config = EntryModel.configSecret(tunnel, Optional.of(credentials));
+        Map<String, String> env = Credentials.decode(config);
+        assertThat(config.getMetadata().getName()).isEqualTo("db-entry");
+        assertThat(config.getMetadata().getOwnerReferences()).hasSize(1);
+        assertThat(env)
+                .containsEntry("SPLITSTREAM_TOKEN", Credentials.value(credentials, KEY_TOKEN))
+                .containsEntry("SPLITSTREAM_TOKEN_ID", Credentials.value(credentials, KEY_TOKEN_ID))
+                .containsEntry("SPLITSTREAM_HMAC_KEY", Credentials.value(credentials, KEY_HMAC_KEY));
+    }
+
+    @Test
+    void deploymentLoadsTheConfigSecretAndRollsWhenItChanges() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        Deployment deployment = EntryModel.deployment(tunnel, OperatorDefaults.BUILT_IN, "abc");
+        Container entry =
+                deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(deployment.getMetadata().getName()).isEqualTo("db-entry");
+        assertThat(deployment.getMetadata().getLabels()).containsEntry(LABEL_COMPONENT, COMPONENT_ENTRY);
+        assertThat(entry.getEnvFrom())
+                .singleElement()
+                .satisfies(from -> assertThat(from.getSecretRef().getName()).isEqualTo("db-entry"));
+        assertThat(entry.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/q/health/ready");
+        assertThat(entry.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
+        assertThat(deployment.getSpec().getTemplate().getMetadata().getAnnotations())
+                .containsEntry(ANNOTATION_CONFIG_DIGEST, "abc");
+
+        Map<String, String> before = EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)));
+        Map<String, String> after = EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)));
+        assertThat(EntryModel.digest(before)).isNotEqualTo(EntryModel.digest(after));
+        assertThat(EntryModel.digest(before)).isEqualTo(EntryModel.digest(Map.copyOf(before)));
+    }
+
+    @Test
+    void sidecarOnlyHasNoDeployment() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        assertThat(EntryModel.hasDeployment(tunnel)).isTrue();
+        tunnel.getSpec().entry.sidecarOnly = true;
+        assertThat(EntryModel.hasDeployment(tunnel)).isFalse();
+    }
+
+    @Test
+    void exposeModeHandsTheTargetsToTheEntry() {
+        Tunnel tunnel = Tunnels.forward("web", "prod");
+        tunnel.getSpec().mode = "expose";
+        tunnel.getSpec().targets = List.of("web.prod.svc:80");
+        assertThat(EntryModel.environment(tunnel, Optional.empty()))
+                .containsEntry("SPLITSTREAM_ENTRY_EXPOSE", "web.prod.svc:80");
+    }
+
+    @Test
+    void serviceExposesOnlyListenersBoundBeyondLoopback() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        tunnel.getSpec().entry.forwards = List.of("5432=db:5432", "0.0.0.0:6432=db:5432", "127.0.0.1:7000=db:1");
+        tunnel.getSpec().entry.socks = "0.0.0.0:1080";
+        assertThat(EntryModel.servicePorts(tunnel))
+                .containsExactly(Map.entry("fwd-6432", 6432), Map.entry("socks", 1080));
+        var service = EntryModel.service(tunnel);
+        assertThat(service.getMetadata().getName()).isEqualTo("db-entry");
+        assertThat(service.getSpec().getSelector()).containsEntry(LABEL_COMPONENT, COMPONENT_ENTRY);
+        assertThat(service.getSpec().getPorts()).extracting(p -> p.getPort()).containsExactly(6432, 1080);
+        assertThat(EntryModel.hasService(tunnel)).isTrue();
+
+        tunnel.getSpec().entry.forwards = List.of("5432=db:5432");
+        tunnel.getSpec().entry.socks = null;
+        assertThat(EntryModel.hasService(tunnel))
+                .as("a sidecar-style listener serves only its pod")
+                .isFalse();
+    }
+}
