@@ -17,6 +17,7 @@ import java.util.Optional;
  * @param allow default allow-list (the single token's, and tokens-file entries without their own)
  * @param tokensFile tokens file, if set
  * @param limits protocol limits (max frame, max streams)
+ * @param http the plain-HTTP transport's bounds
  */
 public record ExitSettings(
         Optional<String> token,
@@ -32,7 +33,30 @@ public record ExitSettings(
         Duration resumeTimeout,
         Duration ackInterval,
         Duration pingInterval,
-        boolean deflate) {
+        boolean deflate,
+        Http http) {
+
+    /**
+     * Bounds of the plain-HTTP transport.
+     *
+     * @param maxBatch largest upstream POST body, bytes
+     * @param streamMax longest life of a streamed downstream response
+     * @param streamMaxBytes most bytes in one streamed downstream response
+     * @param pollWait longest wait of a polling downstream request
+     * @param pollMaxBytes most bytes in one poll answer
+     * @param streamPingInterval keepalive PING interval on an idle streamed response
+     * @param legTimeout a leg without requests for this long is detached
+     * @param maxPendingHandshakes most handshakes between HELLO and PROOF
+     */
+    public record Http(
+            int maxBatch,
+            Duration streamMax,
+            long streamMaxBytes,
+            Duration pollWait,
+            int pollMaxBytes,
+            Duration streamPingInterval,
+            Duration legTimeout,
+            int maxPendingHandshakes) {}
 
     /** Validates {@code c}; the exception names the offending key. */
     public static ExitSettings from(SplitstreamConfig c) {
@@ -74,6 +98,35 @@ public record ExitSettings(
         positive("splitstream.exit.ack-interval", e.ackInterval());
         positive("splitstream.exit.ping-interval", e.pingInterval());
         Limits limits = Limits.defaults().withMaxPayload((int) maxFrame).withMaxStreams(e.maxStreams());
+        SplitstreamConfig.Http h = e.http();
+        long maxBatch = h.maxBatch().asLongValue();
+        if (maxBatch < maxFrame + 64 || maxBatch > 64L * 1024 * 1024) {
+            throw new ConfigException(
+                    "splitstream.exit.http.max-batch must be between max-frame plus 64 bytes and 64M, was " + maxBatch);
+        }
+        long pollMax = h.pollMaxBytes().asLongValue();
+        if (pollMax < 1024 || pollMax > 64L * 1024 * 1024) {
+            throw new ConfigException(
+                    "splitstream.exit.http.poll-max-bytes must be between 1K and 64M, was " + pollMax);
+        }
+        if (h.streamMaxBytes().asLongValue() < 1024) {
+            throw new ConfigException("splitstream.exit.http.stream-max-bytes must be at least 1K, was "
+                    + h.streamMaxBytes().asLongValue());
+        }
+        positive("splitstream.exit.http.stream-max", h.streamMax());
+        positive("splitstream.exit.http.poll-wait", h.pollWait());
+        positive("splitstream.exit.http.stream-ping-interval", h.streamPingInterval());
+        positive("splitstream.exit.http.leg-timeout", h.legTimeout());
+        positive("splitstream.exit.http.max-pending-handshakes", h.maxPendingHandshakes());
+        Http http = new Http(
+                (int) maxBatch,
+                h.streamMax(),
+                h.streamMaxBytes().asLongValue(),
+                h.pollWait(),
+                (int) pollMax,
+                h.streamPingInterval(),
+                h.legTimeout(),
+                h.maxPendingHandshakes());
         return new ExitSettings(
                 token,
                 c.tokenId(),
@@ -88,7 +141,8 @@ public record ExitSettings(
                 e.resumeTimeout(),
                 e.ackInterval(),
                 e.pingInterval(),
-                e.deflate());
+                e.deflate(),
+                http);
     }
 
     private static void positive(String key, int value) {

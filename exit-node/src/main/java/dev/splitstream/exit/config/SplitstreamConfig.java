@@ -86,5 +86,46 @@ public interface SplitstreamConfig {
         /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
         @WithDefault("30s")
         Duration pingInterval();
+
+        /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
+        Http http();
+    }
+
+    /** Settings of the plain-HTTP transport (for paths that carry no WebSocket). */
+    interface Http {
+        /** Largest body of one {@code POST .../up} (frames back to back); larger ones are refused with 413. Default 1M. */
+        @WithDefault("1M")
+        MemorySize maxBatch();
+
+        /** Longest a {@code mode=stream} downstream response stays open before the exit ends it. Default 30s. */
+        @WithDefault("30s")
+        Duration streamMax();
+
+        /** Most bytes one {@code mode=stream} downstream response carries before the exit ends it. Default 8M. */
+        @WithDefault("8M")
+        MemorySize streamMaxBytes();
+
+        /** Longest a {@code mode=poll} downstream request waits for a frame before it is answered empty. Default 20s. */
+        @WithDefault("20s")
+        Duration pollWait();
+
+        /** Most bytes of frames in one {@code mode=poll} answer (at least one frame is always sent). Default 1M. */
+        @WithDefault("1M")
+        MemorySize pollMaxBytes();
+
+        /** Interval of the keepalive PING frames on an idle {@code mode=stream} response. Default 5s. */
+        @WithDefault("5s")
+        Duration streamPingInterval();
+
+        /**
+         * A leg that sees no request for this long is detached; its session then waits {@code resume-timeout} for a
+         * RESUME or JOIN. Default 60s.
+         */
+        @WithDefault("60s")
+        Duration legTimeout();
+
+        /** Most HTTP handshakes between HELLO and PROOF at once; more are refused with LIMIT_EXCEEDED (503). Default 1000. */
+        @WithDefault("1000")
+        int maxPendingHandshakes();
     }
 }

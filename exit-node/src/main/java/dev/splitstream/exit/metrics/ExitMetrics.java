@@ -28,6 +28,9 @@ public class ExitMetrics {
     private final Counter bytesDown;
     private final ConcurrentHashMap<String, Counter> handshakeFailures = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> dialFailures = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> httpRequests = new ConcurrentHashMap<>();
+    private final Counter httpBytesUp;
+    private final Counter httpBytesDown;
 
     public ExitMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -48,6 +51,41 @@ public class ExitMetrics {
                 .tag("direction", "down")
                 .description("Stream bytes written to targets (up) and read from targets (down)")
                 .register(registry);
+        httpBytesUp = Counter.builder("splitstream.exit.http.bytes")
+                .tag("direction", "up")
+                .description(
+                        "Bytes of frames in HTTP transport bodies: POST bodies read (up), responses written (down)")
+                .register(registry);
+        httpBytesDown = Counter.builder("splitstream.exit.http.bytes")
+                .tag("direction", "down")
+                .description(
+                        "Bytes of frames in HTTP transport bodies: POST bodies read (up), responses written (down)")
+                .register(registry);
+        for (String kind : new String[] {"handshake", "up", "down"}) {
+            httpRequest(kind, 0);
+        }
+    }
+
+    /** One request of the plain-HTTP transport: {@code kind} is handshake, up or down. */
+    public void httpRequest(String kind) {
+        httpRequest(kind, 1);
+    }
+
+    private void httpRequest(String kind, int n) {
+        httpRequests
+                .computeIfAbsent(kind, k -> Counter.builder("splitstream.exit.http.requests")
+                        .tag("kind", k)
+                        .description("Requests of the plain-HTTP transport, by kind")
+                        .register(registry))
+                .increment(n);
+    }
+
+    public void httpBytesUp(long n) {
+        httpBytesUp.increment(n);
+    }
+
+    public void httpBytesDown(long n) {
+        httpBytesDown.increment(n);
     }
 
     public void sessionOpened() {

@@ -52,6 +52,8 @@ public final class ExitSession implements SessionListener {
     private long resumeTimer = -1;
     private long lastPingNanos = System.nanoTime();
     private boolean closed;
+    /** False until both directions had a leg (a split path's downstream leg joins after the session opened). */
+    private boolean everComplete;
 
     ExitSession(
             Vertx vertx,
@@ -142,9 +144,60 @@ public final class ExitSession implements SessionListener {
             newLeg.closeTransport(CloseCode.UNKNOWN_SESSION, "session " + idHex + " is closed");
             return;
         }
-        newLeg.sink().send(welcome.apply(session.lastReceivedSeq()));
+        newLeg.welcome(welcome.apply(session.lastReceivedSeq()));
         replaceInbound(newLeg);
         LOG.infof("session %s joined upstream leg token=%s", idHex, tokenId);
+    }
+
+    /**
+     * Split path from the start (NEW with {@code Capabilities.SPLIT}): {@code newLeg} carries only the client's frames
+     * and gets the WELCOME; the session has no sink (its frames wait in the resend buffer) until a JOIN_DOWNSTREAM leg
+     * arrives within the resume timeout. On the session's context, right after {@link SessionRegistry#create}.
+     */
+    public void openUpstreamOnly(Leg newLeg, LongFunction<Frame.Welcome> welcome) {
+        inbound = newLeg;
+        newLeg.welcome(welcome.apply(session.lastReceivedSeq()));
+        updateResumeTimer();
+    }
+
+    /**
+     * A downstream request of {@code leg} (an HTTP GET) takes over: the session's frames after {@code peerLastReceivedSeq}
+     * are resent to the leg's sink, then new ones follow, and a pending acknowledgement goes out at once. False if the
+     * leg no longer carries this session's outbound frames. On the session's context.
+     */
+    public boolean resumeOutbound(Leg leg, long peerLastReceivedSeq) {
+        if (closed || session.isClosed() || leg != outbound) {
+            return false;
+        }
+        try {
+            session.attach(leg.sink(), peerLastReceivedSeq);
+        } catch (ProtocolException e) {
+            fail(e);
+            return false;
+        }
+        session.flushAck();
+        return true;
+    }
+
+    /**
+     * The leg's current downstream request cannot take more frames (it ended or its write queue is full): frames wait in
+     * the resend buffer for the leg's next request ({@link #resumeOutbound}). The leg stays the session's outbound leg.
+     * On the session's context.
+     */
+    public void pauseOutbound(Leg leg) {
+        if (leg == outbound) {
+            session.detach(leg.sink());
+        }
+    }
+
+    /** True if {@code leg} carries the client's frames. On the session's context. */
+    public boolean isInbound(Leg leg) {
+        return leg == inbound && !closed;
+    }
+
+    /** True if {@code leg} carries the session's frames. On the session's context. */
+    public boolean isOutbound(Leg leg) {
+        return leg == outbound && !closed;
     }
 
     private boolean attachOutbound(Leg newLeg, LongFunction<Frame.Welcome> welcome, long peerLastReceivedSeq) {
@@ -157,7 +210,7 @@ public final class ExitSession implements SessionListener {
             session.detach(old.sink());
         }
         outbound = newLeg;
-        newLeg.sink().send(welcome.apply(session.lastReceivedSeq()));
+        newLeg.welcome(welcome.apply(session.lastReceivedSeq()));
         try {
             session.attach(newLeg.sink(), peerLastReceivedSeq);
         } catch (ProtocolException e) {
@@ -190,6 +243,25 @@ public final class ExitSession implements SessionListener {
     /** True once the session ended. On the session's context. */
     public boolean isClosed() {
         return closed || session.isClosed();
+    }
+
+    /**
+     * Hands a batch of inbound frames from {@code from} to the session, in order. False if the leg is not the session's
+     * inbound leg (the frames are dropped) or the session ended. On the session's context.
+     */
+    public boolean receiveAll(Leg from, java.util.List<Frame> frames) {
+        if (from != inbound || closed) {
+            return false;
+        }
+        for (Frame frame : frames) {
+            try {
+                session.receive(frame);
+            } catch (ProtocolException e) {
+                fail(e);
+                return false;
+            }
+        }
+        return !closed;
     }
 
     /** Hands an inbound frame from {@code from} to the session; frames of a replaced leg are dropped. */
@@ -236,6 +308,7 @@ public final class ExitSession implements SessionListener {
     private void updateResumeTimer() {
         boolean complete = inbound != null && outbound != null;
         if (complete) {
+            everComplete = true;
             cancelResumeTimer();
             return;
         }
@@ -249,6 +322,10 @@ public final class ExitSession implements SessionListener {
                 session.close(CloseCode.TIMEOUT, "not resumed within " + ms + "ms");
             }
         });
+        if (!everComplete) {
+            LOG.infof("session %s waits up to %dms for its downstream leg", idHex, ms);
+            return;
+        }
         LOG.infof(
                 "session %s %s, kept %dms for a resume",
                 idHex, inbound == null && outbound == null ? "detached" : "lost a leg", ms);

@@ -4,6 +4,7 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.exit.transport.TransportDeps;
 import dev.splitstream.protocol.ReplayGuard;
 import io.quarkus.websockets.next.OnBinaryMessage;
 import io.quarkus.websockets.next.OnClose;
@@ -30,7 +31,7 @@ public class ExitWebSocket {
     private static final Logger LOG = Logger.getLogger(ExitWebSocket.class);
     private static final UserData.TypedKey<WsLeg> LEG = new UserData.TypedKey<>("splitstream.leg");
 
-    private final WsLeg.Deps deps;
+    private final TransportDeps deps;
 
     public ExitWebSocket(
             Vertx vertx,
@@ -39,7 +40,7 @@ public class ExitWebSocket {
             SessionRegistry sessions,
             ExitMetrics metrics,
             ReplayGuard replay) {
-        this.deps = new WsLeg.Deps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
+        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
     }
 
     @OnOpen

@@ -1,33 +1,20 @@
 package dev.splitstream.exit.transport.ws;
 
-import dev.splitstream.exit.config.ExitSettings;
-import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.Leg;
-import dev.splitstream.exit.session.SessionRegistry;
-import dev.splitstream.exit.token.TokenPolicy;
-import dev.splitstream.exit.token.TokenRegistry;
-import dev.splitstream.protocol.Capabilities;
+import dev.splitstream.exit.transport.LegHandshake;
+import dev.splitstream.exit.transport.TransportDeps;
 import dev.splitstream.protocol.CloseCode;
-import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Frame;
-import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.FrameSink;
 import dev.splitstream.protocol.HandshakeResult;
-import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
-import dev.splitstream.protocol.ReplayGuard;
-import dev.splitstream.protocol.ServerHandshake;
 import io.netty.buffer.Unpooled;
 import io.quarkus.websockets.next.CloseReason;
 import io.quarkus.websockets.next.WebSocketConnection;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.security.SecureRandom;
-import java.time.Clock;
-import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /**
@@ -47,39 +34,20 @@ final class WsLeg implements Leg {
         CLOSED
     }
 
-    /** Node-wide collaborators shared by all connections. */
-    record Deps(
-            Vertx vertx,
-            ExitSettings settings,
-            TokenRegistry tokens,
-            SessionRegistry sessions,
-            ReplayGuard replay,
-            ExitMetrics metrics,
-            SecureRandom random) {}
-
     private final WebSocketConnection connection;
-    private final Deps deps;
-    // Replaced once the handshake agreed on the version and capabilities; read by the session's thread.
-    private volatile FrameCodec codec;
-    private final ServerHandshake handshake;
+    private final TransportDeps deps;
+    private final LegHandshake handshake;
     private final FrameSink sink = this::send;
     private volatile Phase phase = Phase.HELLO;
     private long handshakeTimer;
     private ExitSession session;
+    /** A split path's downstream-only leg: the client must send nothing on it after the handshake. */
+    private boolean downstreamOnly;
 
-    WsLeg(WebSocketConnection connection, Deps deps) {
+    WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
         this.deps = deps;
-        Limits limits = deps.settings().limits();
-        this.codec = new FrameCodec(limits);
-        this.handshake = new ServerHandshake(
-                deps.tokens(),
-                deps.sessions(),
-                deps.replay(),
-                limits,
-                deps.settings().deflate() ? Capabilities.DEFLATE : 0,
-                Clock.systemUTC(),
-                deps.random());
+        this.handshake = new LegHandshake(deps);
         long ms = deps.settings().handshakeTimeout().toMillis();
         this.handshakeTimer = deps.vertx().setTimer(ms, id -> {
             handshakeTimer = -1;
@@ -102,7 +70,7 @@ final class WsLeg implements Leg {
         ByteBuffer bytes = message.getByteBuf().nioBuffer();
         Frame frame;
         try {
-            frame = codec.decodeMessage(bytes);
+            frame = handshake.codec().decodeMessage(bytes);
         } catch (ProtocolException e) {
             if (phase == Phase.OPEN) {
                 session.protocolError(this, e);
@@ -118,16 +86,22 @@ final class WsLeg implements Leg {
         switch (phase) {
             case HELLO -> onHello(frame);
             case PROOF -> onProof(frame);
-            case OPEN -> session.receive(this, frame);
+            case OPEN -> onSessionFrame(frame);
             default -> {}
         }
     }
 
-    private void onHello(Frame frame) {
-        if (!(frame instanceof Frame.Hello)) {
-            refuse(CloseCode.PROTOCOL_ERROR, "expected HELLO, got " + frame.type());
+    private void onSessionFrame(Frame frame) {
+        if (downstreamOnly) {
+            // The leg is closed, not the session: the client may rejoin a downstream leg.
+            LOG.warnf("session %s: %s frame on a downstream-only leg, leg closed", session.idHex(), frame.type());
+            closeTransport(CloseCode.PROTOCOL_ERROR, "frame on a downstream-only leg");
             return;
         }
+        session.receive(this, frame);
+    }
+
+    private void onHello(Frame frame) {
         try {
             Frame.Challenge challenge = handshake.onHello(frame);
             phase = Phase.PROOF;
@@ -145,63 +119,15 @@ final class WsLeg implements Leg {
             LOG.debugf("client gave up the handshake: %s %s", close.code(), close.message());
             return;
         }
-        if (!(frame instanceof Frame.Proof)) {
-            refuse(CloseCode.PROTOCOL_ERROR, "expected PROOF, got " + frame.type());
-            return;
-        }
-        HandshakeResult result;
         try {
-            result = handshake.onProof(frame);
+            HandshakeResult result = handshake.onProof(frame);
+            downstreamOnly = result.intent() == Frame.Intent.JOIN_DOWNSTREAM;
+            cancelHandshakeTimer();
+            phase = Phase.OPEN;
+            session = handshake.admit(result, this);
         } catch (ProtocolException e) {
+            phase = Phase.PROOF;
             refuse(e.code(), e.getMessage());
-            return;
-        }
-        codec = FrameCodec.forSession(deps.settings().limits(), result, Deflate.defaults());
-        switch (result.intent()) {
-            case NEW -> openNew(result);
-            default -> join(result);
-        }
-    }
-
-    private void openNew(HandshakeResult result) {
-        Optional<TokenPolicy> policy = deps.tokens().policy(result.tokenId());
-        if (policy.isEmpty()) {
-            refuse(CloseCode.AUTH_FAILED, "unknown token id " + result.tokenId());
-            return;
-        }
-        if (!deps.sessions().hasRoom()) {
-            refuse(
-                    CloseCode.LIMIT_EXCEEDED,
-                    "too many sessions on this exit node (max "
-                            + deps.settings().maxSessions() + ")");
-            return;
-        }
-        Limits limits = deps.settings().limits();
-        limits =
-                limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
-        cancelHandshakeTimer();
-        phase = Phase.OPEN;
-        session = deps.sessions().create(result, limits);
-        session.attach(this, handshake::welcome, result.peerLastReceivedSeq(), false);
-    }
-
-    /** RESUME (a full-duplex replacement) or JOIN_UPSTREAM/JOIN_DOWNSTREAM (one half of a split path). */
-    private void join(HandshakeResult result) {
-        Optional<ExitSession> found = deps.sessions().find(result.sessionId());
-        if (found.isEmpty()) {
-            refuse(CloseCode.UNKNOWN_SESSION, "no session " + hex(result.sessionId()) + " on this exit node");
-            return;
-        }
-        cancelHandshakeTimer();
-        ExitSession s = found.get();
-        session = s;
-        phase = Phase.OPEN;
-        long peerLast = result.peerLastReceivedSeq();
-        // Queued on the session's context before any later frame of this connection, so ordering holds.
-        switch (result.intent()) {
-            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(this, handshake::welcome));
-            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(this, handshake::welcome, peerLast));
-            default -> s.execute(() -> s.attach(this, handshake::welcome, peerLast, true));
         }
     }
 
@@ -218,8 +144,7 @@ final class WsLeg implements Leg {
         if (phase == Phase.CLOSED) {
             return;
         }
-        LOG.warnf("handshake refused: %s %s", code, message);
-        deps.metrics().handshakeFailure(code.name());
+        handshake.refused(code, message);
         fail(code, message);
     }
 
@@ -242,7 +167,7 @@ final class WsLeg implements Leg {
         if (connection.isClosed()) {
             return;
         }
-        ByteBuffer encoded = codec.encode(frame);
+        ByteBuffer encoded = handshake.codec().encode(frame);
         connection
                 .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
                 .subscribe()
@@ -265,9 +190,5 @@ final class WsLeg implements Leg {
     private static String closeText(CloseCode code) {
         String text = code.name();
         return text.getBytes(StandardCharsets.UTF_8).length > 123 ? text.substring(0, 100) : text;
-    }
-
-    private static String hex(byte[] id) {
-        return id == null ? "" : java.util.HexFormat.of().formatHex(id);
     }
 }

@@ -1,4 +1,4 @@
-package dev.splitstream.exit.transport.ws;
+package dev.splitstream.exit.transport;
 
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.protocol.ReplayGuard;

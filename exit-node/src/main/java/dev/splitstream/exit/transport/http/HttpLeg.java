@@ -1,0 +1,523 @@
+package dev.splitstream.exit.transport.http;
+
+import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.session.ExitSession;
+import dev.splitstream.exit.session.Leg;
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameSink;
+import dev.splitstream.protocol.HandshakeResult;
+import dev.splitstream.protocol.ProtocolException;
+import io.netty.buffer.Unpooled;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerResponse;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jboss.logging.Logger;
+
+/**
+ * One leg of the plain-HTTP transport, named by a random leg id (a bearer credential, only its first 8 hex digits are
+ * ever logged). Its upstream side is a series of POSTs, one at a time; its downstream side a series of GETs, one at a
+ * time, each of which the session attaches to with the entry's {@code last} received sequence number, so frames lost
+ * with a cut response are resent on the next one.
+ *
+ * <p>Threading: requests arrive on any event loop; everything touching the session or the current downstream response
+ * runs on the session's context. Frames are dropped (never queued beyond a bound) once a response cannot take them;
+ * the session is then detached and keeps them in its resend buffer until the next GET.
+ */
+final class HttpLeg implements Leg {
+    private static final Logger LOG = Logger.getLogger(HttpLeg.class);
+
+    private final String id;
+    private final HttpTransport transport;
+    private final FrameCodec codec;
+    private final HandshakeResult established;
+    private final String sessionHex;
+    private final ExitSettings.Http http;
+    private final ExitMetrics metrics;
+    private final Vertx vertx;
+    private final FrameSink sink = this::onFrame;
+
+    /** The PROOF request, answered with the WELCOME (or a CLOSE); null once answered. */
+    private volatile HttpServerResponse handshakeReply;
+
+    private volatile ExitSession session;
+    private volatile boolean closed;
+    private final AtomicInteger active = new AtomicInteger();
+    private volatile long lastActivityNanos = System.nanoTime();
+    private final AtomicBoolean posting = new AtomicBoolean();
+
+    // On the session's context:
+    private Down current;
+    /** Highest {@code last} a GET presented: a late, older GET must not move the session's resend point back. */
+    private long highestLast;
+
+    HttpLeg(
+            String id,
+            HttpTransport transport,
+            FrameCodec codec,
+            HandshakeResult established,
+            HttpServerResponse handshakeReply) {
+        this.id = id;
+        this.transport = transport;
+        this.codec = codec;
+        this.established = established;
+        this.sessionHex = HexFormat.of().formatHex(established.sessionId());
+        this.http = transport.http();
+        this.metrics = transport.deps().metrics();
+        this.vertx = transport.deps().vertx();
+        this.handshakeReply = handshakeReply;
+    }
+
+    String id() {
+        return id;
+    }
+
+    private String shortId() {
+        return id.substring(0, 8);
+    }
+
+    @Override
+    public FrameSink sink() {
+        return sink;
+    }
+
+    // ---------------------------------------------------------------- handshake
+
+    @Override
+    public void welcome(Frame.Welcome welcome) {
+        HttpServerResponse reply = handshakeReply;
+        handshakeReply = null;
+        if (reply == null) {
+            return;
+        }
+        session = transport.sessionOf(established);
+        transport.register(this);
+        LOG.debugf("session %s: HTTP leg %s… %s", sessionHex, shortId(), established.intent());
+        reply.putHeader(HttpTransport.LEG_HEADER, id).putHeader(HttpTransport.SESSION_HEADER, sessionHex);
+        HttpTransport.reply(reply, 200, codec, welcome);
+    }
+
+    /** The handshake was refused after the leg was made: it never becomes usable. */
+    void abandon() {
+        handshakeReply = null;
+        closed = true;
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /** A request of this leg began; the leg counts as active until its response ended or its connection closed. */
+    void requestStarted(HttpServerResponse response) {
+        requestStarted(response, null);
+    }
+
+    private void requestStarted(HttpServerResponse response, Runnable onClose) {
+        active.incrementAndGet();
+        lastActivityNanos = System.nanoTime();
+        AtomicBoolean done = new AtomicBoolean();
+        Runnable finished = () -> {
+            if (done.compareAndSet(false, true)) {
+                active.decrementAndGet();
+                lastActivityNanos = System.nanoTime();
+            }
+        };
+        response.endHandler(v -> finished.run());
+        response.closeHandler(v -> {
+            finished.run();
+            if (onClose != null) {
+                onClose.run();
+            }
+        });
+    }
+
+    /** Nanoseconds without a request in progress (0 while one is). */
+    long idleFor(long now) {
+        return active.get() > 0 ? 0 : now - lastActivityNanos;
+    }
+
+    /** POST .../up: decodes the frames back to back and hands them to the session, then reports lastReceivedSeq. */
+    void upstream(HttpServerResponse response, Buffer body) {
+        ExitSession s = session;
+        if (s == null || closed) {
+            HttpTransport.text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
+            return;
+        }
+        if (!posting.compareAndSet(false, true)) {
+            HttpTransport.text(response, 409, "one POST at a time per leg");
+            return;
+        }
+        List<Frame> frames = new ArrayList<>();
+        ByteBuffer in = HttpTransport.nio(body);
+        try {
+            Frame f;
+            while ((f = codec.decodeNext(in)) != null) {
+                frames.add(f);
+            }
+            if (in.hasRemaining()) {
+                throw new ProtocolException(
+                        CloseCode.PROTOCOL_ERROR, "body ends inside a frame (" + in.remaining() + " bytes left)");
+            }
+        } catch (ProtocolException e) {
+            posting.set(false);
+            s.protocolError(this, e);
+            HttpTransport.text(response, 400, e.getMessage());
+            return;
+        }
+        Context requestContext = Vertx.currentContext();
+        s.execute(() -> {
+            int status;
+            String message = null;
+            if (!frames.isEmpty() && !s.isInbound(this)) {
+                status = s.isClosed() ? 404 : 409;
+                message = s.isClosed() ? "session " + sessionHex + " ended" : "this leg carries no upstream frames";
+                if (status == 409 && s.isOutbound(this)) {
+                    // Frames on a downstream-only leg break the split-path contract: the leg is closed.
+                    LOG.warnf("session %s: frames on downstream-only HTTP leg %s…, leg closed", sessionHex, shortId());
+                    closeTransport(CloseCode.PROTOCOL_ERROR, message);
+                }
+            } else if (!frames.isEmpty() && !s.receiveAll(this, frames)) {
+                status = 404;
+                message = "session " + sessionHex + " ended";
+            } else {
+                status = s.isClosed() ? 404 : 200;
+                message = s.isClosed() ? "session " + sessionHex + " ended" : null;
+            }
+            long last = s.lastReceivedSeq();
+            int finalStatus = status;
+            String finalMessage = message;
+            requestContext.runOnContext(v -> {
+                posting.set(false);
+                response.putHeader(HttpTransport.SESSION_HEADER, sessionHex);
+                if (finalStatus == 200) {
+                    response.putHeader(HttpTransport.LAST_RECEIVED_HEADER, Long.toString(last));
+                    if (!response.ended() && !response.closed()) {
+                        response.setStatusCode(200).end();
+                    }
+                } else {
+                    HttpTransport.text(response, finalStatus, finalMessage);
+                }
+            });
+        });
+    }
+
+    /** GET .../down: the session attaches to this response, resending after {@code last}. */
+    void downstream(HttpServerResponse response, long last, boolean poll) {
+        ExitSession s = session;
+        if (s == null || closed) {
+            HttpTransport.text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
+            return;
+        }
+        Down d = new Down(response, poll);
+        requestStarted(response, () -> s.execute(d::connectionClosed));
+        s.execute(() -> {
+            if (closed || s.isClosed()) {
+                HttpTransport.text(response, 404, "session " + sessionHex + " ended");
+                return;
+            }
+            if (!s.isOutbound(this)) {
+                HttpTransport.text(response, 409, "this leg carries no downstream frames");
+                return;
+            }
+            Down old = current;
+            current = d;
+            if (old != null) {
+                old.finish();
+            }
+            highestLast = Math.max(highestLast, last);
+            d.start();
+            if (!s.resumeOutbound(this, highestLast)) {
+                d.finish();
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- the session's side (its context)
+
+    private void onFrame(Frame frame) {
+        Down d = current;
+        if (d == null || !d.accepting) {
+            pause();
+            return;
+        }
+        d.offer(encode(frame));
+        if (!d.accepting) {
+            pause();
+        }
+    }
+
+    private void pause() {
+        ExitSession s = session;
+        if (s != null) {
+            s.pauseOutbound(this);
+        }
+    }
+
+    private Buffer encode(Frame frame) {
+        return Buffer.buffer(Unpooled.wrappedBuffer(codec.encode(frame)));
+    }
+
+    private void ended(Down d) {
+        if (current == d) {
+            current = null;
+            pause();
+        }
+    }
+
+    @Override
+    public void closeTransport(CloseCode code, String reason) {
+        closed = true;
+        transport.unregister(this);
+        HttpServerResponse reply = handshakeReply;
+        handshakeReply = null;
+        if (reply != null) {
+            HttpTransport.reply(reply, HttpTransport.status(code), codec, new Frame.Close(code, reason));
+            return;
+        }
+        ExitSession s = session;
+        if (s != null) {
+            s.execute(() -> {
+                Down d = current;
+                if (d != null) {
+                    d.finish();
+                }
+            });
+        }
+    }
+
+    /** No request for the leg timeout: the leg is gone, its session waits for a RESUME or JOIN. */
+    void expire() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        transport.unregister(this);
+        LOG.infof(
+                "session %s: HTTP leg %s… idle for %ds, detached",
+                sessionHex, shortId(), http.legTimeout().toSeconds());
+        ExitSession s = session;
+        if (s != null) {
+            s.execute(() -> {
+                Down d = current;
+                if (d != null) {
+                    d.finish();
+                }
+                s.legLost(this);
+            });
+        }
+    }
+
+    /**
+     * One downstream GET. Streamed: chunked, a PING first and whenever idle, ended after stream-max or stream-max-bytes.
+     * Polled: answered (Content-Length) as soon as frames are queued, or empty after poll-wait. Frames wait in a queue
+     * bounded by poll-max-bytes only while the response's write queue is full; past it the response stops taking frames
+     * and ends once drained. On the session's context.
+     */
+    private final class Down {
+        private final HttpServerResponse response;
+        private final boolean poll;
+        private final ArrayDeque<Buffer> queue = new ArrayDeque<>();
+        private long queued;
+        private long written;
+        private boolean accepting = true;
+        private boolean finishing;
+        private boolean ended;
+        private boolean drainArmed;
+        private boolean flushScheduled;
+        private long lastWriteNanos;
+        private long endTimer = -1;
+        private long pingTimer = -1;
+        private Context context;
+
+        Down(HttpServerResponse response, boolean poll) {
+            this.response = response;
+            this.poll = poll;
+        }
+
+        void start() {
+            context = Vertx.currentContext();
+            response.putHeader(HttpTransport.SESSION_HEADER, sessionHex);
+            if (poll) {
+                endTimer = vertx.setTimer(http.pollWait().toMillis(), t -> {
+                    endTimer = -1;
+                    flush();
+                });
+                return;
+            }
+            response.setChunked(true)
+                    .putHeader("Content-Type", "text/event-stream")
+                    .putHeader("Cache-Control", "no-store, no-transform")
+                    .putHeader("X-Accel-Buffering", "no");
+            // The first PING lets the entry see at once whether this path streams or buffers.
+            write(encode(new Frame.Ping(0)));
+            endTimer = vertx.setTimer(http.streamMax().toMillis(), t -> {
+                endTimer = -1;
+                finish();
+            });
+            long every = http.streamPingInterval().toMillis();
+            pingTimer = vertx.setPeriodic(every, t -> {
+                if (accepting && queue.isEmpty() && System.nanoTime() - lastWriteNanos >= every * 1_000_000L) {
+                    write(encode(new Frame.Ping(0)));
+                }
+            });
+        }
+
+        void offer(Buffer frame) {
+            if (poll) {
+                if (!queue.isEmpty() && queued + frame.length() > http.pollMaxBytes()) {
+                    accepting = false;
+                    flush();
+                    return;
+                }
+                queue.add(frame);
+                queued += frame.length();
+                if (!flushScheduled) {
+                    flushScheduled = true;
+                    // After the current task, so frames produced together travel in one answer.
+                    context.runOnContext(v -> flush());
+                }
+                return;
+            }
+            if (queue.isEmpty() && !response.writeQueueFull()) {
+                write(frame);
+                return;
+            }
+            if (queued + frame.length() > http.pollMaxBytes()) {
+                finish();
+                return;
+            }
+            queue.add(frame);
+            queued += frame.length();
+            armDrain();
+        }
+
+        private void write(Buffer b) {
+            if (ended) {
+                return;
+            }
+            try {
+                response.write(b);
+            } catch (IllegalStateException e) {
+                connectionClosed();
+                return;
+            }
+            written += b.length();
+            lastWriteNanos = System.nanoTime();
+            metrics.httpBytesDown(b.length());
+            if (written >= http.streamMaxBytes() && accepting) {
+                finish();
+            }
+        }
+
+        private void armDrain() {
+            if (!drainArmed) {
+                drainArmed = true;
+                response.drainHandler(v -> context.runOnContext(x -> pump()));
+            }
+        }
+
+        private void pump() {
+            drainArmed = false;
+            while (!queue.isEmpty() && !ended) {
+                if (response.writeQueueFull()) {
+                    armDrain();
+                    return;
+                }
+                Buffer b = queue.poll();
+                queued -= b.length();
+                write(b);
+            }
+            if (finishing && queue.isEmpty()) {
+                end();
+            }
+        }
+
+        /** Takes no more frames; ends the response once what it accepted is written. */
+        void finish() {
+            accepting = false;
+            if (finishing || ended) {
+                return;
+            }
+            finishing = true;
+            cancelTimers();
+            ended(this);
+            if (poll) {
+                flush();
+            } else if (queue.isEmpty()) {
+                end();
+            } else {
+                armDrain();
+            }
+        }
+
+        private void flush() {
+            if (ended) {
+                return;
+            }
+            accepting = false;
+            cancelTimers();
+            ended(this);
+            Buffer out = Buffer.buffer((int) Math.min(queued, Integer.MAX_VALUE));
+            for (Buffer b : queue) {
+                out.appendBuffer(b);
+            }
+            queue.clear();
+            queued = 0;
+            ended = true;
+            metrics.httpBytesDown(out.length());
+            if (response.ended() || response.closed()) {
+                return;
+            }
+            try {
+                response.putHeader("Content-Type", HttpTransport.CONTENT_TYPE)
+                        .putHeader("Cache-Control", "no-store, no-transform")
+                        .end(out);
+            } catch (IllegalStateException e) {
+                LOG.debugf("poll response gone: %s", e.getMessage());
+            }
+        }
+
+        private void end() {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            if (!response.ended() && !response.closed()) {
+                try {
+                    response.end();
+                } catch (IllegalStateException e) {
+                    LOG.debugf("stream response gone: %s", e.getMessage());
+                }
+            }
+        }
+
+        /** The client went away: what was not written is resent on the next GET (it presents {@code last}). */
+        void connectionClosed() {
+            accepting = false;
+            ended = true;
+            queue.clear();
+            queued = 0;
+            cancelTimers();
+            ended(this);
+        }
+
+        private void cancelTimers() {
+            if (endTimer >= 0) {
+                vertx.cancelTimer(endTimer);
+                endTimer = -1;
+            }
+            if (pingTimer >= 0) {
+                vertx.cancelTimer(pingTimer);
+                pingTimer = -1;
+            }
+        }
+    }
+}

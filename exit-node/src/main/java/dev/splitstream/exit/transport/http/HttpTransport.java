@@ -1,0 +1,372 @@
+package dev.splitstream.exit.transport.http;
+
+import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.session.ExitSession;
+import dev.splitstream.exit.session.SessionRegistry;
+import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.exit.transport.LegHandshake;
+import dev.splitstream.exit.transport.TransportDeps;
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.HandshakeResult;
+import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.ReplayGuard;
+import io.netty.buffer.Unpooled;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.concurrent.ConcurrentHashMap;
+import org.jboss.logging.Logger;
+
+/**
+ * The plain-HTTP transport under {@value #BASE}, for paths that carry no WebSocket: a two-request handshake, upstream
+ * frames in POST bodies, downstream frames in long GET responses (streamed, or polled where a proxy buffers). Routes
+ * run on Vert.x event loops and never block; everything touching a session hops to the session's context.
+ */
+@ApplicationScoped
+public class HttpTransport {
+    /** Base path of the transport (wire contract with the entry node). */
+    public static final String BASE = "/splitstream/v1/http";
+
+    static final String HANDSHAKE_HEADER = "X-Splitstream-Handshake";
+    static final String LEG_HEADER = "X-Splitstream-Leg";
+    static final String SESSION_HEADER = "X-Splitstream-Session";
+    static final String LAST_RECEIVED_HEADER = "X-Splitstream-Last-Received";
+    static final String CONTENT_TYPE = "application/octet-stream";
+
+    private static final Logger LOG = Logger.getLogger(HttpTransport.class);
+    /** A handshake body holds one HELLO or PROOF: a few hundred bytes. */
+    private static final int MAX_HANDSHAKE_BODY = 16 * 1024;
+    /** Past this much of an oversized body the connection is closed instead of reading it to the end for a clean 413. */
+    private static final long MAX_DISCARD = 16L * 1024 * 1024;
+
+    private final TransportDeps deps;
+    private final ExitSettings.Http http;
+    private final ConcurrentHashMap<String, PendingHandshake> handshakes = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, HttpLeg> legs = new ConcurrentHashMap<>();
+    private long sweeper = -1;
+
+    /** A handshake between its HELLO and its PROOF. */
+    private record PendingHandshake(LegHandshake handshake, long timer) {}
+
+    public HttpTransport(
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            SessionRegistry sessions,
+            ExitMetrics metrics,
+            ReplayGuard replay) {
+        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
+        this.http = settings.http();
+    }
+
+    void routes(@Observes Router router) {
+        router.post(BASE + "/handshake").handler(this::handshake);
+        router.post(BASE + "/up").handler(this::up);
+        router.get(BASE + "/down").handler(this::down);
+        long every = Math.max(250, Math.min(5_000, http.legTimeout().toMillis() / 4));
+        sweeper = deps.vertx().setPeriodic(every, id -> expireIdleLegs());
+    }
+
+    @PreDestroy
+    void stop() {
+        if (sweeper >= 0) {
+            deps.vertx().cancelTimer(sweeper);
+        }
+    }
+
+    TransportDeps deps() {
+        return deps;
+    }
+
+    ExitSettings.Http http() {
+        return http;
+    }
+
+    /** Number of live legs (for tests and health). */
+    public int legCount() {
+        return legs.size();
+    }
+
+    // ---------------------------------------------------------------- handshake
+
+    private void handshake(RoutingContext ctx) {
+        deps.metrics().httpRequest("handshake");
+        readBody(ctx, MAX_HANDSHAKE_BODY, body -> {
+            String id = ctx.request().getHeader(HANDSHAKE_HEADER);
+            if (id == null) {
+                hello(ctx.response(), body);
+            } else {
+                proof(ctx.response(), id, body);
+            }
+        });
+    }
+
+    private void hello(HttpServerResponse response, Buffer body) {
+        LegHandshake hs = new LegHandshake(deps);
+        if (handshakes.size() >= http.maxPendingHandshakes()) {
+            refuse(
+                    hs,
+                    response,
+                    CloseCode.LIMIT_EXCEEDED,
+                    "too many HTTP handshakes in progress (max " + http.maxPendingHandshakes() + ")");
+            return;
+        }
+        Frame.Challenge challenge;
+        try {
+            challenge = hs.onHello(hs.codec().decodeMessage(nio(body)));
+        } catch (ProtocolException e) {
+            refuse(hs, response, e.code(), e.getMessage());
+            return;
+        }
+        String id = randomHex();
+        long ms = deps.settings().handshakeTimeout().toMillis();
+        long timer = deps.vertx().setTimer(ms, t -> {
+            PendingHandshake expired = handshakes.remove(id);
+            if (expired != null) {
+                expired.handshake().refused(CloseCode.TIMEOUT, "HTTP handshake not completed within " + ms + "ms");
+            }
+        });
+        handshakes.put(id, new PendingHandshake(hs, timer));
+        response.putHeader(HANDSHAKE_HEADER, id);
+        reply(response, 200, hs.codec(), challenge);
+    }
+
+    private void proof(HttpServerResponse response, String id, Buffer body) {
+        PendingHandshake pending = handshakes.remove(id);
+        if (pending == null) {
+            LegHandshake.refused(
+                    deps,
+                    "unknown_handshake",
+                    CloseCode.TIMEOUT,
+                    "HTTP handshake unknown or expired: start with HELLO");
+            reply(
+                    response,
+                    404,
+                    new FrameCodec(deps.settings().limits()),
+                    new Frame.Close(CloseCode.TIMEOUT, "handshake unknown or expired: start again with HELLO"));
+            return;
+        }
+        deps.vertx().cancelTimer(pending.timer());
+        LegHandshake hs = pending.handshake();
+        Frame frame;
+        HandshakeResult result;
+        try {
+            frame = hs.codec().decodeMessage(nio(body));
+            if (frame instanceof Frame.Close close) {
+                LOG.debugf("client gave up the handshake: %s %s", close.code(), close.message());
+                response.setStatusCode(204).end();
+                return;
+            }
+            result = hs.onProof(frame);
+        } catch (ProtocolException e) {
+            refuse(hs, response, e.code(), e.getMessage());
+            return;
+        }
+        HttpLeg leg = new HttpLeg(randomHex(), this, hs.codec(), result, response);
+        try {
+            hs.admit(result, leg);
+        } catch (ProtocolException e) {
+            leg.abandon();
+            refuse(hs, response, e.code(), e.getMessage());
+        }
+    }
+
+    private static void refuse(LegHandshake hs, HttpServerResponse response, CloseCode code, String message) {
+        hs.refused(code, message);
+        reply(response, status(code), hs.codec(), new Frame.Close(code, message));
+    }
+
+    /** HTTP status of a refusal (wire contract): 403 auth/replay/stale, 409 version, 404 unknown session. */
+    static int status(CloseCode code) {
+        return switch (code) {
+            case AUTH_FAILED, REPLAY, STALE -> 403;
+            case VERSION_MISMATCH -> 409;
+            case UNKNOWN_SESSION, TIMEOUT -> 404;
+            case LIMIT_EXCEEDED -> 503;
+            case GOING_AWAY -> 503;
+            default -> 400;
+        };
+    }
+
+    // ---------------------------------------------------------------- upstream and downstream
+
+    private void up(RoutingContext ctx) {
+        deps.metrics().httpRequest("up");
+        HttpLeg leg = leg(ctx.request().getHeader(LEG_HEADER));
+        if (leg == null) {
+            unknownLeg(ctx.response());
+            return;
+        }
+        leg.requestStarted(ctx.response());
+        readBody(ctx, http.maxBatch(), body -> {
+            deps.metrics().httpBytesUp(body.length());
+            leg.upstream(ctx.response(), body);
+        });
+    }
+
+    private void down(RoutingContext ctx) {
+        deps.metrics().httpRequest("down");
+        HttpServerRequest request = ctx.request();
+        String id = request.getParam("leg");
+        HttpLeg leg = leg(id != null ? id : request.getHeader(LEG_HEADER));
+        if (leg == null) {
+            unknownLeg(ctx.response());
+            return;
+        }
+        String mode = request.getParam("mode", "stream");
+        if (!mode.equals("stream") && !mode.equals("poll")) {
+            text(ctx.response(), 400, "mode must be stream or poll");
+            return;
+        }
+        long last;
+        try {
+            last = Long.parseLong(request.getParam("last", "0"));
+        } catch (NumberFormatException e) {
+            text(ctx.response(), 400, "last must be a sequence number");
+            return;
+        }
+        if (last < 0) {
+            text(ctx.response(), 400, "last must be a sequence number");
+            return;
+        }
+        leg.downstream(ctx.response(), last, mode.equals("poll"));
+    }
+
+    private HttpLeg leg(String id) {
+        return id == null ? null : legs.get(id);
+    }
+
+    private static void unknownLeg(HttpServerResponse response) {
+        text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
+    }
+
+    void register(HttpLeg leg) {
+        legs.put(leg.id(), leg);
+    }
+
+    void unregister(HttpLeg leg) {
+        legs.remove(leg.id(), leg);
+    }
+
+    private void expireIdleLegs() {
+        long now = System.nanoTime();
+        long limit = http.legTimeout().toNanos();
+        for (HttpLeg leg : legs.values()) {
+            if (leg.idleFor(now) > limit) {
+                leg.expire();
+            }
+        }
+    }
+
+    ExitSession sessionOf(HandshakeResult result) {
+        return deps.sessions().find(result.sessionId()).orElse(null);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /**
+     * Reads a request body of at most {@code max} bytes, then calls {@code onBody}. An oversized body is answered with
+     * 413 (read to its end first, so the client sees the answer, up to a bound past which the connection is closed).
+     */
+    private static void readBody(RoutingContext ctx, int max, Handler<Buffer> onBody) {
+        HttpServerRequest request = ctx.request();
+        HttpServerResponse response = ctx.response();
+        String length = request.getHeader("Content-Length");
+        long announced = -1;
+        if (length != null) {
+            try {
+                announced = Long.parseLong(length.trim());
+            } catch (NumberFormatException e) {
+                text(response, 400, "bad Content-Length");
+                return;
+            }
+        }
+        if (announced > MAX_DISCARD) {
+            response.putHeader("Connection", "close");
+            text(response, 413, "body of " + announced + " bytes exceeds " + max);
+            return;
+        }
+        Buffer body = Buffer.buffer(announced >= 0 && announced <= max ? (int) announced : 4096);
+        long[] seen = {0};
+        request.handler(chunk -> {
+            seen[0] += chunk.length();
+            if (seen[0] > MAX_DISCARD) {
+                if (!response.ended()) {
+                    response.putHeader("Connection", "close");
+                    text(response, 413, "body exceeds " + max + " bytes");
+                    request.connection().close();
+                }
+                return;
+            }
+            if (seen[0] <= max) {
+                body.appendBuffer(chunk);
+            }
+        });
+        request.endHandler(v -> {
+            if (response.ended()) {
+                return;
+            }
+            if (seen[0] > max) {
+                text(response, 413, "body of " + seen[0] + " bytes exceeds " + max);
+                return;
+            }
+            onBody.handle(body);
+        });
+        request.exceptionHandler(t -> LOG.debugf("request body failed: %s", t.toString()));
+    }
+
+    static java.nio.ByteBuffer nio(Buffer body) {
+        return body.getByteBuf().nioBuffer();
+    }
+
+    /** Answers with {@code frames} back to back (Content-Length). Any thread. */
+    static void reply(HttpServerResponse response, int status, FrameCodec codec, Frame... frames) {
+        Buffer out = Buffer.buffer();
+        for (Frame f : frames) {
+            out.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(codec.encode(f))));
+        }
+        if (response.ended() || response.closed()) {
+            return;
+        }
+        try {
+            response.setStatusCode(status)
+                    .putHeader("Content-Type", CONTENT_TYPE)
+                    .putHeader("Cache-Control", "no-store")
+                    .end(out);
+        } catch (IllegalStateException e) {
+            LOG.debugf("response already gone: %s", e.getMessage());
+        }
+    }
+
+    static void text(HttpServerResponse response, int status, String message) {
+        if (response.ended() || response.closed()) {
+            return;
+        }
+        try {
+            response.setStatusCode(status)
+                    .putHeader("Content-Type", "text/plain; charset=utf-8")
+                    .putHeader("Cache-Control", "no-store")
+                    .end(message + "\n");
+        } catch (IllegalStateException e) {
+            LOG.debugf("response already gone: %s", e.getMessage());
+        }
+    }
+
+    private String randomHex() {
+        byte[] b = new byte[16];
+        deps.random().nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+}

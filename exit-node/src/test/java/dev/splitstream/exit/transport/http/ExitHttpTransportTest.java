@@ -1,0 +1,252 @@
+package dev.splitstream.exit.transport.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.splitstream.protocol.Capabilities;
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.Secret;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
+import jakarta.inject.Inject;
+import java.net.URL;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The plain-HTTP transport against a real HTTP client running the library's client handshake and session (test
+ * profile: token "test", loopback targets, 16K frames).
+ */
+@QuarkusTest
+class ExitHttpTransportTest {
+    static final String TOKEN_ID = "test";
+    static final String SECRET = "test-secret-0123456789-DO-NOT-LOG";
+    static final int TWO_MB = 2 * 1024 * 1024;
+
+    @Inject
+    Vertx vertx;
+
+    @Inject
+    MeterRegistry registry;
+
+    @TestHTTPResource("/")
+    URL base;
+
+    private static NetServer echo;
+    private final List<HttpTestTunnel> tunnels = new ArrayList<>();
+
+    @BeforeAll
+    static void startEcho() throws Exception {
+        Vertx v = io.quarkus.arc.Arc.container().instance(Vertx.class).get();
+        echo = v.createNetServer(
+                        new NetServerOptions().setHost("127.0.0.1").setPort(0).setTcpNoDelay(true))
+                .connectHandler(socket -> socket.handler(socket::write))
+                .listen()
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS);
+    }
+
+    @AfterAll
+    static void stopEcho() {
+        if (echo != null) {
+            echo.close();
+        }
+    }
+
+    @AfterEach
+    void closeTunnels() {
+        tunnels.forEach(HttpTestTunnel::close);
+    }
+
+    private HttpTestTunnel tunnel() {
+        HttpTestTunnel t = new HttpTestTunnel(vertx, base.getPort());
+        tunnels.add(t);
+        return t;
+    }
+
+    private HttpTestTunnel opened(int capabilities) throws Exception {
+        HttpTestTunnel t = tunnel();
+        HttpTestTunnel.Answer a = t.open(TOKEN_ID, SECRET, capabilities);
+        assertThat(a.status()).isEqualTo(200);
+        assertThat(a.headers().get(HttpTransport.LEG_HEADER)).matches("[0-9a-f]{32}");
+        assertThat(a.headers().get(HttpTransport.SESSION_HEADER))
+                .isEqualTo(t.session().idHex());
+        return t;
+    }
+
+    private static byte[] random(int n) {
+        byte[] b = new byte[n];
+        new Random(n).nextBytes(b);
+        return b;
+    }
+
+    private void echoes(HttpTestTunnel t, int size, Runnable midway) throws Exception {
+        HttpTestTunnel.Recorder r = t.openStream("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        byte[] data = random(size);
+        t.write(r, data);
+        if (midway != null) {
+            await().atMost(20, TimeUnit.SECONDS).until(() -> r.receivedLength() > size / 4);
+            midway.run();
+        }
+        await().atMost(30, TimeUnit.SECONDS).until(() -> r.receivedLength() >= size);
+        assertThat(r.received()).isEqualTo(data);
+    }
+
+    private double count(String name, String tag, String value) {
+        Counter c = registry.find(name).tag(tag, value).counter();
+        return c == null ? 0 : c.count();
+    }
+
+    @Test
+    void streamModeEchoesTwoMegabytesByteExact() throws Exception {
+        double downRequests = count("splitstream.exit.http.requests", "kind", "down");
+        HttpTestTunnel t = opened(0);
+        t.startDown("stream");
+        echoes(t, TWO_MB, null);
+        assertThat(count("splitstream.exit.http.requests", "kind", "down")).isGreaterThan(downRequests);
+        assertThat(count("splitstream.exit.http.bytes", "direction", "down")).isGreaterThan(TWO_MB);
+        assertThat(count("splitstream.exit.http.bytes", "direction", "up")).isGreaterThan(TWO_MB);
+    }
+
+    @Test
+    void pollModeEchoesTwoMegabytesByteExact() throws Exception {
+        HttpTestTunnel t = opened(Capabilities.DEFLATE);
+        t.startDown("poll");
+        echoes(t, TWO_MB, null);
+        assertThat(t.gets.get()).isGreaterThan(1);
+    }
+
+    @Test
+    void cutDownstreamIsResumedWithItsLastSequenceWithoutLoss() throws Exception {
+        HttpTestTunnel t = opened(0);
+        t.startDown("stream");
+        echoes(t, TWO_MB, t::cutDown);
+        assertThat(t.gets.get()).isGreaterThanOrEqualTo(2);
+    }
+
+    @Test
+    void streamResponseCarriesTheAntiBufferingHeadersAndAPingFirst() throws Exception {
+        HttpTestTunnel t = opened(0);
+        String leg = t.downLeg;
+        // A poll with nothing to say would wait; a stream answers at once with its headers and a PING.
+        io.vertx.core.http.HttpClient c = vertx.createHttpClient();
+        try {
+            java.util.concurrent.CompletableFuture<Buffer> first = new java.util.concurrent.CompletableFuture<>();
+            var resp = c.request(
+                            HttpMethod.GET,
+                            base.getPort(),
+                            "127.0.0.1",
+                            HttpTransport.BASE + "/down?leg=" + leg + "&last=0&mode=stream")
+                    .compose(req -> req.send())
+                    // The handler must be in place before the event loop delivers the first chunk.
+                    .onSuccess(r -> r.handler(first::complete))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(resp.statusCode()).isEqualTo(200);
+            assertThat(resp.getHeader("Content-Type")).isEqualTo("text/event-stream");
+            assertThat(resp.getHeader("Cache-Control")).isEqualTo("no-store, no-transform");
+            assertThat(resp.getHeader("X-Accel-Buffering")).isEqualTo("no");
+            assertThat(resp.getHeader("Transfer-Encoding")).isEqualTo("chunked");
+            Buffer b = first.get(3, TimeUnit.SECONDS);
+            Frame f =
+                    new FrameCodec(Limits.defaults()).decodeNext(b.getByteBuf().nioBuffer());
+            assertThat(f).isInstanceOf(Frame.Ping.class);
+        } finally {
+            c.close();
+        }
+    }
+
+    @Test
+    void unknownLegIs404AndOversizedBatchIs413() throws Exception {
+        HttpTestTunnel t = opened(0);
+        MultiMap bad = MultiMap.caseInsensitiveMultiMap().add(HttpTransport.LEG_HEADER, "00".repeat(16));
+        assertThat(t.post("/up", bad, Buffer.buffer()).status()).isEqualTo(404);
+        assertThat(t.request(
+                                HttpMethod.GET,
+                                HttpTransport.BASE + "/down?leg=" + "11".repeat(16) + "&last=0",
+                                null,
+                                null)
+                        .status())
+                .isEqualTo(404);
+        MultiMap good = MultiMap.caseInsensitiveMultiMap().add(HttpTransport.LEG_HEADER, t.upLeg);
+        HttpTestTunnel.Answer report = t.post("/up", good, Buffer.buffer());
+        assertThat(report.status()).isEqualTo(200);
+        assertThat(report.headers().get(HttpTransport.LAST_RECEIVED_HEADER)).isEqualTo("0");
+        assertThat(t.post("/up", good, Buffer.buffer(new byte[1024 * 1024 + 1])).status())
+                .isEqualTo(413);
+        // The leg is still usable after the refused batch.
+        assertThat(t.post("/up", good, Buffer.buffer()).status()).isEqualTo(200);
+    }
+
+    @Test
+    void splitHttpSendsDownstreamFramesOnlyOnTheJoinedLeg() throws Exception {
+        HttpTestTunnel t = opened(Capabilities.SPLIT);
+        String upLeg = t.upLeg;
+        // The SPLIT leg never carries the session's frames.
+        assertThat(t.request(
+                                HttpMethod.GET,
+                                HttpTransport.BASE + "/down?leg=" + upLeg + "&last=0&mode=poll",
+                                null,
+                                null)
+                        .status())
+                .isEqualTo(409);
+        HttpTestTunnel.Answer joined =
+                t.join(Frame.Intent.JOIN_DOWNSTREAM, t.session().sessionKey());
+        assertThat(joined.status()).isEqualTo(200);
+        String downLeg = joined.headers().get(HttpTransport.LEG_HEADER);
+        assertThat(downLeg).isNotEqualTo(upLeg);
+        t.downLeg = downLeg;
+        t.startDown("stream");
+        echoes(t, 300_000, null);
+        assertThat(t.request(
+                                HttpMethod.GET,
+                                HttpTransport.BASE + "/down?leg=" + upLeg + "&last=0&mode=poll",
+                                null,
+                                null)
+                        .status())
+                .isEqualTo(409);
+        // Frames posted on the downstream-only leg break the contract: that leg is closed, the session lives on.
+        MultiMap down = MultiMap.caseInsensitiveMultiMap().add(HttpTransport.LEG_HEADER, downLeg);
+        assertThat(t.post("/up", down, t.encode(new Frame.Ping(1))).status()).isEqualTo(409);
+        assertThat(t.post("/up", down, Buffer.buffer()).status()).isEqualTo(404);
+        assertThat(t.session().isClosed()).isFalse();
+    }
+
+    @Test
+    void joinWithAStolenSessionIdAndNoKeyIsRefusedAndCounted() throws Exception {
+        HttpTestTunnel t = opened(Capabilities.SPLIT);
+        double before = count("splitstream.exit.handshake.failures", "reason", "join_without_proof");
+        HttpTestTunnel.Answer a = t.join(Frame.Intent.JOIN_DOWNSTREAM, Secret.ofText("a guess, not the session key"));
+        assertThat(a.status()).isEqualTo(403);
+        Frame f = new FrameCodec(Limits.defaults())
+                .decodeMessage(a.body().getByteBuf().nioBuffer());
+        assertThat(f).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                .isEqualTo(CloseCode.AUTH_FAILED));
+        assertThat(count("splitstream.exit.handshake.failures", "reason", "join_without_proof"))
+                .isEqualTo(before + 1);
+        // A wrong token secret on a NEW handshake: 403 as well.
+        HttpTestTunnel other = tunnel();
+        assertThat(other.open(TOKEN_ID, "not-the-secret-0123456789", 0).status())
+                .isEqualTo(403);
+    }
+}
