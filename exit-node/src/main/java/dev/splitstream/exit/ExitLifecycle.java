@@ -4,6 +4,7 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.exit.transport.http.HttpTransport;
 import dev.splitstream.exit.transport.ws.ExitWebSocket;
 import dev.splitstream.protocol.CloseCode;
 import io.quarkus.runtime.ShutdownEvent;
@@ -57,9 +58,10 @@ public class ExitLifecycle {
     void onHttpStart(@ObservesAsync HttpServerStart event) {
         if (announced.compareAndSet(false, true)) {
             LOG.infof(
-                    "exit node listening on %d path %s (tokens %d, allow %s, max sessions %d)",
+                    "exit node listening on %d path %s (http %s, tokens %d, allow %s, max sessions %d)",
                     httpPort(event.options().getPort()),
                     ExitWebSocket.PATH,
+                    HttpTransport.BASE,
                     tokens.size(),
                     settings.allow().isEmpty() ? "nothing" : settings.allow(),
                     settings.maxSessions());

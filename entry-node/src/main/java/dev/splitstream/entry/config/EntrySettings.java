@@ -1,5 +1,6 @@
 package dev.splitstream.entry.config;
 
+import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Secret;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,12 +14,17 @@ import java.util.Optional;
 /**
  * The entry node's configuration, parsed and checked: every problem is reported at start-up with the property's name.
  *
+ * @param server the exit node's endpoint; on a split path the upstream leg's
+ * @param downstream on a split path, the downstream leg's endpoint
+ * @param deflate compression to offer, when {@code splitstream.compression=auto}
  * @param socksAuth user name and password the SOCKS5 listener requires, when configured
  */
 public record EntrySettings(
         Secret token,
         String tokenId,
         ServerEndpoint server,
+        Optional<ServerEndpoint> downstream,
+        Optional<Deflate> deflate,
         List<ForwardSpec> forwards,
         Optional<ListenSpec> socks,
         Optional<SocksAuth> socksAuth,
@@ -33,6 +39,11 @@ public record EntrySettings(
     public static final String TOKEN = "splitstream.token";
     public static final String TOKEN_ID = "splitstream.token-id";
     public static final String SERVER = "splitstream.entry.server";
+    public static final String UPSTREAM = "splitstream.entry.upstream";
+    public static final String DOWNSTREAM = "splitstream.entry.downstream";
+    public static final String COMPRESSION = "splitstream.compression";
+    public static final String COMPRESSION_THRESHOLD = "splitstream.compression-threshold";
+    public static final String COMPRESSION_LEVEL = "splitstream.compression-level";
     public static final String FORWARDS = "splitstream.entry.forwards";
     public static final String SOCKS = "splitstream.entry.socks";
     public static final String SOCKS_USERNAME = "splitstream.entry.socks-username";
@@ -55,7 +66,9 @@ public record EntrySettings(
 
     @Override
     public String toString() {
-        return "EntrySettings[server=" + server.display() + ", tokenId=" + tokenId + ", forwards=" + forwards
+        return "EntrySettings[server=" + server.display()
+                + downstream.map(d -> ", downstream=" + d.display()).orElse("") + ", tokenId=" + tokenId + ", forwards="
+                + forwards
                 + ", socks=" + socks + ", httpConnect=" + httpConnect + ", proxy=" + proxy + "]";
     }
 
@@ -67,12 +80,33 @@ public record EntrySettings(
      */
     public static EntrySettings from(SplitstreamConfig config, Map<String, String> env) {
         SplitstreamConfig.Entry e = config.entry();
-        String serverText = e.server()
-                .filter(s -> !s.isBlank())
-                .orElseThrow(() -> new ConfigException(
-                        SERVER,
-                        "missing: set SPLITSTREAM_ENTRY_SERVER to the exit node's URL, e.g. ws://exit.example:8080"));
-        ServerEndpoint server = ServerEndpoint.parse(SERVER, serverText);
+        Optional<String> serverText = e.server().filter(s -> !s.isBlank());
+        Optional<String> upText = e.upstream().filter(s -> !s.isBlank());
+        Optional<String> downText = e.downstream().filter(s -> !s.isBlank());
+        if (serverText.isPresent() && (upText.isPresent() || downText.isPresent())) {
+            throw new ConfigException(
+                    SERVER,
+                    "set either " + SERVER + " or " + UPSTREAM + " and " + DOWNSTREAM + " (split path), not both");
+        }
+        if (upText.isPresent() != downText.isPresent()) {
+            throw new ConfigException(
+                    upText.isPresent() ? DOWNSTREAM : UPSTREAM,
+                    "a split path needs both " + UPSTREAM + " and " + DOWNSTREAM);
+        }
+        ServerEndpoint server;
+        Optional<ServerEndpoint> downstream = Optional.empty();
+        if (upText.isPresent()) {
+            server = ServerEndpoint.parse(UPSTREAM, upText.get());
+            downstream = Optional.of(ServerEndpoint.parse(DOWNSTREAM, downText.get()));
+        } else {
+            server = ServerEndpoint.parse(
+                    SERVER,
+                    serverText.orElseThrow(
+                            () -> new ConfigException(
+                                    SERVER,
+                                    "missing: set SPLITSTREAM_ENTRY_SERVER to the exit node's URL, e.g. ws://exit.example:8080")));
+        }
+        Optional<Deflate> deflate = compression(config);
         String token = config.token()
                 .filter(s -> !s.isEmpty())
                 .orElseThrow(() -> new ConfigException(
@@ -127,6 +161,8 @@ public record EntrySettings(
                 Secret.ofText(token),
                 tokenId,
                 server,
+                downstream,
+                deflate,
                 List.copyOf(forwards),
                 socks,
                 socksAuth,
@@ -137,6 +173,28 @@ public record EntrySettings(
                 e.pingTimeout(),
                 e.reconnectMin(),
                 e.reconnectMax());
+    }
+
+    private static Optional<Deflate> compression(SplitstreamConfig config) {
+        String mode = config.compression().trim().toLowerCase(java.util.Locale.ROOT);
+        if (mode.equals("off")) {
+            return Optional.empty();
+        }
+        if (!mode.equals("auto")) {
+            throw new ConfigException(COMPRESSION, "'" + config.compression() + "' is not off or auto");
+        }
+        if (config.compressionLevel() < 1 || config.compressionLevel() > 9) {
+            throw new ConfigException(COMPRESSION_LEVEL, "must be 1 to 9, was " + config.compressionLevel());
+        }
+        if (config.compressionThreshold() < 1) {
+            throw new ConfigException(COMPRESSION_THRESHOLD, "must be positive, was " + config.compressionThreshold());
+        }
+        return Optional.of(new Deflate(config.compressionLevel(), config.compressionThreshold()));
+    }
+
+    /** True on a split path (separate upstream and downstream legs). */
+    public boolean split() {
+        return downstream.isPresent();
     }
 
     private static ListenSpec listen(String key, String text) {

@@ -19,6 +19,21 @@ public interface SplitstreamConfig {
     @WithDefault("default")
     String tokenId();
 
+    /**
+     * Per-frame DEFLATE of DATA payloads: {@code auto} offers it in the handshake (used when the exit node agrees),
+     * {@code off} never compresses. Default {@code auto}.
+     */
+    @WithDefault("auto")
+    String compression();
+
+    /** Smallest DATA payload worth compressing, in bytes. Default 512. */
+    @WithDefault("512")
+    int compressionThreshold();
+
+    /** zlib compression level, 1 (fastest) to 9 (smallest). Default 1. */
+    @WithDefault("1")
+    int compressionLevel();
+
     /** Entry node settings. */
     Entry entry();
 
@@ -30,6 +45,18 @@ public interface SplitstreamConfig {
          * {@code /splitstream/v1/ws}. Required.
          */
         Optional<String> server();
+
+        /**
+         * Split path: base URL (like {@code server}) of the leg that carries frames from the entry to the exit node.
+         * Set together with {@code downstream}, instead of {@code server}. Unset by default.
+         */
+        Optional<String> upstream();
+
+        /**
+         * Split path: base URL (like {@code server}) of the leg that carries frames from the exit node to the entry.
+         * Set together with {@code upstream}, instead of {@code server}. Unset by default.
+         */
+        Optional<String> downstream();
 
         /**
          * Fixed forwards: comma list of {@code [bind:]localport=host:port}; bind defaults to 127.0.0.1; IPv6 addresses

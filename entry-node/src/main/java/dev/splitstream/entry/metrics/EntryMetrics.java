@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The entry node's counters and gauges (Prometheus names: splitstream_entry_connected, splitstream_entry_streams,
  * splitstream_entry_bytes_total{direction="up"|"down"}, splitstream_entry_reconnects_total,
- * splitstream_entry_rtt_seconds), plus the totals of the shutdown summary. Thread-safe: listeners update it from their
+ * splitstream_entry_rtt_seconds, splitstream_entry_transport_info{transport}), plus the totals of the shutdown summary. Thread-safe: listeners update it from their
  * own event loops.
  */
 @ApplicationScoped
@@ -29,8 +29,11 @@ public class EntryMetrics {
     private final Counter upCounter;
     private final Counter downCounter;
     private final Counter reconnects;
+    private final java.util.Map<String, AtomicInteger> transports = new java.util.concurrent.ConcurrentHashMap<>();
+    private final MeterRegistry registry;
 
     public EntryMetrics(MeterRegistry registry) {
+        this.registry = registry;
         Gauge.builder("splitstream.entry.connected", connected, AtomicInteger::get)
                 .description("1 while a session with the exit node is established, else 0")
                 .register(registry);
@@ -82,6 +85,24 @@ public class EntryMetrics {
 
     public void reconnect() {
         reconnects.increment();
+    }
+
+    /**
+     * The transport in use (gauge splitstream_entry_transport_info{transport} = 1 for it, 0 for the others seen), or
+     * null when there is no session.
+     */
+    public void transport(String name) {
+        if (name != null) {
+            transports.computeIfAbsent(name, n -> {
+                AtomicInteger v = new AtomicInteger();
+                Gauge.builder("splitstream.entry.transport.info", v, AtomicInteger::get)
+                        .description("1 for the transport the session uses")
+                        .tag("transport", n)
+                        .register(registry);
+                return v;
+            });
+        }
+        transports.forEach((n, v) -> v.set(n.equals(name) ? 1 : 0));
     }
 
     public void rtt(long nanos) {

@@ -2,7 +2,9 @@ package dev.splitstream.entry.session;
 
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.metrics.EntryMetrics;
+import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -15,19 +17,19 @@ import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Session;
 import dev.splitstream.protocol.SessionListener;
 import dev.splitstream.protocol.Stream;
-import io.netty.buffer.Unpooled;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.WebSocket;
 import io.vertx.core.impl.ContextInternal;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
@@ -59,20 +61,21 @@ public class SessionManager {
 
     private volatile Context context;
     private EntrySettings settings;
-    private WebSocketTransport transport;
-    private Backoff backoff;
     private final Limits baseLimits = Limits.defaults();
 
     // Confined to the context.
+    /** The single connection, or on a split path the upstream leg (the session's sink). */
+    private Slot primary;
+    /** On a split path the downstream leg, else null. */
+    private Slot downstream;
+
     private Session session;
-    private Link link;
     private boolean stopping;
-    private boolean attempted;
-    private long reconnectTimer = -1;
     private long pingTimer = -1;
     private long ackTimer = -1;
     private long watchdogTimer = -1;
     private volatile String sessionIdHex;
+    private volatile String transportName;
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
@@ -83,9 +86,11 @@ public class SessionManager {
     /** Starts connecting; returns at once. */
     public void start(EntrySettings settings) {
         this.settings = settings;
-        this.transport = new WebSocketTransport(vertx, settings);
-        this.backoff = new Backoff(settings.reconnectMin(), settings.reconnectMax(), () -> ThreadLocalRandom.current()
-                .nextDouble());
+        this.primary = new Slot(
+                settings.split() ? Role.UP : Role.SINGLE, new WebSocketTransport(vertx, settings, settings.server()));
+        this.downstream = settings.downstream()
+                .map(d -> new Slot(Role.DOWN, new WebSocketTransport(vertx, settings, d)))
+                .orElse(null);
         this.context = vertx.getOrCreateContext();
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));
@@ -93,7 +98,7 @@ public class SessionManager {
             long watchdogMillis =
                     Math.max(100, Math.min(1000, settings.pingTimeout().toMillis() / 4));
             watchdogTimer = vertx.setPeriodic(watchdogMillis, id -> onContext(this::watchdog));
-            connect();
+            connect(primary);
         });
     }
 
@@ -104,7 +109,11 @@ public class SessionManager {
 
     /** Where the entry connects to, without credentials. */
     public String serverDisplay() {
-        return settings.server().display()
+        String where = settings.split()
+                ? settings.server().display() + " (upstream) + "
+                        + settings.downstream().get().display() + " (downstream)"
+                : settings.server().display();
+        return where
                 + settings.proxy()
                         .map(p -> " (through proxy " + p.display() + ")")
                         .orElse("");
@@ -113,6 +122,11 @@ public class SessionManager {
     /** The current session's id, or null. */
     public String sessionIdHex() {
         return sessionIdHex;
+    }
+
+    /** The transport of the current session ({@code websocket}, {@code websocket-split}), or null. */
+    public String transportName() {
+        return transportName;
     }
 
     /**
@@ -160,7 +174,7 @@ public class SessionManager {
         Promise<Void> done = Promise.promise();
         ctx.runOnContext(v -> {
             stopping = true;
-            for (long t : new long[] {reconnectTimer, pingTimer, ackTimer, watchdogTimer}) {
+            for (long t : new long[] {pingTimer, ackTimer, watchdogTimer}) {
                 if (t >= 0) {
                     vertx.cancelTimer(t);
                 }
@@ -175,19 +189,22 @@ public class SessionManager {
             if (s != null && !s.isClosed()) {
                 s.close(CloseCode.GOING_AWAY, "entry node shutting down");
             }
-            Link l = link;
-            link = null;
             metrics.connected(false);
-            if (l != null) {
-                l.closed = true;
-                l.ws.close((short) 1000, "shutdown").onComplete(ar -> done.tryComplete());
-            } else {
-                done.tryComplete();
+            List<Future<Void>> closing = new ArrayList<>();
+            for (Slot slot : slots()) {
+                slot.cancelReconnect();
+                Link l = slot.link;
+                slot.link = null;
+                if (l != null) {
+                    closing.add(l.close("shutdown"));
+                }
             }
+            Future.join(closing).onComplete(ar -> done.tryComplete());
         });
         try {
             done.future()
-                    .eventually(() -> transport.close())
+                    .eventually(() -> Future.join(
+                            slots().stream().map(slot -> slot.transport.close()).toList()))
                     .toCompletionStage()
                     .toCompletableFuture()
                     .get(timeoutMillis, TimeUnit.MILLISECONDS);
@@ -196,57 +213,65 @@ public class SessionManager {
         }
     }
 
+    private List<Slot> slots() {
+        return downstream == null ? List.of(primary) : List.of(primary, downstream);
+    }
+
     // ---- connection lifecycle (on the context) ----
 
-    private void connect() {
-        if (stopping) {
+    private void connect(Slot slot) {
+        if (stopping || slot.link != null) {
             return;
         }
-        if (attempted) {
+        if (slot.role == Role.DOWN && (session == null || session.isClosed())) {
+            return; // the downstream leg joins a session the upstream leg created
+        }
+        if (slot.attempted) {
             metrics.reconnect();
         }
-        attempted = true;
-        transport
-                .connect()
+        slot.attempted = true;
+        Link l = new Link(slot);
+        slot.link = l;
+        slot.transport
+                .connect(sessionIdHex, l)
                 .onComplete(ar -> onContext(() -> {
-                    if (stopping) {
+                    if (l.closed) {
                         if (ar.succeeded()) {
-                            ar.result().close();
+                            ar.result().close("not needed");
                         }
                         return;
                     }
                     if (ar.failed()) {
-                        LOG.warnf("cannot connect to %s: %s", serverDisplay(), describe(ar.cause()));
-                        scheduleReconnect();
+                        l.closed = true;
+                        slot.link = null;
+                        LOG.warnf("cannot connect to %s: %s", slot.transport.display(), describe(ar.cause()));
+                        scheduleReconnect(slot);
                     } else {
-                        startHandshake(ar.result());
+                        l.conn = ar.result();
+                        startHandshake(l);
                     }
                 }));
     }
 
-    private void startHandshake(WebSocket ws) {
-        Link l = new Link(ws);
-        link = l;
-        ws.binaryMessageHandler(buf -> onContext(() -> l.onMessage(buf)));
-        ws.textMessageHandler(text -> onContext(() -> linkFailed(l, "exit node sent a text message")));
-        ws.exceptionHandler(t -> onContext(() -> linkFailed(l, describe(t))));
-        ws.closeHandler(v -> onContext(() -> {
-            Short status = ws.closeStatusCode();
-            String reason = ws.closeReason();
-            linkFailed(
-                    l,
-                    "closed by the exit node" + (status == null ? "" : " (" + status + ")")
-                            + (reason == null || reason.isEmpty() ? "" : ": " + reason));
-        }));
-        boolean resume = session != null && !session.isClosed();
-        l.intent = resume ? Frame.Intent.RESUME : Frame.Intent.NEW;
+    private void startHandshake(Link l) {
+        boolean haveSession = session != null && !session.isClosed();
+        l.intent = switch (l.slot.role) {
+            case SINGLE -> haveSession ? Frame.Intent.RESUME : Frame.Intent.NEW;
+            case UP -> haveSession ? Frame.Intent.JOIN_UPSTREAM : Frame.Intent.NEW;
+            case DOWN -> Frame.Intent.JOIN_DOWNSTREAM;
+        };
+        int capabilities = settings.deflate().isPresent() ? Capabilities.DEFLATE : 0;
+        if (l.slot.role == Role.UP) {
+            capabilities |= Capabilities.SPLIT;
+        }
+        boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
                 settings.tokenId(),
-                resume ? session.sessionKey() : settings.token(),
+                join ? session.sessionKey() : settings.token(),
                 l.intent,
-                resume ? session.id() : null,
-                resume ? session.lastReceivedSeq() : 0,
-                0,
+                join ? session.id() : null,
+                join ? session.lastReceivedSeq() : 0,
+                capabilities,
                 Clock.systemUTC(),
                 random);
         l.handshakeTimer =
@@ -268,38 +293,80 @@ public class SessionManager {
         HandshakeResult result = l.handshake.onWelcome(frame);
         vertx.cancelTimer(l.handshakeTimer);
         // Receive what the exit may send (its max payload); send at most what fits one 64 KiB WebSocket frame.
-        l.codec = new FrameCodec(baseLimits.withMaxPayload(Math.max(baseLimits.maxPayload(), result.maxPayload())));
+        l.codec = FrameCodec.forSession(
+                baseLimits.withMaxPayload(Math.max(baseLimits.maxPayload(), result.maxPayload())),
+                result,
+                settings.deflate().orElse(null));
         Limits limits =
                 baseLimits.withMaxPayload(Math.min(baseLimits.maxPayload(), WebSocketTransport.MAX_SEND_PAYLOAD));
-        if (l.intent == Frame.Intent.RESUME) {
-            try {
-                session.attach(l, result.peerLastReceivedSeq());
-            } catch (ProtocolException e) {
-                LOG.warnf("session %s cannot be resumed (%s); starting a new one", session.idHex(), e.getMessage());
-                abandonSession("session could not be resumed");
-                l.closed = true;
-                link = null;
-                l.ws.close((short) 1000, "resume failed");
-                reconnectNow();
-                return;
+        String deflate = (result.capabilities() & Capabilities.DEFLATE) != 0 ? " compression=deflate" : "";
+        switch (l.intent) {
+            case NEW -> {
+                if (l.slot.role == Role.UP && (result.capabilities() & Capabilities.SPLIT) == 0) {
+                    LOG.errorf(
+                            "the exit node at %s does not support split paths (%s/%s); upgrade it or set %s",
+                            l.slot.transport.display(),
+                            EntrySettings.UPSTREAM,
+                            EntrySettings.DOWNSTREAM,
+                            EntrySettings.SERVER);
+                    l.closed = true;
+                    l.slot.link = null;
+                    l.conn.close("split not supported");
+                    scheduleReconnect(l.slot);
+                    return;
+                }
+                Session s = newSession(result, limits);
+                session = s;
+                sessionIdHex = s.idHex();
+                transportName = l.slot.role == Role.UP ? "websocket-split" : "websocket";
+                metrics.transport(transportName);
+                s.attach(l, result.peerLastReceivedSeq());
+                l.phase = Phase.OPEN;
+                LOG.infof("session established %s transport=%s reason=configured%s", s.idHex(), transportName, deflate);
+                if (downstream != null) {
+                    downstream.cancelReconnect();
+                    connect(downstream);
+                }
             }
-            l.phase = Phase.OPEN;
-            LOG.infof("session resumed %s", session.idHex());
-        } else {
-            Session s = newSession(result, limits);
-            session = s;
-            sessionIdHex = s.idHex();
-            s.attach(l, result.peerLastReceivedSeq());
-            l.phase = Phase.OPEN;
-            LOG.infof("session established %s transport=websocket", s.idHex());
+            case RESUME, JOIN_UPSTREAM -> {
+                try {
+                    session.attach(l, result.peerLastReceivedSeq());
+                } catch (ProtocolException e) {
+                    LOG.warnf("session %s cannot be resumed (%s); starting a new one", session.idHex(), e.getMessage());
+                    abandonSession("session could not be resumed");
+                    reconnectNow(primary);
+                    return;
+                }
+                l.phase = Phase.OPEN;
+                LOG.infof(
+                        "session resumed %s%s",
+                        session.idHex(), l.intent == Frame.Intent.JOIN_UPSTREAM ? " (upstream leg)" : "");
+            }
+            case JOIN_DOWNSTREAM -> {
+                l.phase = Phase.OPEN;
+                if (l.slot.joinedBefore) {
+                    LOG.infof("session resumed %s (downstream leg)", session.idHex());
+                } else {
+                    LOG.infof("downstream leg joined session %s", session.idHex());
+                }
+                l.slot.joinedBefore = true;
+            }
         }
-        backoff.reset();
-        metrics.connected(true);
+        l.slot.backoff.reset();
+        updateConnected();
         while (!pending.isEmpty() && session != null) {
             PendingOpen p = pending.poll();
             vertx.cancelTimer(p.timer);
             openNow(p.host, p.port, p.endpoint);
         }
+    }
+
+    private void updateConnected() {
+        boolean up = session != null && !session.isClosed();
+        for (Slot slot : slots()) {
+            up &= slot.link != null && slot.link.phase == Phase.OPEN;
+        }
+        metrics.connected(up);
     }
 
     private Session newSession(HandshakeResult result, Limits limits) {
@@ -334,32 +401,24 @@ public class SessionManager {
             return;
         }
         LOG.warnf("session %s closed: %s %s; starting a new session", s.idHex(), code, message);
-        session = null;
-        sessionIdHex = null;
-        metrics.connected(false);
-        Link l = link;
-        link = null;
-        if (l != null) {
-            l.closed = true;
-            l.ws.close((short) 1000, "session closed");
-        }
-        scheduleReconnect();
+        abandonSession("session closed");
+        scheduleReconnect(primary);
     }
 
     private void refused(Link l, CloseCode code, String message) {
         vertx.cancelTimer(l.handshakeTimer);
         l.closed = true;
-        if (link == l) {
-            link = null;
+        if (l.slot.link == l) {
+            l.slot.link = null;
         }
-        l.ws.close((short) 1000, "refused");
-        if (code == CloseCode.UNKNOWN_SESSION && l.intent == Frame.Intent.RESUME && session != null) {
+        l.conn.close("refused");
+        if (code == CloseCode.UNKNOWN_SESSION && l.intent != Frame.Intent.NEW && session != null) {
             LOG.warnf(
                     "exit node no longer knows session %s (it restarted or the session expired); "
                             + "closing its streams and starting a new session",
                     session.idHex());
             abandonSession("session lost on the exit node");
-            reconnectNow();
+            reconnectNow(primary);
             return;
         }
         if (code == CloseCode.AUTH_FAILED) {
@@ -369,17 +428,32 @@ public class SessionManager {
         } else {
             LOG.warnf("handshake with the exit node failed: %s %s", code, message);
         }
-        scheduleReconnect();
+        scheduleReconnect(l.slot);
     }
 
-    /** Drops the current session: its streams are reset, so their local connections close. */
+    /**
+     * Drops the current session: its streams are reset, so their local connections close; every leg closes, so the
+     * next connection starts a new session.
+     */
     private void abandonSession(String why) {
         Session s = session;
         session = null;
         sessionIdHex = null;
+        transportName = null;
         metrics.connected(false);
+        metrics.transport(null);
         if (s != null && !s.isClosed()) {
             s.close(CloseCode.GOING_AWAY, why);
+        }
+        for (Slot slot : slots()) {
+            slot.cancelReconnect();
+            slot.joinedBefore = false;
+            Link l = slot.link;
+            slot.link = null;
+            if (l != null) {
+                vertx.cancelTimer(l.handshakeTimer);
+                l.close(why);
+            }
         }
     }
 
@@ -389,70 +463,84 @@ public class SessionManager {
         }
         l.closed = true;
         vertx.cancelTimer(l.handshakeTimer);
-        if (link == l) {
-            link = null;
+        if (l.slot.link == l) {
+            l.slot.link = null;
         }
+        String leg =
+                l.slot.role == Role.SINGLE ? "connection" : l.slot.role == Role.UP ? "upstream leg" : "downstream leg";
         if (l.phase == Phase.OPEN) {
             metrics.connected(false);
             if (session != null) {
                 session.detach(l);
                 LOG.warnf(
-                        "connection to the exit node lost (%s); session %s waits for a reconnect",
-                        reason, session.idHex());
+                        "%s to the exit node lost (%s); session %s waits for a reconnect",
+                        leg, reason, session.idHex());
             }
         } else {
-            LOG.warnf("connection to the exit node failed during the handshake: %s", reason);
+            LOG.warnf("%s to the exit node failed during the handshake: %s", leg, reason);
         }
-        l.ws.close();
-        scheduleReconnect();
+        if (l.conn != null) {
+            l.conn.close(reason);
+        }
+        scheduleReconnect(l.slot);
     }
 
-    private void scheduleReconnect() {
-        if (stopping || reconnectTimer >= 0 || link != null) {
+    private void scheduleReconnect(Slot slot) {
+        if (stopping || slot.reconnectTimer >= 0 || slot.link != null) {
             return;
         }
-        long delay = backoff.nextDelayMillis();
-        LOG.debugf("reconnecting in %d ms", delay);
-        reconnectTimer = vertx.setTimer(
+        long delay = slot.backoff.nextDelayMillis();
+        LOG.debugf("reconnecting %s in %d ms", slot.role, delay);
+        slot.reconnectTimer = vertx.setTimer(
                 delay,
                 id -> onContext(() -> {
-                    reconnectTimer = -1;
-                    connect();
+                    slot.reconnectTimer = -1;
+                    connect(slot);
                 }));
     }
 
-    private void reconnectNow() {
-        if (stopping || reconnectTimer >= 0 || link != null) {
+    private void reconnectNow(Slot slot) {
+        if (stopping || slot.reconnectTimer >= 0 || slot.link != null) {
             return;
         }
-        reconnectTimer = vertx.setTimer(
+        slot.reconnectTimer = vertx.setTimer(
                 1,
                 id -> onContext(() -> {
-                    reconnectTimer = -1;
-                    connect();
+                    slot.reconnectTimer = -1;
+                    connect(slot);
                 }));
     }
 
     private void ping() {
-        if (link != null && link.phase == Phase.OPEN && session != null && session.isAttached()) {
+        if (session != null && session.isAttached()) {
             session.ping();
         }
     }
 
     private void flushAck() {
-        if (link != null && link.phase == Phase.OPEN && session != null && session.isAttached()) {
+        if (session != null && session.isAttached()) {
             session.flushAck();
         }
     }
 
     private void watchdog() {
-        Link l = link;
-        if (l == null || l.phase != Phase.OPEN || session == null) {
+        if (session == null) {
+            return;
+        }
+        // The leg that receives (the single connection, or the downstream leg) must hear from the exit node.
+        Slot receiving = downstream == null ? primary : downstream;
+        Link l = receiving.link;
+        if (l == null || l.phase != Phase.OPEN) {
             return;
         }
         long silentNanos = session.nanosSinceLastReceive();
         if (silentNanos > settings.pingTimeout().toNanos()) {
-            linkFailed(l, "no frame for " + TimeUnit.NANOSECONDS.toSeconds(silentNanos) + "s");
+            String why = "no frame for " + TimeUnit.NANOSECONDS.toSeconds(silentNanos) + "s";
+            linkFailed(l, why);
+            // Pongs answer pings sent upstream: silence may as well mean a dead upstream leg.
+            if (downstream != null && primary.link != null && primary.link.phase == Phase.OPEN) {
+                linkFailed(primary.link, why);
+            }
         }
     }
 
@@ -466,17 +554,43 @@ public class SessionManager {
         }
     }
 
-    /** The exception's message and its root cause's (Vert.x wraps TLS failures: the cause says what failed). */
     static String describe(Throwable t) {
-        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        Throwable root = t;
-        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
-            root = root.getCause();
+        return WebSocketTransport.describe(t);
+    }
+
+    private enum Role {
+        /** One connection carries both directions. */
+        SINGLE,
+        /** Split path: client-to-server frames; the session's sink. */
+        UP,
+        /** Split path: server-to-client frames. */
+        DOWN
+    }
+
+    /** One place a connection goes: the single connection or one leg, with its own reconnect backoff. */
+    private final class Slot {
+        final Role role;
+        final Transport transport;
+        final Backoff backoff;
+        Link link;
+        long reconnectTimer = -1;
+        boolean attempted;
+        boolean joinedBefore;
+
+        Slot(Role role, Transport transport) {
+            this.role = role;
+            this.transport = transport;
+            this.backoff =
+                    new Backoff(settings.reconnectMin(), settings.reconnectMax(), () -> ThreadLocalRandom.current()
+                            .nextDouble());
         }
-        if (root != t && root.getMessage() != null && !m.contains(root.getMessage())) {
-            m = m + ": " + root.getMessage();
+
+        void cancelReconnect() {
+            if (reconnectTimer >= 0) {
+                vertx.cancelTimer(reconnectTimer);
+                reconnectTimer = -1;
+            }
         }
-        return m;
     }
 
     private enum Phase {
@@ -485,9 +599,10 @@ public class SessionManager {
         OPEN
     }
 
-    /** One WebSocket connection: the handshake on it, then the session's outbound path. */
-    private final class Link implements FrameSink {
-        final WebSocket ws;
+    /** One connection: the handshake on it, then (unless it is a downstream leg) the session's outbound path. */
+    private final class Link implements FrameSink, Transport.Handler {
+        final Slot slot;
+        Transport.Connection conn;
         FrameCodec codec = new FrameCodec(baseLimits);
         ClientHandshake handshake;
         Frame.Intent intent;
@@ -495,26 +610,40 @@ public class SessionManager {
         long handshakeTimer = -1;
         boolean closed;
 
-        Link(WebSocket ws) {
-            this.ws = ws;
+        Link(Slot slot) {
+            this.slot = slot;
+        }
+
+        Future<Void> close(String reason) {
+            closed = true;
+            return conn == null ? Future.succeededFuture() : conn.close(reason);
         }
 
         @Override
         public void send(Frame frame) {
-            if (closed) {
+            if (closed || conn == null) {
                 return;
             }
-            ByteBuffer encoded = codec.encode(frame);
-            ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(encoded)));
+            conn.send(codec.encode(frame));
         }
 
-        void onMessage(Buffer message) {
+        @Override
+        public void onFailed(String reason) {
+            onContext(() -> linkFailed(this, reason));
+        }
+
+        @Override
+        public void onFrame(ByteBuffer message) {
+            onContext(() -> onMessage(message));
+        }
+
+        private void onMessage(ByteBuffer message) {
             if (closed) {
                 return;
             }
             Frame frame;
             try {
-                frame = codec.decodeMessage(message.getByteBuf().nioBuffer());
+                frame = codec.decodeMessage(message);
             } catch (ProtocolException e) {
                 LOG.warnf("bad frame from the exit node: %s", e.getMessage());
                 if (phase == Phase.OPEN && session != null) {

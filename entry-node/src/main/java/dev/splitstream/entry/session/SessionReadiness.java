@@ -27,6 +27,10 @@ public class SessionReadiness implements HealthCheck {
         if (id != null) {
             b.withData("session", id);
         }
+        String transport = manager.transportName();
+        if (transport != null) {
+            b.withData("transport", transport);
+        }
         return b.withData("streams", metrics.streams()).build();
     }
 }

@@ -3,10 +3,13 @@ package dev.splitstream.entry.transport.ws;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ProxySpec;
 import dev.splitstream.entry.config.ServerEndpoint;
+import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.Limits;
+import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.WebSocket;
 import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketClientOptions;
@@ -14,6 +17,7 @@ import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.core.net.ProxyOptions;
 import io.vertx.core.net.ProxyType;
 import io.vertx.core.net.TrustOptions;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
@@ -24,7 +28,7 @@ import java.util.Base64;
  * {@code Uni}-returning sends on its own execution model; proxy and trust settings would have gone through its
  * {@code customizeOptions} escape hatch into these very Vert.x options anyway.
  */
-public final class WebSocketTransport {
+public final class WebSocketTransport implements Transport {
     /** WebSocket subprotocol of this protocol version. */
     public static final String SUBPROTOCOL = "splitstream.v1";
 
@@ -42,8 +46,9 @@ public final class WebSocketTransport {
     private final WebSocketClient client;
     private final WebSocketConnectOptions connectOptions;
 
-    public WebSocketTransport(Vertx vertx, EntrySettings settings) {
-        this.server = settings.server();
+    /** A transport to {@code server} (the single server, or one leg of a split path). */
+    public WebSocketTransport(Vertx vertx, EntrySettings settings, ServerEndpoint server) {
+        this.server = server;
         WebSocketClientOptions options = new WebSocketClientOptions()
                 .setTcpNoDelay(true)
                 .setTcpKeepAlive(true)
@@ -87,19 +92,94 @@ public final class WebSocketTransport {
         return o;
     }
 
-    /**
-     * Connects. Call it on the session's context: the WebSocket's handlers then run on that context's event loop.
-     */
-    public Future<WebSocket> connect() {
-        return client.connect(new WebSocketConnectOptions(connectOptions));
+    @Override
+    public String name() {
+        return "websocket";
     }
 
-    /** Where it connects to, without credentials. */
+    @Override
+    public Future<Connection> connect(String sessionIdHex, Handler handler) {
+        WebSocketConnectOptions options = new WebSocketConnectOptions(connectOptions);
+        if (sessionIdHex != null) {
+            options.addHeader(SESSION_HEADER, sessionIdHex);
+        }
+        return client.connect(options).map(ws -> new WsConnection(ws, handler));
+    }
+
+    @Override
     public String display() {
         return server.display();
     }
 
+    @Override
     public Future<Void> close() {
         return client.close();
+    }
+
+    /** One frame per binary message. */
+    private static final class WsConnection implements Connection {
+        private final WebSocket ws;
+        private boolean closed;
+
+        WsConnection(WebSocket ws, Handler handler) {
+            this.ws = ws;
+            ws.binaryMessageHandler(buf -> {
+                if (!closed) {
+                    handler.onFrame(buf.getByteBuf().nioBuffer());
+                }
+            });
+            ws.textMessageHandler(text -> fail(handler, "exit node sent a text message"));
+            ws.exceptionHandler(t -> fail(handler, describe(t)));
+            ws.closeHandler(v -> {
+                Short status = ws.closeStatusCode();
+                String reason = ws.closeReason();
+                fail(
+                        handler,
+                        "closed by the exit node" + (status == null ? "" : " (" + status + ")")
+                                + (reason == null || reason.isEmpty() ? "" : ": " + reason));
+            });
+        }
+
+        private void fail(Handler handler, String reason) {
+            if (!closed) {
+                closed = true;
+                handler.onFailed(reason);
+                ws.close();
+            }
+        }
+
+        @Override
+        public void send(ByteBuffer frame) {
+            if (!closed) {
+                ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(frame)));
+            }
+        }
+
+        @Override
+        public boolean writeQueueFull() {
+            return ws.writeQueueFull();
+        }
+
+        @Override
+        public Future<Void> close(String reason) {
+            if (closed) {
+                return Future.succeededFuture();
+            }
+            closed = true;
+            return ws.close((short) 1000, reason);
+        }
+    }
+
+    /** The exception's message and its root cause's (Vert.x wraps TLS failures: the cause says what failed). */
+    public static String describe(Throwable t) {
+        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        Throwable root = t;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
+            root = root.getCause();
+        }
+        if (root != t && root.getMessage() != null && !m.contains(root.getMessage())) {
+            m = m + ": " + root.getMessage();
+        }
+        return m;
     }
 }

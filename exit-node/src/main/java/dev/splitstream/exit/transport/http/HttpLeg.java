@@ -54,7 +54,6 @@ final class HttpLeg implements Leg {
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
-    private final AtomicBoolean posting = new AtomicBoolean();
 
     // On the session's context:
     private Down current;
@@ -144,15 +143,15 @@ final class HttpLeg implements Leg {
         return active.get() > 0 ? 0 : now - lastActivityNanos;
     }
 
-    /** POST .../up: decodes the frames back to back and hands them to the session, then reports lastReceivedSeq. */
+    /**
+     * POST .../up: decodes the frames back to back and hands them to the session, then reports lastReceivedSeq. The
+     * entry sends one POST at a time; overlapping ones (a retry while a cut one is still processed) are not refused:
+     * they reach the session's context in arrival order, and resent frames are dropped by sequence number.
+     */
     void upstream(HttpServerResponse response, Buffer body) {
         ExitSession s = session;
         if (s == null || closed) {
             HttpTransport.text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
-            return;
-        }
-        if (!posting.compareAndSet(false, true)) {
-            HttpTransport.text(response, 409, "one POST at a time per leg");
             return;
         }
         List<Frame> frames = new ArrayList<>();
@@ -167,7 +166,6 @@ final class HttpLeg implements Leg {
                         CloseCode.PROTOCOL_ERROR, "body ends inside a frame (" + in.remaining() + " bytes left)");
             }
         } catch (ProtocolException e) {
-            posting.set(false);
             s.protocolError(this, e);
             HttpTransport.text(response, 400, e.getMessage());
             return;
@@ -195,7 +193,6 @@ final class HttpLeg implements Leg {
             int finalStatus = status;
             String finalMessage = message;
             requestContext.runOnContext(v -> {
-                posting.set(false);
                 response.putHeader(HttpTransport.SESSION_HEADER, sessionHex);
                 if (finalStatus == 200) {
                     response.putHeader(HttpTransport.LAST_RECEIVED_HEADER, Long.toString(last));
@@ -248,7 +245,9 @@ final class HttpLeg implements Leg {
             pause();
             return;
         }
-        d.offer(encode(frame));
+        // A poll is answered at once for anything but the session's own PING: the session pings on every attach until
+        // it measured an RTT, and answering each poll with just that PING would turn polling into a busy loop.
+        d.offer(encode(frame), !(frame instanceof Frame.Ping));
         if (!d.accepting) {
             pause();
         }
@@ -364,13 +363,15 @@ final class HttpLeg implements Leg {
             });
             long every = http.streamPingInterval().toMillis();
             pingTimer = vertx.setPeriodic(every, t -> {
-                if (accepting && queue.isEmpty() && System.nanoTime() - lastWriteNanos >= every * 1_000_000L) {
+                if (!queue.isEmpty()) {
+                    pump();
+                } else if (accepting && System.nanoTime() - lastWriteNanos >= every * 1_000_000L) {
                     write(encode(new Frame.Ping(0)));
                 }
             });
         }
 
-        void offer(Buffer frame) {
+        void offer(Buffer frame, boolean urgent) {
             if (poll) {
                 if (!queue.isEmpty() && queued + frame.length() > http.pollMaxBytes()) {
                     accepting = false;
@@ -379,15 +380,18 @@ final class HttpLeg implements Leg {
                 }
                 queue.add(frame);
                 queued += frame.length();
-                if (!flushScheduled) {
+                if (urgent && !flushScheduled) {
                     flushScheduled = true;
                     // After the current task, so frames produced together travel in one answer.
                     context.runOnContext(v -> flush());
                 }
                 return;
             }
-            if (queue.isEmpty() && !response.writeQueueFull()) {
+            if (queue.isEmpty() && !writeQueueFull()) {
                 write(frame);
+                return;
+            }
+            if (ended) {
                 return;
             }
             if (queued + frame.length() > http.pollMaxBytes()) {
@@ -417,17 +421,39 @@ final class HttpLeg implements Leg {
             }
         }
 
+        /** Vert.x throws once the response is gone; then it is as good as closed. */
+        private boolean writeQueueFull() {
+            if (ended) {
+                return true;
+            }
+            try {
+                return response.writeQueueFull();
+            } catch (IllegalStateException e) {
+                connectionClosed();
+                return true;
+            }
+        }
+
         private void armDrain() {
-            if (!drainArmed) {
+            if (!drainArmed && !ended) {
                 drainArmed = true;
-                response.drainHandler(v -> context.runOnContext(x -> pump()));
+                try {
+                    response.drainHandler(v -> context.runOnContext(x -> pump()));
+                } catch (IllegalStateException e) {
+                    connectionClosed();
+                    return;
+                }
+                // The connection's event loop may have drained the queue before the handler was in place.
+                if (!writeQueueFull()) {
+                    context.runOnContext(x -> pump());
+                }
             }
         }
 
         private void pump() {
             drainArmed = false;
             while (!queue.isEmpty() && !ended) {
-                if (response.writeQueueFull()) {
+                if (writeQueueFull()) {
                     armDrain();
                     return;
                 }
@@ -447,7 +473,11 @@ final class HttpLeg implements Leg {
                 return;
             }
             finishing = true;
-            cancelTimers();
+            // The PING timer stays until the end: it also pumps a queue whose drain notification was missed.
+            if (endTimer >= 0) {
+                vertx.cancelTimer(endTimer);
+                endTimer = -1;
+            }
             ended(this);
             if (poll) {
                 flush();
@@ -490,6 +520,7 @@ final class HttpLeg implements Leg {
                 return;
             }
             ended = true;
+            cancelTimers();
             if (!response.ended() && !response.closed()) {
                 try {
                     response.end();

@@ -244,6 +244,11 @@ public class HttpTransport {
         leg.downstream(ctx.response(), last, mode.equals("poll"));
     }
 
+    /** True while the leg with this id is usable. */
+    boolean hasLeg(String id) {
+        return legs.containsKey(id);
+    }
+
     private HttpLeg leg(String id) {
         return id == null ? null : legs.get(id);
     }

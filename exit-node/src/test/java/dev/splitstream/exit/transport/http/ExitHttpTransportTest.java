@@ -46,6 +46,9 @@ class ExitHttpTransportTest {
     @Inject
     MeterRegistry registry;
 
+    @Inject
+    HttpTransport transport;
+
     @TestHTTPResource("/")
     URL base;
 
@@ -248,5 +251,54 @@ class ExitHttpTransportTest {
         HttpTestTunnel other = tunnel();
         assertThat(other.open(TOKEN_ID, "not-the-secret-0123456789", 0).status())
                 .isEqualTo(403);
+    }
+
+    @Test
+    void pollWithNothingToSayIsAnsweredEmptyAfterThePollWait() throws Exception {
+        HttpTestTunnel t = opened(0);
+        t.startDown("poll");
+        // Test profile: poll-wait 1s. Once the first PING was answered, an idle session's polls wait that long each.
+        await().pollDelay(3, TimeUnit.SECONDS).atMost(5, TimeUnit.SECONDS).until(() -> true);
+        assertThat(t.gets.get()).isBetween(2, 8);
+        assertThat(t.downStatus.get()).isEqualTo(200);
+        assertThat(t.sessionClosed).isNotDone();
+    }
+
+    @Test
+    void newerGetEndsTheOlderOne() throws Exception {
+        HttpTestTunnel t = opened(0);
+        io.vertx.core.http.HttpClient c = vertx.createHttpClient();
+        try {
+            java.util.concurrent.CompletableFuture<Void> firstEnded = new java.util.concurrent.CompletableFuture<>();
+            String uri = HttpTransport.BASE + "/down?leg=" + t.downLeg + "&last=0&mode=stream";
+            c.request(HttpMethod.GET, base.getPort(), "127.0.0.1", uri)
+                    .compose(req -> req.send())
+                    .onSuccess(r -> r.endHandler(v -> firstEnded.complete(null)))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(firstEnded).isNotDone();
+            c.request(HttpMethod.GET, base.getPort(), "127.0.0.1", uri)
+                    .compose(req -> req.send())
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            firstEnded.get(5, TimeUnit.SECONDS);
+        } finally {
+            c.close();
+        }
+    }
+
+    @Test
+    void legWithoutRequestsIsDetachedAfterTheLegTimeout() throws Exception {
+        HttpTestTunnel t = opened(0);
+        MultiMap leg = MultiMap.caseInsensitiveMultiMap().add(HttpTransport.LEG_HEADER, t.upLeg);
+        assertThat(t.post("/up", leg, Buffer.buffer()).status()).isEqualTo(200);
+        // Test profile: leg-timeout 3s. Probing the leg would keep it alive, so watch the transport instead.
+        await().atMost(10, TimeUnit.SECONDS).until(() -> !transport.hasLeg(t.upLeg));
+        assertThat(t.post("/up", leg, Buffer.buffer()).status()).isEqualTo(404);
+        // The session itself stays for a RESUME (resume-timeout).
+        HttpTestTunnel.Answer resumed = t.join(Frame.Intent.RESUME, t.session().sessionKey());
+        assertThat(resumed.status()).isEqualTo(200);
     }
 }

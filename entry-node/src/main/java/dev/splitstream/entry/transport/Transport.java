@@ -1,0 +1,50 @@
+package dev.splitstream.entry.transport;
+
+import io.vertx.core.Future;
+import java.nio.ByteBuffer;
+
+/**
+ * A way to reach the exit node that moves encoded frames and nothing else: the session manager runs the handshake,
+ * resume and the split-path joins over whatever {@link Connection} a transport opens.
+ */
+public interface Transport {
+    /** Header naming the session on every request once its id is known (ingress affinity; never the key). */
+    String SESSION_HEADER = "X-Splitstream-Session";
+
+    /** Transport name for logs, metrics and health: {@code websocket}. */
+    String name();
+
+    /** Where it connects to, without credentials. */
+    String display();
+
+    /**
+     * Opens a connection. Call it on the session's context: the handler then runs on that context's event loop.
+     *
+     * @param sessionIdHex the session's id once known (sent as {@link #SESSION_HEADER}), else null
+     */
+    Future<Connection> connect(String sessionIdHex, Handler handler);
+
+    /** Releases the transport's clients. */
+    Future<Void> close();
+
+    /** One connection to the exit node. */
+    interface Connection {
+        /** Sends one encoded frame. */
+        void send(ByteBuffer frame);
+
+        /** True while the outbound buffer is over its limit. */
+        boolean writeQueueFull();
+
+        /** Closes the connection; the handler is not called any more. */
+        Future<Void> close(String reason);
+    }
+
+    /** What a connection reports, on the session's context. */
+    interface Handler {
+        /** One encoded frame arrived. */
+        void onFrame(ByteBuffer frame);
+
+        /** The connection is gone (closed by the peer, an error, a protocol violation of the transport). */
+        void onFailed(String reason);
+    }
+}
