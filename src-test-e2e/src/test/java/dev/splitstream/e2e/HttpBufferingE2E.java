@@ -39,7 +39,8 @@ class HttpBufferingE2E {
                             .token(setup.token())
                             .server("http://127.0.0.1:" + setup.nginxPort())
                             .set("splitstream.entry.transport", "http")
-                            .forward(setup.forward(), "127.0.0.1", setup.target().port())
+                            .forward(
+                                    setup.forward(), "127.0.0.1", setup.target().port())
                             .start())
                     .awaitReady();
             TransportFixtures.awaitEstablished(entry, "http");
@@ -69,7 +70,8 @@ class HttpBufferingE2E {
                             .set("splitstream.entry.transport", "auto")
                             .set("splitstream.entry.probe-timeout", "3s")
                             .set("splitstream.entry.state-file", stateFile.toString())
-                            .forward(setup.forward(), "127.0.0.1", setup.target().port())
+                            .forward(
+                                    setup.forward(), "127.0.0.1", setup.target().port())
                             .start())
                     .awaitReady();
             entry.awaitLog("session established", Duration.ofSeconds(90));
@@ -91,7 +93,8 @@ class HttpBufferingE2E {
         }
     }
 
-    private record Setup(String token, int forward, TargetServer target, int nginxPort, TransportFixtures.Nginx nginx) {}
+    private record Setup(
+            String token, int forward, TargetServer target, int nginxPort, TransportFixtures.Nginx nginx) {}
 
     private static Setup setup(Closer closer) throws IOException {
         String token = Tunnel.newToken();

@@ -87,7 +87,9 @@ class LegCutsE2E {
                     kind, elapsed.toMillis() / 1000.0, upCuts, downCuts, up.accepted(), down.accepted()));
             assertThat(upCuts).as("upstream leg cut during the transfer").isPositive();
             if (kind.endsWith("split")) {
-                assertThat(downCuts).as("downstream leg cut during the transfer").isPositive();
+                assertThat(downCuts)
+                        .as("downstream leg cut during the transfer")
+                        .isPositive();
             }
         }
     }

@@ -60,10 +60,7 @@ class SplitNginxE2E {
                             "down log", "access_log down splitstream_legs;"),
                     List.of(new InetSocketAddress("127.0.0.1", upPort), new InetSocketAddress("127.0.0.1", downPort))));
             Node entry = closer.add(TransportFixtures.transport(
-                                    NodeSpec.entry().token(token),
-                                    kind,
-                                    "127.0.0.1:" + upPort,
-                                    "127.0.0.1:" + downPort)
+                                    NodeSpec.entry().token(token), kind, "127.0.0.1:" + upPort, "127.0.0.1:" + downPort)
                             .forward(forward, "127.0.0.1", target.port())
                             .start())
                     .awaitReady();
@@ -111,13 +108,17 @@ class SplitNginxE2E {
                                 || request.contains("/splitstream/v1/http/down"))
                         .anyMatch(request -> request.startsWith("GET /splitstream/v1/http/down"));
             } else {
-                assertThat(up.requests()).isNotEmpty().allMatch(request -> request.startsWith("GET /splitstream/v1/ws"));
+                assertThat(up.requests())
+                        .isNotEmpty()
+                        .allMatch(request -> request.startsWith("GET /splitstream/v1/ws"));
                 assertThat(down.requests())
                         .isNotEmpty()
                         .allMatch(request -> request.startsWith("GET /splitstream/v1/ws"));
             }
             // ingress affinity: the downstream leg (which joins a known session) names the session; never the key
-            assertThat(down.sessions()).as("X-Splitstream-Session on the downstream leg").contains(sessionId);
+            assertThat(down.sessions())
+                    .as("X-Splitstream-Session on the downstream leg")
+                    .contains(sessionId);
             assertThat(nginx.log("up log") + nginx.log("down log"))
                     .as("no secret in the proxy logs")
                     .doesNotContain(token);

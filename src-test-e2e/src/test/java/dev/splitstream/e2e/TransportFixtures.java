@@ -231,12 +231,14 @@ final class TransportFixtures {
             case "websocket" -> entry.server("ws://" + upHostPort).set("splitstream.entry.transport", "websocket");
             case "http" -> entry.server("http://" + upHostPort).set("splitstream.entry.transport", "http");
             case "auto" -> entry.server("http://" + upHostPort).set("splitstream.entry.transport", "auto");
-            case "websocket-split" -> entry.set("splitstream.entry.upstream", "ws://" + upHostPort)
-                    .set("splitstream.entry.downstream", "ws://" + downHostPort)
-                    .set("splitstream.entry.transport", "websocket");
-            case "http-split" -> entry.set("splitstream.entry.upstream", "http://" + upHostPort)
-                    .set("splitstream.entry.downstream", "http://" + downHostPort)
-                    .set("splitstream.entry.transport", "http");
+            case "websocket-split" ->
+                entry.set("splitstream.entry.upstream", "ws://" + upHostPort)
+                        .set("splitstream.entry.downstream", "ws://" + downHostPort)
+                        .set("splitstream.entry.transport", "websocket");
+            case "http-split" ->
+                entry.set("splitstream.entry.upstream", "http://" + upHostPort)
+                        .set("splitstream.entry.downstream", "http://" + downHostPort)
+                        .set("splitstream.entry.transport", "http");
             default -> throw new IllegalArgumentException(kind);
         }
         return entry;
@@ -263,7 +265,8 @@ final class TransportFixtures {
 
     /** The session id (hex) of an entry's {@code session established <id> ...} line. */
     static String sessionId(String establishedLine) {
-        java.util.regex.Matcher m = Pattern.compile("session established ([0-9a-f]+)").matcher(establishedLine);
+        java.util.regex.Matcher m =
+                Pattern.compile("session established ([0-9a-f]+)").matcher(establishedLine);
         if (!m.find()) {
             throw new AssertionError("no session id in: " + establishedLine);
         }
@@ -305,7 +308,8 @@ final class TransportFixtures {
 
     private static void deleteTree(Path dir) {
         try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            paths.sorted(java.util.Comparator.reverseOrder())
+                    .forEach(path -> path.toFile().delete());
         } catch (IOException e) {
             // best effort
         }

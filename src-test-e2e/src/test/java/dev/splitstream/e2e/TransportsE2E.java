@@ -31,10 +31,10 @@ class TransportsE2E {
                             .start())
                     .awaitReady();
             String exitAddress = "127.0.0.1:" + exit.httpPort();
-            Node entry = closer.add(TransportFixtures.transport(
-                                    NodeSpec.entry().token(token), kind, exitAddress, exitAddress)
-                            .forward(forward, "127.0.0.1", target.port())
-                            .start())
+            Node entry = closer.add(
+                            TransportFixtures.transport(NodeSpec.entry().token(token), kind, exitAddress, exitAddress)
+                                    .forward(forward, "127.0.0.1", target.port())
+                                    .start())
                     .awaitReady();
             TransportFixtures.awaitEstablished(entry, kind);
 
