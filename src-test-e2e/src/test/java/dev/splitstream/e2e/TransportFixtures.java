@@ -228,13 +228,12 @@ final class TransportFixtures {
     /** The entry's transport settings for {@code kind} (websocket, websocket-split, http, http-split, auto). */
     static NodeSpec transport(NodeSpec entry, String kind, String upHostPort, String downHostPort) {
         switch (kind) {
-            case "websocket" -> entry.server("ws://" + upHostPort).set("splitstream.entry.transport", "websocket");
+            case "websocket" -> entry.server("ws://" + upHostPort); // ws:// means WebSocket (auto tries it first)
             case "http" -> entry.server("http://" + upHostPort).set("splitstream.entry.transport", "http");
             case "auto" -> entry.server("http://" + upHostPort).set("splitstream.entry.transport", "auto");
             case "websocket-split" ->
                 entry.set("splitstream.entry.upstream", "ws://" + upHostPort)
-                        .set("splitstream.entry.downstream", "ws://" + downHostPort)
-                        .set("splitstream.entry.transport", "websocket");
+                        .set("splitstream.entry.downstream", "ws://" + downHostPort);
             case "http-split" ->
                 entry.set("splitstream.entry.upstream", "http://" + upHostPort)
                         .set("splitstream.entry.downstream", "http://" + downHostPort)
