@@ -34,7 +34,19 @@ public record EntrySettings(
         Duration pingInterval,
         Duration pingTimeout,
         Duration reconnectMin,
-        Duration reconnectMax) {
+        Duration reconnectMax,
+        TransportMode transport,
+        Duration probeTimeout,
+        Path stateFile,
+        Duration reprobeInterval,
+        int httpMaxBatch) {
+
+    /** {@code splitstream.entry.transport}. */
+    public enum TransportMode {
+        WEBSOCKET,
+        HTTP,
+        AUTO
+    }
 
     public static final String TOKEN = "splitstream.token";
     public static final String TOKEN_ID = "splitstream.token-id";
@@ -44,6 +56,11 @@ public record EntrySettings(
     public static final String COMPRESSION = "splitstream.compression";
     public static final String COMPRESSION_THRESHOLD = "splitstream.compression-threshold";
     public static final String COMPRESSION_LEVEL = "splitstream.compression-level";
+    public static final String TRANSPORT = "splitstream.entry.transport";
+    public static final String PROBE_TIMEOUT = "splitstream.entry.probe-timeout";
+    public static final String STATE_FILE = "splitstream.entry.state-file";
+    public static final String REPROBE_INTERVAL = "splitstream.entry.reprobe-interval";
+    public static final String HTTP_MAX_BATCH = "splitstream.entry.http.max-batch";
     public static final String FORWARDS = "splitstream.entry.forwards";
     public static final String SOCKS = "splitstream.entry.socks";
     public static final String SOCKS_USERNAME = "splitstream.entry.socks-username";
@@ -157,6 +174,21 @@ public record EntrySettings(
                     RECONNECT_MAX,
                     e.reconnectMax() + " must not be shorter than " + RECONNECT_MIN + " (" + e.reconnectMin() + ")");
         }
+        TransportMode transport;
+        try {
+            transport = TransportMode.valueOf(e.transport().trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException ex) {
+            throw new ConfigException(TRANSPORT, "'" + e.transport() + "' is not websocket, http or auto");
+        }
+        positive(PROBE_TIMEOUT, e.probeTimeout());
+        positive(REPROBE_INTERVAL, e.reprobeInterval());
+        int maxBatch = e.http().maxBatch();
+        if (maxBatch < 64 * 1024 || maxBatch > 1024 * 1024) {
+            throw new ConfigException(HTTP_MAX_BATCH, "must be 65536 to 1048576 bytes, was " + maxBatch);
+        }
+        Path stateFile = Path.of(e.stateFile()
+                .filter(f -> !f.isBlank())
+                .orElse(System.getProperty("user.home") + "/.splitstream/transports.json"));
         return new EntrySettings(
                 Secret.ofText(token),
                 tokenId,
@@ -172,7 +204,12 @@ public record EntrySettings(
                 e.pingInterval(),
                 e.pingTimeout(),
                 e.reconnectMin(),
-                e.reconnectMax());
+                e.reconnectMax(),
+                transport,
+                e.probeTimeout(),
+                stateFile,
+                e.reprobeInterval(),
+                maxBatch);
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig config) {

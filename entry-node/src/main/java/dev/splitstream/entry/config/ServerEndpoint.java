@@ -26,6 +26,9 @@ public record ServerEndpoint(
     /** The exit node's WebSocket path, appended to the configured URL's path. */
     public static final String WS_PATH = "/splitstream/v1/ws";
 
+    /** The exit node's plain-HTTP transport paths, below the configured URL's path. */
+    public static final String HTTP_PATH = "/splitstream/v1/http/";
+
     @Override
     public String toString() {
         return "ServerEndpoint[" + display + "]";
@@ -79,6 +82,11 @@ public record ServerEndpoint(
                 (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + (uri.getPort() >= 0 ? ":" + uri.getPort() : "");
         String display = scheme + "://" + authority + prefix;
         return new ServerEndpoint(tls, host, port, prefix + WS_PATH, display, user, pass);
+    }
+
+    /** Path of the plain-HTTP transport's {@code tail} ({@code handshake}, {@code up}, {@code down}). */
+    public String httpPath(String tail) {
+        return path.substring(0, path.length() - WS_PATH.length()) + HTTP_PATH + tail;
     }
 
     private static String decode(String s) {

@@ -101,5 +101,37 @@ public interface SplitstreamConfig {
         /** Longest delay between reconnect attempts. */
         @WithDefault("10s")
         Duration reconnectMax();
+
+        /**
+         * How to reach the exit node: {@code websocket}, {@code http} (plain HTTP requests, for paths that carry no
+         * WebSocket) or {@code auto} (WebSocket, else HTTP streaming, else HTTP polling; remembered per server). Default
+         * {@code auto}.
+         */
+        @WithDefault("auto")
+        String transport();
+
+        /** With transport=auto: the WebSocket handshake must complete within this time, else HTTP is used. Default 5s. */
+        @WithDefault("5s")
+        Duration probeTimeout();
+
+        /**
+         * With transport=auto: JSON file remembering which transport worked per server URL. Default
+         * {@code ${user.home}/.splitstream/transports.json}.
+         */
+        Optional<String> stateFile();
+
+        /** With transport=auto on HTTP: how often to try the WebSocket again (the session moves over). Default 10m. */
+        @WithDefault("10m")
+        Duration reprobeInterval();
+
+        /** Plain-HTTP transport settings. */
+        Http http();
+    }
+
+    /** Plain-HTTP transport settings ({@code splitstream.entry.http.*}). */
+    interface Http {
+        /** Largest upstream POST body, in bytes (frames back to back). Default 262144 (256 KiB). */
+        @WithDefault("262144")
+        int maxBatch();
     }
 }

@@ -1,8 +1,11 @@
 package dev.splitstream.entry.session;
 
 import dev.splitstream.entry.config.EntrySettings;
+import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.transport.Transport;
+import dev.splitstream.entry.transport.TransportMemory;
+import dev.splitstream.entry.transport.http.HttpTransport;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
 import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
@@ -29,7 +32,10 @@ import java.time.Clock;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
@@ -74,8 +80,11 @@ public class SessionManager {
     private long pingTimer = -1;
     private long ackTimer = -1;
     private long watchdogTimer = -1;
+    private long reprobeTimer = -1;
+    private TransportMemory memory;
     private volatile String sessionIdHex;
     private volatile String transportName;
+    private String compressionNote = "";
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
@@ -86,11 +95,11 @@ public class SessionManager {
     /** Starts connecting; returns at once. */
     public void start(EntrySettings settings) {
         this.settings = settings;
-        this.primary = new Slot(
-                settings.split() ? Role.UP : Role.SINGLE, new WebSocketTransport(vertx, settings, settings.server()));
-        this.downstream = settings.downstream()
-                .map(d -> new Slot(Role.DOWN, new WebSocketTransport(vertx, settings, d)))
-                .orElse(null);
+        this.memory = settings.transport() == EntrySettings.TransportMode.AUTO
+                ? new TransportMemory(vertx, settings.stateFile())
+                : null;
+        this.primary = new Slot(settings.split() ? Role.UP : Role.SINGLE, settings.server());
+        this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));
@@ -98,6 +107,9 @@ public class SessionManager {
             long watchdogMillis =
                     Math.max(100, Math.min(1000, settings.pingTimeout().toMillis() / 4));
             watchdogTimer = vertx.setPeriodic(watchdogMillis, id -> onContext(this::watchdog));
+            if (memory != null) {
+                reprobeTimer = vertx.setPeriodic(settings.reprobeInterval().toMillis(), id -> onContext(this::reprobe));
+            }
             connect(primary);
         });
     }
@@ -174,7 +186,7 @@ public class SessionManager {
         Promise<Void> done = Promise.promise();
         ctx.runOnContext(v -> {
             stopping = true;
-            for (long t : new long[] {pingTimer, ackTimer, watchdogTimer}) {
+            for (long t : new long[] {pingTimer, ackTimer, watchdogTimer, reprobeTimer}) {
                 if (t >= 0) {
                     vertx.cancelTimer(t);
                 }
@@ -203,8 +215,10 @@ public class SessionManager {
         });
         try {
             done.future()
-                    .eventually(() -> Future.join(
-                            slots().stream().map(slot -> slot.transport.close()).toList()))
+                    .eventually(() -> Future.join(slots().stream()
+                            .flatMap(slot -> slot.transports.values().stream())
+                            .map(Transport::close)
+                            .toList()))
                     .toCompletionStage()
                     .toCompletableFuture()
                     .get(timeoutMillis, TimeUnit.MILLISECONDS);
@@ -232,8 +246,22 @@ public class SessionManager {
         slot.attempted = true;
         Link l = new Link(slot);
         slot.link = l;
-        slot.transport
-                .connect(sessionIdHex, l)
+        l.kind = slot.kind;
+        Transport transport = slot.transport();
+        if (memory != null && slot.kind == Kind.WEBSOCKET) {
+            l.probeTimer = vertx.setTimer(
+                    settings.probeTimeout().toMillis(),
+                    id -> onContext(() -> {
+                        if (l.phase != Phase.OPEN) {
+                            linkFailed(
+                                    l,
+                                    "websocket probe: no handshake within "
+                                            + settings.probeTimeout().toMillis() + " ms");
+                        }
+                    }));
+        }
+        transport
+                .connect(sessionIdHex, slot.direction(), l)
                 .onComplete(ar -> onContext(() -> {
                     if (l.closed) {
                         if (ar.succeeded()) {
@@ -243,9 +271,11 @@ public class SessionManager {
                     }
                     if (ar.failed()) {
                         l.closed = true;
+                        vertx.cancelTimer(l.probeTimer);
                         slot.link = null;
-                        LOG.warnf("cannot connect to %s: %s", slot.transport.display(), describe(ar.cause()));
-                        scheduleReconnect(slot);
+                        String why = describe(ar.cause());
+                        LOG.warnf("cannot connect to %s (%s): %s", transport.display(), transport.name(), why);
+                        transportFailed(slot, l, why);
                     } else {
                         l.conn = ar.result();
                         startHandshake(l);
@@ -292,6 +322,7 @@ public class SessionManager {
         }
         HandshakeResult result = l.handshake.onWelcome(frame);
         vertx.cancelTimer(l.handshakeTimer);
+        vertx.cancelTimer(l.probeTimer);
         // Receive what the exit may send (its max payload); send at most what fits one 64 KiB WebSocket frame.
         l.codec = FrameCodec.forSession(
                 baseLimits.withMaxPayload(Math.max(baseLimits.maxPayload(), result.maxPayload())),
@@ -305,7 +336,7 @@ public class SessionManager {
                 if (l.slot.role == Role.UP && (result.capabilities() & Capabilities.SPLIT) == 0) {
                     LOG.errorf(
                             "the exit node at %s does not support split paths (%s/%s); upgrade it or set %s",
-                            l.slot.transport.display(),
+                            l.slot.endpoint.display(),
                             EntrySettings.UPSTREAM,
                             EntrySettings.DOWNSTREAM,
                             EntrySettings.SERVER);
@@ -318,12 +349,15 @@ public class SessionManager {
                 Session s = newSession(result, limits);
                 session = s;
                 sessionIdHex = s.idHex();
-                transportName = l.slot.role == Role.UP ? "websocket-split" : "websocket";
-                metrics.transport(transportName);
                 s.attach(l, result.peerLastReceivedSeq());
                 l.phase = Phase.OPEN;
-                LOG.infof("session established %s transport=%s reason=configured%s", s.idHex(), transportName, deflate);
-                if (downstream != null) {
+                l.slot.established(l);
+                compressionNote = deflate;
+                if (downstream == null) {
+                    LOG.infof(
+                            "session established %s transport=%s reason=%s%s",
+                            s.idHex(), updateTransportName(), l.slot.reason, deflate);
+                } else {
                     downstream.cancelReconnect();
                     connect(downstream);
                 }
@@ -344,10 +378,14 @@ public class SessionManager {
             }
             case JOIN_DOWNSTREAM -> {
                 l.phase = Phase.OPEN;
+                l.slot.established(l);
                 if (l.slot.joinedBefore) {
-                    LOG.infof("session resumed %s (downstream leg)", session.idHex());
+                    LOG.infof(
+                            "session resumed %s (downstream leg) transport=%s", session.idHex(), updateTransportName());
                 } else {
-                    LOG.infof("downstream leg joined session %s", session.idHex());
+                    LOG.infof(
+                            "session established %s transport=%s reason=%s%s",
+                            session.idHex(), updateTransportName(), l.slot.reason, compressionNote);
                 }
                 l.slot.joinedBefore = true;
             }
@@ -358,6 +396,81 @@ public class SessionManager {
             PendingOpen p = pending.poll();
             vertx.cancelTimer(p.timer);
             openNow(p.host, p.port, p.endpoint);
+        }
+    }
+
+    /** The transport of the session as a whole, for logs, the metric and health. */
+    private String updateTransportName() {
+        String name;
+        if (downstream == null) {
+            name = primary.kind.label;
+        } else if (primary.kind == Kind.WEBSOCKET && downstream.kind == Kind.WEBSOCKET) {
+            name = "websocket-split";
+        } else {
+            name = downstream.kind.label;
+        }
+        transportName = name;
+        metrics.transport(name);
+        return name;
+    }
+
+    /**
+     * A connection failed before its handshake completed for a reason of the transport (not a refusal). With
+     * transport=auto the next attempt uses the next transport: WebSocket, then HTTP (as remembered, else streaming),
+     * then WebSocket again after the backoff.
+     */
+    private void transportFailed(Slot slot, Link l, String why) {
+        if (memory != null && !stopping) {
+            if (l.kind == Kind.WEBSOCKET) {
+                slot.kind = slot.rememberedHttp;
+                slot.reason = "websocket failed: " + why;
+                LOG.infof("%s: websocket failed (%s); trying %s", slot.endpoint.display(), why, slot.kind.label);
+                reconnectNow(slot);
+                return;
+            }
+            slot.kind = Kind.WEBSOCKET;
+            slot.reason = "probe";
+        }
+        scheduleReconnect(slot);
+    }
+
+    /** With transport=auto: legs on HTTP try the WebSocket again; the session moves over (or stays on HTTP). */
+    private void reprobe() {
+        if (session == null || stopping) {
+            return;
+        }
+        for (Slot slot : slots()) {
+            Link l = slot.link;
+            if (slot.kind != Kind.WEBSOCKET && l != null && l.phase == Phase.OPEN) {
+                LOG.infof("%s: trying the websocket again (reprobe)", slot.endpoint.display());
+                l.closed = true;
+                slot.link = null;
+                if (slot.role != Role.DOWN) {
+                    session.detach(l);
+                }
+                l.conn.close("reprobe");
+                slot.kind = Kind.WEBSOCKET;
+                slot.reason = "reprobe";
+                connect(slot);
+            }
+        }
+    }
+
+    /** An HTTP downstream path turned out to buffer: the leg now polls. */
+    private void modeChanged(Link l, String why) {
+        if (l.closed || memory == null && settings.transport() != EntrySettings.TransportMode.HTTP) {
+            return;
+        }
+        Kind kind = Kind.HTTP_POLL;
+        l.slot.kind = kind;
+        l.kind = kind;
+        l.slot.rememberedHttp = kind;
+        l.slot.reason = why;
+        if (memory != null) {
+            memory.remember(l.slot.endpoint.display(), kind.label);
+        }
+        if (session != null) {
+            LOG.infof("session %s transport=%s reason=%s", session.idHex(), updateTransportName(), why);
         }
     }
 
@@ -407,6 +520,7 @@ public class SessionManager {
 
     private void refused(Link l, CloseCode code, String message) {
         vertx.cancelTimer(l.handshakeTimer);
+        vertx.cancelTimer(l.probeTimer);
         l.closed = true;
         if (l.slot.link == l) {
             l.slot.link = null;
@@ -463,6 +577,7 @@ public class SessionManager {
         }
         l.closed = true;
         vertx.cancelTimer(l.handshakeTimer);
+        vertx.cancelTimer(l.probeTimer);
         if (l.slot.link == l) {
             l.slot.link = null;
         }
@@ -482,7 +597,11 @@ public class SessionManager {
         if (l.conn != null) {
             l.conn.close(reason);
         }
-        scheduleReconnect(l.slot);
+        if (l.phase != Phase.OPEN) {
+            transportFailed(l.slot, l, reason);
+        } else {
+            scheduleReconnect(l.slot);
+        }
     }
 
     private void scheduleReconnect(Slot slot) {
@@ -558,6 +677,28 @@ public class SessionManager {
         return WebSocketTransport.describe(t);
     }
 
+    /** The transports, in the order transport=auto tries them. */
+    private enum Kind {
+        WEBSOCKET("websocket"),
+        HTTP_STREAM("http-stream"),
+        HTTP_POLL("http-poll");
+
+        final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+
+        static Optional<Kind> of(String label) {
+            for (Kind k : values()) {
+                if (k.label.equals(label)) {
+                    return Optional.of(k);
+                }
+            }
+            return Optional.empty();
+        }
+    }
+
     private enum Role {
         /** One connection carries both directions. */
         SINGLE,
@@ -570,19 +711,72 @@ public class SessionManager {
     /** One place a connection goes: the single connection or one leg, with its own reconnect backoff. */
     private final class Slot {
         final Role role;
-        final Transport transport;
+        final ServerEndpoint endpoint;
+        final Map<Kind, Transport> transports = new EnumMap<>(Kind.class);
         final Backoff backoff;
         Link link;
         long reconnectTimer = -1;
         boolean attempted;
         boolean joinedBefore;
+        /** The transport of the next attempt. */
+        Kind kind;
+        /** The HTTP mode to use when the WebSocket fails. */
+        Kind rememberedHttp = Kind.HTTP_STREAM;
+        /** Why {@link #kind} was chosen, for the log. */
+        String reason;
 
-        Slot(Role role, Transport transport) {
+        Slot(Role role, ServerEndpoint endpoint) {
             this.role = role;
-            this.transport = transport;
+            this.endpoint = endpoint;
+            switch (settings.transport()) {
+                case WEBSOCKET -> {
+                    kind = Kind.WEBSOCKET;
+                    reason = "configured";
+                }
+                case HTTP -> {
+                    kind = Kind.HTTP_STREAM;
+                    reason = "configured";
+                }
+                case AUTO -> {
+                    Optional<Kind> remembered =
+                            memory.recall(endpoint.display()).flatMap(Kind::of);
+                    kind = remembered.orElse(Kind.WEBSOCKET);
+                    reason = remembered.isPresent() ? "remembered" : "probe";
+                    if (kind != Kind.WEBSOCKET) {
+                        rememberedHttp = kind;
+                    }
+                }
+            }
             this.backoff =
                     new Backoff(settings.reconnectMin(), settings.reconnectMax(), () -> ThreadLocalRandom.current()
                             .nextDouble());
+        }
+
+        Transport transport() {
+            return transports.computeIfAbsent(kind, k -> switch (k) {
+                case WEBSOCKET -> new WebSocketTransport(vertx, settings, endpoint);
+                case HTTP_STREAM -> new HttpTransport(vertx, settings, endpoint, false);
+                case HTTP_POLL -> new HttpTransport(vertx, settings, endpoint, true);
+            });
+        }
+
+        Transport.Direction direction() {
+            return switch (role) {
+                case SINGLE -> Transport.Direction.BOTH;
+                case UP -> Transport.Direction.UP;
+                case DOWN -> Transport.Direction.DOWN;
+            };
+        }
+
+        /** A handshake on {@code l} completed: remember what worked. */
+        void established(Link l) {
+            backoff.reset();
+            if (l.kind != Kind.WEBSOCKET) {
+                rememberedHttp = l.kind;
+            }
+            if (memory != null) {
+                memory.remember(endpoint.display(), l.kind.label);
+            }
         }
 
         void cancelReconnect() {
@@ -608,6 +802,8 @@ public class SessionManager {
         Frame.Intent intent;
         Phase phase = Phase.HELLO_SENT;
         long handshakeTimer = -1;
+        long probeTimer = -1;
+        Kind kind;
         boolean closed;
 
         Link(Slot slot) {
@@ -630,6 +826,33 @@ public class SessionManager {
         @Override
         public void onFailed(String reason) {
             onContext(() -> linkFailed(this, reason));
+        }
+
+        @Override
+        public long lastReceivedSeq() {
+            return session == null ? 0 : session.lastReceivedSeq();
+        }
+
+        @Override
+        public void onUpstreamLost(long peerLastReceivedSeq) {
+            onContext(() -> {
+                if (closed || session == null || phase != Phase.OPEN) {
+                    return;
+                }
+                try {
+                    session.attach(this, peerLastReceivedSeq);
+                } catch (ProtocolException e) {
+                    LOG.warnf(
+                            "session %s cannot resend after a failed upstream request: %s",
+                            session.idHex(), e.getMessage());
+                    linkFailed(this, e.getMessage());
+                }
+            });
+        }
+
+        @Override
+        public void onModeChanged(String name, String why) {
+            onContext(() -> modeChanged(this, why));
         }
 
         @Override

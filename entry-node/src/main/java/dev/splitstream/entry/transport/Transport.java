@@ -22,7 +22,17 @@ public interface Transport {
      *
      * @param sessionIdHex the session's id once known (sent as {@link #SESSION_HEADER}), else null
      */
-    Future<Connection> connect(String sessionIdHex, Handler handler);
+    Future<Connection> connect(String sessionIdHex, Direction direction, Handler handler);
+
+    /** Which frames a connection carries. */
+    enum Direction {
+        /** Both directions (a single connection). */
+        BOTH,
+        /** Entry to exit only (split path upstream leg). */
+        UP,
+        /** Exit to entry only (split path downstream leg). */
+        DOWN
+    }
 
     /** Releases the transport's clients. */
     Future<Void> close();
@@ -35,6 +45,9 @@ public interface Transport {
         /** True while the outbound buffer is over its limit. */
         boolean writeQueueFull();
 
+        /** The transport's name for this connection now (an HTTP leg moves from stream to poll mode). */
+        String name();
+
         /** Closes the connection; the handler is not called any more. */
         Future<Void> close(String reason);
     }
@@ -46,5 +59,19 @@ public interface Transport {
 
         /** The connection is gone (closed by the peer, an error, a protocol violation of the transport). */
         void onFailed(String reason);
+
+        /** The last reliable sequence number the session received (where an HTTP downstream request resumes). */
+        default long lastReceivedSeq() {
+            return 0;
+        }
+
+        /**
+         * Frames sent on this connection may be lost: the exit node received up to {@code peerLastReceivedSeq}. The
+         * session resends what follows (HTTP upstream batches whose POST failed).
+         */
+        default void onUpstreamLost(long peerLastReceivedSeq) {}
+
+        /** An HTTP downstream path buffers responses: the connection moved to poll mode. */
+        default void onModeChanged(String name, String why) {}
     }
 }

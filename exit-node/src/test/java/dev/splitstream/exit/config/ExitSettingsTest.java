@@ -24,6 +24,26 @@ class ExitSettingsTest {
     }
 
     @Test
+    void httpTransportDefaultsAreTheDocumentedOnesAndChecked() {
+        ExitSettings.Http h = ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef")))
+                .http();
+        assertThat(h.maxBatch()).isEqualTo(1024 * 1024);
+        assertThat(h.streamMax()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(h.streamMaxBytes()).isEqualTo(8L * 1024 * 1024);
+        assertThat(h.pollWait()).isEqualTo(Duration.ofSeconds(20));
+        assertThat(h.pollMaxBytes()).isEqualTo(1024 * 1024);
+        assertThat(h.streamPingInterval()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(h.legTimeout()).isEqualTo(Duration.ofSeconds(60));
+        assertThat(h.maxPendingHandshakes()).isEqualTo(1000);
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.http.max-batch", "16K"))))
+                .hasMessageContaining("splitstream.exit.http.max-batch");
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.exit.http.leg-timeout", "0s"))))
+                .hasMessageContaining("splitstream.exit.http.leg-timeout");
+    }
+
+    @Test
     void noTokenAndNoTokensFileFailsNamingBothKeys() {
         assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of())))
                 .isInstanceOf(ConfigException.class)

@@ -78,12 +78,12 @@ public final class WebSocketTransport implements Transport {
         this.connectOptions = connect;
     }
 
-    private static String basic(String user, java.util.Optional<String> password) {
+    public static String basic(String user, java.util.Optional<String> password) {
         String pair = user + ":" + password.orElse("");
         return "Basic " + Base64.getEncoder().encodeToString(pair.getBytes(StandardCharsets.UTF_8));
     }
 
-    static ProxyOptions proxyOptions(ProxySpec p) {
+    public static ProxyOptions proxyOptions(ProxySpec p) {
         // ProxyType.HTTP: Vert.x tunnels WebSocket connections through the proxy with CONNECT, TLS or not.
         ProxyOptions o =
                 new ProxyOptions().setType(ProxyType.HTTP).setHost(p.host()).setPort(p.port());
@@ -98,7 +98,7 @@ public final class WebSocketTransport implements Transport {
     }
 
     @Override
-    public Future<Connection> connect(String sessionIdHex, Handler handler) {
+    public Future<Connection> connect(String sessionIdHex, Direction direction, Handler handler) {
         WebSocketConnectOptions options = new WebSocketConnectOptions(connectOptions);
         if (sessionIdHex != null) {
             options.addHeader(SESSION_HEADER, sessionIdHex);
@@ -153,6 +153,11 @@ public final class WebSocketTransport implements Transport {
             if (!closed) {
                 ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(frame)));
             }
+        }
+
+        @Override
+        public String name() {
+            return "websocket";
         }
 
         @Override

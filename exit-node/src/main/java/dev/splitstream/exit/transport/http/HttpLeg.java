@@ -59,6 +59,8 @@ final class HttpLeg implements Leg {
     private Down current;
     /** Highest {@code last} a GET presented: a late, older GET must not move the session's resend point back. */
     private long highestLast;
+    /** Highest sequence number an ACK handed to this leg's responses acknowledged. */
+    private long highestAckOffered;
 
     HttpLeg(
             String id,
@@ -245,12 +247,28 @@ final class HttpLeg implements Leg {
             pause();
             return;
         }
-        // A poll is answered at once for anything but the session's own PING: the session pings on every attach until
-        // it measured an RTT, and answering each poll with just that PING would turn polling into a busy loop.
-        d.offer(encode(frame), !(frame instanceof Frame.Ping));
+        d.offer(encode(frame), urgent(frame));
         if (!d.accepting) {
             pause();
         }
+    }
+
+    /**
+     * Whether a poll is answered at once for this frame. Not for the session's own PING (it pings on every attach until
+     * it measured an RTT) nor for an ACK that acknowledges nothing new (every attach acknowledges again): answering
+     * each poll with just those would turn an idle session's polling into a busy loop. They ride along with the next
+     * answer, at the latest after poll-wait.
+     */
+    private boolean urgent(Frame frame) {
+        if (frame instanceof Frame.Ping) {
+            return false;
+        }
+        if (frame instanceof Frame.Ack ack) {
+            boolean fresh = ack.ackedSeq() > highestAckOffered;
+            highestAckOffered = Math.max(highestAckOffered, ack.ackedSeq());
+            return fresh;
+        }
+        return true;
     }
 
     private void pause() {

@@ -409,6 +409,27 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void splitCapabilityKeepsEverySessionFrameOffTheFirstLeg() throws Exception {
+        assumeSessionImplemented();
+        TestTunnel up = connect();
+        Frame welcome = up.handshake(TOKEN_ID, SECRET, Capabilities.SPLIT);
+        assertThat(welcome).isInstanceOf(Frame.Welcome.class);
+        assertThat(up.established.capabilities() & Capabilities.SPLIT).isEqualTo(Capabilities.SPLIT);
+        String id = up.session().idHex();
+        await().atMost(5, TimeUnit.SECONDS)
+                .until(() -> logs.stream().anyMatch(l -> l.contains("session " + id + " waits up to")));
+        // The stream is opened before any downstream leg exists: its ACCEPT and data wait in the resend buffer.
+        TestTunnel.Recorder r = up.open("127.0.0.1", echo.actualPort());
+        up.write(r, "early;");
+        TestTunnel down = connect();
+        assertThat(down.join(up, Frame.Intent.JOIN_DOWNSTREAM)).isInstanceOf(Frame.Welcome.class);
+        r.accepted.get(10, TimeUnit.SECONDS);
+        await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("early;"));
+        // CHALLENGE and WELCOME only: no PING, ACK or data ever went back on the SPLIT leg.
+        assertThat(up.framesIn.get()).isEqualTo(2);
+    }
+
+    @Test
     void resumeOfAnUnknownSessionIsRefused() throws Exception {
         assumeSessionImplemented();
         TestTunnel first = connect();

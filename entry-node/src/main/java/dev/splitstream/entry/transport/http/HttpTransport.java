@@ -1,0 +1,463 @@
+package dev.splitstream.entry.transport.http;
+
+import dev.splitstream.entry.config.EntrySettings;
+import dev.splitstream.entry.config.ServerEndpoint;
+import dev.splitstream.entry.transport.Transport;
+import dev.splitstream.entry.transport.ws.TrustStores;
+import dev.splitstream.entry.transport.ws.WebSocketTransport;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import io.netty.buffer.Unpooled;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.TrustOptions;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import org.jboss.logging.Logger;
+
+/**
+ * The plain-HTTP transport for paths without WebSocket: a two-request handshake ({@code POST handshake}), upstream
+ * frames in {@code POST up} batches (one in flight per leg), downstream frames in long {@code GET down} responses,
+ * streamed, or polled where something on the path buffers responses. Callbacks run on the context that called
+ * {@link #connect}.
+ */
+public final class HttpTransport implements Transport {
+    private static final Logger LOG = Logger.getLogger(HttpTransport.class);
+
+    static final String HANDSHAKE_HEADER = "X-Splitstream-Handshake";
+    static final String LEG_HEADER = "X-Splitstream-Leg";
+    static final String LAST_RECEIVED_HEADER = "X-Splitstream-Last-Received";
+    static final String CONTENT_TYPE = "application/octet-stream";
+
+    /** A streamed downstream response must show its first frame (the exit pings first) within this time. */
+    static final long FIRST_BYTES_MILLIS = 3_000;
+    /** Time allowed for connecting and for a request's response headers, except downstream long polls. */
+    static final int REQUEST_TIMEOUT_MILLIS = 15_000;
+    /** A poll waits up to the exit's poll-wait (20 s by default); give up well after it. */
+    static final int POLL_TIMEOUT_MILLIS = 60_000;
+    /** Consecutive downstream failures after which the leg counts as lost. */
+    static final int MAX_DOWN_FAILURES = 3;
+    /** Largest frame accepted from a response body. */
+    static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH;
+
+    private final Vertx vertx;
+    private final ServerEndpoint server;
+    private final HttpClient client;
+    private final int maxBatch;
+    private final String authorization;
+    private final boolean startInPoll;
+
+    /**
+     * @param poll start downstream requests in poll mode (a path known to buffer)
+     */
+    public HttpTransport(Vertx vertx, EntrySettings settings, ServerEndpoint server, boolean poll) {
+        this.vertx = vertx;
+        this.server = server;
+        this.maxBatch = settings.httpMaxBatch();
+        this.startInPoll = poll;
+        HttpClientOptions options = new HttpClientOptions()
+                .setTcpNoDelay(true)
+                .setTcpKeepAlive(true)
+                .setKeepAlive(true)
+                .setConnectTimeout(REQUEST_TIMEOUT_MILLIS)
+                .setVerifyHost(true)
+                .setTrustAll(false)
+                .setMaxPoolSize(8);
+        if (server.tls()) {
+            options.setSsl(true);
+            settings.caFile().ifPresent(ca -> options.setTrustOptions(TrustOptions.wrap(TrustStores.withExtraCa(ca))));
+        }
+        settings.proxy().ifPresent(p -> options.setProxyOptions(WebSocketTransport.proxyOptions(p)));
+        this.client = vertx.createHttpClient(options);
+        this.authorization = server.basicUser()
+                .map(u -> WebSocketTransport.basic(u, server.basicPassword()))
+                .orElse(null);
+    }
+
+    @Override
+    public String name() {
+        return startInPoll ? "http-poll" : "http-stream";
+    }
+
+    @Override
+    public String display() {
+        return server.display();
+    }
+
+    @Override
+    public Future<Connection> connect(String sessionIdHex, Direction direction, Handler handler) {
+        return Future.succeededFuture(new HttpConnection(sessionIdHex, direction, handler));
+    }
+
+    @Override
+    public Future<Void> close() {
+        return client.close();
+    }
+
+    private RequestOptions request(HttpMethod method, String tail, String sessionIdHex, String leg) {
+        RequestOptions o = new RequestOptions()
+                .setMethod(method)
+                .setHost(server.host())
+                .setPort(server.port())
+                .setSsl(server.tls())
+                .setURI(server.httpPath(tail))
+                .setIdleTimeout(0);
+        if (authorization != null) {
+            o.putHeader("Authorization", authorization);
+        }
+        if (sessionIdHex != null) {
+            o.putHeader(SESSION_HEADER, sessionIdHex);
+        }
+        if (leg != null) {
+            o.putHeader(LEG_HEADER, leg);
+        }
+        return o;
+    }
+
+    /**
+     * One leg: handshake requests until the WELCOME names the leg, then upstream batches and/or the downstream
+     * request loop.
+     */
+    private final class HttpConnection implements Connection {
+        private final Direction direction;
+        private final Handler handler;
+        private String sessionIdHex;
+        private String handshakeId;
+        private String leg;
+        private boolean closed;
+        private boolean poll = startInPoll;
+        private boolean bufferingLogged;
+
+        // Upstream: frames waiting for the next POST; bounded by the session's unacknowledged-bytes limit.
+        private final Deque<ByteBuffer> queue = new ArrayDeque<>();
+        private long queuedBytes;
+        private boolean posting;
+
+        // Downstream.
+        private HttpClientRequest down;
+        private int downFailures;
+        private long firstBytesTimer = -1;
+        private Buffer partial = Buffer.buffer();
+
+        HttpConnection(String sessionIdHex, Direction direction, Handler handler) {
+            this.sessionIdHex = sessionIdHex;
+            this.direction = direction;
+            this.handler = handler;
+        }
+
+        @Override
+        public String name() {
+            return poll ? "http-poll" : "http-stream";
+        }
+
+        @Override
+        public void send(ByteBuffer frame) {
+            if (closed) {
+                return;
+            }
+            if (leg == null) {
+                handshake(frame);
+                return;
+            }
+            queue.add(frame);
+            queuedBytes += frame.remaining();
+            flush();
+        }
+
+        @Override
+        public boolean writeQueueFull() {
+            return queuedBytes > 4L * maxBatch;
+        }
+
+        @Override
+        public Future<Void> close(String reason) {
+            if (!closed) {
+                closed = true;
+                cancelFirstBytesTimer();
+                if (down != null) {
+                    down.reset();
+                    down = null;
+                }
+                queue.clear();
+                queuedBytes = 0;
+            }
+            return Future.succeededFuture();
+        }
+
+        private void fail(String reason) {
+            if (!closed) {
+                close(reason);
+                handler.onFailed(reason);
+            }
+        }
+
+        // ---- handshake
+
+        private void handshake(ByteBuffer frame) {
+            RequestOptions o = request(HttpMethod.POST, "handshake", sessionIdHex, null)
+                    .setTimeout(REQUEST_TIMEOUT_MILLIS)
+                    .putHeader("Content-Type", CONTENT_TYPE);
+            if (handshakeId != null) {
+                o.putHeader(HANDSHAKE_HEADER, handshakeId);
+            }
+            client.request(o)
+                    .compose(req -> req.send(Buffer.buffer(Unpooled.wrappedBuffer(frame))))
+                    .compose(resp -> resp.body().map(body -> {
+                        onHandshakeResponse(resp, body);
+                        return null;
+                    }))
+                    .onFailure(t -> fail("HTTP handshake failed: " + WebSocketTransport.describe(t)));
+        }
+
+        private void onHandshakeResponse(HttpClientResponse resp, Buffer body) {
+            if (closed) {
+                return;
+            }
+            String ct = resp.getHeader("Content-Type");
+            if (ct == null || !ct.startsWith(CONTENT_TYPE) || body.length() < FrameCodec.HEADER_LENGTH) {
+                fail("HTTP handshake answered " + resp.statusCode() + " " + resp.statusMessage());
+                return;
+            }
+            String id = resp.getHeader(HANDSHAKE_HEADER);
+            if (id != null) {
+                handshakeId = id;
+            }
+            String legId = resp.getHeader(LEG_HEADER);
+            if (resp.statusCode() == 200 && legId != null) {
+                leg = legId;
+            }
+            deliver(body);
+            if (leg != null && !closed && direction != Direction.UP) {
+                openDown();
+            }
+            flush();
+        }
+
+        // ---- upstream
+
+        private void flush() {
+            if (closed || posting || leg == null || queue.isEmpty()) {
+                return;
+            }
+            Buffer batch = Buffer.buffer((int) Math.min(queuedBytes, maxBatch));
+            while (!queue.isEmpty()
+                    && (batch.length() == 0 || batch.length() + queue.peek().remaining() <= maxBatch)) {
+                ByteBuffer f = queue.poll();
+                queuedBytes -= f.remaining();
+                batch.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(f)));
+            }
+            post(batch);
+        }
+
+        private void post(Buffer batch) {
+            posting = true;
+            RequestOptions o = request(HttpMethod.POST, "up", sessionIdHex, leg)
+                    .setTimeout(REQUEST_TIMEOUT_MILLIS)
+                    .putHeader("Content-Type", CONTENT_TYPE);
+            client.request(o)
+                    .compose(req -> req.send(batch))
+                    .compose(resp -> resp.body().map(b -> resp))
+                    .onComplete(ar -> {
+                        posting = false;
+                        if (closed) {
+                            return;
+                        }
+                        if (ar.succeeded() && ar.result().statusCode() == 200) {
+                            flush();
+                        } else if (ar.succeeded() && ar.result().statusCode() == 404) {
+                            fail("HTTP leg unknown or expired on the exit node");
+                        } else {
+                            String why = ar.succeeded()
+                                    ? "HTTP " + ar.result().statusCode()
+                                    : WebSocketTransport.describe(ar.cause());
+                            LOG.debugf(
+                                    "upstream batch of %d bytes failed (%s); asking what arrived", batch.length(), why);
+                            recoverUpstream(why, 0);
+                        }
+                    });
+        }
+
+        /** After a failed POST: an empty POST tells what the exit received; the session resends the rest. */
+        private void recoverUpstream(String why, int attempt) {
+            posting = true;
+            queue.clear();
+            queuedBytes = 0;
+            RequestOptions o = request(HttpMethod.POST, "up", sessionIdHex, leg).setTimeout(REQUEST_TIMEOUT_MILLIS);
+            client.request(o)
+                    .compose(req -> req.send(Buffer.buffer()))
+                    .compose(resp -> resp.body().map(b -> resp))
+                    .onComplete(ar -> {
+                        posting = false;
+                        if (closed) {
+                            return;
+                        }
+                        String last = ar.succeeded() ? ar.result().getHeader(LAST_RECEIVED_HEADER) : null;
+                        if (ar.succeeded() && ar.result().statusCode() == 200 && last != null) {
+                            queue.clear();
+                            queuedBytes = 0;
+                            handler.onUpstreamLost(Long.parseLong(last.trim()));
+                            flush();
+                        } else if (ar.succeeded() && ar.result().statusCode() == 404) {
+                            fail("HTTP leg unknown or expired on the exit node");
+                        } else if (attempt < 2) {
+                            vertx.setTimer(250L << attempt, id -> recoverUpstream(why, attempt + 1));
+                            posting = true;
+                        } else {
+                            fail("upstream POST failed: " + why);
+                        }
+                    });
+        }
+
+        // ---- downstream
+
+        private void openDown() {
+            if (closed) {
+                return;
+            }
+            boolean pollNow = poll;
+            String uri =
+                    "down?leg=" + leg + "&last=" + handler.lastReceivedSeq() + "&mode=" + (pollNow ? "poll" : "stream");
+            RequestOptions o = request(HttpMethod.GET, uri, sessionIdHex, null)
+                    .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : 0)
+                    .setConnectTimeout(REQUEST_TIMEOUT_MILLIS);
+            long[] sent = {System.nanoTime()};
+            boolean[] gotBytes = {false};
+            partial = Buffer.buffer();
+            client.request(o).onComplete(ar -> {
+                if (closed) {
+                    if (ar.succeeded()) {
+                        ar.result().reset();
+                    }
+                    return;
+                }
+                if (ar.failed()) {
+                    downFailed(WebSocketTransport.describe(ar.cause()));
+                    return;
+                }
+                HttpClientRequest req = ar.result();
+                down = req;
+                if (!pollNow) {
+                    startFirstBytesTimer(req, gotBytes);
+                }
+                req.send().onComplete(rar -> {
+                    if (closed || down != req) {
+                        return;
+                    }
+                    if (rar.failed()) {
+                        downFailed(WebSocketTransport.describe(rar.cause()));
+                        return;
+                    }
+                    HttpClientResponse resp = rar.result();
+                    if (resp.statusCode() != 200) {
+                        resp.body();
+                        cancelFirstBytesTimer();
+                        if (resp.statusCode() == 404) {
+                            fail("HTTP leg unknown or expired on the exit node");
+                        } else {
+                            downFailed("HTTP " + resp.statusCode());
+                        }
+                        return;
+                    }
+                    if (!pollNow && !gotBytes[0]) {
+                        startFirstBytesTimer(req, gotBytes); // restart: 3 s from the response headers
+                    }
+                    resp.handler(chunk -> {
+                        if (closed || down != req) {
+                            return;
+                        }
+                        if (!gotBytes[0]) {
+                            gotBytes[0] = true;
+                            cancelFirstBytesTimer();
+                        }
+                        downFailures = 0;
+                        partial.appendBuffer(chunk);
+                        Buffer rest = deliver(partial);
+                        partial = rest;
+                    });
+                    resp.exceptionHandler(t -> {
+                        if (!closed && down == req) {
+                            downFailed(WebSocketTransport.describe(t));
+                        }
+                    });
+                    resp.endHandler(v -> {
+                        if (closed || down != req) {
+                            return;
+                        }
+                        down = null;
+                        cancelFirstBytesTimer();
+                        openDown();
+                    });
+                });
+            });
+        }
+
+        private void startFirstBytesTimer(HttpClientRequest req, boolean[] gotBytes) {
+            cancelFirstBytesTimer();
+            firstBytesTimer = vertx.setTimer(FIRST_BYTES_MILLIS, id -> {
+                firstBytesTimer = -1;
+                if (closed || down != req || gotBytes[0]) {
+                    return;
+                }
+                switchToPoll("no frame within " + FIRST_BYTES_MILLIS + " ms of a streamed response");
+                down = null;
+                req.reset();
+                openDown();
+            });
+        }
+
+        private void cancelFirstBytesTimer() {
+            if (firstBytesTimer >= 0) {
+                vertx.cancelTimer(firstBytesTimer);
+                firstBytesTimer = -1;
+            }
+        }
+
+        private void switchToPoll(String why) {
+            poll = true;
+            if (!bufferingLogged) {
+                bufferingLogged = true;
+                LOG.warnf(
+                        "the HTTP path to %s buffers responses (%s); downstream switches to mode=poll", display(), why);
+            }
+            handler.onModeChanged(name(), "buffering detected: " + why);
+        }
+
+        private void downFailed(String why) {
+            down = null;
+            cancelFirstBytesTimer();
+            if (++downFailures >= MAX_DOWN_FAILURES) {
+                fail("downstream GET failed " + downFailures + " times: " + why);
+                return;
+            }
+            LOG.debugf("downstream GET failed (%s); again", why);
+            vertx.setTimer(250L * downFailures, id -> openDown());
+        }
+
+        /** Hands every whole frame of {@code bytes} to the handler; returns the incomplete rest. */
+        private Buffer deliver(Buffer bytes) {
+            int pos = 0;
+            while (!closed && bytes.length() - pos >= FrameCodec.HEADER_LENGTH) {
+                int body = bytes.getInt(pos + 16);
+                if (body < 0 || body > MAX_FRAME - FrameCodec.HEADER_LENGTH) {
+                    fail("frame of " + body + " bytes from the exit node");
+                    return Buffer.buffer();
+                }
+                int end = pos + FrameCodec.HEADER_LENGTH + body;
+                if (end > bytes.length()) {
+                    break;
+                }
+                handler.onFrame(bytes.getByteBuf().nioBuffer(pos, end - pos));
+                pos = end;
+            }
+            return pos == bytes.length() ? Buffer.buffer() : bytes.getBuffer(pos, bytes.length());
+        }
+    }
+}
