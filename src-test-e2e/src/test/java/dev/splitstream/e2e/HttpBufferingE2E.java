@@ -44,10 +44,16 @@ class HttpBufferingE2E {
                             .start())
                     .awaitReady();
             TransportFixtures.awaitEstablished(entry, "http");
+            // an idle streamed response shows the buffering: no PING within 3 s of its headers
+            String detected = entry.awaitLog("buffers responses", Duration.ofSeconds(30));
+            figure("http through a buffering nginx: " + detected.substring(detected.indexOf("the HTTP path")));
             Duration elapsed = Transfers.uploadAndDownload(setup.forward(), BYTES, 81, Duration.ofMinutes(4));
             figure(String.format(
-                    "http through a buffering nginx: 8 MiB each way intact in %.1f s", elapsed.toMillis() / 1000.0));
-            entry.awaitLog("http-poll", Duration.ofSeconds(30));
+                    "http through a buffering nginx (long polls): 8 MiB each way intact in %.1f s",
+                    elapsed.toMillis() / 1000.0));
+            assertThat(entry.linesContaining("buffers responses"))
+                    .as("the entry says so once")
+                    .hasSize(1);
             assertThat(setup.nginx().log("log"))
                     .as("the downstream requests went long-polling through nginx")
                     .contains("mode=poll");
@@ -75,11 +81,11 @@ class HttpBufferingE2E {
                             .start())
                     .awaitReady();
             entry.awaitLog("session established", Duration.ofSeconds(90));
+            String settled = entry.awaitLog("transport=http-poll", Duration.ofSeconds(30));
+            figure("auto through a buffering nginx: " + settled.substring(settled.indexOf("transport=")));
             Duration elapsed = Transfers.uploadAndDownload(setup.forward(), BYTES, 82, Duration.ofMinutes(4));
             figure(String.format(
                     "auto through a buffering nginx: 8 MiB each way intact in %.1f s", elapsed.toMillis() / 1000.0));
-            String settled = entry.awaitLog("transport=http-poll", Duration.ofSeconds(30));
-            figure("auto through a buffering nginx: " + settled.substring(settled.indexOf("transport=")));
             await("the entry reports its transport in metrics")
                     .atMost(Duration.ofSeconds(20))
                     .pollInterval(Duration.ofMillis(500))
@@ -105,13 +111,16 @@ class HttpBufferingE2E {
                         .start())
                 .awaitReady();
         int nginxPort = Ports.free();
+        int hopPort = Ports.free();
         TransportFixtures.Nginx nginx = closer.add(TransportFixtures.nginx(
                 "buffering-exit.conf",
                 Map.of(
                         "exit", "server 127.0.0.1:" + exit.httpPort() + ";",
                         "listen", "listen 127.0.0.1:" + nginxPort + ";",
-                        "log", "access_log buffered;"),
-                List.of(new InetSocketAddress("127.0.0.1", nginxPort))));
+                        "log", "access_log buffered;",
+                        "hop", "server 127.0.0.1:" + hopPort + ";",
+                        "hop listen", "listen 127.0.0.1:" + hopPort + ";"),
+                List.of(new InetSocketAddress("127.0.0.1", nginxPort), new InetSocketAddress("127.0.0.1", hopPort))));
         return new Setup(token, Ports.free(), target, nginxPort, nginx);
     }
 
