@@ -94,7 +94,7 @@ class HttpBufferingE2E {
                     .atMost(Duration.ofSeconds(20))
                     .pollInterval(Duration.ofMillis(200))
                     .until(() -> read(stateFile).contains("http-poll"));
-            figure("auto state file: " + read(stateFile).strip());
+            figure("auto state file: " + read(stateFile).strip().replaceAll("\\s+", " "));
             assertThat(read(stateFile)).doesNotContain(setup.token());
         }
     }
