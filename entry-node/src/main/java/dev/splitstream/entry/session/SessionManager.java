@@ -274,7 +274,13 @@ public class SessionManager {
                         vertx.cancelTimer(l.probeTimer);
                         slot.link = null;
                         String why = describe(ar.cause());
-                        LOG.warnf("cannot connect to %s (%s): %s", transport.display(), transport.name(), why);
+                        if ("reprobe".equals(slot.reason)) {
+                            LOG.infof(
+                                    "reprobe: cannot connect to %s (%s): %s",
+                                    transport.display(), transport.name(), why);
+                        } else {
+                            LOG.warnf("cannot connect to %s (%s): %s", transport.display(), transport.name(), why);
+                        }
                         transportFailed(slot, l, why);
                     } else {
                         l.conn = ar.result();
@@ -372,9 +378,12 @@ public class SessionManager {
                     return;
                 }
                 l.phase = Phase.OPEN;
+                l.slot.established(l);
                 LOG.infof(
-                        "session resumed %s%s",
-                        session.idHex(), l.intent == Frame.Intent.JOIN_UPSTREAM ? " (upstream leg)" : "");
+                        "session resumed %s%s transport=%s",
+                        session.idHex(),
+                        l.intent == Frame.Intent.JOIN_UPSTREAM ? " (upstream leg)" : "",
+                        updateTransportName());
             }
             case JOIN_DOWNSTREAM -> {
                 l.phase = Phase.OPEN;
@@ -458,7 +467,7 @@ public class SessionManager {
 
     /** An HTTP downstream path turned out to buffer: the leg now polls. */
     private void modeChanged(Link l, String why) {
-        if (l.closed || memory == null && settings.transport() != EntrySettings.TransportMode.HTTP) {
+        if (l.closed) {
             return;
         }
         Kind kind = Kind.HTTP_POLL;
@@ -826,6 +835,11 @@ public class SessionManager {
         @Override
         public void onFailed(String reason) {
             onContext(() -> linkFailed(this, reason));
+        }
+
+        @Override
+        public String sessionIdHex() {
+            return sessionIdHex;
         }
 
         @Override

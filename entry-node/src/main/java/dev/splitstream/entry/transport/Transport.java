@@ -60,6 +60,11 @@ public interface Transport {
         /** The connection is gone (closed by the peer, an error, a protocol violation of the transport). */
         void onFailed(String reason);
 
+        /** The session's id once known (for {@link #SESSION_HEADER} on later requests of the connection), else null. */
+        default String sessionIdHex() {
+            return null;
+        }
+
         /** The last reliable sequence number the session received (where an HTTP downstream request resumes). */
         default long lastReceivedSeq() {
             return 0;

@@ -219,4 +219,65 @@ class EntrySettingsTest {
                 .hasSize(1);
         assertThat(ForwardSpec.parseList("k", " ")).isEqualTo(List.of());
     }
+
+    @Test
+    void splitPathTakesUpstreamAndDownstreamInsteadOfServer() {
+        Map<String, String> props = new HashMap<>();
+        props.put("splitstream.entry.server", null);
+        props.put("splitstream.entry.upstream", "wss://up.example/edge");
+        props.put("splitstream.entry.downstream", "https://down.example");
+        EntrySettings s = settings(props);
+        assertThat(s.split()).isTrue();
+        assertThat(s.server().host()).isEqualTo("up.example");
+        assertThat(s.server().path()).isEqualTo("/edge/splitstream/v1/ws");
+        assertThat(s.server().httpPath("up")).isEqualTo("/edge/splitstream/v1/http/up");
+        assertThat(s.downstream().orElseThrow().host()).isEqualTo("down.example");
+        assertThat(s.downstream().orElseThrow().tls()).isTrue();
+    }
+
+    @Test
+    void serverTogetherWithASplitPathNamesTheKeys() {
+        assertThatThrownBy(() -> settings(
+                        Map.of("splitstream.entry.upstream", "ws://a:1", "splitstream.entry.downstream", "ws://b:1")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("splitstream.entry.server: set either splitstream.entry.server or "
+                        + "splitstream.entry.upstream and splitstream.entry.downstream");
+        Map<String, String> onlyUp = new HashMap<>();
+        onlyUp.put("splitstream.entry.server", null);
+        onlyUp.put("splitstream.entry.upstream", "ws://a:1");
+        assertThatThrownBy(() -> settings(onlyUp))
+                .hasMessageStartingWith("splitstream.entry.downstream: a split path needs both "
+                        + "splitstream.entry.upstream and splitstream.entry.downstream");
+        Map<String, String> onlyDown = new HashMap<>();
+        onlyDown.put("splitstream.entry.server", null);
+        onlyDown.put("splitstream.entry.downstream", "ws://a:1");
+        assertThatThrownBy(() -> settings(onlyDown)).hasMessageStartingWith("splitstream.entry.upstream: ");
+    }
+
+    @Test
+    void transportAndCompressionDefaultsAreTheDocumentedOnes() {
+        EntrySettings s = settings(Map.of());
+        assertThat(s.split()).isFalse();
+        assertThat(s.transport()).isEqualTo(EntrySettings.TransportMode.AUTO);
+        assertThat(s.probeTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(s.reprobeInterval()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(s.httpMaxBatch()).isEqualTo(256 * 1024);
+        assertThat(s.stateFile().toString()).endsWith(".splitstream/transports.json");
+        assertThat(s.deflate()).contains(new dev.splitstream.protocol.Deflate(1, 512));
+        assertThat(settings(Map.of("splitstream.compression", "off")).deflate()).isEmpty();
+        assertThat(settings(Map.of("splitstream.entry.transport", "HTTP")).transport())
+                .isEqualTo(EntrySettings.TransportMode.HTTP);
+    }
+
+    @Test
+    void badTransportAndCompressionValuesNameTheKey() {
+        assertThatThrownBy(() -> settings(Map.of("splitstream.entry.transport", "carrier-pigeon")))
+                .hasMessageStartingWith("splitstream.entry.transport: 'carrier-pigeon' is not websocket, http or auto");
+        assertThatThrownBy(() -> settings(Map.of("splitstream.compression", "max")))
+                .hasMessageStartingWith("splitstream.compression: 'max' is not off or auto");
+        assertThatThrownBy(() -> settings(Map.of("splitstream.compression-level", "10")))
+                .hasMessageStartingWith("splitstream.compression-level: must be 1 to 9");
+        assertThatThrownBy(() -> settings(Map.of("splitstream.entry.http.max-batch", "100")))
+                .hasMessageStartingWith("splitstream.entry.http.max-batch: must be 65536 to 1048576");
+    }
 }

@@ -24,7 +24,11 @@ final class EntryProcess implements AutoCloseable {
     private final Thread reader;
 
     EntryProcess(Map<String, String> env) throws Exception {
-        Path jar = Path.of("target", "quarkus-app", "quarkus-run.jar");
+        this(Path.of("target", "quarkus-app", "quarkus-run.jar"), env);
+    }
+
+    /** Any packaged Quarkus node (the exit node's jar for tests against the real thing). */
+    EntryProcess(Path jar, Map<String, String> env) throws Exception {
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: run the package phase first");
         }
@@ -34,6 +38,11 @@ final class EntryProcess implements AutoCloseable {
                 .keySet()
                 .removeIf(k -> k.startsWith("SPLITSTREAM_") || k.toLowerCase().endsWith("_proxy"));
         pb.environment().put("QUARKUS_HTTP_PORT", "0");
+        // Never the user's transport memory.
+        pb.environment()
+                .put(
+                        "SPLITSTREAM_ENTRY_STATE_FILE",
+                        Path.of("target", "it-transports.json").toAbsolutePath().toString());
         pb.environment().putAll(env);
         process = pb.start();
         reader = new Thread(

@@ -109,7 +109,7 @@ public final class HttpTransport implements Transport {
                 .setPort(server.port())
                 .setSsl(server.tls())
                 .setURI(server.httpPath(tail))
-                .setIdleTimeout(0);
+                .setIdleTimeout(-1);
         if (authorization != null) {
             o.putHeader("Authorization", authorization);
         }
@@ -129,7 +129,7 @@ public final class HttpTransport implements Transport {
     private final class HttpConnection implements Connection {
         private final Direction direction;
         private final Handler handler;
-        private String sessionIdHex;
+        private final String sessionIdHex;
         private String handshakeId;
         private String leg;
         private boolean closed;
@@ -156,6 +156,10 @@ public final class HttpTransport implements Transport {
         @Override
         public String name() {
             return poll ? "http-poll" : "http-stream";
+        }
+
+        private String session() {
+            return sessionIdHex != null ? sessionIdHex : handler.sessionIdHex();
         }
 
         @Override
@@ -202,7 +206,7 @@ public final class HttpTransport implements Transport {
         // ---- handshake
 
         private void handshake(ByteBuffer frame) {
-            RequestOptions o = request(HttpMethod.POST, "handshake", sessionIdHex, null)
+            RequestOptions o = request(HttpMethod.POST, "handshake", session(), null)
                     .setTimeout(REQUEST_TIMEOUT_MILLIS)
                     .putHeader("Content-Type", CONTENT_TYPE);
             if (handshakeId != null) {
@@ -259,7 +263,7 @@ public final class HttpTransport implements Transport {
 
         private void post(Buffer batch) {
             posting = true;
-            RequestOptions o = request(HttpMethod.POST, "up", sessionIdHex, leg)
+            RequestOptions o = request(HttpMethod.POST, "up", session(), leg)
                     .setTimeout(REQUEST_TIMEOUT_MILLIS)
                     .putHeader("Content-Type", CONTENT_TYPE);
             client.request(o)
@@ -290,7 +294,7 @@ public final class HttpTransport implements Transport {
             posting = true;
             queue.clear();
             queuedBytes = 0;
-            RequestOptions o = request(HttpMethod.POST, "up", sessionIdHex, leg).setTimeout(REQUEST_TIMEOUT_MILLIS);
+            RequestOptions o = request(HttpMethod.POST, "up", session(), leg).setTimeout(REQUEST_TIMEOUT_MILLIS);
             client.request(o)
                     .compose(req -> req.send(Buffer.buffer()))
                     .compose(resp -> resp.body().map(b -> resp))
@@ -325,8 +329,8 @@ public final class HttpTransport implements Transport {
             boolean pollNow = poll;
             String uri =
                     "down?leg=" + leg + "&last=" + handler.lastReceivedSeq() + "&mode=" + (pollNow ? "poll" : "stream");
-            RequestOptions o = request(HttpMethod.GET, uri, sessionIdHex, null)
-                    .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : 0)
+            RequestOptions o = request(HttpMethod.GET, uri, session(), null)
+                    .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : -1)
                     .setConnectTimeout(REQUEST_TIMEOUT_MILLIS);
             long[] sent = {System.nanoTime()};
             boolean[] gotBytes = {false};

@@ -79,13 +79,22 @@ final class HttpTestTunnel implements AutoCloseable {
     final AtomicInteger downStatus = new AtomicInteger();
 
     HttpTestTunnel(Vertx vertx, int port) {
+        this(vertx, port, -1);
+    }
+
+    /** With {@code receiveBuffer} > 0, a small socket receive buffer, so a stalled reader backs up into the exit. */
+    HttpTestTunnel(Vertx vertx, int port, int receiveBuffer) {
         this.vertx = vertx;
         this.port = port;
-        this.client = vertx.createHttpClient(new HttpClientOptions()
+        HttpClientOptions options = new HttpClientOptions()
                 .setDefaultHost("127.0.0.1")
                 .setDefaultPort(port)
                 .setKeepAlive(true)
-                .setMaxPoolSize(8));
+                .setMaxPoolSize(8);
+        if (receiveBuffer > 0) {
+            options.setReceiveBufferSize(receiveBuffer);
+        }
+        this.client = vertx.createHttpClient(options);
         this.context = vertx.getOrCreateContext();
     }
 
@@ -278,6 +287,7 @@ final class HttpTestTunnel implements AutoCloseable {
                             return;
                         }
                         var resp = rr.result();
+                        currentResponse.set(resp);
                         downStatus.set(resp.statusCode());
                         if (resp.statusCode() != 200) {
                             resp.body().onComplete(x -> running = false);
@@ -322,6 +332,17 @@ final class HttpTestTunnel implements AutoCloseable {
         rest.put(in).flip();
         return rest;
     }
+
+    /** Stops reading the GET in progress for {@code ms}, as a slow client would. */
+    void stallDown(long ms) {
+        var resp = currentResponse.get();
+        if (resp != null) {
+            resp.pause();
+            vertx.setTimer(ms, t -> resp.resume());
+        }
+    }
+
+    private final AtomicReference<io.vertx.core.http.HttpClientResponse> currentResponse = new AtomicReference<>();
 
     /** Closes the connection of the GET in progress, as a network cut would; the loop asks again with its last. */
     void cutDown() {

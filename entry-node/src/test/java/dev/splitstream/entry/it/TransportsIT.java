@@ -1,0 +1,337 @@
+package dev.splitstream.entry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.DataInputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The packaged entry node against the real exit node ({@code ../exit-node/target/quarkus-app/quarkus-run.jar}, built
+ * from this branch) over every transport: split WebSocket legs that drop in turn, plain HTTP streaming, HTTP through a
+ * buffering proxy (poll mode), transport=auto with and without WebSocket on the path, compression on the wire.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class TransportsIT {
+    static final String TOKEN = "transports-it-token";
+    static final Duration WAIT = Duration.ofSeconds(20);
+    static final int MIB = 1024 * 1024;
+
+    EntryProcess exit;
+    int exitPort;
+    TestTargets targets;
+
+    @BeforeAll
+    void start() throws Exception {
+        Path jar = Path.of("..", "exit-node", "target", "quarkus-app", "quarkus-run.jar");
+        Assumptions.assumeTrue(
+                Files.exists(jar), "the exit node is not built (./mvnw -pl exit-node -am package -DskipTests)");
+        targets = new TestTargets();
+        exit = new EntryProcess(
+                jar,
+                Map.of(
+                        "SPLITSTREAM_TOKEN", TOKEN,
+                        "SPLITSTREAM_EXIT_ALLOW", "127.0.0.1:*",
+                        "SPLITSTREAM_EXIT_HTTP_POLL_WAIT", "2s"));
+        exitPort = Integer.parseInt(exit.awaitGroup("Listening on: http://[^:]+:(\\d+)", WAIT));
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (exit != null) {
+            exit.stop();
+            Files.writeString(Path.of("target", "transports-it-exit.log"), exit.output());
+        }
+        if (targets != null) {
+            targets.close();
+        }
+    }
+
+    private EntryProcess entry(String name, Map<String, String> extra) throws Exception {
+        Map<String, String> env = new HashMap<>(Map.of(
+                "SPLITSTREAM_TOKEN",
+                TOKEN,
+                "SPLITSTREAM_ENTRY_FORWARDS",
+                "0=127.0.0.1:" + targets.echoPort(),
+                "SPLITSTREAM_ENTRY_PING_INTERVAL",
+                "1s",
+                "SPLITSTREAM_ENTRY_PING_TIMEOUT",
+                "5s",
+                "SPLITSTREAM_ENTRY_RECONNECT_MAX",
+                "1s",
+                "SPLITSTREAM_ENTRY_STATE_FILE",
+                Path.of("target", "it-" + name + "-transports.json")
+                        .toAbsolutePath()
+                        .toString()));
+        Files.deleteIfExists(Path.of(env.get("SPLITSTREAM_ENTRY_STATE_FILE")));
+        env.putAll(extra);
+        return new EntryProcess(env);
+    }
+
+    private static void keepLog(String name, EntryProcess entry) throws Exception {
+        entry.stop();
+        Files.writeString(Path.of("target", "transports-it-" + name + ".log"), entry.output());
+    }
+
+    private static int forwardPort(EntryProcess entry) {
+        return Integer.parseInt(entry.awaitGroup("forwarding 127\\.0\\.0\\.1:(\\d+) → ", WAIT));
+    }
+
+    /** Sends {@code data} through the echo forward and checks every byte comes back; calls progress with bytes read. */
+    private static void echo(int port, byte[] data, LongConsumer progress) throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            s.setSoTimeout(30_000);
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    OutputStream out = s.getOutputStream();
+                    for (int off = 0; off < data.length; off += 64 * 1024) {
+                        out.write(data, off, Math.min(64 * 1024, data.length - off));
+                    }
+                    out.flush();
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            byte[] back = new byte[data.length];
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            int read = 0;
+            long lastReported = 0;
+            while (read < back.length) {
+                int n = in.read(back, read, Math.min(64 * 1024, back.length - read));
+                if (n < 0) {
+                    throw new AssertionError("echo ended after " + read + " of " + back.length + " bytes");
+                }
+                read += n;
+                if (read - lastReported >= 256 * 1024) {
+                    lastReported = read;
+                    progress.accept(read);
+                }
+            }
+            writer.get(30, TimeUnit.SECONDS);
+            assertThat(MessageDigest.getInstance("SHA-256").digest(back))
+                    .isEqualTo(MessageDigest.getInstance("SHA-256").digest(data));
+        }
+    }
+
+    private static byte[] random(int n) {
+        byte[] b = new byte[n];
+        new Random(n).nextBytes(b);
+        return b;
+    }
+
+    @Test
+    void splitWebSocketMoves8MiBAndSurvivesADropOfEachLeg() throws Exception {
+        try (TcpRelay upRelay = new TcpRelay(exitPort);
+                TcpRelay downRelay = new TcpRelay(exitPort)) {
+            EntryProcess entry = entry(
+                    "split",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_TRANSPORT", "websocket",
+                            "SPLITSTREAM_ENTRY_UPSTREAM", "ws://127.0.0.1:" + upRelay.port(),
+                            "SPLITSTREAM_ENTRY_DOWNSTREAM", "ws://127.0.0.1:" + downRelay.port()));
+            try {
+                int port = forwardPort(entry);
+                String id = entry.awaitGroup("session established ([0-9a-f]{32}) transport=websocket-split", WAIT);
+                boolean[] dropped = new boolean[2];
+                long started = System.nanoTime();
+                echo(port, random(8 * MIB), read -> {
+                    if (!dropped[0] && read >= 2 * MIB) {
+                        dropped[0] = true;
+                        upRelay.dropAll();
+                    } else if (!dropped[1] && read >= 5 * MIB) {
+                        dropped[1] = true;
+                        downRelay.dropAll();
+                    }
+                });
+                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+                System.out.printf(
+                        "split websocket: 8 MiB echoed in %d ms; relay up %d bytes, down %d bytes%n",
+                        millis, upRelay.up.get(), downRelay.down.get());
+                assertThat(dropped).containsOnly(true);
+                entry.awaitGroup("session resumed (" + id + ") \\(upstream leg\\)", WAIT);
+                entry.awaitGroup("session resumed (" + id + ") \\(downstream leg\\)", WAIT);
+                // Server-to-client frames only on the downstream leg.
+                assertThat(downRelay.down.get()).isGreaterThan(8L * MIB);
+                assertThat(upRelay.down.get()).isLessThan(MIB);
+                assertThat(upRelay.accepted.get()).isGreaterThanOrEqualTo(2);
+                assertThat(downRelay.accepted.get()).isGreaterThanOrEqualTo(2);
+                // Every leg's upgrade request once the id is known names the session (ingress affinity).
+                String header = "X-Splitstream-Session: " + id;
+                assertThat(upRelay.firstRequests.get(0)).doesNotContainIgnoringCase("X-Splitstream-Session");
+                assertThat(upRelay.firstRequests.subList(1, upRelay.firstRequests.size()))
+                        .allSatisfy(r -> assertThat(r).containsIgnoringCase(header));
+                assertThat(downRelay.firstRequests)
+                        .allSatisfy(r -> assertThat(r).containsIgnoringCase(header));
+            } finally {
+                keepLog("split", entry);
+            }
+        }
+    }
+
+    @Test
+    void httpStreamModeMoves8MiB() throws Exception {
+        EntryProcess entry = entry(
+                "http",
+                Map.of(
+                        "SPLITSTREAM_ENTRY_TRANSPORT",
+                        "http",
+                        "SPLITSTREAM_ENTRY_SERVER",
+                        "http://127.0.0.1:" + exitPort));
+        try {
+            int port = forwardPort(entry);
+            entry.awaitGroup("session established ([0-9a-f]{32}) transport=http-stream reason=configured", WAIT);
+            long started = System.nanoTime();
+            echo(port, random(8 * MIB), read -> {});
+            System.out.printf(
+                    "http stream: 8 MiB echoed in %d ms%n", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+            assertThat(entry.output()).doesNotContain("buffers responses");
+        } finally {
+            keepLog("http", entry);
+        }
+    }
+
+    @Test
+    void httpThroughABufferingProxyFallsBackToPoll() throws Exception {
+        try (HttpRelay relay = new HttpRelay(exitPort, HttpRelay.Mode.BUFFER)) {
+            EntryProcess entry = entry(
+                    "buffering",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_TRANSPORT",
+                            "http",
+                            "SPLITSTREAM_ENTRY_SERVER",
+                            "http://127.0.0.1:" + relay.port()));
+            try {
+                int port = forwardPort(entry);
+                entry.awaitGroup("session established ([0-9a-f]{32}) transport=http-stream", WAIT);
+                entry.awaitGroup("(buffers responses)", WAIT);
+                entry.awaitGroup("session [0-9a-f]{32} transport=(http-poll) reason=buffering detected", WAIT);
+                long started = System.nanoTime();
+                echo(port, random(2 * MIB), read -> {});
+                System.out.printf(
+                        "http poll through a buffering proxy: 2 MiB echoed in %d ms, %d requests%n",
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), relay.requests.get());
+                assertThat(entry.count("buffers responses")).isEqualTo(1);
+            } finally {
+                keepLog("buffering", entry);
+            }
+        }
+    }
+
+    @Test
+    void autoPicksWebSocketWhenAvailableAndRemembersIt() throws Exception {
+        EntryProcess entry = entry("auto-ws", Map.of("SPLITSTREAM_ENTRY_SERVER", "ws://127.0.0.1:" + exitPort));
+        Path state = Path.of("target", "it-auto-ws-transports.json");
+        try {
+            int port = forwardPort(entry);
+            entry.awaitGroup("session established ([0-9a-f]{32}) transport=websocket reason=probe", WAIT);
+            echo(port, random(256 * 1024), read -> {});
+            await().atMost(WAIT).until(() -> Files.exists(state));
+            assertThat(Files.readString(state))
+                    .contains("\"ws://127.0.0.1:" + exitPort + "\"")
+                    .contains("\"transport\" : \"websocket\"");
+        } finally {
+            keepLog("auto-ws", entry);
+        }
+    }
+
+    @Test
+    void autoFallsBackToHttpWhenTheUpgradeIsRefusedAndRemembersIt() throws Exception {
+        try (HttpRelay relay = new HttpRelay(exitPort, HttpRelay.Mode.REFUSE_UPGRADE)) {
+            String url = "http://127.0.0.1:" + relay.port();
+            EntryProcess entry = entry("auto-http", Map.of("SPLITSTREAM_ENTRY_SERVER", url));
+            Path state = Path.of("target", "it-auto-http-transports.json");
+            try {
+                int port = forwardPort(entry);
+                String id = entry.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=websocket failed", WAIT);
+                assertThat(relay.refusedUpgrades.get()).isGreaterThanOrEqualTo(1);
+                echo(port, random(MIB), read -> {});
+                assertThat(relay.sessionHeaders).containsOnlyKeys(id);
+                assertThat(relay.sessionHeaders.get(id).get()).isGreaterThan(1);
+                await().atMost(WAIT)
+                        .until(() ->
+                                Files.exists(state) && Files.readString(state).contains("http-stream"));
+                assertThat(Files.readString(state)).contains("\"" + url + "\"");
+            } finally {
+                keepLog("auto-http", entry);
+            }
+            // Started again, the entry goes straight to what worked; the reprobe tries the WebSocket (refused again)
+            // and the session carries on over HTTP.
+            EntryProcess again = new EntryProcess(Map.of(
+                    "SPLITSTREAM_TOKEN",
+                    TOKEN,
+                    "SPLITSTREAM_ENTRY_SERVER",
+                    url,
+                    "SPLITSTREAM_ENTRY_FORWARDS",
+                    "0=127.0.0.1:" + targets.echoPort(),
+                    "SPLITSTREAM_ENTRY_REPROBE_INTERVAL",
+                    "2s",
+                    "SPLITSTREAM_ENTRY_STATE_FILE",
+                    state.toAbsolutePath().toString()));
+            try {
+                String id = again.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=remembered", WAIT);
+                long refusedBefore = relay.refusedUpgrades.get();
+                again.awaitGroup("(trying the websocket again \\(reprobe\\))", WAIT);
+                again.awaitGroup("session resumed (" + id + ") transport=http-stream", WAIT);
+                assertThat(relay.refusedUpgrades.get()).isGreaterThan(refusedBefore);
+                echo(forwardPort(again), random(256 * 1024), read -> {});
+            } finally {
+                keepLog("auto-http-again", again);
+            }
+        }
+    }
+
+    @Test
+    void compressionIsNegotiatedAndTextShrinksOnTheWire() throws Exception {
+        try (TcpRelay relay = new TcpRelay(exitPort)) {
+            EntryProcess entry = entry(
+                    "compression",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_TRANSPORT",
+                            "websocket",
+                            "SPLITSTREAM_ENTRY_SERVER",
+                            "ws://127.0.0.1:" + relay.port()));
+            try {
+                int port = forwardPort(entry);
+                entry.awaitGroup(
+                        "session established [0-9a-f]{32} transport=websocket reason=\\S+ (compression=deflate)", WAIT);
+                StringBuilder text = new StringBuilder();
+                for (int i = 0; text.length() < 4 * MIB; i++) {
+                    text.append("line ").append(i).append(": the quick brown fox jumps over the lazy dog\n");
+                }
+                byte[] data = text.substring(0, 4 * MIB).getBytes(StandardCharsets.US_ASCII);
+                long upBefore = relay.up.get();
+                long downBefore = relay.down.get();
+                echo(port, data, read -> {});
+                long up = relay.up.get() - upBefore;
+                long down = relay.down.get() - downBefore;
+                System.out.printf("compression: 4 MiB of text each way took %d bytes up, %d bytes down%n", up, down);
+                assertThat(up).isLessThan(data.length / 3);
+                assertThat(down).isLessThan(data.length / 3);
+            } finally {
+                keepLog("compression", entry);
+            }
+        }
+    }
+}
