@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 @ExtendWith(NodeLogs.class)
 class TransportsE2E {
     @ParameterizedTest(name = "{0}: {1} MiB each way")
-    @CsvSource({"websocket, 256", "websocket-split, 256", "http, 64", "http-split, 64"})
+    @CsvSource({"websocket, 256", "websocket-split, 256", "http, 256", "http-split, 256"})
     void largeTransferEachWayIsIntact(String kind, long mebibytes) throws Exception {
         String token = Tunnel.newToken();
         int forward = Ports.free();
