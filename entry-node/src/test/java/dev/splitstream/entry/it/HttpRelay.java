@@ -13,12 +13,15 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A tiny HTTP reverse proxy on loopback in front of the exit node, standing for the middleboxes the transports must
  * cope with: {@link Mode#REFUSE_UPGRADE} answers 403 to WebSocket upgrades and streams everything else through;
- * {@link Mode#BUFFER} also refuses upgrades and holds every response until it is complete (a buffering proxy).
+ * {@link Mode#BUFFER} also refuses upgrades and holds every response until it is complete (a buffering proxy);
+ * {@link Mode#FLAKY_UP} streams, but answers 502 to some upstream POSTs: every 5th after forwarding it (the response
+ * is lost), every 7th without forwarding it (the request is lost).
  */
 final class HttpRelay implements AutoCloseable {
     enum Mode {
         REFUSE_UPGRADE,
-        BUFFER
+        BUFFER,
+        FLAKY_UP
     }
 
     private final Vertx vertx = Vertx.vertx();
@@ -28,6 +31,8 @@ final class HttpRelay implements AutoCloseable {
     private final Mode mode;
     final AtomicLong refusedUpgrades = new AtomicLong();
     final AtomicLong requests = new AtomicLong();
+    final AtomicLong upPosts = new AtomicLong();
+    final AtomicLong failedUpPosts = new AtomicLong();
     /** Requests that carried X-Splitstream-Session, by its value. */
     final java.util.Map<String, AtomicLong> sessionHeaders = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -59,6 +64,15 @@ final class HttpRelay implements AutoCloseable {
             in.response().setStatusCode(403).end("no websockets here");
             return;
         }
+        boolean upBatch =
+                mode == Mode.FLAKY_UP && in.path().endsWith("/up") && !"0".equals(in.getHeader("Content-Length"));
+        long nth = upBatch ? upPosts.incrementAndGet() : 0;
+        if (upBatch && nth % 7 == 0) {
+            failedUpPosts.incrementAndGet();
+            in.body().onComplete(b -> in.response().setStatusCode(502).end());
+            return;
+        }
+        boolean loseResponse = upBatch && nth % 5 == 0;
         in.pause();
         RequestOptions o = new RequestOptions()
                 .setMethod(in.method())
@@ -84,6 +98,11 @@ final class HttpRelay implements AutoCloseable {
                     return;
                 }
                 var resp = rar.result();
+                if (loseResponse) {
+                    failedUpPosts.incrementAndGet();
+                    resp.body().onComplete(b -> in.response().setStatusCode(502).end());
+                    return;
+                }
                 var response = in.response().setStatusCode(resp.statusCode());
                 resp.headers().forEach(h -> {
                     String n = h.getKey();

@@ -30,6 +30,8 @@ final class TcpRelay implements AutoCloseable {
     final AtomicLong accepted = new AtomicLong();
     /** The first bytes each connection sent towards the exit node (the HTTP upgrade request), as text. */
     final List<String> firstRequests = new CopyOnWriteArrayList<>();
+    /** While set, connections whose first request is a WebSocket upgrade get 403 (HTTP requests pass). */
+    volatile boolean refuseUpgrades;
 
     TcpRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -82,8 +84,16 @@ final class TcpRelay implements AutoCloseable {
             while ((n = in.read(buf)) >= 0) {
                 if (first) {
                     first = false;
-                    firstRequests.add(
-                            new String(buf, 0, Math.min(n, 4096), java.nio.charset.StandardCharsets.ISO_8859_1));
+                    String request =
+                            new String(buf, 0, Math.min(n, 4096), java.nio.charset.StandardCharsets.ISO_8859_1);
+                    firstRequests.add(request);
+                    if (refuseUpgrades
+                            && request.toLowerCase(java.util.Locale.ROOT).contains("sec-websocket-key")) {
+                        from.getOutputStream()
+                                .write("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                        return;
+                    }
                 }
                 out.write(buf, 0, n);
                 counter.addAndGet(n);

@@ -334,4 +334,74 @@ class TransportsIT {
             }
         }
     }
+
+    @Test
+    void httpUpstreamBatchesLostOnTheWayAreResent() throws Exception {
+        try (HttpRelay relay = new HttpRelay(exitPort, HttpRelay.Mode.FLAKY_UP)) {
+            EntryProcess entry = entry(
+                    "flaky",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_TRANSPORT", "http",
+                            "SPLITSTREAM_ENTRY_HTTP_MAX_BATCH", "65536",
+                            "SPLITSTREAM_ENTRY_SERVER", "http://127.0.0.1:" + relay.port()));
+            try {
+                int port = forwardPort(entry);
+                entry.awaitGroup("session established ([0-9a-f]{32}) transport=http-stream", WAIT);
+                echo(port, random(4 * MIB), read -> {});
+                System.out.printf(
+                        "http with lost upstream batches: 4 MiB echoed; %d of %d upstream POSTs failed%n",
+                        relay.failedUpPosts.get(), relay.upPosts.get());
+                assertThat(relay.failedUpPosts.get()).isGreaterThan(3);
+            } finally {
+                keepLog("flaky", entry);
+            }
+        }
+    }
+
+    @Test
+    void splitHttpPostsUpstreamAndStreamsDownstream() throws Exception {
+        try (HttpRelay upRelay = new HttpRelay(exitPort, HttpRelay.Mode.REFUSE_UPGRADE);
+                HttpRelay downRelay = new HttpRelay(exitPort, HttpRelay.Mode.REFUSE_UPGRADE)) {
+            EntryProcess entry = entry(
+                    "split-http",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_UPSTREAM", "http://127.0.0.1:" + upRelay.port(),
+                            "SPLITSTREAM_ENTRY_DOWNSTREAM", "http://127.0.0.1:" + downRelay.port()));
+            try {
+                int port = forwardPort(entry);
+                entry.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=websocket failed", WAIT);
+                echo(port, random(2 * MIB), read -> {});
+                assertThat(upRelay.requests.get()).isGreaterThan(2);
+                assertThat(downRelay.requests.get()).isGreaterThan(2);
+            } finally {
+                keepLog("split-http", entry);
+            }
+        }
+    }
+
+    @Test
+    void reprobeMovesTheSessionBackToTheWebSocketOnceItGetsThrough() throws Exception {
+        try (TcpRelay relay = new TcpRelay(exitPort)) {
+            relay.refuseUpgrades = true;
+            String url = "ws://127.0.0.1:" + relay.port();
+            EntryProcess entry = entry(
+                    "reprobe", Map.of("SPLITSTREAM_ENTRY_SERVER", url, "SPLITSTREAM_ENTRY_REPROBE_INTERVAL", "2s"));
+            Path state = Path.of("target", "it-reprobe-transports.json");
+            try {
+                int port = forwardPort(entry);
+                String id = entry.awaitGroup(
+                        "session established ([0-9a-f]{32}) transport=http-stream reason=websocket failed", WAIT);
+                relay.refuseUpgrades = false;
+                entry.awaitGroup("session resumed (" + id + ") transport=websocket", WAIT);
+                echo(port, random(MIB), read -> {});
+                await().atMost(WAIT)
+                        .until(() -> Files.exists(state)
+                                && Files.readString(state).contains("\"transport\" : \"websocket\""));
+                assertThat(entry.output()).doesNotContain("starting a new session");
+            } finally {
+                keepLog("reprobe", entry);
+            }
+        }
+    }
 }
