@@ -2,11 +2,13 @@
 # Tunnel benchmark: a Splitstream exit + entry on loopback against direct TCP and `ssh -L` (a throwaway sshd),
 # measured in the same run: upload throughput with 1 and 8 connections, 1-byte ping-pong RTT p50/p99, CPU and peak
 # RSS of the processes in the middle, RSS with 1,000 idle connections, and throughput/RTT over a WAN-like path (a relay
-# adding BENCH_DELAY_MS each way). Prints a table with ratios.
+# adding BENCH_DELAY_MS each way). Then each transport of BENCH_TRANSPORTS (its own entry against the same exit), with
+# direct TCP measured again right before it. Prints tables with ratios.
 # Bounded: about 1.5-3 minutes. Not a test: numbers depend on the machine and its load.
 #
 #   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections, BENCH_DELAY_MS=10
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
+#   BENCH_TRANSPORTS=websocket,http bench/tunnel.sh   # default websocket,websocket-split,http,http-split; '' skips
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,6 +16,7 @@ cd "$ROOT"
 SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 IDLE=${BENCH_IDLE:-1000}
 PINGS=${BENCH_PINGS:-3000}
+TRANSPORTS=${BENCH_TRANSPORTS-websocket,websocket-split,http,http-split}
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:--Xms64m -Xmx256m}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
 ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
@@ -50,10 +53,13 @@ trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -gt $((IDLE * 3 + 200)) ] || die "open files limit $(ulimit -n) is too low for $IDLE idle connections"
 
+# below the kernel's ephemeral range (32768+ by default): the 1,000 idle connections and the nodes' outbound sockets
+# take ports there, and a listener chosen among them can find its port taken by the time it binds
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW > 12000 ? EPHEMERAL_LOW - 10000 : 20000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   die "no free port"
@@ -287,6 +293,61 @@ for path in direct splitstream ssh; do
 done
 for fd in "${DELAY_FDS[@]}"; do eval "exec $fd>&-"; done
 
+# --- transports: one entry per transport against the same exit, direct TCP measured right before each -----------
+# transport_opts KIND: the entry's transport settings
+transport_opts() {
+  local ws="ws://127.0.0.1:$EXIT_HTTP" http="http://127.0.0.1:$EXIT_HTTP"
+  case $1 in
+    # a ws:// URL means WebSocket (auto tries it first)
+    websocket) echo "-Dsplitstream.entry.server=$ws" ;;
+    websocket-split) echo "-Dsplitstream.entry.upstream=$ws -Dsplitstream.entry.downstream=$ws" ;;
+    http) echo "-Dsplitstream.entry.server=$http -Dsplitstream.entry.transport=http" ;;
+    http-split) echo "-Dsplitstream.entry.upstream=$http -Dsplitstream.entry.downstream=$http -Dsplitstream.entry.transport=http" ;;
+    *) return 1 ;;
+  esac
+}
+IFS=, read -r -a TRANSPORT_LIST <<<"$TRANSPORTS"
+for kind in "${TRANSPORT_LIST[@]}"; do
+  opts=$(transport_opts "$kind") || die "unknown transport '$kind' in BENCH_TRANSPORTS"
+  T_HTTP=$(free_port)
+  T_FWD=$(free_port)
+  log "transport $kind: starting an entry (forward :$T_FWD)"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$T_HTTP" $opts \
+    -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
+  T_PID=$!
+  PIDS+=("$T_PID")
+  if ! wait_for 60 "the $kind entry" ready "$T_HTTP" ||
+    ! wait_for 60 "the $kind session" grep -q 'session established' "$WORK/entry-$kind.log"; then
+    log "transport $kind: no session; its log:"
+    tail -n 15 "$WORK/entry-$kind.log" >&2
+    R[t.$kind.state]="no session"
+    kill "$T_PID" 2>/dev/null || true
+    continue
+  fi
+  R[t.$kind.state]=$(sed -n 's/.*session established [0-9a-f]* \(transport=[^ ]*\).*/\1/p' "$WORK/entry-$kind.log" | head -n1)
+  run_tool throughput "$T_FWD" 2 2 >/dev/null || true # warm-up
+  for conns in 1 8; do
+    out=$(run_tool throughput "$TARGET" "$conns" "$SECONDS_PER_RUN")
+    R[t.$kind.direct$conns]=$(field mib_per_s <<<"$out")
+    if out=$(run_tool throughput "$T_FWD" "$conns" "$SECONDS_PER_RUN"); then
+      R[t.$kind.tp$conns]=$(field mib_per_s <<<"$out")
+    else
+      R[t.$kind.tp$conns]="-"
+    fi
+  done
+  if out=$(run_tool rtt "$T_FWD" "$((PINGS / 3))"); then
+    R[t.$kind.p50]=$(field p50_us <<<"$out")
+  else
+    R[t.$kind.p50]="-"
+  fi
+  R[t.$kind.peak]=$(($(status_kb VmHWM "$T_PID") / 1024))
+  log "transport $kind (${R[t.$kind.state]}): ${R[t.$kind.tp1]} / ${R[t.$kind.tp8]} MiB/s with 1 / 8 connections" \
+    "(direct ${R[t.$kind.direct1]} / ${R[t.$kind.direct8]}), ping-pong p50 ${R[t.$kind.p50]} us"
+  kill "$T_PID" 2>/dev/null || true
+  wait "$T_PID" 2>/dev/null || true
+done
+
 # shellcheck disable=SC2046
 R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
 # shellcheck disable=SC2046
@@ -336,3 +397,16 @@ echo "middle = exit + entry JVMs vs ssh client + sshd processes"
 echo "per node: exit peak RSS ${R[exit.peak]} MiB, CPU ${R[exit.cpu]} s; entry peak RSS ${R[entry.peak]} MiB, CPU ${R[entry.cpu]} s" \
   "(whole run, incl. start-up); ssh + sshd CPU ${R[ssh.cpu]} s"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine are noisy)"
+if [ ${#TRANSPORT_LIST[@]} -gt 0 ]; then
+  echo
+  echo "transports (each its own entry against the same exit; direct TCP measured right before each; ws vs websocket row):"
+  trow() { printf '%-16s %-26s %10s %10s %10s %10s %10s %12s %10s\n' "$@"; }
+  trow "transport" "entry logged" "1c MiB/s" "1c/direct" "8c MiB/s" "8c/direct" "8c/ws" "p50 RTT us" "entry RSS"
+  for kind in "${TRANSPORT_LIST[@]}"; do
+    trow "$kind" "${R[t.$kind.state]:-}" "${R[t.$kind.tp1]:--}" "$(ratio "${R[t.$kind.tp1]:-}" "${R[t.$kind.direct1]:-}")" \
+      "${R[t.$kind.tp8]:--}" "$(ratio "${R[t.$kind.tp8]:-}" "${R[t.$kind.direct8]:-}")" \
+      "$(ratio "${R[t.$kind.tp8]:-}" "${R[t.websocket.tp8]:-}")" "${R[t.$kind.p50]:--}" "${R[t.$kind.peak]:--}"
+  done
+  echo "targets: http >= 0.15x direct with 8 connections; websocket-split within 10% of websocket"
+fi
+

@@ -1,0 +1,49 @@
+package dev.splitstream.e2e;
+
+import static dev.splitstream.e2e.harness.Transfers.figure;
+
+import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.Node;
+import dev.splitstream.e2e.harness.NodeLogs;
+import dev.splitstream.e2e.harness.NodeSpec;
+import dev.splitstream.e2e.harness.Ports;
+import dev.splitstream.e2e.harness.TargetServer;
+import dev.splitstream.e2e.harness.Transfers;
+import dev.splitstream.e2e.harness.Tunnel;
+import java.time.Duration;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Every transport of issue 4 carries a large transfer each way at once, intact (SHA-256), entry straight to exit. */
+@ExtendWith(NodeLogs.class)
+class TransportsE2E {
+    @ParameterizedTest(name = "{0}: {1} MiB each way")
+    @CsvSource({"websocket, 256", "websocket-split, 256", "http, 256", "http-split, 256"})
+    void largeTransferEachWayIsIntact(String kind, long mebibytes) throws Exception {
+        String token = Tunnel.newToken();
+        int forward = Ports.free();
+        try (Closer closer = new Closer()) {
+            TargetServer target = closer.add(new TargetServer());
+            Node exit = closer.add(NodeSpec.exit()
+                            .token(token)
+                            .allow("127.0.0.1:" + target.port())
+                            .start())
+                    .awaitReady();
+            String exitAddress = "127.0.0.1:" + exit.httpPort();
+            Node entry = closer.add(
+                            TransportFixtures.transport(NodeSpec.entry().token(token), kind, exitAddress, exitAddress)
+                                    .forward(forward, "127.0.0.1", target.port())
+                                    .start())
+                    .awaitReady();
+            TransportFixtures.awaitEstablished(entry, kind);
+
+            Duration elapsed = Transfers.uploadAndDownload(
+                    forward, mebibytes * 1024 * 1024, 40 + mebibytes, Duration.ofMinutes(8));
+            double seconds = elapsed.toMillis() / 1000.0;
+            figure(String.format(
+                    "%s: %d MiB each way at once intact in %.1f s (%.1f MiB/s each way)",
+                    kind, mebibytes, seconds, mebibytes / seconds));
+        }
+    }
+}
