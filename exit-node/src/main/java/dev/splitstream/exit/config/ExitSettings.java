@@ -1,6 +1,7 @@
 package dev.splitstream.exit.config;
 
 import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Limits;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,7 +34,7 @@ public record ExitSettings(
         Duration resumeTimeout,
         Duration ackInterval,
         Duration pingInterval,
-        boolean deflate,
+        Optional<Deflate> deflate,
         Http http) {
 
     /**
@@ -141,8 +142,26 @@ public record ExitSettings(
                 e.resumeTimeout(),
                 e.ackInterval(),
                 e.pingInterval(),
-                e.deflate(),
+                compression(c),
                 http);
+    }
+
+    private static Optional<Deflate> compression(SplitstreamConfig c) {
+        String mode = c.compression().trim().toLowerCase(java.util.Locale.ROOT);
+        if (mode.equals("off")) {
+            return Optional.empty();
+        }
+        if (!mode.equals("auto")) {
+            throw new ConfigException(
+                    "splitstream.compression (SPLITSTREAM_COMPRESSION): '" + c.compression() + "' is not off or auto");
+        }
+        if (c.compressionLevel() < 1 || c.compressionLevel() > 9) {
+            throw new ConfigException(
+                    "splitstream.compression-level (SPLITSTREAM_COMPRESSION_LEVEL) must be 1 to 9, was "
+                            + c.compressionLevel());
+        }
+        positive("splitstream.compression-threshold (SPLITSTREAM_COMPRESSION_THRESHOLD)", c.compressionThreshold());
+        return Optional.of(new Deflate(c.compressionLevel(), c.compressionThreshold()));
     }
 
     private static void positive(String key, int value) {

@@ -22,6 +22,21 @@ public interface SplitstreamConfig {
     @WithDefault("default")
     String tokenId();
 
+    /**
+     * Per-frame DEFLATE of DATA payloads (SPLITSTREAM_COMPRESSION): {@code auto} agrees to it when an entry node offers
+     * it and then compresses payloads that shrink; {@code off} never agrees. Default auto.
+     */
+    @WithDefault("auto")
+    String compression();
+
+    /** Smallest DATA payload worth compressing, bytes (SPLITSTREAM_COMPRESSION_THRESHOLD). Default 512. */
+    @WithDefault("512")
+    int compressionThreshold();
+
+    /** zlib level for compressed payloads, 1 (fastest) to 9 (SPLITSTREAM_COMPRESSION_LEVEL). Default 1. */
+    @WithDefault("1")
+    int compressionLevel();
+
     /** Exit node settings. */
     Exit exit();
 
@@ -75,13 +90,6 @@ public interface SplitstreamConfig {
         /** Interval of the per-session timer that sends pending acknowledgements and checks the idle timeout. Default 150ms. */
         @WithDefault("150ms")
         Duration ackInterval();
-
-        /**
-         * Agree to per-frame DEFLATE compression of DATA payloads when an entry node asks for it (zlib level 1,
-         * payloads of 512 bytes or more, only when smaller). Default true.
-         */
-        @WithDefault("true")
-        boolean deflate();
 
         /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
         @WithDefault("30s")

@@ -5,7 +5,6 @@ import dev.splitstream.exit.session.Leg;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
-import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.HandshakeResult;
@@ -47,7 +46,7 @@ public final class LegHandshake {
     }
 
     private static int serverCapabilities(TransportDeps deps) {
-        return (deps.settings().deflate() ? Capabilities.DEFLATE : 0) | Capabilities.SPLIT;
+        return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0) | Capabilities.SPLIT;
     }
 
     /** The codec for this leg: the handshake's until the PROOF verified, then the session's (version, DEFLATE). */
@@ -69,7 +68,8 @@ public final class LegHandshake {
             throw new ProtocolException(CloseCode.PROTOCOL_ERROR, "expected PROOF, got " + frame.type());
         }
         HandshakeResult result = handshake.onProof(frame);
-        codec = FrameCodec.forSession(deps.settings().limits(), result, Deflate.defaults());
+        codec = FrameCodec.forSession(
+                deps.settings().limits(), result, deps.settings().deflate().orElse(null));
         return result;
     }
 

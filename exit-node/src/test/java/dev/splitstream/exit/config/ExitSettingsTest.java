@@ -44,6 +44,29 @@ class ExitSettingsTest {
     }
 
     @Test
+    void compressionIsAutoByDefaultAndSharesTheEntrysKeys() {
+        ExitSettings auto = ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef")));
+        assertThat(auto.deflate()).contains(new dev.splitstream.protocol.Deflate(1, 512));
+        ExitSettings off = ExitSettings.from(
+                TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef", "splitstream.compression", "off")));
+        assertThat(off.deflate()).isEmpty();
+        ExitSettings tuned = ExitSettings.from(TestConfigs.config(Map.of(
+                "splitstream.token",
+                "0123456789abcdef",
+                "splitstream.compression-level",
+                "6",
+                "splitstream.compression-threshold",
+                "1024")));
+        assertThat(tuned.deflate()).contains(new dev.splitstream.protocol.Deflate(6, 1024));
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.compression", "gzip"))))
+                .hasMessageContaining("splitstream.compression (SPLITSTREAM_COMPRESSION): 'gzip'");
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.compression-level", "0"))))
+                .hasMessageContaining("splitstream.compression-level");
+    }
+
+    @Test
     void noTokenAndNoTokensFileFailsNamingBothKeys() {
         assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of())))
                 .isInstanceOf(ConfigException.class)
