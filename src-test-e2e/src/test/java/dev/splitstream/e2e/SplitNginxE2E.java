@@ -106,7 +106,9 @@ class SplitNginxE2E {
                         .as("the downstream block sees handshakes and GET .../down only")
                         .allMatch(request -> request.contains("/splitstream/v1/http/handshake")
                                 || request.contains("/splitstream/v1/http/down"))
-                        .anyMatch(request -> request.startsWith("GET /splitstream/v1/http/down"));
+                        .anyMatch(request -> request.startsWith("GET /splitstream/v1/http/down"))
+                        .as("the leg id is a bearer credential: never in the logged request line")
+                        .noneMatch(request -> request.contains("leg="));
             } else {
                 assertThat(up.requests())
                         .isNotEmpty()

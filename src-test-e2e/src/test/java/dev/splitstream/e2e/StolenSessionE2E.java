@@ -12,17 +12,19 @@ import dev.splitstream.e2e.harness.Ports;
 import dev.splitstream.e2e.harness.TargetServer;
 import dev.splitstream.e2e.harness.Transfers;
 import dev.splitstream.e2e.harness.Tunnel;
-import java.lang.reflect.Constructor;
+import dev.splitstream.protocol.Capabilities;
+import dev.splitstream.protocol.ClientHandshake;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.Secret;
 import java.net.URI;
-import java.net.URL;
-import java.net.URLClassLoader;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
@@ -126,13 +128,13 @@ class StolenSessionE2E {
                 .buildAsync(URI.create(exit.wsUrl() + "/splitstream/v1/ws"), listener)
                 .get(10, TimeUnit.SECONDS);
         try {
-            Object handshake = protocol.joinDownstreamWithGuessedKey(sessionId);
+            ClientHandshake handshake = protocol.joinDownstreamWithGuessedKey(sessionId);
             socket.sendBinary(protocol.encode(protocol.hello(handshake)), true).get(5, TimeUnit.SECONDS);
             Object answer = inbox.poll(10, TimeUnit.SECONDS);
             assertThat(answer).as("the exit answers the hello").isNotNull();
             StringBuilder outcome = new StringBuilder();
             if (answer instanceof ByteBuffer message) {
-                Object frame = protocol.decodeMessage(message);
+                Frame frame = protocol.decodeMessage(message);
                 outcome.append(frame.getClass().getSimpleName());
                 if (frame.getClass().getSimpleName().equals("Challenge")) {
                     socket.sendBinary(protocol.encode(protocol.onChallenge(handshake, frame)), true)
@@ -140,7 +142,7 @@ class StolenSessionE2E {
                     answer = inbox.poll(10, TimeUnit.SECONDS);
                     assertThat(answer).as("the exit answers the proof").isNotNull();
                     if (answer instanceof ByteBuffer close) {
-                        Object closeFrame = protocol.decodeMessage(close);
+                        Frame closeFrame = protocol.decodeMessage(close);
                         outcome.append(" -> ").append(closeFrame);
                         assertThat(closeFrame.getClass().getSimpleName())
                                 .as("the exit refuses the proof")
@@ -164,7 +166,7 @@ class StolenSessionE2E {
     /** The same over the plain-HTTP transport's two-request handshake. */
     private static String joinOverHttp(Protocol protocol, Node exit, String sessionId) throws Exception {
         URI uri = URI.create(exit.httpUrl() + "/splitstream/v1/http/handshake");
-        Object handshake = protocol.joinDownstreamWithGuessedKey(sessionId);
+        ClientHandshake handshake = protocol.joinDownstreamWithGuessedKey(sessionId);
         HttpResponse<byte[]> first = HTTP.send(
                 HttpRequest.newBuilder(uri)
                         .timeout(Duration.ofSeconds(10))
@@ -176,7 +178,7 @@ class StolenSessionE2E {
             assertThat(first.statusCode()).as("hello refused").isEqualTo(403);
             return "hello refused with HTTP " + first.statusCode();
         }
-        Object challenge = protocol.decodeNext(ByteBuffer.wrap(first.body()));
+        Frame challenge = protocol.decodeNext(ByteBuffer.wrap(first.body()));
         String handshakeId = first.headers()
                 .firstValue("X-Splitstream-Handshake")
                 .orElseThrow(() -> new AssertionError("no X-Splitstream-Handshake header"));
@@ -193,7 +195,7 @@ class StolenSessionE2E {
         assertThat(second.headers().firstValue("X-Splitstream-Leg"))
                 .as("no leg credential")
                 .isEmpty();
-        Object close = protocol.decodeNext(ByteBuffer.wrap(second.body()));
+        Frame close = protocol.decodeNext(ByteBuffer.wrap(second.body()));
         return "challenge, then HTTP " + second.statusCode() + " " + close;
     }
 
@@ -203,82 +205,43 @@ class StolenSessionE2E {
         return bytes;
     }
 
-    /**
-     * The protocol library's client handshake and codec, loaded from {@code protocol/target/classes}: this module's
-     * pom names only the node jars (it starts them, it does not link them), so the test reaches the library by
-     * reflection rather than a compile-time dependency.
-     */
+    /** The protocol library's client handshake and codec, playing an intruder who knows only the session id. */
     private static final class Protocol {
-        private final Class<?> frameClass;
-        private final Object codec;
-        private final Constructor<?> handshakeConstructor;
-        private final Constructor<?> secretConstructor;
-        private final Object joinDownstream;
-
-        Protocol() throws Exception {
-            Path classes = Node.repoRoot().resolve("protocol/target/classes");
-            if (!Files.isDirectory(classes)) {
-                throw new AssertionError(classes + " is missing: build the protocol module first");
-            }
-            ClassLoader loader =
-                    new URLClassLoader(new URL[] {classes.toUri().toURL()}, StolenSessionE2E.class.getClassLoader());
-            String pkg = "dev.splitstream.protocol.";
-            frameClass = Class.forName(pkg + "Frame", true, loader);
-            Class<?> limits = Class.forName(pkg + "Limits", true, loader);
-            Class<?> codecClass = Class.forName(pkg + "FrameCodec", true, loader);
-            codec = codecClass
-                    .getConstructor(limits)
-                    .newInstance(limits.getMethod("defaults").invoke(null));
-            Class<?> secret = Class.forName(pkg + "Secret", true, loader);
-            secretConstructor = secret.getConstructor(byte[].class);
-            @SuppressWarnings({"unchecked", "rawtypes"})
-            Object intent = Enum.valueOf((Class) Class.forName(pkg + "Frame$Intent", true, loader), "JOIN_DOWNSTREAM");
-            joinDownstream = intent;
-            handshakeConstructor = Class.forName(pkg + "ClientHandshake", true, loader)
-                    .getConstructor(
-                            String.class,
-                            secret,
-                            intent.getClass(),
-                            byte[].class,
-                            long.class,
-                            int.class,
-                            Clock.class,
-                            SecureRandom.class);
-        }
+        private final FrameCodec codec = new FrameCodec(Limits.defaults());
 
         /** A client handshake for JOIN_DOWNSTREAM of {@code sessionId}, keyed with 32 random bytes (not the key). */
-        Object joinDownstreamWithGuessedKey(String sessionId) throws Exception {
+        ClientHandshake joinDownstreamWithGuessedKey(String sessionId) {
             byte[] guess = new byte[32];
             new SecureRandom().nextBytes(guess);
-            return handshakeConstructor.newInstance(
+            return new ClientHandshake(
                     "default",
-                    secretConstructor.newInstance((Object) guess),
-                    joinDownstream,
+                    new Secret(guess),
+                    Frame.Intent.JOIN_DOWNSTREAM,
                     HexFormat.of().parseHex(sessionId),
                     0L,
-                    2, // Capabilities.SPLIT
+                    Capabilities.SPLIT,
                     Clock.systemUTC(),
                     new SecureRandom());
         }
 
-        Object hello(Object handshake) throws Exception {
-            return handshake.getClass().getMethod("hello").invoke(handshake);
+        Frame hello(ClientHandshake handshake) {
+            return handshake.hello();
         }
 
-        Object onChallenge(Object handshake, Object challenge) throws Exception {
-            return handshake.getClass().getMethod("onChallenge", frameClass).invoke(handshake, challenge);
+        Frame onChallenge(ClientHandshake handshake, Frame challenge) throws ProtocolException {
+            return handshake.onChallenge(challenge);
         }
 
-        ByteBuffer encode(Object frame) throws Exception {
-            return (ByteBuffer) codec.getClass().getMethod("encode", frameClass).invoke(codec, frame);
+        ByteBuffer encode(Frame frame) {
+            return codec.encode(frame);
         }
 
-        Object decodeMessage(ByteBuffer message) throws Exception {
-            return codec.getClass().getMethod("decodeMessage", ByteBuffer.class).invoke(codec, message);
+        Frame decodeMessage(ByteBuffer message) throws ProtocolException {
+            return codec.decodeMessage(message);
         }
 
-        Object decodeNext(ByteBuffer in) throws Exception {
-            return codec.getClass().getMethod("decodeNext", ByteBuffer.class).invoke(codec, in);
+        Frame decodeNext(ByteBuffer in) throws ProtocolException {
+            return codec.decodeNext(in);
         }
     }
 }

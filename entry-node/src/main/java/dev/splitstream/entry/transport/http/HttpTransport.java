@@ -327,9 +327,9 @@ public final class HttpTransport implements Transport {
                 return;
             }
             boolean pollNow = poll;
-            String uri =
-                    "down?leg=" + leg + "&last=" + handler.lastReceivedSeq() + "&mode=" + (pollNow ? "poll" : "stream");
-            RequestOptions o = request(HttpMethod.GET, uri, session(), null)
+            // The leg id is a bearer credential: a header, never the query string that proxies write to their logs.
+            String uri = "down?last=" + handler.lastReceivedSeq() + "&mode=" + (pollNow ? "poll" : "stream");
+            RequestOptions o = request(HttpMethod.GET, uri, session(), leg)
                     .setTimeout(pollNow ? POLL_TIMEOUT_MILLIS : -1)
                     .setConnectTimeout(REQUEST_TIMEOUT_MILLIS);
             long[] sent = {System.nanoTime()};
