@@ -14,7 +14,7 @@ cd "$ROOT"
 SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 IDLE=${BENCH_IDLE:-1000}
 PINGS=${BENCH_PINGS:-3000}
-JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:--Xms64m -Xmx256m}
+JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:--Xms32m -Xmx192m -XX:+UseSerialGC -XX:MaxDirectMemorySize=64m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
 ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
 HZ=$(getconf CLK_TCK)
