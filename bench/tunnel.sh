@@ -17,7 +17,8 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 IDLE=${BENCH_IDLE:-1000}
 PINGS=${BENCH_PINGS:-3000}
 TRANSPORTS=${BENCH_TRANSPORTS-websocket,websocket-split,http,http-split}
-JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:--Xms64m -Xmx256m}
+. "$ROOT/scripts/jvm-opts.sh"
+JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
 ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
 HZ=$(getconf CLK_TCK)

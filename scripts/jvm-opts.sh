@@ -1,0 +1,5 @@
+# Default JVM flags for a node (sourced by ./splitstream and bench/tunnel.sh; JAVA_OPTS replaces them).
+# Small footprint: each node stays under 256 MiB RSS through bulk transfers and 1,000 idle connections. SerialGC: two
+# cores and a small heap need no concurrent collector threads or regions; Netty's arenas default to 2 per core.
+# shellcheck disable=SC2034
+SPLITSTREAM_JAVA_OPTS="-Xms32m -Xmx192m -XX:+UseSerialGC -XX:MaxDirectMemorySize=64m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2"
