@@ -98,7 +98,14 @@ public record ExitSettings(
         positive("splitstream.exit.tokens-reload-interval", e.tokensReloadInterval());
         positive("splitstream.exit.ack-interval", e.ackInterval());
         positive("splitstream.exit.ping-interval", e.pingInterval());
-        Limits limits = Limits.defaults().withMaxPayload((int) maxFrame).withMaxStreams(e.maxStreams());
+        // 1 MiB initial stream window (protocol default 256 KiB): on a loaded host the credit round trip is
+        // milliseconds, and 256 KiB per round trip capped one upload at ~65 MiB/s; the auto-tuner, which compares
+        // with the idle ping RTT, does not grow it. Still bounded: credit is returned only once the target took the
+        // bytes.
+        Limits limits = Limits.defaults()
+                .withMaxPayload((int) maxFrame)
+                .withMaxStreams(e.maxStreams())
+                .withWindows(1024 * 1024, Limits.defaults().maxWindow());
         SplitstreamConfig.Http h = e.http();
         long maxBatch = h.maxBatch().asLongValue();
         if (maxBatch < maxFrame + 64 || maxBatch > 64L * 1024 * 1024) {
