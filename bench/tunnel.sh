@@ -141,7 +141,8 @@ EXIT_PID=$!
 PIDS+=("$EXIT_PID")
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY_HTTP" \
-  -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.forwards="127.0.0.1:$FWD=127.0.0.1:$TARGET" \
+  -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.transport=websocket \
+  -Dsplitstream.entry.state-file="$WORK/transports.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry.log" 2>&1 &
 ENTRY_PID=$!
 PIDS+=("$ENTRY_PID")
@@ -269,7 +270,8 @@ ENTRY2_HTTP=$(free_port)
 FWD2=$(free_port)
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY2_HTTP" \
-  -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
+  -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.transport=websocket \
+  -Dsplitstream.entry.state-file="$WORK/transports-wan.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry-wan.log" 2>&1 &
 PIDS+=($!)
 SSH_FWD2=$(free_port)
@@ -300,8 +302,8 @@ transport_opts() {
   local ws="ws://127.0.0.1:$EXIT_HTTP" http="http://127.0.0.1:$EXIT_HTTP"
   case $1 in
     # a ws:// URL means WebSocket (auto tries it first)
-    websocket) echo "-Dsplitstream.entry.server=$ws" ;;
-    websocket-split) echo "-Dsplitstream.entry.upstream=$ws -Dsplitstream.entry.downstream=$ws" ;;
+    websocket) echo "-Dsplitstream.entry.server=$ws -Dsplitstream.entry.transport=websocket" ;;
+    websocket-split) echo "-Dsplitstream.entry.upstream=$ws -Dsplitstream.entry.downstream=$ws -Dsplitstream.entry.transport=websocket" ;;
     http) echo "-Dsplitstream.entry.server=$http -Dsplitstream.entry.transport=http" ;;
     http-split) echo "-Dsplitstream.entry.upstream=$http -Dsplitstream.entry.downstream=$http -Dsplitstream.entry.transport=http" ;;
     *) return 1 ;;
@@ -315,7 +317,7 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   log "transport $kind: starting an entry (forward :$T_FWD)"
   # shellcheck disable=SC2086
   SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$T_HTTP" $opts \
-    -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
+    -Dsplitstream.entry.state-file="$WORK/transports-$kind.json" -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
   T_PID=$!
   PIDS+=("$T_PID")
   if ! wait_for 60 "the $kind entry" ready "$T_HTTP" ||

@@ -1,7 +1,6 @@
 package dev.splitstream.e2e;
 
-import static org.awaitility.Awaitility.await;
-
+import dev.splitstream.e2e.fixture.Fixtures;
 import dev.splitstream.e2e.harness.Daemon;
 import dev.splitstream.e2e.harness.Node;
 import dev.splitstream.e2e.harness.NodeLogs;
@@ -11,11 +10,9 @@ import dev.splitstream.e2e.harness.Programs;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -273,44 +270,18 @@ final class TransportFixtures {
     }
 
     static void awaitPort(Daemon daemon, InetSocketAddress address) {
-        await(daemon.name() + " listening on " + address)
-                .atMost(Duration.ofSeconds(60))
-                .pollInterval(Duration.ofMillis(100))
-                .until(() -> {
-                    daemon.assertAlive();
-                    try (Socket socket = new Socket()) {
-                        socket.connect(address, 1000);
-                        return true;
-                    } catch (IOException e) {
-                        return false;
-                    }
-                });
+        Fixtures.awaitPort(daemon, address, Duration.ofSeconds(60));
     }
 
     private static Path tempDir(String prefix) {
-        try {
-            Path dir = Files.createTempDirectory("splitstream-" + prefix);
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-            return dir;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Fixtures.tempDir(prefix);
     }
 
     private static void write(Path file, String text) {
-        try {
-            Files.writeString(file, text);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        Fixtures.write(file, text);
     }
 
     private static void deleteTree(Path dir) {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder())
-                    .forEach(path -> path.toFile().delete());
-        } catch (IOException e) {
-            // best effort
-        }
+        Fixtures.deleteTree(dir);
     }
 }

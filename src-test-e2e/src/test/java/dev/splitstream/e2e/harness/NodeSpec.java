@@ -34,6 +34,18 @@ public final class NodeSpec {
         this.httpPort = Ports.free();
         // test traffic stays on loopback
         config.put("quarkus.http.host", "127.0.0.1");
+        if (role == Role.ENTRY) {
+            // transport=auto remembers per server URL what worked; ports are reused, so each entry gets its own memory
+            config.put("splitstream.entry.state-file", stateFile(name).toString());
+        }
+    }
+
+    private static Path stateFile(String name) {
+        try {
+            return java.nio.file.Files.createTempDirectory("splitstream-state-").resolve(name + "-transports.json");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     public static NodeSpec exit() {
