@@ -3,6 +3,7 @@ package dev.splitstream.exit.transport.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.splitstream.exit.transport.ws.TestTunnel.Recorder;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
@@ -72,10 +73,10 @@ class ExitHttpBackpressureTest {
         tunnels.add(t);
         assertThat(t.open(TOKEN_ID, SECRET, 0).status()).isEqualTo(200);
         t.startDown("stream");
-        List<HttpTestTunnel.Recorder> streams = new ArrayList<>();
+        List<Recorder> streams = new ArrayList<>();
         List<byte[]> sent = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            HttpTestTunnel.Recorder r = t.openStream("127.0.0.1", echo.actualPort());
+            Recorder r = t.openStream("127.0.0.1", echo.actualPort());
             r.accepted.get(10, TimeUnit.SECONDS);
             byte[] data = random(700_000 + i);
             streams.add(r);
@@ -88,10 +89,10 @@ class ExitHttpBackpressureTest {
         // queue overflows, the response ends, and the next GET gets the rest resent.
         t.stallDown(1_000);
         for (int i = 0; i < 3; i++) {
-            HttpTestTunnel.Recorder r = streams.get(i);
+            Recorder r = streams.get(i);
             int size = sent.get(i).length;
             await().atMost(30, TimeUnit.SECONDS).until(() -> r.receivedLength() >= size);
-            assertThat(r.received()).isEqualTo(sent.get(i));
+            assertThat(r.receivedBytes()).isEqualTo(sent.get(i));
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.splitstream.exit.transport.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.splitstream.exit.transport.ws.TestTunnel.Recorder;
 import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -102,7 +103,7 @@ class ExitHttpTransportTest {
     }
 
     private void echoes(HttpTestTunnel t, int size, Runnable midway) throws Exception {
-        HttpTestTunnel.Recorder r = t.openStream("127.0.0.1", echo.actualPort());
+        Recorder r = t.openStream("127.0.0.1", echo.actualPort());
         r.accepted.get(10, TimeUnit.SECONDS);
         byte[] data = random(size);
         t.write(r, data);
@@ -111,7 +112,7 @@ class ExitHttpTransportTest {
             midway.run();
         }
         await().atMost(30, TimeUnit.SECONDS).until(() -> r.receivedLength() >= size);
-        assertThat(r.received()).isEqualTo(data);
+        assertThat(r.receivedBytes()).isEqualTo(data);
     }
 
     private double count(String name, String tag, String value) {

@@ -1,5 +1,6 @@
 package dev.splitstream.exit.transport.http;
 
+import dev.splitstream.exit.transport.ws.TestTunnel.Recorder;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Deflate;
@@ -13,7 +14,6 @@ import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.Session;
 import dev.splitstream.protocol.SessionListener;
 import dev.splitstream.protocol.Stream;
-import dev.splitstream.protocol.StreamHandler;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Context;
 import io.vertx.core.MultiMap;
@@ -24,7 +24,6 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.time.Clock;
@@ -400,51 +399,6 @@ final class HttpTestTunnel implements AutoCloseable {
         @Override
         public void onClosed(CloseCode code, String message) {
             sessionClosed.complete(code);
-        }
-    }
-
-    /** Records one stream's events and bytes. */
-    static final class Recorder implements StreamHandler {
-        Stream stream;
-        final CompletableFuture<Void> accepted = new CompletableFuture<>();
-        final CompletableFuture<String> reset = new CompletableFuture<>();
-        private final ByteArrayOutputStream received = new ByteArrayOutputStream();
-
-        @Override
-        public void onAccepted(Stream s) {
-            accepted.complete(null);
-        }
-
-        @Override
-        public void onData(Stream s, ByteBuffer data) {
-            int n = data.remaining();
-            byte[] bytes = new byte[n];
-            data.get(bytes);
-            synchronized (received) {
-                received.writeBytes(bytes);
-            }
-            s.consumed(n);
-        }
-
-        @Override
-        public void onFin(Stream s) {}
-
-        @Override
-        public void onReset(Stream s, ResetCode code, String message) {
-            reset.complete(code + " " + message);
-            accepted.completeExceptionally(new AssertionError("reset: " + code + " " + message));
-        }
-
-        byte[] received() {
-            synchronized (received) {
-                return received.toByteArray();
-            }
-        }
-
-        int receivedLength() {
-            synchronized (received) {
-                return received.size();
-            }
         }
     }
 }

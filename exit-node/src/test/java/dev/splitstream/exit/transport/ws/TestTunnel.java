@@ -36,7 +36,7 @@ import java.util.concurrent.TimeUnit;
  * A minimal entry side for tests: a Vert.x WebSocket client speaking the real handshake and, once established, a real
  * client {@link Session}. Every session call runs on the WebSocket's context, as in the entry node.
  */
-final class TestTunnel implements AutoCloseable {
+public final class TestTunnel implements AutoCloseable {
     static final Duration TIMEOUT = Duration.ofSeconds(10);
 
     private final Vertx vertx;
@@ -314,12 +314,12 @@ final class TestTunnel implements AutoCloseable {
         }
     }
 
-    /** Records one stream's events. */
-    static final class Recorder implements StreamHandler {
-        Stream stream;
-        final CompletableFuture<Void> accepted = new CompletableFuture<>();
-        final CompletableFuture<Void> fin = new CompletableFuture<>();
-        final CompletableFuture<String> reset = new CompletableFuture<>();
+    /** Records one stream's events and bytes; the HTTP transport's test client uses it too. */
+    public static final class Recorder implements StreamHandler {
+        public Stream stream;
+        public final CompletableFuture<Void> accepted = new CompletableFuture<>();
+        public final CompletableFuture<Void> fin = new CompletableFuture<>();
+        public final CompletableFuture<String> reset = new CompletableFuture<>();
         private final ByteArrayOutputStream received = new ByteArrayOutputStream();
 
         @Override
@@ -355,7 +355,13 @@ final class TestTunnel implements AutoCloseable {
             }
         }
 
-        int receivedLength() {
+        public byte[] receivedBytes() {
+            synchronized (received) {
+                return received.toByteArray();
+            }
+        }
+
+        public int receivedLength() {
             synchronized (received) {
                 return received.size();
             }
