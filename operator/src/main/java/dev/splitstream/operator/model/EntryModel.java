@@ -190,7 +190,7 @@ public final class EntryModel {
         String pullPolicy =
                 spec.entry.imagePullPolicy != null ? spec.entry.imagePullPolicy : defaults.imagePullPolicy();
         List<EnvVar> env = new ArrayList<>();
-        env.add(new EnvVar("QUARKUS_HTTP_PORT", Integer.toString(ENTRY_PORT), null));
+        // No QUARKUS_HTTP_PORT: the entry runs no HTTP server, only the management interface.
         env.addAll(Pods.managementEnv(MANAGEMENT_PORT));
         Map<String, String> podAnnotations = new LinkedHashMap<>(Pods.scrapeAnnotations());
         podAnnotations.put(ANNOTATION_CONFIG_DIGEST, configDigest);

@@ -47,7 +47,6 @@ public final class TunnelResources {
     public static final String KEY_GENERATED_TOKEN = "token";
 
     public static final int EXIT_PORT = 8080;
-    public static final int ENTRY_PORT = 8081;
     /** The nodes' Quarkus management interface: health, metrics, the exit's dashboard. */
     public static final int MANAGEMENT_PORT = 9000;
 

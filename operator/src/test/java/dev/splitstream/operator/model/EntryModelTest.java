@@ -99,6 +99,8 @@ class EntryModelTest {
         });
         assertThat(entry.getEnv()).anySatisfy(e -> assertThat(e.getName() + "=" + e.getValue())
                 .isEqualTo("QUARKUS_MANAGEMENT_PORT=9000"));
+        assertThat(entry.getEnv()).as("the entry runs no HTTP server").noneMatch(e -> e.getName()
+                .equals("QUARKUS_HTTP_PORT"));
         assertThat(entry.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
         assertThat(deployment.getSpec().getTemplate().getMetadata().getAnnotations())
                 .containsEntry(ANNOTATION_CONFIG_DIGEST, "abc")
