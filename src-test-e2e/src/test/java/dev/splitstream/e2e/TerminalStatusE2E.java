@@ -100,7 +100,7 @@ class TerminalStatusE2E {
                 "SPLITSTREAM_TOKEN=$(cat '" + tokenFile + "')",
                 "export SPLITSTREAM_TOKEN",
                 "exec '" + java + "' -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
-                        + " -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=" + Ports.free()
+                        + " -Dquarkus.management.port=" + Ports.free()
                         + " -Dsplitstream.entry.server=" + server
                         + " -Dsplitstream.entry.forwards=127.0.0.1:" + forward + "=127.0.0.1:" + targetPort
                         + " -Dsplitstream.entry.reconnect-min=200ms -Dsplitstream.entry.reconnect-max=3s"
