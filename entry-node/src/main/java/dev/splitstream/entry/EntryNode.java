@@ -74,10 +74,10 @@ public class EntryNode {
                     await(HttpConnectListener.start(vertx, s, manager, metrics), EntrySettings.HTTP_CONNECT, s);
             LOG.infof("http-connect listening on %s via %s", s.display(server.actualPort()), via);
         });
-        if (servers.isEmpty()) {
+        if (servers.isEmpty() && settings.agent().isEmpty()) {
             LOG.warnf(
-                    "no listener configured: set %s, %s or %s",
-                    EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT);
+                    "no listener configured: set %s, %s or %s (or %s to expose services)",
+                    EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT, EntrySettings.EXPOSE);
         }
     }
 
