@@ -1,8 +1,10 @@
 package dev.splitstream.bridge;
 
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -15,6 +17,8 @@ import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
@@ -46,6 +50,13 @@ import org.jboss.logging.Logger;
  * switched with the channel's AUTO_READ rather than {@link NetSocket#pause()}: a paused NetSocket parks bytes already
  * read in its own buffer while user events (the FIN) bypass that buffer, so the FIN would overtake queued data.
  *
+ * <p>Memory: every bridge holds a {@link BufferBudget.Lease} of the node's budget. Bytes read from the socket are charged
+ * at once (on the socket's thread, before they cross to the session) and released when the peer acknowledges them;
+ * bytes from the stream are charged when they arrive and released when the socket has written them. A bridge whose
+ * lease may take no more stops reading its socket and holds back the stream's receive credit until the budget has
+ * room; reads are at most one share. A bridge that gets no lease (the budget is spent) refuses its stream, saying so.
+ * The lease ends when the socket closes.
+ *
  * <p>Resets: a socket that fails or closes before both directions finished resets the stream with the reason; a reset
  * from the peer aborts the socket (linger 0, so the client sees an error rather than a clean end of a truncated
  * reply), unless the peer had already sent its FIN: then everything it sent is still written before the socket closes.
@@ -53,6 +64,10 @@ import org.jboss.logging.Logger;
 public final class SocketBridge implements StreamEndpoint {
     private static final Logger LOG = Logger.getLogger(SocketBridge.class);
     private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
+    /** Whether new streams are being refused for the budget now (one budget per node process), and since which count. */
+    private static final AtomicBoolean REFUSING = new AtomicBoolean();
+
+    private static final AtomicLong REFUSED_BEFORE = new AtomicLong();
 
     /** What a listener does when the far side answered an {@link #open}ed stream (both run on the socket's thread). */
     public interface Replies {
@@ -82,6 +97,9 @@ public final class SocketBridge implements StreamEndpoint {
     private final String label;
     private final BridgeMetrics metrics;
     private final Replies replies;
+    private final BufferBudget budget;
+    /** Null when the budget was spent as this bridge was created: its stream is refused. */
+    private final BufferBudget.Lease lease;
 
     // Owned by the socket's thread.
     private boolean relaying;
@@ -91,6 +109,10 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean socketClosed;
     private long pendingCredit;
     private String failure;
+    /** Reading stopped because {@link Stream#write} returned false (until {@link #onWritable}). */
+    private boolean streamBlocked;
+    /** Reading stopped, or credit held back, because the lease may take no more (until the budget has room). */
+    private boolean budgetBlocked;
 
     // Owned by the stream's (session's) thread.
     private Stream stream;
@@ -109,9 +131,18 @@ public final class SocketBridge implements StreamEndpoint {
      * @param socketName what the socket is, for reset messages ("local connection", "target connection")
      * @param label where the stream leads, for logs ("db:5432")
      * @param replies for {@link #open}: the listener's answers; null for {@link #accept}
+     * @param budget the node's buffer budget; this bridge takes a lease of it, or refuses its stream when it is spent
      */
-    public SocketBridge(NetSocket socket, String socketName, String label, BridgeMetrics metrics, Replies replies) {
+    public SocketBridge(
+            NetSocket socket,
+            String socketName,
+            String label,
+            BridgeMetrics metrics,
+            Replies replies,
+            BufferBudget budget) {
         this.socket = socket;
+        this.budget = budget;
+        this.lease = budget.tryOpen();
         this.socketContext =
                 socket instanceof ConnectionBase base ? base.getContext() : (ContextInternal) Vertx.currentContext();
         this.socketName = socketName;
@@ -119,7 +150,18 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
+        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
+            // Reads of at most one share: a lease overshoots its allowance by one read at most.
+            internal.channelHandlerContext()
+                    .channel()
+                    .config()
+                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
+        }
         metrics.connectionOpened();
+        noteBudget(budget, lease != null);
+        if (lease != null) {
+            lease.onEvict(this::evict);
+        }
         socket.closeHandler(v -> onSocketClosed());
         socket.exceptionHandler(t -> {
             LOG.debugf("%s for %s: %s", socketName, label, t.toString());
@@ -183,7 +225,51 @@ public final class SocketBridge implements StreamEndpoint {
      * {@link #onReset}) or {@link #onOpenFailed} on the session's thread. Call on the socket's thread.
      */
     public void open(Consumer<StreamEndpoint> opener) {
+        if (lease == null) {
+            String why = spentMessage();
+            LOG.debugf("stream to %s refused: %s", label, why);
+            cancelled = true;
+            refuse(ResetCode.TOO_MANY_STREAMS, why);
+            return;
+        }
         opener.accept(this);
+    }
+
+    /** Logs once per change of state: when the budget starts refusing new streams, and when it has room again. */
+    private static void noteBudget(BufferBudget budget, boolean granted) {
+        if (!granted && REFUSING.compareAndSet(false, true)) {
+            REFUSED_BEFORE.set(budget.refused() - 1);
+            LOG.warnf(
+                    "buffer budget spent: new streams are refused until it has room (%s; splitstream.buffer.budget)",
+                    budget.describe());
+        } else if (granted && REFUSING.compareAndSet(true, false)) {
+            LOG.infof(
+                    "buffer budget has room again: new streams are accepted (%d refused meanwhile; %s)",
+                    budget.refused() - REFUSED_BEFORE.get(), budget.describe());
+        }
+    }
+
+    /** Ends a stream that moved nothing for the stall time while the budget was short. Any thread. */
+    private void evict() {
+        String why = "no bytes moved for " + Budgets.STALL_TIMEOUT + " while the node's buffer budget is short ("
+                + budget.describe() + ")";
+        LOG.debugf("%s for %s evicted: %s", socketName, label, why);
+        onStream(() -> {
+            if (stream != null && !streamDone) {
+                streamDone = true;
+                stream.reset(ResetCode.CANCELLED, why);
+            }
+        });
+        onSocket(this::abort);
+    }
+
+    /** True when this bridge got no part of the budget: its stream is refused. */
+    public boolean refusedForBudget() {
+        return lease == null;
+    }
+
+    private String spentMessage() {
+        return "the node's buffer budget is spent (" + budget.describe() + "); try again later";
     }
 
     /**
@@ -193,6 +279,12 @@ public final class SocketBridge implements StreamEndpoint {
     public void accept(Stream s) {
         streamContext = (ContextInternal) Vertx.currentContext();
         stream = s;
+        if (lease == null) {
+            streamDone = true;
+            s.reset(ResetCode.TOO_MANY_STREAMS, spentMessage());
+            onSocket(socket::close);
+            return;
+        }
         if (cancelled) {
             streamDone = true;
             s.reset(ResetCode.CANCELLED, closedMessage(null));
@@ -221,6 +313,9 @@ public final class SocketBridge implements StreamEndpoint {
         relaying = true;
         socket.handler(this::fromSocket);
         socket.drainHandler(v -> {
+            if (budgetBlocked) {
+                return; // the credit goes back once the budget has room (budgetRoom)
+            }
             long credit = pendingCredit;
             pendingCredit = 0;
             giveCredit(credit);
@@ -243,8 +338,39 @@ public final class SocketBridge implements StreamEndpoint {
         if (finAlready) {
             onLocalFin();
         } else {
-            reading(true);
+            updateReading();
         }
+    }
+
+    /** Reads while relaying, before the client's FIN, and while neither the stream nor the budget says stop. */
+    private void updateReading() {
+        boolean wanted = relaying && !socketClosed && !localFin;
+        reading(wanted && !streamBlocked && !budgetBlocked);
+        // Stalled, if nothing moves for the stall time: it cannot read, or its socket finished sending and the far
+        // side does not finish (a client that left while the far side never answers; it cannot be told from TCP).
+        lease.blocked(relaying && !socketClosed && (localFin || streamBlocked || budgetBlocked));
+    }
+
+    /** The lease may take more: read again and return the credit held back. Socket thread. */
+    private void budgetRoom() {
+        if (!budgetBlocked) {
+            return;
+        }
+        budgetBlocked = false;
+        updateReading();
+        if (!socket.writeQueueFull()) {
+            long credit = pendingCredit;
+            pendingCredit = 0;
+            giveCredit(credit);
+        }
+    }
+
+    private void waitForBudget() {
+        if (budgetBlocked) {
+            return;
+        }
+        budgetBlocked = true;
+        lease.whenMayTake(() -> onSocket(this::budgetRoom));
     }
 
     // ---- socket thread ----
@@ -255,10 +381,18 @@ public final class SocketBridge implements StreamEndpoint {
             return;
         }
         metrics.bytesFromSocket(n);
+        if (!lease.charge(n)) {
+            // Stop before the bytes cross to the session: the bound holds however many sockets are reading.
+            waitForBudget();
+            updateReading();
+        }
         ByteBuffer bytes = data.getByteBuf().nioBuffer();
         onStream(() -> {
             if (stream != null && !streamDone && !stream.write(bytes)) {
-                onSocket(() -> reading(false));
+                onSocket(() -> {
+                    streamBlocked = true;
+                    updateReading();
+                });
             }
         });
     }
@@ -268,6 +402,7 @@ public final class SocketBridge implements StreamEndpoint {
             return;
         }
         localFin = true;
+        updateReading();
         onStream(() -> {
             if (stream != null && !streamDone && !finSent) {
                 finSent = true;
@@ -284,10 +419,15 @@ public final class SocketBridge implements StreamEndpoint {
         if (socketClosed) {
             return;
         }
-        socket.write(data);
+        // Released once written: until then the bytes are in this process (the socket's write queue).
+        socket.write(data).onComplete(ar -> lease.release(n));
         metrics.bytesToSocket(n);
         if (socket.writeQueueFull()) {
             pendingCredit += n;
+        } else if (!lease.mayTake()) {
+            // Over its share while the budget is spent: the peer gets no more credit for now.
+            pendingCredit += n;
+            waitForBudget();
         } else {
             giveCredit(n + pendingCredit);
             pendingCredit = 0;
@@ -331,6 +471,9 @@ public final class SocketBridge implements StreamEndpoint {
         }
         socketClosed = true;
         metrics.connectionClosed();
+        if (lease != null) {
+            lease.close();
+        }
         String reason = closedMessage(failure);
         cancelled = true;
         onStream(() -> {
@@ -349,9 +492,14 @@ public final class SocketBridge implements StreamEndpoint {
         if (socketClosed) {
             return;
         }
-        if (socket instanceof NetSocketInternal internal) {
+        if (socket instanceof NetSocketInternal internal
+                && internal.channelHandlerContext().channel().isOpen()) {
             // Linger 0: the client sees a reset, not an orderly end of data it would take as complete.
-            internal.channelHandlerContext().channel().config().setOption(ChannelOption.SO_LINGER, 0);
+            try {
+                internal.channelHandlerContext().channel().config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (io.netty.channel.ChannelException closedMeanwhile) {
+                // the socket closed since the check: its close handler ends the bridge
+            }
         }
         socket.close();
     }
@@ -408,8 +556,26 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onData(Stream s, ByteBuffer data) {
         int n = data.remaining();
+        if (cancelled) {
+            return; // the socket is gone and the stream is being reset: nowhere to put the bytes
+        }
+        if (!lease.chargeArrived(n)) {
+            // The peer may send within its window, but the node will not hold past twice its budget.
+            streamDone = true;
+            String why = "the node's buffer budget is spent (" + budget.describe()
+                    + ") and this stream's reader does not keep up";
+            LOG.infof("stream %d to %s reset: %s", s.id(), label, why);
+            s.reset(ResetCode.INTERNAL, why);
+            onSocket(this::abort);
+            return;
+        }
         Buffer buffer = Buffer.buffer(Unpooled.wrappedBuffer(data));
         onSocket(() -> toSocket(buffer, n));
+    }
+
+    @Override
+    public void onAcknowledged(Stream s, int bytes) {
+        lease.release(bytes);
     }
 
     @Override
@@ -443,9 +609,8 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onWritable(Stream s) {
         onSocket(() -> {
-            if (!socketClosed && relaying && !localFin) {
-                reading(true);
-            }
+            streamBlocked = false;
+            updateReading();
         });
     }
 

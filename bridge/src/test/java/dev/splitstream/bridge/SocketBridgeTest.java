@@ -2,6 +2,7 @@ package dev.splitstream.bridge;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.HandshakeResult;
@@ -46,13 +47,17 @@ class SocketBridgeTest {
     private NetServer listener;
     private ServerSocket target;
     private AllowList allow;
+    /** The two sides' node budgets (read when a connection arrives, so a test may replace them first). */
+    private volatile BufferBudget clientBudget = new BufferBudget(64L << 20, 64 * 1024);
+
+    private volatile BufferBudget serverBudget = new BufferBudget(64L << 20, 64 * 1024);
 
     @BeforeEach
     void setUp() throws Exception {
         vertx = Vertx.vertx();
         clientCtx = vertx.getOrCreateContext();
         serverCtx = vertx.getOrCreateContext();
-        target = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        target = new ServerSocket(0, 512, InetAddress.getLoopbackAddress());
         allow = AllowList.parse(List.of("127.0.0.1:" + target.getLocalPort()));
         Dialer dialer = new Dialer(vertx, Duration.ofSeconds(5));
         FrameCodec codec = new FrameCodec(Limits.defaults());
@@ -80,7 +85,8 @@ class SocketBridgeTest {
                                                     "target connection",
                                                     "client",
                                                     BridgeMetrics.NONE,
-                                                    null)
+                                                    null,
+                                                    serverBudget)
                                             .accept(s);
                                 }
                             });
@@ -110,7 +116,12 @@ class SocketBridgeTest {
         ready.get(10, TimeUnit.SECONDS);
         listener = Listeners.listen(vertx, "127.0.0.1", 0, socket -> {
                     SocketBridge bridge = new SocketBridge(
-                            socket, "client connection", "target", BridgeMetrics.NONE, SocketBridge.PLAIN);
+                            socket,
+                            "client connection",
+                            "target",
+                            BridgeMetrics.NONE,
+                            SocketBridge.PLAIN,
+                            clientBudget);
                     bridge.open(endpoint -> clientCtx.runOnContext(v -> {
                         try {
                             endpoint.onOpen(client.open("127.0.0.1", target.getLocalPort(), endpoint));
@@ -179,6 +190,133 @@ class SocketBridgeTest {
             c.getOutputStream().write("hello".getBytes());
             assertThat(c.getInputStream().read()).isEqualTo(-1);
         }
+    }
+
+    /**
+     * Issue 11, attack 1, at the bridge: hundreds of clients pour bytes into a target that never reads them. Both sides
+     * stay within twice their budgets, the connections beyond the budget are refused, a connection made before the
+     * flood keeps echoing through it, and once the flood leaves (its FINs wait behind bytes nobody reads) its stalled
+     * streams are evicted and new connections work again.
+     */
+    @Test
+    void aFloodIntoATargetThatNeverReadsStaysWithinTheBudgetsAndOthersKeepWorking() throws Exception {
+        clientBudget = new BufferBudget(2L << 20, 16 * 1024, Duration.ofSeconds(2), System::nanoTime);
+        serverBudget = new BufferBudget(4L << 20, 16 * 1024, Duration.ofSeconds(2), System::nanoTime);
+        List<Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread acceptor = new Thread(() -> {
+            while (!target.isClosed()) {
+                try {
+                    Socket s = target.accept();
+                    held.add(s);
+                    Thread t = new Thread(() -> {
+                        try {
+                            // 'E': echo everything; 'F': read nothing more (a target that never reads)
+                            if (s.getInputStream().read() == 'E') {
+                                s.getInputStream().transferTo(s.getOutputStream());
+                            }
+                        } catch (Exception ignored) {
+                            // closed
+                        }
+                    });
+                    t.setDaemon(true);
+                    t.start();
+                } catch (Exception e) {
+                    return;
+                }
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        long[] maxHeld = new long[2];
+        java.util.concurrent.atomic.AtomicBoolean sampling = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread sampler = new Thread(() -> {
+            while (sampling.get()) {
+                maxHeld[0] = Math.max(maxHeld[0], clientBudget.held());
+                maxHeld[1] = Math.max(maxHeld[1], serverBudget.held());
+                java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+            }
+        });
+        sampler.start();
+        List<java.nio.channels.SocketChannel> flood = new java.util.ArrayList<>();
+        try (Socket legit = new Socket(InetAddress.getLoopbackAddress(), listener.actualPort())) {
+            legit.setSoTimeout(20_000);
+            legit.getOutputStream().write('E');
+            assertEchoes(legit, 1000);
+            for (int i = 0; i < 300; i++) {
+                java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(
+                        new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), listener.actualPort()));
+                c.configureBlocking(false);
+                c.write(ByteBuffer.wrap(new byte[] {'F'}));
+                flood.add(c);
+            }
+            // 1 MB each, written as far as each connection takes it, for a few seconds
+            ByteBuffer chunk = ByteBuffer.allocate(64 * 1024);
+            long[] written = new long[flood.size()];
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(4);
+            while (System.nanoTime() < until) {
+                for (int i = 0; i < flood.size(); i++) {
+                    if (written[i] < 1_000_000 && flood.get(i).isOpen()) {
+                        try {
+                            written[i] += flood.get(i).write(chunk.clear());
+                        } catch (java.io.IOException refused) {
+                            flood.get(i).close();
+                        }
+                    }
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(clientBudget.refused())
+                    .as("connections beyond the budget refused")
+                    .isPositive();
+            // the connection from before the flood still echoes through it
+            assertEchoes(legit, 100_000);
+            for (java.nio.channels.SocketChannel c : flood) {
+                c.close();
+            }
+            try {
+                org.awaitility.Awaitility.await("the flood's leases end")
+                        .atMost(Duration.ofSeconds(20))
+                        .pollInterval(Duration.ofMillis(500))
+                        .until(() -> {
+                            clientBudget.evictStalled(); // what Budgets.sweep does every 5 s in a node
+                            serverBudget.evictStalled();
+                            return clientBudget.leases() == 1 && serverBudget.leases() == 1;
+                        });
+            } catch (org.awaitility.core.ConditionTimeoutException e) {
+                throw new AssertionError(
+                        "client " + clientBudget.describe() + "; server " + serverBudget.describe(), e);
+            }
+            assertEchoes(legit, 10_000);
+        } finally {
+            sampling.set(false);
+            sampler.join(5000);
+        }
+        try (Socket after = new Socket(InetAddress.getLoopbackAddress(), listener.actualPort())) {
+            after.setSoTimeout(20_000);
+            after.getOutputStream().write('E');
+            assertEchoes(after, 100_000);
+        }
+        assertThat(maxHeld[0]).as("entry side bytes held").isLessThanOrEqualTo(2 * clientBudget.limit());
+        assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(2 * serverBudget.limit());
+        System.out.printf(
+                "flood of 300 x 1 MB into a target that never reads: %d refused; max held %d KiB (budget %d KiB) and %d"
+                        + " KiB (budget %d KiB)%n",
+                clientBudget.refused(),
+                maxHeld[0] / 1024,
+                clientBudget.limit() / 1024,
+                maxHeld[1] / 1024,
+                serverBudget.limit() / 1024);
+        for (Socket s : held) {
+            s.close();
+        }
+    }
+
+    private static void assertEchoes(Socket s, int bytes) throws Exception {
+        byte[] sent = new byte[bytes];
+        new Random(bytes).nextBytes(sent);
+        s.getOutputStream().write(sent);
+        byte[] got = s.getInputStream().readNBytes(bytes);
+        assertThat(sha(got)).isEqualTo(sha(sent));
     }
 
     private static byte[] readAll(InputStream in) throws Exception {

@@ -1,5 +1,6 @@
 package dev.splitstream.entry;
 
+import dev.splitstream.bridge.Budgets;
 import dev.splitstream.entry.config.ConfigException;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ForwardSpec;
@@ -11,9 +12,11 @@ import dev.splitstream.entry.listener.socks.SocksListener;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import dev.splitstream.entry.status.StatusScreen;
+import dev.splitstream.protocol.BufferBudget;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.runtime.configuration.ConfigurationException;
+import io.quarkus.runtime.configuration.MemorySize;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.NetServer;
@@ -62,7 +65,19 @@ public class EntryNode {
                     "splitstream.entry.status: expected auto or off, got '" + status + "'",
                     Set.of("splitstream.entry.status"));
         }
-        manager.start(settings);
+        BufferBudget budget;
+        try {
+            budget = Budgets.create(
+                    config.buffer().budget().map(MemorySize::asLongValue),
+                    config.buffer().streamShare().asLongValue(),
+                    config.buffer().stallTimeout());
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException(
+                    e.getMessage(),
+                    Set.of(e.getMessage().substring(0, e.getMessage().indexOf(':'))));
+        }
+        Budgets.sweep(vertx, budget);
+        manager.start(settings, budget);
         String via = manager.serverDisplay();
         settings.proxy()
                 .ifPresent(p ->

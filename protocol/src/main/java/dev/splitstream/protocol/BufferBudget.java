@@ -20,11 +20,18 @@ import java.util.Set;
  * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
  * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
  * the stream instead of holding them.
+ *
+ * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
+ * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link #evictStalled()} while more than half
+ * the budget is committed: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
+ * that stopped reading never come back.
  */
 public final class BufferBudget {
     private final long limit;
     private final int share;
     private final long wakeBelow;
+    private final long stallNanos;
+    private final java.util.function.LongSupplier clock;
 
     // guarded by this
     private long reserved;
@@ -33,12 +40,24 @@ public final class BufferBudget {
     private int leases;
     private long refused;
     private final Set<Lease> waiting = new LinkedHashSet<>();
+    private final Set<Lease> open = new LinkedHashSet<>();
+    private long evicted;
 
     /**
      * @param limit bytes all leases together may commit (shares plus borrowed bytes)
      * @param share bytes each lease is guaranteed, and the most a caller should read from a socket at once
      */
     public BufferBudget(long limit, int share) {
+        this(limit, share, java.time.Duration.ofSeconds(30), System::nanoTime);
+    }
+
+    /**
+     * @param limit bytes all leases together may commit (shares plus borrowed bytes)
+     * @param share bytes each lease is guaranteed, and the most a caller should read from a socket at once
+     * @param stall how long a lease may hold bytes without releasing any before {@link #evictStalled} ends it
+     * @param clock nanoseconds, monotonic
+     */
+    public BufferBudget(long limit, int share, java.time.Duration stall, java.util.function.LongSupplier clock) {
         if (share < 1024) {
             throw new IllegalArgumentException("share must be at least 1024 bytes, was " + share);
         }
@@ -49,6 +68,8 @@ public final class BufferBudget {
         this.share = share;
         // Hysteresis: paused streams wake once an eighth of the budget is free again, not at every released byte.
         this.wakeBelow = limit - limit / 8;
+        this.stallNanos = stall.toNanos();
+        this.clock = clock;
     }
 
     /** A budget that never refuses (tests and tools; 2^62 bytes). */
@@ -91,6 +112,37 @@ public final class BufferBudget {
         return refused;
     }
 
+    /** Streams evicted so far because they were stalled while the budget was more than half committed. */
+    public synchronized long evicted() {
+        return evicted;
+    }
+
+    /**
+     * Ends (through their {@link Lease#onEvict} callbacks, run on this thread) the leases that hold bytes and released
+     * none for the stall time, while more than half the budget is committed. Call periodically.
+     *
+     * @return how many were evicted
+     */
+    public int evictStalled() {
+        List<Runnable> evict = new ArrayList<>();
+        synchronized (this) {
+            if (reserved + borrowed <= limit / 2) {
+                return 0;
+            }
+            long now = clock.getAsLong();
+            for (Lease lease : open) {
+                long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
+                if ((lease.mine > 0 || lease.blocked) && now - since > stallNanos && lease.evictor != null) {
+                    evict.add(lease.evictor);
+                    lease.evictor = null;
+                    evicted++;
+                }
+            }
+        }
+        evict.forEach(Runnable::run);
+        return evict.size();
+    }
+
     /** True when a new stream would be refused now. */
     public synchronized boolean isSpent() {
         return reserved + borrowed + share > limit;
@@ -104,7 +156,9 @@ public final class BufferBudget {
         }
         reserved += share;
         leases++;
-        return new Lease();
+        Lease lease = new Lease(clock.getAsLong());
+        open.add(lease);
+        return lease;
     }
 
     /** A one-line description for logs and refusals: use, limit and leases. */
@@ -143,8 +197,34 @@ public final class BufferBudget {
         private long mine;
         private boolean closed;
         private Runnable waiter;
+        private long lastProgress;
+        private Runnable evictor;
+        private boolean blocked;
+        private long blockedAt;
 
-        private Lease() {}
+        private Lease(long now) {
+            this.lastProgress = now;
+        }
+
+        /**
+         * Whether the stream cannot read now (its peer gives no credit, or the budget has no room): a blocked stream
+         * that releases nothing for the stall time counts as stalled even when it holds no bytes.
+         */
+        public void blocked(boolean value) {
+            synchronized (BufferBudget.this) {
+                if (value && !blocked) {
+                    blockedAt = clock.getAsLong();
+                }
+                blocked = value;
+            }
+        }
+
+        /** What ends this stream when {@link #evictStalled} finds it stalled (any thread; run at most once). */
+        public void onEvict(Runnable evict) {
+            synchronized (BufferBudget.this) {
+                evictor = closed ? null : evict;
+            }
+        }
 
         private long over(long bytes) {
             return Math.max(0, bytes - share);
@@ -203,6 +283,7 @@ public final class BufferBudget {
                     return;
                 }
                 long m = Math.min(n, mine);
+                lastProgress = clock.getAsLong();
                 long before = over(mine);
                 mine -= m;
                 held -= m;
@@ -256,7 +337,9 @@ public final class BufferBudget {
                 reserved -= share;
                 leases--;
                 waiter = null;
+                evictor = null;
                 waiting.remove(this);
+                open.remove(this);
             }
             wakeIfRoom(null);
         }

@@ -157,6 +157,39 @@ class BufferBudgetTest {
     }
 
     @Test
+    void stalledStreamsAreEvictedWhileMoreThanHalfTheBudgetIsCommitted() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        BufferBudget.Lease stalled = budget.tryOpen();
+        BufferBudget.Lease moving = budget.tryOpen();
+        BufferBudget.Lease idle = budget.tryOpen();
+        AtomicInteger evicted = new AtomicInteger();
+        stalled.onEvict(evicted::incrementAndGet);
+        moving.onEvict(() -> evicted.addAndGet(100));
+        idle.onEvict(() -> evicted.addAndGet(10_000));
+        stalled.charge(2L * SHARE);
+        moving.charge(2L * SHARE);
+        now[0] += 31_000_000_000L;
+        moving.release(SHARE);
+        assertThat(budget.evictStalled())
+                .as("half the budget or less committed: nobody")
+                .isZero();
+        moving.charge(2L * SHARE); // 3 shares + 1 + 3 borrowed = 6.x of 8: more than half
+        assertThat(budget.evictStalled()).isEqualTo(1);
+        assertThat(evicted)
+                .as("only the lease that held bytes and released none for 30 s")
+                .hasValue(1);
+        assertThat(budget.evictStalled()).as("each at most once").isZero();
+        assertThat(budget.evicted()).isEqualTo(1);
+        // a stream that holds nothing but cannot read (no credit from its peer) stalls too
+        idle.blocked(true);
+        assertThat(budget.evictStalled()).isZero();
+        now[0] += 31_000_000_000L;
+        assertThat(budget.evictStalled()).isEqualTo(2); // idle, and moving: silent for 31 s with bytes held
+        assertThat(evicted).hasValue(10_101);
+    }
+
+    @Test
     void rejectsASharesmallerThan1KiBOrALimitBelowFourShares() {
         assertThatThrownBy(() -> new BufferBudget(1 << 20, 512)).hasMessageContaining("share must be at least 1024");
         assertThatThrownBy(() -> new BufferBudget(3L * SHARE, SHARE)).hasMessageContaining("at least 4 shares");

@@ -7,6 +7,7 @@ import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ExposeSpec;
 import dev.splitstream.entry.metrics.EntryMetrics;
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
@@ -29,11 +30,19 @@ public final class Agent {
     private final String exitHost;
     private final Dialer dialer;
     private final EntryMetrics metrics;
+    private final BufferBudget budget;
     private final Map<String, ExposeSpec> byName = new HashMap<>();
     private final Map<String, AllowList> allow = new HashMap<>();
     private final Map<String, Frame.Grant> granted = new HashMap<>();
 
-    public Agent(Vertx vertx, EntrySettings.Agent config, String exitHost, Duration dialTimeout, EntryMetrics metrics) {
+    public Agent(
+            Vertx vertx,
+            EntrySettings.Agent config,
+            String exitHost,
+            Duration dialTimeout,
+            EntryMetrics metrics,
+            BufferBudget budget) {
+        this.budget = budget;
         this.config = config;
         this.exitHost = exitHost;
         this.dialer = new Dialer(vertx, dialTimeout);
@@ -117,7 +126,8 @@ public final class Agent {
                                     "service connection",
                                     spec.name() + " (" + target + ")",
                                     metrics.local(),
-                                    null)
+                                    null,
+                                    budget)
                             .accept(stream);
                 });
     }

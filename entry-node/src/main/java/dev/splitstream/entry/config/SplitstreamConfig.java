@@ -1,5 +1,6 @@
 package dev.splitstream.entry.config;
 
+import io.quarkus.runtime.configuration.MemorySize;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.time.Duration;
@@ -33,6 +34,31 @@ public interface SplitstreamConfig {
     /** zlib compression level, 1 (fastest) to 9 (smallest). Default 1. */
     @WithDefault("1")
     int compressionLevel();
+
+    /** The node-wide buffer budget ({@code splitstream.buffer.*}). */
+    Buffer buffer();
+
+    /** Bounds the stream bytes the node holds in memory, whatever clients and peers do. */
+    interface Buffer {
+        /**
+         * Most bytes of stream data the node commits at once (read from sockets and not yet acknowledged by the peer,
+         * or received and not yet written to their socket); bytes held stay below twice this. When it is spent,
+         * streams over their share stop reading and new streams are refused. Default: a quarter of the maximum heap;
+         * at most half of it.
+         */
+        Optional<MemorySize> budget();
+
+        /** Bytes of the budget each stream is guaranteed (and the most read from a socket at once). Default 64K. */
+        @WithDefault("64K")
+        MemorySize streamShare();
+
+        /**
+         * A stream that holds buffered bytes but moved none for this long (its reader stopped, or its client left
+         * while its bytes wait unread) is reset while more than half the budget is committed. Default 30s.
+         */
+        @WithDefault("30s")
+        java.time.Duration stallTimeout();
+    }
 
     /** Entry node settings. */
     Entry entry();

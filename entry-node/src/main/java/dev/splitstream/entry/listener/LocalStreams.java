@@ -22,7 +22,8 @@ public final class LocalStreams {
             int port,
             SocketBridge.Replies replies) {
         String target = Dialer.display(host, port);
-        SocketBridge bridge = new SocketBridge(socket, "local connection", target, metrics.local(), replies);
+        SocketBridge bridge =
+                new SocketBridge(socket, "local connection", target, metrics.local(), replies, manager.budget());
         bridge.open(endpoint -> manager.open(host, port, endpoint));
         return bridge;
     }

@@ -1,9 +1,12 @@
 package dev.splitstream.entry.metrics;
 
 import dev.splitstream.bridge.BridgeMetrics;
+import dev.splitstream.protocol.BufferBudget;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.BaseUnits;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
 import java.time.Instant;
@@ -54,6 +57,33 @@ public class EntryMetrics {
                 .register(registry);
         reconnects = Counter.builder("splitstream.entry.reconnects")
                 .description("Connection attempts to the exit node after the first one")
+                .register(registry);
+    }
+
+    /**
+     * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
+     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
+     * splitstream_entry_buffer_refused_total (streams refused because it was spent).
+     */
+    public void watchBudget(BufferBudget budget) {
+        Gauge.builder("splitstream.entry.buffer.held", budget, BufferBudget::held)
+                .baseUnit(BaseUnits.BYTES)
+                .description(
+                        "Stream bytes held in memory now (read and not yet acknowledged, or received and not yet written)")
+                .register(registry);
+        Gauge.builder("splitstream.entry.buffer.committed", budget, BufferBudget::committed)
+                .baseUnit(BaseUnits.BYTES)
+                .description("Buffer budget committed: the shares of open streams plus what they borrowed beyond them")
+                .register(registry);
+        Gauge.builder("splitstream.entry.buffer.limit", budget, BufferBudget::limit)
+                .baseUnit(BaseUnits.BYTES)
+                .description("The buffer budget (splitstream.buffer.budget)")
+                .register(registry);
+        Gauge.builder("splitstream.entry.buffer.leases", budget, BufferBudget::leases)
+                .description("Streams holding a share of the buffer budget")
+                .register(registry);
+        FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
+                .description("Streams refused because the buffer budget was spent")
                 .register(registry);
     }
 

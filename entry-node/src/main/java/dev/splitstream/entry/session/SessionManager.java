@@ -9,6 +9,7 @@ import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.TransportMemory;
 import dev.splitstream.entry.transport.http.HttpTransport;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
@@ -107,14 +108,23 @@ public class SessionManager {
     /** Agent mode, or null. */
     private Agent agent;
 
+    private BufferBudget budget;
+
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
         this.vertx = vertx;
         this.metrics = metrics;
     }
 
+    /** The node's buffer budget (set by {@link #start}), shared by every local connection and exposed service. */
+    public BufferBudget budget() {
+        return budget;
+    }
+
     /** Starts connecting; returns at once. */
-    public void start(EntrySettings settings) {
+    public void start(EntrySettings settings, BufferBudget budget) {
         this.settings = settings;
+        this.budget = budget;
+        metrics.watchBudget(budget);
         this.memory = settings.transport() == EntrySettings.TransportMode.AUTO
                 ? new TransportMemory(vertx, settings.stateFile())
                 : null;
@@ -122,7 +132,7 @@ public class SessionManager {
         this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
         this.agent = settings.agent()
-                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics))
+                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics, budget))
                 .orElse(null);
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));

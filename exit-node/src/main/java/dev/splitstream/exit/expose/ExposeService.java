@@ -9,6 +9,7 @@ import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.token.ExposePolicy;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.ResetCode;
@@ -62,6 +63,7 @@ public class ExposeService {
     private final TokenRegistry tokens;
     private final ExposeStore store;
     private final Clock clock;
+    private final BufferBudget budget;
     private final BridgeMetrics publicMetrics;
     private final Counter refusals;
 
@@ -99,8 +101,14 @@ public class ExposeService {
     }
 
     public ExposeService(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, ExposeStore store, MeterRegistry registry) {
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            ExposeStore store,
+            MeterRegistry registry,
+            BufferBudget budget) {
         this.vertx = vertx;
+        this.budget = budget;
         this.settings = settings;
         this.tokens = tokens;
         this.store = store;
@@ -408,7 +416,8 @@ public class ExposeService {
                 "public connection",
                 "agent " + key.agent() + " service " + key.service() + " (public port " + port + ")",
                 publicMetrics,
-                SocketBridge.PLAIN);
+                SocketBridge.PLAIN,
+                budget);
         bridge.open(endpoint -> openStream(key.agent(), key.service(), endpoint));
     }
 

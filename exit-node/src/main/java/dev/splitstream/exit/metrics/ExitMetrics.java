@@ -1,9 +1,12 @@
 package dev.splitstream.exit.metrics;
 
 import dev.splitstream.bridge.BridgeMetrics;
+import dev.splitstream.protocol.BufferBudget;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.BaseUnits;
 import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Locale;
@@ -33,8 +36,9 @@ public class ExitMetrics {
     private final Counter httpBytesUp;
     private final Counter httpBytesDown;
 
-    public ExitMetrics(MeterRegistry registry) {
+    public ExitMetrics(MeterRegistry registry, BufferBudget budget) {
         this.registry = registry;
+        watchBudget(budget);
         Gauge.builder("splitstream.exit.sessions", sessions, AtomicInteger::get)
                 .description("Sessions held (attached or waiting for a resume)")
                 .register(registry);
@@ -186,5 +190,32 @@ public class ExitMetrics {
 
     public long bytesDownTotal() {
         return (long) bytesDown.count();
+    }
+
+    /**
+     * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
+     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
+     * splitstream_exit_buffer_refused_total (streams refused because it was spent).
+     */
+    private void watchBudget(BufferBudget budget) {
+        Gauge.builder("splitstream.exit.buffer.held", budget, BufferBudget::held)
+                .baseUnit(BaseUnits.BYTES)
+                .description(
+                        "Stream bytes held in memory now (read and not yet acknowledged, or received and not yet written)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.buffer.committed", budget, BufferBudget::committed)
+                .baseUnit(BaseUnits.BYTES)
+                .description("Buffer budget committed: the shares of open streams plus what they borrowed beyond them")
+                .register(registry);
+        Gauge.builder("splitstream.exit.buffer.limit", budget, BufferBudget::limit)
+                .baseUnit(BaseUnits.BYTES)
+                .description("The buffer budget (splitstream.buffer.budget)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.buffer.leases", budget, BufferBudget::leases)
+                .description("Streams holding a share of the buffer budget")
+                .register(registry);
+        FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
+                .description("Streams refused because the buffer budget was spent")
+                .register(registry);
     }
 }

@@ -9,6 +9,7 @@ import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.HandshakeResult;
@@ -42,6 +43,7 @@ public final class ExitSession implements SessionListener {
     private final ExitMetrics metrics;
     private final SessionRegistry registry;
     private final ExposeService expose;
+    private final BufferBudget budget;
     private final String tokenId;
     private final String idHex;
     private final Secret sessionKey;
@@ -71,8 +73,10 @@ public final class ExitSession implements SessionListener {
             Dialer dialer,
             ExitMetrics metrics,
             SessionRegistry registry,
-            ExposeService expose) {
+            ExposeService expose,
+            BufferBudget budget) {
         this.vertx = vertx;
+        this.budget = budget;
         this.context = vertx.getOrCreateContext();
         this.loop = Thread.currentThread();
         this.settings = settings;
@@ -456,6 +460,14 @@ public final class ExitSession implements SessionListener {
                                     + policy.get().maxStreams() + ")"));
             return;
         }
+        if (budget.isSpent()) {
+            // No lease for the target connection: do not dial it only to close it (the bridge says why otherwise).
+            metrics.dialFailure(ResetCode.TOO_MANY_STREAMS.name());
+            stream.reset(
+                    ResetCode.TOO_MANY_STREAMS,
+                    "the exit node's buffer budget is spent (" + budget.describe() + "); try again later");
+            return;
+        }
         dialer.dial(stream.host(), stream.port(), policy.get().allow(), "token " + tokenId)
                 .onComplete(ar -> execute(() -> {
                     if (ar.failed()) {
@@ -470,7 +482,8 @@ public final class ExitSession implements SessionListener {
                         return;
                     }
                     LOG.debugf("session %s stream %d connected to %s", idHex, stream.id(), target);
-                    new SocketBridge(ar.result(), "target connection", target, metrics.targets(), null).accept(stream);
+                    new SocketBridge(ar.result(), "target connection", target, metrics.targets(), null, budget)
+                            .accept(stream);
                 }));
     }
 

@@ -5,6 +5,7 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
@@ -30,6 +31,7 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     private final Dialer dialer;
     private final ExitMetrics metrics;
     private final ExposeService expose;
+    private final BufferBudget budget;
 
     public SessionRegistry(
             Vertx vertx,
@@ -37,7 +39,9 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
             TokenRegistry tokens,
             Dialer dialer,
             ExitMetrics metrics,
-            ExposeService expose) {
+            ExposeService expose,
+            BufferBudget budget) {
+        this.budget = budget;
         this.vertx = vertx;
         this.settings = settings;
         this.tokens = tokens;
@@ -56,7 +60,8 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
      * live on (the connection's).
      */
     public ExitSession create(HandshakeResult established, Limits limits) {
-        ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this, expose);
+        ExitSession s =
+                new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this, expose, budget);
         sessions.put(s.idHex(), s);
         s.start();
         return s;

@@ -1,0 +1,62 @@
+package dev.splitstream.bridge;
+
+import dev.splitstream.protocol.BufferBudget;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.Optional;
+import org.jboss.logging.Logger;
+
+/** The node's {@link BufferBudget} from its configuration keys, checked the same way on both nodes. */
+public final class Budgets {
+    private static final Logger LOG = Logger.getLogger(Budgets.class);
+    /** How often stalled streams are looked for. */
+    static final long SWEEP_MILLIS = 5_000;
+
+    /** Configuration key of the budget, bytes. */
+    public static final String BUDGET = "splitstream.buffer.budget";
+    /** Configuration key of each stream's guaranteed share, bytes. */
+    public static final String STREAM_SHARE = "splitstream.buffer.stream-share";
+    /** Configuration key of the stall time after which a stream that moves nothing is evicted under pressure. */
+    public static final String STALL_TIMEOUT = "splitstream.buffer.stall-timeout";
+
+    private Budgets() {}
+
+    /**
+     * @param limit {@value #BUDGET}; unset: a quarter of the maximum heap ({@link BufferBudget#defaultLimit})
+     * @param share {@value #STREAM_SHARE}
+     * @param stall {@value #STALL_TIMEOUT}
+     * @throws IllegalArgumentException naming the key, for a value out of range
+     */
+    public static BufferBudget create(Optional<Long> limit, long share, Duration stall) {
+        if (stall.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new IllegalArgumentException(STALL_TIMEOUT + ": must be at least 1s, was " + stall);
+        }
+        if (share < 1024 || share > 1024 * 1024) {
+            throw new IllegalArgumentException(STREAM_SHARE + ": must be 1K to 1M, was " + share);
+        }
+        long maxHeap = Runtime.getRuntime().maxMemory();
+        long bytes = limit.orElse(BufferBudget.defaultLimit(maxHeap));
+        if (bytes < 4 * share) {
+            throw new IllegalArgumentException(
+                    BUDGET + ": must be at least 4 stream shares (" + 4 * share + " bytes), was " + bytes);
+        }
+        if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 2) {
+            // Held bytes may reach twice the budget: past half the heap the bound would not protect the node.
+            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum heap (" + maxHeap / 2
+                    + " bytes with this -Xmx), was " + bytes);
+        }
+        return new BufferBudget(bytes, (int) share, stall, System::nanoTime);
+    }
+
+    /** Looks for stalled streams every few seconds (on an event loop of {@code vertx}) and logs what it evicted. */
+    public static void sweep(Vertx vertx, BufferBudget budget) {
+        vertx.setPeriodic(SWEEP_MILLIS, id -> {
+            int n = budget.evictStalled();
+            if (n > 0) {
+                LOG.warnf(
+                        "buffer budget short: reset %d stalled streams (no bytes moved for %s; %d so far; %s)",
+                        n, STALL_TIMEOUT, budget.evicted(), budget.describe());
+            }
+        });
+    }
+}
