@@ -24,6 +24,10 @@ class EntrySettingsTest {
                 .withMapping(SplitstreamConfig.class)
                 // Quarkus's converter, so "25s" parses as it does in the application.
                 .withConverter(Duration.class, 100, new DurationConverter())
+                .withConverter(
+                        io.quarkus.runtime.configuration.MemorySize.class,
+                        100,
+                        new io.quarkus.runtime.configuration.MemorySizeConverter())
                 .withSources(new PropertiesConfigSource(all, "test", 100))
                 .build()
                 .getConfigMapping(SplitstreamConfig.class);
