@@ -48,8 +48,11 @@ public interface SplitstreamConfig {
          */
         Optional<MemorySize> budget();
 
-        /** Bytes of the budget each stream is guaranteed (and the most read from a socket at once). Default 64K. */
-        @WithDefault("64K")
+        /**
+         * Bytes of the budget each stream is guaranteed (and the most read from a socket at once); budget / share is the
+         * most streams the node holds at once. Default 16K.
+         */
+        @WithDefault("16K")
         MemorySize streamShare();
 
         /**
