@@ -12,5 +12,13 @@ public final class Capabilities {
      */
     public static final int SPLIT = 2;
 
+    /**
+     * End-to-end frame protection (docs/PROTOCOL.md section 12): every session frame after the WELCOME travels sealed
+     * with AES-256-GCM under keys derived from the handshake. Both sides must agree: a server refuses a HELLO whose bit
+     * differs from its own setting ({@link CloseCode#ENCRYPTION_MISMATCH}), and a client refuses a CHALLENGE that does
+     * not agree to the bit it offered.
+     */
+    public static final int ENCRYPTED = 4;
+
     private Capabilities() {}
 }
