@@ -6,6 +6,7 @@ import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.ws.TrustStores;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
@@ -46,7 +47,7 @@ public final class HttpTransport implements Transport {
     /** Consecutive downstream failures after which the leg counts as lost. */
     static final int MAX_DOWN_FAILURES = 3;
     /** Largest frame accepted from a response body. */
-    static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH;
+    static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD;
 
     private final Vertx vertx;
     private final ServerEndpoint server;
