@@ -9,6 +9,7 @@
 #   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections, BENCH_DELAY_MS=10
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
 #   BENCH_TRANSPORTS=websocket,http bench/tunnel.sh   # default websocket,websocket-split,http,http-split; '' skips
+#   BENCH_EXPOSE=0 bench/tunnel.sh                    # skips the public-port (expose) vs forward rows
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -80,6 +81,7 @@ wait_for() {
   done
 }
 accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# $1: a management port (health and metrics live there, not on the tunnel port)
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/q/health/ready" 2>/dev/null; }
 
 # --- /proc helpers ------------------------------------------------------------------------------------------------
@@ -131,16 +133,18 @@ TARGET=$(head -n1 "$WORK/server.port")
 # --- Splitstream exit + entry --------------------------------------------------------------------------------------
 TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 EXIT_HTTP=$(free_port)
-ENTRY_HTTP=$(free_port)
+EXIT_MGMT=$(free_port)
+ENTRY_MGMT=$(free_port)
 FWD=$(free_port)
 log "starting the exit (:$EXIT_HTTP) and the entry (forward :$FWD -> target :$TARGET)"
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
   -Dsplitstream.exit.allow="127.0.0.1:$TARGET" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
 PIDS+=("$EXIT_PID")
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY_MGMT" \
   -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.transport=websocket \
   -Dsplitstream.entry.state-file="$WORK/transports.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry.log" 2>&1 &
@@ -151,8 +155,8 @@ node_failed() {
   log "--- entry.log"; tail -n 30 "$WORK/entry.log" >&2
   die "$1"
 }
-wait_for 60 "the exit node" ready "$EXIT_HTTP" || node_failed "exit not ready"
-wait_for 60 "the entry node" ready "$ENTRY_HTTP" || node_failed "entry not ready"
+wait_for 60 "the exit node" ready "$EXIT_MGMT" || node_failed "exit not ready"
+wait_for 60 "the entry node" ready "$ENTRY_MGMT" || node_failed "entry not ready"
 wait_for 30 "the entry's session" grep -q 'session established' "$WORK/entry.log" || node_failed "no session"
 
 # --- ssh -L through a throwaway sshd --------------------------------------------------------------------------------
@@ -266,10 +270,10 @@ log "WAN-like path: +${DELAY} ms each way between the two halves of each path"
 start_delay direct "$TARGET" WAN_DIRECT
 start_delay exit "$EXIT_HTTP" WAN_EXIT
 start_delay sshd "$SSHD_PORT" WAN_SSHD
-ENTRY2_HTTP=$(free_port)
+ENTRY2_MGMT=$(free_port)
 FWD2=$(free_port)
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY2_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY2_MGMT" \
   -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.transport=websocket \
   -Dsplitstream.entry.state-file="$WORK/transports-wan.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry-wan.log" 2>&1 &
@@ -279,7 +283,7 @@ ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/n
   -o ExitOnForwardFailure=yes -i "$WORK/client_key" -p "$WAN_SSHD" \
   -L "127.0.0.1:$SSH_FWD2:127.0.0.1:$TARGET" "$(id -un)@127.0.0.1" 2>"$WORK/ssh-wan.log" &
 PIDS+=($!)
-wait_for 60 "the WAN entry" ready "$ENTRY2_HTTP" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
+wait_for 60 "the WAN entry" ready "$ENTRY2_MGMT" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
 wait_for 30 "ssh -L over the WAN path" accepts "$SSH_FWD2" || { cat "$WORK/ssh-wan.log" >&2; die "WAN ssh -L did not start"; }
 run_tool throughput "$FWD2" 1 2 >/dev/null # warm-up
 for path in direct splitstream ssh; do
@@ -312,15 +316,15 @@ transport_opts() {
 IFS=, read -r -a TRANSPORT_LIST <<<"$TRANSPORTS"
 for kind in "${TRANSPORT_LIST[@]}"; do
   opts=$(transport_opts "$kind") || die "unknown transport '$kind' in BENCH_TRANSPORTS"
-  T_HTTP=$(free_port)
+  T_MGMT=$(free_port)
   T_FWD=$(free_port)
   log "transport $kind: starting an entry (forward :$T_FWD)"
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$T_HTTP" $opts \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$T_MGMT" $opts \
     -Dsplitstream.entry.state-file="$WORK/transports-$kind.json" -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
   T_PID=$!
   PIDS+=("$T_PID")
-  if ! wait_for 60 "the $kind entry" ready "$T_HTTP" ||
+  if ! wait_for 60 "the $kind entry" ready "$T_MGMT" ||
     ! wait_for 60 "the $kind session" grep -q 'session established' "$WORK/entry-$kind.log"; then
     log "transport $kind: no session; its log:"
     tail -n 15 "$WORK/entry-$kind.log" >&2
@@ -350,6 +354,42 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   kill "$T_PID" 2>/dev/null || true
   wait "$T_PID" 2>/dev/null || true
 done
+
+# --- expose: a public port on a second exit, served by an agent next to the target, vs the forward path ----------
+if [ "${BENCH_EXPOSE:-1}" != 0 ]; then
+  X_HTTP=$(free_port)
+  X_MGMT=$(free_port)
+  X_PUB=$(free_port)
+  A_MGMT=$(free_port)
+  log "expose: an exit with public port :$X_PUB and an agent exposing the target"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$X_HTTP" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$X_MGMT" -Dsplitstream.exit.public-ports="$X_PUB-$X_PUB" -Dsplitstream.exit.public-host=127.0.0.1 \
+    -jar "$EXIT_JAR" >"$WORK/exit-expose.log" 2>&1 &
+  PIDS+=($!)
+  wait_for 60 "the expose exit" ready "$X_MGMT" || { tail -n 30 "$WORK/exit-expose.log" >&2; die "expose exit not ready"; }
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$A_MGMT" \
+    -Dsplitstream.entry.server="ws://127.0.0.1:$X_HTTP" -Dsplitstream.entry.transport=websocket \
+    -Dsplitstream.entry.state-file="$WORK/transports-agent.json" -Dsplitstream.entry.expose="bench=127.0.0.1:$TARGET" \
+    -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
+  PIDS+=($!)
+  if wait_for 60 "the agent's public port" grep -q "exposing bench" "$WORK/agent.log"; then
+    run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
+    for conns in 1 8; do
+      out=$(run_tool throughput "$FWD" "$conns" "$SECONDS_PER_RUN")
+      R[x.fwd$conns]=$(field mib_per_s <<<"$out")
+      out=$(run_tool throughput "$X_PUB" "$conns" "$SECONDS_PER_RUN")
+      R[x.pub$conns]=$(field mib_per_s <<<"$out")
+    done
+    R[x.fwd_p50]=$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")
+    R[x.pub_p50]=$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")
+    log "expose: public port ${R[x.pub1]} / ${R[x.pub8]} MiB/s (forward ${R[x.fwd1]} / ${R[x.fwd8]}), p50 ${R[x.pub_p50]} us (forward ${R[x.fwd_p50]})"
+  else
+    tail -n 20 "$WORK/agent.log" >&2
+    log "expose: the agent got no public port; row skipped"
+  fi
+fi
 
 # shellcheck disable=SC2046
 R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
@@ -400,6 +440,16 @@ echo "middle = exit + entry JVMs vs ssh client + sshd processes"
 echo "per node: exit peak RSS ${R[exit.peak]} MiB, CPU ${R[exit.cpu]} s; entry peak RSS ${R[entry.peak]} MiB, CPU ${R[entry.cpu]} s" \
   "(whole run, incl. start-up); ssh + sshd CPU ${R[ssh.cpu]} s"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine are noisy)"
+if [ -n "${R[x.pub1]:-}" ]; then
+  echo
+  echo "expose: a public port (exit -> agent -> target) vs the forward path (entry -> exit -> target), same machine:"
+  xrow() { printf '%-34s %14s %14s %10s\n' "$@"; }
+  xrow "metric" "public port" "forward" "pub/fwd"
+  xrow "upload, 1 connection (MiB/s)" "${R[x.pub1]}" "${R[x.fwd1]}" "$(ratio "${R[x.pub1]}" "${R[x.fwd1]}")"
+  xrow "upload, 8 connections (MiB/s)" "${R[x.pub8]}" "${R[x.fwd8]}" "$(ratio "${R[x.pub8]}" "${R[x.fwd8]}")"
+  xrow "1-byte ping-pong RTT p50 (us)" "${R[x.pub_p50]}" "${R[x.fwd_p50]}" "$(ratio "${R[x.pub_p50]}" "${R[x.fwd_p50]}")"
+  echo "target: public-port throughput within 10% of the forward path"
+fi
 if [ ${#TRANSPORT_LIST[@]} -gt 0 ]; then
   echo
   echo "transports (each its own entry against the same exit; direct TCP measured right before each; ws vs websocket row):"

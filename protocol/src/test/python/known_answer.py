@@ -48,7 +48,7 @@ def epoch_key(base, epoch):
 
 
 def seal(base, counter, inner):
-    outer = header(2, 0x20, 0, 0, counter, len(inner) + 16)
+    outer = header(2, 0x30, 0, 0, counter, len(inner) + 16)
     nonce = b"\0\0\0\0" + struct.pack(">Q", counter)
     return outer + AESGCM(epoch_key(base, counter >> 16)).encrypt(nonce, inner, outer)
 

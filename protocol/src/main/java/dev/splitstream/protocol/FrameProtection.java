@@ -24,7 +24,7 @@ import javax.crypto.spec.SecretKeySpec;
  */
 public final class FrameProtection {
     /** Wire code of the SEALED envelope frame type. */
-    public static final int SEALED = 0x20;
+    public static final int SEALED = 0x30;
 
     /** Length of the GCM authentication tag. */
     public static final int TAG_LENGTH = 16;

@@ -108,13 +108,14 @@ class KnownAnswerTest {
                 new Frame.Data(1, 1, ByteBuffer.wrap("hello".getBytes(StandardCharsets.US_ASCII)), false));
         assertThat(hex(sealedData))
                 .isEqualTo(
-                        "0220000000000000000000000000000100000029" // v2 SEALED, counter 1, 41-byte body
-                                + "62d3c9e494b89fc423e8b230409410b309056ef41e8094e0" // the DATA frame, encrypted
-                                + "ae7879c42b645f8c2aa459933a44ca0ab8"); // ...and the tag
+                        "0230000000000000000000000000000100000029" // v2 SEALED (0x30), counter 1, 41-byte body
+                                + "62d3c9e494b89fc423e8b230409410b309056ef41e8094e0ae" // the 25-byte DATA frame,
+                                // encrypted
+                                + "c9e3f1dcc0801e128582b50a2a5655bf"); // ...and the 16-byte tag
         ByteBuffer sealedPing = serverLeg.encode(new Frame.Ping(42));
         assertThat(hex(sealedPing))
-                .isEqualTo("022000000000000000000000000000010000002c"
-                        + "9cc725ca51940ce157d8f9c06966ec782ba32f314a82fd13f2d54ed5086cd24fc128ab0191b9471492461d79");
+                .isEqualTo("023000000000000000000000000000010000002c"
+                        + "9cc725ca51940ce157d8f9c06966ec782ba32f314a82fd13f2d54ed5526169bbefe2165f3576d788e38b8d74");
         Frame.Data opened = (Frame.Data) serverLeg.decodeMessage(sealedData);
         assertThat(StandardCharsets.US_ASCII.decode(opened.payload()).toString())
                 .isEqualTo("hello");

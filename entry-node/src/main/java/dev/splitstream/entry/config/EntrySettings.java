@@ -43,8 +43,21 @@ public record EntrySettings(
         Path stateFile,
         Duration reprobeInterval,
         int httpMaxBatch,
+        Optional<Agent> agent,
         boolean encryption,
         Optional<Path> tokenFile) {
+
+    /**
+     * Agent mode (expose).
+     *
+     * @param name the agent's name
+     * @param services what it exposes
+     * @param releaseOnExit free its leases on a normal stop
+     */
+    public record Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {}
+
+    public static final String EXPOSE = "splitstream.entry.expose";
+    public static final String AGENT = "splitstream.entry.agent";
 
     /** {@code splitstream.entry.transport}. */
     public enum TransportMode {
@@ -216,6 +229,18 @@ public record EntrySettings(
         Path stateFile = Path.of(e.stateFile()
                 .filter(f -> !f.isBlank())
                 .orElse(System.getProperty("user.home") + "/.splitstream/transports.json"));
+        List<ExposeSpec> exposed =
+                e.expose().map(s -> ExposeSpec.parseList(EXPOSE, s)).orElse(List.of());
+        String agentName = e.agent().map(String::trim).filter(s -> !s.isEmpty()).orElse(tokenId);
+        if (!dev.splitstream.protocol.FrameCodec.isAgentName(agentName)) {
+            throw new ConfigException(
+                    e.agent().isPresent() ? AGENT : TOKEN_ID,
+                    "agent name '" + agentName + "' must be 1..64 of A-Z, a-z, 0-9, '.', '_' and '-'"
+                            + (e.agent().isPresent() ? "" : " (it defaults to the token id; set " + AGENT + ")"));
+        }
+        Optional<Agent> agent = exposed.isEmpty()
+                ? Optional.empty()
+                : Optional.of(new Agent(agentName, List.copyOf(exposed), e.releaseOnExit()));
         return new EntrySettings(
                 token,
                 tokenId,
@@ -237,6 +262,7 @@ public record EntrySettings(
                 stateFile,
                 e.reprobeInterval(),
                 maxBatch,
+                agent,
                 encryption,
                 tokenFile);
     }

@@ -1,5 +1,6 @@
 package dev.splitstream.entry.metrics;
 
+import dev.splitstream.bridge.BridgeMetrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -83,6 +84,33 @@ public class EntryMetrics {
         downCounter.increment(n);
     }
 
+    /** Counts a bridged local connection: bytes read from it travel up, bytes written to it came down. */
+    public BridgeMetrics local() {
+        return local;
+    }
+
+    private final BridgeMetrics local = new BridgeMetrics() {
+        @Override
+        public void connectionOpened() {
+            streamOpened();
+        }
+
+        @Override
+        public void connectionClosed() {
+            streamClosed();
+        }
+
+        @Override
+        public void bytesFromSocket(int bytes) {
+            bytesUp(bytes);
+        }
+
+        @Override
+        public void bytesToSocket(int bytes) {
+            bytesDown(bytes);
+        }
+    };
+
     public void reconnect() {
         reconnects.increment();
     }
@@ -111,6 +139,28 @@ public class EntryMetrics {
 
     public int streams() {
         return streams.get();
+    }
+
+    /** Local connections accepted since start. */
+    public long connectionsTotal() {
+        return connections.sum();
+    }
+
+    public long bytesUpTotal() {
+        return up.sum();
+    }
+
+    public long bytesDownTotal() {
+        return down.sum();
+    }
+
+    public long reconnectsTotal() {
+        return (long) reconnects.count();
+    }
+
+    /** Smoothed RTT in nanoseconds, or -1 before the first pong. */
+    public long rttNanos() {
+        return rttNanos.get();
     }
 
     /** The line logged at shutdown. */

@@ -1,5 +1,7 @@
 package dev.splitstream.entry.session;
 
+import dev.splitstream.bridge.StreamEndpoint;
+import dev.splitstream.entry.agent.Agent;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.metrics.EntryMetrics;
@@ -97,7 +99,16 @@ public class SessionManager {
     private volatile String sessionIdHex;
     private volatile String transportName;
     private String compressionNote = "";
+    /** The last connection problem, for the status screen; confined to the context. */
+    private String lastProblem;
+
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
+
+    /** How long the agent waits for a connection to one of its services. */
+    private static final java.time.Duration AGENT_DIAL_TIMEOUT = java.time.Duration.ofSeconds(10);
+
+    /** Agent mode, or null. */
+    private Agent agent;
 
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
         this.vertx = vertx;
@@ -114,6 +125,9 @@ public class SessionManager {
         this.primary = new Slot(settings.split() ? Role.UP : Role.SINGLE, settings.server());
         this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
+        this.agent = settings.agent()
+                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics))
+                .orElse(null);
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));
             ackTimer = vertx.setPeriodic(ACK_FLUSH_MILLIS, id -> onContext(this::flushAck));
@@ -157,11 +171,85 @@ public class SessionManager {
         return transportName;
     }
 
+    /** What the session is doing now, for the terminal status screen. */
+    public enum State {
+        /** Before the first connection attempt completed. */
+        CONNECTING,
+        /** Every leg is open. */
+        CONNECTED,
+        /** The session exists but a leg is lost; reconnecting to resume it. */
+        RESUMING,
+        /** No session; waiting for the next attempt. */
+        BACKOFF,
+        /** Shutting down. */
+        STOPPED
+    }
+
+    /**
+     * A snapshot of the connection: state, the session id (or null), the transport and why it was chosen, when the
+     * next attempt is due (epoch millis, 0 when none is scheduled), failed attempts since the last success and the last
+     * problem (or null).
+     */
+    public record Status(
+            State state,
+            String sessionId,
+            String transport,
+            String reason,
+            long nextAttemptAtMillis,
+            int failedAttempts,
+            String lastProblem) {}
+
+    /** The current {@link Status}, taken on the session's context; completes within a context turn. */
+    public Future<Status> status() {
+        Context ctx = context;
+        if (ctx == null) {
+            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null));
+        }
+        Promise<Status> result = Promise.promise();
+        onContext(() -> result.complete(snapshot()));
+        return result.future();
+    }
+
+    private Status snapshot() {
+        long next = 0;
+        int failures = 0;
+        boolean legsOpen = true;
+        boolean linking = false;
+        for (Slot slot : slots()) {
+            if (slot.reconnectTimer >= 0) {
+                next = next == 0 ? slot.reconnectAtMillis : Math.min(next, slot.reconnectAtMillis);
+            }
+            failures = Math.max(failures, slot.backoff.attempts());
+            legsOpen &= slot.link != null && slot.link.phase == Phase.OPEN;
+            linking |= slot.link != null;
+        }
+        boolean haveSession = session != null && !session.isClosed();
+        State state;
+        if (stopping) {
+            state = State.STOPPED;
+        } else if (haveSession) {
+            state = legsOpen ? State.CONNECTED : State.RESUMING;
+        } else if (next != 0 && !linking) {
+            state = State.BACKOFF;
+        } else {
+            state = State.CONNECTING;
+        }
+        Slot shown = downstream == null ? primary : downstream;
+        return new Status(
+                state,
+                haveSession ? session.idHex() : null,
+                haveSession && legsOpen ? transportName : shown.kind.label,
+                shown.reason,
+                next,
+                failures,
+                lastProblem);
+    }
+
     /**
      * Opens a stream for a local connection. When no session is established yet, waits (bounded in number and time)
      * for one. The endpoint's callbacks run on the session's context.
      */
-    public void open(String host, int port, TunnelEndpoint endpoint) {
+    public void open(String host, int port, StreamEndpoint endpoint) {
         onContext(() -> {
             if (stopping) {
                 endpoint.onOpenFailed(ResetCode.SESSION_CLOSED, "entry node is shutting down");
@@ -183,7 +271,7 @@ public class SessionManager {
         });
     }
 
-    private void openNow(String host, int port, TunnelEndpoint endpoint) {
+    private void openNow(String host, int port, StreamEndpoint endpoint) {
         try {
             Stream stream = session.open(host, port, endpoint);
             endpoint.onOpen(stream);
@@ -215,7 +303,13 @@ public class SessionManager {
             Session s = session;
             session = null;
             if (s != null && !s.isClosed()) {
+                if (agent != null && agent.releaseOnExit() && s.sendControl(agent.release())) {
+                    LOG.infof("agent %s released its public ports", agent.name());
+                }
                 s.close(CloseCode.GOING_AWAY, "entry node shutting down");
+            }
+            if (agent != null) {
+                agent.close();
             }
             metrics.connected(false);
             List<Future<Void>> closing = new ArrayList<>();
@@ -290,6 +384,7 @@ public class SessionManager {
                         vertx.cancelTimer(l.probeTimer);
                         slot.link = null;
                         String why = describe(ar.cause());
+                        lastProblem = "cannot connect (" + transport.name() + "): " + why;
                         if ("reprobe".equals(slot.reason)) {
                             LOG.infof(
                                     "reprobe: cannot connect to %s (%s): %s",
@@ -339,6 +434,9 @@ public class SessionManager {
                 | (settings.encryption() ? Capabilities.ENCRYPTED : 0);
         if (l.slot.role == Role.UP) {
             capabilities |= Capabilities.SPLIT;
+        }
+        if (agent != null) {
+            capabilities |= Capabilities.EXPOSE;
         }
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
@@ -441,11 +539,26 @@ public class SessionManager {
         }
         l.slot.backoff.reset();
         updateConnected();
+        announce(result);
         while (!pending.isEmpty() && session != null) {
             PendingOpen p = pending.poll();
             vertx.cancelTimer(p.timer);
             openNow(p.host, p.port, p.endpoint);
         }
+    }
+
+    /** Agent mode: after every handshake the agent tells the exit what it exposes (the exit answers each time). */
+    private void announce(HandshakeResult result) {
+        if (agent == null || session == null || session.isClosed()) {
+            return;
+        }
+        if ((result.capabilities() & Capabilities.EXPOSE) == 0) {
+            LOG.errorf(
+                    "the exit node at %s does not support expose; upgrade it to expose %s",
+                    settings.server().display(), EntrySettings.EXPOSE);
+            return;
+        }
+        session.sendControl(agent.announcement());
     }
 
     /** The transport of the session as a whole, for logs, the metric and health. */
@@ -543,8 +656,18 @@ public class SessionManager {
 
         @Override
         public void onStreamOpened(Stream stream) {
-            // Reverse streams (exit to entry) belong to the agent mode, not implemented here.
-            stream.reset(ResetCode.NOT_ALLOWED, "this entry node does not accept streams from the exit node");
+            if (agent == null) {
+                stream.reset(ResetCode.NOT_ALLOWED, "this entry node exposes nothing (it is not an agent)");
+            } else {
+                agent.onStreamOpened(stream);
+            }
+        }
+
+        @Override
+        public void onExposeResult(Frame.ExposeResult result) {
+            if (agent != null && session == SessionManager.this.session) {
+                agent.onResult(result);
+            }
         }
 
         @Override
@@ -563,11 +686,13 @@ public class SessionManager {
             return;
         }
         LOG.warnf("session %s closed: %s %s; starting a new session", s.idHex(), code, message);
+        lastProblem = "session closed: " + code + " " + message;
         abandonSession("session closed");
         scheduleReconnect(primary);
     }
 
     private void refused(Link l, CloseCode code, String message) {
+        lastProblem = "refused: " + code + " " + message;
         vertx.cancelTimer(l.handshakeTimer);
         vertx.cancelTimer(l.probeTimer);
         l.closed = true;
@@ -634,6 +759,7 @@ public class SessionManager {
         }
         String leg =
                 l.slot.role == Role.SINGLE ? "connection" : l.slot.role == Role.UP ? "upstream leg" : "downstream leg";
+        lastProblem = leg + (l.phase == Phase.OPEN ? " lost: " : " failed: ") + reason;
         if (l.phase == Phase.OPEN) {
             metrics.connected(false);
             if (session != null) {
@@ -661,6 +787,7 @@ public class SessionManager {
         }
         long delay = slot.backoff.nextDelayMillis();
         LOG.debugf("reconnecting %s in %d ms", slot.role, delay);
+        slot.reconnectAtMillis = System.currentTimeMillis() + delay;
         slot.reconnectTimer = vertx.setTimer(
                 delay,
                 id -> onContext(() -> {
@@ -673,6 +800,7 @@ public class SessionManager {
         if (stopping || slot.reconnectTimer >= 0 || slot.link != null) {
             return;
         }
+        slot.reconnectAtMillis = System.currentTimeMillis();
         slot.reconnectTimer = vertx.setTimer(
                 1,
                 id -> onContext(() -> {
@@ -767,6 +895,9 @@ public class SessionManager {
         final Backoff backoff;
         Link link;
         long reconnectTimer = -1;
+        /** When {@link #reconnectTimer} fires, epoch millis. */
+        long reconnectAtMillis;
+
         boolean attempted;
         boolean joinedBefore;
         /** The transport of the next attempt. */
@@ -954,10 +1085,10 @@ public class SessionManager {
     private static final class PendingOpen {
         final String host;
         final int port;
-        final TunnelEndpoint endpoint;
+        final StreamEndpoint endpoint;
         long timer;
 
-        PendingOpen(String host, int port, TunnelEndpoint endpoint) {
+        PendingOpen(String host, int port, StreamEndpoint endpoint) {
             this.host = host;
             this.port = port;
             this.endpoint = endpoint;

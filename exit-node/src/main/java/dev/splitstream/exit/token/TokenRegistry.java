@@ -143,7 +143,7 @@ public class TokenRegistry implements TokenStore {
                 throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
             }
             next.putAll(
-                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams()));
+                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams(), settings.expose()));
         }
         Secret single = null;
         if (settings.token().isPresent()) {
@@ -167,7 +167,8 @@ public class TokenRegistry implements TokenStore {
                             settings.tokenId(),
                             single,
                             settings.allow(),
-                            settings.limits().maxStreams()));
+                            settings.limits().maxStreams(),
+                            settings.expose().defaultPolicy(true)));
         }
         tokens.set(Map.copyOf(next));
         stamp = newStamp;

@@ -53,6 +53,7 @@ public final class LegHandshake {
     private static int serverCapabilities(TransportDeps deps) {
         return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
                 | Capabilities.SPLIT
+                | Capabilities.EXPOSE
                 | (deps.settings().encryption() ? Capabilities.ENCRYPTED : 0);
     }
 
