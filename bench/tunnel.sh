@@ -10,6 +10,8 @@
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
 #   BENCH_TRANSPORTS=websocket,http bench/tunnel.sh   # default websocket,websocket-split,http,http-split; '' skips
 #   BENCH_EXPOSE=0 bench/tunnel.sh                    # skips the public-port (expose) vs forward rows
+#   BENCH_ENCRYPTION=0 bench/tunnel.sh                # skips the encryption on vs off rows (the main tunnel runs with
+#                                                     # SPLITSTREAM_ENCRYPTION=on, the default; the off rows use a second pair)
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -391,6 +393,55 @@ if [ "${BENCH_EXPOSE:-1}" != 0 ]; then
   fi
 fi
 
+# --- frame protection: the main tunnel (SPLITSTREAM_ENCRYPTION=on, the default) vs a second exit + entry with it off,
+# each run right after the same run on the other, so both see the same machine load -------------------------------
+if [ "${BENCH_ENCRYPTION:-1}" != 0 ]; then
+  E_HTTP=$(free_port)
+  E_MGMT=$(free_port)
+  E_ENTRY_MGMT=$(free_port)
+  E_FWD=$(free_port)
+  log "encryption off: a second exit (:$E_HTTP) and entry (forward :$E_FWD), both SPLITSTREAM_ENCRYPTION=off"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN SPLITSTREAM_ENCRYPTION=off java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 \
+    -Dquarkus.http.port="$E_HTTP" -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$E_MGMT" \
+    -Dsplitstream.exit.allow="127.0.0.1:$TARGET" -jar "$EXIT_JAR" >"$WORK/exit-plain.log" 2>&1 &
+  E_EXIT_PID=$!
+  PIDS+=("$E_EXIT_PID")
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN SPLITSTREAM_ENCRYPTION=off java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 \
+    -Dquarkus.management.port="$E_ENTRY_MGMT" -Dsplitstream.entry.server="ws://127.0.0.1:$E_HTTP" \
+    -Dsplitstream.entry.transport=websocket -Dsplitstream.entry.state-file="$WORK/transports-plain.json" \
+    -Dsplitstream.entry.forwards="127.0.0.1:$E_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-plain.log" 2>&1 &
+  E_ENTRY_PID=$!
+  PIDS+=("$E_ENTRY_PID")
+  if wait_for 60 "the unencrypted pair" grep -q 'session established' "$WORK/entry-plain.log"; then
+    run_tool throughput "$E_FWD" 2 2 >/dev/null || true # warm-up
+    for conns in 1 8; do
+      for mode in on off; do
+        if [ "$mode" = on ]; then port=$FWD pids="$EXIT_PID $ENTRY_PID"; else port=$E_FWD pids="$E_EXIT_PID $E_ENTRY_PID"; fi
+        # shellcheck disable=SC2086
+        before=$(cpu_ticks $pids)
+        out=$(run_tool throughput "$port" "$conns" "$SECONDS_PER_RUN")
+        # shellcheck disable=SC2086
+        after=$(cpu_ticks $pids)
+        R[e.$mode.tp$conns]=$(field mib_per_s <<<"$out")
+        R[e.$mode.cpu$conns]=$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$(field bytes <<<"$out")" \
+          'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1073741824); else print "-" }')
+      done
+    done
+    for mode in on off; do
+      if [ "$mode" = on ]; then port=$FWD; else port=$E_FWD; fi
+      out=$(run_tool rtt "$port" "$((PINGS / 3))")
+      R[e.$mode.p50]=$(field p50_us <<<"$out")
+    done
+    log "encryption on / off: ${R[e.on.tp1]} / ${R[e.off.tp1]} MiB/s (1 conn), ${R[e.on.tp8]} / ${R[e.off.tp8]} MiB/s (8 conns)"
+  else
+    tail -n 20 "$WORK/entry-plain.log" >&2
+    log "encryption off: no session; rows skipped"
+  fi
+  kill "$E_ENTRY_PID" "$E_EXIT_PID" 2>/dev/null || true
+fi
+
 # shellcheck disable=SC2046
 R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
 # shellcheck disable=SC2046
@@ -408,7 +459,7 @@ row() { printf '%-44s %12s %12s %12s %12s %12s\n' "$@"; }
 
 echo
 echo "Splitstream tunnel benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(java -version 2>&1 | head -n1)"
-echo "node JVM flags: $JAVA_NODE_OPTS; ws:// on loopback (no TLS) vs ssh (encrypted); ${SECONDS_PER_RUN}s per throughput run"
+echo "node JVM flags: $JAVA_NODE_OPTS; ws:// on loopback (no TLS; frames AES-GCM sealed end to end, SPLITSTREAM_ENCRYPTION=on) vs ssh (encrypted); ${SECONDS_PER_RUN}s per throughput run"
 echo
 row "metric" "direct" "splitstream" "ssh -L" "split/direct" "split/ssh"
 row "upload, 1 connection (MiB/s)" "${R[direct.tp1]}" "${R[splitstream.tp1]}" "${R[ssh.tp1]}" \
@@ -449,6 +500,17 @@ if [ -n "${R[x.pub1]:-}" ]; then
   xrow "upload, 8 connections (MiB/s)" "${R[x.pub8]}" "${R[x.fwd8]}" "$(ratio "${R[x.pub8]}" "${R[x.fwd8]}")"
   xrow "1-byte ping-pong RTT p50 (us)" "${R[x.pub_p50]}" "${R[x.fwd_p50]}" "$(ratio "${R[x.pub_p50]}" "${R[x.fwd_p50]}")"
   echo "target: public-port throughput within 10% of the forward path"
+fi
+if [ -n "${R[e.on.tp1]:-}" ]; then
+  echo
+  echo "frame protection (SPLITSTREAM_ENCRYPTION, websocket; each run right after the same run on the other pair):"
+  erow() { printf '%-40s %12s %12s %10s\n' "$@"; }
+  erow "metric" "on (default)" "off" "on/off"
+  erow "upload, 1 connection (MiB/s)" "${R[e.on.tp1]}" "${R[e.off.tp1]}" "$(ratio "${R[e.on.tp1]}" "${R[e.off.tp1]}")"
+  erow "upload, 8 connections (MiB/s)" "${R[e.on.tp8]}" "${R[e.off.tp8]}" "$(ratio "${R[e.on.tp8]}" "${R[e.off.tp8]}")"
+  erow "CPU of middle, 1 conn (CPU-s per GiB)" "${R[e.on.cpu1]}" "${R[e.off.cpu1]}" "$(ratio "${R[e.on.cpu1]}" "${R[e.off.cpu1]}")"
+  erow "CPU of middle, 8 conns (CPU-s per GiB)" "${R[e.on.cpu8]}" "${R[e.off.cpu8]}" "$(ratio "${R[e.on.cpu8]}" "${R[e.off.cpu8]}")"
+  erow "1-byte ping-pong RTT p50 (us)" "${R[e.on.p50]}" "${R[e.off.p50]}" "$(ratio "${R[e.on.p50]}" "${R[e.off.p50]}")"
 fi
 if [ ${#TRANSPORT_LIST[@]} -gt 0 ]; then
   echo
