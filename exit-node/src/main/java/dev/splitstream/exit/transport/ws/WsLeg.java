@@ -62,6 +62,16 @@ final class WsLeg implements Leg {
         return sink;
     }
 
+    @Override
+    public String transportName() {
+        return "websocket";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return connection.handshakeRequest().remoteAddress();
+    }
+
     void onMessage(Buffer message) {
         if (phase == Phase.CLOSED) {
             return;
