@@ -9,6 +9,7 @@ import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
+import io.micrometer.core.instrument.Counter;
 import io.netty.buffer.Unpooled;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.Context;
@@ -61,6 +62,8 @@ public class LegRelay {
     private final ExitSettings settings;
     private final Vertx vertx;
     private final ClusterAuth auth;
+    private final Counter relayedWs;
+    private final Counter relayedHttp;
     private volatile HttpClient http;
     private volatile WebSocketClient ws;
 
@@ -69,8 +72,17 @@ public class LegRelay {
             RegistrySettings registrySettings,
             SessionRegistry sessions,
             ExitSettings settings,
-            Vertx vertx) {
+            Vertx vertx,
+            MeterRegistry meters) {
         this.registry = registry;
+        this.relayedWs = Counter.builder("splitstream.exit.relayed")
+                .description("Legs (websocket) and requests (http) relayed to the replica owning their session")
+                .tag("transport", "websocket")
+                .register(meters);
+        this.relayedHttp = Counter.builder("splitstream.exit.relayed")
+                .description("Legs (websocket) and requests (http) relayed to the replica owning their session")
+                .tag("transport", "http")
+                .register(meters);
         this.sessions = sessions;
         this.settings = settings;
         this.vertx = vertx;
@@ -201,6 +213,16 @@ public class LegRelay {
             }
         }
         return c;
+    }
+
+    void relayedWebSocket() {
+        relayedWs.increment();
+    }
+
+    /** A CLOSE frame as the handshake's codec writes it (for a leg refused before any session). */
+    Buffer closeFrame(CloseCode code, String message) {
+        return Buffer.buffer(
+                Unpooled.wrappedBuffer(new FrameCodec(settings.limits()).encode(new Frame.Close(code, message))));
     }
 
     String sign(String clientAddress) {
@@ -384,6 +406,7 @@ public class LegRelay {
     private void proxy(RoutingContext ctx, URI owner, Buffer body, String clientAddress) {
         HttpServerRequest in = ctx.request();
         HttpServerResponse out = ctx.response();
+        relayedHttp.increment();
         boolean tls = "https".equals(owner.getScheme().toLowerCase(Locale.ROOT));
         int port = owner.getPort() > 0 ? owner.getPort() : tls ? 443 : 80;
         String prefix = owner.getRawPath() == null ? "" : owner.getRawPath().replaceAll("/+$", "");

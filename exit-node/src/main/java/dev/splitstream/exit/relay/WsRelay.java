@@ -1,6 +1,7 @@
 package dev.splitstream.exit.relay;
 
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
+import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import io.quarkus.websockets.next.CloseReason;
 import io.quarkus.websockets.next.WebSocketConnection;
@@ -84,7 +85,14 @@ public final class WsRelay {
             if (ar.failed()) {
                 LOG.warnf("session %s: replica %s unreachable for a relayed leg: %s", sessionHex, ownerId, ar.cause());
                 finish("owner_unreachable", ar.cause().getMessage());
-                closeClient((short) 1001, "GOING_AWAY");
+                // The entry retries; once the owner stops heart-beating the session is unknown and it starts anew.
+                client.sendBinary(relay.closeFrame(
+                                CloseCode.GOING_AWAY,
+                                "replica " + ownerId + " that owns session " + sessionHex + " is unreachable; retry"))
+                        .subscribe()
+                        .with(
+                                v -> closeClient((short) 1001, "GOING_AWAY"),
+                                t -> closeClient((short) 1001, "GOING_AWAY"));
                 return;
             }
             if (closed) {
@@ -92,6 +100,7 @@ public final class WsRelay {
                 return;
             }
             owner = ar.result();
+            relay.relayedWebSocket();
             LOG.infof("session %s: %s leg from %s relayed to replica %s", sessionHex, intent, clientAddress, ownerId);
             owner.binaryMessageHandler(this::fromOwner);
             owner.closeHandler(v -> {
