@@ -10,6 +10,7 @@ import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.Unpooled;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.Context;
