@@ -41,7 +41,10 @@ class EntrySidecarWebhookIT {
         assertThat(patch)
                 .contains("\"path\":\"/spec/containers/-\"")
                 .contains("\"name\":\"splitstream-entry\"")
-                .contains("\"db-entry\"");
+                .contains("\"db-entry\"")
+                .contains("\"name\":\"splitstream-entry-token\"")
+                .contains("\"secretName\":\"db-credentials\"")
+                .contains("\"containerPort\":9000");
         assertThat(response.getResponse().getWarnings()).singleElement().satisfies(w -> assertThat(w)
                 .contains("Secret db-entry not found in namespace apps"));
     }

@@ -22,6 +22,9 @@ public class TunnelStatus {
     @JsonPropertyDescription("URL entry nodes use for the downstream half (equal to upstreamUrl when not split).")
     public String downstreamUrl;
 
+    @JsonPropertyDescription("Registry of the exit node: `memory` (one replica) or `postgres` (from `spec.registry`).")
+    public String registry;
+
     @JsonPropertyDescription("Id of the current token (never the token itself).")
     public String tokenId;
 
@@ -38,6 +41,7 @@ public class TunnelStatus {
                 && Objects.equals(conditions, s.conditions)
                 && Objects.equals(upstreamUrl, s.upstreamUrl)
                 && Objects.equals(downstreamUrl, s.downstreamUrl)
+                && Objects.equals(registry, s.registry)
                 && Objects.equals(tokenId, s.tokenId)
                 && Objects.equals(retiringTokenId, s.retiringTokenId)
                 && Objects.equals(retiringTokenExpiresAt, s.retiringTokenExpiresAt);
@@ -50,6 +54,7 @@ public class TunnelStatus {
                 conditions,
                 upstreamUrl,
                 downstreamUrl,
+                registry,
                 tokenId,
                 retiringTokenId,
                 retiringTokenExpiresAt);
