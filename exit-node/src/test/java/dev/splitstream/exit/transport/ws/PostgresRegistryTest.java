@@ -63,6 +63,9 @@ class PostgresRegistryTest {
     @TestHTTPResource("/")
     URL base;
 
+    @TestHTTPResource(value = "/", management = true)
+    URL management;
+
     private static NetServer echo;
     private final List<TestTunnel> tunnels = new ArrayList<>();
 
@@ -241,7 +244,9 @@ class PostgresRegistryTest {
         TestPostgres.current.stopServer();
         try {
             await().atMost(15, TimeUnit.SECONDS).until(() -> !registry.status().available());
-            given().get("/q/health/ready")
+            given().baseUri("http://" + management.getHost())
+                    .port(management.getPort())
+                    .get("/q/health/ready")
                     .then()
                     .statusCode(503)
                     .body(containsString("unreachable"))
@@ -254,7 +259,12 @@ class PostgresRegistryTest {
             TestPostgres.current.startServer();
         }
         await().atMost(30, TimeUnit.SECONDS).until(() -> registry.status().available());
-        given().get("/q/health/ready").then().statusCode(200).body(containsString("reachable"));
+        given().baseUri("http://" + management.getHost())
+                .port(management.getPort())
+                .get("/q/health/ready")
+                .then()
+                .statusCode(200)
+                .body(containsString("reachable"));
         await().atMost(10, TimeUnit.SECONDS)
                 .until(() -> count("SELECT count(*) FROM sessions WHERE id = '" + id + "'") == 1);
         t.write(r, " and after");
