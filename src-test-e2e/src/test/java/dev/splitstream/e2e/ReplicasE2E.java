@@ -223,7 +223,7 @@ class ReplicasE2E {
                 await("every replica reports the registry down")
                         .atMost(Duration.ofSeconds(20))
                         .until(() -> exits.stream()
-                                .allMatch(e -> e.get("/q/health/ready").isEmpty()));
+                                .allMatch(e -> e.managementGet("/q/health/ready").isEmpty()));
                 // the live session keeps moving
                 Duration during = Transfers.uploadAndDownload(forward, 16 * MIB, 11, Duration.ofMinutes(2));
                 figure(String.format(
@@ -256,7 +256,7 @@ class ReplicasE2E {
             await("every replica ready again without a restart")
                     .atMost(Duration.ofSeconds(60))
                     .until(() -> exits.stream()
-                            .allMatch(e -> e.get("/q/health/ready").isPresent()));
+                            .allMatch(e -> e.managementGet("/q/health/ready").isPresent()));
             figure("registry back: replicas ready " + (System.nanoTime() - upAt) / 1_000_000 + " ms after PostgreSQL");
             double relayedBefore = relayed("websocket");
             cutter.cut();
