@@ -222,8 +222,8 @@ class ReplicasE2E {
             try {
                 await("every replica reports the registry down")
                         .atMost(Duration.ofSeconds(20))
-                        .until(() -> exits.stream()
-                                .allMatch(e -> e.managementGet("/q/health/ready").isEmpty()));
+                        .until(() -> exits.stream().allMatch(e -> e.managementGet("/q/health/ready")
+                                .isEmpty()));
                 // the live session keeps moving
                 Duration during = Transfers.uploadAndDownload(forward, 16 * MIB, 11, Duration.ofMinutes(2));
                 figure(String.format(
