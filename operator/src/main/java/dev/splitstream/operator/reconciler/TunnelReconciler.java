@@ -29,6 +29,7 @@ import dev.splitstream.operator.model.SpecDefaults;
 import dev.splitstream.operator.model.SpecValidator;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -145,6 +146,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
             status.upstreamUrl = previous.upstreamUrl;
             status.downstreamUrl = previous.downstreamUrl;
             status.registry = previous.registry;
+            status.publicPorts = previous.publicPorts;
+            status.publicAddress = previous.publicAddress;
             status.tokenId = previous.tokenId;
             status.retiringTokenId = previous.retiringTokenId;
             status.retiringTokenExpiresAt = previous.retiringTokenExpiresAt;
@@ -169,6 +172,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         status.upstreamUrl = endpoints.upstreamUrl();
         status.downstreamUrl = endpoints.downstreamUrl();
         status.registry = ExitModel.registry(tunnel.getSpec());
+        publicPorts(tunnel, context, status);
         secrets(tunnel, context, credentials, conditions, status);
         exit(tunnel, context, conditions);
         ingress(tunnel, context, endpoints, conditions);
@@ -366,6 +370,23 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         return true;
     }
 
+    /** Expose mode: the public port range and the address its Service got from the cluster, if any yet. */
+    private static void publicPorts(Tunnel tunnel, Context<Tunnel> context, TunnelStatus status) {
+        if (!ExposeModel.hasPublicPorts(tunnel)) {
+            return;
+        }
+        status.publicPorts = ExposeModel.publicPortRange(tunnel.getSpec().expose.publicPorts);
+        status.publicAddress = Secondary.named(context, Service.class, TunnelResources.exitPortsServiceName(tunnel))
+                .map(Service::getStatus)
+                .map(s -> s.getLoadBalancer())
+                .map(lb -> lb.getIngress())
+                .flatMap(ingresses -> ingresses.stream()
+                        .map(i -> i.getHostname() != null ? i.getHostname() : i.getIp())
+                        .filter(a -> a != null)
+                        .findFirst())
+                .orElse(null);
+    }
+
     private void exit(Tunnel tunnel, Context<Tunnel> context, Conditions conditions) {
         deploymentCondition(
                 Secondary.named(context, Deployment.class, TunnelResources.exitName(tunnel)),
@@ -515,6 +536,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         status.upstreamUrl = previous.upstreamUrl;
         status.downstreamUrl = previous.downstreamUrl;
         status.registry = previous.registry;
+        status.publicPorts = previous.publicPorts;
+        status.publicAddress = previous.publicAddress;
         status.tokenId = previous.tokenId;
         status.retiringTokenId = previous.retiringTokenId;
         status.retiringTokenExpiresAt = previous.retiringTokenExpiresAt;

@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceStatusBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentStatusBuilder;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
@@ -446,6 +447,18 @@ class TunnelReconcilerIT {
             assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("t8-hub-token");
         });
         awaitCondition(ns, "t8", "IngressReady", "True", "IngressCreated");
+        client.services().inNamespace(ns).withName("t8-exit-ports").editStatus(svc -> {
+            svc.setStatus(new ServiceStatusBuilder()
+                    .withNewLoadBalancer()
+                    .addNewIngress()
+                    .withIp("203.0.113.7")
+                    .endIngress()
+                    .endLoadBalancer()
+                    .build());
+            return svc;
+        });
+        Tunnel exposed = awaitStatus(ns, "t8", t -> "203.0.113.7".equals(t.getStatus().publicAddress));
+        assertThat(exposed.getStatus().publicPorts).isEqualTo("10000-10009");
 
         client.resources(Tunnel.class).inNamespace(ns).withName("t8").edit(t -> {
             t.getSpec().expose.services = List.of("web=http://web.shop.svc:8080");
@@ -471,6 +484,7 @@ class TunnelReconcilerIT {
                     .as("a secret nothing reads any more is deleted")
                     .isNull();
         });
+        awaitStatus(ns, "t8", t -> t.getStatus().publicPorts == null && t.getStatus().publicAddress == null);
         assertThat(Credentials.value(
                         client.secrets()
                                 .inNamespace(ns)

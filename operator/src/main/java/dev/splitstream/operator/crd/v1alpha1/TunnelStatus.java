@@ -25,6 +25,13 @@ public class TunnelStatus {
     @JsonPropertyDescription("Registry of the exit node: `memory` (one replica) or `postgres` (from `spec.registry`).")
     public String registry;
 
+    @JsonPropertyDescription("Expose mode: the exit's public TCP port range, `first-last`.")
+    public String publicPorts;
+
+    @JsonPropertyDescription("Expose mode: the address (load balancer host name or IP) of the Service "
+            + "`<tunnel>-exit-ports` publishing the public ports, once the cluster reports one.")
+    public String publicAddress;
+
     @JsonPropertyDescription("Id of the current token (never the token itself).")
     public String tokenId;
 
@@ -42,6 +49,8 @@ public class TunnelStatus {
                 && Objects.equals(upstreamUrl, s.upstreamUrl)
                 && Objects.equals(downstreamUrl, s.downstreamUrl)
                 && Objects.equals(registry, s.registry)
+                && Objects.equals(publicPorts, s.publicPorts)
+                && Objects.equals(publicAddress, s.publicAddress)
                 && Objects.equals(tokenId, s.tokenId)
                 && Objects.equals(retiringTokenId, s.retiringTokenId)
                 && Objects.equals(retiringTokenExpiresAt, s.retiringTokenExpiresAt);
@@ -55,6 +64,8 @@ public class TunnelStatus {
                 upstreamUrl,
                 downstreamUrl,
                 registry,
+                publicPorts,
+                publicAddress,
                 tokenId,
                 retiringTokenId,
                 retiringTokenExpiresAt);
