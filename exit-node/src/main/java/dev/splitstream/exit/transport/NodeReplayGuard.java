@@ -6,16 +6,24 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.time.Clock;
+import org.jboss.logging.Logger;
 
-/** The node's one ReplayGuard: every connection checks hello nonces against the same memory. */
+/**
+ * The node's one ReplayGuard: every connection checks verified hello nonces against the same memory. Sized from the
+ * heap (1/{@value #HEAP_FRACTION} of it), so a full guard can never crowd out sessions; only authenticated handshakes
+ * take room in it.
+ */
 @ApplicationScoped
 public class NodeReplayGuard {
-    // Hellos are accepted within the clock skew on either side, so nonces must be remembered for twice that.
-    private static final int CAPACITY = 1_000_000;
+    static final int HEAP_FRACTION = 32;
+    private static final Logger LOG = Logger.getLogger(NodeReplayGuard.class);
 
     @Produces
     @Singleton
     ReplayGuard replayGuard(ExitSettings settings) {
-        return new ReplayGuard(settings.limits().clockSkew().multipliedBy(2), CAPACITY, Clock.systemUTC());
+        int capacity = ReplayGuard.capacityForHeap(Runtime.getRuntime().maxMemory(), HEAP_FRACTION);
+        LOG.debugf("replay guard holds up to %d nonces", capacity);
+        // Hellos are accepted within the clock skew on either side, so nonces must be remembered for twice that.
+        return new ReplayGuard(settings.limits().clockSkew().multipliedBy(2), capacity, Clock.systemUTC());
     }
 }
