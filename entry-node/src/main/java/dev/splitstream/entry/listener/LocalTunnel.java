@@ -3,6 +3,7 @@ package dev.splitstream.entry.listener;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import dev.splitstream.entry.session.TunnelEndpoint;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.netty.buffer.Unpooled;
@@ -37,6 +38,9 @@ import org.jboss.logging.Logger;
  */
 public final class LocalTunnel implements TunnelEndpoint {
     private static final Logger LOG = Logger.getLogger(LocalTunnel.class);
+    /** Refusals local clients can provoke at any rate: a few lines per reason per interval. */
+    public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
+
     private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
 
     /** What the listener does when the exit node answered (both run on the socket's context). */
@@ -288,7 +292,7 @@ public final class LocalTunnel implements TunnelEndpoint {
     @Override
     public void onOpenFailed(ResetCode code, String message) {
         streamDone = true;
-        LOG.warnf("stream to %s refused: %s %s", target(), code, message);
+        REFUSALS.log(code.name(), "stream to %s refused: %s %s", target(), code, message);
         onSocket(() -> refuse(code, message));
     }
 
@@ -327,7 +331,7 @@ public final class LocalTunnel implements TunnelEndpoint {
         }
         onSocket(() -> {
             if (!answered) {
-                LOG.warnf("stream %d to %s refused: %s %s", stream.id(), target(), code, message);
+                REFUSALS.log(code.name(), "stream %d to %s refused: %s %s", stream.id(), target(), code, message);
                 refuse(code, message);
             } else {
                 LOG.infof("stream %d to %s reset: %s %s", stream.id(), target(), code, message);

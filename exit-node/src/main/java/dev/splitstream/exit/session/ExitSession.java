@@ -12,6 +12,7 @@ import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.Session;
@@ -30,6 +31,8 @@ import org.jboss.logging.Logger;
  */
 public final class ExitSession implements SessionListener {
     private static final Logger LOG = Logger.getLogger(ExitSession.class);
+    /** A session may open streams to refused targets as fast as it likes: a few lines per reason per interval. */
+    private static final RateLimitedLog STREAM_REFUSALS = RateLimitedLog.of(LOG::info);
 
     private final Vertx vertx;
     private final Context context;
@@ -414,7 +417,8 @@ public final class ExitSession implements SessionListener {
 
     private void refuse(Stream stream, DialException e) {
         metrics.dialFailure(e.code().name());
-        LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        STREAM_REFUSALS.log(
+                e.code().name(), "session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
         stream.reset(e.code(), e.getMessage());
     }
 

@@ -76,7 +76,10 @@ public class HttpTransport {
         router.post(BASE + "/up").handler(this::up);
         router.get(BASE + "/down").handler(this::down);
         long every = Math.max(250, Math.min(5_000, http.legTimeout().toMillis() / 4));
-        sweeper = deps.vertx().setPeriodic(every, id -> expireIdleLegs());
+        sweeper = deps.vertx().setPeriodic(every, id -> {
+            expireIdleLegs();
+            LegHandshake.REFUSALS.flush();
+        });
     }
 
     @PreDestroy
