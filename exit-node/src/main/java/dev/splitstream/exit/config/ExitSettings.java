@@ -47,7 +47,9 @@ public record ExitSettings(
      * @param pollMaxBytes most bytes in one poll answer
      * @param streamPingInterval keepalive PING interval on an idle streamed response
      * @param legTimeout a leg without requests for this long is detached
-     * @param maxPendingHandshakes most handshakes between HELLO and PROOF
+     * @param maxPendingHandshakes most handshakes between HELLO and PROOF, per pool (NEW; RESUME and JOIN)
+     * @param maxPendingHandshakesPerSource most of them per source address, per pool
+     * @param handshakeTimeout longest time between HELLO and PROOF
      */
     public record Http(
             int maxBatch,
@@ -57,7 +59,9 @@ public record ExitSettings(
             int pollMaxBytes,
             Duration streamPingInterval,
             Duration legTimeout,
-            int maxPendingHandshakes) {}
+            int maxPendingHandshakes,
+            int maxPendingHandshakesPerSource,
+            Duration handshakeTimeout) {}
 
     /** Validates {@code c}; the exception names the offending key. */
     public static ExitSettings from(SplitstreamConfig c) {
@@ -126,6 +130,8 @@ public record ExitSettings(
         positive("splitstream.exit.http.stream-ping-interval", h.streamPingInterval());
         positive("splitstream.exit.http.leg-timeout", h.legTimeout());
         positive("splitstream.exit.http.max-pending-handshakes", h.maxPendingHandshakes());
+        positive("splitstream.exit.http.max-pending-handshakes-per-source", h.maxPendingHandshakesPerSource());
+        positive("splitstream.exit.http.handshake-timeout", h.handshakeTimeout());
         Http http = new Http(
                 (int) maxBatch,
                 h.streamMax(),
@@ -134,7 +140,9 @@ public record ExitSettings(
                 (int) pollMax,
                 h.streamPingInterval(),
                 h.legTimeout(),
-                h.maxPendingHandshakes());
+                h.maxPendingHandshakes(),
+                h.maxPendingHandshakesPerSource(),
+                h.handshakeTimeout());
         return new ExitSettings(
                 token,
                 c.tokenId(),

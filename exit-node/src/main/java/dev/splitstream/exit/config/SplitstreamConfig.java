@@ -132,8 +132,23 @@ public interface SplitstreamConfig {
         @WithDefault("60s")
         Duration legTimeout();
 
-        /** Most HTTP handshakes between HELLO and PROOF at once; more are refused with LIMIT_EXCEEDED (503). Default 1000. */
+        /**
+         * Most HTTP handshakes between HELLO and PROOF at once, for NEW sessions; more are refused with LIMIT_EXCEEDED
+         * (503). RESUME and JOIN handshakes (which must name a live session) have a pool of the same size of their own,
+         * so a flood of HELLOs cannot lock existing sessions out. Default 1000.
+         */
         @WithDefault("1000")
         int maxPendingHandshakes();
+
+        /**
+         * Most pending HTTP handshakes of one source address in each pool; more are refused with LIMIT_EXCEEDED (503).
+         * Default 16.
+         */
+        @WithDefault("16")
+        int maxPendingHandshakesPerSource();
+
+        /** Time between an HTTP handshake's HELLO and its PROOF before the handshake is dropped. Default 5s. */
+        @WithDefault("5s")
+        Duration handshakeTimeout();
     }
 }
