@@ -27,6 +27,7 @@ public record ExitSettings(
         Optional<Path> tokensFile,
         Duration tokensReloadInterval,
         int maxSessions,
+        int maxSessionsPerToken,
         Limits limits,
         Duration handshakeTimeout,
         Duration idleTimeout,
@@ -35,6 +36,8 @@ public record ExitSettings(
         Duration ackInterval,
         Duration pingInterval,
         Optional<Deflate> deflate,
+        int maxConnectionsPerSource,
+        Duration headerTimeout,
         Http http) {
 
     /**
@@ -89,6 +92,7 @@ public record ExitSettings(
                     + " is not a readable file");
         }
         positive("splitstream.exit.max-sessions", e.maxSessions());
+        positive("splitstream.exit.max-sessions-per-token", e.maxSessionsPerToken());
         positive("splitstream.exit.max-streams", e.maxStreams());
         long maxFrame = e.maxFrame().asLongValue();
         if (maxFrame < 1024 || maxFrame > Limits.HARD_MAX_PAYLOAD) {
@@ -102,6 +106,8 @@ public record ExitSettings(
         positive("splitstream.exit.tokens-reload-interval", e.tokensReloadInterval());
         positive("splitstream.exit.ack-interval", e.ackInterval());
         positive("splitstream.exit.ping-interval", e.pingInterval());
+        positive("splitstream.exit.max-connections-per-source", e.maxConnectionsPerSource());
+        positive("splitstream.exit.header-timeout", e.headerTimeout());
         // 1 MiB initial stream window (protocol default 256 KiB): on a loaded host the credit round trip is
         // milliseconds, and 256 KiB per round trip capped one upload at ~65 MiB/s; the auto-tuner, which compares
         // with the idle ping RTT, does not grow it. Still bounded: credit is returned only once the target took the
@@ -150,6 +156,7 @@ public record ExitSettings(
                 tokensFile,
                 e.tokensReloadInterval(),
                 e.maxSessions(),
+                e.maxSessionsPerToken(),
                 limits,
                 e.handshakeTimeout(),
                 e.idleTimeout(),
@@ -158,6 +165,8 @@ public record ExitSettings(
                 e.ackInterval(),
                 e.pingInterval(),
                 compression(c),
+                e.maxConnectionsPerSource(),
+                e.headerTimeout(),
                 http);
     }
 

@@ -63,6 +63,14 @@ public interface SplitstreamConfig {
         @WithDefault("1000")
         int maxSessions();
 
+        /**
+         * Most sessions of one token held at once (attached or waiting for a resume); a tokens-file entry may set its own
+         * ({@code maxSessions}). At the limit, a new login closes the token's longest-detached session, if it has one,
+         * else it is refused with LIMIT_EXCEEDED. Default 100.
+         */
+        @WithDefault("100")
+        int maxSessionsPerToken();
+
         /** Most streams open at once on one session; a token may set a lower limit. Default 1024. */
         @WithDefault("1024")
         int maxStreams();
@@ -94,6 +102,20 @@ public interface SplitstreamConfig {
         /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
         @WithDefault("30s")
         Duration pingInterval();
+
+        /**
+         * Most TCP connections one source address may hold open on the HTTP port at once; more are closed as soon as
+         * they are accepted. Behind a reverse proxy every connection comes from the proxy: raise it. Default 128.
+         */
+        @WithDefault("128")
+        int maxConnectionsPerSource();
+
+        /**
+         * Time a new connection on the HTTP port has to send its first complete request head (request line and headers)
+         * before it is closed (slowloris). Default 10s.
+         */
+        @WithDefault("10s")
+        Duration headerTimeout();
 
         /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
         Http http();

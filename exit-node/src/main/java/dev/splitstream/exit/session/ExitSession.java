@@ -51,6 +51,12 @@ public final class ExitSession implements SessionListener {
     /** Leg the session's frames go to (attached as its sink). */
     private Leg outbound;
 
+    /** {@link #detachedSince()} of a session with a leg. */
+    static final long ATTACHED = Long.MIN_VALUE;
+
+    /** System.nanoTime() when the session lost its last leg, or {@link #ATTACHED}; read by the registry's admission. */
+    private volatile long detachedSince = ATTACHED;
+
     private long tickTimer = -1;
     private long resumeTimer = -1;
     private long lastPingNanos = System.nanoTime();
@@ -89,6 +95,11 @@ public final class ExitSession implements SessionListener {
     /** Token the session was opened with. */
     public String tokenId() {
         return tokenId;
+    }
+
+    /** When the session lost its last leg (System.nanoTime()), or {@link #ATTACHED}. Any thread. */
+    long detachedSince() {
+        return detachedSince;
     }
 
     /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
@@ -310,6 +321,14 @@ public final class ExitSession implements SessionListener {
     // Runs while a direction has no leg: the client has resume-timeout to reconnect it.
     private void updateResumeTimer() {
         boolean complete = inbound != null && outbound != null;
+        if (inbound == null && outbound == null) {
+            if (detachedSince == ATTACHED) {
+                long now = System.nanoTime();
+                detachedSince = now == ATTACHED ? now + 1 : now;
+            }
+        } else {
+            detachedSince = ATTACHED;
+        }
         if (complete) {
             everComplete = true;
             cancelResumeTimer();

@@ -10,5 +10,6 @@ import dev.splitstream.protocol.Secret;
  * @param secret shared secret (redacts itself)
  * @param allow targets this token may reach
  * @param maxStreams most streams open at once on one of its sessions
+ * @param maxSessions most sessions of this token held at once (attached or waiting for a resume)
  */
-public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams) {}
+public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams, int maxSessions) {}

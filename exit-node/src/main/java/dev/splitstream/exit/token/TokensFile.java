@@ -24,10 +24,11 @@ import java.util.Map;
  *     secret: "a long random string"
  *     allow: ["db.internal:5432", "10.0.0.0/8:*"]
  *     maxStreams: 64
+ *     maxSessions: 4
  * </pre>
  *
  * A token without {@code allow} gets the node's default list (splitstream.exit.allow); without {@code maxStreams} the
- * node's splitstream.exit.max-streams. Errors name the file and the line or the field; secrets are never echoed.
+ * node's splitstream.exit.max-streams; without {@code maxSessions} the node's splitstream.exit.max-sessions-per-token. Errors name the file and the line or the field; secrets are never echoed.
  */
 public final class TokensFile {
     private static final ObjectMapper JSON = configure(new ObjectMapper());
@@ -48,10 +49,12 @@ public final class TokensFile {
             @JsonProperty("id") String id,
             @JsonProperty("secret") String secret,
             @JsonProperty("allow") List<String> allow,
-            @JsonProperty("maxStreams") Integer maxStreams) {}
+            @JsonProperty("maxStreams") Integer maxStreams,
+            @JsonProperty("maxSessions") Integer maxSessions) {}
 
     /** Reads and validates {@code file}. */
-    public static Map<String, TokenPolicy> read(Path file, AllowList defaultAllow, int defaultMaxStreams)
+    public static Map<String, TokenPolicy> read(
+            Path file, AllowList defaultAllow, int defaultMaxStreams, int defaultMaxSessions)
             throws TokensFileException {
         String text;
         try {
@@ -59,12 +62,13 @@ public final class TokensFile {
         } catch (IOException e) {
             throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
         }
-        return parse(file.toString(), text, defaultAllow, defaultMaxStreams);
+        return parse(file.toString(), text, defaultAllow, defaultMaxStreams, defaultMaxSessions);
     }
 
     /** Parses tokens-file text; {@code name} is used in error messages. */
     public static Map<String, TokenPolicy> parse(
-            String name, String text, AllowList defaultAllow, int defaultMaxStreams) throws TokensFileException {
+            String name, String text, AllowList defaultAllow, int defaultMaxStreams, int defaultMaxSessions)
+            throws TokensFileException {
         boolean json = text.stripLeading().startsWith("{");
         FileModel model;
         try {
@@ -119,7 +123,11 @@ public final class TokensFile {
             if (maxStreams < 1) {
                 throw new TokensFileException(where + ": field 'maxStreams' must be positive");
             }
-            out.put(e.id(), new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams));
+            int maxSessions = e.maxSessions() == null ? defaultMaxSessions : e.maxSessions();
+            if (maxSessions < 1) {
+                throw new TokensFileException(where + ": field 'maxSessions' must be positive");
+            }
+            out.put(e.id(), new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams, maxSessions));
         }
         return out;
     }

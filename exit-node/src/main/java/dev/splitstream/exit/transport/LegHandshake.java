@@ -109,16 +109,10 @@ public final class LegHandshake {
         if (policy.isEmpty()) {
             throw new ProtocolException(CloseCode.AUTH_FAILED, "unknown token id " + result.tokenId());
         }
-        if (!deps.sessions().hasRoom()) {
-            throw new ProtocolException(
-                    CloseCode.LIMIT_EXCEEDED,
-                    "too many sessions on this exit node (max "
-                            + deps.settings().maxSessions() + ")");
-        }
         Limits limits = deps.settings().limits();
         limits =
                 limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
-        ExitSession s = deps.sessions().create(result, limits);
+        ExitSession s = deps.sessions().create(result, limits, policy.get());
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
             s.openUpstreamOnly(leg, handshake::welcome);
         } else {

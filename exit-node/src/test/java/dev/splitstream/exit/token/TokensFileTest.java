@@ -24,7 +24,7 @@ class TokensFileTest {
                   - id: bob
                     secret: bob-secret-0123456789
                 """;
-        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 1024);
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 1024, 100);
         assertThat(tokens).containsOnlyKeys("alice", "bob");
         TokenPolicy alice = tokens.get("alice");
         assertThat(alice.secret()).isEqualTo(Secret.ofText("alice-secret-0123456789"));
@@ -41,14 +41,14 @@ class TokensFileTest {
                 """
                 {"tokens": [{"id": "alice", "secret": "alice-secret-0123456789", "allow": ["[::1]:*"]}]}
                 """;
-        Map<String, TokenPolicy> tokens = TokensFile.parse("t.json", json, DEFAULT, 16);
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.json", json, DEFAULT, 16, 100);
         assertThat(tokens.get("alice").allow().rules()).hasSize(1);
     }
 
     @Test
     void syntaxErrorNamesFileAndLine() {
         String yaml = "tokens:\n  - id: alice\n    secret: [unclosed\n";
-        assertThatThrownBy(() -> TokensFile.parse("/etc/t.yaml", yaml, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("/etc/t.yaml", yaml, DEFAULT, 16, 100))
                 .isInstanceOf(TokensFileException.class)
                 .hasMessageContaining("/etc/t.yaml")
                 .hasMessageContaining("line ");
@@ -57,7 +57,7 @@ class TokensFileTest {
     @Test
     void unknownFieldNamesTheField() {
         String json = "{\"tokens\": [{\"id\": \"a\", \"secret\": \"0123456789abcdefgh\", \"alow\": []}]}";
-        assertThatThrownBy(() -> TokensFile.parse("t.json", json, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.json", json, DEFAULT, 16, 100))
                 .hasMessageContaining("t.json")
                 .hasMessageContaining("line 1")
                 .hasMessageContaining("alow");
@@ -66,7 +66,7 @@ class TokensFileTest {
     @Test
     void wrongTypeNamesTheField() {
         String yaml = "tokens:\n  - id: a\n    secret: 0123456789abcdefgh\n    maxStreams: many\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100))
                 .hasMessageContaining("line 4")
                 .hasMessageContaining("tokens[0].maxStreams");
     }
@@ -74,7 +74,7 @@ class TokensFileTest {
     @Test
     void badAllowEntryNamesTokenAndEntry() {
         String yaml = "tokens:\n  - id: alice\n    secret: 0123456789abcdefgh\n    allow: [\"db.internal\"]\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100))
                 .hasMessageContaining("tokens[0] (id alice)")
                 .hasMessageContaining("allow")
                 .hasMessageContaining("'db.internal'");
@@ -82,22 +82,22 @@ class TokensFileTest {
 
     @Test
     void missingSecretDuplicateIdAndShortSecretAreRefused() {
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - id: a\n", DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - id: a\n", DEFAULT, 16, 100))
                 .hasMessageContaining("tokens[0] (id a): field 'secret' is required");
         String dup = "tokens:\n  - {id: a, secret: 0123456789abcdefgh}\n  - {id: a, secret: 0123456789abcdefgh}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", dup, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", dup, DEFAULT, 16, 100))
                 .hasMessageContaining("tokens[1] (id a): duplicate id");
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - {id: a, secret: short}\n", DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - {id: a, secret: short}\n", DEFAULT, 16, 100))
                 .hasMessageContaining("at least 16")
                 .hasMessageNotContaining("short");
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "other: 1\n", DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "other: 1\n", DEFAULT, 16, 100))
                 .isInstanceOf(TokensFileException.class);
     }
 
     @Test
     void errorsNeverEchoTheSecret() {
         String yaml = "tokens:\n  - id: a\n    secret: {nested: super-secret-value-123}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100))
                 .hasMessageNotContaining("super-secret-value-123");
     }
 }

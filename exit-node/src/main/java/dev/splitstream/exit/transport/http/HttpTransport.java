@@ -230,7 +230,16 @@ public class HttpTransport {
         deps.metrics().httpRequest("up");
         HttpLeg leg = leg(ctx.request().getHeader(LEG_HEADER));
         if (leg == null) {
-            unknownLeg(ctx.response());
+            // Nobody will use this body (it may be hundreds of megabytes): answer, then close instead of draining it.
+            HttpServerRequest request = ctx.request();
+            HttpServerResponse response = ctx.response();
+            request.pause();
+            response.putHeader("Connection", "close")
+                    .putHeader("Content-Type", "text/plain; charset=utf-8")
+                    .putHeader("Cache-Control", "no-store")
+                    .setStatusCode(404)
+                    .end("unknown or expired leg: handshake again (RESUME or JOIN)\n")
+                    .onComplete(ar -> request.connection().close());
             return;
         }
         leg.requestStarted(ctx.response());
