@@ -95,6 +95,11 @@ public class ExitMetrics {
         sessionsTotal.incrementAndGet();
     }
 
+    /** Registers a gauge read from {@code value} (a size some component bounds). */
+    public void gauge(String name, String description, java.util.function.Supplier<Number> value) {
+        Gauge.builder(name, value).description(description).register(registry);
+    }
+
     /** A connection to the HTTP port closed by a limit: {@code connections_per_source} or {@code header_timeout}. */
     public void connectionRefused(String reason) {
         counter(connectionRefusals, "splitstream.exit.connections.refused", reason)

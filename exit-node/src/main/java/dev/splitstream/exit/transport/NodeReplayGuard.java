@@ -2,6 +2,8 @@ package dev.splitstream.exit.transport;
 
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.protocol.ReplayGuard;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
@@ -20,10 +22,14 @@ public class NodeReplayGuard {
 
     @Produces
     @Singleton
-    ReplayGuard replayGuard(ExitSettings settings) {
+    ReplayGuard replayGuard(ExitSettings settings, MeterRegistry meters) {
         int capacity = ReplayGuard.capacityForHeap(Runtime.getRuntime().maxMemory(), HEAP_FRACTION);
         LOG.debugf("replay guard holds up to %d nonces", capacity);
         // Hellos are accepted within the clock skew on either side, so nonces must be remembered for twice that.
-        return new ReplayGuard(settings.limits().clockSkew().multipliedBy(2), capacity, Clock.systemUTC());
+        ReplayGuard guard = new ReplayGuard(settings.limits().clockSkew().multipliedBy(2), capacity, Clock.systemUTC());
+        Gauge.builder("splitstream.exit.replay.nonces", guard, ReplayGuard::size)
+                .description("Nonces of verified handshakes remembered against replays (capacity: 1/32 of the heap)")
+                .register(meters);
+        return guard;
     }
 }

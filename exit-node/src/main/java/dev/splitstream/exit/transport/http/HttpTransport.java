@@ -78,6 +78,10 @@ public class HttpTransport {
         this.http = settings.http();
         this.pendingNew = new SourceSlots(http.maxPendingHandshakes(), http.maxPendingHandshakesPerSource());
         this.pendingJoin = new SourceSlots(http.maxPendingHandshakes(), http.maxPendingHandshakesPerSource());
+        metrics.gauge(
+                "splitstream.exit.http.pending.handshakes",
+                "HTTP handshakes between HELLO and PROOF (NEW and RESUME/JOIN pools together)",
+                () -> pendingNew.size() + pendingJoin.size());
     }
 
     void routes(@Observes Router router) {
