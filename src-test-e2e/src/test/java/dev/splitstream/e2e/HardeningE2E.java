@@ -86,6 +86,8 @@ class HardeningE2E {
                         .set("splitstream.exit.http.max-pending-handshakes", Integer.toString(MAX_PENDING))
                         .set("splitstream.exit.max-connections-per-source", Integer.toString(CONNECTIONS_PER_SOURCE))
                         .set("splitstream.exit.header-timeout", "3s")
+                        // the cut entry's HTTP leg expires soon, so it comes back with a RESUME handshake
+                        .set("splitstream.exit.http.leg-timeout", "3s")
                         .start())
                 .awaitReady();
         relay = add(new CuttingRelay(exit.httpPort()));
@@ -138,7 +140,11 @@ class HardeningE2E {
                     .until(() -> flood.status(503).get() > 0);
 
             int resumesBefore = exit.linesContaining("resumed token=default").size();
+            int expiredBefore = exit.linesContaining("idle for").size();
+            relay.refuseNew(true);
             relay.cut();
+            exit.awaitLogCount("idle for", expiredBefore + 1, Duration.ofSeconds(20));
+            relay.refuseNew(false);
             int secondForward = Ports.free();
             Node second = add(
                     httpEntry("entry-http-2", exit.httpPort(), secondForward).start());
@@ -324,15 +330,21 @@ class HardeningE2E {
             s.connect(new InetSocketAddress("127.0.0.1", exit.httpPort()), 5_000);
             s.setSoTimeout(10_000);
             OutputStream out = s.getOutputStream();
+            // chunked, as the attacker did: no Content-Length for the framework to refuse up front
             out.write(("POST /splitstream/v1/http/up HTTP/1.1\r\nHost: x\r\nX-Splitstream-Leg: 00ff\r\n"
-                            + "Content-Type: application/octet-stream\r\nContent-Length: " + length + "\r\n\r\n")
+                            + "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII));
-            byte[] chunk = new byte[64 * 1024];
+            byte[] data = new byte[64 * 1024];
+            byte[] size = (Integer.toHexString(data.length) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+            byte[] chunk = new byte[size.length + data.length + 2];
+            System.arraycopy(size, 0, chunk, 0, size.length);
+            chunk[chunk.length - 2] = '\r';
+            chunk[chunk.length - 1] = '\n';
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             try {
                 while (sent < length && System.nanoTime() < deadline) {
                     out.write(chunk);
-                    sent += chunk.length;
+                    sent += data.length;
                 }
             } catch (IOException cut) {
                 // the exit closed the connection
@@ -399,6 +411,7 @@ class HardeningE2E {
                     s.bind(new InetSocketAddress(source, 0));
                     s.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
                     s.setSoTimeout(10_000);
+                    s.setTcpNoDelay(true);
                     InputStream in = s.getInputStream();
                     OutputStream out = s.getOutputStream();
                     while (!stop.get() && System.nanoTime() < deadline) {
