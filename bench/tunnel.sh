@@ -80,6 +80,7 @@ wait_for() {
   done
 }
 accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# $1: a management port (health and metrics live there, not on the tunnel port)
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/q/health/ready" 2>/dev/null; }
 
 # --- /proc helpers ------------------------------------------------------------------------------------------------
@@ -131,16 +132,18 @@ TARGET=$(head -n1 "$WORK/server.port")
 # --- Splitstream exit + entry --------------------------------------------------------------------------------------
 TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 EXIT_HTTP=$(free_port)
-ENTRY_HTTP=$(free_port)
+EXIT_MGMT=$(free_port)
+ENTRY_MGMT=$(free_port)
 FWD=$(free_port)
 log "starting the exit (:$EXIT_HTTP) and the entry (forward :$FWD -> target :$TARGET)"
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
   -Dsplitstream.exit.allow="127.0.0.1:$TARGET" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
 PIDS+=("$EXIT_PID")
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY_MGMT" \
   -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.transport=websocket \
   -Dsplitstream.entry.state-file="$WORK/transports.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry.log" 2>&1 &
@@ -151,8 +154,8 @@ node_failed() {
   log "--- entry.log"; tail -n 30 "$WORK/entry.log" >&2
   die "$1"
 }
-wait_for 60 "the exit node" ready "$EXIT_HTTP" || node_failed "exit not ready"
-wait_for 60 "the entry node" ready "$ENTRY_HTTP" || node_failed "entry not ready"
+wait_for 60 "the exit node" ready "$EXIT_MGMT" || node_failed "exit not ready"
+wait_for 60 "the entry node" ready "$ENTRY_MGMT" || node_failed "entry not ready"
 wait_for 30 "the entry's session" grep -q 'session established' "$WORK/entry.log" || node_failed "no session"
 
 # --- ssh -L through a throwaway sshd --------------------------------------------------------------------------------
@@ -266,10 +269,10 @@ log "WAN-like path: +${DELAY} ms each way between the two halves of each path"
 start_delay direct "$TARGET" WAN_DIRECT
 start_delay exit "$EXIT_HTTP" WAN_EXIT
 start_delay sshd "$SSHD_PORT" WAN_SSHD
-ENTRY2_HTTP=$(free_port)
+ENTRY2_MGMT=$(free_port)
 FWD2=$(free_port)
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$ENTRY2_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY2_MGMT" \
   -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.transport=websocket \
   -Dsplitstream.entry.state-file="$WORK/transports-wan.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
   -jar "$ENTRY_JAR" >"$WORK/entry-wan.log" 2>&1 &
@@ -279,7 +282,7 @@ ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/n
   -o ExitOnForwardFailure=yes -i "$WORK/client_key" -p "$WAN_SSHD" \
   -L "127.0.0.1:$SSH_FWD2:127.0.0.1:$TARGET" "$(id -un)@127.0.0.1" 2>"$WORK/ssh-wan.log" &
 PIDS+=($!)
-wait_for 60 "the WAN entry" ready "$ENTRY2_HTTP" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
+wait_for 60 "the WAN entry" ready "$ENTRY2_MGMT" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
 wait_for 30 "ssh -L over the WAN path" accepts "$SSH_FWD2" || { cat "$WORK/ssh-wan.log" >&2; die "WAN ssh -L did not start"; }
 run_tool throughput "$FWD2" 1 2 >/dev/null # warm-up
 for path in direct splitstream ssh; do
@@ -312,15 +315,15 @@ transport_opts() {
 IFS=, read -r -a TRANSPORT_LIST <<<"$TRANSPORTS"
 for kind in "${TRANSPORT_LIST[@]}"; do
   opts=$(transport_opts "$kind") || die "unknown transport '$kind' in BENCH_TRANSPORTS"
-  T_HTTP=$(free_port)
+  T_MGMT=$(free_port)
   T_FWD=$(free_port)
   log "transport $kind: starting an entry (forward :$T_FWD)"
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$T_HTTP" $opts \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$T_MGMT" $opts \
     -Dsplitstream.entry.state-file="$WORK/transports-$kind.json" -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
   T_PID=$!
   PIDS+=("$T_PID")
-  if ! wait_for 60 "the $kind entry" ready "$T_HTTP" ||
+  if ! wait_for 60 "the $kind entry" ready "$T_MGMT" ||
     ! wait_for 60 "the $kind session" grep -q 'session established' "$WORK/entry-$kind.log"; then
     log "transport $kind: no session; its log:"
     tail -n 15 "$WORK/entry-$kind.log" >&2
