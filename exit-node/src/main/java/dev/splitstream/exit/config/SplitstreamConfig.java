@@ -105,9 +105,10 @@ public interface SplitstreamConfig {
 
         /**
          * Most TCP connections one source address may hold open on the HTTP port at once; more are closed as soon as
-         * they are accepted. Behind a reverse proxy every connection comes from the proxy: raise it. Default 128.
+         * they are accepted. Behind a reverse proxy every connection comes from the proxy: each session takes one
+         * (WebSocket) or a few (HTTP), so keep it above the sessions one proxy carries. Default 1024.
          */
-        @WithDefault("128")
+        @WithDefault("1024")
         int maxConnectionsPerSource();
 
         /**

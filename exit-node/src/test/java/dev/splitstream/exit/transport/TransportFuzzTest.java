@@ -162,20 +162,20 @@ class TransportFuzzTest {
                 MultiMap headers = MultiMap.caseInsensitiveMultiMap();
                 String path;
                 HttpMethod method = HttpMethod.POST;
-                Buffer body = Buffer.buffer(Unpooled.wrappedBuffer(message(random, true)));
+                Buffer body = bytes(message(random, true));
                 switch (random.nextInt(5)) {
                     case 0 -> {
                         path = "/handshake";
                         if (random.nextBoolean()) {
                             headers.add("X-Splitstream-Handshake", hex(random, random.nextInt(40)));
                         }
-                        body = Buffer.buffer(Unpooled.wrappedBuffer(message(random, false)));
+                        body = bytes(message(random, false));
                     }
                     case 1, 2 -> {
                         path = "/up";
                         headers.add("X-Splitstream-Leg", random.nextInt(4) == 0 ? hex(random, 32) : leg);
                         for (int i = random.nextInt(3); i > 0; i--) {
-                            body.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(message(random, true))));
+                            body.appendBuffer(bytes(message(random, true)));
                         }
                     }
                     case 3 -> {
@@ -377,6 +377,11 @@ class TransportFuzzTest {
 
     private Buffer encode(Frame f) {
         return Buffer.buffer(Unpooled.wrappedBuffer(codec.encode(f)));
+    }
+
+    /** A growable buffer holding a copy of {@code b}. */
+    private static Buffer bytes(ByteBuffer b) {
+        return Buffer.buffer(b.remaining()).appendBytes(toArray(b));
     }
 
     private static byte[] random(Random random, int n) {
