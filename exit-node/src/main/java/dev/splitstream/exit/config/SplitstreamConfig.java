@@ -118,8 +118,74 @@ public interface SplitstreamConfig {
         @WithDefault("10s")
         Duration headerTimeout();
 
+        /**
+         * Where the node keeps its sessions' ownership, replicas and audit log (SPLITSTREAM_EXIT_REGISTRY): {@code memory}
+         * (a single node, nothing shared) or {@code postgres} (replicas sharing the database of
+         * QUARKUS_DATASOURCE_JDBC_URL/USERNAME/PASSWORD). Default memory.
+         */
+        @WithDefault("memory")
+        String registry();
+
+        /**
+         * How the other replicas reach this one, {@code http://host:port} of this node's HTTP port
+         * (SPLITSTREAM_EXIT_REPLICA_URL). Required with registry=postgres. No default.
+         */
+        Optional<String> replicaUrl();
+
+        /**
+         * Secret shared by the replicas that authenticates legs and requests one replica relays to another
+         * (SPLITSTREAM_EXIT_CLUSTER_SECRET), at least 16 characters. Required with registry=postgres. Never logged.
+         */
+        Optional<String> clusterSecret();
+
+        /** This replica's id in the registry, {@code [a-z0-9-]}, at most 32 characters. Default: random at each start. */
+        Optional<String> replicaId();
+
+        /** Interval of this replica's heartbeat in the registry (postgres). Default 2s. */
+        @WithDefault("2s")
+        Duration heartbeatInterval();
+
+        /** A replica whose heartbeat is older than this counts as offline, and so do its sessions. Default 10s. */
+        @WithDefault("10s")
+        Duration replicaOfflineAfter();
+
+        /** How long rows of the audit log are kept (postgres; in memory the last 1000 are kept). Default 30d. */
+        @WithDefault("30d")
+        Duration auditRetention();
+
         /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
         Http http();
+
+        /**
+         * Public TCP ports for exposed services, {@code low-high} (SPLITSTREAM_EXIT_PUBLIC_PORTS, e.g. 10000-10999).
+         * Unset: no public TCP ports.
+         */
+        Optional<String> publicPorts();
+
+        /** Bind address of public ports (SPLITSTREAM_EXIT_PUBLIC_HOST). Default 0.0.0.0. */
+        @WithDefault("0.0.0.0")
+        String publicHost();
+
+        /**
+         * How long a disconnected agent keeps its public ports (and names): the same agent reconnecting within it gets
+         * them back at once; nobody else can take them meanwhile (SPLITSTREAM_EXIT_LEASE). Default 10m.
+         */
+        @WithDefault("10m")
+        Duration lease();
+
+        /**
+         * How long a connection to an exposed service waits for its agent to come back before it is refused
+         * (SPLITSTREAM_EXIT_QUEUE_TIMEOUT). Default 30s.
+         */
+        @WithDefault("30s")
+        Duration queueTimeout();
+
+        /**
+         * Most connections waiting for one agent while it reconnects; a token may set its own (maxQueued)
+         * (SPLITSTREAM_EXIT_MAX_QUEUED). Default 20.
+         */
+        @WithDefault("20")
+        int maxQueued();
     }
 
     /** Settings of the plain-HTTP transport (for paths that carry no WebSocket). */

@@ -1,8 +1,10 @@
 package dev.splitstream.exit.session;
 
+import dev.splitstream.bridge.Dialer;
 import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
-import dev.splitstream.exit.target.TargetDialer;
+import dev.splitstream.exit.registry.SessionLedger;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.CloseCode;
@@ -13,6 +15,7 @@ import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.ServerHandshake;
 import io.vertx.core.Vertx;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -30,16 +33,26 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     private final Vertx vertx;
     private final ExitSettings settings;
     private final TokenRegistry tokens;
-    private final TargetDialer dialer;
+    private final Dialer dialer;
     private final ExitMetrics metrics;
+    private final ExposeService expose;
+    /** The shared registry's view of this node's sessions (ownership, audit log). */
+    @Inject
+    SessionLedger ledger;
 
     public SessionRegistry(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, TargetDialer dialer, ExitMetrics metrics) {
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            Dialer dialer,
+            ExitMetrics metrics,
+            ExposeService expose) {
         this.vertx = vertx;
         this.settings = settings;
         this.tokens = tokens;
         this.dialer = dialer;
         this.metrics = metrics;
+        this.expose = expose;
     }
 
     /**
@@ -80,7 +93,7 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
             }
             evict(oldestDetached, tokenFull ? "its token's limit of " + policy.maxSessions() : "the node's limit");
         }
-        ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this);
+        ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this, expose);
         sessions.put(s.idHex(), s);
         s.start();
         return s;
@@ -116,6 +129,25 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     @Override
     public Optional<Secret> keyFor(byte[] sessionId) {
         return find(sessionId).map(ExitSession::sessionKey);
+    }
+
+    /** Records in the registry that {@code s} was opened here on {@code leg}. */
+    public void opened(ExitSession s, Leg leg) {
+        if (ledger != null) {
+            ledger.opened(s.idHex(), s.tokenId(), leg.transportName(), leg.remoteAddress());
+        }
+    }
+
+    void dialed(ExitSession s, String target, String outcome, String detail) {
+        if (ledger != null) {
+            ledger.dialed(s.idHex(), s.tokenId(), target, outcome, detail);
+        }
+    }
+
+    void ended(ExitSession s, String outcome, String message, long bytesUp, long bytesDown) {
+        if (ledger != null) {
+            ledger.closed(s.idHex(), s.tokenId(), outcome, message, bytesUp, bytesDown);
+        }
     }
 
     void remove(ExitSession s) {

@@ -125,7 +125,11 @@ public class TokenRegistry implements TokenStore {
                 throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
             }
             next.putAll(TokensFile.read(
-                    file, settings.allow(), settings.limits().maxStreams(), settings.maxSessionsPerToken()));
+                    file,
+                    settings.allow(),
+                    settings.limits().maxStreams(),
+                    settings.maxSessionsPerToken(),
+                    settings.expose()));
         }
         if (settings.token().isPresent()) {
             if (next.containsKey(settings.tokenId())) {
@@ -140,6 +144,7 @@ public class TokenRegistry implements TokenStore {
                             Secret.ofText(settings.token().get()),
                             settings.allow(),
                             settings.limits().maxStreams(),
+                            settings.expose().defaultPolicy(true),
                             settings.maxSessionsPerToken()));
         }
         tokens.set(Map.copyOf(next));

@@ -49,7 +49,9 @@ public final class LegHandshake {
     }
 
     private static int serverCapabilities(TransportDeps deps) {
-        return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0) | Capabilities.SPLIT;
+        return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
+                | Capabilities.SPLIT
+                | Capabilities.EXPOSE;
     }
 
     /** The codec for this leg: the handshake's until the PROOF verified, then the session's (version, DEFLATE). */
@@ -113,6 +115,7 @@ public final class LegHandshake {
         limits =
                 limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
         ExitSession s = deps.sessions().create(result, limits, policy.get());
+        deps.sessions().opened(s, leg);
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
             s.openUpstreamOnly(leg, handshake::welcome);
         } else {
