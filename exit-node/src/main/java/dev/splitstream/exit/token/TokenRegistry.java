@@ -142,8 +142,12 @@ public class TokenRegistry implements TokenStore {
             } catch (IOException e) {
                 throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
             }
-            next.putAll(
-                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams(), settings.expose()));
+            next.putAll(TokensFile.read(
+                    file,
+                    settings.allow(),
+                    settings.limits().maxStreams(),
+                    settings.maxSessionsPerToken(),
+                    settings.expose()));
         }
         Secret single = null;
         if (settings.token().isPresent()) {
@@ -168,7 +172,8 @@ public class TokenRegistry implements TokenStore {
                             single,
                             settings.allow(),
                             settings.limits().maxStreams(),
-                            settings.expose().defaultPolicy(true)));
+                            settings.expose().defaultPolicy(true),
+                            settings.maxSessionsPerToken()));
         }
         tokens.set(Map.copyOf(next));
         stamp = newStamp;
