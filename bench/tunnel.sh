@@ -13,6 +13,9 @@
 #   BENCH_NODE_ARGS='-Dsplitstream.compression=off' bench/tunnel.sh   # extra -D flags for both nodes
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh                        # replaces the shipped JVM flags
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
+#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports
+#   BENCH_NODES_DIR=/tmp/base bench/tunnel.sh --quick  # the nodes built in another checkout (A/B comparisons)
+#   BENCH_JFR_DIR=/tmp/jfr bench/tunnel.sh --quick   # a JFR profile of each node (exit.jfr, entry-main.jfr, ...)
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,13 +31,18 @@ else
 fi
 DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
 PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
+ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports}
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+want idle || IDLE=0
 TRANSPORTS=${BENCH_TRANSPORTS-http}
+want transports || TRANSPORTS=
 NODE_ARGS=${BENCH_NODE_ARGS:-}
 . "$ROOT/scripts/jvm-opts.sh"
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 RELAY_OPTS="-Xmx64m -XX:+UseSerialGC"
-EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
-ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
+NODES=${BENCH_NODES_DIR:-$ROOT}   # another checkout's built nodes, for an A/B comparison
+EXIT_JAR=$NODES/exit-node/target/quarkus-app/quarkus-run.jar
+ENTRY_JAR=$NODES/entry-node/target/quarkus-app/quarkus-run.jar
 HZ=$(getconf CLK_TCK)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -47,7 +55,7 @@ for tool in java javac curl pgbench redis-server redis-benchmark; do
 done
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL server binaries are needed (scripts/install-test-deps.sh)"
 
-if [ ! -f "$EXIT_JAR" ] || [ ! -f "$ENTRY_JAR" ]; then
+if [ "$NODES" = "$ROOT" ] && { [ ! -f "$EXIT_JAR" ] || [ ! -f "$ENTRY_JAR" ]; }; then
   log "building the nodes (./mvnw -B -q package -DskipTests) ..."
   ./mvnw -B -q package -DskipTests -pl exit-node,entry-node -am >&2
 fi
@@ -182,9 +190,11 @@ ENTRY_HTTP=$(free_port)
 FWD=$(free_port)
 PG_FWD=$(free_port)
 REDIS_FWD=$(free_port)
+jfr() { [ -z "${BENCH_JFR_DIR:-}" ] || echo "-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=$BENCH_JFR_DIR/$1.jfr"; }
+[ -z "${BENCH_JFR_DIR:-}" ] || mkdir -p "$BENCH_JFR_DIR"
 log "starting the exit (:$EXIT_HTTP) and the entry"
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr exit) $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
   \
   -Dsplitstream.exit.allow="127.0.0.1:$TARGET,127.0.0.1:$PG_PORT,127.0.0.1:$REDIS_PORT" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
@@ -193,7 +203,7 @@ start_entry() { # start_entry NAME HTTPPORT FORWARDS EXTRA...: an entry node; it
   local name=$1 http=$2 forwards=$3
   shift 3
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$http" \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr "entry-$name") $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$http" \
     -Dsplitstream.entry.state-file="$WORK/transports-$name.json" \
     -Dsplitstream.entry.forwards="$forwards" "$@" -jar "$ENTRY_JAR" >"$WORK/entry-$name.log" 2>&1 &
   ENTRY_STARTED=$!
@@ -207,7 +217,7 @@ node_failed() {
   log "--- entry.log"; tail -n 30 "$WORK/entry-main.log" >&2
   die "$1"
 }
-session_up() { grep -q 'session established' "$WORK/entry-$1.log"; }
+session_up() { grep -qs 'session established' "$WORK/entry-$1.log"; }
 wait_for 90 "the exit node" accepts "$EXIT_HTTP" || node_failed "exit not listening"
 wait_for 90 "the entry's session" session_up main || node_failed "no session"
 wait_for 30 "the entry's forward" accepts "$FWD" || node_failed "forward not listening"
@@ -248,22 +258,22 @@ pids_of() {
 }
 
 for run in $(seq 1 "$RUNS"); do
-  log "run $run/$RUNS: bulk"
-  for payload in random text; do
+  want bulk && log "run $run/$RUNS: bulk"
+  want bulk && for payload in random text; do
     for conns in 1 8; do
       for path in $PATHS; do
         bulk "$(port_of $path)" "$conns" "$payload" "$path.$payload.$conns" "$(pids_of $path)"
       done
     done
   done
-  log "run $run/$RUNS: ping-pong"
-  for path in $PATHS; do
+  want ping && log "run $run/$RUNS: ping-pong"
+  want ping && for path in $PATHS; do
     out=$(run_tool rtt "$(port_of $path)" "$PINGS") || continue
     add "$path.p50" "$(field p50_us <<<"$out")"
     add "$path.p99" "$(field p99_us <<<"$out")"
   done
-  log "run $run/$RUNS: pgbench"
-  for path in $PATHS; do
+  want pg && log "run $run/$RUNS: pgbench"
+  want pg && for path in $PATHS; do
     case $path in direct) port=$PG_PORT ;; relays) port=$PGR2 ;; splitstream) port=$PG_FWD ;; esac
     for clients in 1 4; do
       jobs=$((clients > 1 ? 2 : 1))
@@ -276,8 +286,8 @@ for run in $(seq 1 "$RUNS"); do
       fi
     done
   done
-  log "run $run/$RUNS: redis-benchmark"
-  for path in $PATHS; do
+  want redis && log "run $run/$RUNS: redis-benchmark"
+  want redis && for path in $PATHS; do
     case $path in direct) port=$REDIS_PORT ;; relays) port=$RDR2 ;; splitstream) port=$REDIS_FWD ;; esac
     # GET with one client: latency-bound; SET with 50 clients (redis-benchmark's default): many streams at once
     if out=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -t get -c 1 -n "$((REDIS_N / 5))" -q 2>&1 | tr '\r' '\n'); then
@@ -307,6 +317,9 @@ if [ "$IDLE" -gt 0 ]; then
 fi
 
 # --- the long path: 100 ms round trip, bytes in flight limited like a TCP window ------------------------------------
+WAN_PID=
+R[wanentry.peak]=-
+if want wan; then
 log "long path: +${DELAY} ms each way, at most $PATH_WINDOW bytes in flight per direction"
 start_tool wan-direct WAN_DIRECT delay "$TARGET" "$DELAY" "$PATH_WINDOW"
 start_tool wan-exit WAN_EXIT delay "$EXIT_HTTP" "$DELAY" "$PATH_WINDOW"
@@ -326,7 +339,9 @@ for run in $(seq 1 "$RUNS"); do
   done
   log "long path run $run/$RUNS: direct $(awk '{print $NF}' <<<"${R[direct.wan]:-}") MiB/s, splitstream $(awk '{print $NF}' <<<"${R[splitstream.wan]:-}") MiB/s"
 done
+R[wanentry.peak]=$(($(status_kb VmHWM "$WAN_PID") / 1024))
 kill "$WAN_PID" 2>/dev/null || true
+fi
 
 # --- transports: each its own entry against the same exit ---------------------------------------------------------
 transport_opts() {
@@ -369,7 +384,6 @@ done
 
 R[exit.peak]=$(($(status_kb VmHWM "$EXIT_PID") / 1024))
 R[entry.peak]=$(($(status_kb VmHWM "$ENTRY_PID") / 1024))
-R[wanentry.peak]=$(($(status_kb VmHWM "$WAN_PID") / 1024))
 R[relay1.peak]=$(($(status_kb VmHWM "$RELAY1_PID") / 1024))
 R[relay2.peak]=$(($(status_kb VmHWM "$RELAY2_PID") / 1024))
 
@@ -385,6 +399,7 @@ trow() {
 
 echo
 echo "Splitstream tunnel benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(java -version 2>&1 | head -n1)"
+echo "nodes: $NODES ($(git -C "$NODES" log -1 --format=%h 2>/dev/null || echo '?')$(git -C "$NODES" diff --quiet 2>/dev/null || echo ', uncommitted changes'))"
 echo "node JVM flags: $JAVA_NODE_OPTS ${NODE_ARGS:+(extra: $NODE_ARGS)}"
 echo "WebSocket on loopback, no TLS; medians of $RUNS run(s) of ${SECONDS_PER_RUN}s; load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo "relays = two chained plain Java relays (the floor for two JVM hops); ratios: split = splitstream/direct, relay = relays/direct"

@@ -13,6 +13,8 @@ public final class HttpConnectListener {
     private HttpConnectListener() {}
 
     public static Future<NetServer> start(Vertx vertx, ListenSpec spec, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, spec, socket -> new ConnectConnection(vertx, socket, manager, metrics).start());
+        return Listeners.listen(
+                vertx, manager.context(), spec, socket -> new ConnectConnection(vertx, socket, manager, metrics)
+                        .start());
     }
 }

@@ -27,7 +27,7 @@ public final class ForwardListener {
     };
 
     public static Future<NetServer> start(Vertx vertx, ForwardSpec spec, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, spec.listen(), socket -> new LocalTunnel(
+        return Listeners.listen(vertx, manager.context(), spec.listen(), socket -> new LocalTunnel(
                         socket,
                         manager,
                         metrics,

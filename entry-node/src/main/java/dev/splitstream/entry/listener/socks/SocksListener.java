@@ -17,6 +17,7 @@ public final class SocksListener {
     public static Future<NetServer> start(
             Vertx vertx, ListenSpec spec, Optional<SocksAuth> auth, SessionManager manager, EntryMetrics metrics) {
         return Listeners.listen(
-                vertx, spec, socket -> new SocksConnection(vertx, socket, auth, manager, metrics).start());
+                vertx, manager.context(), spec, socket -> new SocksConnection(vertx, socket, auth, manager, metrics)
+                        .start());
     }
 }
