@@ -195,15 +195,16 @@ jfr() { [ -z "${BENCH_JFR_DIR:-}" ] || echo "-XX:StartFlightRecording=settings=p
 log "starting the exit (:$EXIT_HTTP) and the entry"
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr exit) $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
-  \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
   -Dsplitstream.exit.allow="127.0.0.1:$TARGET,127.0.0.1:$PG_PORT,127.0.0.1:$REDIS_PORT" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
 PIDS+=("$EXIT_PID")
-start_entry() { # start_entry NAME HTTPPORT FORWARDS EXTRA...: an entry node; its pid goes to ENTRY_STARTED
-  local name=$1 http=$2 forwards=$3
+start_entry() { # start_entry NAME MGMTPORT FORWARDS EXTRA...: an entry node; its pid goes to ENTRY_STARTED
+  local name=$1 mgmt=$2 forwards=$3
   shift 3
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr "entry-$name") $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$http" \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr "entry-$name") $NODE_ARGS \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$mgmt" \
     -Dsplitstream.entry.state-file="$WORK/transports-$name.json" \
     -Dsplitstream.entry.forwards="$forwards" "$@" -jar "$ENTRY_JAR" >"$WORK/entry-$name.log" 2>&1 &
   ENTRY_STARTED=$!

@@ -10,6 +10,7 @@ import dev.splitstream.entry.listener.forward.ForwardListener;
 import dev.splitstream.entry.listener.socks.SocksListener;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
+import dev.splitstream.entry.status.StatusScreen;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.runtime.configuration.ConfigurationException;
@@ -34,13 +35,18 @@ public class EntryNode {
     private final SplitstreamConfig config;
     private final SessionManager manager;
     private final EntryMetrics metrics;
+    private final StatusScreen screen;
     private final List<NetServer> servers = new ArrayList<>();
+    /** What listens where, for the status screen. */
+    private final List<String> listening = new ArrayList<>();
 
-    public EntryNode(Vertx vertx, SplitstreamConfig config, SessionManager manager, EntryMetrics metrics) {
+    public EntryNode(
+            Vertx vertx, SplitstreamConfig config, SessionManager manager, EntryMetrics metrics, StatusScreen screen) {
         this.vertx = vertx;
         this.config = config;
         this.manager = manager;
         this.metrics = metrics;
+        this.screen = screen;
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -49,6 +55,12 @@ public class EntryNode {
             settings = EntrySettings.from(config, System.getenv());
         } catch (ConfigException e) {
             throw new ConfigurationException(e.getMessage(), Set.of(e.key()));
+        }
+        String status = config.entry().status();
+        if (!status.equals("auto") && !status.equals("off")) {
+            throw new ConfigurationException(
+                    "splitstream.entry.status: expected auto or off, got '" + status + "'",
+                    Set.of("splitstream.entry.status"));
         }
         manager.start(settings);
         String via = manager.serverDisplay();
@@ -59,6 +71,7 @@ public class EntryNode {
             NetServer server =
                     await(ForwardListener.start(vertx, f, manager, metrics), EntrySettings.FORWARDS, f.listen());
             LOG.infof("forwarding %s → %s via %s", f.listen().display(server.actualPort()), f.target(), via);
+            listening.add("forward " + f.listen().display(server.actualPort()) + " -> " + f.target());
         }
         settings.socks().ifPresent(s -> {
             NetServer server = await(
@@ -68,16 +81,22 @@ public class EntryNode {
                     s.display(server.actualPort()),
                     via,
                     settings.socksAuth().isPresent() ? " (username/password required)" : "");
+            listening.add("socks5 " + s.display(server.actualPort())
+                    + (settings.socksAuth().isPresent() ? " (username/password)" : ""));
         });
         settings.httpConnect().ifPresent(s -> {
             NetServer server =
                     await(HttpConnectListener.start(vertx, s, manager, metrics), EntrySettings.HTTP_CONNECT, s);
             LOG.infof("http-connect listening on %s via %s", s.display(server.actualPort()), via);
+            listening.add("http-connect " + s.display(server.actualPort()));
         });
         if (servers.isEmpty()) {
             LOG.warnf(
                     "no listener configured: set %s, %s or %s",
                     EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT);
+        }
+        if (screen.start(status, listening)) {
+            LOG.info("status screen on (splitstream.entry.status=off for plain log lines)");
         }
     }
 
@@ -95,6 +114,7 @@ public class EntryNode {
     }
 
     void onStop(@Observes ShutdownEvent event) {
+        screen.stop();
         for (NetServer server : servers) {
             try {
                 server.close().toCompletionStage().toCompletableFuture().get(2, TimeUnit.SECONDS);

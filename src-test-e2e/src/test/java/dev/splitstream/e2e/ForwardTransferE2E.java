@@ -47,6 +47,26 @@ class ForwardTransferE2E {
     }
 
     @Test
+    void healthAndMetricsAnswerOnTheManagementPortOnly() {
+        // issue 11, attack 7: the public tunnel port gave session counts, byte counters and failure reasons to anyone
+        for (String path : new String[] {"/q/metrics", "/q/health", "/q/health/ready", "/q/health/live"}) {
+            assertThat(tunnel.exit().httpStatus(path))
+                    .as("GET %s on the tunnel port", path)
+                    .isEqualTo(404);
+            assertThat(tunnel.exit().managementStatus(path))
+                    .as("GET %s on the exit's management port", path)
+                    .isEqualTo(200);
+            assertThat(tunnel.entry().managementStatus(path))
+                    .as("GET %s on the entry's management port", path)
+                    .isEqualTo(200);
+        }
+        assertThat(tunnel.exit().metrics()).contains("splitstream_exit_sessions 1.0");
+        assertThat(tunnel.entry().metrics()).contains("splitstream_entry_connected 1.0");
+        // the entry serves no HTTP port besides management
+        assertThat(tunnel.entry().httpStatus("/q/metrics")).isEqualTo(-1);
+    }
+
+    @Test
     void transferOf256MibEachWayKeepsItsSha256() throws Exception {
         long bytes = 256 * MIB;
         Duration elapsed = Transfers.uploadAndDownload(forwardPort, bytes, 42, Duration.ofMinutes(4));

@@ -40,7 +40,8 @@ class LauncherE2E {
                 Exec.run(Duration.ofSeconds(30), launcher(), "--help").assertSuccess();
         assertThat(help.output())
                 .contains("--token", "--allow", "--tokens-file", "--port", "--server", "--forward", "--socks")
-                .contains("--http-connect", "--proxy", "--ca-file", "demo", "test");
+                .contains("--http-connect", "--proxy", "--ca-file", "--management-port", "--management-host")
+                .contains("demo", "test");
     }
 
     @Test
@@ -49,7 +50,8 @@ class LauncherE2E {
         String token = Tunnel.newToken();
         Files.writeString(tokenFile, token + "\n");
         int exitPort = Ports.free();
-        int entryPort = Ports.free();
+        int exitManagement = Ports.free();
+        int entryManagement = Ports.free();
         int forward = Ports.free();
         int socks = Ports.free();
         String curl = Programs.require("curl").toString();
@@ -70,6 +72,8 @@ class LauncherE2E {
                                 "127.0.0.1:" + http.port(),
                                 "--port",
                                 Integer.toString(exitPort),
+                                "--management-port",
+                                Integer.toString(exitManagement),
                                 "--quarkus.http.host",
                                 "127.0.0.1",
                                 "--max-streams=16"));
@@ -92,9 +96,8 @@ class LauncherE2E {
                                 "e2e",
                                 "--socks-password",
                                 "launcher-pass",
-                                "--port",
-                                Integer.toString(entryPort),
-                                "--quarkus.http.host",
+                                "--management-port=" + entryManagement,
+                                "--management-host",
                                 "127.0.0.1",
                                 "--reconnect-max",
                                 "2s"))) {
@@ -113,6 +116,13 @@ class LauncherE2E {
                             http.url())
                     .assertSuccess();
             assertThat(viaSocks.output()).isEqualTo(HttpFixture.BODY);
+            // health and metrics on the management ports the flags named; the tunnel port serves the tunnel only
+            assertThat(status(curl, "http://127.0.0.1:" + exitManagement + "/q/health/ready"))
+                    .isEqualTo("200");
+            assertThat(status(curl, "http://127.0.0.1:" + entryManagement + "/q/health/ready"))
+                    .isEqualTo("200");
+            assertThat(status(curl, "http://127.0.0.1:" + exitPort + "/q/metrics"))
+                    .isEqualTo("404");
             assertThat(read(exit.log())).doesNotContain(token);
             assertThat(read(entry.log())).doesNotContain(token).doesNotContain("launcher-pass");
             // secrets travel in the environment: the command line (what 'ps' shows) has none
@@ -130,8 +140,9 @@ class LauncherE2E {
             String out = read(demo.log());
             int socks = port(out, "SOCKS5\\s+127\\.0\\.0\\.1:(\\d+)");
             int connect = port(out, "HTTP CONNECT\\s+127\\.0\\.0\\.1:(\\d+)");
-            int exitPort = port(out, "exit node\\s+http://127\\.0\\.0\\.1:(\\d+)");
-            String health = "http://127.0.0.1:" + exitPort + "/q/health/live";
+            int exitManagement = port(out, "exit health\\s+http://127\\.0\\.0\\.1:(\\d+)/q/health/ready");
+            port(out, "entry health\\s+http://127\\.0\\.0\\.1:(\\d+)/q/health/ready");
+            String health = "http://127.0.0.1:" + exitManagement + "/q/health/live";
             Exec.Result viaSocks = Exec.run(
                             Duration.ofSeconds(60),
                             curl,
@@ -181,6 +192,23 @@ class LauncherE2E {
             }
         }
         Files.delete(demoDir);
+    }
+
+    /** The HTTP status of a GET, as curl prints it. */
+    private static String status(String curl, String url) {
+        return Exec.run(
+                        Duration.ofSeconds(30),
+                        curl,
+                        "-sS",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}",
+                        "--max-time",
+                        "20",
+                        url)
+                .assertSuccess()
+                .output();
     }
 
     private static int port(String text, String regex) {

@@ -84,8 +84,7 @@ class ResilienceE2E {
             // the entry notices and retries while the exit is down
             await("the entry reports the tunnel down")
                     .atMost(Duration.ofSeconds(90))
-                    .until(() ->
-                            !tunnel.entry().get("/q/metrics").orElse("").contains("splitstream_entry_connected 1.0"));
+                    .until(() -> !tunnel.entry().metrics().contains("splitstream_entry_connected 1.0"));
             tunnel.exit().restart().awaitReady();
             long ready = System.nanoTime();
             tunnel.entry().awaitLogCount("session established", 2, Duration.ofSeconds(20));

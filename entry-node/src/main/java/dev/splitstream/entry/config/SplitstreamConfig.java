@@ -124,6 +124,13 @@ public interface SplitstreamConfig {
         @WithDefault("10m")
         Duration reprobeInterval();
 
+        /**
+         * Terminal status screen: {@code auto} shows a live screen when standard input and output are a terminal (log
+         * lines then appear inside it), {@code off} always prints plain log lines. Default {@code auto}.
+         */
+        @WithDefault("auto")
+        String status();
+
         /** Plain-HTTP transport settings. */
         Http http();
     }

@@ -113,6 +113,28 @@ public class EntryMetrics {
         return streams.get();
     }
 
+    /** Local connections accepted since start. */
+    public long connectionsTotal() {
+        return connections.sum();
+    }
+
+    public long bytesUpTotal() {
+        return up.sum();
+    }
+
+    public long bytesDownTotal() {
+        return down.sum();
+    }
+
+    public long reconnectsTotal() {
+        return (long) reconnects.count();
+    }
+
+    /** Smoothed RTT in nanoseconds, or -1 before the first pong. */
+    public long rttNanos() {
+        return rttNanos.get();
+    }
+
     /** The line logged at shutdown. */
     public String summary() {
         Duration uptime = Duration.between(started, Instant.now()).withNanos(0);

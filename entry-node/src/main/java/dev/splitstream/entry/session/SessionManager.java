@@ -88,6 +88,9 @@ public class SessionManager {
     private volatile String sessionIdHex;
     private volatile String transportName;
     private String compressionNote = "";
+    /** The last connection problem, for the status screen; confined to the context. */
+    private String lastProblem;
+
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
@@ -142,6 +145,80 @@ public class SessionManager {
     /** The transport of the current session ({@code websocket}, {@code websocket-split}), or null. */
     public String transportName() {
         return transportName;
+    }
+
+    /** What the session is doing now, for the terminal status screen. */
+    public enum State {
+        /** Before the first connection attempt completed. */
+        CONNECTING,
+        /** Every leg is open. */
+        CONNECTED,
+        /** The session exists but a leg is lost; reconnecting to resume it. */
+        RESUMING,
+        /** No session; waiting for the next attempt. */
+        BACKOFF,
+        /** Shutting down. */
+        STOPPED
+    }
+
+    /**
+     * A snapshot of the connection: state, the session id (or null), the transport and why it was chosen, when the
+     * next attempt is due (epoch millis, 0 when none is scheduled), failed attempts since the last success and the last
+     * problem (or null).
+     */
+    public record Status(
+            State state,
+            String sessionId,
+            String transport,
+            String reason,
+            long nextAttemptAtMillis,
+            int failedAttempts,
+            String lastProblem) {}
+
+    /** The current {@link Status}, taken on the session's context; completes within a context turn. */
+    public Future<Status> status() {
+        Context ctx = context;
+        if (ctx == null) {
+            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null));
+        }
+        Promise<Status> result = Promise.promise();
+        onContext(() -> result.complete(snapshot()));
+        return result.future();
+    }
+
+    private Status snapshot() {
+        long next = 0;
+        int failures = 0;
+        boolean legsOpen = true;
+        boolean linking = false;
+        for (Slot slot : slots()) {
+            if (slot.reconnectTimer >= 0) {
+                next = next == 0 ? slot.reconnectAtMillis : Math.min(next, slot.reconnectAtMillis);
+            }
+            failures = Math.max(failures, slot.backoff.attempts());
+            legsOpen &= slot.link != null && slot.link.phase == Phase.OPEN;
+            linking |= slot.link != null;
+        }
+        boolean haveSession = session != null && !session.isClosed();
+        State state;
+        if (stopping) {
+            state = State.STOPPED;
+        } else if (haveSession) {
+            state = legsOpen ? State.CONNECTED : State.RESUMING;
+        } else if (next != 0 && !linking) {
+            state = State.BACKOFF;
+        } else {
+            state = State.CONNECTING;
+        }
+        Slot shown = downstream == null ? primary : downstream;
+        return new Status(
+                state,
+                haveSession ? session.idHex() : null,
+                haveSession && legsOpen ? transportName : shown.kind.label,
+                shown.reason,
+                next,
+                failures,
+                lastProblem);
     }
 
     /**
@@ -277,6 +354,7 @@ public class SessionManager {
                         vertx.cancelTimer(l.probeTimer);
                         slot.link = null;
                         String why = describe(ar.cause());
+                        lastProblem = "cannot connect (" + transport.name() + "): " + why;
                         if ("reprobe".equals(slot.reason)) {
                             LOG.infof(
                                     "reprobe: cannot connect to %s (%s): %s",
@@ -526,11 +604,13 @@ public class SessionManager {
             return;
         }
         LOG.warnf("session %s closed: %s %s; starting a new session", s.idHex(), code, message);
+        lastProblem = "session closed: " + code + " " + message;
         abandonSession("session closed");
         scheduleReconnect(primary);
     }
 
     private void refused(Link l, CloseCode code, String message) {
+        lastProblem = "refused: " + code + " " + message;
         vertx.cancelTimer(l.handshakeTimer);
         vertx.cancelTimer(l.probeTimer);
         l.closed = true;
@@ -595,6 +675,7 @@ public class SessionManager {
         }
         String leg =
                 l.slot.role == Role.SINGLE ? "connection" : l.slot.role == Role.UP ? "upstream leg" : "downstream leg";
+        lastProblem = leg + (l.phase == Phase.OPEN ? " lost: " : " failed: ") + reason;
         if (l.phase == Phase.OPEN) {
             metrics.connected(false);
             if (session != null) {
@@ -622,6 +703,7 @@ public class SessionManager {
         }
         long delay = slot.backoff.nextDelayMillis();
         LOG.debugf("reconnecting %s in %d ms", slot.role, delay);
+        slot.reconnectAtMillis = System.currentTimeMillis() + delay;
         slot.reconnectTimer = vertx.setTimer(
                 delay,
                 id -> onContext(() -> {
@@ -634,6 +716,7 @@ public class SessionManager {
         if (stopping || slot.reconnectTimer >= 0 || slot.link != null) {
             return;
         }
+        slot.reconnectAtMillis = System.currentTimeMillis();
         slot.reconnectTimer = vertx.setTimer(
                 1,
                 id -> onContext(() -> {
@@ -728,6 +811,9 @@ public class SessionManager {
         final Backoff backoff;
         Link link;
         long reconnectTimer = -1;
+        /** When {@link #reconnectTimer} fires, epoch millis. */
+        long reconnectAtMillis;
+
         boolean attempted;
         boolean joinedBefore;
         /** The transport of the next attempt. */

@@ -60,7 +60,7 @@ class EntryNodeIT {
     int sourceForward;
     int socksPort;
     int connectPort;
-    int httpPort;
+    int managementPort;
 
     @BeforeAll
     void start() throws Exception {
@@ -87,7 +87,8 @@ class EntryNodeIT {
                 "forwarding 127\\.0\\.0\\.1:(\\d+) → 127\\.0\\.0\\.1:" + targets.sourcePort() + " via ", WAIT));
         socksPort = port(entry.awaitGroup("socks5 listening on 127\\.0\\.0\\.1:(\\d+) via ws://", WAIT));
         connectPort = port(entry.awaitGroup("http-connect listening on 127\\.0\\.0\\.1:(\\d+) via ws://", WAIT));
-        httpPort = port(entry.awaitGroup("Listening on: http://[^:]+:(\\d+)", WAIT));
+        managementPort =
+                port(entry.awaitGroup("Management interface listening on http://127\\.0\\.0\\.1:(\\d+)", WAIT));
         entry.awaitGroup("session established ([0-9a-f]{32}) transport=websocket", WAIT);
     }
 
@@ -251,24 +252,28 @@ class EntryNodeIT {
     @Test
     @Order(5)
     void healthIsReadyAndMetricsCarryTheContractNames() throws Exception {
+        // Health and metrics are on the management interface; the entry opens no other HTTP port at all.
+        assertThat(entry.lines())
+                .anyMatch(l -> l.contains("Management interface listening on"))
+                .noneMatch(l -> l.contains("Listening on: http"));
         HttpClient http =
                 HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         HttpResponse<String> ready = http.send(
-                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/health/ready"))
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + "/q/health/ready"))
                         .timeout(Duration.ofSeconds(10))
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(ready.statusCode()).isEqualTo(200);
         assertThat(ready.body()).contains("\"UP\"").contains("splitstream-session");
         HttpResponse<String> live = http.send(
-                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/health/live"))
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + "/q/health/live"))
                         .timeout(Duration.ofSeconds(10))
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(live.statusCode()).isEqualTo(200);
         await().atMost(WAIT).untilAsserted(() -> {
             String metrics = http.send(
-                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/metrics"))
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + "/q/metrics"))
                                     .timeout(Duration.ofSeconds(10))
                                     .build(),
                             HttpResponse.BodyHandlers.ofString())

@@ -38,6 +38,7 @@ final class EntryProcess implements AutoCloseable {
                 .keySet()
                 .removeIf(k -> k.startsWith("SPLITSTREAM_") || k.toLowerCase().endsWith("_proxy"));
         pb.environment().put("QUARKUS_HTTP_PORT", "0");
+        pb.environment().put("QUARKUS_MANAGEMENT_PORT", "0");
         // Never the user's transport memory.
         pb.environment()
                 .put(

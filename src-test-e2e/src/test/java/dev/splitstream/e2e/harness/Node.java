@@ -31,7 +31,8 @@ public final class Node implements AutoCloseable {
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** Small heaps and a serial collector: several JVMs share two cores in these tests. */
-    private static final String DEFAULT_JVM_FLAGS = "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
+    private static final String DEFAULT_JVM_FLAGS =
+            "-Xmx256m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
 
     private final NodeSpec spec;
     private final Map<String, String> config;
@@ -76,7 +77,8 @@ public final class Node implements AutoCloseable {
         builder.environment().remove("SPLITSTREAM_TOKEN");
         builder.environment().putAll(spec.env);
         try {
-            appendMarker("starting " + spec.role + " on http port " + spec.httpPort);
+            appendMarker("starting " + spec.role + " on http port " + spec.httpPort + ", management port "
+                    + spec.managementPort);
             process = builder.start();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + spec.name, e);
@@ -96,6 +98,15 @@ public final class Node implements AutoCloseable {
         return "http://127.0.0.1:" + spec.httpPort;
     }
 
+    public int managementPort() {
+        return spec.managementPort;
+    }
+
+    /** {@code http://127.0.0.1:<management port>}: health and metrics. */
+    public String managementUrl() {
+        return "http://127.0.0.1:" + spec.managementPort;
+    }
+
     /** {@code ws://127.0.0.1:<port>}: what an entry's server setting names for this exit. */
     public String wsUrl() {
         return "ws://127.0.0.1:" + spec.httpPort;
@@ -113,7 +124,7 @@ public final class Node implements AutoCloseable {
         return log;
     }
 
-    /** Waits up to 60 s for {@code /q/health/ready} to answer 200. */
+    /** Waits up to 60 s for {@code /q/health/ready} (management port) to answer 200. */
     public Node awaitReady() {
         return awaitReady(Duration.ofSeconds(60));
     }
@@ -126,7 +137,7 @@ public final class Node implements AutoCloseable {
                     .pollInterval(Duration.ofMillis(200))
                     .until(() -> {
                         assertRunning();
-                        return httpStatus("/q/health/ready") == 200;
+                        return status(managementUrl() + "/q/health/ready") == 200;
                     });
         } catch (ConditionTimeoutException e) {
             throw new AssertionError(spec.name + " not ready within " + timeout + "; log: " + log, e);
@@ -167,9 +178,9 @@ public final class Node implements AutoCloseable {
         }
     }
 
-    /** {@code /q/metrics} as text. */
+    /** {@code /q/metrics} (management port) as text. */
     public String metrics() {
-        return get("/q/metrics").orElse("");
+        return fetch(managementUrl() + "/q/metrics").orElse("");
     }
 
     /** A metric's value from the Prometheus text, summed over the series whose line starts with {@code prefix}. */
@@ -197,9 +208,28 @@ public final class Node implements AutoCloseable {
 
     /** GET on the node's HTTP port; empty when it does not answer 200. */
     public Optional<String> get(String path) {
+        return fetch(httpUrl() + path);
+    }
+
+    /** GET on the node's management port; empty when it does not answer 200. */
+    public Optional<String> managementGet(String path) {
+        return fetch(managementUrl() + path);
+    }
+
+    /** The status of a GET on the node's HTTP port ({@code -1}: no answer). */
+    public int httpStatus(String path) {
+        return status(httpUrl() + path);
+    }
+
+    /** The status of a GET on the node's management port ({@code -1}: no answer). */
+    public int managementStatus(String path) {
+        return status(managementUrl() + path);
+    }
+
+    private static Optional<String> fetch(String url) {
         try {
             HttpResponse<String> response = HTTP.send(
-                    HttpRequest.newBuilder(URI.create(httpUrl() + path))
+                    HttpRequest.newBuilder(URI.create(url))
                             .timeout(Duration.ofSeconds(5))
                             .build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -212,10 +242,10 @@ public final class Node implements AutoCloseable {
         }
     }
 
-    private int httpStatus(String path) {
+    private static int status(String url) {
         try {
             return HTTP.send(
-                            HttpRequest.newBuilder(URI.create(httpUrl() + path))
+                            HttpRequest.newBuilder(URI.create(url))
                                     .timeout(Duration.ofSeconds(2))
                                     .build(),
                             HttpResponse.BodyHandlers.discarding())
@@ -312,6 +342,6 @@ public final class Node implements AutoCloseable {
 
     @Override
     public String toString() {
-        return spec.name + "(http " + spec.httpPort + ")";
+        return spec.name + "(http " + spec.httpPort + ", management " + spec.managementPort + ")";
     }
 }

@@ -27,13 +27,16 @@ public final class NodeSpec {
     final List<String> forwards = new ArrayList<>();
     final List<String> allow = new ArrayList<>();
     int httpPort;
+    int managementPort;
 
     private NodeSpec(Role role, String name) {
         this.role = role;
         this.name = name;
         this.httpPort = Ports.free();
+        this.managementPort = Ports.free();
         // test traffic stays on loopback
         config.put("quarkus.http.host", "127.0.0.1");
+        config.put("quarkus.management.host", "127.0.0.1");
         if (role == Role.ENTRY) {
             // transport=auto remembers per server URL what worked; ports are reused, so each entry gets its own memory
             config.put("splitstream.entry.state-file", stateFile(name).toString());
@@ -82,7 +85,7 @@ public final class NodeSpec {
         return this;
     }
 
-    /** The HTTP port (WebSocket, health, metrics); ephemeral by default. */
+    /** The HTTP port (the exit's tunnel endpoints; the entry serves nothing there); ephemeral by default. */
     public NodeSpec httpPort(int port) {
         this.httpPort = port;
         return this;
@@ -135,6 +138,16 @@ public final class NodeSpec {
         return httpPort;
     }
 
+    /** The management port (health, metrics); ephemeral by default. */
+    public NodeSpec managementPort(int port) {
+        this.managementPort = port;
+        return this;
+    }
+
+    public int managementPort() {
+        return managementPort;
+    }
+
     /** The built jar of this role. */
     public Path jar() {
         return Node.repoRoot()
@@ -147,6 +160,7 @@ public final class NodeSpec {
     public Node start() {
         Map<String, String> all = new LinkedHashMap<>(config);
         all.put("quarkus.http.port", Integer.toString(httpPort));
+        all.put("quarkus.management.port", Integer.toString(managementPort));
         if (!allow.isEmpty()) {
             all.put("splitstream.exit.allow", String.join(",", allow));
         }

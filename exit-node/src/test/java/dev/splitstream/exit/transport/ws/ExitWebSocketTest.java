@@ -62,6 +62,10 @@ class ExitWebSocketTest {
     @TestHTTPResource("/")
     URL base;
 
+    /** The management interface (health, metrics): its own port, never the tunnel's. */
+    @TestHTTPResource(value = "/", management = true)
+    URL management;
+
     private static NetServer echo;
     private final List<TestTunnel> tunnels = new ArrayList<>();
     private final List<String> logs = new CopyOnWriteArrayList<>();
@@ -141,8 +145,12 @@ class ExitWebSocketTest {
         await().atMost(5, TimeUnit.SECONDS)
                 .until(() -> logs.stream().anyMatch(l -> l.contains("handshake refused: AUTH_FAILED")));
         assertThat(logs).noneMatch(l -> l.contains(SECRET) || l.contains("ALSO-SECRET"));
-        String metrics =
-                given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String metrics = onManagement()
+                .get("/q/metrics")
+                .then()
+                .statusCode(200)
+                .extract()
+                .asString();
         assertThat(metrics)
                 .contains("splitstream_exit_handshake_failures_total{reason=\"auth_failed\"}")
                 .doesNotContain(SECRET);
@@ -247,10 +255,17 @@ class ExitWebSocketTest {
     }
 
     @Test
-    void healthAndMetricsAreServed() {
-        given().get("/q/health/live").then().statusCode(200);
-        given().get("/q/health/ready").then().statusCode(200).body(containsString("splitstream-exit"));
-        given().get("/q/metrics")
+    void healthAndMetricsAreServedOnTheManagementPortOnly() {
+        assertThat(management.getPort()).isNotEqualTo(base.getPort());
+        // The public tunnel port serves the tunnel only: no figures, no probes for whoever can reach it.
+        given().get("/q/metrics").then().statusCode(404);
+        given().get("/q/health/live").then().statusCode(404);
+        given().get("/q/health/ready").then().statusCode(404);
+        given().get("/q/health").then().statusCode(404);
+        onManagement().get("/q/health/live").then().statusCode(200);
+        onManagement().get("/q/health/ready").then().statusCode(200).body(containsString("splitstream-exit"));
+        onManagement()
+                .get("/q/metrics")
                 .then()
                 .statusCode(200)
                 .body(containsString("splitstream_exit_sessions"))
@@ -276,7 +291,7 @@ class ExitWebSocketTest {
             t.write(r, big);
         }
         await().atMost(20, TimeUnit.SECONDS).until(() -> r.receivedLength() == 24 + 5 * 200_000);
-        String metrics = given().get("/q/metrics").then().extract().asString();
+        String metrics = onManagement().get("/q/metrics").then().extract().asString();
         assertThat(metrics).contains("splitstream_exit_bytes_total{direction=\"down\"}");
     }
 
@@ -362,7 +377,7 @@ class ExitWebSocketTest {
                 }
             }
         }
-        String metrics = given().get("/q/metrics").then().extract().asString();
+        String metrics = onManagement().get("/q/metrics").then().extract().asString();
         assertThat(metrics).contains("splitstream_exit_dial_failures_total{reason=\"timeout\"}");
     }
 
@@ -648,5 +663,9 @@ class ExitWebSocketTest {
         r.accepted.get(10, TimeUnit.SECONDS);
         good.write(r, "unaffected");
         await().atMost(10, TimeUnit.SECONDS).until(() -> r.received().equals("unaffected"));
+    }
+
+    private io.restassured.specification.RequestSpecification onManagement() {
+        return given().baseUri("http://" + management.getHost()).port(management.getPort());
     }
 }
