@@ -13,7 +13,8 @@
 #   BENCH_NODE_ARGS='-Dsplitstream.compression=off' bench/tunnel.sh   # extra -D flags for both nodes
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh                        # replaces the shipped JVM flags
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
-#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports
+#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
+#   BENCH_EXPOSE=0 bench/tunnel.sh                      # skips the public-port (expose) vs forward rows
 #   BENCH_NODES_DIR=/tmp/base bench/tunnel.sh --quick  # the nodes built in another checkout (A/B comparisons)
 #   BENCH_JFR_DIR=/tmp/jfr bench/tunnel.sh --quick   # a JFR profile of each node (exit.jfr, entry-main.jfr, ...)
 set -euo pipefail
@@ -31,7 +32,7 @@ else
 fi
 DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
 PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
-ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports}
+ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,expose}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 want idle || IDLE=0
 TRANSPORTS=${BENCH_TRANSPORTS-http}
@@ -383,6 +384,44 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   wait "$T_PID" 2>/dev/null || true
 done
 
+# --- expose: a public port on a second exit, served by an agent next to the target, vs the forward path ----------
+if want expose; then
+  X_HTTP=$(free_port)
+  X_PUB=$(free_port)
+  log "expose: an exit with public port :$X_PUB and an agent exposing the target"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$X_HTTP" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
+    -Dsplitstream.exit.public-ports="$X_PUB-$X_PUB" -Dsplitstream.exit.public-host=127.0.0.1 \
+    -jar "$EXIT_JAR" >"$WORK/exit-expose.log" 2>&1 &
+  X_PID=$!
+  PIDS+=("$X_PID")
+  wait_for 90 "the expose exit" accepts "$X_HTTP" || { tail -n 30 "$WORK/exit-expose.log" >&2; die "expose exit not listening"; }
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
+    -Dsplitstream.entry.server="ws://127.0.0.1:$X_HTTP" -Dsplitstream.entry.transport=websocket \
+    -Dsplitstream.entry.state-file="$WORK/transports-agent.json" -Dsplitstream.entry.expose="bench=127.0.0.1:$TARGET" \
+    -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
+  A_PID=$!
+  PIDS+=("$A_PID")
+  if wait_for 90 "the agent's public port" grep -qs "exposing bench" "$WORK/agent.log"; then
+    run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
+    for run in $(seq 1 "$RUNS"); do
+      for conns in 1 8; do
+        bulk "$FWD" "$conns" random "x.fwd.$conns"
+        bulk "$X_PUB" "$conns" random "x.pub.$conns"
+      done
+      add x.fwd.p50 "$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")"
+      add x.pub.p50 "$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")"
+    done
+    log "expose: public port $(med x.pub.1.mibs) / $(med x.pub.8.mibs) MiB/s (forward $(med x.fwd.1.mibs) / $(med x.fwd.8.mibs))"
+  else
+    tail -n 20 "$WORK/agent.log" >&2
+    log "expose: the agent got no public port; rows skipped"
+  fi
+  kill "$A_PID" "$X_PID" 2>/dev/null || true
+fi
+
 R[exit.peak]=$(($(status_kb VmHWM "$EXIT_PID") / 1024))
 R[entry.peak]=$(($(status_kb VmHWM "$ENTRY_PID") / 1024))
 R[relay1.peak]=$(($(status_kb VmHWM "$RELAY1_PID") / 1024))
@@ -425,6 +464,13 @@ for kind in "${TRANSPORT_LIST[@]}"; do
     row "transport $kind, $conns conn(s) (MiB/s)" "$d" "-" "$s" "$(ratio "$s" "$d")" "-" "-"
   done
 done
+if [ -n "${R[x.pub.1.mibs]:-}" ]; then
+  for conns in 1 8; do
+    f=$(med "x.fwd.$conns.mibs"); p=$(med "x.pub.$conns.mibs")
+    row "expose public port, $conns conn(s) (MiB/s)" "-" "fwd $f" "$p" "-" "-" "pub/fwd $(ratio "$p" "$f")"
+  done
+  row "expose public port, ping-pong p50 (us)" "-" "fwd $(med x.fwd.p50)" "$(med x.pub.p50)" "-" "-" "pub/fwd $(ratio "$(med x.pub.p50)" "$(med x.fwd.p50)")"
+fi
 echo
 row "CPU of the middle (CPU-s per GB)" "" "relays" "splitstream" "" "" "split/rel"
 for payload in random text; do

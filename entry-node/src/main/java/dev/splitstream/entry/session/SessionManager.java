@@ -1,5 +1,7 @@
 package dev.splitstream.entry.session;
 
+import dev.splitstream.bridge.StreamEndpoint;
+import dev.splitstream.entry.agent.Agent;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.metrics.EntryMetrics;
@@ -56,6 +58,12 @@ public class SessionManager {
     static final long ACK_FLUSH_MILLIS = 100;
     /** Handshake (HELLO to WELCOME) must finish within this time. */
     static final long HANDSHAKE_TIMEOUT_MILLIS = 10_000;
+    /**
+     * A connection counts as working (its slot's backoff starts from reconnect-min again) once it stayed open this long,
+     * not when its handshake completed: a path that accepts handshakes but fails everything after them (a proxy
+     * answering 500 to every upstream POST) must not be retried in a tight loop.
+     */
+    static final long STABLE_MILLIS = 10_000;
     /** How long a local connection waits for a session when none is established. */
     static final long PENDING_OPEN_TIMEOUT_MILLIS = 30_000;
     /** Most local connections waiting for a session at once. */
@@ -93,6 +101,12 @@ public class SessionManager {
 
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
+    /** How long the agent waits for a connection to one of its services. */
+    private static final java.time.Duration AGENT_DIAL_TIMEOUT = java.time.Duration.ofSeconds(10);
+
+    /** Agent mode, or null. */
+    private Agent agent;
+
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
         this.vertx = vertx;
         this.metrics = metrics;
@@ -107,6 +121,9 @@ public class SessionManager {
         this.primary = new Slot(settings.split() ? Role.UP : Role.SINGLE, settings.server());
         this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
+        this.agent = settings.agent()
+                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics))
+                .orElse(null);
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));
             ackTimer = vertx.setPeriodic(ACK_FLUSH_MILLIS, id -> onContext(this::flushAck));
@@ -225,7 +242,7 @@ public class SessionManager {
      * Opens a stream for a local connection. When no session is established yet, waits (bounded in number and time)
      * for one. The endpoint's callbacks run on the session's context.
      */
-    public void open(String host, int port, TunnelEndpoint endpoint) {
+    public void open(String host, int port, StreamEndpoint endpoint) {
         onContext(() -> {
             if (stopping) {
                 endpoint.onOpenFailed(ResetCode.SESSION_CLOSED, "entry node is shutting down");
@@ -247,7 +264,7 @@ public class SessionManager {
         });
     }
 
-    private void openNow(String host, int port, TunnelEndpoint endpoint) {
+    private void openNow(String host, int port, StreamEndpoint endpoint) {
         try {
             Stream stream = session.open(host, port, endpoint);
             endpoint.onOpen(stream);
@@ -279,7 +296,13 @@ public class SessionManager {
             Session s = session;
             session = null;
             if (s != null && !s.isClosed()) {
+                if (agent != null && agent.releaseOnExit() && s.sendControl(agent.release())) {
+                    LOG.infof("agent %s released its public ports", agent.name());
+                }
                 s.close(CloseCode.GOING_AWAY, "entry node shutting down");
+            }
+            if (agent != null) {
+                agent.close();
             }
             metrics.connected(false);
             List<Future<Void>> closing = new ArrayList<>();
@@ -360,7 +383,12 @@ public class SessionManager {
                                     "reprobe: cannot connect to %s (%s): %s",
                                     transport.display(), transport.name(), why);
                         } else {
-                            LOG.warnf("cannot connect to %s (%s): %s", transport.display(), transport.name(), why);
+                            slot.failure(
+                                    Logger.Level.WARN,
+                                    "cannot connect",
+                                    String.format(
+                                            "cannot connect to %s (%s): %s",
+                                            transport.display(), transport.name(), why));
                         }
                         transportFailed(slot, l, why);
                     } else {
@@ -380,6 +408,9 @@ public class SessionManager {
         int capabilities = settings.deflate().isPresent() ? Capabilities.DEFLATE : 0;
         if (l.slot.role == Role.UP) {
             capabilities |= Capabilities.SPLIT;
+        }
+        if (agent != null) {
+            capabilities |= Capabilities.EXPOSE;
         }
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
@@ -480,13 +511,28 @@ public class SessionManager {
                 l.slot.joinedBefore = true;
             }
         }
-        l.slot.backoff.reset();
+        l.slot.opened(l);
         updateConnected();
+        announce(result);
         while (!pending.isEmpty() && session != null) {
             PendingOpen p = pending.poll();
             vertx.cancelTimer(p.timer);
             openNow(p.host, p.port, p.endpoint);
         }
+    }
+
+    /** Agent mode: after every handshake the agent tells the exit what it exposes (the exit answers each time). */
+    private void announce(HandshakeResult result) {
+        if (agent == null || session == null || session.isClosed()) {
+            return;
+        }
+        if ((result.capabilities() & Capabilities.EXPOSE) == 0) {
+            LOG.errorf(
+                    "the exit node at %s does not support expose; upgrade it to expose %s",
+                    settings.server().display(), EntrySettings.EXPOSE);
+            return;
+        }
+        session.sendControl(agent.announcement());
     }
 
     /** The transport of the session as a whole, for logs, the metric and health. */
@@ -514,7 +560,11 @@ public class SessionManager {
             if (l.kind == Kind.WEBSOCKET) {
                 slot.kind = slot.rememberedHttp;
                 slot.reason = "websocket failed: " + why;
-                LOG.infof("%s: websocket failed (%s); trying %s", slot.endpoint.display(), why, slot.kind.label);
+                slot.failure(
+                        Logger.Level.INFO,
+                        "websocket failed",
+                        String.format(
+                                "%s: websocket failed (%s); trying %s", slot.endpoint.display(), why, slot.kind.label));
                 reconnectNow(slot);
                 return;
             }
@@ -584,8 +634,18 @@ public class SessionManager {
 
         @Override
         public void onStreamOpened(Stream stream) {
-            // Reverse streams (exit to entry) belong to the agent mode, not implemented here.
-            stream.reset(ResetCode.NOT_ALLOWED, "this entry node does not accept streams from the exit node");
+            if (agent == null) {
+                stream.reset(ResetCode.NOT_ALLOWED, "this entry node exposes nothing (it is not an agent)");
+            } else {
+                agent.onStreamOpened(stream);
+            }
+        }
+
+        @Override
+        public void onExposeResult(Frame.ExposeResult result) {
+            if (agent != null && session == SessionManager.this.session) {
+                agent.onResult(result);
+            }
         }
 
         @Override
@@ -628,11 +688,17 @@ public class SessionManager {
             return;
         }
         if (code == CloseCode.AUTH_FAILED) {
-            LOG.errorf(
-                    "handshake with the exit node failed: %s %s (check SPLITSTREAM_TOKEN and SPLITSTREAM_TOKEN_ID)",
-                    code, message);
+            l.slot.failure(
+                    Logger.Level.ERROR,
+                    "refused " + code,
+                    String.format(
+                            "handshake with the exit node failed: %s %s (check SPLITSTREAM_TOKEN and SPLITSTREAM_TOKEN_ID)",
+                            code, message));
         } else {
-            LOG.warnf("handshake with the exit node failed: %s %s", code, message);
+            l.slot.failure(
+                    Logger.Level.WARN,
+                    "refused " + code,
+                    String.format("handshake with the exit node failed: %s %s", code, message));
         }
         scheduleReconnect(l.slot);
     }
@@ -670,6 +736,7 @@ public class SessionManager {
         l.closed = true;
         vertx.cancelTimer(l.handshakeTimer);
         vertx.cancelTimer(l.probeTimer);
+        vertx.cancelTimer(l.stableTimer);
         if (l.slot.link == l) {
             l.slot.link = null;
         }
@@ -680,12 +747,18 @@ public class SessionManager {
             metrics.connected(false);
             if (session != null) {
                 session.detach(l);
-                LOG.warnf(
-                        "%s to the exit node lost (%s); session %s waits for a reconnect",
-                        leg, reason, session.idHex());
+                l.slot.failure(
+                        Logger.Level.WARN,
+                        "lost " + reason,
+                        String.format(
+                                "%s to the exit node lost (%s); session %s waits for a reconnect",
+                                leg, reason, session.idHex()));
             }
         } else {
-            LOG.warnf("%s to the exit node failed during the handshake: %s", leg, reason);
+            l.slot.failure(
+                    Logger.Level.WARN,
+                    "handshake " + reason,
+                    String.format("%s to the exit node failed during the handshake: %s", leg, reason));
         }
         if (l.conn != null) {
             l.conn.close(reason);
@@ -702,7 +775,7 @@ public class SessionManager {
             return;
         }
         long delay = slot.backoff.nextDelayMillis();
-        LOG.debugf("reconnecting %s in %d ms", slot.role, delay);
+        LOG.debugf("reconnecting %s in %d ms (attempt %d)", slot.role, delay, slot.backoff.attempts());
         slot.reconnectAtMillis = System.currentTimeMillis() + delay;
         slot.reconnectTimer = vertx.setTimer(
                 delay,
@@ -866,9 +939,52 @@ public class SessionManager {
             };
         }
 
+        /** Failures since the last stable connection, and the kind of the last one logged above DEBUG. */
+        int failures;
+
+        String lastFailure;
+
+        /**
+         * Logs a failed attempt once per change of state: the first failure of a kind at {@code level}, repeats of it
+         * at DEBUG (the backoff keeps their rate bounded) until a connection is stable again.
+         */
+        void failure(Logger.Level level, String kind, String message) {
+            failures++;
+            // Digits vary between repeats of one failure (counts, ports, timings): they do not make a new state.
+            String key = kind.replaceAll("\\d+", "#");
+            if (key.equals(lastFailure)) {
+                LOG.debugf("%s (failure %d in a row)", message, failures);
+                return;
+            }
+            lastFailure = key;
+            LOG.log(level, failures == 1 ? message : message + " (failure " + failures + " in a row)");
+        }
+
+        /**
+         * A handshake on {@code l} completed; the backoff starts over only once the connection stayed open for {@link
+         * #STABLE_MILLIS}.
+         */
+        void opened(Link l) {
+            vertx.cancelTimer(l.stableTimer);
+            l.stableTimer = vertx.setTimer(
+                    STABLE_MILLIS,
+                    id -> onContext(() -> {
+                        if (l.closed || link != l || l.phase != Phase.OPEN) {
+                            return;
+                        }
+                        backoff.reset();
+                        if (failures > 1) {
+                            LOG.infof(
+                                    "%s: connection to the exit node stable again after %d failed attempts",
+                                    endpoint.display(), failures);
+                        }
+                        failures = 0;
+                        lastFailure = null;
+                    }));
+        }
+
         /** A handshake on {@code l} completed: remember what worked. */
         void established(Link l) {
-            backoff.reset();
             if (l.kind != Kind.WEBSOCKET) {
                 rememberedHttp = l.kind;
             }
@@ -901,6 +1017,7 @@ public class SessionManager {
         Phase phase = Phase.HELLO_SENT;
         long handshakeTimer = -1;
         long probeTimer = -1;
+        long stableTimer = -1;
         Kind kind;
         boolean closed;
 
@@ -1001,10 +1118,10 @@ public class SessionManager {
     private static final class PendingOpen {
         final String host;
         final int port;
-        final TunnelEndpoint endpoint;
+        final StreamEndpoint endpoint;
         long timer;
 
-        PendingOpen(String host, int port, TunnelEndpoint endpoint) {
+        PendingOpen(String host, int port, StreamEndpoint endpoint) {
             this.host = host;
             this.port = port;
             this.endpoint = endpoint;
