@@ -61,6 +61,8 @@ public final class WebSocketTransport implements Transport {
     /** Set when a connection sending unmasked frames failed before the exit answered anything: mask from then on. */
     private volatile boolean unmaskedRefused;
 
+    private volatile boolean unmaskedLogged;
+
     /** A transport to {@code server} (the single server, or one leg of a split path). */
     public WebSocketTransport(Vertx vertx, EntrySettings settings, ServerEndpoint server) {
         this.server = server;
@@ -121,7 +123,14 @@ public final class WebSocketTransport implements Transport {
         if (!unmaskedRefused) {
             options.addHeader(UNMASKED_HEADER, "1");
         }
-        return client.connect(options).map(ws -> new WsConnection(ws, handler, !unmaskedRefused && stopMasking(ws)));
+        return client.connect(options).map(ws -> {
+            boolean unmasked = !unmaskedRefused && stopMasking(ws);
+            if (unmasked && !unmaskedLogged) {
+                unmaskedLogged = true;
+                LOG.infof("%s accepted unmasked WebSocket frames", server.display());
+            }
+            return new WsConnection(ws, handler, unmasked);
+        });
     }
 
     /**
