@@ -88,7 +88,11 @@ public final class ServerHandshake {
         this.maxVersion = maxVersion;
     }
 
-    /** Checks version, timestamp, replay and token id; returns the challenge to send. */
+    /**
+     * Checks version, timestamp and token id (or session id); returns the challenge to send. Keeps no node-wide state:
+     * the nonce is recorded against replays only once the proof verified ({@link #onProof}), so hellos from someone
+     * without the secret cost the node nothing beyond this handshake.
+     */
     public Frame.Challenge onHello(Frame frame) throws ProtocolException {
         if (failed || hello != null) {
             throw fail(new ProtocolException("HELLO out of order"));
@@ -105,6 +109,18 @@ public final class ServerHandshake {
                             ? range + "needs " + minVersion + ".." + maxVersion + ": upgrade the client"
                             : range + "speaks only " + minVersion + ".." + maxVersion + ": upgrade the server"));
         }
+        boolean serverEncrypts = (serverCapabilities & Capabilities.ENCRYPTED) != 0;
+        if (serverEncrypts != ((h.capabilities() & Capabilities.ENCRYPTED) != 0)) {
+            throw fail(new ProtocolException(
+                    CloseCode.ENCRYPTION_MISMATCH,
+                    serverEncrypts
+                            ? "the entry node does not encrypt frames (SPLITSTREAM_ENCRYPTION=off) but this exit node"
+                                    + " requires it: set SPLITSTREAM_ENCRYPTION=on on the entry node, or off on the"
+                                    + " exit node"
+                            : "the entry node encrypts frames (SPLITSTREAM_ENCRYPTION=on) but this exit node has"
+                                    + " SPLITSTREAM_ENCRYPTION=off: set it to on on the exit node, or to off on the"
+                                    + " entry node"));
+        }
         long skew = clock.millis() - h.timestampMillis();
         if (Math.abs(skew) > limits.clockSkew().toMillis()) {
             throw fail(new ProtocolException(
@@ -113,11 +129,6 @@ public final class ServerHandshake {
                             + ", more than the allowed clock skew of "
                             + limits.clockSkew().toSeconds()
                             + "s: check both clocks"));
-        }
-        try {
-            replay.check(h.nonce());
-        } catch (ProtocolException e) {
-            throw fail(e);
         }
         Optional<Secret> k;
         if (h.intent() == Frame.Intent.NEW) {
@@ -143,7 +154,8 @@ public final class ServerHandshake {
     }
 
     /**
-     * Verifies the proof (constant time). For NEW the returned result has a fresh random session id and a derived
+     * Verifies the proof (constant time), then records the hello's nonce (REPLAY if a verified handshake already used
+     * it, LIMIT_EXCEEDED if the guard is full). For NEW the returned result has a fresh random session id and a derived
      * session key; for RESUME/JOIN it names the existing session. {@link HandshakeResult#peerLastReceivedSeq()} is what
      * the client says it received.
      */
@@ -161,6 +173,13 @@ public final class ServerHandshake {
                     hello.intent() == Frame.Intent.NEW
                             ? "proof did not verify: wrong token secret"
                             : "proof did not verify: " + hello.intent() + " needs the session key"));
+        }
+        // Only now, with the proof verified, does the nonce take room in the node-wide guard: an unauthenticated
+        // client cannot fill it. A replayed HELLO never gets this far anyway (the fresh challenge changes the proof).
+        try {
+            replay.check(hello.nonce());
+        } catch (ProtocolException e) {
+            throw fail(e);
         }
         clientProof = p.mac().clone();
         byte[] sessionId;
@@ -182,7 +201,10 @@ public final class ServerHandshake {
                 hello.lastReceivedSeq(),
                 sessionKey,
                 limits.maxPayload(),
-                limits.initialWindow());
+                limits.initialWindow(),
+                (challenge.capabilities() & Capabilities.ENCRYPTED) != 0
+                        ? FrameKeys.derive(sessionKey, transcript, false)
+                        : null);
         return result;
     }
 

@@ -4,6 +4,7 @@ import dev.splitstream.bridge.AllowList;
 import dev.splitstream.exit.token.ExposePolicy;
 import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.SecretFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,6 +29,7 @@ public record ExitSettings(
         Optional<Path> tokensFile,
         Duration tokensReloadInterval,
         int maxSessions,
+        int maxSessionsPerToken,
         Limits limits,
         Duration handshakeTimeout,
         Duration idleTimeout,
@@ -36,8 +38,12 @@ public record ExitSettings(
         Duration ackInterval,
         Duration pingInterval,
         Optional<Deflate> deflate,
+        int maxConnectionsPerSource,
+        Duration headerTimeout,
         Http http,
-        Expose expose) {
+        Expose expose,
+        boolean encryption,
+        Optional<Path> tokenFile) {
 
     /**
      * A range of TCP ports.
@@ -99,7 +105,9 @@ public record ExitSettings(
      * @param pollMaxBytes most bytes in one poll answer
      * @param streamPingInterval keepalive PING interval on an idle streamed response
      * @param legTimeout a leg without requests for this long is detached
-     * @param maxPendingHandshakes most handshakes between HELLO and PROOF
+     * @param maxPendingHandshakes most handshakes between HELLO and PROOF, per pool (NEW; RESUME and JOIN)
+     * @param maxPendingHandshakesPerSource most of them per source address, per pool
+     * @param handshakeTimeout longest time between HELLO and PROOF
      */
     public record Http(
             int maxBatch,
@@ -109,16 +117,31 @@ public record ExitSettings(
             int pollMaxBytes,
             Duration streamPingInterval,
             Duration legTimeout,
-            int maxPendingHandshakes) {}
+            int maxPendingHandshakes,
+            int maxPendingHandshakesPerSource,
+            Duration handshakeTimeout) {}
 
     /** Validates {@code c}; the exception names the offending key. */
     public static ExitSettings from(SplitstreamConfig c) {
         SplitstreamConfig.Exit e = c.exit();
         Optional<String> token = c.token().filter(t -> !t.isEmpty());
         Optional<Path> tokensFile = e.tokensFile().filter(p -> !p.toString().isEmpty());
-        if (token.isEmpty() && tokensFile.isEmpty()) {
+        Optional<Path> tokenFile = c.tokenFile().filter(p -> !p.toString().isEmpty());
+        if (token.isPresent() && tokenFile.isPresent()) {
             throw new ConfigException(
-                    "splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
+                    "set either splitstream.token (SPLITSTREAM_TOKEN) or splitstream.token-file (SPLITSTREAM_TOKEN_FILE), not both");
+        }
+        if (tokenFile.isPresent()) {
+            try {
+                SecretFile.read(tokenFile.get());
+            } catch (java.io.IOException ex) {
+                throw new ConfigException("splitstream.token-file (SPLITSTREAM_TOKEN_FILE): " + ex.getMessage());
+            }
+        }
+        if (token.isEmpty() && tokensFile.isEmpty() && tokenFile.isEmpty()) {
+            throw new ConfigException(
+                    "splitstream.token (SPLITSTREAM_TOKEN), splitstream.token-file"
+                            + " (SPLITSTREAM_TOKEN_FILE) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
         }
         if (token.isPresent() && token.get().length() < 16) {
             throw new ConfigException("splitstream.token (SPLITSTREAM_TOKEN) must be at least 16 characters");
@@ -137,6 +160,7 @@ public record ExitSettings(
                     + " is not a readable file");
         }
         positive("splitstream.exit.max-sessions", e.maxSessions());
+        positive("splitstream.exit.max-sessions-per-token", e.maxSessionsPerToken());
         positive("splitstream.exit.max-streams", e.maxStreams());
         long maxFrame = e.maxFrame().asLongValue();
         if (maxFrame < 1024 || maxFrame > Limits.HARD_MAX_PAYLOAD) {
@@ -150,6 +174,8 @@ public record ExitSettings(
         positive("splitstream.exit.tokens-reload-interval", e.tokensReloadInterval());
         positive("splitstream.exit.ack-interval", e.ackInterval());
         positive("splitstream.exit.ping-interval", e.pingInterval());
+        positive("splitstream.exit.max-connections-per-source", e.maxConnectionsPerSource());
+        positive("splitstream.exit.header-timeout", e.headerTimeout());
         // 1 MiB initial stream window (protocol default 256 KiB): on a loaded host the credit round trip is
         // milliseconds, and 256 KiB per round trip capped one upload at ~65 MiB/s; the auto-tuner, which compares
         // with the idle ping RTT, does not grow it. Still bounded: credit is returned only once the target took the
@@ -178,6 +204,8 @@ public record ExitSettings(
         positive("splitstream.exit.http.stream-ping-interval", h.streamPingInterval());
         positive("splitstream.exit.http.leg-timeout", h.legTimeout());
         positive("splitstream.exit.http.max-pending-handshakes", h.maxPendingHandshakes());
+        positive("splitstream.exit.http.max-pending-handshakes-per-source", h.maxPendingHandshakesPerSource());
+        positive("splitstream.exit.http.handshake-timeout", h.handshakeTimeout());
         Http http = new Http(
                 (int) maxBatch,
                 h.streamMax(),
@@ -186,7 +214,9 @@ public record ExitSettings(
                 (int) pollMax,
                 h.streamPingInterval(),
                 h.legTimeout(),
-                h.maxPendingHandshakes());
+                h.maxPendingHandshakes(),
+                h.maxPendingHandshakesPerSource(),
+                h.handshakeTimeout());
         Optional<PortRange> publicPorts;
         try {
             publicPorts = e.publicPorts().filter(p -> !p.isBlank()).map(PortRange::parse);
@@ -210,6 +240,7 @@ public record ExitSettings(
                 tokensFile,
                 e.tokensReloadInterval(),
                 e.maxSessions(),
+                e.maxSessionsPerToken(),
                 limits,
                 e.handshakeTimeout(),
                 e.idleTimeout(),
@@ -218,8 +249,23 @@ public record ExitSettings(
                 e.ackInterval(),
                 e.pingInterval(),
                 compression(c),
+                e.maxConnectionsPerSource(),
+                e.headerTimeout(),
                 http,
-                expose);
+                expose,
+                encryption(c.encryption()),
+                tokenFile);
+    }
+
+    /** Parses SPLITSTREAM_ENCRYPTION: on or off. */
+    static boolean encryption(String value) {
+        return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            default ->
+                throw new ConfigException(
+                        "splitstream.encryption (SPLITSTREAM_ENCRYPTION): '" + value + "' is not on or off");
+        };
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig c) {

@@ -10,6 +10,7 @@ import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ServerHandshake;
 import java.time.Clock;
 import java.util.HexFormat;
@@ -25,16 +26,23 @@ import org.jboss.logging.Logger;
  */
 public final class LegHandshake {
     private static final Logger LOG = Logger.getLogger(LegHandshake.class);
+    /** Refusals are what a flood provokes: a few lines per reason per interval, the metrics keep the exact count. */
+    public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
 
     private final TransportDeps deps;
     private final ServerHandshake handshake;
+    private final FrameCodec handshakeCodec;
     private volatile FrameCodec codec;
+    /** Set once the WELCOME is on its way: from then on frames to the client are the session's (sealed). */
+    private volatile boolean welcomed;
+
     private Frame.Intent intent;
 
     public LegHandshake(TransportDeps deps) {
         this.deps = deps;
         Limits limits = deps.settings().limits();
-        this.codec = new FrameCodec(limits);
+        this.handshakeCodec = new FrameCodec(limits);
+        this.codec = handshakeCodec;
         this.handshake = new ServerHandshake(
                 deps.tokens(),
                 deps.sessions(),
@@ -48,12 +56,30 @@ public final class LegHandshake {
     private static int serverCapabilities(TransportDeps deps) {
         return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
                 | Capabilities.SPLIT
-                | Capabilities.EXPOSE;
+                | Capabilities.EXPOSE
+                | (deps.settings().encryption() ? Capabilities.ENCRYPTED : 0);
     }
 
-    /** The codec for this leg: the handshake's until the PROOF verified, then the session's (version, DEFLATE). */
+    /**
+     * The codec that reads this leg's frames: the handshake's until the PROOF verified, then the session's (version,
+     * DEFLATE, frame protection with this leg's keys).
+     */
     public FrameCodec codec() {
         return codec;
+    }
+
+    /**
+     * The codec that writes this leg's frames: the handshake's until the WELCOME goes out (a refusal after the PROOF,
+     * such as too many sessions, must reach a client that does not have the session's keys yet), then the session's.
+     */
+    public FrameCodec encoder() {
+        return welcomed ? codec : handshakeCodec;
+    }
+
+    private Frame.Welcome welcome(long lastReceivedSeq) {
+        Frame.Welcome w = handshake.welcome(lastReceivedSeq);
+        welcomed = true;
+        return w;
     }
 
     /** Checks the HELLO (version, clock, replay, token or session id); returns the CHALLENGE to send. */
@@ -96,9 +122,9 @@ public final class LegHandshake {
         long peerLast = result.peerLastReceivedSeq();
         // Queued on the session's context before any later frame of this leg, so ordering holds.
         switch (result.intent()) {
-            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(leg, handshake::welcome));
-            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(leg, handshake::welcome, peerLast));
-            default -> s.execute(() -> s.attach(leg, handshake::welcome, peerLast, true));
+            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(leg, this::welcome));
+            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(leg, this::welcome, peerLast));
+            default -> s.execute(() -> s.attach(leg, this::welcome, peerLast, true));
         }
         return s;
     }
@@ -108,20 +134,15 @@ public final class LegHandshake {
         if (policy.isEmpty()) {
             throw new ProtocolException(CloseCode.AUTH_FAILED, "unknown token id " + result.tokenId());
         }
-        if (!deps.sessions().hasRoom()) {
-            throw new ProtocolException(
-                    CloseCode.LIMIT_EXCEEDED,
-                    "too many sessions on this exit node (max "
-                            + deps.settings().maxSessions() + ")");
-        }
         Limits limits = deps.settings().limits();
         limits =
                 limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
-        ExitSession s = deps.sessions().create(result, limits);
+        ExitSession s = deps.sessions().create(result, limits, policy.get());
+        deps.sessions().opened(s, leg);
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
-            s.openUpstreamOnly(leg, handshake::welcome);
+            s.openUpstreamOnly(leg, this::welcome);
         } else {
-            s.attach(leg, handshake::welcome, result.peerLastReceivedSeq(), false);
+            s.attach(leg, this::welcome, result.peerLastReceivedSeq(), false);
         }
         return s;
     }
@@ -133,18 +154,19 @@ public final class LegHandshake {
     }
 
     /**
-     * Logs ({@code handshake refused: <CODE> <message>}, WARN) and counts a refusal. A JOIN or RESUME whose proof failed
+     * Logs ({@code handshake refused: <CODE> <message>}, WARN, rate limited per reason) and counts a refusal. A JOIN or RESUME whose proof failed
      * (the session id alone, without the session key) is counted as {@code join_without_proof}.
      */
     public void refused(CloseCode code, String message) {
-        LOG.warnf("handshake refused: %s %s", code, message);
         boolean join = intent != null && intent != Frame.Intent.NEW;
-        deps.metrics().handshakeFailure(join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name());
+        String reason = join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name();
+        deps.metrics().handshakeFailure(reason);
+        REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 
     /** Logs and counts a refusal outside any handshake's state (e.g. an unknown HTTP handshake id), under {@code reason}. */
     public static void refused(TransportDeps deps, String reason, CloseCode code, String message) {
-        LOG.warnf("handshake refused: %s %s", code, message);
         deps.metrics().handshakeFailure(reason);
+        REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 }

@@ -4,12 +4,14 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.Leg;
+import dev.splitstream.exit.transport.LegHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.FrameSink;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.StaleFrameException;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -51,9 +53,12 @@ final class HttpLeg implements Leg {
     private volatile HttpServerResponse handshakeReply;
 
     private volatile ExitSession session;
+    private volatile String remoteAddress;
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
+    /** Stale sealed frames skipped in upstream batches (late copies of retried POSTs). */
+    private volatile long staleSkipped;
 
     // On the session's context:
     private Down current;
@@ -90,6 +95,21 @@ final class HttpLeg implements Leg {
     @Override
     public FrameSink sink() {
         return sink;
+    }
+
+    @Override
+    public String transportName() {
+        return "http";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return remoteAddress;
+    }
+
+    /** Where the handshake came from (set before the leg is admitted). */
+    void remoteAddress(String address) {
+        this.remoteAddress = address;
     }
 
     // ---------------------------------------------------------------- handshake
@@ -159,8 +179,22 @@ final class HttpLeg implements Leg {
         List<Frame> frames = new ArrayList<>();
         ByteBuffer in = HttpTransport.nio(body);
         try {
-            Frame f;
-            while ((f = codec.decodeNext(in)) != null) {
+            while (in.hasRemaining()) {
+                Frame f;
+                try {
+                    f = codec.decodeNext(in);
+                } catch (StaleFrameException stale) {
+                    // A late copy of a batch the entry already sent again (it retries a POST it thinks was lost):
+                    // authentic or not, it was not opened and changes nothing; the session drops resent frames anyway.
+                    staleSkipped++;
+                    LOG.debugf(
+                            "session %s: HTTP leg %s… skipped a stale frame: %s",
+                            sessionHex, shortId(), stale.getMessage());
+                    continue;
+                }
+                if (f == null) {
+                    break;
+                }
                 frames.add(f);
             }
             if (in.hasRemaining()) {
@@ -181,7 +215,11 @@ final class HttpLeg implements Leg {
                 message = s.isClosed() ? "session " + sessionHex + " ended" : "this leg carries no upstream frames";
                 if (status == 409 && s.isOutbound(this)) {
                     // Frames on a downstream-only leg break the split-path contract: the leg is closed.
-                    LOG.warnf("session %s: frames on downstream-only HTTP leg %s…, leg closed", sessionHex, shortId());
+                    LegHandshake.REFUSALS.log(
+                            "downstream_only",
+                            "session %s: frames on downstream-only HTTP leg %s…, leg closed",
+                            sessionHex,
+                            shortId());
                     closeTransport(CloseCode.PROTOCOL_ERROR, message);
                 }
             } else if (!frames.isEmpty() && !s.receiveAll(this, frames)) {
@@ -296,7 +334,9 @@ final class HttpLeg implements Leg {
         HttpServerResponse reply = handshakeReply;
         handshakeReply = null;
         if (reply != null) {
-            HttpTransport.reply(reply, HttpTransport.status(code), codec, new Frame.Close(code, reason));
+            // Before the WELCOME the client has no session keys: the refusal goes out unprotected.
+            HttpTransport.reply(
+                    reply, HttpTransport.status(code), new FrameCodec(codec.limits()), new Frame.Close(code, reason));
             return;
         }
         ExitSession s = session;
