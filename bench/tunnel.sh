@@ -375,7 +375,10 @@ if [ "${BENCH_EXPOSE:-1}" != 0 ]; then
     -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
   PIDS+=($!)
   if wait_for 60 "the agent's public port" grep -q "exposing bench" "$WORK/agent.log"; then
-    run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
+    # warm-up as long as the forward path had before its rows (its JVMs ran the whole bench so far)
+    run_tool throughput "$X_PUB" 2 2 >/dev/null || true
+    run_tool throughput "$X_PUB" 8 "$SECONDS_PER_RUN" >/dev/null || true
+    run_tool rtt "$X_PUB" 2000 >/dev/null || true
     for conns in 1 8; do
       out=$(run_tool throughput "$FWD" "$conns" "$SECONDS_PER_RUN")
       R[x.fwd$conns]=$(field mib_per_s <<<"$out")

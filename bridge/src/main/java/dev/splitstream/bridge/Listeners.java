@@ -2,7 +2,10 @@ package dev.splitstream.bridge;
 
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.impl.ContextInternal;
+import io.vertx.core.impl.VertxInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.NetSocket;
@@ -13,8 +16,9 @@ public final class Listeners {
 
     /**
      * A TCP server on {@code host:port} (port 0: any free port); every accepted socket gets TCP_NODELAY and half-close
-     * ({@link SocketBridge#configure}) before {@code handler} sees it. Started outside any context, Vert.x gives each
-     * server its own event loop, so listeners run apart from the sessions' event loops.
+     * ({@link SocketBridge#configure}) before {@code handler} sees it. Each server gets an event loop of its own (the
+     * next of Vert.x's pool), whichever thread calls this: a server started from a session's context would otherwise
+     * run all its connections on that session's event loop.
      */
     public static Future<NetServer> listen(Vertx vertx, String host, int port, Handler<NetSocket> handler) {
         NetServerOptions options = new NetServerOptions()
@@ -22,11 +26,15 @@ public final class Listeners {
                 .setPort(port)
                 .setTcpNoDelay(true)
                 .setReuseAddress(true);
-        return vertx.createNetServer(options)
+        ContextInternal own = ((VertxInternal) vertx).createEventLoopContext();
+        Promise<NetServer> listening = Promise.promise();
+        own.runOnContext(v -> vertx.createNetServer(options)
                 .connectHandler(socket -> {
                     SocketBridge.configure(socket);
                     handler.handle(socket);
                 })
-                .listen();
+                .listen()
+                .onComplete(listening));
+        return listening.future();
     }
 }
