@@ -51,6 +51,7 @@ final class HttpLeg implements Leg {
     private volatile HttpServerResponse handshakeReply;
 
     private volatile ExitSession session;
+    private volatile String remoteAddress;
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
@@ -90,6 +91,21 @@ final class HttpLeg implements Leg {
     @Override
     public FrameSink sink() {
         return sink;
+    }
+
+    @Override
+    public String transportName() {
+        return "http";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return remoteAddress;
+    }
+
+    /** Where the handshake came from (set before the leg is admitted). */
+    void remoteAddress(String address) {
+        this.remoteAddress = address;
     }
 
     // ---------------------------------------------------------------- handshake
