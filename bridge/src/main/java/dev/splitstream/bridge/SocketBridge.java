@@ -96,6 +96,7 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean relaying;
     /** The stream asked to stop ({@link Stream#write} returned false) and has not said {@link #onWritable} since. */
     private boolean streamBlocked;
+
     private boolean answered;
     private boolean localFin;
     private boolean remoteFinWritten;
@@ -113,6 +114,7 @@ public final class SocketBridge implements StreamEndpoint {
     private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
     /** Reading stopped because {@link #IN_FLIGHT_MAX} bytes are on their way to the stream. Written by the socket. */
     private volatile boolean flightBlocked;
+
     private volatile ContextInternal streamContext;
     private volatile boolean cancelled;
 
