@@ -265,6 +265,9 @@ public final class SocketBridge implements StreamEndpoint {
 
     /** Reads while relaying, unless the stream or the bytes on their way to it say stop. Socket thread. */
     private void updateReading() {
+        if (flightBlocked && inFlight.get() <= IN_FLIGHT_LOW) {
+            flightBlocked = false;
+        }
         reading(relaying && !localFin && !socketClosed && !streamBlocked && !flightBlocked);
     }
 
@@ -279,26 +282,19 @@ public final class SocketBridge implements StreamEndpoint {
         ByteBuffer bytes = data.getByteBuf().nioBuffer();
         if (inFlight.addAndGet(n) > IN_FLIGHT_MAX && !flightBlocked) {
             flightBlocked = true;
-            // The stream's thread may have drained everything before it could see the flag: look again.
-            if (inFlight.get() <= IN_FLIGHT_LOW) {
-                flightBlocked = false;
-            }
+            // updateReading looks at the counter again: the stream's thread may have drained it before it could see
+            // the flag.
             updateReading();
         }
         onStream(() -> {
             boolean more = stream == null || streamDone || stream.write(bytes);
             long left = inFlight.addAndGet(-n);
-            if (!more) {
+            if (!more || (left <= IN_FLIGHT_LOW && flightBlocked)) {
                 onSocket(() -> {
-                    streamBlocked = true;
-                    updateReading();
-                });
-            } else if (left <= IN_FLIGHT_LOW && flightBlocked) {
-                onSocket(() -> {
-                    if (flightBlocked && inFlight.get() <= IN_FLIGHT_LOW) {
-                        flightBlocked = false;
-                        updateReading();
+                    if (!more) {
+                        streamBlocked = true;
                     }
+                    updateReading();
                 });
             }
         });
