@@ -165,24 +165,77 @@ class ExitWebSocketTest {
     }
 
     @Test
-    void replayedHelloIsRefusedOnAnyConnection() throws Exception {
-        Frame.Hello hello = new dev.splitstream.protocol.ClientHandshake(
-                        TOKEN_ID,
-                        Secret.ofText(SECRET),
-                        Frame.Intent.NEW,
-                        null,
-                        0,
-                        0,
-                        java.time.Clock.systemUTC(),
-                        new java.security.SecureRandom())
-                .hello();
+    void replayedHandshakeIsRefusedOnAnyConnection() throws Exception {
+        var client = new dev.splitstream.protocol.ClientHandshake(
+                TOKEN_ID,
+                Secret.ofText(SECRET),
+                Frame.Intent.NEW,
+                null,
+                0,
+                0,
+                java.time.Clock.systemUTC(),
+                new java.security.SecureRandom());
         TestTunnel first = connect();
-        first.send(hello);
-        assertThat(first.nextFrame()).isInstanceOf(Frame.Challenge.class);
+        first.send(client.hello());
+        Frame.Proof recorded = client.onChallenge(first.nextFrame());
+        first.send(recorded);
+        assertThat(first.nextFrame()).isInstanceOf(Frame.Welcome.class);
+        // The replayed HELLO takes no room anywhere: it gets a fresh challenge, which the recorded proof does not
+        // answer.
         TestTunnel second = connect();
-        second.send(hello);
+        second.send(client.hello());
+        assertThat(second.nextFrame()).isInstanceOf(Frame.Challenge.class);
+        second.send(recorded);
         assertThat(second.nextFrame()).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
-                .isEqualTo(CloseCode.REPLAY));
+                .isEqualTo(CloseCode.AUTH_FAILED));
+    }
+
+    @Test
+    void unmaskedFramesAreConfirmedOnlyWhenOfferedAndThenDecoded() throws Exception {
+        io.vertx.core.http.WebSocketClient plain = vertx.createWebSocketClient();
+        io.vertx.core.http.WebSocketClient unmasked = vertx.createWebSocketClient(
+                new io.vertx.core.http.WebSocketClientOptions().setSendUnmaskedFrames(true));
+        try {
+            io.vertx.core.http.WebSocketConnectOptions options = new io.vertx.core.http.WebSocketConnectOptions()
+                    .setHost("127.0.0.1")
+                    .setPort(base.getPort())
+                    .setURI(ExitWebSocket.PATH)
+                    .addSubProtocol("splitstream.v1");
+            // Vert.x keeps the 101 response's headers only while the connect future completes
+            CompletableFuture<String> notOfferedAnswer = new CompletableFuture<>();
+            plain.connect(options).onComplete(ar -> {
+                if (ar.succeeded()) {
+                    notOfferedAnswer.complete(
+                            String.valueOf(ar.result().headers().get(UnmaskedFrames.HEADER)));
+                    ar.result().close();
+                } else {
+                    notOfferedAnswer.completeExceptionally(ar.cause());
+                }
+            });
+            assertThat(notOfferedAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("null");
+
+            CompletableFuture<String> offeredAnswer = new CompletableFuture<>();
+            io.vertx.core.http.WebSocket offered = unmasked.connect(
+                            new io.vertx.core.http.WebSocketConnectOptions(options)
+                                    .addHeader(UnmaskedFrames.HEADER, "1"))
+                    .onSuccess(ws -> offeredAnswer.complete(ws.headers().get(UnmaskedFrames.HEADER)))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(offeredAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("1");
+            // an unmasked frame reaches the codec: garbage is answered with CLOSE(PROTOCOL_ERROR), not dropped by
+            // the WebSocket decoder
+            CompletableFuture<io.vertx.core.buffer.Buffer> answer = new CompletableFuture<>();
+            offered.binaryMessageHandler(answer::complete);
+            offered.writeBinaryMessage(io.vertx.core.buffer.Buffer.buffer(new byte[] {1, 2, 3}));
+            Frame end = new FrameCodec(Limits.defaults())
+                    .decodeMessage(answer.get(10, TimeUnit.SECONDS).getByteBuf().nioBuffer());
+            assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                    .isEqualTo(CloseCode.PROTOCOL_ERROR));
+        } finally {
+            plain.close();
+            unmasked.close();
+        }
     }
 
     @Test
