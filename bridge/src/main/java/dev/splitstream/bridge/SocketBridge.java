@@ -105,8 +105,20 @@ public final class SocketBridge implements StreamEndpoint {
     /** Null when the budget was spent as this bridge was created: its stream is refused. */
     private final BufferBudget.Lease lease;
 
+    /**
+     * Most bytes read from the socket and not yet taken by the stream (they wait in tasks for the stream's thread).
+     * Beyond it the socket stops reading until the stream's thread caught up to {@link #IN_FLIGHT_LOW}: without it a
+     * busy session thread would let a fast client fill the heap with queued reads before the stream's "stop" arrives.
+     */
+    static final long IN_FLIGHT_MAX = 256 * 1024;
+
+    static final long IN_FLIGHT_LOW = 64 * 1024;
+
     // Owned by the socket's thread.
     private boolean relaying;
+    /** The stream asked to stop ({@link Stream#write} returned false) and has not said {@link #onWritable} since. */
+    private boolean streamBlocked;
+
     private boolean answered;
     private boolean localFin;
     private boolean remoteFinWritten;
@@ -125,6 +137,10 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean finReceived;
 
     // Crossing: written once by one side, read by the other.
+    private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
+    /** Reading stopped because {@link #IN_FLIGHT_MAX} bytes are on their way to the stream. Written by the socket. */
+    private volatile boolean flightBlocked;
+
     private volatile ContextInternal streamContext;
     private volatile boolean cancelled;
 
@@ -346,10 +362,13 @@ public final class SocketBridge implements StreamEndpoint {
         }
     }
 
-    /** Reads while relaying, before the client's FIN, and while neither the stream nor the budget says stop. */
+    /** Reads while relaying, before the client's FIN, unless the stream, the bytes on their way to it or the budget say stop. */
     private void updateReading() {
+        if (flightBlocked && inFlight.get() <= IN_FLIGHT_LOW) {
+            flightBlocked = false;
+        }
         boolean wanted = relaying && !socketClosed && !localFin;
-        reading(wanted && !streamBlocked && !budgetBlocked);
+        reading(wanted && !streamBlocked && !budgetBlocked && !flightBlocked);
         // Stalled, if nothing moves for the stall time: it cannot read, or its socket finished sending and the far
         // side does not finish (a client that left while the far side never answers; it cannot be told from TCP).
         lease.blocked(relaying && !socketClosed && (localFin || streamBlocked || budgetBlocked));
@@ -391,10 +410,20 @@ public final class SocketBridge implements StreamEndpoint {
             updateReading();
         }
         ByteBuffer bytes = data.getByteBuf().nioBuffer();
+        if (inFlight.addAndGet(n) > IN_FLIGHT_MAX && !flightBlocked) {
+            flightBlocked = true;
+            // updateReading looks at the counter again: the stream's thread may have drained it before it could see
+            // the flag.
+            updateReading();
+        }
         onStream(() -> {
-            if (stream != null && !streamDone && !stream.write(bytes)) {
+            boolean more = stream == null || streamDone || stream.write(bytes);
+            long left = inFlight.addAndGet(-n);
+            if (!more || (left <= IN_FLIGHT_LOW && flightBlocked)) {
                 onSocket(() -> {
-                    streamBlocked = true;
+                    if (!more) {
+                        streamBlocked = true;
+                    }
                     updateReading();
                 });
             }
