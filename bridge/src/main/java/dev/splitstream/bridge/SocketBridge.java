@@ -125,8 +125,6 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean socketClosed;
     private long pendingCredit;
     private String failure;
-    /** Reading stopped because {@link Stream#write} returned false (until {@link #onWritable}). */
-    private boolean streamBlocked;
     /** Reading stopped, or credit held back, because the lease may take no more (until the budget has room). */
     private boolean budgetBlocked;
 
