@@ -61,7 +61,10 @@ public final class Agent {
                 false,
                 config.services().stream()
                         .map(s -> new Frame.ExposedService(s.name(), s.kind(), s.requestedPort(), s.display()))
-                        .toList());
+                        .toList(),
+                config.routeToken()
+                        .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
+                        .orElse(""));
     }
 
     /** The announcement that frees every lease at once. */

@@ -75,6 +75,13 @@ public interface SplitstreamConfig {
         Optional<String> agent();
 
         /**
+         * Agent mode: the route token, at least 16 characters; HTTP clients reach the agent's first HTTP service on
+         * the exit's HTTP port with {@code /_token/<t>/...} or {@code X-Token: <t>}. Never logged. No token routes
+         * when unset.
+         */
+        Optional<String> routeToken();
+
+        /**
          * On a normal stop, tell the exit node to free this agent's public ports at once instead of keeping them for
          * the lease time (for an agent that is not coming back). Default false.
          */

@@ -64,6 +64,7 @@ public class ExposeService {
     private final Clock clock;
     private final BridgeMetrics publicMetrics;
     private final Counter refusals;
+    private final RouteTokens routeTokens;
 
     /** Agents with a session now, or waiting connections, by name. */
     private final Map<String, Live> live = new HashMap<>();
@@ -99,8 +100,14 @@ public class ExposeService {
     }
 
     public ExposeService(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, ExposeStore store, MeterRegistry registry) {
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            ExposeStore store,
+            MeterRegistry registry,
+            RouteTokens routeTokens) {
         this.vertx = vertx;
+        this.routeTokens = routeTokens;
         this.settings = settings;
         this.tokens = tokens;
         this.store = store;
@@ -238,6 +245,7 @@ public class ExposeService {
             List<Waiter> ready;
             synchronized (this) {
                 store.putAgent(new AgentRecord(agent, tokenId, true, clock.instant(), List.copyOf(records)));
+                routeTokens.announce(agent, expose.routeToken());
                 Live l = live.get(agent);
                 ready = l == null || l.session != session ? List.of() : drain(l);
             }
@@ -468,6 +476,7 @@ public class ExposeService {
                 }
             }
             store.removeAgent(agent);
+            routeTokens.forget(agent);
             Live l = live.remove(agent);
             failed = l == null ? List.of() : drain(l);
             if (l != null && l.session != null) {
@@ -525,6 +534,7 @@ public class ExposeService {
                         && !holding.contains(a.name())
                         && a.lastSeen().isBefore(forgetBefore)) {
                     store.removeAgent(a.name());
+                    routeTokens.forget(a.name());
                     if (l != null) {
                         failed.addAll(drain(l));
                         live.remove(a.name());
