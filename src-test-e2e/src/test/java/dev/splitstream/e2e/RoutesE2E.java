@@ -13,7 +13,6 @@ import dev.splitstream.e2e.harness.NodeSpec;
 import dev.splitstream.e2e.harness.Ports;
 import dev.splitstream.e2e.harness.Programs;
 import dev.splitstream.e2e.harness.Tunnel;
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -185,7 +184,9 @@ class RoutesE2E {
         all.addAll(List.of(args));
         String out = curl(all.toArray(String[]::new)).assertSuccess().output();
         int nl = out.lastIndexOf('\n');
-        return new String[] {out.substring(0, Math.max(0, nl)), out.substring(nl + 1).trim()};
+        return new String[] {
+            out.substring(0, Math.max(0, nl)), out.substring(nl + 1).trim()
+        };
     }
 
     @Test
@@ -242,8 +243,8 @@ class RoutesE2E {
         assertThat(wrongHost[1]).isEqualTo("404");
         assertThat(wrongHost[0]).isEqualTo(wrong[0]);
         // oversized headers get a clear status, and the route still works afterwards
-        String[] big = bodyAndStatus("-H", "X-Big: " + "a".repeat(64 * 1024), "-H", "X-Token: " + ROUTE_TOKEN,
-                base + "/hello.txt");
+        String[] big = bodyAndStatus(
+                "-H", "X-Big: " + "a".repeat(64 * 1024), "-H", "X-Token: " + ROUTE_TOKEN, base + "/hello.txt");
         assertThat(big[1]).isIn("431", "400", "413");
         assertThat(bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, base + "/hello.txt")[1])
                 .isEqualTo("200");
@@ -262,11 +263,7 @@ class RoutesE2E {
         String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN;
 
         long t0 = System.nanoTime();
-        Exec.Result down = Exec.run(
-                        CURL,
-                        "sh",
-                        "-c",
-                        "curl -sS --noproxy '*' --fail " + url + "/big.bin | sha256sum")
+        Exec.Result down = Exec.run(CURL, "sh", "-c", "curl -sS --noproxy '*' --fail " + url + "/big.bin | sha256sum")
                 .assertSuccess();
         double downSeconds = (System.nanoTime() - t0) / 1e9;
         assertThat(down.output().trim().split("\\s+")[0]).isEqualTo(expected);

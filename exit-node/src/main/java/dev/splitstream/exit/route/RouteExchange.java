@@ -91,6 +91,9 @@ final class RouteExchange implements StreamEndpoint {
     private boolean finished;
     private boolean upgraded;
     private NetSocket tunnel;
+    /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
+    private final List<ByteBuf> early = new ArrayList<>();
+
     private long pendingCredit;
     private int status;
     private long bytesIn;
@@ -391,8 +394,12 @@ final class RouteExchange implements StreamEndpoint {
                 if (tunnel != null) {
                     bytesOut += raw.readableBytes();
                     tunnel.write(Buffer.buffer(ByteBufUtil.getBytes(raw)));
+                    raw.release();
+                } else if (upgraded && !finished) {
+                    early.add(raw);
+                } else {
+                    raw.release();
                 }
-                raw.release();
             }
         }
     }
@@ -474,7 +481,13 @@ final class RouteExchange implements StreamEndpoint {
             pendingCredit = 0;
             credit(n);
         });
-        // Bytes the service sent right after its 101 are still in the decoder.
+        // Bytes the service sent right after its 101.
+        for (ByteBuf raw : early) {
+            bytesOut += raw.readableBytes();
+            socket.write(Buffer.buffer(ByteBufUtil.getBytes(raw)));
+            raw.release();
+        }
+        early.clear();
         drainDecoder();
     }
 
@@ -566,6 +579,8 @@ final class RouteExchange implements StreamEndpoint {
         completed = true;
         encoder.finishAndReleaseAll();
         decoder.finishAndReleaseAll();
+        early.forEach(ByteBuf::release);
+        early.clear();
         done.done(request.method().name(), status, System.nanoTime() - started, bytesIn, bytesOut);
     }
 
