@@ -158,6 +158,7 @@ class RoutesE2E {
                         "splitstream.entry.expose",
                         "web=http://127.0.0.1:" + nginxPort + ",events=http://127.0.0.1:" + ssePort)
                 .set("splitstream.entry.route-token", ROUTE_TOKEN)
+                .set("splitstream.entry.http-hosts", "http://localhost:\\d+")
                 .server(exit.wsUrl());
     }
 
@@ -185,7 +186,7 @@ class RoutesE2E {
         String out = curl(all.toArray(String[]::new)).assertSuccess().output();
         int nl = out.lastIndexOf('\n');
         return new String[] {
-            out.substring(0, Math.max(0, nl)), out.substring(nl + 1).trim()
+            out.substring(0, Math.max(0, nl)).strip(), out.substring(nl + 1).trim()
         };
     }
 
@@ -250,6 +251,20 @@ class RoutesE2E {
                 .isEqualTo("200");
         assertThat(exit.logText()).doesNotContain(ROUTE_TOKEN);
         assertThat(agent.logText()).doesNotContain(ROUTE_TOKEN);
+    }
+
+    @Test
+    @Order(2)
+    void xHostReachesAnotherTargetOnlyWhenTheAgentAllowsIt() {
+        String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt";
+        String[] allowed = bodyAndStatus("-H", "X-Host: http://localhost:" + nginxPort, url);
+        assertThat(allowed[1]).isEqualTo("200");
+        assertThat(allowed[0]).isEqualTo("hello through a route");
+        String[] refused = bodyAndStatus("-H", "X-Host: http://127.0.0.1:" + ssePort, url);
+        assertThat(refused[1]).isEqualTo("403");
+        assertThat(refused[0]).contains("not allowed by this agent");
+        assertThat(bodyAndStatus("-H", "X-Host: ftp://localhost:21", url)[1]).isEqualTo("400");
+        agent.awaitLog("X-Host http://127.0.0.1:" + ssePort + " refused", WAIT);
     }
 
     @Test
@@ -389,8 +404,10 @@ class RoutesE2E {
     @Test
     @Order(7)
     void whileTheAgentIsAwayRequestsWaitAndBeyondTheQueueGet503ThenTimeOutWith504() throws Exception {
+        int detached = exit.linesContaining("detached, kept").size();
         agent.kill();
-        exit.awaitLog("agent web-host disconnected", WAIT);
+        // the agent's session waits for a resume (not yet "disconnected"): requests queue from now on
+        exit.awaitLogCount("detached, kept", detached + 1, WAIT);
         String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt";
         // maxQueued 2: two wait (and time out after 30 s with 504), the third is refused at once with 503
         List<java.util.concurrent.CompletableFuture<String[]>> waiting = new ArrayList<>();

@@ -50,11 +50,18 @@ public record EntrySettings(
      * @param releaseOnExit free its leases on a normal stop
      * @param routeToken the route token of its first HTTP service, empty for none
      */
-    public record Agent(String name, List<ExposeSpec> services, boolean releaseOnExit, Optional<Secret> routeToken) {
+    public record Agent(
+            String name,
+            List<ExposeSpec> services,
+            boolean releaseOnExit,
+            Optional<Secret> routeToken,
+            Optional<java.util.regex.Pattern> httpHosts) {
         public Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {
-            this(name, services, releaseOnExit, Optional.empty());
+            this(name, services, releaseOnExit, Optional.empty(), Optional.empty());
         }
     }
+
+    public static final String HTTP_HOSTS = "splitstream.entry.http-hosts";
 
     public static final String ROUTE_TOKEN = "splitstream.entry.route-token";
 
@@ -234,10 +241,16 @@ public record EntrySettings(
                 throw new ConfigException(ROUTE_TOKEN, "is set but " + EXPOSE + " lists no HTTP service");
             }
         }
+        Optional<java.util.regex.Pattern> httpHosts;
+        try {
+            httpHosts = e.httpHosts().filter(h -> !h.isBlank()).map(java.util.regex.Pattern::compile);
+        } catch (java.util.regex.PatternSyntaxException ex) {
+            throw new ConfigException(HTTP_HOSTS, "is not a valid regular expression: " + ex.getDescription());
+        }
         Optional<Agent> agent = exposed.isEmpty()
                 ? Optional.empty()
-                : Optional.of(
-                        new Agent(agentName, List.copyOf(exposed), e.releaseOnExit(), routeToken.map(Secret::ofText)));
+                : Optional.of(new Agent(
+                        agentName, List.copyOf(exposed), e.releaseOnExit(), routeToken.map(Secret::ofText), httpHosts));
         return new EntrySettings(
                 Secret.ofText(token),
                 tokenId,

@@ -82,6 +82,13 @@ public interface SplitstreamConfig {
         Optional<String> routeToken();
 
         /**
+         * Agent mode: a regular expression that an HTTP request's {@code X-Host: scheme://host[:port]} must match (as a
+         * whole) for the agent to send that request to another target than its HTTP service. Unset: X-Host is refused
+         * (403).
+         */
+        Optional<String> httpHosts();
+
+        /**
          * On a normal stop, tell the exit node to free this agent's public ports at once instead of keeping them for
          * the lease time (for an agent that is not coming back). Default false.
          */

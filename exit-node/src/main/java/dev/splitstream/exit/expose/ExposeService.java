@@ -560,7 +560,7 @@ public class ExposeService {
             Optional<AgentRecord> known = store.agent(agent);
             if (known.isEmpty()) {
                 session = null;
-            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(service))) {
+            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(serviceName(service)))) {
                 endpoint.onOpenFailed(ResetCode.NOT_ALLOWED, "agent " + agent + " has no service " + service);
                 return;
             } else {
@@ -577,6 +577,12 @@ public class ExposeService {
             return;
         }
         dispatch(session, agent, service, endpoint);
+    }
+
+    /** The service part of {@code service}: an HTTP route may add {@code |scheme://host:port} (X-Host) for the agent. */
+    private static String serviceName(String service) {
+        int bar = service.indexOf('|');
+        return bar < 0 ? service : service.substring(0, bar);
     }
 
     private void dispatch(ExitSession session, String agent, String service, StreamEndpoint endpoint) {

@@ -174,9 +174,26 @@ public class HttpRoutes {
                 .map(AgentRecord.ServiceRecord::target)
                 .findFirst()
                 .orElse("");
+        String xHost = ctx.request().getHeader("X-Host");
+        String streamName = service;
+        String hostHeader = hostOf(target);
+        if (xHost != null) {
+            Optional<URI> other = parseXHost(xHost.trim());
+            if (other.isEmpty()) {
+                ctx.request().resume();
+                ctx.response()
+                        .setStatusCode(400)
+                        .putHeader("Content-Type", "text/plain; charset=utf-8")
+                        .end("X-Host must be scheme://host[:port] (http or https)\n");
+                return;
+            }
+            // The agent decides whether this target is allowed (SPLITSTREAM_ENTRY_HTTP_HOSTS): 403 otherwise.
+            streamName = service + "|" + other.get();
+            hostHeader = hostOf(other.get().toString());
+        }
         active.incrementAndGet();
         RouteExchange exchange =
-                new RouteExchange(ctx.request(), uri, hostOf(target), hub, (method, status, nanos, in, out) -> {
+                new RouteExchange(ctx.request(), uri, hostHeader, hub, (method, status, nanos, in, out) -> {
                     active.decrementAndGet();
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
                     LOG.debugf(
@@ -190,7 +207,31 @@ public class HttpRoutes {
                             in,
                             out);
                 });
-        expose.openStream(agent.name(), service, exchange);
+        expose.openStream(agent.name(), streamName, exchange);
+    }
+
+    /** {@code scheme://host[:port]} with scheme http or https and nothing else, normalised. */
+    static Optional<URI> parseXHost(String value) {
+        if (value.length() > 200) {
+            return Optional.empty();
+        }
+        try {
+            URI u = new URI(value);
+            String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
+            boolean bare = (u.getRawPath() == null
+                            || u.getRawPath().isEmpty()
+                            || u.getRawPath().equals("/"))
+                    && u.getRawQuery() == null
+                    && u.getRawFragment() == null
+                    && u.getRawUserInfo() == null;
+            if (!(scheme.equals("http") || scheme.equals("https")) || u.getHost() == null || !bare) {
+                return Optional.empty();
+            }
+            String host = u.getHost().toLowerCase(Locale.ROOT);
+            return Optional.of(new URI(scheme + "://" + host + (u.getPort() < 0 ? "" : ":" + u.getPort())));
+        } catch (java.net.URISyntaxException e) {
+            return Optional.empty();
+        }
     }
 
     /** {@code host:port} of an announced {@code http://host:port} target, for the Host header towards the service. */

@@ -62,8 +62,11 @@ final class RouteExchange implements StreamEndpoint {
             "transfer-encoding",
             "upgrade");
 
-    /** Headers that never leave the exit towards the service. */
-    private static final Set<String> PRIVATE = Set.of("x-token");
+    /**
+     * Headers that never leave the exit towards the service. {@code Expect} is answered here: the exit sends
+     * {@code 100 Continue} itself once the agent's service is connected, and drops the service's interim responses.
+     */
+    private static final Set<String> PRIVATE = Set.of("x-token", "x-host", "expect");
 
     /** Longest response head the decoder accepts from a service. */
     private static final int MAX_RESPONSE_HEAD = 64 * 1024;
@@ -90,6 +93,7 @@ final class RouteExchange implements StreamEndpoint {
     private boolean responseStarted;
     private boolean finished;
     private boolean upgraded;
+    private boolean skippingInterim;
     private NetSocket tunnel;
     /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
     private final List<ByteBuf> early = new ArrayList<>();
@@ -187,7 +191,9 @@ final class RouteExchange implements StreamEndpoint {
     public void onReset(Stream s, ResetCode code, String message) {
         streamDone = true;
         onHttp(() -> {
-            if (!responseStarted) {
+            if (!responseStarted && code == ResetCode.NOT_ALLOWED) {
+                fail(403, "refused by the agent: " + message);
+            } else if (!responseStarted) {
                 fail(502, "the agent's service did not answer: " + message);
             } else if (!finished) {
                 LOG.debugf("route stream reset mid-response: %s %s", code, message);
@@ -302,6 +308,10 @@ final class RouteExchange implements StreamEndpoint {
         }
         headSent = true;
         encode(head);
+        String expect = request.getHeader("Expect");
+        if (expect != null && expect.equalsIgnoreCase("100-continue")) {
+            response.writeContinue();
+        }
         request.handler(chunk -> {
             bytesIn += chunk.length();
             encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
@@ -350,8 +360,8 @@ final class RouteExchange implements StreamEndpoint {
         }
         decoder.writeInbound(data);
         drainDecoder();
-        if (upgraded) {
-            credit(n); // the bytes after the 101 were handed to the tunnel with drainDecoder's leftovers
+        if (upgraded || finished) {
+            credit(n); // after a 101 the bytes went to the tunnel (or wait in `early`); after the end, nowhere
         } else if (response.writeQueueFull()) {
             pendingCredit += n;
         } else {
@@ -363,6 +373,14 @@ final class RouteExchange implements StreamEndpoint {
         Object msg;
         while ((msg = decoder.readInbound()) != null) {
             if (msg instanceof HttpResponse r) {
+                int code = r.status().code();
+                if (code >= 100 && code < 200 && code != 101) {
+                    // An interim answer (100 Continue, 103 Early Hints): the client got its own 100 from the exit.
+                    skippingInterim = true;
+                    release(msg);
+                    continue;
+                }
+                skippingInterim = false;
                 if (r.decoderResult().isFailure()) {
                     fail(502, "the agent's service sent an invalid HTTP response");
                     release(msg);
@@ -371,6 +389,13 @@ final class RouteExchange implements StreamEndpoint {
                 startResponse(r);
             }
             if (msg instanceof HttpContent c) {
+                if (skippingInterim) {
+                    if (c instanceof LastHttpContent) {
+                        skippingInterim = false;
+                    }
+                    c.release();
+                    continue;
+                }
                 try {
                     if (!finished && !upgraded) {
                         if (c.decoderResult().isFailure()) {
@@ -596,11 +621,32 @@ final class RouteExchange implements StreamEndpoint {
         run(httpContext, r);
     }
 
-    private static void run(ContextInternal ctx, Runnable r) {
+    private void run(ContextInternal ctx, Runnable r) {
         if (ctx.nettyEventLoop().inEventLoop()) {
-            r.run();
+            guarded(r);
         } else {
-            ctx.runOnContext(v -> r.run());
+            ctx.runOnContext(v -> guarded(r));
+        }
+    }
+
+    /** A bug here must end this request, never the agent's session whose thread may be running it. */
+    private void guarded(Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            LOG.warnf(e, "route request failed");
+            clientGone = true;
+            onStream(() -> {
+                if (stream != null && !streamDone) {
+                    streamDone = true;
+                    stream.reset(ResetCode.INTERNAL, "route request failed on the exit");
+                }
+            });
+            try {
+                request.connection().close(); // Vert.x closes from any thread
+            } catch (RuntimeException ignored) {
+                // already closed
+            }
         }
     }
 
