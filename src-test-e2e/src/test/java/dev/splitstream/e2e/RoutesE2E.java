@@ -58,6 +58,9 @@ class RoutesE2E {
     static void start() throws Exception {
         www = Fixtures.tempDir("routes-www");
         Files.createDirectories(www.resolve("up"));
+        // nginx's workers (nobody, when the test runs as root) write the uploads here
+        Files.setPosixFilePermissions(
+                www.resolve("up"), java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
         Files.writeString(www.resolve("hello.txt"), "hello through a route\n");
         nginxPort = Ports.free();
         Path dir = Fixtures.tempDir("routes-nginx");
