@@ -69,6 +69,7 @@ TOKEN=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 ROUTE=route-$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+chmod -R a+rX "$WORK" # nginx workers run as nobody when the bench runs as root
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx/nginx.pid;
