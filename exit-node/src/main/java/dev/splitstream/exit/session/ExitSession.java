@@ -14,6 +14,7 @@ import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.Session;
@@ -32,6 +33,8 @@ import org.jboss.logging.Logger;
  */
 public final class ExitSession implements SessionListener {
     private static final Logger LOG = Logger.getLogger(ExitSession.class);
+    /** A session may open streams to refused targets as fast as it likes: a few lines per reason per interval. */
+    private static final RateLimitedLog STREAM_REFUSALS = RateLimitedLog.of(LOG::info);
 
     private final Vertx vertx;
     private final Context context;
@@ -50,6 +53,12 @@ public final class ExitSession implements SessionListener {
     private Leg inbound;
     /** Leg the session's frames go to (attached as its sink). */
     private Leg outbound;
+
+    /** {@link #detachedSince()} of a session with a leg. */
+    static final long ATTACHED = Long.MIN_VALUE;
+
+    /** System.nanoTime() when the session lost its last leg, or {@link #ATTACHED}; read by the registry's admission. */
+    private volatile long detachedSince = ATTACHED;
 
     private long tickTimer = -1;
     private long resumeTimer = -1;
@@ -95,6 +104,11 @@ public final class ExitSession implements SessionListener {
     /** Token the session was opened with. */
     public String tokenId() {
         return tokenId;
+    }
+
+    /** When the session lost its last leg (System.nanoTime()), or {@link #ATTACHED}. Any thread. */
+    long detachedSince() {
+        return detachedSince;
     }
 
     /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
@@ -369,6 +383,14 @@ public final class ExitSession implements SessionListener {
     // Runs while a direction has no leg: the client has resume-timeout to reconnect it.
     private void updateResumeTimer() {
         boolean complete = inbound != null && outbound != null;
+        if (inbound == null && outbound == null) {
+            if (detachedSince == ATTACHED) {
+                long now = System.nanoTime();
+                detachedSince = now == ATTACHED ? now + 1 : now;
+            }
+        } else {
+            detachedSince = ATTACHED;
+        }
         if (complete) {
             everComplete = true;
             cancelResumeTimer();
@@ -470,13 +492,17 @@ public final class ExitSession implements SessionListener {
                         return;
                     }
                     LOG.debugf("session %s stream %d connected to %s", idHex, stream.id(), target);
+                    registry.dialed(this, target, "connected", null);
                     new SocketBridge(ar.result(), "target connection", target, metrics.targets(), null).accept(stream);
                 }));
     }
 
     private void refuse(Stream stream, DialException e) {
         metrics.dialFailure(e.code().name());
-        LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        STREAM_REFUSALS.log(
+                e.code().name(), "session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        registry.dialed(
+                this, Dialer.display(stream.host(), stream.port()), e.code().name(), e.getMessage());
         stream.reset(e.code(), e.getMessage());
     }
 
@@ -497,6 +523,7 @@ public final class ExitSession implements SessionListener {
         LOG.infof(
                 "session %s closed: %s %s (streams %d, bytes up %d down %d)",
                 idHex, code, message, stats.streamsOpened(), stats.bytesReceived(), stats.bytesSent());
+        registry.ended(this, code.name(), message, stats.bytesReceived(), stats.bytesSent());
         Leg in = inbound;
         Leg out = outbound;
         inbound = null;

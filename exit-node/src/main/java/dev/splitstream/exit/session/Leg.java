@@ -21,6 +21,16 @@ public interface Leg {
         sink().send(welcome);
     }
 
+    /** Transport name for the registry and audit log: {@code websocket} or {@code http}. */
+    default String transportName() {
+        return "unknown";
+    }
+
+    /** Address of the client's end of this leg (for a relayed leg, the client of the relaying replica), or null. */
+    default String remoteAddress() {
+        return null;
+    }
+
     /** Closes the transport connection (after frames already handed to the sink). Any thread. */
     void closeTransport(CloseCode code, String reason);
 }
