@@ -191,6 +191,54 @@ class ExitWebSocketTest {
     }
 
     @Test
+    void unmaskedFramesAreConfirmedOnlyWhenOfferedAndThenDecoded() throws Exception {
+        io.vertx.core.http.WebSocketClient plain = vertx.createWebSocketClient();
+        io.vertx.core.http.WebSocketClient unmasked = vertx.createWebSocketClient(
+                new io.vertx.core.http.WebSocketClientOptions().setSendUnmaskedFrames(true));
+        try {
+            io.vertx.core.http.WebSocketConnectOptions options = new io.vertx.core.http.WebSocketConnectOptions()
+                    .setHost("127.0.0.1")
+                    .setPort(base.getPort())
+                    .setURI(ExitWebSocket.PATH)
+                    .addSubProtocol("splitstream.v1");
+            // Vert.x keeps the 101 response's headers only while the connect future completes
+            CompletableFuture<String> notOfferedAnswer = new CompletableFuture<>();
+            plain.connect(options).onComplete(ar -> {
+                if (ar.succeeded()) {
+                    notOfferedAnswer.complete(
+                            String.valueOf(ar.result().headers().get(UnmaskedFrames.HEADER)));
+                    ar.result().close();
+                } else {
+                    notOfferedAnswer.completeExceptionally(ar.cause());
+                }
+            });
+            assertThat(notOfferedAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("null");
+
+            CompletableFuture<String> offeredAnswer = new CompletableFuture<>();
+            io.vertx.core.http.WebSocket offered = unmasked.connect(
+                            new io.vertx.core.http.WebSocketConnectOptions(options)
+                                    .addHeader(UnmaskedFrames.HEADER, "1"))
+                    .onSuccess(ws -> offeredAnswer.complete(ws.headers().get(UnmaskedFrames.HEADER)))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(offeredAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("1");
+            // an unmasked frame reaches the codec: garbage is answered with CLOSE(PROTOCOL_ERROR), not dropped by
+            // the WebSocket decoder
+            CompletableFuture<io.vertx.core.buffer.Buffer> answer = new CompletableFuture<>();
+            offered.binaryMessageHandler(answer::complete);
+            offered.writeBinaryMessage(io.vertx.core.buffer.Buffer.buffer(new byte[] {1, 2, 3}));
+            Frame end = new FrameCodec(Limits.defaults())
+                    .decodeMessage(answer.get(10, TimeUnit.SECONDS).getByteBuf().nioBuffer());
+            assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                    .isEqualTo(CloseCode.PROTOCOL_ERROR));
+        } finally {
+            plain.close();
+            unmasked.close();
+        }
+    }
+
+    @Test
     void garbageInsteadOfHelloIsAProtocolError() throws Exception {
         TestTunnel t = connect();
         t.sendRaw(ByteBuffer.wrap(new byte[] {1, 2, 3}));
