@@ -11,6 +11,8 @@
 #   bench/tunnel.sh              # full: 3 runs of each, about 8 minutes
 #   bench/tunnel.sh --quick      # 1 run of each, shorter runs, no idle-connection row: under 3 minutes
 #   BENCH_NODE_ARGS='-Dsplitstream.compression=off' bench/tunnel.sh   # extra -D flags for both nodes
+#   BENCH_NODE_ARGS='-Dsplitstream.encryption=off' bench/tunnel.sh --quick  # frame protection off on both nodes: its
+#                                                     # cost is the difference to a run with the default (on)
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh                        # replaces the shipped JVM flags
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
 #   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
@@ -441,7 +443,7 @@ echo
 echo "Splitstream tunnel benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(java -version 2>&1 | head -n1)"
 echo "nodes: $NODES ($(git -C "$NODES" log -1 --format=%h 2>/dev/null || echo '?')$(git -C "$NODES" diff --quiet 2>/dev/null || echo ', uncommitted changes'))"
 echo "node JVM flags: $JAVA_NODE_OPTS ${NODE_ARGS:+(extra: $NODE_ARGS)}"
-echo "WebSocket on loopback, no TLS; medians of $RUNS run(s) of ${SECONDS_PER_RUN}s; load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+echo "WebSocket on loopback, no TLS (frames sealed end to end unless BENCH_NODE_ARGS sets splitstream.encryption=off); medians of $RUNS run(s) of ${SECONDS_PER_RUN}s; load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo "relays = two chained plain Java relays (the floor for two JVM hops); ratios: split = splitstream/direct, relay = relays/direct"
 echo
 row "metric" "direct" "relays" "splitstream" "split/dir" "relay/dir" "split/rel"

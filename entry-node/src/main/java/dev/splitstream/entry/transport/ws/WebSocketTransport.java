@@ -5,6 +5,7 @@ import dev.splitstream.entry.config.ProxySpec;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -40,11 +41,11 @@ public final class WebSocketTransport implements Transport {
     public static final String SUBPROTOCOL = "splitstream.v1";
 
     /**
-     * Largest DATA payload the entry sends, so that a frame plus its header fits one WebSocket frame of 64 KiB: the
-     * default inbound frame limit of Vert.x and websockets-next servers (a larger frame closes the connection with
-     * "Max frame length of 65536 has been exceeded").
+     * Largest DATA payload the entry sends, so that a frame plus its header, sealed (header and tag of the envelope),
+     * fits one WebSocket frame of 64 KiB: the default inbound frame limit of Vert.x and websockets-next servers (a
+     * larger frame closes the connection with "Max frame length of 65536 has been exceeded").
      */
-    public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH;
+    public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH - FrameProtection.OVERHEAD;
 
     /** Time allowed for TCP connect plus the HTTP upgrade (and the proxy's CONNECT). */
     static final int CONNECT_TIMEOUT_MILLIS = 10_000;
@@ -72,8 +73,8 @@ public final class WebSocketTransport implements Transport {
                 .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
                 // Inbound frames may be as large as the largest protocol frame an exit node may send. Vert.x also
                 // splits outbound messages at this size, so outbound frames are kept small by MAX_SEND_PAYLOAD.
-                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
-                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
+                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
+                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
                 .setClosingTimeout(2)
                 .setVerifyHost(true)
                 .setTrustAll(false);

@@ -10,6 +10,7 @@ import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ResetCode;
@@ -172,7 +173,7 @@ class ExitWebSocketTest {
                 Frame.Intent.NEW,
                 null,
                 0,
-                0,
+                Capabilities.ENCRYPTED,
                 java.time.Clock.systemUTC(),
                 new java.security.SecureRandom());
         TestTunnel first = connect();
@@ -410,7 +411,8 @@ class ExitWebSocketTest {
         TestTunnel t = connect();
         assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
         t.sendRaw(ByteBuffer.wrap(new byte[25]));
-        assertThat(t.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.PROTOCOL_ERROR);
+        // On an encrypted leg anything the peer did not seal fails authentication.
+        assertThat(t.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.AUTH_FAILED);
         assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
     }
 
@@ -641,7 +643,7 @@ class ExitWebSocketTest {
     @Test
     void webSocketLimitsFollowMaxFrame() {
         var config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
-        int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + 4096;
+        int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
         assertThat(config.getValue("quarkus.websockets-next.server.max-message-size", Integer.class))
                 .isEqualTo(expected);
         assertThat(config.getValue("quarkus.websockets-next.server.max-frame-size", Integer.class))
@@ -658,7 +660,7 @@ class ExitWebSocketTest {
 
         // 20 KiB payload: over the node's 16K max-frame, within the client's own limits.
         Frame.Data huge = new Frame.Data(1, 1, ByteBuffer.allocate(20 * 1024), false);
-        bad.sendRaw(new FrameCodec(Limits.defaults()).encode(huge));
+        bad.sendRaw(bad.codec().encode(huge));
         // The codec reports an over-long frame as LIMIT_EXCEEDED (a size limit); anything else malformed as
         // PROTOCOL_ERROR. Either way the session is closed with that code.
         assertThat(bad.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.LIMIT_EXCEEDED);
