@@ -66,6 +66,7 @@ public class ExposeService {
     private final BufferBudget budget;
     private final BridgeMetrics publicMetrics;
     private final Counter refusals;
+    private final RouteTokens routeTokens;
 
     /** Agents with a session now, or waiting connections, by name. */
     private final Map<String, Live> live = new HashMap<>();
@@ -106,8 +107,10 @@ public class ExposeService {
             TokenRegistry tokens,
             ExposeStore store,
             MeterRegistry registry,
+            RouteTokens routeTokens,
             BufferBudget budget) {
         this.vertx = vertx;
+        this.routeTokens = routeTokens;
         this.budget = budget;
         this.settings = settings;
         this.tokens = tokens;
@@ -246,6 +249,7 @@ public class ExposeService {
             List<Waiter> ready;
             synchronized (this) {
                 store.putAgent(new AgentRecord(agent, tokenId, true, clock.instant(), List.copyOf(records)));
+                routeTokens.announce(agent, expose.routeToken());
                 Live l = live.get(agent);
                 ready = l == null || l.session != session ? List.of() : drain(l);
             }
@@ -477,6 +481,7 @@ public class ExposeService {
                 }
             }
             store.removeAgent(agent);
+            routeTokens.forget(agent);
             Live l = live.remove(agent);
             failed = l == null ? List.of() : drain(l);
             if (l != null && l.session != null) {
@@ -534,6 +539,7 @@ public class ExposeService {
                         && !holding.contains(a.name())
                         && a.lastSeen().isBefore(forgetBefore)) {
                     store.removeAgent(a.name());
+                    routeTokens.forget(a.name());
                     if (l != null) {
                         failed.addAll(drain(l));
                         live.remove(a.name());
@@ -559,7 +565,7 @@ public class ExposeService {
             Optional<AgentRecord> known = store.agent(agent);
             if (known.isEmpty()) {
                 session = null;
-            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(service))) {
+            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(serviceName(service)))) {
                 endpoint.onOpenFailed(ResetCode.NOT_ALLOWED, "agent " + agent + " has no service " + service);
                 return;
             } else {
@@ -576,6 +582,12 @@ public class ExposeService {
             return;
         }
         dispatch(session, agent, service, endpoint);
+    }
+
+    /** The service part of {@code service}: an HTTP route may add {@code |scheme://host:port} (X-Host) for the agent. */
+    private static String serviceName(String service) {
+        int bar = service.indexOf('|');
+        return bar < 0 ? service : service.substring(0, bar);
     }
 
     private void dispatch(ExitSession session, String agent, String service, StreamEndpoint endpoint) {
