@@ -184,7 +184,8 @@ public final class Agent {
                                     "service connection",
                                     service + " (" + xHost + ")",
                                     metrics.local(),
-                                    null)
+                                    null,
+                                    budget)
                             .accept(stream);
                 });
     }
