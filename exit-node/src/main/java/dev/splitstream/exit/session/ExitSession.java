@@ -55,6 +55,9 @@ public final class ExitSession implements SessionListener {
     /** False until both directions had a leg (a split path's downstream leg joins after the session opened). */
     private boolean everComplete;
 
+    private final java.time.Instant since = java.time.Instant.now();
+    private long rttNanos = -1;
+
     ExitSession(
             Vertx vertx,
             HandshakeResult established,
@@ -93,6 +96,38 @@ public final class ExitSession implements SessionListener {
         return sessionKey;
     }
 
+    /** A snapshot for the dashboard, taken on the session's context. */
+    public io.vertx.core.Future<SessionView> view() {
+        io.vertx.core.Promise<SessionView> result = io.vertx.core.Promise.promise();
+        execute(() -> {
+            var stats = session.stats();
+            Leg in = inbound;
+            Leg out = outbound;
+            String transport;
+            if (in == null && out == null) {
+                transport = "-";
+            } else if (in != null && out != null && in != out) {
+                transport = in.transportName() + "-split";
+            } else {
+                transport = (in != null ? in : out).transportName();
+            }
+            Leg shown = in != null ? in : out;
+            result.complete(new SessionView(
+                    idHex,
+                    tokenId,
+                    tokenId,
+                    transport,
+                    shown == null ? null : shown.remoteAddress(),
+                    since,
+                    rttNanos,
+                    stats.bytesReceived(),
+                    stats.bytesSent(),
+                    closed ? 0 : session.streamCount(),
+                    in != null && out != null && !closed));
+        });
+        return result.future();
+    }
+
     /** Runs {@code task} on the session's context (directly when already on its event loop). */
     public void execute(Runnable task) {
         if (Thread.currentThread() == loop) {
@@ -121,6 +156,7 @@ public final class ExitSession implements SessionListener {
         }
         closeIfUnused(oldInbound);
         if (resumed) {
+            metrics.resumed();
             LOG.infof("session %s resumed token=%s", idHex, tokenId);
         }
     }
@@ -413,7 +449,7 @@ public final class ExitSession implements SessionListener {
     }
 
     private void refuse(Stream stream, DialException e) {
-        metrics.dialFailure(e.code().name());
+        metrics.dialFailure(e.code().name(), "token " + tokenId + " session " + idHex + ": " + e.getMessage());
         LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
         stream.reset(e.code(), e.getMessage());
     }
@@ -448,6 +484,7 @@ public final class ExitSession implements SessionListener {
 
     @Override
     public void onRtt(long rttNanos) {
+        this.rttNanos = rttNanos;
         metrics.rtt(rttNanos);
     }
 }

@@ -21,6 +21,16 @@ public interface Leg {
         sink().send(welcome);
     }
 
+    /** The transport, for views: {@code websocket} or {@code http}. */
+    default String transportName() {
+        return "unknown";
+    }
+
+    /** The peer's address as this node's socket saw it ({@code host:port}), for views; null when unknown. */
+    default String remoteAddress() {
+        return null;
+    }
+
     /** Closes the transport connection (after frames already handed to the sink). Any thread. */
     void closeTransport(CloseCode code, String reason);
 }

@@ -137,12 +137,13 @@ public final class LegHandshake {
     public void refused(CloseCode code, String message) {
         LOG.warnf("handshake refused: %s %s", code, message);
         boolean join = intent != null && intent != Frame.Intent.NEW;
-        deps.metrics().handshakeFailure(join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name());
+        deps.metrics()
+                .handshakeFailure(join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name(), message);
     }
 
     /** Logs and counts a refusal outside any handshake's state (e.g. an unknown HTTP handshake id), under {@code reason}. */
     public static void refused(TransportDeps deps, String reason, CloseCode code, String message) {
         LOG.warnf("handshake refused: %s %s", code, message);
-        deps.metrics().handshakeFailure(reason);
+        deps.metrics().handshakeFailure(reason, message);
     }
 }

@@ -54,6 +54,7 @@ final class HttpLeg implements Leg {
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
+    private final String remote;
 
     // On the session's context:
     private Down current;
@@ -67,8 +68,10 @@ final class HttpLeg implements Leg {
             HttpTransport transport,
             FrameCodec codec,
             HandshakeResult established,
-            HttpServerResponse handshakeReply) {
+            HttpServerResponse handshakeReply,
+            String remote) {
         this.id = id;
+        this.remote = remote;
         this.transport = transport;
         this.codec = codec;
         this.established = established;
@@ -81,6 +84,17 @@ final class HttpLeg implements Leg {
 
     String id() {
         return id;
+    }
+
+    @Override
+    public String transportName() {
+        return "http";
+    }
+
+    /** Where the handshake's proof came from (later requests of the leg may use other connections). */
+    @Override
+    public String remoteAddress() {
+        return remote;
     }
 
     private String shortId() {

@@ -108,7 +108,7 @@ public class HttpTransport {
             if (id == null) {
                 hello(ctx.response(), body);
             } else {
-                proof(ctx.response(), id, body);
+                proof(ctx.response(), id, body, String.valueOf(ctx.request().remoteAddress()));
             }
         });
     }
@@ -143,7 +143,7 @@ public class HttpTransport {
         reply(response, 200, hs.codec(), challenge);
     }
 
-    private void proof(HttpServerResponse response, String id, Buffer body) {
+    private void proof(HttpServerResponse response, String id, Buffer body, String remote) {
         PendingHandshake pending = handshakes.remove(id);
         if (pending == null) {
             LegHandshake.refused(
@@ -174,7 +174,7 @@ public class HttpTransport {
             refuse(hs, response, e.code(), e.getMessage());
             return;
         }
-        HttpLeg leg = new HttpLeg(randomHex(), this, hs.codec(), result, response);
+        HttpLeg leg = new HttpLeg(randomHex(), this, hs.codec(), result, response, remote);
         try {
             hs.admit(result, leg);
         } catch (ProtocolException e) {

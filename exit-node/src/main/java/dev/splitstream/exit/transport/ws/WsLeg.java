@@ -44,6 +44,16 @@ final class WsLeg implements Leg {
     /** A split path's downstream-only leg: the client must send nothing on it after the handshake. */
     private boolean downstreamOnly;
 
+    @Override
+    public String transportName() {
+        return "websocket";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return connection.handshakeRequest().remoteAddress();
+    }
+
     WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
         this.deps = deps;
