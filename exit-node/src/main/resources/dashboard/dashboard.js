@@ -63,23 +63,38 @@ function spark(id) {
   canvas.dataset.session = id;
   const r = rates(history.get(id) || []);
   const ctx = canvas.getContext('2d');
+  ctx.strokeStyle = '#e5e7eb';
+  ctx.beginPath();
+  ctx.moveTo(0, canvas.height - 1.5);
+  ctx.lineTo(canvas.width, canvas.height - 1.5);
+  ctx.stroke();
   const max = Math.max(1, ...r.map(p => Math.max(p.up, p.down)));
-  const line = (key, colour) => {
+  // the newest point at the right edge; one step per second, 10 steps at least so a new chart is not all drawn at once
+  const step = canvas.width / Math.max(10, Math.min(HISTORY, r.length - 1));
+  const line = (key, colour, dash) => {
     ctx.strokeStyle = colour;
-    ctx.lineWidth = 1.5;
+    ctx.lineWidth = 2;
+    ctx.setLineDash(dash);
     ctx.beginPath();
     r.forEach((p, i) => {
-      const x = canvas.width - (r.length - 1 - i) * (canvas.width / HISTORY);
+      const x = canvas.width - (r.length - 1 - i) * step;
       const y = canvas.height - 2 - (p[key] / max) * (canvas.height - 4);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
   };
-  line('up', '#0a7f55');
-  line('down', '#2563eb');
-  const last = r.length ? r[r.length - 1] : { up: 0, down: 0 };
-  canvas.title = bytes(Math.round(last.up)) + '/s up, ' + bytes(Math.round(last.down)) + '/s down';
+  line('down', '#2563eb', []);
+  line('up', '#0a7f55', [4, 3]);
   return canvas;
+}
+
+function rateLabel(id) {
+  const r = rates(history.get(id) || []);
+  const last = r.length ? r[r.length - 1] : { up: 0, down: 0 };
+  const span = document.createElement('span');
+  span.className = 'rate';
+  span.textContent = '↑ ' + bytes(Math.round(last.up)) + '/s  ↓ ' + bytes(Math.round(last.down)) + '/s';
+  return span;
 }
 
 function renderSessions(sessions, at) {
@@ -103,7 +118,9 @@ function renderSessions(sessions, at) {
     cell(row, bytes(s.bytesDown), 'num bytes-down').dataset.value = s.bytesDown;
     cell(row, s.streams, 'num');
     const chart = document.createElement('td');
+    chart.className = 'chart';
     chart.appendChild(spark(s.id));
+    chart.appendChild(rateLabel(s.id));
     row.appendChild(chart);
     return row;
   });
