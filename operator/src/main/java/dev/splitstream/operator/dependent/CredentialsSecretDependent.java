@@ -13,7 +13,7 @@ import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDep
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 
 /**
- * The generated token and HMAC key. Created once and never updated by the workflow (Creator only), so a generated
+ * The generated token, its tokens file and per-id token files. Created once and never updated by the workflow (Creator only), so a generated
  * key is never regenerated; rotation is an explicit step of the reconciler.
  */
 @KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_CREDENTIALS))

@@ -10,7 +10,10 @@ import io.javaoperatorsdk.operator.processing.dependent.kubernetes.CRUDKubernete
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependent;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 
-/** The entry node's environment as a Secret: what a sidecar loads with envFrom. Follows token rotations. */
+/**
+ * The entry node's environment as a Secret: what a sidecar loads with envFrom. Follows token rotations (the token id
+ * and the file to read) and picks up the route token once it exists.
+ */
 @KubernetesDependent(informer = @Informer(labelSelector = TunnelResources.SELECT_ENTRY))
 public class EntryConfigDependent extends CRUDKubernetesDependentResource<Secret, Tunnel> {
     public static final String NAME = "entry-config";
@@ -22,7 +25,9 @@ public class EntryConfigDependent extends CRUDKubernetesDependentResource<Secret
     @Override
     protected Secret desired(Tunnel tunnel, Context<Tunnel> context) {
         return EntryModel.configSecret(
-                tunnel, Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)));
+                tunnel,
+                Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)),
+                Secondary.routeToken(context, tunnel));
     }
 
     @Override

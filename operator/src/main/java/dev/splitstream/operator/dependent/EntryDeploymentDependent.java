@@ -25,7 +25,9 @@ public class EntryDeploymentDependent extends CRUDKubernetesDependentResource<De
     @Override
     protected Deployment desired(Tunnel tunnel, Context<Tunnel> context) {
         var environment = EntryModel.environment(
-                tunnel, Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)));
+                tunnel,
+                Secondary.named(context, Secret.class, TunnelResources.credentialsSecretName(tunnel)),
+                Secondary.routeToken(context, tunnel));
         return EntryModel.deployment(tunnel, Settings.defaults(), EntryModel.digest(environment));
     }
 

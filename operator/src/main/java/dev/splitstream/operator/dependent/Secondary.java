@@ -1,7 +1,10 @@
 package dev.splitstream.operator.dependent;
 
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import dev.splitstream.operator.model.Credentials;
+import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import java.util.Optional;
 
@@ -11,6 +14,12 @@ import java.util.Optional;
  */
 public final class Secondary {
     private Secondary() {}
+
+    /** The generated route token, once its Secret exists. */
+    public static Optional<String> routeToken(Context<Tunnel> context, Tunnel tunnel) {
+        return named(context, Secret.class, TunnelResources.routeTokenSecretName(tunnel))
+                .map(s -> Credentials.value(s, TunnelResources.KEY_GENERATED_TOKEN));
+    }
 
     public static <R extends HasMetadata> Optional<R> named(Context<Tunnel> context, Class<R> type, String name) {
         return context.getSecondaryResourcesAsStream(type, true)

@@ -5,10 +5,10 @@ import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.ConfigProvider;
 
 /** Operator-wide defaults from configuration ({@code splitstream.operator.*}, env SPLITSTREAM_OPERATOR_*). */
-final class Settings {
+public final class Settings {
     private Settings() {}
 
-    static OperatorDefaults defaults() {
+    public static OperatorDefaults defaults() {
         Config config = ConfigProvider.getConfig();
         OperatorDefaults builtIn = OperatorDefaults.BUILT_IN;
         return new OperatorDefaults(
@@ -17,6 +17,8 @@ final class Settings {
                 config.getOptionalValue("splitstream.operator.entry-image", String.class)
                         .orElse(builtIn.entryImage()),
                 config.getOptionalValue("splitstream.operator.image-pull-policy", String.class)
-                        .orElse(builtIn.imagePullPolicy()));
+                        .orElse(builtIn.imagePullPolicy()),
+                config.getOptionalValue("splitstream.operator.sidecar-management-port", Integer.class)
+                        .orElse(builtIn.sidecarManagementPort()));
     }
 }

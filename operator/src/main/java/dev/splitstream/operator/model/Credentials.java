@@ -21,11 +21,14 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The credentials Secret of a Tunnel: a generated token (with its id), an HMAC key, and the exit node's tokens file
- * listing every token currently accepted.
+ * The credentials Secret of a Tunnel: a generated token (with its id), the exit node's tokens file listing every token
+ * currently accepted, and one {@code token.<id>} key per accepted token, the file an entry node reads.
  *
- * <p>Rotation adds a new token and keeps the previous one in the tokens file until its grace period ends; the exit
- * node re-reads the mounted file when kubelet refreshes it, so no pod restarts.
+ * <p>Rotation adds a new token and keeps the previous one in the tokens file (and its {@code token.<id>} key) until
+ * its grace period ends; the nodes re-read the mounted files when kubelet refreshes them, so no exit pod restarts and
+ * an entry started with the previous id keeps working through the grace period.
+ *
+ * <p>Also the generated single-value Secrets (route token, Hub token, cluster secret): created once, never rewritten.
  */
 public final class Credentials {
     private static final int SECRET_BYTES = 32;
@@ -41,8 +44,8 @@ public final class Credentials {
         Map<String, String> data = new LinkedHashMap<>();
         data.put(KEY_TOKEN_ID, tokenId);
         data.put(KEY_TOKEN, token);
-        data.put(KEY_HMAC_KEY, newSecret());
         data.put(KEY_TOKENS_FILE, tokensFile(Map.of(tokenId, token)));
+        data.put(tokenKey(tokenId), token);
         Map<String, String> annotations = new LinkedHashMap<>();
         rotateRequest(tunnel).ifPresent(v -> annotations.put(ANNOTATION_ROTATED_FOR, v));
         return new SecretBuilder()
@@ -89,7 +92,11 @@ public final class Credentials {
             accepted.put(previousId, previousToken);
         }
         data.put(KEY_TOKENS_FILE, tokensFile(accepted));
-        Secret rotated = new SecretBuilder(secret).withData(encode(data)).build();
+        keepTokenKeys(data, accepted);
+        Secret rotated = new SecretBuilder(secret)
+                .withData(encode(data))
+                .withStringData(null)
+                .build();
         Map<String, String> annotations = new LinkedHashMap<>(
                 rotated.getMetadata().getAnnotations() == null
                         ? Map.of()
@@ -115,14 +122,61 @@ public final class Credentials {
     /** The Secret with only the current token left in the tokens file. */
     public static Secret retire(Secret secret) {
         Map<String, String> data = decode(secret);
-        data.put(KEY_TOKENS_FILE, tokensFile(Map.of(data.get(KEY_TOKEN_ID), data.get(KEY_TOKEN))));
-        Secret retired = new SecretBuilder(secret).withData(encode(data)).build();
+        Map<String, String> current = Map.of(data.get(KEY_TOKEN_ID), data.get(KEY_TOKEN));
+        data.put(KEY_TOKENS_FILE, tokensFile(current));
+        keepTokenKeys(data, current);
+        Secret retired = new SecretBuilder(secret)
+                .withData(encode(data))
+                .withStringData(null)
+                .build();
         Map<String, String> annotations =
                 new LinkedHashMap<>(retired.getMetadata().getAnnotations());
         annotations.remove(ANNOTATION_RETIRING_TOKEN_ID);
         annotations.remove(ANNOTATION_RETIRING_EXPIRES);
         retired.getMetadata().setAnnotations(annotations);
         return retired;
+    }
+
+    /**
+     * Whether a credentials Secret made before the per-id token keys existed lacks the key of its current token (the
+     * file its entries are told to read).
+     */
+    public static boolean needsTokenKeys(Secret secret) {
+        Map<String, String> data = decode(secret);
+        String id = data.get(KEY_TOKEN_ID);
+        return id != null && data.get(KEY_TOKEN) != null && !data.containsKey(tokenKey(id));
+    }
+
+    /**
+     * The Secret with a {@code token.<id>} key for every token of its tokens file. Everything else is kept as it is,
+     * including the {@code hmac-key} of Secrets made by older operators (no node reads it).
+     */
+    public static Secret withTokenKeys(Secret secret) {
+        Map<String, String> data = decode(secret);
+        Map<String, String> accepted = new LinkedHashMap<>();
+        if (data.get(KEY_TOKENS_FILE) != null) {
+            accepted.putAll(acceptedTokens(data.get(KEY_TOKENS_FILE)));
+        }
+        accepted.put(data.get(KEY_TOKEN_ID), data.get(KEY_TOKEN));
+        keepTokenKeys(data, accepted);
+        return new SecretBuilder(secret)
+                .withData(encode(data))
+                .withStringData(null)
+                .build();
+    }
+
+    /** A generated single-value Secret (key {@code token}): route token, Hub token or cluster secret. */
+    public static Secret generated(Tunnel tunnel, String name) {
+        return new SecretBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .withNamespace(tunnel.getMetadata().getNamespace())
+                .withLabels(labels(tunnel, COMPONENT_CREDENTIALS))
+                .withOwnerReferences(ownerReference(tunnel))
+                .endMetadata()
+                .withType("Opaque")
+                .withData(encode(Map.of(KEY_GENERATED_TOKEN, newSecret())))
+                .build();
     }
 
     /** One decoded value of the Secret, or null. */
@@ -181,6 +235,12 @@ public final class Credentials {
             throw new IllegalArgumentException("not a tokens file: " + e.getOriginalMessage(), e);
         }
         return tokens;
+    }
+
+    /** Sets {@code token.<id>} for each accepted token and drops the keys of tokens no longer accepted. */
+    private static void keepTokenKeys(Map<String, String> data, Map<String, String> accepted) {
+        data.keySet().removeIf(k -> k.startsWith(KEY_TOKEN_BY_ID_PREFIX));
+        accepted.forEach((id, token) -> data.put(tokenKey(id), token));
     }
 
     private static String annotation(Secret secret, String key) {

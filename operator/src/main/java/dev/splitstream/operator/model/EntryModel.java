@@ -40,6 +40,8 @@ public final class EntryModel {
             .addToLimits("memory", new Quantity("256Mi"))
             .build();
 
+    static final String TOKEN_VOLUME = "token";
+
     private EntryModel() {}
 
     /** Whether the Tunnel runs an entry Deployment (not only sidecar configuration). */
@@ -48,10 +50,12 @@ public final class EntryModel {
     }
 
     /**
-     * The entry node's environment. {@code credentials} is the generated credentials Secret; with an existing token
-     * Secret the token is not copied (the pod refers to that Secret instead).
+     * The entry node's environment, the whole of it for a sidecar. {@code credentials} is the generated credentials
+     * Secret, {@code routeToken} the generated route token. The token itself is never in it: the entry reads it from
+     * the mounted token Secret ({@code SPLITSTREAM_TOKEN_FILE}), so a changed Secret reaches running pods.
      */
-    public static Map<String, String> environment(Tunnel tunnel, Optional<Secret> credentials) {
+    public static Map<String, String> environment(
+            Tunnel tunnel, Optional<Secret> credentials, Optional<String> routeToken) {
         TunnelSpec spec = tunnel.getSpec();
         Endpoints endpoints = Endpoints.of(tunnel);
         Map<String, String> env = new LinkedHashMap<>();
@@ -68,20 +72,30 @@ public final class EntryModel {
         if (spec.entry.socks != null) {
             env.put("SPLITSTREAM_ENTRY_SOCKS", spec.entry.socks);
         }
-        if (TunnelSpec.MODE_EXPOSE.equals(spec.mode)) {
-            env.put("SPLITSTREAM_ENTRY_EXPOSE", String.join(",", spec.targets));
+        if (ExposeModel.isExpose(spec)) {
+            env.put("SPLITSTREAM_ENTRY_EXPOSE", String.join(",", spec.expose.services));
+            if (spec.expose.agent != null) {
+                env.put("SPLITSTREAM_ENTRY_AGENT", spec.expose.agent);
+            }
+            if (ExposeModel.hasRouteToken(tunnel)) {
+                routeToken.ifPresent(t -> env.put("SPLITSTREAM_ENTRY_ROUTE_TOKEN", t));
+            }
+            if (spec.expose.httpHosts != null) {
+                env.put("SPLITSTREAM_ENTRY_HTTP_HOSTS", spec.expose.httpHosts);
+            }
         }
         env.put("SPLITSTREAM_COMPRESSION", spec.compression);
-        credentials.ifPresent(secret -> {
-            Map<String, String> values = Credentials.decode(secret);
-            if (spec.token.existingSecret == null) {
-                putIfPresent(env, "SPLITSTREAM_TOKEN_ID", values.get(KEY_TOKEN_ID));
-                putIfPresent(env, "SPLITSTREAM_TOKEN", values.get(KEY_TOKEN));
-            }
-            putIfPresent(env, "SPLITSTREAM_HMAC_KEY", values.get(KEY_HMAC_KEY));
-        });
+        if (spec.encryption != null) {
+            env.put("SPLITSTREAM_ENCRYPTION", spec.encryption);
+        }
         if (spec.token.existingSecret != null) {
             env.put("SPLITSTREAM_TOKEN_ID", spec.token.id);
+            env.put("SPLITSTREAM_TOKEN_FILE", Pods.tokenFile(spec.token, spec.token.id));
+        } else {
+            credentials.map(c -> Credentials.value(c, KEY_TOKEN_ID)).ifPresent(id -> {
+                env.put("SPLITSTREAM_TOKEN_ID", id);
+                env.put("SPLITSTREAM_TOKEN_FILE", Pods.tokenFile(spec.token, id));
+            });
         }
         return env;
     }
@@ -141,7 +155,7 @@ public final class EntryModel {
         }
     }
 
-    public static Secret configSecret(Tunnel tunnel, Optional<Secret> credentials) {
+    public static Secret configSecret(Tunnel tunnel, Optional<Secret> credentials, Optional<String> routeToken) {
         return new SecretBuilder()
                 .withNewMetadata()
                 .withName(entryConfigSecretName(tunnel))
@@ -150,7 +164,7 @@ public final class EntryModel {
                 .withOwnerReferences(ownerReference(tunnel))
                 .endMetadata()
                 .withType("Opaque")
-                .withData(Credentials.encode(environment(tunnel, credentials)))
+                .withData(Credentials.encode(environment(tunnel, credentials, routeToken)))
                 .build();
     }
 
@@ -176,24 +190,15 @@ public final class EntryModel {
         String pullPolicy =
                 spec.entry.imagePullPolicy != null ? spec.entry.imagePullPolicy : defaults.imagePullPolicy();
         List<EnvVar> env = new ArrayList<>();
-        env.add(new EnvVar("QUARKUS_HTTP_PORT", Integer.toString(ENTRY_PORT), null));
-        if (spec.token.existingSecret != null) {
-            env.add(ExitModel.secretEnv("SPLITSTREAM_TOKEN", spec.token.existingSecret, spec.token.existingSecretKey));
-        }
-        Map<String, String> podAnnotations = new LinkedHashMap<>();
-        podAnnotations.put("prometheus.io/scrape", "true");
-        podAnnotations.put("prometheus.io/path", "/q/metrics");
-        podAnnotations.put("prometheus.io/port", Integer.toString(ENTRY_PORT));
+        // No QUARKUS_HTTP_PORT: the entry runs no HTTP server, only the management interface.
+        env.addAll(Pods.managementEnv(MANAGEMENT_PORT));
+        Map<String, String> podAnnotations = new LinkedHashMap<>(Pods.scrapeAnnotations());
         podAnnotations.put(ANNOTATION_CONFIG_DIGEST, configDigest);
         var container = new ContainerBuilder()
                 .withName("entry")
                 .withImage(image)
                 .withImagePullPolicy(pullPolicy)
-                .addNewPort()
-                .withName(PORT_NAME)
-                .withContainerPort(ENTRY_PORT)
-                .withProtocol("TCP")
-                .endPort()
+                .addToPorts(Pods.managementPort(MANAGEMENT_PORT))
                 .addAllToPorts(servicePorts(tunnel).entrySet().stream()
                         .map(p -> new ContainerPortBuilder()
                                 .withName(p.getKey())
@@ -208,27 +213,14 @@ public final class EntryModel {
                 .endEnvFrom()
                 .withEnv(env)
                 .withResources(spec.entry.resources != null ? spec.entry.resources : DEFAULT_RESOURCES)
-                .withNewLivenessProbe()
-                .withNewHttpGet()
-                .withPath("/q/health/live")
-                .withPort(new IntOrString(PORT_NAME))
-                .endHttpGet()
-                .withInitialDelaySeconds(5)
-                .withPeriodSeconds(10)
-                .endLivenessProbe()
-                .withNewReadinessProbe()
-                .withNewHttpGet()
-                .withPath("/q/health/ready")
-                .withPort(new IntOrString(PORT_NAME))
-                .endHttpGet()
-                .withInitialDelaySeconds(2)
-                .withPeriodSeconds(5)
-                .endReadinessProbe()
+                .withLivenessProbe(Pods.liveness())
+                .withReadinessProbe(Pods.readiness())
                 .withSecurityContext(Pods.containerSecurityContext())
                 .addNewVolumeMount()
                 .withName("tmp")
                 .withMountPath(TMP_PATH)
                 .endVolumeMount()
+                .addToVolumeMounts(Pods.tokenMount(TOKEN_VOLUME))
                 .build();
         return new DeploymentBuilder()
                 .withNewMetadata()
@@ -256,15 +248,11 @@ public final class EntryModel {
                 .withNewEmptyDir()
                 .endEmptyDir()
                 .endVolume()
+                .addToVolumes(
+                        Pods.tokenVolume(TOKEN_VOLUME, tunnel.getMetadata().getName(), spec.token))
                 .endSpec()
                 .endTemplate()
                 .endSpec()
                 .build();
-    }
-
-    private static void putIfPresent(Map<String, String> env, String key, String value) {
-        if (value != null) {
-            env.put(key, value);
-        }
     }
 }

@@ -2,9 +2,9 @@ package dev.splitstream.operator.model;
 
 import static dev.splitstream.operator.model.TunnelResources.*;
 
+import dev.splitstream.operator.crd.v1alpha1.TokenSpec;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
-import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
@@ -16,10 +16,12 @@ import java.util.Optional;
 
 /**
  * The entry sidecar the mutating webhook adds to a pod labelled {@code splitstream.dev/inject-entry=<tunnel>}: the
- * same container as documented for hand-written sidecars, loading the Tunnel's entry Secret with envFrom.
+ * same container as documented for hand-written sidecars, loading the Tunnel's entry Secret with envFrom and reading
+ * its token from the mounted token Secret.
  */
 public final class SidecarInjection {
     static final String TMP_VOLUME = "splitstream-entry-tmp";
+    static final String TOKEN_VOLUME = "splitstream-entry-token";
 
     private SidecarInjection() {}
 
@@ -36,7 +38,9 @@ public final class SidecarInjection {
         return present ? Optional.empty() : Optional.of(tunnel);
     }
 
+    /** The sidecar container: its token comes from the volume {@value #TOKEN_VOLUME} the patch adds. */
     public static Container container(String tunnel, OperatorDefaults defaults) {
+        int management = defaults.sidecarManagementPort();
         return new ContainerBuilder()
                 .withName(SIDECAR_CONTAINER)
                 .withImage(defaults.entryImage())
@@ -46,27 +50,11 @@ public final class SidecarInjection {
                 .withName(entryConfigSecretName(tunnel))
                 .endSecretRef()
                 .endEnvFrom()
-                .addNewEnv()
-                .withName("QUARKUS_HTTP_PORT")
-                .withValue(Integer.toString(ENTRY_PORT))
-                .endEnv()
+                .addAllToEnv(Pods.managementEnv(management))
+                .addToPorts(Pods.managementPort(management))
                 .withResources(EntryModel.DEFAULT_RESOURCES)
-                .withNewReadinessProbe()
-                .withNewHttpGet()
-                .withPath("/q/health/ready")
-                .withPort(new IntOrString(ENTRY_PORT))
-                .endHttpGet()
-                .withInitialDelaySeconds(2)
-                .withPeriodSeconds(5)
-                .endReadinessProbe()
-                .withNewLivenessProbe()
-                .withNewHttpGet()
-                .withPath("/q/health/live")
-                .withPort(new IntOrString(ENTRY_PORT))
-                .endHttpGet()
-                .withInitialDelaySeconds(5)
-                .withPeriodSeconds(10)
-                .endLivenessProbe()
+                .withReadinessProbe(Pods.readiness())
+                .withLivenessProbe(Pods.liveness())
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
                 .withRunAsUser(Pods.RUN_AS_USER)
@@ -80,14 +68,17 @@ public final class SidecarInjection {
                 .withName(TMP_VOLUME)
                 .withMountPath(TMP_PATH)
                 .endVolumeMount()
+                .addToVolumeMounts(Pods.tokenMount(TOKEN_VOLUME))
                 .build();
     }
 
     /**
-     * RFC 6902 operations adding the sidecar and its /tmp volume to the pod; empty when nothing is to be done.
-     * Operations are maps ({@code op}, {@code path}, {@code value}) so any JSON writer can serialize them.
+     * RFC 6902 operations adding the sidecar, its /tmp volume and its token volume to the pod; empty when nothing is
+     * to be done. {@code token} is the Tunnel's token settings, null when the Tunnel is not found (the generated
+     * credentials Secret is assumed). Operations are maps ({@code op}, {@code path}, {@code value}) so any JSON writer
+     * can serialize them.
      */
-    public static List<Map<String, Object>> patch(Pod pod, OperatorDefaults defaults) {
+    public static List<Map<String, Object>> patch(Pod pod, OperatorDefaults defaults, TokenSpec token) {
         Optional<String> tunnel = requestedTunnel(pod);
         if (tunnel.isEmpty()) {
             return List.of();
@@ -99,10 +90,12 @@ public final class SidecarInjection {
                 .withNewEmptyDir()
                 .endEmptyDir()
                 .build();
+        Volume tokenVolume = Pods.tokenVolume(TOKEN_VOLUME, tunnel.get(), token);
         if (pod.getSpec().getVolumes() == null || pod.getSpec().getVolumes().isEmpty()) {
-            ops.add(op("/spec/volumes", List.of(tmp)));
+            ops.add(op("/spec/volumes", List.of(tmp, tokenVolume)));
         } else {
             ops.add(op("/spec/volumes/-", tmp));
+            ops.add(op("/spec/volumes/-", tokenVolume));
         }
         return ops;
     }

@@ -1,9 +1,13 @@
 package dev.splitstream.operator.model;
 
+import dev.splitstream.operator.crd.v1alpha1.DashboardSpec;
 import dev.splitstream.operator.crd.v1alpha1.DomainsSpec;
 import dev.splitstream.operator.crd.v1alpha1.EntrySpec;
 import dev.splitstream.operator.crd.v1alpha1.ExitSpec;
+import dev.splitstream.operator.crd.v1alpha1.ExposeSpec;
 import dev.splitstream.operator.crd.v1alpha1.IngressSpec;
+import dev.splitstream.operator.crd.v1alpha1.PublicPortsSpec;
+import dev.splitstream.operator.crd.v1alpha1.RegistrySpec;
 import dev.splitstream.operator.crd.v1alpha1.TlsSpec;
 import dev.splitstream.operator.crd.v1alpha1.TokenSpec;
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
@@ -46,6 +50,29 @@ public final class SpecDefaults {
         spec.ingress = or(spec.ingress, new IngressSpec());
         spec.ingress.annotations = spec.ingress.annotations == null ? new LinkedHashMap<>() : spec.ingress.annotations;
         spec.ingress.tls = or(spec.ingress.tls, new TlsSpec());
+
+        if (spec.exit.dashboard != null) {
+            DashboardSpec dashboard = new DashboardSpec();
+            spec.exit.dashboard.userKey = or(spec.exit.dashboard.userKey, dashboard.userKey);
+            spec.exit.dashboard.passwordKey = or(spec.exit.dashboard.passwordKey, dashboard.passwordKey);
+        }
+        if (spec.expose != null) {
+            ExposeSpec expose = new ExposeSpec();
+            spec.expose.services = spec.expose.services == null ? new ArrayList<>() : spec.expose.services;
+            spec.expose.routeToken = or(spec.expose.routeToken, expose.routeToken);
+            spec.expose.hub = or(spec.expose.hub, expose.hub);
+            if (spec.expose.publicPorts != null) {
+                PublicPortsSpec ports = new PublicPortsSpec();
+                spec.expose.publicPorts.count = or(spec.expose.publicPorts.count, ports.count);
+                spec.expose.publicPorts.serviceType = or(spec.expose.publicPorts.serviceType, ports.serviceType);
+            }
+        }
+        if (spec.registry != null) {
+            RegistrySpec registry = new RegistrySpec();
+            spec.registry.jdbcUrlKey = or(spec.registry.jdbcUrlKey, registry.jdbcUrlKey);
+            spec.registry.usernameKey = or(spec.registry.usernameKey, registry.usernameKey);
+            spec.registry.passwordKey = or(spec.registry.passwordKey, registry.passwordKey);
+        }
 
         spec.token = or(spec.token, new TokenSpec());
         TokenSpec token = new TokenSpec();

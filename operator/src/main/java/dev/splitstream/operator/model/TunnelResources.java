@@ -37,15 +37,30 @@ public final class TunnelResources {
 
     public static final String KEY_TOKEN = "token";
     public static final String KEY_TOKEN_ID = "token-id";
-    public static final String KEY_HMAC_KEY = "hmac-key";
     public static final String KEY_TOKENS_FILE = "tokens";
+    /**
+     * Prefix of the per-id token keys of the credentials Secret ({@code token.<id>}, one per accepted token): an entry
+     * reads the file of the id it was started with, which stays in place through a rotation's grace period.
+     */
+    public static final String KEY_TOKEN_BY_ID_PREFIX = "token.";
+    /** Key of the generated route, hub and cluster secrets. */
+    public static final String KEY_GENERATED_TOKEN = "token";
 
     public static final int EXIT_PORT = 8080;
-    public static final int ENTRY_PORT = 8081;
+    /** The nodes' Quarkus management interface: health, metrics, the exit's dashboard. */
+    public static final int MANAGEMENT_PORT = 9000;
+
     public static final String PORT_NAME = "http";
+    public static final String MANAGEMENT_PORT_NAME = "management";
+    public static final String HEALTH_LIVE_PATH = "/q/health/live";
+    public static final String HEALTH_READY_PATH = "/q/health/ready";
+    public static final String METRICS_PATH = "/q/metrics";
     public static final String WEBSOCKET_PATH = "/splitstream/v1/ws";
     public static final String TOKENS_MOUNT_PATH = "/etc/splitstream/tokens";
     public static final String TOKENS_FILE_PATH = TOKENS_MOUNT_PATH + "/" + KEY_TOKENS_FILE;
+    /** Where a node's own token Secret is mounted (SPLITSTREAM_TOKEN_FILE points into it). */
+    public static final String TOKEN_MOUNT_PATH = "/etc/splitstream/token";
+
     public static final String TMP_PATH = "/tmp";
 
     /**
@@ -71,11 +86,50 @@ public final class TunnelResources {
     private TunnelResources() {}
 
     public static String credentialsSecretName(Tunnel tunnel) {
-        return tunnel.getMetadata().getName() + "-credentials";
+        return credentialsSecretName(tunnel.getMetadata().getName());
+    }
+
+    public static String credentialsSecretName(String tunnelName) {
+        return tunnelName + "-credentials";
     }
 
     public static String exitName(Tunnel tunnel) {
         return tunnel.getMetadata().getName() + "-exit";
+    }
+
+    /** The Service publishing the exit's public TCP ports (expose mode). */
+    public static String exitPortsServiceName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-exit-ports";
+    }
+
+    /** The headless Service listing every exit replica (replicas with a PostgreSQL registry). */
+    public static String exitPeersServiceName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-exit-peers";
+    }
+
+    /** The Ingress of the host routes {@code *.<httpDomain>} (expose mode). */
+    public static String routesIngressName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-routes";
+    }
+
+    /** The generated route token of an agent's HTTP services (expose mode). */
+    public static String routeTokenSecretName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-route-token";
+    }
+
+    /** The generated bearer token of the exit's Hub API (expose mode, hub on). */
+    public static String hubTokenSecretName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-hub-token";
+    }
+
+    /** The generated secret authenticating replica-to-replica traffic (PostgreSQL registry). */
+    public static String clusterSecretName(Tunnel tunnel) {
+        return tunnel.getMetadata().getName() + "-cluster-secret";
+    }
+
+    /** The credentials Secret key holding the token with this id. */
+    public static String tokenKey(String tokenId) {
+        return KEY_TOKEN_BY_ID_PREFIX + tokenId;
     }
 
     public static String entryName(Tunnel tunnel) {

@@ -28,6 +28,16 @@ final class TokenRotation {
     private TokenRotation() {}
 
     static Outcome apply(Tunnel tunnel, Secret secret, Instant now, KubernetesClient client) {
+        if (Credentials.needsTokenKeys(secret)) {
+            // Made by an operator before entries read their token from a file: add the file the entry configuration
+            // now points at. The Secret's other keys stay as they are (an old hmac-key is read by nothing).
+            secret = client.resource(Credentials.withTokenKeys(secret)).update();
+            LOG.infof(
+                    "tunnel %s/%s: added per-id token keys to Secret %s",
+                    tunnel.getMetadata().getNamespace(),
+                    tunnel.getMetadata().getName(),
+                    secret.getMetadata().getName());
+        }
         if (Credentials.rotationRequested(tunnel, secret)) {
             Duration grace = Duration.ofSeconds(tunnel.getSpec().token.rotationGraceSeconds);
             Secret rotated = client.resource(Credentials.rotate(secret, tunnel, now, grace))

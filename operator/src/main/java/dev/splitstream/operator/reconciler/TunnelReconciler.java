@@ -4,23 +4,32 @@ import static dev.splitstream.operator.reconciler.Conditions.*;
 
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import dev.splitstream.operator.crd.v1alpha1.TunnelStatus;
+import dev.splitstream.operator.dependent.ClusterSecretDependent;
 import dev.splitstream.operator.dependent.CredentialsSecretDependent;
 import dev.splitstream.operator.dependent.DownstreamIngressDependent;
 import dev.splitstream.operator.dependent.EntryConfigDependent;
 import dev.splitstream.operator.dependent.EntryDeploymentDependent;
 import dev.splitstream.operator.dependent.EntryServiceDependent;
 import dev.splitstream.operator.dependent.ExitDeploymentDependent;
+import dev.splitstream.operator.dependent.ExitPeersServiceDependent;
+import dev.splitstream.operator.dependent.ExitPortsServiceDependent;
 import dev.splitstream.operator.dependent.ExitServiceDependent;
+import dev.splitstream.operator.dependent.HubTokenSecretDependent;
+import dev.splitstream.operator.dependent.RouteTokenSecretDependent;
+import dev.splitstream.operator.dependent.RoutesIngressDependent;
 import dev.splitstream.operator.dependent.Secondary;
 import dev.splitstream.operator.dependent.UpstreamIngressDependent;
 import dev.splitstream.operator.model.Credentials;
 import dev.splitstream.operator.model.Endpoints;
 import dev.splitstream.operator.model.EntryModel;
+import dev.splitstream.operator.model.ExitModel;
+import dev.splitstream.operator.model.ExposeModel;
 import dev.splitstream.operator.model.IngressModel;
 import dev.splitstream.operator.model.SpecDefaults;
 import dev.splitstream.operator.model.SpecValidator;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -73,7 +82,35 @@ import org.jboss.logging.Logger;
             @Dependent(
                     name = EntryServiceDependent.NAME,
                     type = EntryServiceDependent.class,
-                    reconcilePrecondition = EntryServiceDependent.HasPorts.class)
+                    reconcilePrecondition = EntryServiceDependent.HasPorts.class),
+            // The generated expose and registry Secrets are read by the pods through secretKeyRef and by the entry
+            // configuration once they exist; nothing depends on them, since a dependent of a resource whose
+            // precondition fails would be deleted with it.
+            @Dependent(
+                    name = RouteTokenSecretDependent.NAME,
+                    type = RouteTokenSecretDependent.class,
+                    reconcilePrecondition = RouteTokenSecretDependent.HasRouteToken.class),
+            @Dependent(
+                    name = HubTokenSecretDependent.NAME,
+                    type = HubTokenSecretDependent.class,
+                    reconcilePrecondition = HubTokenSecretDependent.HubOn.class),
+            @Dependent(
+                    name = ClusterSecretDependent.NAME,
+                    type = ClusterSecretDependent.class,
+                    reconcilePrecondition = ClusterSecretDependent.UsesRegistry.class),
+            @Dependent(
+                    name = ExitPortsServiceDependent.NAME,
+                    type = ExitPortsServiceDependent.class,
+                    reconcilePrecondition = ExitPortsServiceDependent.HasPublicPorts.class),
+            @Dependent(
+                    name = ExitPeersServiceDependent.NAME,
+                    type = ExitPeersServiceDependent.class,
+                    reconcilePrecondition = ExitPeersServiceDependent.UsesRegistry.class),
+            @Dependent(
+                    name = RoutesIngressDependent.NAME,
+                    type = RoutesIngressDependent.class,
+                    reconcilePrecondition = RoutesIngressDependent.HasHostRoutes.class,
+                    dependsOn = ExitServiceDependent.NAME)
         })
 // Not generation-aware: the rotate-token annotation changes metadata only, which does not bump the generation.
 @ControllerConfiguration(name = "tunnel", generationAwareEventProcessing = false)
@@ -108,6 +145,9 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
             }
             status.upstreamUrl = previous.upstreamUrl;
             status.downstreamUrl = previous.downstreamUrl;
+            status.registry = previous.registry;
+            status.publicPorts = previous.publicPorts;
+            status.publicAddress = previous.publicAddress;
             status.tokenId = previous.tokenId;
             status.retiringTokenId = previous.retiringTokenId;
             status.retiringTokenExpiresAt = previous.retiringTokenExpiresAt;
@@ -131,6 +171,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         Endpoints endpoints = Endpoints.of(tunnel);
         status.upstreamUrl = endpoints.upstreamUrl();
         status.downstreamUrl = endpoints.downstreamUrl();
+        status.registry = ExitModel.registry(tunnel.getSpec());
+        publicPorts(tunnel, context, status);
         secrets(tunnel, context, credentials, conditions, status);
         exit(tunnel, context, conditions);
         ingress(tunnel, context, endpoints, conditions);
@@ -245,6 +287,27 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
                 status.retiringTokenExpiresAt = annotations.get(TunnelResources.ANNOTATION_RETIRING_EXPIRES);
             }
         }
+        var spec = tunnel.getSpec();
+        if (spec.registry != null
+                && !referencedSecret(
+                        tunnel,
+                        context,
+                        "spec.registry",
+                        spec.registry.secretName,
+                        List.of(spec.registry.jdbcUrlKey, spec.registry.usernameKey, spec.registry.passwordKey),
+                        conditions)) {
+            return;
+        }
+        if (spec.exit.dashboard != null
+                && !referencedSecret(
+                        tunnel,
+                        context,
+                        "spec.exit.dashboard",
+                        spec.exit.dashboard.secretName,
+                        List.of(spec.exit.dashboard.userKey, spec.exit.dashboard.passwordKey),
+                        conditions)) {
+            return;
+        }
         if (!entryConfig) {
             conditions.set(
                     SECRETS_READY,
@@ -265,6 +328,63 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
                                 ? ""
                                 : "; previous token " + status.retiringTokenId + " accepted until "
                                         + status.retiringTokenExpiresAt));
+    }
+
+    /**
+     * Whether a Secret the spec refers to exists with the keys the pods read; if not, SecretsReady says which and how
+     * to fix it (the pods would otherwise wait in CreateContainerConfigError).
+     */
+    private static boolean referencedSecret(
+            Tunnel tunnel,
+            Context<Tunnel> context,
+            String field,
+            String name,
+            List<String> keys,
+            Conditions conditions) {
+        String namespace = tunnel.getMetadata().getNamespace();
+        Secret secret = context.getClient()
+                .secrets()
+                .inNamespace(namespace)
+                .withName(name)
+                .get();
+        if (secret == null) {
+            conditions.set(
+                    SECRETS_READY,
+                    false,
+                    "SecretNotFound",
+                    "Secret " + name + " (" + field + ".secretName) not found in namespace " + namespace
+                            + ": create it with the keys " + String.join(", ", keys));
+            return false;
+        }
+        var values = Credentials.decode(secret);
+        List<String> missing = keys.stream().filter(k -> !values.containsKey(k)).toList();
+        if (!missing.isEmpty()) {
+            conditions.set(
+                    SECRETS_READY,
+                    false,
+                    "SecretKeyMissing",
+                    "Secret " + name + " (" + field + ".secretName) has no key " + String.join(", ", missing)
+                            + ": add it, or name the key in " + field);
+            return false;
+        }
+        return true;
+    }
+
+    /** Expose mode: the public port range and the address its Service got from the cluster, if any yet. */
+    private static void publicPorts(Tunnel tunnel, Context<Tunnel> context, TunnelStatus status) {
+        if (!ExposeModel.hasPublicPorts(tunnel)) {
+            return;
+        }
+        status.publicPorts = ExposeModel.publicPortRange(tunnel.getSpec().expose.publicPorts);
+        status.publicAddress = Secondary.named(context, Service.class, TunnelResources.exitPortsServiceName(tunnel))
+                .map(Service::getStatus)
+                .map(s -> s.getLoadBalancer())
+                .map(lb -> lb.getIngress())
+                .flatMap(ingresses -> ingresses.stream()
+                        .map(i -> i.getHostname() != null ? i.getHostname() : i.getIp())
+                        .filter(a -> a != null)
+                        .findFirst())
+                .orElse(null);
     }
 
     private void exit(Tunnel tunnel, Context<Tunnel> context, Conditions conditions) {
@@ -326,7 +446,8 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
     }
 
     private void ingress(Tunnel tunnel, Context<Tunnel> context, Endpoints endpoints, Conditions conditions) {
-        if (!IngressModel.hasUpstream(tunnel)) {
+        boolean routes = ExposeModel.hasHostRoutes(tunnel);
+        if (!IngressModel.hasUpstream(tunnel) && !routes) {
             conditions.set(
                     INGRESS_READY,
                     true,
@@ -336,7 +457,17 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         }
         List<String> missing = new ArrayList<>();
         List<String> addresses = new ArrayList<>();
-        check(context, UpstreamIngressDependent.NAME, TunnelResources.upstreamIngressName(tunnel), missing, addresses);
+        if (IngressModel.hasUpstream(tunnel)) {
+            check(
+                    context,
+                    UpstreamIngressDependent.NAME,
+                    TunnelResources.upstreamIngressName(tunnel),
+                    missing,
+                    addresses);
+        }
+        if (routes) {
+            check(context, RoutesIngressDependent.NAME, TunnelResources.routesIngressName(tunnel), missing, addresses);
+        }
         if (IngressModel.hasDownstream(tunnel)) {
             check(
                     context,
@@ -356,11 +487,7 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
                     INGRESS_READY,
                     true,
                     "IngressCreated",
-                    "Ingress created for "
-                            + endpoints.upstreamHost().orElse("")
-                            + (endpoints.split()
-                                    ? " and " + endpoints.downstreamHost().orElse("")
-                                    : "")
+                    "Ingress created for " + String.join(" and ", hosts(tunnel, endpoints))
                             + "; no load balancer address reported yet");
         } else {
             conditions.set(
@@ -369,6 +496,18 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
                     "IngressAddressAssigned",
                     "Ingress serving at " + String.join(", ", addresses));
         }
+    }
+
+    private static List<String> hosts(Tunnel tunnel, Endpoints endpoints) {
+        List<String> hosts = new ArrayList<>();
+        endpoints.upstreamHost().ifPresent(hosts::add);
+        if (endpoints.split()) {
+            endpoints.downstreamHost().ifPresent(hosts::add);
+        }
+        if (ExposeModel.hasHostRoutes(tunnel)) {
+            hosts.add("*." + tunnel.getSpec().expose.httpDomain.trim());
+        }
+        return hosts;
     }
 
     private static void check(
@@ -396,6 +535,9 @@ public class TunnelReconciler implements Reconciler<Tunnel> {
         status.observedGeneration = previous.observedGeneration;
         status.upstreamUrl = previous.upstreamUrl;
         status.downstreamUrl = previous.downstreamUrl;
+        status.registry = previous.registry;
+        status.publicPorts = previous.publicPorts;
+        status.publicAddress = previous.publicAddress;
         status.tokenId = previous.tokenId;
         status.retiringTokenId = previous.retiringTokenId;
         status.retiringTokenExpiresAt = previous.retiringTokenExpiresAt;

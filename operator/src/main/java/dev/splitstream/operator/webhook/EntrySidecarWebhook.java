@@ -1,6 +1,8 @@
 package dev.splitstream.operator.webhook;
 
-import dev.splitstream.operator.model.OperatorDefaults;
+import dev.splitstream.operator.crd.v1alpha1.TokenSpec;
+import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import dev.splitstream.operator.dependent.Settings;
 import dev.splitstream.operator.model.SidecarInjection;
 import dev.splitstream.operator.model.TunnelResources;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -22,7 +24,7 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /**
@@ -36,12 +38,6 @@ public class EntrySidecarWebhook {
 
     @Inject
     KubernetesClient client;
-
-    @ConfigProperty(name = "splitstream.operator.entry-image")
-    String entryImage;
-
-    @ConfigProperty(name = "splitstream.operator.image-pull-policy")
-    String imagePullPolicy;
 
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
@@ -63,25 +59,35 @@ public class EntrySidecarWebhook {
         if (!(request.getObject() instanceof Pod pod)) {
             return allowed.build();
         }
-        OperatorDefaults defaults =
-                new OperatorDefaults(OperatorDefaults.BUILT_IN.exitImage(), entryImage, imagePullPolicy);
-        List<Map<String, Object>> patch = SidecarInjection.patch(pod, defaults);
-        if (patch.isEmpty()) {
+        Optional<String> requested = SidecarInjection.requestedTunnel(pod);
+        if (requested.isEmpty()) {
             return allowed.build();
         }
-        String tunnel = SidecarInjection.requestedTunnel(pod).orElseThrow();
+        String tunnel = requested.get();
         String namespace = request.getNamespace();
         List<String> warnings = new ArrayList<>();
         String secret = TunnelResources.entryConfigSecretName(tunnel);
+        TokenSpec token = null;
         try {
-            if (namespace != null
-                    && client.secrets().inNamespace(namespace).withName(secret).get() == null) {
-                warnings.add("splitstream: Secret " + secret + " not found in namespace " + namespace
-                        + ": is there a Tunnel named " + tunnel + "? The entry sidecar will not start without it");
+            if (namespace != null) {
+                Tunnel found = client.resources(Tunnel.class)
+                        .inNamespace(namespace)
+                        .withName(tunnel)
+                        .get();
+                token = found == null || found.getSpec() == null ? null : found.getSpec().token;
+                if (client.secrets().inNamespace(namespace).withName(secret).get() == null) {
+                    warnings.add("splitstream: Secret " + secret + " not found in namespace " + namespace
+                            + ": is there a Tunnel named " + tunnel
+                            + "? The entry sidecar will not start without it");
+                }
             }
         } catch (KubernetesClientException e) {
-            LOG.debugf("could not look up %s/%s: %s", namespace, secret, e.getMessage());
+            LOG.debugf("could not look up tunnel %s/%s: %s", namespace, tunnel, e.getMessage());
         }
+        if (token != null && token.existingSecretKey == null) {
+            token.existingSecretKey = new TokenSpec().existingSecretKey;
+        }
+        List<Map<String, Object>> patch = SidecarInjection.patch(pod, Settings.defaults(), token);
         String json = client.getKubernetesSerialization().asJson(patch);
         LOG.infof("adding entry sidecar for tunnel %s to pod %s/%s", tunnel, namespace, podName(pod));
         return allowed.withPatchType("JSONPatch")

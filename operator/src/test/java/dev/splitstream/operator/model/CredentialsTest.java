@@ -15,14 +15,18 @@ class CredentialsTest {
     private final Tunnel tunnel = Tunnels.forward("db", "prod");
 
     @Test
-    void generatedSecretHoldsTokenIdHmacKeyAndTokensFile() {
+    void generatedSecretHoldsTokenIdTokensFileAndTheTokenFileOfItsId() {
         Secret secret = Credentials.generate(tunnel);
         Map<String, String> values = Credentials.decode(secret);
         assertThat(secret.getMetadata().getName()).isEqualTo("db-credentials");
         assertThat(secret.getMetadata().getLabels()).containsEntry(LABEL_COMPONENT, COMPONENT_CREDENTIALS);
         assertThat(secret.getMetadata().getOwnerReferences()).hasSize(1);
         assertThat(values.get(KEY_TOKEN)).hasSizeGreaterThanOrEqualTo(43);
-        assertThat(values.get(KEY_HMAC_KEY)).hasSizeGreaterThanOrEqualTo(43).isNotEqualTo(values.get(KEY_TOKEN));
+        assertThat(values)
+                .as("no HMAC key: frame keys derive from the handshake")
+                .doesNotContainKey("hmac-key")
+                .containsEntry("token." + values.get(KEY_TOKEN_ID), values.get(KEY_TOKEN))
+                .hasSize(4);
         assertThat(Credentials.acceptedTokens(values.get(KEY_TOKENS_FILE)))
                 .containsExactly(Map.entry(values.get(KEY_TOKEN_ID), values.get(KEY_TOKEN)));
         assertThat(Credentials.decode(Credentials.generate(tunnel)).get(KEY_TOKEN))
@@ -56,7 +60,10 @@ class CredentialsTest {
         Map<String, String> fresh = Credentials.decode(rotated);
         assertThat(fresh.get(KEY_TOKEN_ID)).isNotEqualTo(old.get(KEY_TOKEN_ID));
         assertThat(fresh.get(KEY_TOKEN)).isNotEqualTo(old.get(KEY_TOKEN));
-        assertThat(fresh.get(KEY_HMAC_KEY)).isEqualTo(old.get(KEY_HMAC_KEY));
+        assertThat(fresh)
+                .as("an entry started with the previous id keeps reading its file through the grace period")
+                .containsEntry("token." + old.get(KEY_TOKEN_ID), old.get(KEY_TOKEN))
+                .containsEntry("token." + fresh.get(KEY_TOKEN_ID), fresh.get(KEY_TOKEN));
         assertThat(Credentials.acceptedTokens(fresh.get(KEY_TOKENS_FILE)))
                 .containsExactly(
                         Map.entry(fresh.get(KEY_TOKEN_ID), fresh.get(KEY_TOKEN)),
@@ -70,6 +77,37 @@ class CredentialsTest {
                 .contains(fresh.get(KEY_TOKEN_ID))
                 .doesNotContain(old.get(KEY_TOKEN_ID));
         assertThat(Credentials.retiringExpiry(retired)).isEmpty();
+        assertThat(Credentials.decode(retired))
+                .doesNotContainKey("token." + old.get(KEY_TOKEN_ID))
+                .containsKey("token." + fresh.get(KEY_TOKEN_ID));
+    }
+
+    @Test
+    void aSecretFromAnOlderOperatorGetsItsTokenFilesAndKeepsItsStaleHmacKey() {
+        Secret old = Credentials.generate(tunnel);
+        Map<String, String> values = Credentials.decode(old);
+        values.keySet().removeIf(k -> k.startsWith("token."));
+        values.put("hmac-key", "stale-but-harmless");
+        old.setData(Credentials.encode(values));
+        assertThat(Credentials.needsTokenKeys(old)).isTrue();
+
+        Secret upgraded = Credentials.withTokenKeys(old);
+        assertThat(Credentials.needsTokenKeys(upgraded)).isFalse();
+        assertThat(Credentials.decode(upgraded))
+                .containsEntry("token." + values.get(KEY_TOKEN_ID), values.get(KEY_TOKEN))
+                .containsEntry("hmac-key", "stale-but-harmless");
+    }
+
+    @Test
+    void generatedSingleValueSecretsAreRandomLabelledAndOwned() {
+        Secret hub = Credentials.generated(tunnel, "db-hub-token");
+        assertThat(hub.getMetadata().getName()).isEqualTo("db-hub-token");
+        assertThat(hub.getMetadata().getLabels()).containsEntry(LABEL_COMPONENT, COMPONENT_CREDENTIALS);
+        assertThat(hub.getMetadata().getOwnerReferences()).hasSize(1);
+        assertThat(Credentials.decode(hub)).containsOnlyKeys("token");
+        assertThat(Credentials.value(hub, "token")).hasSizeGreaterThanOrEqualTo(43);
+        assertThat(Credentials.value(Credentials.generated(tunnel, "db-hub-token"), "token"))
+                .isNotEqualTo(Credentials.value(hub, "token"));
     }
 
     @Test
@@ -80,6 +118,7 @@ class CredentialsTest {
         Secret rotated = Credentials.rotate(secret, tunnel, Instant.now(), Duration.ZERO);
         assertThat(Credentials.value(rotated, KEY_TOKENS_FILE)).doesNotContain(oldId);
         assertThat(Credentials.retiringExpiry(rotated)).isEmpty();
+        assertThat(Credentials.decode(rotated)).doesNotContainKey("token." + oldId);
     }
 
     @Test

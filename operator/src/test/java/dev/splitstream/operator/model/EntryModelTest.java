@@ -17,7 +17,7 @@ class EntryModelTest {
     void unsplitTunnelInTheClusterUsesTheExitServiceUrl() {
         Tunnel tunnel = Tunnels.forward("db", "prod");
         tunnel.getSpec().entry.socks = "0.0.0.0:1080";
-        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty());
+        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty(), Optional.empty());
         assertThat(env)
                 .containsEntry("SPLITSTREAM_ENTRY_SERVER", "ws://db-exit.prod.svc:8080")
                 .containsEntry("SPLITSTREAM_ENTRY_FORWARDS", "5432=db.prod.svc:5432")
@@ -30,7 +30,7 @@ class EntryModelTest {
     void splitTunnelGetsUpstreamAndDownstreamUrls() {
         Tunnel tunnel = Tunnels.split("db", "prod");
         tunnel.getSpec().transport = "http";
-        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty());
+        Map<String, String> env = EntryModel.environment(tunnel, Optional.empty(), Optional.empty());
         assertThat(env)
                 .containsEntry("SPLITSTREAM_ENTRY_UPSTREAM", "https://up.example.com")
                 .containsEntry("SPLITSTREAM_ENTRY_DOWNSTREAM", "https://down.example.net")
@@ -39,17 +39,44 @@ class EntryModelTest {
     }
 
     @Test
-    void configSecretCarriesTheGeneratedTokenForSidecars() {
+    void configSecretPointsSidecarsAtTheTokenFileOfTheCurrentIdNeverAtTheToken() {
         Tunnel tunnel = Tunnels.forward("db", "prod");
         Secret credentials = Credentials.generate(tunnel);
-        Secret config = EntryModel.configSecret(tunnel, Optional.of(credentials));
+        Secret config = EntryModel.configSecret(tunnel, Optional.of(credentials), Optional.empty());
         Map<String, String> env = Credentials.decode(config);
+        String id = Credentials.value(credentials, KEY_TOKEN_ID);
         assertThat(config.getMetadata().getName()).isEqualTo("db-entry");
         assertThat(config.getMetadata().getOwnerReferences()).hasSize(1);
         assertThat(env)
-                .containsEntry("SPLITSTREAM_TOKEN", Credentials.value(credentials, KEY_TOKEN))
-                .containsEntry("SPLITSTREAM_TOKEN_ID", Credentials.value(credentials, KEY_TOKEN_ID))
-                .containsEntry("SPLITSTREAM_HMAC_KEY", Credentials.value(credentials, KEY_HMAC_KEY));
+                .containsEntry("SPLITSTREAM_TOKEN_ID", id)
+                .containsEntry("SPLITSTREAM_TOKEN_FILE", "/etc/splitstream/token/token." + id)
+                .doesNotContainKeys("SPLITSTREAM_TOKEN", "SPLITSTREAM_HMAC_KEY", "SPLITSTREAM_ENCRYPTION");
+        assertThat(env.values()).doesNotContain(Credentials.value(credentials, KEY_TOKEN));
+        assertThat(Credentials.decode(credentials)).containsKey("token." + id);
+    }
+
+    @Test
+    void existingSecretIsReadFromItsFileWithTheConfiguredId() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        tunnel.getSpec().token.existingSecret = "shared";
+        tunnel.getSpec().token.id = "team-a";
+        tunnel.getSpec().encryption = "on";
+        assertThat(EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)), Optional.empty()))
+                .containsEntry("SPLITSTREAM_TOKEN_ID", "team-a")
+                .containsEntry("SPLITSTREAM_TOKEN_FILE", "/etc/splitstream/token/token")
+                .containsEntry("SPLITSTREAM_ENCRYPTION", "on");
+        var pod = EntryModel.deployment(tunnel, OperatorDefaults.BUILT_IN, "d")
+                .getSpec()
+                .getTemplate()
+                .getSpec();
+        assertThat(pod.getVolumes())
+                .filteredOn(v -> v.getName().equals("token"))
+                .singleElement()
+                .satisfies(v -> {
+                    assertThat(v.getSecret().getSecretName()).isEqualTo("shared");
+                    assertThat(v.getSecret().getItems()).singleElement().satisfies(i -> assertThat(i.getPath())
+                            .isEqualTo("token"));
+                });
     }
 
     @Test
@@ -64,12 +91,43 @@ class EntryModelTest {
                 .singleElement()
                 .satisfies(from -> assertThat(from.getSecretRef().getName()).isEqualTo("db-entry"));
         assertThat(entry.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/q/health/ready");
+        assertThat(entry.getReadinessProbe().getHttpGet().getPort().getStrVal()).isEqualTo("management");
+        assertThat(entry.getLivenessProbe().getHttpGet().getPort().getStrVal()).isEqualTo("management");
+        assertThat(entry.getPorts()).anySatisfy(p -> {
+            assertThat(p.getName()).isEqualTo("management");
+            assertThat(p.getContainerPort()).isEqualTo(9000);
+        });
+        assertThat(entry.getEnv()).anySatisfy(e -> assertThat(e.getName() + "=" + e.getValue())
+                .isEqualTo("QUARKUS_MANAGEMENT_PORT=9000"));
+        assertThat(entry.getEnv()).as("the entry runs no HTTP server").noneMatch(e -> e.getName()
+                .equals("QUARKUS_HTTP_PORT"));
         assertThat(entry.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
         assertThat(deployment.getSpec().getTemplate().getMetadata().getAnnotations())
-                .containsEntry(ANNOTATION_CONFIG_DIGEST, "abc");
+                .containsEntry(ANNOTATION_CONFIG_DIGEST, "abc")
+                .containsEntry("prometheus.io/port", "9000");
+        assertThat(entry.getVolumeMounts())
+                .filteredOn(m -> m.getName().equals("token"))
+                .singleElement()
+                .satisfies(m -> {
+                    assertThat(m.getMountPath()).isEqualTo("/etc/splitstream/token");
+                    assertThat(m.getSubPath())
+                            .as("kubelet refreshes only whole-directory mounts")
+                            .isNull();
+                });
+        assertThat(deployment.getSpec().getTemplate().getSpec().getVolumes())
+                .filteredOn(v -> v.getName().equals("token"))
+                .singleElement()
+                .satisfies(v -> {
+                    assertThat(v.getSecret().getSecretName()).isEqualTo("db-credentials");
+                    assertThat(v.getSecret().getItems())
+                            .as("every token.<id> file")
+                            .isNullOrEmpty();
+                });
 
-        Map<String, String> before = EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)));
-        Map<String, String> after = EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)));
+        Map<String, String> before =
+                EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)), Optional.empty());
+        Map<String, String> after =
+                EntryModel.environment(tunnel, Optional.of(Credentials.generate(tunnel)), Optional.empty());
         assertThat(EntryModel.digest(before)).isNotEqualTo(EntryModel.digest(after));
         assertThat(EntryModel.digest(before)).isEqualTo(EntryModel.digest(Map.copyOf(before)));
     }
@@ -83,12 +141,23 @@ class EntryModelTest {
     }
 
     @Test
-    void exposeModeHandsTheTargetsToTheEntry() {
-        Tunnel tunnel = Tunnels.forward("web", "prod");
-        tunnel.getSpec().mode = "expose";
-        tunnel.getSpec().targets = List.of("web.prod.svc:80");
-        assertThat(EntryModel.environment(tunnel, Optional.empty()))
-                .containsEntry("SPLITSTREAM_ENTRY_EXPOSE", "web.prod.svc:80");
+    void exposeModeHandsTheServicesAgentRouteTokenAndHostPatternToTheEntry() {
+        Tunnel tunnel = Tunnels.expose(Tunnels.forward("web", "prod"));
+        tunnel.getSpec().expose.agent = "shop";
+        tunnel.getSpec().expose.httpHosts = "^https?://[a-z]+\\.shop\\.svc(:[0-9]+)?$";
+        assertThat(EntryModel.environment(tunnel, Optional.empty(), Optional.of("r".repeat(43))))
+                .containsEntry("SPLITSTREAM_ENTRY_EXPOSE", "ssh=ssh.shop.svc:22,web=http://web.shop.svc:8080")
+                .containsEntry("SPLITSTREAM_ENTRY_AGENT", "shop")
+                .containsEntry("SPLITSTREAM_ENTRY_ROUTE_TOKEN", "r".repeat(43))
+                .containsEntry("SPLITSTREAM_ENTRY_HTTP_HOSTS", "^https?://[a-z]+\\.shop\\.svc(:[0-9]+)?$");
+
+        tunnel.getSpec().expose.routeToken = false;
+        assertThat(EntryModel.environment(tunnel, Optional.empty(), Optional.of("r".repeat(43))))
+                .as("route tokens off: a leftover Secret is not used")
+                .doesNotContainKey("SPLITSTREAM_ENTRY_ROUTE_TOKEN");
+        tunnel.getSpec().mode = "forward";
+        assertThat(EntryModel.environment(tunnel, Optional.empty(), Optional.empty()))
+                .doesNotContainKeys("SPLITSTREAM_ENTRY_EXPOSE", "SPLITSTREAM_ENTRY_AGENT");
     }
 
     @Test

@@ -92,6 +92,99 @@ class SpecValidatorTest {
     }
 
     @Test
+    void anExposeTunnelIsValidAndItsMistakesAreNamed() {
+        Tunnel tunnel = Tunnels.expose(Tunnels.forward("shop", "prod"));
+        assertThat(SpecValidator.validate(tunnel)).isEmpty();
+
+        tunnel.getSpec().targets = List.of("web.shop.svc:8080");
+        tunnel.getSpec().expose.services = List.of(
+                "ssh=ssh.shop.svc:22",
+                "ssh=ssh2.shop.svc:22",
+                "db:20000=db.shop.svc:5432",
+                "web.shop.svc:8080",
+                "web=http://web.shop.svc:8080");
+        tunnel.getSpec().expose.httpDomain = "*.apps.example.com";
+        tunnel.getSpec().expose.httpHosts = "([a-z";
+        tunnel.getSpec().expose.lease = "ten minutes";
+        assertThat(SpecValidator.validate(tunnel))
+                .anySatisfy(p -> assertThat(p)
+                        .startsWith("spec.targets is for forward mode")
+                        .contains("web=http://web.shop.svc:8080"))
+                .anySatisfy(p -> assertThat(p).contains("the name 'ssh' is used twice"))
+                .anySatisfy(p -> assertThat(p)
+                        .contains("asks for public port 20000, outside spec.expose.publicPorts 10000-10009"))
+                .anySatisfy(p -> assertThat(p).startsWith("spec.expose.services[3] 'web.shop.svc:8080' is not name="))
+                .anySatisfy(p -> assertThat(p).startsWith("spec.expose.httpDomain '*.apps.example.com'"))
+                .anySatisfy(p -> assertThat(p).startsWith("spec.expose.httpHosts is not a valid regular expression"))
+                .anySatisfy(p -> assertThat(p).startsWith("spec.expose.lease 'ten minutes'"))
+                .hasSize(7);
+    }
+
+    @Test
+    void exposeNeedsServicesPortsForTcpAndSomeWayToHttp() {
+        Tunnel tunnel = Tunnels.expose(Tunnels.forward("shop", "prod"));
+        tunnel.getSpec().expose.publicPorts = null;
+        tunnel.getSpec().expose.httpDomain = null;
+        tunnel.getSpec().expose.routeToken = false;
+        assertThat(SpecValidator.validate(tunnel))
+                .containsExactly(
+                        "spec.expose.services[0] 'ssh=ssh.shop.svc:22' is a TCP service but spec.expose.publicPorts "
+                                + "is not set: set spec.expose.publicPorts.first (and count) for the exit's public "
+                                + "ports",
+                        "spec.expose.services has HTTP services but nothing reaches them: set "
+                                + "spec.expose.httpDomain, spec.expose.routeToken: true or spec.expose.hub: true");
+
+        tunnel.getSpec().expose.services = List.of();
+        assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
+                .startsWith("spec.expose.services is empty"));
+
+        Tunnel forward = Tunnels.expose(Tunnels.forward("shop", "prod"));
+        forward.getSpec().mode = "forward";
+        assertThat(SpecValidator.validate(forward)).singleElement().satisfies(p -> assertThat(p)
+                .startsWith("spec.expose is set but spec.mode is 'forward'"));
+    }
+
+    @Test
+    void thePublicPortRangeIsCappedAndMustHoldTheTcpServices() {
+        Tunnel tunnel = Tunnels.expose(Tunnels.forward("shop", "prod"));
+        tunnel.getSpec().expose.publicPorts.count = 101;
+        assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
+                .startsWith("spec.expose.publicPorts.count is 101: use 1 to 100"));
+        tunnel.getSpec().expose.publicPorts.count = 1;
+        tunnel.getSpec().expose.services = List.of("a=a.svc:1", "b=b.svc:2");
+        assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
+                .isEqualTo("spec.expose.services has 2 TCP services but spec.expose.publicPorts has 1 ports: "
+                        + "raise count"));
+        tunnel.getSpec().expose.publicPorts.first = 65535;
+        tunnel.getSpec().expose.publicPorts.count = 2;
+        assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
+                .contains("ends beyond 65535"));
+    }
+
+    @Test
+    void replicasNeedARegistryAndReferencesNeedSecretNames() {
+        Tunnel tunnel = Tunnels.forward("db", "prod");
+        tunnel.getSpec().exit.replicas = 2;
+        assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
+                .startsWith("spec.exit.replicas is 2 but spec.registry is not set: replicas share sessions")
+                .contains("or use spec.exit.replicas: 1"));
+
+        tunnel.getSpec().registry = new dev.splitstream.operator.crd.v1alpha1.RegistrySpec();
+        tunnel.getSpec().exit.dashboard = new dev.splitstream.operator.crd.v1alpha1.DashboardSpec();
+        tunnel.getSpec().exit.dashboard.secretName = "Not_A_Name";
+        tunnel.getSpec().encryption = "maybe";
+        assertThat(SpecValidator.validate(tunnel))
+                .containsExactlyInAnyOrder(
+                        "spec.encryption 'maybe' is not one of [off, on]",
+                        "spec.registry.secretName is not set: name a Secret in the Tunnel's namespace",
+                        "spec.exit.dashboard.secretName 'Not_A_Name' is not a valid Secret name");
+        tunnel.getSpec().registry.secretName = "exit-db";
+        tunnel.getSpec().exit.dashboard.secretName = "ops";
+        tunnel.getSpec().encryption = "off";
+        assertThat(SpecValidator.validate(tunnel)).isEmpty();
+    }
+
+    @Test
     void tooLongNamesAreRefused() {
         Tunnel tunnel = Tunnels.forward("a".repeat(53), "prod");
         assertThat(SpecValidator.validate(tunnel)).singleElement().satisfies(p -> assertThat(p)
@@ -106,11 +199,21 @@ class SpecValidatorTest {
                     .filter(p -> !p.getFileName().toString().equals("kustomization.yaml"))
                     .toList();
             assertThat(tunnels).hasSizeGreaterThanOrEqualTo(3);
+            int found = 0;
             for (Path file : tunnels) {
-                Tunnel tunnel = Serialization.unmarshal(Files.readString(file), Tunnel.class);
-                tunnel.getMetadata().setNamespace("default");
-                assertThat(SpecValidator.validate(tunnel)).as(file.toString()).isEmpty();
+                for (String document : Files.readString(file).split("(?m)^---$")) {
+                    if (!document.contains("kind: Tunnel")) {
+                        continue;
+                    }
+                    Tunnel tunnel = Serialization.unmarshal(document, Tunnel.class);
+                    tunnel.getMetadata().setNamespace("default");
+                    assertThat(SpecValidator.validate(tunnel))
+                            .as(file.toString())
+                            .isEmpty();
+                    found++;
+                }
             }
+            assertThat(found).isEqualTo(tunnels.size());
         }
     }
 
@@ -141,6 +244,7 @@ class SpecValidatorTest {
         assertThat(EntryModel.deployment(tunnel, OperatorDefaults.BUILT_IN, "d"))
                 .isNotNull();
         assertThat(IngressModel.upstream(tunnel).getSpec().getTls()).isEmpty();
-        assertThat(EntryModel.configSecret(tunnel, java.util.Optional.empty())).isNotNull();
+        assertThat(EntryModel.configSecret(tunnel, java.util.Optional.empty(), java.util.Optional.empty()))
+                .isNotNull();
     }
 }

@@ -1,5 +1,7 @@
 package dev.splitstream.operator.model;
 
+import dev.splitstream.operator.crd.v1alpha1.ExposeSpec;
+import dev.splitstream.operator.crd.v1alpha1.PublicPortsSpec;
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.util.List;
@@ -20,6 +22,21 @@ public final class Tunnels {
                 .build());
         tunnel.getSpec().targets = List.of("db.prod.svc:5432");
         tunnel.getSpec().entry.forwards = List.of("5432=db.prod.svc:5432");
+        return tunnel;
+    }
+
+    /**
+     * The tunnel turned into an expose tunnel: a TCP and an HTTP service, public ports 10000-10009, host routes under
+     * apps.example.com.
+     */
+    public static Tunnel expose(Tunnel tunnel) {
+        tunnel.getSpec().mode = "expose";
+        tunnel.getSpec().targets = List.of();
+        tunnel.getSpec().expose = new ExposeSpec();
+        tunnel.getSpec().expose.services = List.of("ssh=ssh.shop.svc:22", "web=http://web.shop.svc:8080");
+        tunnel.getSpec().expose.publicPorts = new PublicPortsSpec();
+        tunnel.getSpec().expose.publicPorts.first = 10000;
+        tunnel.getSpec().expose.httpDomain = "apps.example.com";
         return tunnel;
     }
 

@@ -4,6 +4,7 @@ import static dev.splitstream.operator.model.TunnelResources.*;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.splitstream.operator.crd.v1alpha1.RegistrySpec;
 import dev.splitstream.operator.crd.v1alpha1.Tunnel;
 import dev.splitstream.operator.model.Credentials;
 import dev.splitstream.operator.model.Tunnels;
@@ -15,6 +16,7 @@ import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceStatusBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentStatusBuilder;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
@@ -72,7 +74,9 @@ class TunnelReconcilerIT {
         }
 
         Map<String, String> secrets = Credentials.decode(credentials);
-        assertThat(secrets).containsKeys(KEY_TOKEN, KEY_TOKEN_ID, KEY_HMAC_KEY, KEY_TOKENS_FILE);
+        assertThat(secrets)
+                .containsKeys(KEY_TOKEN, KEY_TOKEN_ID, KEY_TOKENS_FILE, tokenKey(secrets.get(KEY_TOKEN_ID)))
+                .doesNotContainKey("hmac-key");
         assertThat(Credentials.acceptedTokens(secrets.get(KEY_TOKENS_FILE)))
                 .containsExactly(Map.entry(secrets.get(KEY_TOKEN_ID), secrets.get(KEY_TOKEN)));
 
@@ -82,8 +86,9 @@ class TunnelReconcilerIT {
                 .containsEntry("SPLITSTREAM_ENTRY_DOWNSTREAM", "wss://down.example.net")
                 .containsEntry("SPLITSTREAM_ENTRY_FORWARDS", "5432=db.prod.svc:5432")
                 .containsEntry("SPLITSTREAM_ENTRY_TRANSPORT", "websocket")
-                .containsEntry("SPLITSTREAM_TOKEN", secrets.get(KEY_TOKEN))
                 .containsEntry("SPLITSTREAM_TOKEN_ID", secrets.get(KEY_TOKEN_ID))
+                .containsEntry("SPLITSTREAM_TOKEN_FILE", TOKEN_MOUNT_PATH + "/" + tokenKey(secrets.get(KEY_TOKEN_ID)))
+                .doesNotContainKey("SPLITSTREAM_TOKEN")
                 .doesNotContainKey("SPLITSTREAM_ENTRY_SERVER");
 
         var container = exit.getSpec().getTemplate().getSpec().getContainers().get(0);
@@ -138,6 +143,8 @@ class TunnelReconcilerIT {
 
         client.resources(Tunnel.class).inNamespace(ns).withName("t2").edit(t -> {
             t.getSpec().exit.replicas = 3;
+            t.getSpec().registry = new RegistrySpec();
+            t.getSpec().registry.secretName = "exit-db";
             t.getSpec().allow = List.of("10.0.0.0/8:*");
             t.getSpec().domains.downstream = null;
             t.getSpec().ingress.tls.downstreamSecretName = null;
@@ -222,7 +229,13 @@ class TunnelReconcilerIT {
             assertThat(rotated.getMetadata().getAnnotations()).containsEntry(ANNOTATION_RETIRING_TOKEN_ID, oldId);
             Secret entryConfig =
                     client.secrets().inNamespace(ns).withName("t3-entry").get();
-            assertThat(Credentials.decode(entryConfig)).containsEntry("SPLITSTREAM_TOKEN", values.get(KEY_TOKEN));
+            assertThat(Credentials.decode(entryConfig))
+                    .containsEntry("SPLITSTREAM_TOKEN_ID", values.get(KEY_TOKEN_ID))
+                    .containsEntry(
+                            "SPLITSTREAM_TOKEN_FILE", TOKEN_MOUNT_PATH + "/" + tokenKey(values.get(KEY_TOKEN_ID)));
+            assertThat(values)
+                    .as("sidecars started with the previous id keep reading its file through the grace period")
+                    .containsEntry(tokenKey(oldId), oldToken);
             Deployment entry = client.apps()
                     .deployments()
                     .inNamespace(ns)
@@ -382,10 +395,11 @@ class TunnelReconcilerIT {
         awaitCondition(ns, "t7", "SecretsReady", "False", "ExistingSecretNotFound");
         Deployment exit = awaitResource(Deployment.class, ns, "t7-exit");
         var env = exit.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv();
-        assertThat(env).anySatisfy(e -> {
-            assertThat(e.getName()).isEqualTo("SPLITSTREAM_TOKEN");
-            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("my-token");
-        });
+        assertThat(env(env, "SPLITSTREAM_TOKEN_FILE")).isEqualTo(TOKEN_MOUNT_PATH + "/token");
+        assertThat(exit.getSpec().getTemplate().getSpec().getVolumes())
+                .filteredOn(v -> v.getName().equals("token"))
+                .singleElement()
+                .satisfies(v -> assertThat(v.getSecret().getSecretName()).isEqualTo("my-token"));
 
         client.resource(new SecretBuilder()
                         .withNewMetadata()
@@ -396,6 +410,168 @@ class TunnelReconcilerIT {
                         .build())
                 .create();
         awaitCondition(ns, "t7", "SecretsReady", "True", "ExistingSecretFound");
+    }
+
+    @Test
+    void exposeTunnelGetsItsPortsServiceRoutesIngressAndGeneratedTokensAndLosesWhatItStopsUsing() {
+        String ns = "expose";
+        Tunnel t8 = Tunnels.expose(Tunnels.forward("t8", ns));
+        t8.getSpec().expose.hub = true;
+        t8.getSpec().expose.agent = "shop";
+        client.resource(t8).create();
+
+        Service ports = awaitResource(Service.class, ns, "t8-exit-ports");
+        assertThat(ports.getSpec().getPorts()).hasSize(10);
+        assertThat(ports.getSpec().getType()).isEqualTo("LoadBalancer");
+        Ingress routes = awaitResource(Ingress.class, ns, "t8-routes");
+        assertThat(routes.getSpec().getRules().get(0).getHost()).isEqualTo("*.apps.example.com");
+        String routeToken = Credentials.value(awaitResource(Secret.class, ns, "t8-route-token"), "token");
+        Secret hub = awaitResource(Secret.class, ns, "t8-hub-token");
+        assertThat(Credentials.value(hub, "token")).hasSizeGreaterThanOrEqualTo(43);
+        await().atMost(WAIT).untilAsserted(() -> assertThat(Credentials.decode(
+                        client.secrets().inNamespace(ns).withName("t8-entry").get()))
+                .containsEntry("SPLITSTREAM_ENTRY_EXPOSE", "ssh=ssh.shop.svc:22,web=http://web.shop.svc:8080")
+                .containsEntry("SPLITSTREAM_ENTRY_AGENT", "shop")
+                .containsEntry("SPLITSTREAM_ENTRY_ROUTE_TOKEN", routeToken));
+        var exitEnv = awaitResource(Deployment.class, ns, "t8-exit")
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .getEnv();
+        assertThat(env(exitEnv, "SPLITSTREAM_EXIT_PUBLIC_PORTS")).isEqualTo("10000-10009");
+        assertThat(env(exitEnv, "SPLITSTREAM_EXIT_HTTP_DOMAIN")).isEqualTo("apps.example.com");
+        assertThat(exitEnv).anySatisfy(e -> {
+            assertThat(e.getName()).isEqualTo("SPLITSTREAM_EXIT_HUB_TOKEN");
+            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("t8-hub-token");
+        });
+        awaitCondition(ns, "t8", "IngressReady", "True", "IngressCreated");
+        client.services().inNamespace(ns).withName("t8-exit-ports").editStatus(svc -> {
+            svc.setStatus(new ServiceStatusBuilder()
+                    .withNewLoadBalancer()
+                    .addNewIngress()
+                    .withIp("203.0.113.7")
+                    .endIngress()
+                    .endLoadBalancer()
+                    .build());
+            return svc;
+        });
+        Tunnel exposed = awaitStatus(ns, "t8", t -> "203.0.113.7".equals(t.getStatus().publicAddress));
+        assertThat(exposed.getStatus().publicPorts).isEqualTo("10000-10009");
+
+        client.resources(Tunnel.class).inNamespace(ns).withName("t8").edit(t -> {
+            t.getSpec().expose.services = List.of("web=http://web.shop.svc:8080");
+            t.getSpec().expose.publicPorts = null;
+            t.getSpec().expose.httpDomain = null;
+            t.getSpec().expose.hub = false;
+            return t;
+        });
+        await().atMost(WAIT).untilAsserted(() -> {
+            assertThat(client.services()
+                            .inNamespace(ns)
+                            .withName("t8-exit-ports")
+                            .get())
+                    .isNull();
+            assertThat(client.network()
+                            .v1()
+                            .ingresses()
+                            .inNamespace(ns)
+                            .withName("t8-routes")
+                            .get())
+                    .isNull();
+            assertThat(client.secrets().inNamespace(ns).withName("t8-hub-token").get())
+                    .as("a secret nothing reads any more is deleted")
+                    .isNull();
+        });
+        awaitStatus(ns, "t8", t -> t.getStatus().publicPorts == null && t.getStatus().publicAddress == null);
+        assertThat(Credentials.value(
+                        client.secrets()
+                                .inNamespace(ns)
+                                .withName("t8-route-token")
+                                .get(),
+                        "token"))
+                .as("a generated route token is never regenerated while in use")
+                .isEqualTo(routeToken);
+    }
+
+    @Test
+    void replicasNeedARegistryWhoseSecretIsCheckedAndReported() {
+        String ns = "registry";
+        // A credentials Secret as an older operator made it: an HMAC key, no per-id token files.
+        Tunnel t9 = Tunnels.forward("t9", ns);
+        Secret old = Credentials.generate(t9);
+        Map<String, String> oldValues = Credentials.decode(old);
+        oldValues.keySet().removeIf(k -> k.startsWith(KEY_TOKEN_BY_ID_PREFIX));
+        oldValues.put("hmac-key", "stale");
+        old.setData(Credentials.encode(oldValues));
+        client.resource(old).create();
+
+        t9.getSpec().exit.replicas = 3;
+        client.resource(t9).create();
+        Tunnel invalid = awaitCondition(ns, "t9", "Ready", "False", "InvalidSpec");
+        assertThat(condition(invalid, "Ready").orElseThrow().getMessage())
+                .contains("spec.exit.replicas is 3 but spec.registry is not set");
+
+        client.resources(Tunnel.class).inNamespace(ns).withName("t9").edit(t -> {
+            t.getSpec().registry = new RegistrySpec();
+            t.getSpec().registry.secretName = "exit-db";
+            return t;
+        });
+        Tunnel pending = awaitCondition(ns, "t9", "SecretsReady", "False", "SecretNotFound");
+        assertThat(condition(pending, "SecretsReady").orElseThrow().getMessage())
+                .contains("Secret exit-db (spec.registry.secretName) not found in namespace registry")
+                .contains("jdbc-url, username, password");
+        assertThat(pending.getStatus().registry).isEqualTo("postgres");
+        Service peers = awaitResource(Service.class, ns, "t9-exit-peers");
+        assertThat(peers.getSpec().getClusterIP()).isEqualTo("None");
+        Secret cluster = awaitResource(Secret.class, ns, "t9-cluster-secret");
+        var exitEnv = awaitResource(Deployment.class, ns, "t9-exit")
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .getEnv();
+        assertThat(env(exitEnv, "SPLITSTREAM_EXIT_REGISTRY")).isEqualTo("postgres");
+        assertThat(env(exitEnv, "SPLITSTREAM_EXIT_REPLICA_URL")).isEqualTo("http://$(POD_IP):8080");
+        assertThat(exitEnv).anySatisfy(e -> {
+            assertThat(e.getName()).isEqualTo("SPLITSTREAM_EXIT_CLUSTER_SECRET");
+            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("t9-cluster-secret");
+        });
+        await().atMost(WAIT).untilAsserted(() -> assertThat(Credentials.decode(client.secrets()
+                        .inNamespace(ns)
+                        .withName("t9-credentials")
+                        .get()))
+                .as("the old Secret gets the file its entries now read and keeps the rest")
+                .containsEntry(tokenKey(oldValues.get(KEY_TOKEN_ID)), oldValues.get(KEY_TOKEN))
+                .containsEntry("hmac-key", "stale"));
+
+        client.resource(new SecretBuilder()
+                        .withNewMetadata()
+                        .withName("exit-db")
+                        .withNamespace(ns)
+                        .endMetadata()
+                        .withData(
+                                Credentials.encode(Map.of("jdbc-url", "jdbc:postgresql://pg:5432/t", "username", "t")))
+                        .build())
+                .create();
+        Tunnel keyMissing = awaitCondition(ns, "t9", "SecretsReady", "False", "SecretKeyMissing");
+        assertThat(condition(keyMissing, "SecretsReady").orElseThrow().getMessage())
+                .contains("has no key password");
+        client.secrets().inNamespace(ns).withName("exit-db").edit(sec -> {
+            sec.setData(Credentials.encode(
+                    Map.of("jdbc-url", "jdbc:postgresql://pg:5432/t", "username", "t", "password", "p")));
+            return sec;
+        });
+        awaitCondition(ns, "t9", "SecretsReady", "True", "SecretsCreated");
+        assertThat(Credentials.value(
+                        client.secrets()
+                                .inNamespace(ns)
+                                .withName("t9-cluster-secret")
+                                .get(),
+                        "token"))
+                .isEqualTo(Credentials.value(cluster, "token"));
     }
 
     private <T extends HasMetadata> T awaitResource(Class<T> type, String ns, String name) {

@@ -2,6 +2,8 @@ package dev.splitstream.operator.webhook;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.splitstream.operator.crd.v1alpha1.Tunnel;
+import dev.splitstream.operator.model.Tunnels;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReviewBuilder;
@@ -41,9 +43,28 @@ class EntrySidecarWebhookIT {
         assertThat(patch)
                 .contains("\"path\":\"/spec/containers/-\"")
                 .contains("\"name\":\"splitstream-entry\"")
-                .contains("\"db-entry\"");
+                .contains("\"db-entry\"")
+                .contains("\"name\":\"splitstream-entry-token\"")
+                .contains("\"secretName\":\"db-credentials\"")
+                .contains("\"containerPort\":9000");
         assertThat(response.getResponse().getWarnings()).singleElement().satisfies(w -> assertThat(w)
                 .contains("Secret db-entry not found in namespace apps"));
+    }
+
+    @Test
+    void aTunnelWithAnExistingTokenSecretGetsThatSecretMounted() throws Exception {
+        Tunnel tunnel = Tunnels.forward("shared", "apps");
+        tunnel.getSpec().token.existingSecret = "team-token";
+        tunnel.getSpec().token.existingSecretKey = "secret";
+        client.resource(tunnel).create();
+
+        AdmissionReview response = post(review("splitstream.dev/inject-entry", "shared"));
+        String patch =
+                new String(Base64.getDecoder().decode(response.getResponse().getPatch()), StandardCharsets.UTF_8);
+        assertThat(patch)
+                .contains("\"secretName\":\"team-token\"")
+                .contains("\"key\":\"secret\"")
+                .doesNotContain("shared-credentials");
     }
 
     @Test

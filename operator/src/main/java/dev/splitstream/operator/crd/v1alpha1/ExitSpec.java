@@ -10,8 +10,10 @@ import io.fabric8.kubernetes.api.model.ResourceRequirements;
 /** The exit node's workload. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class ExitSpec extends StrictObject {
-    @JsonPropertyDescription("Number of exit node replicas. The ingress hashes on the session id, so every "
-            + "connection of a session reaches the same replica. Default 1.")
+    @JsonPropertyDescription(
+            "Number of exit node replicas. More than 1 needs `spec.registry` (replicas share sessions, "
+                    + "agents and leases through PostgreSQL and relay to each other). The ingress hashes on the session id, "
+                    + "an optimisation that keeps most connections of a session on one replica. Default 1.")
     @Min(0)
     @Default("1")
     public Integer replicas = 1;
@@ -33,4 +35,8 @@ public class ExitSpec extends StrictObject {
     @Pattern("^(ClusterIP|NodePort|LoadBalancer)$")
     @Default("ClusterIP")
     public String serviceType = "ClusterIP";
+
+    @JsonPropertyDescription("Basic credentials of the dashboard on the management port (9000, `/dashboard/`), from "
+            + "a Secret. Unset: the dashboard is off.")
+    public DashboardSpec dashboard;
 }

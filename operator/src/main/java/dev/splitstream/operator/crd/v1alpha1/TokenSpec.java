@@ -9,8 +9,9 @@ import io.fabric8.generator.annotation.Min;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class TokenSpec extends StrictObject {
     @JsonPropertyDescription("Name of an existing Secret in the Tunnel's namespace holding the token. Unset: the "
-            + "operator generates a token (and an HMAC key) into the Secret `<tunnel>-credentials` and rotates it "
-            + "on request (annotation `splitstream.dev/rotate-token`).")
+            + "operator generates a token into the Secret `<tunnel>-credentials` and rotates it on request "
+            + "(annotation `splitstream.dev/rotate-token`). Pods read the token from a mounted file, so a change of "
+            + "this Secret reaches them without a restart.")
     public String existingSecret;
 
     @JsonPropertyDescription("Key of the token in `existingSecret`. Default `token`.")

@@ -20,13 +20,21 @@ public class TunnelSpec extends StrictObject {
     @Default(MODE_FORWARD)
     public String mode = MODE_FORWARD;
 
-    @JsonPropertyDescription("Targets of the tunnel as `host:port`. In `forward` mode the exit node may dial them "
-            + "(they are added to the allow-list); in `expose` mode the entry node exposes them.")
+    @JsonPropertyDescription("Targets of a `forward` tunnel as `host:port`: the exit node may dial them (they are "
+            + "added to its allow-list). In `expose` mode list the services in `expose.services` instead.")
     public List<String> targets = new ArrayList<>();
 
     @JsonPropertyDescription("Further allow-list entries for the exit node: `host:port`, `host:*`, `cidr:port` or "
             + "`cidr:*`. Nothing is reachable unless it is a target or allowed here.")
     public List<String> allow = new ArrayList<>();
+
+    @JsonPropertyDescription("Expose mode: the services the entry node publishes through the exit node (public TCP "
+            + "ports, HTTP routes, Hub). Only read when `mode` is `expose`.")
+    public ExposeSpec expose;
+
+    @JsonPropertyDescription("PostgreSQL registry shared by the exit replicas (sessions, agents, leases, audit log). "
+            + "Needed for `exit.replicas` above 1; unset with one replica: the exit keeps its registry in memory.")
+    public RegistrySpec registry;
 
     @JsonPropertyDescription("The exit node: the Deployment and Service the operator runs for this tunnel.")
     public ExitSpec exit = new ExitSpec();
@@ -56,4 +64,10 @@ public class TunnelSpec extends StrictObject {
     @Pattern("^(off|auto)$")
     @Default("off")
     public String compression = "off";
+
+    @JsonPropertyDescription("End-to-end frame protection between entry and exit: `on` (frames encrypted and "
+            + "authenticated, so a TLS-terminating CDN or proxy can neither read nor alter them) or `off`; quote it in "
+            + "YAML (`\"off\"`), where a bare on/off is a boolean. Unset: the nodes' default, on.")
+    @Pattern("^(on|off)$")
+    public String encryption;
 }

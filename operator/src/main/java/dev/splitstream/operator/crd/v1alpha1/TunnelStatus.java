@@ -22,6 +22,16 @@ public class TunnelStatus {
     @JsonPropertyDescription("URL entry nodes use for the downstream half (equal to upstreamUrl when not split).")
     public String downstreamUrl;
 
+    @JsonPropertyDescription("Registry of the exit node: `memory` (one replica) or `postgres` (from `spec.registry`).")
+    public String registry;
+
+    @JsonPropertyDescription("Expose mode: the exit's public TCP port range, `first-last`.")
+    public String publicPorts;
+
+    @JsonPropertyDescription("Expose mode: the address (load balancer host name or IP) of the Service "
+            + "`<tunnel>-exit-ports` publishing the public ports, once the cluster reports one.")
+    public String publicAddress;
+
     @JsonPropertyDescription("Id of the current token (never the token itself).")
     public String tokenId;
 
@@ -38,6 +48,9 @@ public class TunnelStatus {
                 && Objects.equals(conditions, s.conditions)
                 && Objects.equals(upstreamUrl, s.upstreamUrl)
                 && Objects.equals(downstreamUrl, s.downstreamUrl)
+                && Objects.equals(registry, s.registry)
+                && Objects.equals(publicPorts, s.publicPorts)
+                && Objects.equals(publicAddress, s.publicAddress)
                 && Objects.equals(tokenId, s.tokenId)
                 && Objects.equals(retiringTokenId, s.retiringTokenId)
                 && Objects.equals(retiringTokenExpiresAt, s.retiringTokenExpiresAt);
@@ -50,6 +63,9 @@ public class TunnelStatus {
                 conditions,
                 upstreamUrl,
                 downstreamUrl,
+                registry,
+                publicPorts,
+                publicAddress,
                 tokenId,
                 retiringTokenId,
                 retiringTokenExpiresAt);
