@@ -21,7 +21,13 @@ public final class Refusals {
         this.capacity = capacity;
     }
 
+    /** Longest detail kept; peers choose parts of it (token ids, host names). */
+    static final int MAX_DETAIL = 300;
+
     public synchronized void add(Refusal r) {
+        if (r.detail() != null && r.detail().length() > MAX_DETAIL) {
+            r = new Refusal(r.at(), r.kind(), r.reason(), r.detail().substring(0, MAX_DETAIL) + "…");
+        }
         if (recent.size() == capacity) {
             recent.removeFirst();
         }
