@@ -9,6 +9,7 @@
 #   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections, BENCH_DELAY_MS=10
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
 #   BENCH_TRANSPORTS=websocket,http bench/tunnel.sh   # default websocket,websocket-split,http,http-split; '' skips
+#   BENCH_EXPOSE=0 bench/tunnel.sh                    # skips the public-port (expose) vs forward rows
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -354,6 +355,42 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   wait "$T_PID" 2>/dev/null || true
 done
 
+# --- expose: a public port on a second exit, served by an agent next to the target, vs the forward path ----------
+if [ "${BENCH_EXPOSE:-1}" != 0 ]; then
+  X_HTTP=$(free_port)
+  X_MGMT=$(free_port)
+  X_PUB=$(free_port)
+  A_MGMT=$(free_port)
+  log "expose: an exit with public port :$X_PUB and an agent exposing the target"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$X_HTTP" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$X_MGMT" -Dsplitstream.exit.public-ports="$X_PUB-$X_PUB" -Dsplitstream.exit.public-host=127.0.0.1 \
+    -jar "$EXIT_JAR" >"$WORK/exit-expose.log" 2>&1 &
+  PIDS+=($!)
+  wait_for 60 "the expose exit" ready "$X_MGMT" || { tail -n 30 "$WORK/exit-expose.log" >&2; die "expose exit not ready"; }
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$A_MGMT" \
+    -Dsplitstream.entry.server="ws://127.0.0.1:$X_HTTP" -Dsplitstream.entry.transport=websocket \
+    -Dsplitstream.entry.state-file="$WORK/transports-agent.json" -Dsplitstream.entry.expose="bench=127.0.0.1:$TARGET" \
+    -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
+  PIDS+=($!)
+  if wait_for 60 "the agent's public port" grep -q "exposing bench" "$WORK/agent.log"; then
+    run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
+    for conns in 1 8; do
+      out=$(run_tool throughput "$FWD" "$conns" "$SECONDS_PER_RUN")
+      R[x.fwd$conns]=$(field mib_per_s <<<"$out")
+      out=$(run_tool throughput "$X_PUB" "$conns" "$SECONDS_PER_RUN")
+      R[x.pub$conns]=$(field mib_per_s <<<"$out")
+    done
+    R[x.fwd_p50]=$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")
+    R[x.pub_p50]=$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")
+    log "expose: public port ${R[x.pub1]} / ${R[x.pub8]} MiB/s (forward ${R[x.fwd1]} / ${R[x.fwd8]}), p50 ${R[x.pub_p50]} us (forward ${R[x.fwd_p50]})"
+  else
+    tail -n 20 "$WORK/agent.log" >&2
+    log "expose: the agent got no public port; row skipped"
+  fi
+fi
+
 # shellcheck disable=SC2046
 R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
 # shellcheck disable=SC2046
@@ -403,6 +440,16 @@ echo "middle = exit + entry JVMs vs ssh client + sshd processes"
 echo "per node: exit peak RSS ${R[exit.peak]} MiB, CPU ${R[exit.cpu]} s; entry peak RSS ${R[entry.peak]} MiB, CPU ${R[entry.cpu]} s" \
   "(whole run, incl. start-up); ssh + sshd CPU ${R[ssh.cpu]} s"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine are noisy)"
+if [ -n "${R[x.pub1]:-}" ]; then
+  echo
+  echo "expose: a public port (exit -> agent -> target) vs the forward path (entry -> exit -> target), same machine:"
+  xrow() { printf '%-34s %14s %14s %10s\n' "$@"; }
+  xrow "metric" "public port" "forward" "pub/fwd"
+  xrow "upload, 1 connection (MiB/s)" "${R[x.pub1]}" "${R[x.fwd1]}" "$(ratio "${R[x.pub1]}" "${R[x.fwd1]}")"
+  xrow "upload, 8 connections (MiB/s)" "${R[x.pub8]}" "${R[x.fwd8]}" "$(ratio "${R[x.pub8]}" "${R[x.fwd8]}")"
+  xrow "1-byte ping-pong RTT p50 (us)" "${R[x.pub_p50]}" "${R[x.fwd_p50]}" "$(ratio "${R[x.pub_p50]}" "${R[x.fwd_p50]}")"
+  echo "target: public-port throughput within 10% of the forward path"
+fi
 if [ ${#TRANSPORT_LIST[@]} -gt 0 ]; then
   echo
   echo "transports (each its own entry against the same exit; direct TCP measured right before each; ws vs websocket row):"

@@ -131,13 +131,17 @@ function renderAgents(agents) {
   if (empty && agents.note) empty.textContent = 'No agents: ' + agents.note + '.';
   fill('agents', agents.agents || [], a => {
     const row = document.createElement('tr');
+    row.dataset.agent = a.name;
     cell(row, a.name);
     cell(row, a.tokenId);
-    cell(row, a.connected ? 'yes' : 'no');
-    cell(row, a.lastSeen ? ago(a.lastSeen) : null);
-    cell(row, (a.services || []).map(s => s.name + ' (' + s.kind + (s.publicPort ? ', port ' + s.publicPort : '') + ')')
-      .join(', '), 'detail');
-    cell(row, a.leaseExpires ? a.leaseExpires : null);
+    cell(row, a.connected ? 'connected' : 'away', a.connected ? '' : 'bad');
+    cell(row, a.lastSeen ? ago(a.lastSeen) : null).title = a.lastSeen || '';
+    const services = a.services || [];
+    cell(row, services.map(s => s.name + ' (' + s.kind + (s.publicPort ? ', public port ' + s.publicPort : '')
+      + ' -> ' + s.target + ')').join(', '), 'detail');
+    const expiring = services.filter(s => s.leaseExpires).map(s => s.name + ' port ' + s.leasedPort + ' until '
+      + new Date(s.leaseExpires).toLocaleTimeString());
+    cell(row, expiring.length ? expiring.join(', ') : (services.some(s => s.leasedPort) ? 'held while connected' : null));
     return row;
   });
 }

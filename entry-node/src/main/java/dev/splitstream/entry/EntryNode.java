@@ -90,10 +90,10 @@ public class EntryNode {
             LOG.infof("http-connect listening on %s via %s", s.display(server.actualPort()), via);
             listening.add("http-connect " + s.display(server.actualPort()));
         });
-        if (servers.isEmpty()) {
+        if (servers.isEmpty() && settings.agent().isEmpty()) {
             LOG.warnf(
-                    "no listener configured: set %s, %s or %s",
-                    EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT);
+                    "no listener configured: set %s, %s or %s (or %s to expose services)",
+                    EntrySettings.FORWARDS, EntrySettings.SOCKS, EntrySettings.HTTP_CONNECT, EntrySettings.EXPOSE);
         }
         if (screen.start(status, listening)) {
             LOG.info("status screen on (splitstream.entry.status=off for plain log lines)");

@@ -12,5 +12,12 @@ public final class Capabilities {
      */
     public static final int SPLIT = 2;
 
+    /**
+     * Expose (reverse tunnels): the client is an agent that may send {@link Frame.Expose} after the handshake; the
+     * server answers with {@link Frame.ExposeResult} and opens streams to the agent's services (OPEN with the service
+     * name as host and port 0). A server that does not agree never receives EXPOSE.
+     */
+    public static final int EXPOSE = 8;
+
     private Capabilities() {}
 }

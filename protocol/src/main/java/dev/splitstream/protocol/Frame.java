@@ -24,7 +24,9 @@ public sealed interface Frame
                 Frame.Reset,
                 Frame.Ping,
                 Frame.Pong,
-                Frame.Close {
+                Frame.Close,
+                Frame.Expose,
+                Frame.ExposeResult {
 
     /** The type code written on the wire. */
     FrameType type();
@@ -189,6 +191,69 @@ public sealed interface Frame
         @Override
         public FrameType type() {
             return FrameType.PONG;
+        }
+    }
+
+    /** What kind of service an agent exposes. */
+    enum ServiceKind {
+        /** Raw TCP: the server gives it a public port. */
+        TCP(1),
+        /** An HTTP service: reached through the server's HTTP routes and Hub. */
+        HTTP(2);
+
+        /** Wire code. */
+        public final int code;
+
+        ServiceKind(int code) {
+            this.code = code;
+        }
+    }
+
+    /**
+     * One service an agent exposes.
+     *
+     * @param name service name: 1..63 characters of a-z, 0-9 and '-', not starting or ending with '-' (a DNS label,
+     *     since HTTP services may be reached as {@code <name>.<domain>})
+     * @param kind TCP or HTTP
+     * @param requestedPort the public port asked for, 0 for any (TCP only)
+     * @param target what the agent connects to, for display only (the server never dials it)
+     */
+    record ExposedService(String name, ServiceKind kind, int requestedPort, String target) {}
+
+    /**
+     * An agent's announcement, sent by the client after the handshake and again after every resume: the complete list
+     * of its services (services it announced before and no longer lists are released). With {@code release} the agent
+     * is going away for good and its services are freed at once (the list is then empty).
+     *
+     * @param agent the agent's name: 1..64 characters of A-Z, a-z, 0-9, '.', '_' and '-'
+     * @param release true to give up every lease now
+     * @param services at most {@link #MAX_SERVICES} services with distinct names
+     */
+    record Expose(String agent, boolean release, java.util.List<ExposedService> services) implements Frame {
+        /** Most services one EXPOSE may carry. */
+        public static final int MAX_SERVICES = 64;
+
+        @Override
+        public FrameType type() {
+            return FrameType.EXPOSE;
+        }
+    }
+
+    /**
+     * The server's answer for one service.
+     *
+     * @param name the service name as announced
+     * @param granted true when the service is reachable
+     * @param publicPort the public TCP port given, 0 for none
+     * @param detail when granted, where it is reachable (e.g. {@code tcp://exit.example:10000}); else the reason
+     */
+    record Grant(String name, boolean granted, int publicPort, String detail) {}
+
+    /** The server's answer to an {@link Expose}: one grant per announced service, in order. */
+    record ExposeResult(java.util.List<Grant> grants) implements Frame {
+        @Override
+        public FrameType type() {
+            return FrameType.EXPOSE_RESULT;
         }
     }
 

@@ -160,7 +160,42 @@ public final class FrameCodec {
             case ACK, PING, PONG -> 8;
             case RESET -> 2 + utf8Length(((Frame.Reset) frame).message());
             case CLOSE -> 2 + utf8Length(((Frame.Close) frame).message());
+            case EXPOSE -> {
+                Frame.Expose e = (Frame.Expose) frame;
+                int n = 1 + utf8Length(e.agent()) + 2;
+                for (Frame.ExposedService s : e.services()) {
+                    n += 1 + 2 + utf8Length(s.name()) + utf8Length(s.target());
+                }
+                yield n;
+            }
+            case EXPOSE_RESULT -> {
+                int n = 2;
+                for (Frame.Grant g : ((Frame.ExposeResult) frame).grants()) {
+                    n += 1 + 2 + utf8Length(g.name()) + utf8Length(g.detail());
+                }
+                yield n;
+            }
         };
+    }
+
+    /** Flag bit of an EXPOSE body: the agent releases its services. */
+    private static final int EXPOSE_RELEASE = 0x01;
+
+    /** A service name: a DNS label of at most 63 characters. */
+    private static final java.util.regex.Pattern SERVICE_NAME =
+            java.util.regex.Pattern.compile("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
+
+    /** An agent name: 1..64 characters of letters, digits, '.', '_' and '-'. */
+    private static final java.util.regex.Pattern AGENT_NAME = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    /** True when {@code name} is a valid service name for {@link Frame.ExposedService}. */
+    public static boolean isServiceName(String name) {
+        return name != null && SERVICE_NAME.matcher(name).matches();
+    }
+
+    /** True when {@code name} is a valid agent name for {@link Frame.Expose}. */
+    public static boolean isAgentName(String name) {
+        return name != null && AGENT_NAME.matcher(name).matches();
     }
 
     /**
@@ -308,6 +343,28 @@ public final class FrameCodec {
                 out.putShort((short) c.code().code);
                 putString(out, c.message());
             }
+            case EXPOSE -> {
+                Frame.Expose e = (Frame.Expose) frame;
+                out.put((byte) (e.release() ? EXPOSE_RELEASE : 0));
+                putString(out, e.agent());
+                out.putShort((short) u16(e.services().size()));
+                for (Frame.ExposedService s : e.services()) {
+                    out.put(u8(s.kind().code));
+                    out.putShort((short) u16(s.requestedPort()));
+                    putString(out, s.name());
+                    putString(out, s.target());
+                }
+            }
+            case EXPOSE_RESULT -> {
+                Frame.ExposeResult r = (Frame.ExposeResult) frame;
+                out.putShort((short) u16(r.grants().size()));
+                for (Frame.Grant g : r.grants()) {
+                    out.put((byte) (g.granted() ? 0 : 1));
+                    out.putShort((short) u16(g.publicPort()));
+                    putString(out, g.name());
+                    putString(out, g.detail());
+                }
+            }
         }
     }
 
@@ -443,6 +500,8 @@ public final class FrameCodec {
                     case HELLO -> HELLO_FIXED + 2;
                     case OPEN -> 8;
                     case RESET, CLOSE -> 4;
+                    case EXPOSE -> 5;
+                    case EXPOSE_RESULT -> 2;
                     default -> 0;
                 };
         if (bodyLength < minimum) {
@@ -581,9 +640,87 @@ public final class FrameCodec {
                 String message = getString(body, limits.maxMessageLength(), "close message");
                 return new Frame.Close(code, message);
             }
+            case EXPOSE:
+                return decodeExpose(body);
+            case EXPOSE_RESULT:
+                return decodeExposeResult(body);
             default:
                 throw new ProtocolException("unknown frame type " + type);
         }
+    }
+
+    private Frame.Expose decodeExpose(ByteBuffer body) throws ProtocolException {
+        int flags = body.get() & 0xFF;
+        if ((flags & ~EXPOSE_RELEASE) != 0) {
+            throw new ProtocolException("EXPOSE has unknown flags 0x" + Integer.toHexString(flags));
+        }
+        boolean release = (flags & EXPOSE_RELEASE) != 0;
+        String agent = getString(body, 64, "agent name");
+        if (!isAgentName(agent)) {
+            throw new ProtocolException("EXPOSE agent name must be 1..64 of A-Z a-z 0-9 . _ -");
+        }
+        int count = body.getShort() & 0xFFFF;
+        if (count > Frame.Expose.MAX_SERVICES) {
+            throw new ProtocolException(
+                    CloseCode.LIMIT_EXCEEDED,
+                    "EXPOSE lists " + count + " services, at most " + Frame.Expose.MAX_SERVICES);
+        }
+        if (release && count > 0) {
+            throw new ProtocolException("EXPOSE releases and lists services at once");
+        }
+        java.util.List<Frame.ExposedService> services = new java.util.ArrayList<>(count);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < count; i++) {
+            int kindCode = body.get() & 0xFF;
+            Frame.ServiceKind kind = null;
+            for (Frame.ServiceKind k : Frame.ServiceKind.values()) {
+                if (k.code == kindCode) {
+                    kind = k;
+                }
+            }
+            if (kind == null) {
+                throw new ProtocolException("EXPOSE service " + i + " has unknown kind " + kindCode);
+            }
+            int port = body.getShort() & 0xFFFF;
+            String name = getString(body, 63, "service name");
+            if (!isServiceName(name)) {
+                throw new ProtocolException(
+                        "EXPOSE service " + i + " name must be a DNS label (a-z 0-9 -, at most 63 characters)");
+            }
+            if (!names.add(name)) {
+                throw new ProtocolException("EXPOSE lists service " + name + " twice");
+            }
+            if (kind != Frame.ServiceKind.TCP && port != 0) {
+                throw new ProtocolException("EXPOSE service " + name + " asks for a public port but is not TCP");
+            }
+            String target = getString(body, limits.maxMessageLength(), "service target");
+            services.add(new Frame.ExposedService(name, kind, port, target));
+        }
+        return new Frame.Expose(agent, release, java.util.List.copyOf(services));
+    }
+
+    private Frame.ExposeResult decodeExposeResult(ByteBuffer body) throws ProtocolException {
+        int count = body.getShort() & 0xFFFF;
+        if (count > Frame.Expose.MAX_SERVICES) {
+            throw new ProtocolException(
+                    CloseCode.LIMIT_EXCEEDED,
+                    "EXPOSE_RESULT holds " + count + " grants, at most " + Frame.Expose.MAX_SERVICES);
+        }
+        java.util.List<Frame.Grant> grants = new java.util.ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            int status = body.get() & 0xFF;
+            if (status > 1) {
+                throw new ProtocolException("EXPOSE_RESULT grant " + i + " has unknown status " + status);
+            }
+            int port = body.getShort() & 0xFFFF;
+            String name = getString(body, 63, "service name");
+            if (!isServiceName(name)) {
+                throw new ProtocolException("EXPOSE_RESULT grant " + i + " has an invalid service name");
+            }
+            String detail = getString(body, limits.maxMessageLength(), "grant detail");
+            grants.add(new Frame.Grant(name, status == 0, port, detail));
+        }
+        return new Frame.ExposeResult(java.util.List.copyOf(grants));
     }
 
     // ---------------------------------------------------------------- helpers

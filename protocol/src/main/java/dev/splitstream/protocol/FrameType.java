@@ -27,7 +27,11 @@ public enum FrameType {
     /** Answer to a ping. */
     PONG(0x17),
     /** Ends the session or refuses a handshake. */
-    CLOSE(0x18);
+    CLOSE(0x18),
+    /** An agent announces the services it exposes, or releases them (unnumbered; client to server). */
+    EXPOSE(0x20),
+    /** The server's grants for an EXPOSE: public ports, or refusals with reasons (unnumbered; server to client). */
+    EXPOSE_RESULT(0x21);
 
     /** Wire code. */
     public final int code;

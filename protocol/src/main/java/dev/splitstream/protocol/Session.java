@@ -233,6 +233,18 @@ public final class Session {
                 }
             }
             case PONG -> onPong(((Frame.Pong) frame).opaque());
+            case EXPOSE -> {
+                if (role != Role.SERVER) {
+                    throw new ProtocolException("EXPOSE sent to a client; only agents (clients) announce services");
+                }
+                listener.onExpose((Frame.Expose) frame);
+            }
+            case EXPOSE_RESULT -> {
+                if (role != Role.CLIENT) {
+                    throw new ProtocolException("EXPOSE_RESULT sent to a server");
+                }
+                listener.onExposeResult((Frame.ExposeResult) frame);
+            }
             case CLOSE -> {
                 Frame.Close c = (Frame.Close) frame;
                 shutdown(c.code(), c.message(), false);
@@ -429,6 +441,27 @@ public final class Session {
         }
         lastPingOpaque = nanoClock.getAsLong();
         sink.send(new Frame.Ping(lastPingOpaque));
+    }
+
+    /**
+     * Sends an unnumbered control frame ({@link Frame.Expose} from a client, {@link Frame.ExposeResult} from a server)
+     * now. Such frames are not kept for resending: a client announces again after every resume, and a server answers
+     * again when its outbound path is attached anew.
+     *
+     * @return false when no outbound path is attached or the session is closed (nothing was sent)
+     * @throws IllegalArgumentException for another frame type, or one this role does not send
+     */
+    public boolean sendControl(Frame frame) {
+        boolean ok = (frame instanceof Frame.Expose && role == Role.CLIENT)
+                || (frame instanceof Frame.ExposeResult && role == Role.SERVER);
+        if (!ok) {
+            throw new IllegalArgumentException(frame.type() + " is not a control frame a " + role + " sends");
+        }
+        if (sink == null || closed) {
+            return false;
+        }
+        sink.send(frame);
+        return true;
     }
 
     /** Smoothed round-trip time in nanoseconds, or -1 before the first pong. */

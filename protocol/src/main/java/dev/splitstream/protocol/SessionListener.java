@@ -11,6 +11,12 @@ public interface SessionListener {
     /** The session ended: closed by either side, or a protocol error. */
     default void onClosed(CloseCode code, String message) {}
 
+    /** Server side: the agent announced (or released) its services ({@link Capabilities#EXPOSE}). */
+    default void onExpose(Frame.Expose expose) {}
+
+    /** Client side: the server answered this agent's announcement. */
+    default void onExposeResult(Frame.ExposeResult result) {}
+
     /** A pong answered one of this side's pings. */
     default void onRtt(long rttNanos) {}
 }

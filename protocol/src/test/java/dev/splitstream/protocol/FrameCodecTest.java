@@ -36,7 +36,7 @@ class FrameCodecTest {
     }
 
     @Test
-    void sampleFramesCoverAllThirteenTypes() {
+    void sampleFramesCoverEveryType() {
         Set<FrameType> seen = EnumSet.noneOf(FrameType.class);
         Frames.everyType().forEach(f -> seen.add(f.type()));
         assertThat(seen).containsExactlyInAnyOrder(FrameType.values());
@@ -328,6 +328,59 @@ class FrameCodecTest {
         byte[] hello = wire(Frames.everyType().get(0));
         hello[22] = 9;
         assertRejected(hello).hasMessageContaining("unknown HELLO intent 9");
+    }
+
+    private static Frame.Expose expose(Frame.ExposedService... services) {
+        return new Frame.Expose("agent", false, List.of(services));
+    }
+
+    private static Frame.ExposedService tcp(String name, int port) {
+        return new Frame.ExposedService(name, Frame.ServiceKind.TCP, port, "127.0.0.1:22");
+    }
+
+    @Test
+    void exposeWithBadNamesOrKindsIsRejected() {
+        assertRejected(wire(new Frame.Expose("", false, List.of()))).hasMessageContaining("agent name");
+        assertRejected(wire(new Frame.Expose("a b", false, List.of()))).hasMessageContaining("agent name");
+        assertRejected(wire(expose(tcp("SSH", 0)))).hasMessageContaining("DNS label");
+        assertRejected(wire(expose(tcp("-ssh", 0)))).hasMessageContaining("DNS label");
+        assertRejected(wire(expose(tcp("a".repeat(64), 0)))).hasMessageContaining("exceeds 63");
+        assertRejected(wire(expose(tcp("ssh", 0), tcp("ssh", 1)))).hasMessageContaining("twice");
+        assertRejected(wire(expose(new Frame.ExposedService("web", Frame.ServiceKind.HTTP, 80, "http://h:80"))))
+                .hasMessageContaining("not TCP");
+        byte[] kind = wire(expose(tcp("ssh", 0)));
+        // header 20, flags 1, agent 2+5, count 2: the first service's kind
+        kind[30] = 9;
+        assertRejected(kind).hasMessageContaining("unknown kind 9");
+        byte[] flags = wire(expose());
+        flags[20] = 2;
+        assertRejected(flags).hasMessageContaining("EXPOSE has unknown flags 0x2");
+    }
+
+    @Test
+    void exposeReleasingAndListingAtOnceIsRejected() {
+        assertRejected(wire(new Frame.Expose("agent", true, List.of(tcp("ssh", 0)))))
+                .hasMessageContaining("releases and lists");
+    }
+
+    @Test
+    void exposeWithMoreServicesThanTheLimitIsRejectedBeforeReadingThem() {
+        byte[] w = wire(expose());
+        w[28] = 1; // count, big-endian u16 at 28..29 (header 20, flags 1, agent 2+5): 256 services
+        w[29] = 0;
+        assertRejected(w).hasMessageContaining("256 services, at most 64");
+    }
+
+    @Test
+    void exposeResultWithUnknownStatusOrBadNameIsRejected() {
+        byte[] w = wire(new Frame.ExposeResult(List.of(new Frame.Grant("ssh", true, 1, ""))));
+        w[22] = 2; // header 20, count 2: the first grant's status
+        assertRejected(w).hasMessageContaining("unknown status 2");
+        assertRejected(wire(new Frame.ExposeResult(List.of(new Frame.Grant("No", true, 1, "")))))
+                .hasMessageContaining("invalid service name");
+        byte[] many = wire(new Frame.ExposeResult(List.of()));
+        many[20] = 1; // 256 grants announced
+        assertRejected(many).hasMessageContaining("at most 64");
     }
 
     @Test

@@ -56,6 +56,26 @@ class FramePropertyTest {
             case PONG -> new Frame.Pong(r.nextLong());
             case CLOSE ->
                 new Frame.Close(CloseCode.values()[r.nextInt(CloseCode.values().length)], randomString(r, 300));
+            case EXPOSE -> {
+                boolean release = r.nextInt(4) == 0;
+                List<Frame.ExposedService> services = new ArrayList<>();
+                for (int i = release ? 0 : r.nextInt(5); i > 0; i--) {
+                    boolean tcp = r.nextBoolean();
+                    services.add(new Frame.ExposedService(
+                            "s" + i,
+                            tcp ? Frame.ServiceKind.TCP : Frame.ServiceKind.HTTP,
+                            tcp ? r.nextInt(65536) : 0,
+                            randomString(r, 200)));
+                }
+                yield new Frame.Expose("agent-" + r.nextInt(1000), release, services);
+            }
+            case EXPOSE_RESULT -> {
+                List<Frame.Grant> grants = new ArrayList<>();
+                for (int i = r.nextInt(5); i > 0; i--) {
+                    grants.add(new Frame.Grant("s" + i, r.nextBoolean(), r.nextInt(65536), randomString(r, 300)));
+                }
+                yield new Frame.ExposeResult(grants);
+            }
         };
     }
 

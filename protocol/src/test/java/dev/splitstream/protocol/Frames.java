@@ -40,6 +40,18 @@ final class Frames {
                 new Frame.Ping(-1),
                 new Frame.Pong(42),
                 new Frame.Close(CloseCode.VERSION_MISMATCH, "upgrade the client \uD83D\uDE80"),
-                new Frame.Close(CloseCode.GOING_AWAY, ""));
+                new Frame.Close(CloseCode.GOING_AWAY, ""),
+                new Frame.Expose(
+                        "laptop-1",
+                        false,
+                        List.of(
+                                new Frame.ExposedService("ssh", Frame.ServiceKind.TCP, 0, "127.0.0.1:22"),
+                                new Frame.ExposedService("db", Frame.ServiceKind.TCP, 10022, "[::1]:5432"),
+                                new Frame.ExposedService("web", Frame.ServiceKind.HTTP, 0, "http://127.0.0.1:8080"))),
+                new Frame.Expose("a", true, List.of()),
+                new Frame.ExposeResult(List.of(
+                        new Frame.Grant("ssh", true, 10000, "tcp://exit.example:10000"),
+                        new Frame.Grant("db", false, 0, "port 10022 is leased to another agent"))),
+                new Frame.ExposeResult(List.of()));
     }
 }

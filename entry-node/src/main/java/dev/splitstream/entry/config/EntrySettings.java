@@ -39,7 +39,20 @@ public record EntrySettings(
         Duration probeTimeout,
         Path stateFile,
         Duration reprobeInterval,
-        int httpMaxBatch) {
+        int httpMaxBatch,
+        Optional<Agent> agent) {
+
+    /**
+     * Agent mode (expose).
+     *
+     * @param name the agent's name
+     * @param services what it exposes
+     * @param releaseOnExit free its leases on a normal stop
+     */
+    public record Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {}
+
+    public static final String EXPOSE = "splitstream.entry.expose";
+    public static final String AGENT = "splitstream.entry.agent";
 
     /** {@code splitstream.entry.transport}. */
     public enum TransportMode {
@@ -189,6 +202,18 @@ public record EntrySettings(
         Path stateFile = Path.of(e.stateFile()
                 .filter(f -> !f.isBlank())
                 .orElse(System.getProperty("user.home") + "/.splitstream/transports.json"));
+        List<ExposeSpec> exposed =
+                e.expose().map(s -> ExposeSpec.parseList(EXPOSE, s)).orElse(List.of());
+        String agentName = e.agent().map(String::trim).filter(s -> !s.isEmpty()).orElse(tokenId);
+        if (!dev.splitstream.protocol.FrameCodec.isAgentName(agentName)) {
+            throw new ConfigException(
+                    e.agent().isPresent() ? AGENT : TOKEN_ID,
+                    "agent name '" + agentName + "' must be 1..64 of A-Z, a-z, 0-9, '.', '_' and '-'"
+                            + (e.agent().isPresent() ? "" : " (it defaults to the token id; set " + AGENT + ")"));
+        }
+        Optional<Agent> agent = exposed.isEmpty()
+                ? Optional.empty()
+                : Optional.of(new Agent(agentName, List.copyOf(exposed), e.releaseOnExit()));
         return new EntrySettings(
                 Secret.ofText(token),
                 tokenId,
@@ -209,7 +234,8 @@ public record EntrySettings(
                 e.probeTimeout(),
                 stateFile,
                 e.reprobeInterval(),
-                maxBatch);
+                maxBatch,
+                agent);
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig config) {

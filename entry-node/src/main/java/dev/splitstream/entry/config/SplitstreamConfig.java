@@ -64,6 +64,23 @@ public interface SplitstreamConfig {
          */
         Optional<String> forwards();
 
+        /**
+         * Agent mode: services to expose through the exit node, comma list of {@code name=host:port} (TCP; the exit
+         * assigns a public port), {@code name:PORT=host:port} (asks for public port PORT), {@code name=http://host:port}
+         * or {@code name=https://host:port} (HTTP services). The exit may open streams only to these. Off when unset.
+         */
+        Optional<String> expose();
+
+        /** The agent's name, listed by the exit's Hub and part of its port leases. Default: the token id. */
+        Optional<String> agent();
+
+        /**
+         * On a normal stop, tell the exit node to free this agent's public ports at once instead of keeping them for
+         * the lease time (for an agent that is not coming back). Default false.
+         */
+        @WithDefault("false")
+        boolean releaseOnExit();
+
         /** SOCKS5 listener: {@code [bind:]port}; bind defaults to 127.0.0.1. Off when unset. */
         Optional<String> socks();
 

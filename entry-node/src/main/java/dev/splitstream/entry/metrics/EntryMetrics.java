@@ -1,5 +1,6 @@
 package dev.splitstream.entry.metrics;
 
+import dev.splitstream.bridge.BridgeMetrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -82,6 +83,33 @@ public class EntryMetrics {
         down.add(n);
         downCounter.increment(n);
     }
+
+    /** Counts a bridged local connection: bytes read from it travel up, bytes written to it came down. */
+    public BridgeMetrics local() {
+        return local;
+    }
+
+    private final BridgeMetrics local = new BridgeMetrics() {
+        @Override
+        public void connectionOpened() {
+            streamOpened();
+        }
+
+        @Override
+        public void connectionClosed() {
+            streamClosed();
+        }
+
+        @Override
+        public void bytesFromSocket(int bytes) {
+            bytesUp(bytes);
+        }
+
+        @Override
+        public void bytesToSocket(int bytes) {
+            bytesDown(bytes);
+        }
+    };
 
     public void reconnect() {
         reconnects.increment();

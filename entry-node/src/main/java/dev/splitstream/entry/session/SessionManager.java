@@ -1,5 +1,7 @@
 package dev.splitstream.entry.session;
 
+import dev.splitstream.bridge.StreamEndpoint;
+import dev.splitstream.entry.agent.Agent;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.metrics.EntryMetrics;
@@ -93,6 +95,12 @@ public class SessionManager {
 
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
+    /** How long the agent waits for a connection to one of its services. */
+    private static final java.time.Duration AGENT_DIAL_TIMEOUT = java.time.Duration.ofSeconds(10);
+
+    /** Agent mode, or null. */
+    private Agent agent;
+
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
         this.vertx = vertx;
         this.metrics = metrics;
@@ -107,6 +115,9 @@ public class SessionManager {
         this.primary = new Slot(settings.split() ? Role.UP : Role.SINGLE, settings.server());
         this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
+        this.agent = settings.agent()
+                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics))
+                .orElse(null);
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));
             ackTimer = vertx.setPeriodic(ACK_FLUSH_MILLIS, id -> onContext(this::flushAck));
@@ -173,13 +184,14 @@ public class SessionManager {
             String reason,
             long nextAttemptAtMillis,
             int failedAttempts,
-            String lastProblem) {}
+            String lastProblem,
+            List<String> exposed) {}
 
     /** The current {@link Status}, taken on the session's context; completes within a context turn. */
     public Future<Status> status() {
         Context ctx = context;
         if (ctx == null) {
-            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null));
+            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null, List.of()));
         }
         Promise<Status> result = Promise.promise();
         onContext(() -> result.complete(snapshot()));
@@ -218,14 +230,15 @@ public class SessionManager {
                 shown.reason,
                 next,
                 failures,
-                lastProblem);
+                lastProblem,
+                agent == null ? List.of() : agent.describe());
     }
 
     /**
      * Opens a stream for a local connection. When no session is established yet, waits (bounded in number and time)
      * for one. The endpoint's callbacks run on the session's context.
      */
-    public void open(String host, int port, TunnelEndpoint endpoint) {
+    public void open(String host, int port, StreamEndpoint endpoint) {
         onContext(() -> {
             if (stopping) {
                 endpoint.onOpenFailed(ResetCode.SESSION_CLOSED, "entry node is shutting down");
@@ -247,7 +260,7 @@ public class SessionManager {
         });
     }
 
-    private void openNow(String host, int port, TunnelEndpoint endpoint) {
+    private void openNow(String host, int port, StreamEndpoint endpoint) {
         try {
             Stream stream = session.open(host, port, endpoint);
             endpoint.onOpen(stream);
@@ -279,7 +292,13 @@ public class SessionManager {
             Session s = session;
             session = null;
             if (s != null && !s.isClosed()) {
+                if (agent != null && agent.releaseOnExit() && s.sendControl(agent.release())) {
+                    LOG.infof("agent %s released its public ports", agent.name());
+                }
                 s.close(CloseCode.GOING_AWAY, "entry node shutting down");
+            }
+            if (agent != null) {
+                agent.close();
             }
             metrics.connected(false);
             List<Future<Void>> closing = new ArrayList<>();
@@ -380,6 +399,9 @@ public class SessionManager {
         int capabilities = settings.deflate().isPresent() ? Capabilities.DEFLATE : 0;
         if (l.slot.role == Role.UP) {
             capabilities |= Capabilities.SPLIT;
+        }
+        if (agent != null) {
+            capabilities |= Capabilities.EXPOSE;
         }
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
@@ -482,11 +504,26 @@ public class SessionManager {
         }
         l.slot.backoff.reset();
         updateConnected();
+        announce(result);
         while (!pending.isEmpty() && session != null) {
             PendingOpen p = pending.poll();
             vertx.cancelTimer(p.timer);
             openNow(p.host, p.port, p.endpoint);
         }
+    }
+
+    /** Agent mode: after every handshake the agent tells the exit what it exposes (the exit answers each time). */
+    private void announce(HandshakeResult result) {
+        if (agent == null || session == null || session.isClosed()) {
+            return;
+        }
+        if ((result.capabilities() & Capabilities.EXPOSE) == 0) {
+            LOG.errorf(
+                    "the exit node at %s does not support expose; upgrade it to expose %s",
+                    settings.server().display(), EntrySettings.EXPOSE);
+            return;
+        }
+        session.sendControl(agent.announcement());
     }
 
     /** The transport of the session as a whole, for logs, the metric and health. */
@@ -584,8 +621,18 @@ public class SessionManager {
 
         @Override
         public void onStreamOpened(Stream stream) {
-            // Reverse streams (exit to entry) belong to the agent mode, not implemented here.
-            stream.reset(ResetCode.NOT_ALLOWED, "this entry node does not accept streams from the exit node");
+            if (agent == null) {
+                stream.reset(ResetCode.NOT_ALLOWED, "this entry node exposes nothing (it is not an agent)");
+            } else {
+                agent.onStreamOpened(stream);
+            }
+        }
+
+        @Override
+        public void onExposeResult(Frame.ExposeResult result) {
+            if (agent != null && session == SessionManager.this.session) {
+                agent.onResult(result);
+            }
         }
 
         @Override
@@ -1001,10 +1048,10 @@ public class SessionManager {
     private static final class PendingOpen {
         final String host;
         final int port;
-        final TunnelEndpoint endpoint;
+        final StreamEndpoint endpoint;
         long timer;
 
-        PendingOpen(String host, int port, TunnelEndpoint endpoint) {
+        PendingOpen(String host, int port, StreamEndpoint endpoint) {
             this.host = host;
             this.port = port;
             this.endpoint = endpoint;

@@ -163,7 +163,7 @@ public class StatusScreen {
             // keep the last status: the session's event loop is busy; the next refresh tries again
         }
         SessionManager.Status status = lastStatus == null
-                ? new SessionManager.Status(SessionManager.State.CONNECTING, null, null, null, 0, 0, null)
+                ? new SessionManager.Status(SessionManager.State.CONNECTING, null, null, null, 0, 0, null, List.of())
                 : lastStatus;
         long up = metrics.bytesUpTotal();
         long down = metrics.bytesDownTotal();
@@ -180,7 +180,7 @@ public class StatusScreen {
                 manager.serverDisplay(),
                 status,
                 listeners,
-                List.of(),
+                status.exposed(),
                 metrics.connectionsTotal(),
                 metrics.streams(),
                 up,

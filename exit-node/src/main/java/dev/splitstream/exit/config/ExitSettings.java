@@ -1,6 +1,7 @@
 package dev.splitstream.exit.config;
 
-import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.bridge.AllowList;
+import dev.splitstream.exit.token.ExposePolicy;
 import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Limits;
 import java.nio.file.Files;
@@ -35,7 +36,58 @@ public record ExitSettings(
         Duration ackInterval,
         Duration pingInterval,
         Optional<Deflate> deflate,
-        Http http) {
+        Http http,
+        Expose expose) {
+
+    /**
+     * A range of TCP ports.
+     *
+     * @param low first port
+     * @param high last port (inclusive)
+     */
+    public record PortRange(int low, int high) {
+        /** Parses {@code low-high} or a single port; the message says what is wrong. */
+        public static PortRange parse(String text) {
+            String t = text.trim();
+            int dash = t.indexOf('-');
+            try {
+                int low = Integer.parseInt(dash < 0 ? t : t.substring(0, dash).trim());
+                int high =
+                        dash < 0 ? low : Integer.parseInt(t.substring(dash + 1).trim());
+                if (low < 1 || high > 65535 || low > high) {
+                    throw new IllegalArgumentException("'" + text + "' must be low-high within 1-65535, low <= high");
+                }
+                return new PortRange(low, high);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + text + "' is not a port range like 10000-10999");
+            }
+        }
+
+        @Override
+        public String toString() {
+            return low + "-" + high;
+        }
+    }
+
+    /**
+     * Expose (reverse tunnels).
+     *
+     * @param publicPorts range of public TCP ports, empty for none
+     * @param publicHost bind address of public ports
+     * @param lease how long a disconnected agent keeps its ports
+     * @param queueTimeout how long a connection waits for an agent that is away
+     * @param maxQueued default most connections waiting per agent
+     */
+    public record Expose(
+            Optional<PortRange> publicPorts, String publicHost, Duration lease, Duration queueTimeout, int maxQueued) {
+        /** The policy of a token without its own limits: the whole public range. */
+        public ExposePolicy defaultPolicy(boolean allowed) {
+            int low = publicPorts.map(PortRange::low).orElse(1);
+            int high = publicPorts.map(PortRange::high).orElse(0);
+            return new ExposePolicy(
+                    allowed, low, high, Math.max(0, high - low + 1), ExposePolicy.DEFAULT_MAX_AGENTS, maxQueued);
+        }
+    }
 
     /**
      * Bounds of the plain-HTTP transport.
@@ -135,6 +187,22 @@ public record ExitSettings(
                 h.streamPingInterval(),
                 h.legTimeout(),
                 h.maxPendingHandshakes());
+        Optional<PortRange> publicPorts;
+        try {
+            publicPorts = e.publicPorts().filter(p -> !p.isBlank()).map(PortRange::parse);
+        } catch (IllegalArgumentException ex) {
+            throw new ConfigException(
+                    "splitstream.exit.public-ports (SPLITSTREAM_EXIT_PUBLIC_PORTS): " + ex.getMessage());
+        }
+        if (e.publicHost().isBlank()) {
+            throw new ConfigException("splitstream.exit.public-host (SPLITSTREAM_EXIT_PUBLIC_HOST) must not be empty");
+        }
+        positive("splitstream.exit.lease (SPLITSTREAM_EXIT_LEASE)", e.lease());
+        positive("splitstream.exit.queue-timeout (SPLITSTREAM_EXIT_QUEUE_TIMEOUT)", e.queueTimeout());
+        if (e.maxQueued() < 0) {
+            throw new ConfigException("splitstream.exit.max-queued (SPLITSTREAM_EXIT_MAX_QUEUED) must not be negative");
+        }
+        Expose expose = new Expose(publicPorts, e.publicHost().trim(), e.lease(), e.queueTimeout(), e.maxQueued());
         return new ExitSettings(
                 token,
                 c.tokenId(),
@@ -150,7 +218,8 @@ public record ExitSettings(
                 e.ackInterval(),
                 e.pingInterval(),
                 compression(c),
-                http);
+                http,
+                expose);
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig c) {

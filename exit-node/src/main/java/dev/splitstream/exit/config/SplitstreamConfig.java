@@ -98,6 +98,37 @@ public interface SplitstreamConfig {
         /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
         Http http();
 
+        /**
+         * Public TCP ports for exposed services, {@code low-high} (SPLITSTREAM_EXIT_PUBLIC_PORTS, e.g. 10000-10999).
+         * Unset: no public TCP ports.
+         */
+        Optional<String> publicPorts();
+
+        /** Bind address of public ports (SPLITSTREAM_EXIT_PUBLIC_HOST). Default 0.0.0.0. */
+        @WithDefault("0.0.0.0")
+        String publicHost();
+
+        /**
+         * How long a disconnected agent keeps its public ports (and names): the same agent reconnecting within it gets
+         * them back at once; nobody else can take them meanwhile (SPLITSTREAM_EXIT_LEASE). Default 10m.
+         */
+        @WithDefault("10m")
+        Duration lease();
+
+        /**
+         * How long a connection to an exposed service waits for its agent to come back before it is refused
+         * (SPLITSTREAM_EXIT_QUEUE_TIMEOUT). Default 30s.
+         */
+        @WithDefault("30s")
+        Duration queueTimeout();
+
+        /**
+         * Most connections waiting for one agent while it reconnects; a token may set its own (maxQueued)
+         * (SPLITSTREAM_EXIT_MAX_QUEUED). Default 20.
+         */
+        @WithDefault("20")
+        int maxQueued();
+
         /** The web dashboard on the management interface ({@code /dashboard/}). */
         Dashboard dashboard();
     }

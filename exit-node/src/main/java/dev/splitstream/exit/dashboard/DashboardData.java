@@ -3,6 +3,9 @@ package dev.splitstream.exit.dashboard;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.splitstream.exit.expose.AgentRecord;
+import dev.splitstream.exit.expose.ExposeService;
+import dev.splitstream.exit.expose.Lease;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.metrics.Refusals;
 import dev.splitstream.exit.session.ExitSession;
@@ -29,11 +32,13 @@ public class DashboardData {
     private final SessionRegistry sessions;
     private final ExitMetrics metrics;
     private final ObjectMapper json;
+    private final ExposeService expose;
 
-    public DashboardData(SessionRegistry sessions, ExitMetrics metrics, ObjectMapper json) {
+    public DashboardData(SessionRegistry sessions, ExitMetrics metrics, ObjectMapper json, ExposeService expose) {
         this.sessions = sessions;
         this.metrics = metrics;
         this.json = json;
+        this.expose = expose;
     }
 
     /** The sessions held, each read on its own context; sessions that do not answer within 2 s are left out. */
@@ -91,12 +96,41 @@ public class DashboardData {
         return root;
     }
 
-    /** Agents, their services, public ports and leases: expose is not part of this node yet, so always empty. */
+    /**
+     * Agents, their services with public ports, and each port's lease: {@code leaseExpires} is null while the agent is
+     * connected, else when its port is freed unless it comes back.
+     */
     public ObjectNode agentsJson() {
         ObjectNode root = json.createObjectNode();
-        root.put("available", false);
-        root.put("note", "this exit node exposes no services yet");
-        root.putArray("agents");
+        root.put("available", true);
+        List<Lease> leases = expose.leases();
+        ArrayNode array = root.putArray("agents");
+        for (AgentRecord a : expose.agents()) {
+            ObjectNode n = array.addObject();
+            n.put("name", a.name());
+            n.put("tokenId", a.tokenId());
+            n.put("connected", a.connected());
+            n.put("lastSeen", a.lastSeen() == null ? null : a.lastSeen().toString());
+            ArrayNode services = n.putArray("services");
+            for (AgentRecord.ServiceRecord sr : a.services()) {
+                ObjectNode sn = services.addObject();
+                sn.put("name", sr.name());
+                sn.put("kind", sr.kind());
+                sn.put("target", sr.target());
+                sn.put("publicPort", sr.publicPort());
+                leases.stream()
+                        .filter(l -> l.key().tokenId().equals(a.tokenId())
+                                && l.key().agent().equals(a.name())
+                                && l.key().service().equals(sr.name()))
+                        .findFirst()
+                        .ifPresent(l -> {
+                            sn.put("leasedPort", l.port());
+                            sn.put(
+                                    "leaseExpires",
+                                    l.expires().map(Instant::toString).orElse(null));
+                        });
+            }
+        }
         return root;
     }
 

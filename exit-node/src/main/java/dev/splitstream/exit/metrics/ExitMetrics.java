@@ -1,5 +1,6 @@
 package dev.splitstream.exit.metrics;
 
+import dev.splitstream.bridge.BridgeMetrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -125,6 +126,36 @@ public class ExitMetrics {
     public void bytesDown(long n) {
         bytesDown.increment(n);
     }
+
+    /**
+     * Counts a bridged target connection: bytes read from the target travel down (to the entry), bytes written to it
+     * came up.
+     */
+    public BridgeMetrics targets() {
+        return targets;
+    }
+
+    private final BridgeMetrics targets = new BridgeMetrics() {
+        @Override
+        public void connectionOpened() {
+            streamOpened();
+        }
+
+        @Override
+        public void connectionClosed() {
+            streamClosed();
+        }
+
+        @Override
+        public void bytesFromSocket(int bytes) {
+            bytesDown(bytes);
+        }
+
+        @Override
+        public void bytesToSocket(int bytes) {
+            bytesUp(bytes);
+        }
+    };
 
     public void rtt(long nanos) {
         lastRttNanos.set(nanos);

@@ -1,10 +1,12 @@
 package dev.splitstream.exit.session;
 
+import dev.splitstream.bridge.DialException;
+import dev.splitstream.bridge.Dialer;
+import dev.splitstream.bridge.SocketBridge;
+import dev.splitstream.bridge.StreamEndpoint;
 import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
-import dev.splitstream.exit.target.DialException;
-import dev.splitstream.exit.target.TargetBridge;
-import dev.splitstream.exit.target.TargetDialer;
 import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.CloseCode;
@@ -36,9 +38,10 @@ public final class ExitSession implements SessionListener {
     private final Thread loop;
     private final ExitSettings settings;
     private final TokenRegistry tokens;
-    private final TargetDialer dialer;
+    private final Dialer dialer;
     private final ExitMetrics metrics;
     private final SessionRegistry registry;
+    private final ExposeService expose;
     private final String tokenId;
     private final String idHex;
     private final Secret sessionKey;
@@ -54,6 +57,10 @@ public final class ExitSession implements SessionListener {
     private boolean closed;
     /** False until both directions had a leg (a split path's downstream leg joins after the session opened). */
     private boolean everComplete;
+    /** The agent this session serves (set by {@link ExposeService}), or null. */
+    private volatile String agent;
+    /** The last answer to the agent's EXPOSE: sent again whenever a new outbound leg attaches. */
+    private Frame.ExposeResult exposeResult;
 
     private final java.time.Instant since = java.time.Instant.now();
     private long rttNanos = -1;
@@ -64,9 +71,10 @@ public final class ExitSession implements SessionListener {
             Limits limits,
             ExitSettings settings,
             TokenRegistry tokens,
-            TargetDialer dialer,
+            Dialer dialer,
             ExitMetrics metrics,
-            SessionRegistry registry) {
+            SessionRegistry registry,
+            ExposeService expose) {
         this.vertx = vertx;
         this.context = vertx.getOrCreateContext();
         this.loop = Thread.currentThread();
@@ -75,6 +83,7 @@ public final class ExitSession implements SessionListener {
         this.dialer = dialer;
         this.metrics = metrics;
         this.registry = registry;
+        this.expose = expose;
         this.tokenId = established.tokenId();
         this.session = new Session(Session.Role.SERVER, established, limits, this, System::nanoTime);
         this.idHex = session.idHex();
@@ -115,7 +124,7 @@ public final class ExitSession implements SessionListener {
             result.complete(new SessionView(
                     idHex,
                     tokenId,
-                    tokenId,
+                    agent,
                     transport,
                     shown == null ? null : shown.remoteAddress(),
                     since,
@@ -126,6 +135,56 @@ public final class ExitSession implements SessionListener {
                     in != null && out != null && !closed));
         });
         return result.future();
+    }
+
+    /** The agent this session serves, or null. Any thread. */
+    public String agent() {
+        return agent;
+    }
+
+    /** Marks this session as the one serving {@code name} (null: none). Called by {@link ExposeService}. */
+    public void servesAgent(String name) {
+        this.agent = name;
+    }
+
+    /**
+     * Opens a stream to the agent's service {@code service} (an OPEN with the service name as host and port 0). On the
+     * session's context. False when the session has no leg both ways (the agent is reconnecting) or ended: nothing
+     * was called on the endpoint and the caller should wait for the agent.
+     */
+    public boolean openStream(String service, StreamEndpoint endpoint) {
+        if (closed || session.isClosed() || inbound == null || outbound == null) {
+            return false;
+        }
+        try {
+            Stream s = session.open(service, 0, endpoint);
+            endpoint.onOpen(s);
+        } catch (ProtocolException e) {
+            endpoint.onOpenFailed(
+                    e.code() == CloseCode.LIMIT_EXCEEDED ? ResetCode.TOO_MANY_STREAMS : ResetCode.INTERNAL,
+                    e.getMessage());
+        }
+        return true;
+    }
+
+    @Override
+    public void onExpose(Frame.Expose announcement) {
+        expose.announce(this, announcement)
+                .onComplete(ar -> execute(() -> {
+                    Frame.ExposeResult result = ar.succeeded()
+                            ? ar.result()
+                            : new Frame.ExposeResult(announcement.services().stream()
+                                    .map(s -> new Frame.Grant(s.name(), false, 0, "internal error on the exit node"))
+                                    .toList());
+                    if (ar.failed()) {
+                        LOG.warnf(
+                                ar.cause(), "session %s: announcement of agent %s failed", idHex, announcement.agent());
+                    }
+                    exposeResult = result;
+                    if (!closed && !session.isClosed()) {
+                        session.sendControl(result);
+                    }
+                }));
     }
 
     /** Runs {@code task} on the session's context (directly when already on its event loop). */
@@ -255,6 +314,9 @@ public final class ExitSession implements SessionListener {
         }
         closeIfUnused(old);
         updateResumeTimer();
+        if (exposeResult != null) {
+            session.sendControl(exposeResult);
+        }
         return true;
     }
 
@@ -415,7 +477,7 @@ public final class ExitSession implements SessionListener {
 
     @Override
     public void onStreamOpened(Stream stream) {
-        String target = TargetDialer.display(stream.host(), stream.port());
+        String target = Dialer.display(stream.host(), stream.port());
         Optional<TokenPolicy> policy = tokens.policy(tokenId);
         if (policy.isEmpty()) {
             refuse(stream, new DialException(ResetCode.NOT_ALLOWED, "token " + tokenId + " was revoked"));
@@ -430,7 +492,7 @@ public final class ExitSession implements SessionListener {
                                     + policy.get().maxStreams() + ")"));
             return;
         }
-        dialer.dial(stream.host(), stream.port(), policy.get().allow(), tokenId)
+        dialer.dial(stream.host(), stream.port(), policy.get().allow(), "token " + tokenId)
                 .onComplete(ar -> execute(() -> {
                     if (ar.failed()) {
                         DialException e = ar.cause() instanceof DialException d
@@ -444,7 +506,7 @@ public final class ExitSession implements SessionListener {
                         return;
                     }
                     LOG.debugf("session %s stream %d connected to %s", idHex, stream.id(), target);
-                    new TargetBridge(ar.result(), metrics).start(stream);
+                    new SocketBridge(ar.result(), "target connection", target, metrics.targets(), null).accept(stream);
                 }));
     }
 
@@ -465,6 +527,7 @@ public final class ExitSession implements SessionListener {
         }
         cancelResumeTimer();
         registry.remove(this);
+        expose.sessionClosed(this);
         metrics.sessionClosed();
         var stats = session.stats();
         LOG.infof(

@@ -1,8 +1,9 @@
 package dev.splitstream.exit.session;
 
+import dev.splitstream.bridge.Dialer;
 import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
-import dev.splitstream.exit.target.TargetDialer;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.HandshakeResult;
@@ -26,16 +27,23 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     private final Vertx vertx;
     private final ExitSettings settings;
     private final TokenRegistry tokens;
-    private final TargetDialer dialer;
+    private final Dialer dialer;
     private final ExitMetrics metrics;
+    private final ExposeService expose;
 
     public SessionRegistry(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, TargetDialer dialer, ExitMetrics metrics) {
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            Dialer dialer,
+            ExitMetrics metrics,
+            ExposeService expose) {
         this.vertx = vertx;
         this.settings = settings;
         this.tokens = tokens;
         this.dialer = dialer;
         this.metrics = metrics;
+        this.expose = expose;
     }
 
     /** True while another session may be created (splitstream.exit.max-sessions). */
@@ -48,7 +56,7 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
      * live on (the connection's).
      */
     public ExitSession create(HandshakeResult established, Limits limits) {
-        ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this);
+        ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this, expose);
         sessions.put(s.idHex(), s);
         s.start();
         return s;

@@ -3,7 +3,7 @@ package dev.splitstream.exit.session;
 import java.time.Instant;
 
 /**
- * One session as the dashboard shows it: token id, agent (the token id until agents exist), transport, the peer's
+ * One session as the dashboard shows it: token id, agent (null unless the session serves an agent), transport, the peer's
  * address, since when, last RTT (-1 before the first pong), payload bytes each way (up: from the entry), streams open,
  * and whether a leg is attached (false while it waits for a resume). Holds no secret.
  */

@@ -1,6 +1,6 @@
 package dev.splitstream.exit.token;
 
-import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.bridge.AllowList;
 import dev.splitstream.protocol.Secret;
 
 /**
@@ -10,5 +10,6 @@ import dev.splitstream.protocol.Secret;
  * @param secret shared secret (redacts itself)
  * @param allow targets this token may reach
  * @param maxStreams most streams open at once on one of its sessions
+ * @param expose what its agents may expose
  */
-public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams) {}
+public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams, ExposePolicy expose) {}

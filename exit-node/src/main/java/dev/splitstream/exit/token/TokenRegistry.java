@@ -125,7 +125,7 @@ public class TokenRegistry implements TokenStore {
                 throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
             }
             next.putAll(
-                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams()));
+                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams(), settings.expose()));
         }
         if (settings.token().isPresent()) {
             if (next.containsKey(settings.tokenId())) {
@@ -139,7 +139,8 @@ public class TokenRegistry implements TokenStore {
                             settings.tokenId(),
                             Secret.ofText(settings.token().get()),
                             settings.allow(),
-                            settings.limits().maxStreams()));
+                            settings.limits().maxStreams(),
+                            settings.expose().defaultPolicy(true)));
         }
         tokens.set(Map.copyOf(next));
         stamp = newStamp;

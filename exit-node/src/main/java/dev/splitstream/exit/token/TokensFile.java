@@ -6,7 +6,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.splitstream.exit.target.AllowList;
+import dev.splitstream.bridge.AllowList;
+import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.protocol.Secret;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,6 +25,12 @@ import java.util.Map;
  *     secret: "a long random string"
  *     allow: ["db.internal:5432", "10.0.0.0/8:*"]
  *     maxStreams: 64
+ *     expose:                  # reverse tunnels; without this block the token may not expose anything
+ *       allowed: true          # default true when the block is present
+ *       ports: "10000-10099"   # public ports its services may get, within splitstream.exit.public-ports
+ *       maxPorts: 10           # default: the whole range
+ *       maxAgents: 4           # default 16
+ *       maxQueued: 20          # connections waiting for an agent that reconnects; default splitstream.exit.max-queued
  * </pre>
  *
  * A token without {@code allow} gets the node's default list (splitstream.exit.allow); without {@code maxStreams} the
@@ -48,10 +55,20 @@ public final class TokensFile {
             @JsonProperty("id") String id,
             @JsonProperty("secret") String secret,
             @JsonProperty("allow") List<String> allow,
-            @JsonProperty("maxStreams") Integer maxStreams) {}
+            @JsonProperty("maxStreams") Integer maxStreams,
+            @JsonProperty("expose") ExposeEntry expose) {}
+
+    /** A token's expose block. */
+    record ExposeEntry(
+            @JsonProperty("allowed") Boolean allowed,
+            @JsonProperty("ports") String ports,
+            @JsonProperty("maxPorts") Integer maxPorts,
+            @JsonProperty("maxAgents") Integer maxAgents,
+            @JsonProperty("maxQueued") Integer maxQueued) {}
 
     /** Reads and validates {@code file}. */
-    public static Map<String, TokenPolicy> read(Path file, AllowList defaultAllow, int defaultMaxStreams)
+    public static Map<String, TokenPolicy> read(
+            Path file, AllowList defaultAllow, int defaultMaxStreams, ExitSettings.Expose expose)
             throws TokensFileException {
         String text;
         try {
@@ -59,12 +76,13 @@ public final class TokensFile {
         } catch (IOException e) {
             throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
         }
-        return parse(file.toString(), text, defaultAllow, defaultMaxStreams);
+        return parse(file.toString(), text, defaultAllow, defaultMaxStreams, expose);
     }
 
     /** Parses tokens-file text; {@code name} is used in error messages. */
     public static Map<String, TokenPolicy> parse(
-            String name, String text, AllowList defaultAllow, int defaultMaxStreams) throws TokensFileException {
+            String name, String text, AllowList defaultAllow, int defaultMaxStreams, ExitSettings.Expose expose)
+            throws TokensFileException {
         boolean json = text.stripLeading().startsWith("{");
         FileModel model;
         try {
@@ -119,9 +137,37 @@ public final class TokensFile {
             if (maxStreams < 1) {
                 throw new TokensFileException(where + ": field 'maxStreams' must be positive");
             }
-            out.put(e.id(), new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams));
+            ExposePolicy exposePolicy = exposePolicy(where, e.expose(), expose);
+            out.put(e.id(), new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams, exposePolicy));
         }
         return out;
+    }
+
+    private static ExposePolicy exposePolicy(String where, ExposeEntry e, ExitSettings.Expose node)
+            throws TokensFileException {
+        if (e == null) {
+            return ExposePolicy.DENIED;
+        }
+        ExposePolicy base = node.defaultPolicy(e.allowed() == null || e.allowed());
+        int low = base.lowPort();
+        int high = base.highPort();
+        if (e.ports() != null) {
+            try {
+                ExitSettings.PortRange r = ExitSettings.PortRange.parse(e.ports());
+                low = r.low();
+                high = r.high();
+            } catch (IllegalArgumentException ex) {
+                throw new TokensFileException(where + ": field 'expose.ports': " + ex.getMessage());
+            }
+        }
+        int maxPorts = e.maxPorts() == null ? Math.max(0, high - low + 1) : e.maxPorts();
+        int maxAgents = e.maxAgents() == null ? base.maxAgents() : e.maxAgents();
+        int maxQueued = e.maxQueued() == null ? base.maxQueued() : e.maxQueued();
+        if (maxPorts < 0 || maxAgents < 0 || maxQueued < 0) {
+            throw new TokensFileException(
+                    where + ": fields 'expose.maxPorts', 'maxAgents', 'maxQueued' must not be negative");
+        }
+        return new ExposePolicy(base.allowed(), low, high, maxPorts, maxAgents, maxQueued);
     }
 
     private static String pathOf(com.fasterxml.jackson.databind.JsonMappingException e) {

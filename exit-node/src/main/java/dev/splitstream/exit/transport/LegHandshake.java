@@ -46,7 +46,9 @@ public final class LegHandshake {
     }
 
     private static int serverCapabilities(TransportDeps deps) {
-        return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0) | Capabilities.SPLIT;
+        return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
+                | Capabilities.SPLIT
+                | Capabilities.EXPOSE;
     }
 
     /** The codec for this leg: the handshake's until the PROOF verified, then the session's (version, DEFLATE). */

@@ -19,6 +19,8 @@ class RefusalsTest {
     void cutsLongDetailsAPeerMayHaveChosen() {
         Refusals refusals = new Refusals(3);
         refusals.add(new Refusals.Refusal(Instant.EPOCH, "handshake", "AUTH_FAILED", "x".repeat(10_000)));
-        assertThat(refusals.newestFirst().get(0).detail()).hasSize(Refusals.MAX_DETAIL + 1).endsWith("…");
+        assertThat(refusals.newestFirst().get(0).detail())
+                .hasSize(Refusals.MAX_DETAIL + 1)
+                .endsWith("…");
     }
 }

@@ -1,6 +1,7 @@
 package dev.splitstream.entry.listener.connect;
 
-import dev.splitstream.entry.listener.LocalTunnel;
+import dev.splitstream.bridge.SocketBridge;
+import dev.splitstream.entry.listener.LocalStreams;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import dev.splitstream.protocol.ResetCode;
@@ -20,7 +21,7 @@ import org.jboss.logging.Logger;
  * {@link HttpRequestDecoder}; whatever follows the head belongs to the tunnel (a client may send its TLS hello before
  * reading the 200) and is kept for it, never shown to the HTTP decoder.
  */
-final class ConnectConnection implements LocalTunnel.Callbacks {
+final class ConnectConnection implements SocketBridge.Replies {
     private static final Logger LOG = Logger.getLogger(ConnectConnection.class);
 
     static final int MAX_HEAD_BYTES = 16 * 1024;
@@ -120,7 +121,7 @@ final class ConnectConnection implements LocalTunnel.Callbacks {
             respond("400 Bad Request", "CONNECT needs host:port, got '" + request.uri() + "'");
             return;
         }
-        new LocalTunnel(socket, manager, metrics, target[0], Integer.parseInt(target[1]), this).open();
+        LocalStreams.open(socket, manager, metrics, target[0], Integer.parseInt(target[1]), this);
     }
 
     /** {@code host:port} or {@code [v6]:port} as {host, port}; null when malformed. */
@@ -154,7 +155,7 @@ final class ConnectConnection implements LocalTunnel.Callbacks {
     }
 
     @Override
-    public void accepted(LocalTunnel tunnel) {
+    public void accepted(SocketBridge tunnel) {
         socket.write(Buffer.buffer("HTTP/1.1 200 Connection Established\r\n\r\n"));
         Buffer first = early;
         early = null;
@@ -162,7 +163,7 @@ final class ConnectConnection implements LocalTunnel.Callbacks {
     }
 
     @Override
-    public void refused(LocalTunnel tunnel, ResetCode code, String message) {
+    public void refused(SocketBridge tunnel, ResetCode code, String message) {
         socket.write(Buffer.buffer(ConnectReplies.response(ConnectReplies.statusLine(code), code + " " + message)));
     }
 

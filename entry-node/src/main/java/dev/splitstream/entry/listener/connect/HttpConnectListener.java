@@ -1,7 +1,7 @@
 package dev.splitstream.entry.listener.connect;
 
+import dev.splitstream.bridge.Listeners;
 import dev.splitstream.entry.config.ListenSpec;
-import dev.splitstream.entry.listener.Listeners;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import io.vertx.core.Future;
@@ -13,6 +13,8 @@ public final class HttpConnectListener {
     private HttpConnectListener() {}
 
     public static Future<NetServer> start(Vertx vertx, ListenSpec spec, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, spec, socket -> new ConnectConnection(vertx, socket, manager, metrics).start());
+        return Listeners.listen(
+                vertx, spec.bindHost(), spec.port(), socket -> new ConnectConnection(vertx, socket, manager, metrics)
+                        .start());
     }
 }

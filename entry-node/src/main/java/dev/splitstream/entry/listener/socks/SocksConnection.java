@@ -1,7 +1,8 @@
 package dev.splitstream.entry.listener.socks;
 
+import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.entry.config.EntrySettings.SocksAuth;
-import dev.splitstream.entry.listener.LocalTunnel;
+import dev.splitstream.entry.listener.LocalStreams;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import dev.splitstream.protocol.ResetCode;
@@ -39,10 +40,10 @@ import org.jboss.logging.Logger;
 /**
  * One SOCKS5 client. The protocol is decoded and encoded by Netty's codec-socks, run in an {@link EmbeddedChannel} fed
  * from the Vert.x socket: that keeps the socket a Vert.x NetSocket (same backpressure and half-close code as the other
- * listeners, via {@link LocalTunnel}) while no SOCKS byte is parsed by hand. Decoders are swapped per phase (greeting,
+ * listeners, via {@link SocketBridge}) while no SOCKS byte is parsed by hand. Decoders are swapped per phase (greeting,
  * authentication, command), as Netty's own SOCKS server example does.
  */
-final class SocksConnection implements LocalTunnel.Callbacks {
+final class SocksConnection implements SocketBridge.Replies {
     private static final Logger LOG = Logger.getLogger(SocksConnection.class);
 
     /** The whole negotiation must finish within this time. */
@@ -192,11 +193,11 @@ final class SocksConnection implements LocalTunnel.Callbacks {
         state = State.CONNECTING;
         codec.pipeline().remove("decoder");
         vertx.cancelTimer(timer);
-        new LocalTunnel(socket, manager, metrics, command.dstAddr(), command.dstPort(), this).open();
+        LocalStreams.open(socket, manager, metrics, command.dstAddr(), command.dstPort(), this);
     }
 
     @Override
-    public void accepted(LocalTunnel tunnel) {
+    public void accepted(SocketBridge tunnel) {
         reply(new DefaultSocks5CommandResponse(Socks5CommandStatus.SUCCESS, Socks5AddressType.IPv4, "0.0.0.0", 0));
         state = State.RELAYING;
         Buffer first = early;
@@ -206,7 +207,7 @@ final class SocksConnection implements LocalTunnel.Callbacks {
     }
 
     @Override
-    public void refused(LocalTunnel tunnel, ResetCode code, String message) {
+    public void refused(SocketBridge tunnel, ResetCode code, String message) {
         reply(new DefaultSocks5CommandResponse(SocksReplies.statusFor(code), Socks5AddressType.IPv4, "0.0.0.0", 0));
         state = State.CLOSED;
         codec.finishAndReleaseAll();

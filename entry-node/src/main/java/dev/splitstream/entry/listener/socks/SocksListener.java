@@ -1,8 +1,8 @@
 package dev.splitstream.entry.listener.socks;
 
+import dev.splitstream.bridge.Listeners;
 import dev.splitstream.entry.config.EntrySettings.SocksAuth;
 import dev.splitstream.entry.config.ListenSpec;
-import dev.splitstream.entry.listener.Listeners;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import io.vertx.core.Future;
@@ -16,7 +16,8 @@ public final class SocksListener {
 
     public static Future<NetServer> start(
             Vertx vertx, ListenSpec spec, Optional<SocksAuth> auth, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(
-                vertx, spec, socket -> new SocksConnection(vertx, socket, auth, manager, metrics).start());
+        return Listeners.listen(vertx, spec.bindHost(), spec.port(), socket -> new SocksConnection(
+                        vertx, socket, auth, manager, metrics)
+                .start());
     }
 }

@@ -1,4 +1,4 @@
-package dev.splitstream.exit.target;
+package dev.splitstream.bridge;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

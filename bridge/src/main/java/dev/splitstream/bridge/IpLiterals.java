@@ -1,4 +1,4 @@
-package dev.splitstream.exit.target;
+package dev.splitstream.bridge;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;

@@ -1,40 +1,36 @@
-package dev.splitstream.exit.target;
+package dev.splitstream.bridge;
 
-import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.protocol.ResetCode;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
-import io.quarkus.runtime.ShutdownEvent;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.core.net.impl.NetSocketInternal;
-import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Observes;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Connects targets, asynchronously, only where the allow-list permits. A host name is resolved once, on a worker
- * thread; the resolved address is what is checked and what is dialed. Names no rule could ever allow are refused
- * without a DNS query. Call {@link #dial} on the session's context: the socket's callbacks then run there too.
+ * Connects targets, asynchronously, only where an allow-list permits. A host name is resolved once, on a worker
+ * thread; the resolved address is what is checked and what is dialed, so a DNS answer cannot smuggle in an address
+ * that was not allowed. Names no rule could ever allow are refused without a DNS query. Call {@link #dial} on the
+ * session's context: the socket's callbacks then run there too. Dialed sockets come back ready for a
+ * {@link SocketBridge}: TCP_NODELAY, half-close allowed, not reading yet.
  */
-@ApplicationScoped
-public class TargetDialer {
+public final class Dialer {
     private final Vertx vertx;
-    private final ExitSettings settings;
+    private final Duration timeout;
     private volatile NetClient client;
 
-    public TargetDialer(Vertx vertx, ExitSettings settings) {
+    public Dialer(Vertx vertx, Duration timeout) {
         this.vertx = vertx;
-        this.settings = settings;
+        this.timeout = timeout;
     }
 
     private NetClient client() {
@@ -45,8 +41,7 @@ public class TargetDialer {
                     client = vertx.createNetClient(new NetClientOptions()
                             .setTcpNoDelay(true)
                             .setTcpKeepAlive(true)
-                            .setConnectTimeout((int) Math.min(
-                                    Integer.MAX_VALUE, settings.dialTimeout().toMillis())));
+                            .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, timeout.toMillis())));
                 }
                 c = client;
             }
@@ -54,7 +49,8 @@ public class TargetDialer {
         return c;
     }
 
-    void onStop(@Observes ShutdownEvent event) {
+    /** Closes the client (node shutdown). */
+    public void close() {
         NetClient c = client;
         if (c != null) {
             c.close();
@@ -62,14 +58,14 @@ public class TargetDialer {
     }
 
     /**
-     * Checks and dials {@code host:port} for {@code tokenId}.
+     * Checks and dials {@code host:port} for {@code who} (a token id or an agent's name, only used in messages).
      *
-     * @return the connected socket (TCP_NODELAY, half-close enabled), or a failed future with a {@link DialException}
+     * @return the connected socket, or a failed future with a {@link DialException}
      */
-    public Future<NetSocket> dial(String host, int port, AllowList allow, String tokenId) {
+    public Future<NetSocket> dial(String host, int port, AllowList allow, String who) {
         String target = display(host, port);
         DialException notAllowed =
-                new DialException(ResetCode.NOT_ALLOWED, "target " + target + " is not allowed for token " + tokenId);
+                new DialException(ResetCode.NOT_ALLOWED, "target " + target + " is not allowed for " + who);
         if (port < 1 || port > 65535) {
             return Future.failedFuture(new DialException(ResetCode.CONNECT_FAILED, "bad port in " + target));
         }
@@ -101,14 +97,9 @@ public class TargetDialer {
     private Future<NetSocket> connect(InetAddress address, int port, String target) {
         return client().connect(SocketAddress.inetSocketAddress(port, address.getHostAddress()))
                 .map(socket -> {
-                    if (socket instanceof NetSocketInternal internal) {
-                        // Lets a target's FIN arrive as an event instead of closing the socket, so the entry side can
-                        // still send (TCP half-close).
-                        internal.channelHandlerContext()
-                                .channel()
-                                .config()
-                                .setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-                    }
+                    // Runs as the connection completes, before any read: nothing is read until the bridge starts.
+                    SocketBridge.configure(socket);
+                    SocketBridge.reading(socket, false);
                     return socket;
                 })
                 .recover(t -> Future.failedFuture(classify(t, address, port, target)));
@@ -119,9 +110,7 @@ public class TargetDialer {
         String via = resolved.equals(target) ? target : target + " (" + resolved + ")";
         if (t instanceof ConnectTimeoutException) {
             return new DialException(
-                    ResetCode.TIMEOUT,
-                    "connecting to " + via + " timed out after "
-                            + settings.dialTimeout().toMillis() + "ms");
+                    ResetCode.TIMEOUT, "connecting to " + via + " timed out after " + timeout.toMillis() + "ms");
         }
         if (t instanceof ConnectException) {
             return new DialException(ResetCode.CONNECT_FAILED, "connection to " + via + " refused");

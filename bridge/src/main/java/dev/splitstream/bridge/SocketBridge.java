@@ -1,0 +1,477 @@
+package dev.splitstream.bridge;
+
+import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Stream;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AttributeKey;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.impl.ContextInternal;
+import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.impl.ConnectionBase;
+import io.vertx.core.net.impl.NetSocketInternal;
+import java.nio.ByteBuffer;
+import java.util.function.Consumer;
+import org.jboss.logging.Logger;
+
+/**
+ * Joins one TCP socket to one stream of a session, with backpressure both ways, half-close and resets with reasons.
+ * The one place in Splitstream where sockets meet streams, used in four ways:
+ *
+ * <ul>
+ *   <li><b>opening</b> ({@link #open}): a client connected to a listener (the entry's forwards, SOCKS and CONNECT
+ *       listeners; the exit's public ports) and a stream is opened for it; the socket does not read until the far
+ *       side accepted, then {@link Replies#accepted} lets the listener answer its own protocol and call {@link #relay};
+ *   <li><b>accepting</b> ({@link #accept}): the peer opened a stream, this side dialed its target (the exit's targets,
+ *       an agent's exposed services) and relays at once.
+ * </ul>
+ *
+ * <p>Two threads may meet here: the socket's event loop and the session's. Fields are grouped by the thread that owns
+ * them; every crossing goes through {@link #onSocket} or {@link #onStream}, which run the task directly when already on
+ * that thread and queue it on the context otherwise, so tasks from one side run in order and a pause is never overtaken
+ * by its resume.
+ *
+ * <p>Flow control: bytes read from the socket go to {@link Stream#write}; when it returns false the socket stops
+ * reading until {@link #onWritable}. Bytes from the stream are written to the socket; their receive credit is returned
+ * with {@link Stream#consumed} at once while the socket's write queue has room, else when it drains. A client that
+ * stops reading thus stops the far sender after one stream window.
+ *
+ * <p>Half-close: Vert.x 4's NetSocket has no half-close API, so this uses its Netty channel: the channel is put in
+ * ALLOW_HALF_CLOSURE mode, the socket's FIN arrives as a {@link ChannelInputShutdownEvent} and becomes {@link
+ * Stream#finish}, and the peer's FIN becomes {@code shutdownOutput()} once every queued byte is written. Reading is
+ * switched with the channel's AUTO_READ rather than {@link NetSocket#pause()}: a paused NetSocket parks bytes already
+ * read in its own buffer while user events (the FIN) bypass that buffer, so the FIN would overtake queued data.
+ *
+ * <p>Resets: a socket that fails or closes before both directions finished resets the stream with the reason; a reset
+ * from the peer aborts the socket (linger 0, so the client sees an error rather than a clean end of a truncated
+ * reply), unless the peer had already sent its FIN: then everything it sent is still written before the socket closes.
+ */
+public final class SocketBridge implements StreamEndpoint {
+    private static final Logger LOG = Logger.getLogger(SocketBridge.class);
+    private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
+
+    /** What a listener does when the far side answered an {@link #open}ed stream (both run on the socket's thread). */
+    public interface Replies {
+        /** The far side connected: send the listener protocol's success reply, then call {@link #relay}. */
+        void accepted(SocketBridge bridge);
+
+        /** The stream was refused: send the protocol's failure reply; the bridge closes the socket afterwards. */
+        void refused(SocketBridge bridge, ResetCode code, String message);
+    }
+
+    /** For plain TCP clients: relay as soon as the far side accepted; a refusal just closes the connection. */
+    public static final Replies PLAIN = new Replies() {
+        @Override
+        public void accepted(SocketBridge bridge) {
+            bridge.relay(null);
+        }
+
+        @Override
+        public void refused(SocketBridge bridge, ResetCode code, String message) {
+            // A plain TCP client has no way to learn why: the connection just closes (logged as WARN).
+        }
+    };
+
+    private final NetSocket socket;
+    private final ContextInternal socketContext;
+    private final String socketName;
+    private final String label;
+    private final BridgeMetrics metrics;
+    private final Replies replies;
+
+    // Owned by the socket's thread.
+    private boolean relaying;
+    private boolean answered;
+    private boolean localFin;
+    private boolean remoteFinWritten;
+    private boolean socketClosed;
+    private long pendingCredit;
+    private String failure;
+
+    // Owned by the stream's (session's) thread.
+    private Stream stream;
+    private boolean streamDone;
+    private boolean finSent;
+    private boolean finReceived;
+
+    // Crossing: written once by one side, read by the other.
+    private volatile ContextInternal streamContext;
+    private volatile boolean cancelled;
+
+    /**
+     * Takes over {@code socket} (already {@link #configure}d, by {@link Listeners} or {@link Dialer}): it stops
+     * reading until the stream is ready. Call on the socket's thread.
+     *
+     * @param socketName what the socket is, for reset messages ("local connection", "target connection")
+     * @param label where the stream leads, for logs ("db:5432")
+     * @param replies for {@link #open}: the listener's answers; null for {@link #accept}
+     */
+    public SocketBridge(NetSocket socket, String socketName, String label, BridgeMetrics metrics, Replies replies) {
+        this.socket = socket;
+        this.socketContext =
+                socket instanceof ConnectionBase base ? base.getContext() : (ContextInternal) Vertx.currentContext();
+        this.socketName = socketName;
+        this.label = label;
+        this.metrics = metrics;
+        this.replies = replies;
+        reading(false);
+        metrics.connectionOpened();
+        socket.closeHandler(v -> onSocketClosed());
+        socket.exceptionHandler(t -> {
+            LOG.debugf("%s for %s: %s", socketName, label, t.toString());
+            if (failure == null) {
+                failure = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+            }
+            socket.close();
+        });
+    }
+
+    /**
+     * Prepares a fresh socket: TCP_NODELAY, half-close allowed, and its FIN remembered even when it arrives before a
+     * bridge exists (during a SOCKS or CONNECT negotiation).
+     */
+    public static void configure(NetSocket socket) {
+        if (socket instanceof NetSocketInternal internal) {
+            Channel ch = internal.channelHandlerContext().channel();
+            ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            ch.config().setOption(ChannelOption.TCP_NODELAY, true);
+            internal.eventHandler(event -> {
+                if (event == ChannelInputShutdownEvent.INSTANCE) {
+                    ch.attr(INPUT_SHUT_DOWN).set(Boolean.TRUE);
+                }
+            });
+        }
+    }
+
+    /** Stops or restarts reading {@code socket} (AUTO_READ on its channel; see the class comment for why). */
+    static void reading(NetSocket socket, boolean on) {
+        if (socket instanceof NetSocketInternal internal) {
+            internal.channelHandlerContext().channel().config().setAutoRead(on);
+        } else if (on) {
+            socket.resume();
+        } else {
+            socket.pause();
+        }
+    }
+
+    private void reading(boolean on) {
+        reading(socket, on);
+    }
+
+    /** Where the stream leads, as given to the constructor. */
+    public String label() {
+        return label;
+    }
+
+    /** True once the socket closed (a connection waiting for a stream may be dropped). Any thread. */
+    @Override
+    public boolean isAbandoned() {
+        return cancelled;
+    }
+
+    /** The socket, for the listener's replies. */
+    public NetSocket socket() {
+        return socket;
+    }
+
+    /**
+     * Asks for a stream: {@code opener} must eventually call {@link #onOpen} (then {@link #onAccepted} or
+     * {@link #onReset}) or {@link #onOpenFailed} on the session's thread. Call on the socket's thread.
+     */
+    public void open(Consumer<StreamEndpoint> opener) {
+        opener.accept(this);
+    }
+
+    /**
+     * Accepts a stream the peer opened, whose target is this bridge's (dialed) socket, and starts relaying. Call on the
+     * stream's session thread.
+     */
+    public void accept(Stream s) {
+        streamContext = (ContextInternal) Vertx.currentContext();
+        stream = s;
+        if (cancelled) {
+            streamDone = true;
+            s.reset(ResetCode.CANCELLED, closedMessage(null));
+            return;
+        }
+        s.accept(this);
+        if (!streamDone) {
+            onSocket(() -> {
+                if (!socketClosed) {
+                    answered = true;
+                    relay(null);
+                }
+            });
+        }
+    }
+
+    /**
+     * Starts moving bytes (socket thread), after the listener sent its success reply.
+     *
+     * @param early bytes the client sent after its request and before the reply, or null
+     */
+    public void relay(Buffer early) {
+        if (socketClosed) {
+            return;
+        }
+        relaying = true;
+        socket.handler(this::fromSocket);
+        socket.drainHandler(v -> {
+            long credit = pendingCredit;
+            pendingCredit = 0;
+            giveCredit(credit);
+        });
+        boolean finAlready = false;
+        if (socket instanceof NetSocketInternal internal) {
+            Channel ch = internal.channelHandlerContext().channel();
+            finAlready = Boolean.TRUE.equals(ch.attr(INPUT_SHUT_DOWN).get());
+            internal.eventHandler(event -> {
+                if (event == ChannelInputShutdownEvent.INSTANCE) {
+                    onLocalFin();
+                }
+            });
+        } else {
+            socket.endHandler(v -> onLocalFin());
+        }
+        if (early != null && early.length() > 0) {
+            fromSocket(early);
+        }
+        if (finAlready) {
+            onLocalFin();
+        } else {
+            reading(true);
+        }
+    }
+
+    // ---- socket thread ----
+
+    private void fromSocket(Buffer data) {
+        int n = data.length();
+        if (n == 0) {
+            return;
+        }
+        metrics.bytesFromSocket(n);
+        ByteBuffer bytes = data.getByteBuf().nioBuffer();
+        onStream(() -> {
+            if (stream != null && !streamDone && !stream.write(bytes)) {
+                onSocket(() -> reading(false));
+            }
+        });
+    }
+
+    private void onLocalFin() {
+        if (localFin) {
+            return;
+        }
+        localFin = true;
+        onStream(() -> {
+            if (stream != null && !streamDone && !finSent) {
+                finSent = true;
+                stream.finish();
+                finishedBothWays();
+            }
+        });
+        if (remoteFinWritten) {
+            socket.close();
+        }
+    }
+
+    private void toSocket(Buffer data, int n) {
+        if (socketClosed) {
+            return;
+        }
+        socket.write(data);
+        metrics.bytesToSocket(n);
+        if (socket.writeQueueFull()) {
+            pendingCredit += n;
+        } else {
+            giveCredit(n + pendingCredit);
+            pendingCredit = 0;
+        }
+    }
+
+    private void giveCredit(long credit) {
+        if (credit <= 0) {
+            return;
+        }
+        onStream(() -> {
+            if (stream != null && !streamDone) {
+                stream.consumed((int) credit);
+            }
+        });
+    }
+
+    private void remoteFin() {
+        if (socketClosed) {
+            return;
+        }
+        if (socket instanceof NetSocketInternal internal
+                && internal.channelHandlerContext().channel() instanceof DuplexChannel duplex) {
+            // Shut down output only after everything queued before it was written: writes complete in order.
+            socket.write(Buffer.buffer()).onComplete(ar -> {
+                remoteFinWritten = true;
+                if (localFin) {
+                    socket.close();
+                } else if (!duplex.isOutputShutdown()) {
+                    duplex.shutdownOutput();
+                }
+            });
+        } else {
+            socket.end();
+        }
+    }
+
+    private void onSocketClosed() {
+        if (socketClosed) {
+            return;
+        }
+        socketClosed = true;
+        metrics.connectionClosed();
+        String reason = closedMessage(failure);
+        cancelled = true;
+        onStream(() -> {
+            if (stream != null && !streamDone) {
+                streamDone = true;
+                stream.reset(ResetCode.CANCELLED, reason);
+            }
+        });
+    }
+
+    private String closedMessage(String why) {
+        return socketName + " closed" + (why == null ? "" : ": " + why);
+    }
+
+    private void abort() {
+        if (socketClosed) {
+            return;
+        }
+        if (socket instanceof NetSocketInternal internal) {
+            // Linger 0: the client sees a reset, not an orderly end of data it would take as complete.
+            internal.channelHandlerContext().channel().config().setOption(ChannelOption.SO_LINGER, 0);
+        }
+        socket.close();
+    }
+
+    private void closeAfterWrites() {
+        if (!socketClosed) {
+            socket.write(Buffer.buffer()).onComplete(ar -> socket.close());
+        }
+    }
+
+    private void refuse(ResetCode code, String message) {
+        if (socketClosed) {
+            return;
+        }
+        answered = true;
+        if (replies != null) {
+            replies.refused(this, code, message);
+        }
+        socket.end();
+    }
+
+    // ---- stream (session) thread ----
+
+    @Override
+    public void onOpen(Stream s) {
+        streamContext = (ContextInternal) Vertx.currentContext();
+        stream = s;
+        if (cancelled) {
+            streamDone = true;
+            s.reset(ResetCode.CANCELLED, closedMessage(null));
+        }
+    }
+
+    @Override
+    public void onOpenFailed(ResetCode code, String message) {
+        streamDone = true;
+        LOG.warnf("stream to %s refused: %s %s", label, code, message);
+        onSocket(() -> refuse(code, message));
+    }
+
+    @Override
+    public void onAccepted(Stream s) {
+        if (streamDone) {
+            return;
+        }
+        onSocket(() -> {
+            if (!socketClosed) {
+                answered = true;
+                replies.accepted(this);
+            }
+        });
+    }
+
+    @Override
+    public void onData(Stream s, ByteBuffer data) {
+        int n = data.remaining();
+        Buffer buffer = Buffer.buffer(Unpooled.wrappedBuffer(data));
+        onSocket(() -> toSocket(buffer, n));
+    }
+
+    @Override
+    public void onFin(Stream s) {
+        finReceived = true;
+        finishedBothWays();
+        onSocket(this::remoteFin);
+    }
+
+    @Override
+    public void onReset(Stream s, ResetCode code, String message) {
+        streamDone = true;
+        if (cancelled) {
+            return;
+        }
+        boolean peerFinished = finReceived;
+        onSocket(() -> {
+            if (!answered && replies != null) {
+                LOG.warnf("stream %d to %s refused: %s %s", s.id(), label, code, message);
+                refuse(code, message);
+            } else if (peerFinished) {
+                LOG.debugf("stream %d to %s reset after its FIN: %s %s", s.id(), label, code, message);
+                closeAfterWrites();
+            } else {
+                LOG.infof("stream %d to %s reset: %s %s", s.id(), label, code, message);
+                abort();
+            }
+        });
+    }
+
+    @Override
+    public void onWritable(Stream s) {
+        onSocket(() -> {
+            if (!socketClosed && relaying && !localFin) {
+                reading(true);
+            }
+        });
+    }
+
+    private void finishedBothWays() {
+        if (finSent && finReceived) {
+            streamDone = true;
+        }
+    }
+
+    private void onStream(Runnable r) {
+        ContextInternal ctx = streamContext;
+        if (ctx == null) {
+            return; // no stream yet: nothing to tell it
+        }
+        run(ctx, r);
+    }
+
+    private void onSocket(Runnable r) {
+        run(socketContext, r);
+    }
+
+    private static void run(ContextInternal ctx, Runnable r) {
+        if (ctx.nettyEventLoop().inEventLoop()) {
+            r.run();
+        } else {
+            ctx.runOnContext(v -> r.run());
+        }
+    }
+}

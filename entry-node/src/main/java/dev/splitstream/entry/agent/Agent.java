@@ -1,0 +1,147 @@
+package dev.splitstream.entry.agent;
+
+import dev.splitstream.bridge.AllowList;
+import dev.splitstream.bridge.DialException;
+import dev.splitstream.bridge.Dialer;
+import dev.splitstream.bridge.SocketBridge;
+import dev.splitstream.entry.config.EntrySettings;
+import dev.splitstream.entry.config.ExposeSpec;
+import dev.splitstream.entry.metrics.EntryMetrics;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Stream;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.jboss.logging.Logger;
+
+/**
+ * Agent mode: the services this entry node exposes through the exit node. Builds the announcement, reports the exit's
+ * grants, and connects the streams the exit opens, each to its service's target only: an OPEN naming anything else is
+ * refused, so the exit can never make the agent dial what it did not expose. Runs on the session's context.
+ */
+public final class Agent {
+    private static final Logger LOG = Logger.getLogger(Agent.class);
+
+    private final EntrySettings.Agent config;
+    private final String exitHost;
+    private final Dialer dialer;
+    private final EntryMetrics metrics;
+    private final Map<String, ExposeSpec> byName = new HashMap<>();
+    private final Map<String, AllowList> allow = new HashMap<>();
+    private final Map<String, Frame.Grant> granted = new HashMap<>();
+
+    public Agent(Vertx vertx, EntrySettings.Agent config, String exitHost, Duration dialTimeout, EntryMetrics metrics) {
+        this.config = config;
+        this.exitHost = exitHost;
+        this.dialer = new Dialer(vertx, dialTimeout);
+        this.metrics = metrics;
+        for (ExposeSpec s : config.services()) {
+            byName.put(s.name(), s);
+            allow.put(s.name(), AllowList.parse(List.of(s.target().toString())));
+        }
+    }
+
+    /** The agent's name. */
+    public String name() {
+        return config.name();
+    }
+
+    /** True when a normal stop should free the agent's leases. */
+    public boolean releaseOnExit() {
+        return config.releaseOnExit();
+    }
+
+    /** What the agent announces after every handshake. */
+    public Frame.Expose announcement() {
+        return new Frame.Expose(
+                config.name(),
+                false,
+                config.services().stream()
+                        .map(s -> new Frame.ExposedService(s.name(), s.kind(), s.requestedPort(), s.display()))
+                        .toList());
+    }
+
+    /**
+     * One line per service for the status screen: its name, target, and where the exit exposes it (or why not). On
+     * the session's context.
+     */
+    public List<String> describe() {
+        List<String> lines = new java.util.ArrayList<>();
+        for (ExposeSpec s : config.services()) {
+            Frame.Grant g = granted.get(s.name());
+            String where = g == null
+                    ? "waiting for the exit node's answer"
+                    : !g.granted()
+                            ? "refused: " + g.detail()
+                            : g.publicPort() > 0 ? "tcp://" + exitHost + ":" + g.publicPort() : "HTTP service";
+            lines.add(s.name() + " " + s.display() + " -> " + where);
+        }
+        return lines;
+    }
+
+    /** The announcement that frees every lease at once. */
+    public Frame.Expose release() {
+        return new Frame.Expose(config.name(), true, List.of());
+    }
+
+    /** Reports the exit's answer; a grant is printed when it is new or changed. */
+    public void onResult(Frame.ExposeResult result) {
+        for (Frame.Grant g : result.grants()) {
+            ExposeSpec spec = byName.get(g.name());
+            if (spec == null) {
+                continue;
+            }
+            Frame.Grant before = granted.put(g.name(), g);
+            if (g.equals(before)) {
+                continue;
+            }
+            if (!g.granted()) {
+                LOG.errorf("cannot expose %s %s: %s", spec.name(), spec.display(), g.detail());
+            } else if (g.publicPort() > 0) {
+                LOG.infof("exposing %s %s at tcp://%s:%d", spec.name(), spec.display(), exitHost, g.publicPort());
+            } else {
+                LOG.infof("exposing %s %s as an HTTP service", spec.name(), spec.display());
+            }
+        }
+    }
+
+    /** The exit opened a stream to one of the services (host = service name, port 0). */
+    public void onStreamOpened(Stream stream) {
+        ExposeSpec spec = stream.port() == 0 ? byName.get(stream.host()) : null;
+        if (spec == null) {
+            LOG.warnf("the exit node asked for %s:%d, which this agent does not expose", stream.host(), stream.port());
+            stream.reset(
+                    ResetCode.NOT_ALLOWED,
+                    "agent " + config.name() + " exposes no service " + stream.host()
+                            + (stream.port() == 0 ? "" : ":" + stream.port()));
+            return;
+        }
+        String target = spec.target().toString();
+        dialer.dial(spec.target().host(), spec.target().port(), allow.get(spec.name()), "service " + spec.name())
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        DialException e = ar.cause() instanceof DialException d
+                                ? d
+                                : new DialException(ResetCode.INTERNAL, "dialing " + target + " failed");
+                        LOG.warnf("service %s: %s", spec.name(), e.getMessage());
+                        stream.reset(e.code(), e.getMessage());
+                        return;
+                    }
+                    new SocketBridge(
+                                    ar.result(),
+                                    "service connection",
+                                    spec.name() + " (" + target + ")",
+                                    metrics.local(),
+                                    null)
+                            .accept(stream);
+                });
+    }
+
+    /** Closes the dialer (node shutdown). */
+    public void close() {
+        dialer.close();
+    }
+}

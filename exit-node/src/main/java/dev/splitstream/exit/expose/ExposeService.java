@@ -1,0 +1,656 @@
+package dev.splitstream.exit.expose;
+
+import dev.splitstream.bridge.BridgeMetrics;
+import dev.splitstream.bridge.Listeners;
+import dev.splitstream.bridge.SocketBridge;
+import dev.splitstream.bridge.StreamEndpoint;
+import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.session.ExitSession;
+import dev.splitstream.exit.token.ExposePolicy;
+import dev.splitstream.exit.token.TokenPolicy;
+import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.ResetCode;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetServer;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jboss.logging.Logger;
+
+/**
+ * Expose on the exit node: agents announce services, TCP services get public ports held by leases, and connections to
+ * an agent's services become streams the exit opens to the agent.
+ *
+ * <p>The API other features build on (HTTP routes, the Hub):
+ *
+ * <ul>
+ *   <li>{@link #openStream}: a stream to one service of a named agent; while the agent is away (reconnecting, or its
+ *       session detached) the request waits, bounded in count (the token's {@code maxQueued}) and time
+ *       ({@code splitstream.exit.queue-timeout}), and proceeds when the agent is back;
+ *   <li>{@link #agents} and {@link #agent}: what the Hub lists;
+ *   <li>{@link #release}: frees an agent's leases at once.
+ * </ul>
+ *
+ * <p>State that outlives sessions (leases, agents) is in the {@link ExposeStore}; live things (which session serves an
+ * agent, bound listeners, waiting connections) are here, under this object's lock. Session work always runs on the
+ * session's own thread ({@link ExitSession#execute}); no lock is held while it runs.
+ */
+@ApplicationScoped
+public class ExposeService {
+    private static final Logger LOG = Logger.getLogger(ExposeService.class);
+
+    private final Vertx vertx;
+    private final ExitSettings settings;
+    private final TokenRegistry tokens;
+    private final ExposeStore store;
+    private final Clock clock;
+    private final BridgeMetrics publicMetrics;
+    private final Counter refusals;
+
+    /** Agents with a session now, or waiting connections, by name. */
+    private final Map<String, Live> live = new HashMap<>();
+    /** Bound public listeners, by port. */
+    private final Map<Integer, PublicPort> ports = new HashMap<>();
+
+    private final AtomicInteger queued = new AtomicInteger();
+    private final AtomicInteger bound = new AtomicInteger();
+    private long sweepTimer = -1;
+
+    /** The session serving one agent, and connections waiting for it. */
+    private static final class Live {
+        final String tokenId;
+        ExitSession session;
+        final ArrayDeque<Waiter> waiting = new ArrayDeque<>();
+
+        Live(String tokenId) {
+            this.tokenId = tokenId;
+        }
+    }
+
+    private record Waiter(String service, StreamEndpoint endpoint, long timer) {}
+
+    private static final class PublicPort {
+        final int port;
+        ServiceKey key;
+        NetServer server;
+
+        PublicPort(int port, ServiceKey key) {
+            this.port = port;
+            this.key = key;
+        }
+    }
+
+    public ExposeService(
+            Vertx vertx, ExitSettings settings, TokenRegistry tokens, ExposeStore store, MeterRegistry registry) {
+        this.vertx = vertx;
+        this.settings = settings;
+        this.tokens = tokens;
+        this.store = store;
+        this.clock = Clock.systemUTC();
+        Gauge.builder("splitstream.exit.expose.ports", bound, AtomicInteger::get)
+                .description("Public TCP ports bound (leases of connected and of reconnecting agents)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.expose.leases", this, s -> s.countLeases(false))
+                .tag("state", "connected")
+                .description("Port leases, by whether the holder is connected or the lease is counting down")
+                .register(registry);
+        Gauge.builder("splitstream.exit.expose.leases", this, s -> s.countLeases(true))
+                .tag("state", "waiting")
+                .description("Port leases, by whether the holder is connected or the lease is counting down")
+                .register(registry);
+        Gauge.builder("splitstream.exit.expose.queued", queued, AtomicInteger::get)
+                .description("Connections waiting for their agent to come back")
+                .register(registry);
+        Gauge.builder("splitstream.exit.expose.agents", this, s -> s.store.agents().stream()
+                        .filter(AgentRecord::connected)
+                        .count())
+                .description("Agents connected now")
+                .register(registry);
+        Counter connections = Counter.builder("splitstream.exit.expose.connections")
+                .description("Connections accepted on public ports")
+                .register(registry);
+        Counter in = Counter.builder("splitstream.exit.expose.bytes")
+                .tag("direction", "in")
+                .description("Bytes through public ports: read from clients (in), written to them (out)")
+                .register(registry);
+        Counter out = Counter.builder("splitstream.exit.expose.bytes")
+                .tag("direction", "out")
+                .description("Bytes through public ports: read from clients (in), written to them (out)")
+                .register(registry);
+        this.refusals = Counter.builder("splitstream.exit.expose.refusals")
+                .description("Services refused a grant (policy, range, port taken)")
+                .register(registry);
+        this.publicMetrics = new BridgeMetrics() {
+            @Override
+            public void connectionOpened() {
+                connections.increment();
+            }
+
+            @Override
+            public void bytesFromSocket(int bytes) {
+                in.increment(bytes);
+            }
+
+            @Override
+            public void bytesToSocket(int bytes) {
+                out.increment(bytes);
+            }
+        };
+    }
+
+    void onStart(@Observes StartupEvent event) {
+        long every = Math.max(200, Math.min(1000, settings.expose().lease().toMillis() / 4));
+        sweepTimer = vertx.setPeriodic(every, id -> sweep());
+    }
+
+    void onStop(@Observes ShutdownEvent event) {
+        if (sweepTimer >= 0) {
+            vertx.cancelTimer(sweepTimer);
+        }
+        List<NetServer> servers;
+        synchronized (this) {
+            servers = ports.values().stream()
+                    .map(p -> p.server)
+                    .filter(s -> s != null)
+                    .toList();
+            ports.clear();
+        }
+        servers.forEach(NetServer::close);
+    }
+
+    private double countLeases(boolean waiting) {
+        return store.leases().stream()
+                .filter(l -> l.expires().isPresent() == waiting)
+                .count();
+    }
+
+    // ------------------------------------------------------------------ agents announce
+
+    /**
+     * Handles an agent's announcement on {@code session} (on the session's thread): grants or refuses each service,
+     * binds public ports, and completes with the answer to send back.
+     */
+    public Future<Frame.ExposeResult> announce(ExitSession session, Frame.Expose expose) {
+        String agent = expose.agent();
+        String tokenId = session.tokenId();
+        ExposePolicy policy = tokens.policy(tokenId).map(TokenPolicy::expose).orElse(ExposePolicy.DENIED);
+        if (expose.release()) {
+            release(agent, tokenId);
+            return Future.succeededFuture(new Frame.ExposeResult(List.of()));
+        }
+        Optional<String> refusal = admit(session, agent, tokenId, policy);
+        if (refusal.isPresent()) {
+            LOG.warnf("agent %s (token %s) refused: %s", agent, tokenId, refusal.get());
+            List<Frame.Grant> grants = expose.services().stream()
+                    .map(s -> refused(s.name(), refusal.get()))
+                    .toList();
+            return Future.succeededFuture(new Frame.ExposeResult(grants));
+        }
+        releaseDropped(agent, tokenId, expose);
+        List<Future<Frame.Grant>> grants = new ArrayList<>();
+        for (Frame.ExposedService service : expose.services()) {
+            ServiceKey key = new ServiceKey(tokenId, agent, service.name());
+            grants.add(
+                    service.kind() == Frame.ServiceKind.TCP
+                            ? grantPort(key, service.requestedPort(), policy, new HashSet<>(), 0)
+                            : Future.succeededFuture(new Frame.Grant(service.name(), true, 0, "http")));
+        }
+        return Future.join(grants).map(cf -> {
+            List<Frame.Grant> out = new ArrayList<>();
+            List<AgentRecord.ServiceRecord> records = new ArrayList<>();
+            for (int i = 0; i < grants.size(); i++) {
+                Frame.Grant g = grants.get(i).result();
+                Frame.ExposedService s = expose.services().get(i);
+                out.add(g);
+                if (g.granted()) {
+                    records.add(new AgentRecord.ServiceRecord(
+                            s.name(), s.kind().name().toLowerCase(java.util.Locale.ROOT), s.target(), g.publicPort()));
+                    LOG.infof(
+                            "agent %s (token %s) exposes %s (%s) %s",
+                            agent,
+                            tokenId,
+                            s.name(),
+                            s.target(),
+                            g.publicPort() > 0 ? "on public port " + g.publicPort() : "as an HTTP service");
+                } else {
+                    refusals.increment();
+                    LOG.warnf("agent %s (token %s): %s refused: %s", agent, tokenId, s.name(), g.detail());
+                }
+            }
+            List<Waiter> ready;
+            synchronized (this) {
+                store.putAgent(new AgentRecord(agent, tokenId, true, clock.instant(), List.copyOf(records)));
+                Live l = live.get(agent);
+                ready = l == null || l.session != session ? List.of() : drain(l);
+            }
+            ready.forEach(w -> dispatch(session, agent, w.service(), w.endpoint()));
+            return new Frame.ExposeResult(List.copyOf(out));
+        });
+    }
+
+    /** Whether this agent may announce at all; takes the agent over from an older session of the same agent. */
+    private synchronized Optional<String> admit(
+            ExitSession session, String agent, String tokenId, ExposePolicy policy) {
+        if (!policy.allowed()) {
+            return Optional.of("expose is not allowed for token " + tokenId);
+        }
+        Optional<AgentRecord> known = store.agent(agent);
+        if (known.isPresent() && !known.get().tokenId().equals(tokenId)) {
+            return Optional.of("agent name " + agent + " is in use by another token");
+        }
+        long others = store.agents().stream()
+                .filter(a -> a.tokenId().equals(tokenId) && !a.name().equals(agent))
+                .count();
+        if (known.isEmpty() && others >= policy.maxAgents()) {
+            return Optional.of(
+                    "token " + tokenId + " already has " + others + " agents (max " + policy.maxAgents() + ")");
+        }
+        Live l = live.computeIfAbsent(agent, a -> new Live(tokenId));
+        ExitSession old = l.session;
+        l.session = session;
+        session.servesAgent(agent);
+        if (old != null && old != session) {
+            LOG.infof("agent %s moved to session %s; closing its old session %s", agent, session.idHex(), old.idHex());
+            old.close(CloseCode.GOING_AWAY, "agent " + agent + " reconnected with a new session");
+        }
+        return Optional.empty();
+    }
+
+    /** Services the agent announced before and no longer lists: their ports are freed. */
+    private void releaseDropped(String agent, String tokenId, Frame.Expose expose) {
+        Set<String> now = new HashSet<>();
+        expose.services().forEach(s -> now.add(s.name()));
+        List<ServiceKey> dropped = new ArrayList<>();
+        synchronized (this) {
+            for (Lease lease : store.leases()) {
+                ServiceKey k = lease.key();
+                if (k.agent().equals(agent) && k.tokenId().equals(tokenId) && !now.contains(k.service())) {
+                    dropped.add(k);
+                }
+            }
+        }
+        dropped.forEach(this::releaseKey);
+    }
+
+    private Future<Frame.Grant> grantPort(
+            ServiceKey key, int requested, ExposePolicy policy, Set<Integer> avoid, int attempt) {
+        String name = key.service();
+        Optional<ExitSettings.PortRange> range = settings.expose().publicPorts();
+        if (range.isEmpty()) {
+            return Future.succeededFuture(
+                    refused(name, "public TCP ports are off on this exit (SPLITSTREAM_EXIT_PUBLIC_PORTS is not set)"));
+        }
+        int low = Math.max(range.get().low(), policy.lowPort());
+        int high = Math.min(range.get().high(), policy.highPort());
+        if (low > high) {
+            return Future.succeededFuture(
+                    refused(name, "token " + key.tokenId() + " has no public ports on this exit"));
+        }
+        if (requested != 0 && (requested < low || requested > high)) {
+            return Future.succeededFuture(
+                    refused(name, "port " + requested + " is outside the allowed range " + low + "-" + high));
+        }
+        ExposeStore.Claim claim;
+        synchronized (this) {
+            long held = store.leases().stream()
+                    .filter(l -> l.key().tokenId().equals(key.tokenId())
+                            && !l.key().equals(key)
+                            && !l.expiredAt(clock.instant()))
+                    .count();
+            if (store.lease(key).isEmpty() && held >= policy.maxPorts()) {
+                return Future.succeededFuture(refused(
+                        name,
+                        "token " + key.tokenId() + " already holds " + held + " public ports (max " + policy.maxPorts()
+                                + ")"));
+            }
+            claim = store.claim(key, requested, low, high, avoid, clock.instant());
+        }
+        if (claim.lease().isEmpty()) {
+            String why = claim.refusal().get() == ExposeStore.Refusal.PORT_TAKEN
+                    ? "port " + requested + " is leased to another agent"
+                    : "no free public port in " + low + "-" + high;
+            return Future.succeededFuture(refused(name, why));
+        }
+        int port = claim.lease().get().port();
+        return bind(port, key)
+                .map(v -> new Frame.Grant(name, true, port, "tcp://" + publicHost() + ":" + port))
+                .recover(t -> {
+                    store.release(key);
+                    if (requested != 0 || attempt >= 16) {
+                        return Future.succeededFuture(
+                                refused(name, "port " + port + " cannot be bound on the exit: " + t.getMessage()));
+                    }
+                    LOG.infof("public port %d cannot be bound (%s); trying another", port, t.getMessage());
+                    avoid.add(port);
+                    return grantPort(key, 0, policy, avoid, attempt + 1);
+                });
+    }
+
+    private String publicHost() {
+        return settings.expose().publicHost();
+    }
+
+    /** A listener on {@code port} for {@code key}: kept when it is already bound (a lease's listener stays up). */
+    private Future<Void> bind(int port, ServiceKey key) {
+        NetServer stale = null;
+        synchronized (this) {
+            PublicPort p = ports.get(port);
+            if (p != null && p.key.equals(key)) {
+                return Future.succeededFuture();
+            }
+            if (p != null) {
+                ports.remove(port);
+                stale = p.server;
+            }
+            ports.put(port, new PublicPort(port, key));
+        }
+        Future<Void> closed = stale == null ? Future.succeededFuture() : stale.close();
+        if (stale != null) {
+            bound.decrementAndGet();
+        }
+        return closed.compose(v -> Listeners.listen(vertx, publicHost(), port, socket -> accepted(port, socket)))
+                .map(server -> {
+                    boolean keep;
+                    synchronized (this) {
+                        PublicPort p = ports.get(port);
+                        keep = p != null && p.key.equals(key) && p.server == null;
+                        if (keep) {
+                            p.server = server;
+                        }
+                    }
+                    if (!keep) {
+                        server.close();
+                        throw new IllegalStateException("port " + port + " was released while binding");
+                    }
+                    bound.incrementAndGet();
+                    return (Void) null;
+                })
+                .onFailure(t -> {
+                    synchronized (this) {
+                        PublicPort p = ports.get(port);
+                        if (p != null && p.key.equals(key) && p.server == null) {
+                            ports.remove(port);
+                        }
+                    }
+                });
+    }
+
+    private void accepted(int port, io.vertx.core.net.NetSocket socket) {
+        ServiceKey key;
+        synchronized (this) {
+            PublicPort p = ports.get(port);
+            key = p == null ? null : p.key;
+        }
+        if (key == null) {
+            socket.close();
+            return;
+        }
+        SocketBridge bridge = new SocketBridge(
+                socket,
+                "public connection",
+                "agent " + key.agent() + " service " + key.service() + " (public port " + port + ")",
+                publicMetrics,
+                SocketBridge.PLAIN);
+        bridge.open(endpoint -> openStream(key.agent(), key.service(), endpoint));
+    }
+
+    private static Frame.Grant refused(String name, String why) {
+        return new Frame.Grant(name, false, 0, why);
+    }
+
+    // ------------------------------------------------------------------ agents leave
+
+    /** A session ended; if it served an agent, its leases start counting down and new connections wait. */
+    public void sessionClosed(ExitSession session) {
+        String agent = session.agent();
+        if (agent == null) {
+            return;
+        }
+        synchronized (this) {
+            Live l = live.get(agent);
+            if (l == null || l.session != session) {
+                return;
+            }
+            l.session = null;
+            Instant now = clock.instant();
+            Instant until = now.plus(settings.expose().lease());
+            store.agent(agent).ifPresent(a -> store.putAgent(a.withConnected(false, now)));
+            for (Lease lease : store.leases()) {
+                if (lease.key().agent().equals(agent) && lease.key().tokenId().equals(l.tokenId)) {
+                    store.disconnect(lease.key(), until);
+                }
+            }
+            if (l.waiting.isEmpty()) {
+                live.remove(agent);
+            }
+        }
+        LOG.infof(
+                "agent %s disconnected; its ports are kept until %s",
+                agent, clock.instant().plus(settings.expose().lease()));
+    }
+
+    /**
+     * Frees every lease of {@code agent} now and forgets it; connections waiting for it fail. For an agent stopped
+     * with its release flag, and for the Hub.
+     *
+     * @return false when no such agent (of this token, when {@code tokenId} is not null) is known
+     */
+    public boolean release(String agent, String tokenId) {
+        List<ServiceKey> keys = new ArrayList<>();
+        List<Waiter> failed;
+        synchronized (this) {
+            Optional<AgentRecord> known = store.agent(agent);
+            if (known.isEmpty() || (tokenId != null && !known.get().tokenId().equals(tokenId))) {
+                return false;
+            }
+            for (Lease lease : store.leases()) {
+                if (lease.key().agent().equals(agent)
+                        && lease.key().tokenId().equals(known.get().tokenId())) {
+                    keys.add(lease.key());
+                }
+            }
+            store.removeAgent(agent);
+            Live l = live.remove(agent);
+            failed = l == null ? List.of() : drain(l);
+            if (l != null && l.session != null) {
+                l.session.servesAgent(null);
+            }
+        }
+        keys.forEach(this::releaseKey);
+        failed.forEach(w -> w.endpoint().onOpenFailed(ResetCode.CONNECT_FAILED, "agent " + agent + " was released"));
+        LOG.infof("agent %s released %d public ports", agent, keys.size());
+        return true;
+    }
+
+    private void releaseKey(ServiceKey key) {
+        store.release(key);
+        closeListenerOf(key);
+    }
+
+    private void closeListenerOf(ServiceKey key) {
+        NetServer server = null;
+        synchronized (this) {
+            for (PublicPort p : List.copyOf(ports.values())) {
+                if (p.key.equals(key)) {
+                    ports.remove(p.port);
+                    server = p.server;
+                }
+            }
+        }
+        if (server != null) {
+            bound.decrementAndGet();
+            server.close();
+        }
+    }
+
+    /**
+     * Leases that ran out free their ports; agents away for longer than the lease, without leases, are forgotten and
+     * connections waiting for them fail.
+     */
+    private void sweep() {
+        Instant now = clock.instant();
+        List<Lease> expired = store.expire(now);
+        for (Lease lease : expired) {
+            LOG.infof("lease of port %d by %s expired", lease.port(), lease.key());
+            closeListenerOf(lease.key());
+        }
+        List<Waiter> failed = new ArrayList<>();
+        synchronized (this) {
+            Set<String> holding = new HashSet<>();
+            store.leases().forEach(l -> holding.add(l.key().agent()));
+            Instant forgetBefore = now.minus(settings.expose().lease());
+            for (AgentRecord a : store.agents()) {
+                Live l = live.get(a.name());
+                boolean connected = l != null && l.session != null;
+                if (!connected
+                        && !a.connected()
+                        && !holding.contains(a.name())
+                        && a.lastSeen().isBefore(forgetBefore)) {
+                    store.removeAgent(a.name());
+                    if (l != null) {
+                        failed.addAll(drain(l));
+                        live.remove(a.name());
+                    }
+                }
+            }
+        }
+        failed.forEach(w -> w.endpoint().onOpenFailed(ResetCode.CONNECT_FAILED, "the agent's lease expired"));
+    }
+
+    // ------------------------------------------------------------------ streams to agents
+
+    /**
+     * Opens a stream to {@code service} of {@code agent} for {@code endpoint}, as if the agent's service had been
+     * dialed: {@link StreamEndpoint#onOpen} then {@code onAccepted} (the agent connected its target) or
+     * {@code onReset}; or {@link StreamEndpoint#onOpenFailed} (unknown agent or service, queue full, or the agent did
+     * not come back within the queue timeout). While the agent is away the request waits. Any thread; the endpoint's
+     * callbacks run on the agent's session thread (onOpenFailed possibly on another event loop).
+     */
+    public void openStream(String agent, String service, StreamEndpoint endpoint) {
+        ExitSession session;
+        synchronized (this) {
+            Optional<AgentRecord> known = store.agent(agent);
+            if (known.isEmpty()) {
+                session = null;
+            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(service))) {
+                endpoint.onOpenFailed(ResetCode.NOT_ALLOWED, "agent " + agent + " has no service " + service);
+                return;
+            } else {
+                Live l = live.computeIfAbsent(agent, a -> new Live(known.get().tokenId()));
+                if (l.session == null) {
+                    enqueue(l, agent, service, endpoint);
+                    return;
+                }
+                session = l.session;
+            }
+        }
+        if (session == null) {
+            endpoint.onOpenFailed(ResetCode.NOT_ALLOWED, "no agent " + agent);
+            return;
+        }
+        dispatch(session, agent, service, endpoint);
+    }
+
+    private void dispatch(ExitSession session, String agent, String service, StreamEndpoint endpoint) {
+        session.execute(() -> {
+            if (!session.openStream(service, endpoint)) {
+                // The session is detached (the agent reconnects) or ended: wait for it like any other.
+                synchronized (this) {
+                    Live l = live.computeIfAbsent(agent, a -> new Live(session.tokenId()));
+                    if (l.session == session && session.isClosed()) {
+                        l.session = null;
+                    }
+                    enqueue(l, agent, service, endpoint);
+                }
+            }
+        });
+    }
+
+    /** Call under the lock. */
+    private void enqueue(Live l, String agent, String service, StreamEndpoint endpoint) {
+        int max = tokens.policy(l.tokenId).map(p -> p.expose().maxQueued()).orElse(0);
+        l.waiting.removeIf(w -> {
+            if (w.endpoint().isAbandoned()) {
+                vertx.cancelTimer(w.timer());
+                queued.decrementAndGet();
+                return true;
+            }
+            return false;
+        });
+        if (l.waiting.size() >= max) {
+            vertx.runOnContext(v -> endpoint.onOpenFailed(
+                    ResetCode.TOO_MANY_STREAMS,
+                    "agent " + agent + " is away and " + max + " connections already wait for it"));
+            return;
+        }
+        long ms = settings.expose().queueTimeout().toMillis();
+        Waiter[] self = new Waiter[1];
+        long timer = vertx.setTimer(ms, id -> {
+            boolean removed;
+            synchronized (this) {
+                removed = l.waiting.remove(self[0]);
+                if (removed) {
+                    queued.decrementAndGet();
+                }
+            }
+            if (removed) {
+                endpoint.onOpenFailed(ResetCode.TIMEOUT, "agent " + agent + " did not come back within " + ms + "ms");
+            }
+        });
+        self[0] = new Waiter(service, endpoint, timer);
+        l.waiting.add(self[0]);
+        queued.incrementAndGet();
+    }
+
+    /** Call under the lock: takes every waiter out. */
+    private List<Waiter> drain(Live l) {
+        List<Waiter> out = new ArrayList<>();
+        Waiter w;
+        while ((w = l.waiting.poll()) != null) {
+            vertx.cancelTimer(w.timer());
+            queued.decrementAndGet();
+            out.add(w);
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ listing
+
+    /** Every known agent (connected, or away with leases), by name. */
+    public List<AgentRecord> agents() {
+        return store.agents();
+    }
+
+    /** The agent named {@code name}. */
+    public Optional<AgentRecord> agent(String name) {
+        return store.agent(name);
+    }
+
+    /** Current leases, for stats. */
+    public List<Lease> leases() {
+        return store.leases();
+    }
+
+    /** Connections waiting for an agent now. */
+    public int queuedConnections() {
+        return queued.get();
+    }
+}

@@ -1,0 +1,273 @@
+package dev.splitstream.e2e;
+
+import static dev.splitstream.e2e.harness.Transfers.figure;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.splitstream.e2e.fixture.PostgresFixture;
+import dev.splitstream.e2e.fixture.SshdFixture;
+import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.Exec;
+import dev.splitstream.e2e.harness.Node;
+import dev.splitstream.e2e.harness.NodeLogs;
+import dev.splitstream.e2e.harness.NodeSpec;
+import dev.splitstream.e2e.harness.Programs;
+import dev.splitstream.e2e.harness.TargetServer;
+import dev.splitstream.e2e.harness.Transfers;
+import dev.splitstream.e2e.harness.Tunnel;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Expose (reverse tunnels) with real processes: agents (entry nodes with SPLITSTREAM_ENTRY_EXPOSE) next to an sshd, a
+ * PostgreSQL and an echo server; clients reach them through the exit's public ports. One exit serves every case (a
+ * tokens file with an agent tenant, a tenant without expose and a tenant with two ports); each case starts the agents
+ * it needs.
+ */
+@ExtendWith(NodeLogs.class)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ExposeE2E {
+    private static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(120);
+    private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final Pattern EXPOSING = Pattern.compile("exposing (\\S+) \\S+ at tcp://127\\.0\\.0\\.1:(\\d+)");
+
+    private static final Closer SHARED = new Closer();
+    private static Node exit;
+    private static int low;
+    private static int high;
+    private static final String AGENTS = Tunnel.newToken();
+    private static final String PLAIN = Tunnel.newToken();
+    private static final String NARROW = Tunnel.newToken();
+
+    @BeforeAll
+    static void startExit() throws Exception {
+        low = freeRange(20);
+        high = low + 19;
+        Path tokens = Files.createTempDirectory("splitstream-expose-").resolve("tokens.yaml");
+        Files.writeString(
+                tokens,
+                String.join(
+                        "\n",
+                        "tokens:",
+                        "  - id: agents",
+                        "    secret: \"" + AGENTS + "\"",
+                        "    expose: {maxQueued: 80}",
+                        "  - id: plain",
+                        "    secret: \"" + PLAIN + "\"",
+                        "  - id: narrow",
+                        "    secret: \"" + NARROW + "\"",
+                        // the top of the range: the agents token takes the lowest free ports, leased for 10 minutes
+                        "    expose: {ports: \"" + (high - 1) + "-" + high + "\", maxPorts: 1}",
+                        ""));
+        exit = SHARED.add(NodeSpec.exit("exit-expose")
+                        .set("splitstream.exit.tokens-file", tokens.toString())
+                        .set("splitstream.exit.public-ports", low + "-" + high)
+                        .set("splitstream.exit.public-host", "127.0.0.1")
+                        .set("splitstream.exit.lease", "10m")
+                        .set("splitstream.exit.queue-timeout", "120s")
+                        .start())
+                .awaitReady();
+    }
+
+    @AfterAll
+    static void stopExit() throws Exception {
+        SHARED.close();
+    }
+
+    /** The first of {@code n} consecutive loopback ports that bind now, below the ephemeral range. */
+    private static int freeRange(int n) throws IOException {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int base = ThreadLocalRandom.current().nextInt(20000, 30000 - n);
+            List<ServerSocket> held = new ArrayList<>();
+            try {
+                for (int p = base; p < base + n; p++) {
+                    ServerSocket s = new ServerSocket();
+                    held.add(s);
+                    s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), p));
+                }
+                return base;
+            } catch (IOException taken) {
+                // try another block
+            } finally {
+                for (ServerSocket s : held) {
+                    s.close();
+                }
+            }
+        }
+        throw new IOException("no " + n + " consecutive free ports");
+    }
+
+    private static NodeSpec agent(String name, String tokenId, String secret, String expose) {
+        return NodeSpec.entry(name)
+                .token(secret)
+                .set("splitstream.token-id", tokenId)
+                .set("splitstream.entry.agent", name)
+                .set("splitstream.entry.expose", expose)
+                .server(exit.wsUrl());
+    }
+
+    /** Waits for the agent's "exposing NAME ... at tcp://127.0.0.1:PORT" line (the {@code nth}, from 1) and returns PORT. */
+    private static int awaitPort(Node agent, String service, int nth) {
+        List<String> lines = agent.awaitLogCount("exposing " + service + " ", nth, WAIT);
+        Matcher m = EXPOSING.matcher(lines.get(nth - 1));
+        assertThat(m.find()).as(lines.get(nth - 1)).isTrue();
+        return Integer.parseInt(m.group(2));
+    }
+
+    @Test
+    @Order(1)
+    void sshAndPsqlReachServicesNextToTheAgentThroughPublicPorts() throws Exception {
+        String psql = Programs.require("psql").toString();
+        try (SshdFixture sshd = SshdFixture.start();
+                PostgresFixture postgres = PostgresFixture.start();
+                Node agent = agent(
+                                "db-host",
+                                "agents",
+                                AGENTS,
+                                "ssh=127.0.0.1:" + sshd.port() + ",pg=127.0.0.1:" + postgres.port())
+                        .start()) {
+            int sshPort = awaitPort(agent, "ssh", 1);
+            int pgPort = awaitPort(agent, "pg", 1);
+            assertThat(sshPort).isBetween(low, high);
+            assertThat(pgPort).isBetween(low, high).isNotEqualTo(sshPort);
+            exit.awaitLog("agent db-host (token agents) exposes ssh", WAIT);
+
+            Exec.Result ssh = sshd.ssh(sshPort, CLIENT_TIMEOUT, "echo", "splitstream-expose-ok")
+                    .assertSuccess();
+            assertThat(ssh.output()).contains("splitstream-expose-ok");
+            figure("ssh echo through a public port: " + ssh.elapsed().toMillis() + " ms");
+
+            Map<String, String> env = Map.of("PGCONNECT_TIMEOUT", "10", "PGUSER", "postgres", "PGDATABASE", "postgres");
+            Exec.Result select = Exec.run(
+                            CLIENT_TIMEOUT,
+                            env,
+                            null,
+                            psql,
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            Integer.toString(pgPort),
+                            "-Atc",
+                            "select 40 + 2")
+                    .assertSuccess();
+            assertThat(select.output().trim()).isEqualTo("42");
+            assertThat(exit.metric("splitstream_exit_expose_ports", "")).isGreaterThanOrEqualTo(2);
+            assertThat(exit.metric("splitstream_exit_expose_connections_total", ""))
+                    .isGreaterThanOrEqualTo(2);
+        }
+    }
+
+    @Test
+    @Order(2)
+    void aRestartedAgentGetsItsPortBackAndAConnectionOpenedMeanwhileCompletes() throws Exception {
+        try (Closer closer = new Closer()) {
+            TargetServer echo = closer.add(new TargetServer());
+            Node agent = closer.add(agent("echo-host", "agents", AGENTS, "echo=127.0.0.1:" + echo.port())
+                    .start());
+            int port = awaitPort(agent, "echo", 1);
+            Transfers.echo(port, 256 * 1024, 1);
+
+            // 64 connections at once through the public port, each checked by SHA-256
+            long bytes = Transfers.parallelEchoes(port, 64, 512 * 1024, 7, Duration.ofSeconds(240));
+            figure("64 parallel connections through a public port: " + bytes + " bytes each way intact");
+
+            // a second identity asking for the leased port is refused, and the holder keeps it
+            Node thief = closer.add(agent("thief", "agents", AGENTS, "echo:" + port + "=127.0.0.1:" + echo.port())
+                    .start());
+            String refused = thief.awaitLog("cannot expose echo", WAIT);
+            assertThat(refused).contains("port " + port + " is leased to another agent");
+
+            agent.kill();
+            // opened while the agent is gone: waits at the exit
+            CompletableFuture<Void> during = CompletableFuture.runAsync(() -> {
+                try {
+                    Transfers.echo(port, 1024 * 1024, 2);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            org.awaitility.Awaitility.await("the connection waits for the agent")
+                    .atMost(WAIT)
+                    .until(() -> exit.metric("splitstream_exit_expose_queued", "") >= 1);
+            assertThat(during).isNotDone();
+
+            agent.restart();
+            assertThat(awaitPort(agent, "echo", 2))
+                    .as("the same port after a restart")
+                    .isEqualTo(port);
+            during.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertThat(exit.logText()).doesNotContainIgnoringCase("address already in use");
+            Transfers.echo(port, 64 * 1024, 3);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void anAgentStoppedWithReleaseFreesItsPortAtOnce() throws Exception {
+        try (Closer closer = new Closer()) {
+            TargetServer echo = closer.add(new TargetServer());
+            Node leaving = closer.add(agent("leaving", "agents", AGENTS, "svc=127.0.0.1:" + echo.port())
+                    .set("splitstream.entry.release-on-exit", "true")
+                    .start());
+            int port = awaitPort(leaving, "svc", 1);
+            leaving.stop();
+            exit.awaitLog("agent leaving released", WAIT);
+            Node next = closer.add(agent("next", "agents", AGENTS, "svc:" + port + "=127.0.0.1:" + echo.port())
+                    .start());
+            assertThat(awaitPort(next, "svc", 1)).isEqualTo(port);
+            Transfers.echo(port, 64 * 1024, 4);
+        }
+    }
+
+    @Test
+    @Order(4)
+    void badRequestsGetClearErrors() throws Exception {
+        try (Closer closer = new Closer()) {
+            TargetServer echo = closer.add(new TargetServer());
+            Node forbidden = closer.add(agent("plain-agent", "plain", PLAIN, "svc=127.0.0.1:" + echo.port())
+                    .start());
+            assertThat(forbidden.awaitLog("cannot expose svc", WAIT)).contains("expose is not allowed for token plain");
+
+            Node narrow = closer.add(agent(
+                            "narrow-agent",
+                            "narrow",
+                            NARROW,
+                            "out:" + low + "=127.0.0.1:" + echo.port() + ",in=127.0.0.1:" + echo.port()
+                                    + ",more=127.0.0.1:" + echo.port())
+                    .start());
+            assertThat(narrow.awaitLog("cannot expose out", WAIT))
+                    .contains("port " + low + " is outside the allowed range " + (high - 1) + "-" + high);
+            int in = awaitPort(narrow, "in", 1);
+            assertThat(in).isBetween(high - 1, high);
+            assertThat(narrow.awaitLog("cannot expose more", WAIT)).contains("(max 1)");
+            Transfers.echo(in, 64 * 1024, 5);
+
+            // a malformed service list stops the agent with the key's name
+            Node broken = closer.add(
+                    agent("broken", "agents", AGENTS, "Bad_Name=127.0.0.1:1").start());
+            broken.awaitLog("splitstream.entry.expose", WAIT);
+            org.awaitility.Awaitility.await("the misconfigured agent exits")
+                    .atMost(WAIT)
+                    .until(() -> !broken.isAlive());
+        }
+    }
+}
