@@ -56,13 +56,33 @@ try {
   const canvases = await page.locator(`tr[data-session="${id}"] canvas.spark`).count();
   if (canvases !== 1) fail('no throughput chart for the session');
   await page.screenshot({ path: `${shots}/dashboard-sessions.png`, fullPage: true });
-  console.log(`bytes-grew ${first} ${await down()} transport=${transport}`);
+  const grown = await down();
+
+  // the agent the entry runs, with its service on a public port
+  await page.goto(origin + '/dashboard/agents');
+  const agentRow = page.locator('#agents tbody tr[data-agent]').first();
+  await agentRow.waitFor({ timeout: WAIT });
+  const agentCells = await agentRow.locator('td').allTextContents();
+  console.log(`agent ${agentCells[0]} ${agentCells[2]} ${agentCells[4]}`);
+  await page.screenshot({ path: `${shots}/dashboard-agents.png`, fullPage: true });
+
+  await page.goto(url);
+  await page.locator(`tr[data-session="${id}"]`).waitFor({ timeout: WAIT });
+  console.log(`bytes-grew ${first} ${grown} transport=${transport}`);
 
   // the test stops the entry now; its session must leave the page
   await page.locator(`tr[data-session="${id}"]`).waitFor({ state: 'detached', timeout: 90_000 });
   await page.waitForSelector('#sessions-empty:not(.hidden)', { timeout: WAIT });
   await page.screenshot({ path: `${shots}/dashboard-after-entry-stopped.png`, fullPage: true });
   console.log('session-gone ' + id);
+
+  await page.goto(origin + '/dashboard/agents');
+  await page.waitForSelector('#live:not(.off)', { timeout: WAIT });
+  await page.waitForTimeout(1500);
+  const after = await page.locator('#agents tbody tr[data-agent]').first().locator('td').allTextContents()
+    .catch(() => []);
+  console.log(`agent-after ${after.join(' | ') || 'none'}`);
+  await page.screenshot({ path: `${shots}/dashboard-agents-after.png`, fullPage: true });
 
   await page.goto(origin + '/dashboard/refusals');
   await page.waitForSelector('#live:not(.off)', { timeout: WAIT });

@@ -50,12 +50,15 @@ class DashboardBrowserE2E {
         String token = Tunnel.newToken();
         int forward = Ports.free();
         int refusedForward = Ports.free();
+        int publicPort = Ports.free();
         try (Closer closer = new Closer()) {
             TargetServer target = closer.add(new TargetServer());
             Node exit = closer.add(NodeSpec.exit()
                             .token(token)
                             .allow("127.0.0.1:" + target.port())
                             .env("SPLITSTREAM_EXIT_DASHBOARD_PASSWORD", PASSWORD)
+                            .set("splitstream.exit.public-ports", publicPort + "-" + publicPort)
+                            .set("splitstream.exit.public-host", "127.0.0.1")
                             .start())
                     .awaitReady();
             Node entry = closer.add(NodeSpec.entry()
@@ -64,6 +67,9 @@ class DashboardBrowserE2E {
                             .forward(forward, "127.0.0.1", target.port())
                             // a target outside the exit's allow-list, for the refusals page
                             .forward(refusedForward, "127.0.0.1", exit.managementPort())
+                            // and an agent exposing one service, for the agents page
+                            .set("splitstream.entry.agent", "dash-agent")
+                            .set("splitstream.entry.expose", "echo=127.0.0.1:" + target.port())
                             .start())
                     .awaitReady();
             entry.awaitLog("session established", Duration.ofSeconds(30));
@@ -119,11 +125,21 @@ class DashboardBrowserE2E {
             assertThat(browser.exitValue()).as("browser check: %s", lines).isZero();
             assertThat(lines).anyMatch(l -> l.startsWith("session-seen "));
             assertThat(lines).anyMatch(l -> l.startsWith("bytes-grew ") && l.contains("transport=websocket"));
+            assertThat(lines)
+                    .anyMatch(
+                            l -> l.startsWith("agent dash-agent connected") && l.contains("public port " + publicPort));
             assertThat(lines).anyMatch(l -> l.startsWith("session-gone "));
+            // the agent stopped: away, its port leased until the lease runs out
+            assertThat(lines)
+                    .anyMatch(l -> l.startsWith("agent-after dash-agent") && l.contains("away") && l.contains("until"));
             assertThat(lines).anyMatch(l -> l.startsWith("refusals ") && l.contains("NOT_ALLOWED"));
             assertThat(lines).contains("OK");
             for (String shot : new String[] {
-                "dashboard-sessions.png", "dashboard-after-entry-stopped.png", "dashboard-refusals.png"
+                "dashboard-sessions.png",
+                "dashboard-agents.png",
+                "dashboard-after-entry-stopped.png",
+                "dashboard-agents-after.png",
+                "dashboard-refusals.png"
             }) {
                 assertThat(shots.resolve(shot)).as("screenshot").isNotEmptyFile();
             }
