@@ -54,7 +54,8 @@ class TerminalStatusE2E {
                             && s.contains("Transport  websocket  (probe)")
                             && s.matches("(?s).*Session\\s+connected\\s+id [0-9a-f]{32}\\s+rtt [0-9.]+ ms.*")
                             && s.contains("forward 127.0.0.1:" + forward + " -> 127.0.0.1:" + target.port())
-                    && s.contains("Exposed    echo 127.0.0.1:" + target.port() + " -> tcp://127.0.0.1:" + publicPort));
+                            && s.contains("Exposed    echo 127.0.0.1:" + target.port() + " -> tcp://127.0.0.1:"
+                                    + publicPort));
 
             Transfers.echo(forward, 3 * 1024 * 1024, 7);
             String traffic = pane.await(
@@ -107,7 +108,8 @@ class TerminalStatusE2E {
                         + " -Dquarkus.management.port=" + Ports.free()
                         + " -Dsplitstream.entry.server=" + server
                         + " -Dsplitstream.entry.forwards=127.0.0.1:" + forward + "=127.0.0.1:" + targetPort
-                        + " -Dsplitstream.entry.agent=term-agent -Dsplitstream.entry.expose=echo=127.0.0.1:" + targetPort
+                        + " -Dsplitstream.entry.agent=term-agent -Dsplitstream.entry.expose=echo=127.0.0.1:"
+                        + targetPort
                         + " -Dsplitstream.entry.reconnect-min=200ms -Dsplitstream.entry.reconnect-max=3s"
                         + " -Dsplitstream.entry.state-file=" + state
                         + " -jar '" + jar + "'",
