@@ -365,7 +365,14 @@ public final class Session {
 
     private void discardAcked(long acked) {
         while (!unacked.isEmpty() && unacked.peekFirst().seq() <= acked) {
-            unackedBytes -= unacked.pollFirst().cost();
+            Unacked done = unacked.pollFirst();
+            unackedBytes -= done.cost();
+            if (done.frame() instanceof Frame.Data d && d.payload().hasRemaining()) {
+                Stream s = streams.get(d.streamId());
+                if (s != null) {
+                    s.onAcknowledged(d.payload().remaining());
+                }
+            }
         }
         peerAckedSeq = Math.max(peerAckedSeq, acked);
     }

@@ -281,6 +281,12 @@ public final class Stream {
         progress();
     }
 
+    void onAcknowledged(int bytes) {
+        if (handler != null) {
+            handler.onAcknowledged(this, bytes);
+        }
+    }
+
     void onPeerReset(ResetCode code, String message) {
         if (state == State.CLOSED) {
             return;

@@ -21,4 +21,10 @@ public interface StreamHandler {
 
     /** The stream can take more data after {@link Stream#write} returned false. */
     default void onWritable(Stream stream) {}
+
+    /**
+     * The peer acknowledged {@code bytes} of data written to this stream: the session no longer keeps them for resending
+     * (a {@link BufferBudget} lease can release them). Not called for bytes still unacknowledged when the stream ends.
+     */
+    default void onAcknowledged(Stream stream, int bytes) {}
 }

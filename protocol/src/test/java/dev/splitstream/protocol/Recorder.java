@@ -17,6 +17,7 @@ class Recorder implements StreamHandler, SessionListener {
     CloseCode closeCode;
     String closeMessage;
     long rtt = -1;
+    long acknowledged;
     /** Accept streams the peer opens right away, with this recorder as handler. */
     boolean autoAccept = true;
     /** Return credit for data right away. */
@@ -41,6 +42,11 @@ class Recorder implements StreamHandler, SessionListener {
     @Override
     public void onRtt(long rttNanos) {
         rtt = rttNanos;
+    }
+
+    @Override
+    public void onAcknowledged(Stream stream, int bytes) {
+        acknowledged += bytes;
     }
 
     @Override

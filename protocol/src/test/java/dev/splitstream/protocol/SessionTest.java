@@ -45,6 +45,23 @@ class SessionTest {
     }
 
     @Test
+    void acknowledgedDataIsReportedToItsStreamOnce() throws Exception {
+        Link link = link(limits);
+        Recorder c = new Recorder();
+        Stream s = link.client.open("h", 1, c);
+        link.settle();
+        for (int i = 0; i < 40; i++) {
+            s.write(ByteBuffer.allocate(50_000));
+        }
+        link.settle();
+        assertThat(serverEvents.received.size()).isEqualTo(2_000_000);
+        link.server.flushAck();
+        link.settle();
+        assertThat(c.acknowledged).isEqualTo(2_000_000);
+        assertThat(link.client.unackedBytes()).isZero();
+    }
+
+    @Test
     void clientOpensOddStreamIdsAndServerEvenOnes() throws Exception {
         Link link = link(limits);
         assertThat(link.client.open("a", 1, new Recorder()).id()).isEqualTo(1);

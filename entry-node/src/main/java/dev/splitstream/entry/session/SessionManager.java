@@ -58,6 +58,12 @@ public class SessionManager {
     static final long ACK_FLUSH_MILLIS = 100;
     /** Handshake (HELLO to WELCOME) must finish within this time. */
     static final long HANDSHAKE_TIMEOUT_MILLIS = 10_000;
+    /**
+     * A connection counts as working (its slot's backoff starts from reconnect-min again) once it stayed open this long,
+     * not when its handshake completed: a path that accepts handshakes but fails everything after them (a proxy
+     * answering 500 to every upstream POST) must not be retried in a tight loop.
+     */
+    static final long STABLE_MILLIS = 10_000;
     /** How long a local connection waits for a session when none is established. */
     static final long PENDING_OPEN_TIMEOUT_MILLIS = 30_000;
     /** Most local connections waiting for a session at once. */
@@ -379,7 +385,12 @@ public class SessionManager {
                                     "reprobe: cannot connect to %s (%s): %s",
                                     transport.display(), transport.name(), why);
                         } else {
-                            LOG.warnf("cannot connect to %s (%s): %s", transport.display(), transport.name(), why);
+                            slot.failure(
+                                    Logger.Level.WARN,
+                                    "cannot connect",
+                                    String.format(
+                                            "cannot connect to %s (%s): %s",
+                                            transport.display(), transport.name(), why));
                         }
                         transportFailed(slot, l, why);
                     } else {
@@ -502,7 +513,7 @@ public class SessionManager {
                 l.slot.joinedBefore = true;
             }
         }
-        l.slot.backoff.reset();
+        l.slot.opened(l);
         updateConnected();
         announce(result);
         while (!pending.isEmpty() && session != null) {
@@ -551,7 +562,11 @@ public class SessionManager {
             if (l.kind == Kind.WEBSOCKET) {
                 slot.kind = slot.rememberedHttp;
                 slot.reason = "websocket failed: " + why;
-                LOG.infof("%s: websocket failed (%s); trying %s", slot.endpoint.display(), why, slot.kind.label);
+                slot.failure(
+                        Logger.Level.INFO,
+                        "websocket failed",
+                        String.format(
+                                "%s: websocket failed (%s); trying %s", slot.endpoint.display(), why, slot.kind.label));
                 reconnectNow(slot);
                 return;
             }
@@ -675,11 +690,17 @@ public class SessionManager {
             return;
         }
         if (code == CloseCode.AUTH_FAILED) {
-            LOG.errorf(
-                    "handshake with the exit node failed: %s %s (check SPLITSTREAM_TOKEN and SPLITSTREAM_TOKEN_ID)",
-                    code, message);
+            l.slot.failure(
+                    Logger.Level.ERROR,
+                    "refused " + code,
+                    String.format(
+                            "handshake with the exit node failed: %s %s (check SPLITSTREAM_TOKEN and SPLITSTREAM_TOKEN_ID)",
+                            code, message));
         } else {
-            LOG.warnf("handshake with the exit node failed: %s %s", code, message);
+            l.slot.failure(
+                    Logger.Level.WARN,
+                    "refused " + code,
+                    String.format("handshake with the exit node failed: %s %s", code, message));
         }
         scheduleReconnect(l.slot);
     }
@@ -717,6 +738,7 @@ public class SessionManager {
         l.closed = true;
         vertx.cancelTimer(l.handshakeTimer);
         vertx.cancelTimer(l.probeTimer);
+        vertx.cancelTimer(l.stableTimer);
         if (l.slot.link == l) {
             l.slot.link = null;
         }
@@ -727,12 +749,18 @@ public class SessionManager {
             metrics.connected(false);
             if (session != null) {
                 session.detach(l);
-                LOG.warnf(
-                        "%s to the exit node lost (%s); session %s waits for a reconnect",
-                        leg, reason, session.idHex());
+                l.slot.failure(
+                        Logger.Level.WARN,
+                        "lost " + reason,
+                        String.format(
+                                "%s to the exit node lost (%s); session %s waits for a reconnect",
+                                leg, reason, session.idHex()));
             }
         } else {
-            LOG.warnf("%s to the exit node failed during the handshake: %s", leg, reason);
+            l.slot.failure(
+                    Logger.Level.WARN,
+                    "handshake " + reason,
+                    String.format("%s to the exit node failed during the handshake: %s", leg, reason));
         }
         if (l.conn != null) {
             l.conn.close(reason);
@@ -749,7 +777,7 @@ public class SessionManager {
             return;
         }
         long delay = slot.backoff.nextDelayMillis();
-        LOG.debugf("reconnecting %s in %d ms", slot.role, delay);
+        LOG.debugf("reconnecting %s in %d ms (attempt %d)", slot.role, delay, slot.backoff.attempts());
         slot.reconnectAtMillis = System.currentTimeMillis() + delay;
         slot.reconnectTimer = vertx.setTimer(
                 delay,
@@ -913,9 +941,52 @@ public class SessionManager {
             };
         }
 
+        /** Failures since the last stable connection, and the kind of the last one logged above DEBUG. */
+        int failures;
+
+        String lastFailure;
+
+        /**
+         * Logs a failed attempt once per change of state: the first failure of a kind at {@code level}, repeats of it
+         * at DEBUG (the backoff keeps their rate bounded) until a connection is stable again.
+         */
+        void failure(Logger.Level level, String kind, String message) {
+            failures++;
+            // Digits vary between repeats of one failure (counts, ports, timings): they do not make a new state.
+            String key = kind.replaceAll("\\d+", "#");
+            if (key.equals(lastFailure)) {
+                LOG.debugf("%s (failure %d in a row)", message, failures);
+                return;
+            }
+            lastFailure = key;
+            LOG.log(level, failures == 1 ? message : message + " (failure " + failures + " in a row)");
+        }
+
+        /**
+         * A handshake on {@code l} completed; the backoff starts over only once the connection stayed open for {@link
+         * #STABLE_MILLIS}.
+         */
+        void opened(Link l) {
+            vertx.cancelTimer(l.stableTimer);
+            l.stableTimer = vertx.setTimer(
+                    STABLE_MILLIS,
+                    id -> onContext(() -> {
+                        if (l.closed || link != l || l.phase != Phase.OPEN) {
+                            return;
+                        }
+                        backoff.reset();
+                        if (failures > 1) {
+                            LOG.infof(
+                                    "%s: connection to the exit node stable again after %d failed attempts",
+                                    endpoint.display(), failures);
+                        }
+                        failures = 0;
+                        lastFailure = null;
+                    }));
+        }
+
         /** A handshake on {@code l} completed: remember what worked. */
         void established(Link l) {
-            backoff.reset();
             if (l.kind != Kind.WEBSOCKET) {
                 rememberedHttp = l.kind;
             }
@@ -948,6 +1019,7 @@ public class SessionManager {
         Phase phase = Phase.HELLO_SENT;
         long handshakeTimer = -1;
         long probeTimer = -1;
+        long stableTimer = -1;
         Kind kind;
         boolean closed;
 

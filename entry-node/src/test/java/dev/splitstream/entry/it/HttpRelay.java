@@ -15,13 +15,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * cope with: {@link Mode#REFUSE_UPGRADE} answers 403 to WebSocket upgrades and streams everything else through;
  * {@link Mode#BUFFER} also refuses upgrades and holds every response until it is complete (a buffering proxy);
  * {@link Mode#FLAKY_UP} streams, but answers 502 to some upstream POSTs: every 5th after forwarding it (the response
- * is lost), every 7th without forwarding it (the request is lost).
+ * is lost), every 7th without forwarding it (the request is lost); {@link Mode#FAIL_UP} streams, but answers 500 to
+ * every upstream POST while {@link #failing} is set (a broken proxy or load balancer).
  */
 final class HttpRelay implements AutoCloseable {
     enum Mode {
         REFUSE_UPGRADE,
         BUFFER,
-        FLAKY_UP
+        FLAKY_UP,
+        FAIL_UP
     }
 
     private final Vertx vertx = Vertx.vertx();
@@ -33,6 +35,12 @@ final class HttpRelay implements AutoCloseable {
     final AtomicLong requests = new AtomicLong();
     final AtomicLong upPosts = new AtomicLong();
     final AtomicLong failedUpPosts = new AtomicLong();
+    /** Every POST to {@code .../up} (FAIL_UP), and every POST at all, as they arrived. */
+    final AtomicLong allUpPosts = new AtomicLong();
+
+    final AtomicLong posts = new AtomicLong();
+    /** FAIL_UP: answer 500 to upstream POSTs while set. */
+    volatile boolean failing = true;
     /** Requests that carried X-Splitstream-Session, by its value. */
     final java.util.Map<String, AtomicLong> sessionHeaders = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -57,6 +65,17 @@ final class HttpRelay implements AutoCloseable {
         String session = in.getHeader("X-Splitstream-Session");
         if (session != null) {
             sessionHeaders.computeIfAbsent(session, k -> new AtomicLong()).incrementAndGet();
+        }
+        if (in.method() == io.vertx.core.http.HttpMethod.POST) {
+            posts.incrementAndGet();
+            if (in.path().endsWith("/up")) {
+                allUpPosts.incrementAndGet();
+                if (mode == Mode.FAIL_UP && failing) {
+                    failedUpPosts.incrementAndGet();
+                    in.body().onComplete(b -> in.response().setStatusCode(500).end("upstream is broken"));
+                    return;
+                }
+            }
         }
         String upgrade = in.getHeader("Upgrade");
         if (upgrade != null) {

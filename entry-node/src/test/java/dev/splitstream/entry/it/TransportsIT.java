@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.io.DataInputStream;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -354,6 +355,63 @@ class TransportsIT {
                 assertThat(relay.failedUpPosts.get()).isGreaterThan(3);
             } finally {
                 keepLog("flaky", entry);
+            }
+        }
+    }
+
+    /**
+     * Issue 11, attack 6: a proxy answering 500 to every upstream POST made the entry re-send POSTs in a tight loop
+     * (~27,000 in 2 minutes). Now every retry backs off (exponential, jittered, capped at reconnect-max), and the
+     * session recovers once the proxy behaves.
+     */
+    @Test
+    @Timeout(value = 180, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aProxyFailingEveryUpstreamPostGetsABoundedRateAndTheSessionRecovers() throws Exception {
+        try (HttpRelay relay = new HttpRelay(exitPort, HttpRelay.Mode.FAIL_UP)) {
+            EntryProcess entry = entry(
+                    "fail-up",
+                    Map.of(
+                            "SPLITSTREAM_ENTRY_TRANSPORT", "http",
+                            "SPLITSTREAM_ENTRY_RECONNECT_MAX", "4s",
+                            "SPLITSTREAM_ENTRY_SERVER", "http://127.0.0.1:" + relay.port()));
+            try {
+                int port = forwardPort(entry);
+                entry.awaitGroup("session established ([0-9a-f]{32}) transport=http-stream", WAIT);
+                // the session's first upstream frames (acks, pings, an OPEN) meet the 500s
+                Thread client = new Thread(() -> {
+                    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                        s.setSoTimeout(120_000);
+                        s.getOutputStream().write("hello".getBytes(StandardCharsets.UTF_8));
+                        s.getInputStream().read();
+                    } catch (IOException ignored) {
+                        // the connection may be closed while the path is broken
+                    }
+                });
+                client.setDaemon(true);
+                client.start();
+                // five failed cycles (a POST and its retries each): the backoff has reached its cap
+                await().atMost(Duration.ofSeconds(90)).until(() -> relay.failedUpPosts.get() >= 25);
+                long postsBefore = relay.posts.get();
+                long upBefore = relay.allUpPosts.get();
+                Duration window = Duration.ofSeconds(20);
+                // a failed cycle: a handshake (2 POSTs), a POST and up to 4 retries, then reconnect-max (4 s)
+                await("POSTs stay at most 60 within " + window)
+                        .during(window)
+                        .atMost(window.plusSeconds(5))
+                        .until(() -> relay.posts.get() - postsBefore <= 60);
+                long posts = relay.posts.get() - postsBefore;
+                long upPosts = relay.allUpPosts.get() - upBefore;
+                System.out.printf(
+                        "proxy answering 500 to every upstream POST: %d POSTs (%d to /up) in %d s, %d failed in all%n",
+                        posts, upPosts, window.toSeconds(), relay.failedUpPosts.get());
+                assertThat(entry.count("to the exit node lost"))
+                        .as("one WARN per state change")
+                        .isLessThanOrEqualTo(2);
+                relay.failing = false;
+                echo(port, random(MIB), read -> {});
+                entry.awaitGroup("(stable again after \\d+ failed attempts)", WAIT);
+            } finally {
+                keepLog("fail-up", entry);
             }
         }
     }

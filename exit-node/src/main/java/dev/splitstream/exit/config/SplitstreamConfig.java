@@ -95,6 +95,41 @@ public interface SplitstreamConfig {
         @WithDefault("30s")
         Duration pingInterval();
 
+        /**
+         * Where the node keeps its sessions' ownership, replicas and audit log (SPLITSTREAM_EXIT_REGISTRY): {@code memory}
+         * (a single node, nothing shared) or {@code postgres} (replicas sharing the database of
+         * QUARKUS_DATASOURCE_JDBC_URL/USERNAME/PASSWORD). Default memory.
+         */
+        @WithDefault("memory")
+        String registry();
+
+        /**
+         * How the other replicas reach this one, {@code http://host:port} of this node's HTTP port
+         * (SPLITSTREAM_EXIT_REPLICA_URL). Required with registry=postgres. No default.
+         */
+        Optional<String> replicaUrl();
+
+        /**
+         * Secret shared by the replicas that authenticates legs and requests one replica relays to another
+         * (SPLITSTREAM_EXIT_CLUSTER_SECRET), at least 16 characters. Required with registry=postgres. Never logged.
+         */
+        Optional<String> clusterSecret();
+
+        /** This replica's id in the registry, {@code [a-z0-9-]}, at most 32 characters. Default: random at each start. */
+        Optional<String> replicaId();
+
+        /** Interval of this replica's heartbeat in the registry (postgres). Default 2s. */
+        @WithDefault("2s")
+        Duration heartbeatInterval();
+
+        /** A replica whose heartbeat is older than this counts as offline, and so do its sessions. Default 10s. */
+        @WithDefault("10s")
+        Duration replicaOfflineAfter();
+
+        /** How long rows of the audit log are kept (postgres; in memory the last 1000 are kept). Default 30d. */
+        @WithDefault("30d")
+        Duration auditRetention();
+
         /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
         Http http();
 

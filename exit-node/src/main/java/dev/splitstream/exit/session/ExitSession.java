@@ -506,6 +506,7 @@ public final class ExitSession implements SessionListener {
                         return;
                     }
                     LOG.debugf("session %s stream %d connected to %s", idHex, stream.id(), target);
+                    registry.dialed(this, target, "connected", null);
                     new SocketBridge(ar.result(), "target connection", target, metrics.targets(), null).accept(stream);
                 }));
     }
@@ -513,6 +514,8 @@ public final class ExitSession implements SessionListener {
     private void refuse(Stream stream, DialException e) {
         metrics.dialFailure(e.code().name(), "token " + tokenId + " session " + idHex + ": " + e.getMessage());
         LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        registry.dialed(
+                this, Dialer.display(stream.host(), stream.port()), e.code().name(), e.getMessage());
         stream.reset(e.code(), e.getMessage());
     }
 
@@ -533,6 +536,7 @@ public final class ExitSession implements SessionListener {
         LOG.infof(
                 "session %s closed: %s %s (streams %d, bytes up %d down %d)",
                 idHex, code, message, stats.streamsOpened(), stats.bytesReceived(), stats.bytesSent());
+        registry.ended(this, code.name(), message, stats.bytesReceived(), stats.bytesSent());
         Leg in = inbound;
         Leg out = outbound;
         inbound = null;

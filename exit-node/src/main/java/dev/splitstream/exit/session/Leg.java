@@ -21,12 +21,12 @@ public interface Leg {
         sink().send(welcome);
     }
 
-    /** The transport, for views: {@code websocket} or {@code http}. */
+    /** Transport name for the registry and audit log: {@code websocket} or {@code http}. */
     default String transportName() {
         return "unknown";
     }
 
-    /** The peer's address as this node's socket saw it ({@code host:port}), for views; null when unknown. */
+    /** Address of the client's end of this leg (for a relayed leg, the client of the relaying replica), or null. */
     default String remoteAddress() {
         return null;
     }

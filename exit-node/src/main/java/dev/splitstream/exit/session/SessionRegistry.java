@@ -4,6 +4,7 @@ import dev.splitstream.bridge.Dialer;
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.registry.SessionLedger;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.HandshakeResult;
@@ -12,6 +13,7 @@ import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.ServerHandshake;
 import io.vertx.core.Vertx;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -30,6 +32,9 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     private final Dialer dialer;
     private final ExitMetrics metrics;
     private final ExposeService expose;
+    /** The shared registry's view of this node's sessions (ownership, audit log). */
+    @Inject
+    SessionLedger ledger;
 
     public SessionRegistry(
             Vertx vertx,
@@ -70,6 +75,25 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     @Override
     public Optional<Secret> keyFor(byte[] sessionId) {
         return find(sessionId).map(ExitSession::sessionKey);
+    }
+
+    /** Records in the registry that {@code s} was opened here on {@code leg}. */
+    public void opened(ExitSession s, Leg leg) {
+        if (ledger != null) {
+            ledger.opened(s.idHex(), s.tokenId(), leg.transportName(), leg.remoteAddress());
+        }
+    }
+
+    void dialed(ExitSession s, String target, String outcome, String detail) {
+        if (ledger != null) {
+            ledger.dialed(s.idHex(), s.tokenId(), target, outcome, detail);
+        }
+    }
+
+    void ended(ExitSession s, String outcome, String message, long bytesUp, long bytesDown) {
+        if (ledger != null) {
+            ledger.closed(s.idHex(), s.tokenId(), outcome, message, bytesUp, bytesDown);
+        }
     }
 
     void remove(ExitSession s) {

@@ -118,6 +118,7 @@ public final class LegHandshake {
         limits =
                 limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
         ExitSession s = deps.sessions().create(result, limits);
+        deps.sessions().opened(s, leg);
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
             s.openUpstreamOnly(leg, handshake::welcome);
         } else {

@@ -2,6 +2,7 @@ package dev.splitstream.exit.transport;
 
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.ReplayGuard;
@@ -16,4 +17,5 @@ public record TransportDeps(
         SessionRegistry sessions,
         ReplayGuard replay,
         ExitMetrics metrics,
-        SecureRandom random) {}
+        SecureRandom random,
+        LegRelay relay) {}

@@ -65,18 +65,26 @@ public final class Pods {
     }
 
     static ContainerPort managementPort(int port) {
+        return managementPort(port, MANAGEMENT_PORT_NAME);
+    }
+
+    static ContainerPort managementPort(int port, String name) {
         return new ContainerPortBuilder()
-                .withName(MANAGEMENT_PORT_NAME)
+                .withName(name)
                 .withContainerPort(port)
                 .withProtocol("TCP")
                 .build();
     }
 
     static Probe liveness() {
+        return liveness(MANAGEMENT_PORT_NAME);
+    }
+
+    static Probe liveness(String portName) {
         return new ProbeBuilder()
                 .withNewHttpGet()
                 .withPath(HEALTH_LIVE_PATH)
-                .withPort(new IntOrString(MANAGEMENT_PORT_NAME))
+                .withPort(new IntOrString(portName))
                 .endHttpGet()
                 .withInitialDelaySeconds(5)
                 .withPeriodSeconds(10)
@@ -85,10 +93,14 @@ public final class Pods {
     }
 
     static Probe readiness() {
+        return readiness(MANAGEMENT_PORT_NAME);
+    }
+
+    static Probe readiness(String portName) {
         return new ProbeBuilder()
                 .withNewHttpGet()
                 .withPath(HEALTH_READY_PATH)
-                .withPort(new IntOrString(MANAGEMENT_PORT_NAME))
+                .withPort(new IntOrString(portName))
                 .endHttpGet()
                 .withInitialDelaySeconds(2)
                 .withPeriodSeconds(5)

@@ -22,6 +22,8 @@ import java.util.Optional;
 public final class SidecarInjection {
     static final String TMP_VOLUME = "splitstream-entry-tmp";
     static final String TOKEN_VOLUME = "splitstream-entry-token";
+    /** Port names are unique across a pod's containers, and an application may call its own port "management". */
+    static final String MANAGEMENT_PORT = "entry-mgmt";
 
     private SidecarInjection() {}
 
@@ -51,10 +53,10 @@ public final class SidecarInjection {
                 .endSecretRef()
                 .endEnvFrom()
                 .addAllToEnv(Pods.managementEnv(management))
-                .addToPorts(Pods.managementPort(management))
+                .addToPorts(Pods.managementPort(management, MANAGEMENT_PORT))
                 .withResources(EntryModel.DEFAULT_RESOURCES)
-                .withReadinessProbe(Pods.readiness())
-                .withLivenessProbe(Pods.liveness())
+                .withReadinessProbe(Pods.readiness(MANAGEMENT_PORT))
+                .withLivenessProbe(Pods.liveness(MANAGEMENT_PORT))
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
                 .withRunAsUser(Pods.RUN_AS_USER)

@@ -26,9 +26,14 @@ class SidecarInjectionTest {
         assertThat(entry.getVolumeMounts())
                 .extracting(m -> m.getName() + ":" + m.getMountPath())
                 .containsExactly("splitstream-entry-tmp:/tmp", "splitstream-entry-token:/etc/splitstream/token");
-        assertThat(entry.getReadinessProbe().getHttpGet().getPort().getStrVal()).isEqualTo("management");
-        assertThat(entry.getPorts()).singleElement().satisfies(p -> assertThat(p.getContainerPort())
-                .isEqualTo(9000));
+        assertThat(entry.getReadinessProbe().getHttpGet().getPort().getStrVal())
+                .as("port names are unique in a pod: not the application's 'management'")
+                .isEqualTo("entry-mgmt");
+        assertThat(entry.getLivenessProbe().getHttpGet().getPort().getStrVal()).isEqualTo("entry-mgmt");
+        assertThat(entry.getPorts()).singleElement().satisfies(p -> {
+            assertThat(p.getName()).isEqualTo("entry-mgmt");
+            assertThat(p.getContainerPort()).isEqualTo(9000);
+        });
         @SuppressWarnings("unchecked")
         List<Volume> volumes = (List<Volume>) patch.get(1).get("value");
         assertThat(volumes)

@@ -2,6 +2,7 @@ package dev.splitstream.entry.transport.http;
 
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ServerEndpoint;
+import dev.splitstream.entry.session.Backoff;
 import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.ws.TrustStores;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
@@ -19,8 +20,10 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.TrustOptions;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.concurrent.ThreadLocalRandom;
 import org.jboss.logging.Logger;
 
 /**
@@ -45,6 +48,17 @@ public final class HttpTransport implements Transport {
     static final int POLL_TIMEOUT_MILLIS = 60_000;
     /** Consecutive downstream failures after which the leg counts as lost. */
     static final int MAX_DOWN_FAILURES = 3;
+    /** Failed attempts to learn what an upstream POST delivered, after which the leg counts as lost. */
+    static final int MAX_UP_RETRIES = 4;
+    /**
+     * Retries within a leg wait from 250 ms, doubling with jitter, up to 2 s; after the limits above the leg fails and
+     * the session's own reconnect backoff takes over (so a proxy answering 500 to everything gets a bounded rate).
+     */
+    static final Duration RETRY_MIN = Duration.ofMillis(250);
+
+    static final Duration RETRY_MAX = Duration.ofSeconds(2);
+    /** A downstream response that ends empty sooner than this counts as a failed poll (and backs off). */
+    static final long EMPTY_RESPONSE_MILLIS = 1_000;
     /** Largest frame accepted from a response body. */
     static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH;
 
@@ -102,6 +116,11 @@ public final class HttpTransport implements Transport {
         return client.close();
     }
 
+    private static Backoff retryBackoff() {
+        return new Backoff(
+                RETRY_MIN, RETRY_MAX, () -> ThreadLocalRandom.current().nextDouble());
+    }
+
     private RequestOptions request(HttpMethod method, String tail, String sessionIdHex, String leg) {
         RequestOptions o = new RequestOptions()
                 .setMethod(method)
@@ -144,6 +163,8 @@ public final class HttpTransport implements Transport {
         // Downstream.
         private HttpClientRequest down;
         private int downFailures;
+        private final Backoff downBackoff = retryBackoff();
+        private final Backoff upBackoff = retryBackoff();
         private long firstBytesTimer = -1;
         private Buffer partial = Buffer.buffer();
 
@@ -275,6 +296,7 @@ public final class HttpTransport implements Transport {
                             return;
                         }
                         if (ar.succeeded() && ar.result().statusCode() == 200) {
+                            upBackoff.reset();
                             flush();
                         } else if (ar.succeeded() && ar.result().statusCode() == 404) {
                             fail("HTTP leg unknown or expired on the exit node");
@@ -284,9 +306,21 @@ public final class HttpTransport implements Transport {
                                     : WebSocketTransport.describe(ar.cause());
                             LOG.debugf(
                                     "upstream batch of %d bytes failed (%s); asking what arrived", batch.length(), why);
-                            recoverUpstream(why, 0);
+                            retryUpstream(why, 0);
                         }
                     });
+        }
+
+        /** Asks again what arrived after a backoff delay; upstream sending waits meanwhile. */
+        private void retryUpstream(String why, int attempt) {
+            posting = true;
+            queue.clear();
+            queuedBytes = 0;
+            vertx.setTimer(upBackoff.nextDelayMillis(), id -> {
+                if (!closed) {
+                    recoverUpstream(why, attempt);
+                }
+            });
         }
 
         /** After a failed POST: an empty POST tells what the exit received; the session resends the rest. */
@@ -311,11 +345,10 @@ public final class HttpTransport implements Transport {
                             flush();
                         } else if (ar.succeeded() && ar.result().statusCode() == 404) {
                             fail("HTTP leg unknown or expired on the exit node");
-                        } else if (attempt < 2) {
-                            vertx.setTimer(250L << attempt, id -> recoverUpstream(why, attempt + 1));
-                            posting = true;
+                        } else if (attempt + 1 < MAX_UP_RETRIES) {
+                            retryUpstream(why, attempt + 1);
                         } else {
-                            fail("upstream POST failed: " + why);
+                            fail("upstream POST failed " + MAX_UP_RETRIES + " times: " + why);
                         }
                     });
         }
@@ -382,6 +415,7 @@ public final class HttpTransport implements Transport {
                             cancelFirstBytesTimer();
                         }
                         downFailures = 0;
+                        downBackoff.reset();
                         partial.appendBuffer(chunk);
                         Buffer rest = deliver(partial);
                         partial = rest;
@@ -397,7 +431,17 @@ public final class HttpTransport implements Transport {
                         }
                         down = null;
                         cancelFirstBytesTimer();
-                        openDown();
+                        long millis = (System.nanoTime() - sent[0]) / 1_000_000;
+                        if (!gotBytes[0] && millis < EMPTY_RESPONSE_MILLIS) {
+                            // An exit holds a poll until it has frames or its poll-wait passed; something on the
+                            // path answers at once instead: do not hammer it.
+                            long delay = downBackoff.nextDelayMillis();
+                            LOG.debugf("downstream response ended empty after %d ms; next GET in %d ms", millis, delay);
+                            vertx.setTimer(delay, id -> openDown());
+                        } else {
+                            downBackoff.reset();
+                            openDown();
+                        }
                     });
                 });
             });
@@ -441,8 +485,9 @@ public final class HttpTransport implements Transport {
                 fail("downstream GET failed " + downFailures + " times: " + why);
                 return;
             }
-            LOG.debugf("downstream GET failed (%s); again", why);
-            vertx.setTimer(250L * downFailures, id -> openDown());
+            long delay = downBackoff.nextDelayMillis();
+            LOG.debugf("downstream GET failed (%s); again in %d ms", why, delay);
+            vertx.setTimer(delay, id -> openDown());
         }
 
         /** Hands every whole frame of {@code bytes} to the handler; returns the incomplete rest. */

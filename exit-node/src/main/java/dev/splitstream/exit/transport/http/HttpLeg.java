@@ -51,10 +51,10 @@ final class HttpLeg implements Leg {
     private volatile HttpServerResponse handshakeReply;
 
     private volatile ExitSession session;
+    private volatile String remoteAddress;
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
-    private final String remote;
 
     // On the session's context:
     private Down current;
@@ -68,10 +68,8 @@ final class HttpLeg implements Leg {
             HttpTransport transport,
             FrameCodec codec,
             HandshakeResult established,
-            HttpServerResponse handshakeReply,
-            String remote) {
+            HttpServerResponse handshakeReply) {
         this.id = id;
-        this.remote = remote;
         this.transport = transport;
         this.codec = codec;
         this.established = established;
@@ -86,17 +84,6 @@ final class HttpLeg implements Leg {
         return id;
     }
 
-    @Override
-    public String transportName() {
-        return "http";
-    }
-
-    /** Where the handshake's proof came from (later requests of the leg may use other connections). */
-    @Override
-    public String remoteAddress() {
-        return remote;
-    }
-
     private String shortId() {
         return id.substring(0, 8);
     }
@@ -104,6 +91,21 @@ final class HttpLeg implements Leg {
     @Override
     public FrameSink sink() {
         return sink;
+    }
+
+    @Override
+    public String transportName() {
+        return "http";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return remoteAddress;
+    }
+
+    /** Where the handshake came from (set before the leg is admitted). */
+    void remoteAddress(String address) {
+        this.remoteAddress = address;
     }
 
     // ---------------------------------------------------------------- handshake

@@ -2,6 +2,7 @@ package dev.splitstream.exit.transport.http;
 
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
@@ -66,8 +67,9 @@ public class HttpTransport {
             TokenRegistry tokens,
             SessionRegistry sessions,
             ExitMetrics metrics,
-            ReplayGuard replay) {
-        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
+            ReplayGuard replay,
+            LegRelay relay) {
+        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom(), relay);
         this.http = settings.http();
     }
 
@@ -106,9 +108,13 @@ public class HttpTransport {
         readBody(ctx, MAX_HANDSHAKE_BODY, body -> {
             String id = ctx.request().getHeader(HANDSHAKE_HEADER);
             if (id == null) {
-                hello(ctx.response(), body);
+                deps.relay().httpHello(ctx, body, () -> hello(ctx.response(), body));
             } else {
-                proof(ctx.response(), id, body, String.valueOf(ctx.request().remoteAddress()));
+                proof(
+                        ctx.response(),
+                        id,
+                        body,
+                        deps.relay().inbound(ctx.request()).clientAddress());
             }
         });
     }
@@ -174,7 +180,8 @@ public class HttpTransport {
             refuse(hs, response, e.code(), e.getMessage());
             return;
         }
-        HttpLeg leg = new HttpLeg(randomHex(), this, hs.codec(), result, response, remote);
+        HttpLeg leg = new HttpLeg(randomHex(), this, hs.codec(), result, response);
+        leg.remoteAddress(remote);
         try {
             hs.admit(result, leg);
         } catch (ProtocolException e) {
@@ -369,9 +376,10 @@ public class HttpTransport {
         }
     }
 
+    /** A random id, ending with {@code -<replica id>} when replicas share a registry (see LegRelay). */
     private String randomHex() {
         byte[] b = new byte[16];
         deps.random().nextBytes(b);
-        return HexFormat.of().formatHex(b);
+        return deps.relay().tag(HexFormat.of().formatHex(b));
     }
 }

@@ -2,6 +2,7 @@ package dev.splitstream.exit.transport.ws;
 
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
+import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.exit.transport.TransportDeps;
@@ -39,8 +40,9 @@ public class ExitWebSocket {
             TokenRegistry tokens,
             SessionRegistry sessions,
             ExitMetrics metrics,
-            ReplayGuard replay) {
-        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom());
+            ReplayGuard replay,
+            LegRelay relay) {
+        this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom(), relay);
     }
 
     @OnOpen

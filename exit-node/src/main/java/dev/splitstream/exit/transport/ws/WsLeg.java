@@ -1,5 +1,7 @@
 package dev.splitstream.exit.transport.ws;
 
+import dev.splitstream.exit.relay.LegRelay;
+import dev.splitstream.exit.relay.WsRelay;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.Leg;
 import dev.splitstream.exit.transport.LegHandshake;
@@ -31,6 +33,8 @@ final class WsLeg implements Leg {
         HELLO,
         PROOF,
         OPEN,
+        /** Relayed to the replica that owns the session: messages pass through unchanged. */
+        RELAY,
         CLOSED
     }
 
@@ -43,21 +47,16 @@ final class WsLeg implements Leg {
     private ExitSession session;
     /** A split path's downstream-only leg: the client must send nothing on it after the handshake. */
     private boolean downstreamOnly;
+    /** Where the connection came from (a relaying replica's client, if relayed). */
+    private final LegRelay.Inbound inbound;
 
-    @Override
-    public String transportName() {
-        return "websocket";
-    }
-
-    @Override
-    public String remoteAddress() {
-        return connection.handshakeRequest().remoteAddress();
-    }
+    private WsRelay relay;
 
     WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
+        this.inbound = deps.relay().inbound(connection);
         long ms = deps.settings().handshakeTimeout().toMillis();
         this.handshakeTimer = deps.vertx().setTimer(ms, id -> {
             handshakeTimer = -1;
@@ -72,8 +71,22 @@ final class WsLeg implements Leg {
         return sink;
     }
 
+    @Override
+    public String transportName() {
+        return "websocket";
+    }
+
+    @Override
+    public String remoteAddress() {
+        return inbound.clientAddress();
+    }
+
     void onMessage(Buffer message) {
         if (phase == Phase.CLOSED) {
+            return;
+        }
+        if (phase == Phase.RELAY) {
+            relay.fromClient(message);
             return;
         }
         // Vert.x hands WebSocket messages over as unpooled heap buffers: a view, not a copy.
@@ -94,7 +107,7 @@ final class WsLeg implements Leg {
             return;
         }
         switch (phase) {
-            case HELLO -> onHello(frame);
+            case HELLO -> onHello(frame, message);
             case PROOF -> onProof(frame);
             case OPEN -> onSessionFrame(frame);
             default -> {}
@@ -109,6 +122,41 @@ final class WsLeg implements Leg {
             return;
         }
         session.receive(this, frame);
+    }
+
+    private void onHello(Frame frame, Buffer message) {
+        if (inbound.forged()) {
+            refuse(CloseCode.AUTH_FAILED, "invalid replica relay signature");
+            return;
+        }
+        if (frame instanceof Frame.Hello hello && deps.relay().wantsRelay(hello, inbound)) {
+            // Another replica may own the session: relay this connection there (or fall back to handling it here).
+            phase = Phase.RELAY;
+            cancelHandshakeTimer();
+            relay = deps.relay().webSocket(connection, inbound, hello, message, new LegRelay.Fallback() {
+                @Override
+                public void local() {
+                    if (connection.isClosed()) {
+                        return;
+                    }
+                    phase = Phase.HELLO;
+                    relay = null;
+                    onHello(frame);
+                }
+
+                @Override
+                public void refuse(CloseCode code, String reason) {
+                    if (connection.isClosed()) {
+                        return;
+                    }
+                    phase = Phase.HELLO;
+                    relay = null;
+                    WsLeg.this.refuse(code, reason);
+                }
+            });
+            return;
+        }
+        onHello(frame);
     }
 
     private void onHello(Frame frame) {
@@ -142,6 +190,11 @@ final class WsLeg implements Leg {
     }
 
     void onClose() {
+        if (phase == Phase.RELAY && relay != null) {
+            phase = Phase.CLOSED;
+            relay.clientClosed();
+            return;
+        }
         Phase was = phase;
         phase = Phase.CLOSED;
         cancelHandshakeTimer();

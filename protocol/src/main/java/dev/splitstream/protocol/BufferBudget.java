@@ -1,0 +1,264 @@
+package dev.splitstream.protocol;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A node-wide limit on the stream bytes a node holds in memory, whatever its clients and peers do: bytes read from
+ * sockets that the peer has not acknowledged yet, and bytes received from the peer that are not yet written to their
+ * socket. Shared by every stream of every session; thread-safe (sockets and sessions run on different threads).
+ *
+ * <p>Each stream takes a {@link Lease} when it opens. A lease is guaranteed {@code share} bytes; beyond that it borrows
+ * from what the other leases leave free. A stream whose lease may take no more ({@link Lease#mayTake()} false) stops
+ * reading its socket until {@link Lease#whenMayTake} tells it to go on. A new stream gets a lease only while its share
+ * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
+ *
+ * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
+ * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
+ * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
+ * the stream instead of holding them.
+ */
+public final class BufferBudget {
+    private final long limit;
+    private final int share;
+    private final long wakeBelow;
+
+    // guarded by this
+    private long reserved;
+    private long borrowed;
+    private long held;
+    private int leases;
+    private long refused;
+    private final Set<Lease> waiting = new LinkedHashSet<>();
+
+    /**
+     * @param limit bytes all leases together may commit (shares plus borrowed bytes)
+     * @param share bytes each lease is guaranteed, and the most a caller should read from a socket at once
+     */
+    public BufferBudget(long limit, int share) {
+        if (share < 1024) {
+            throw new IllegalArgumentException("share must be at least 1024 bytes, was " + share);
+        }
+        if (limit < 4L * share) {
+            throw new IllegalArgumentException("limit (" + limit + ") must be at least 4 shares (" + 4L * share + ")");
+        }
+        this.limit = limit;
+        this.share = share;
+        // Hysteresis: paused streams wake once an eighth of the budget is free again, not at every released byte.
+        this.wakeBelow = limit - limit / 8;
+    }
+
+    /** A budget that never refuses (tests and tools; 2^62 bytes). */
+    public static BufferBudget unlimited() {
+        return new BufferBudget(1L << 62, 64 * 1024);
+    }
+
+    /** The default limit for a JVM whose heap may grow to {@code maxHeap} bytes: a quarter of it. */
+    public static long defaultLimit(long maxHeap) {
+        return Math.max(4L * 1024 * 1024, maxHeap / 4);
+    }
+
+    /** Bytes all leases together may commit. */
+    public long limit() {
+        return limit;
+    }
+
+    /** Bytes each lease is guaranteed; also the largest read a caller should make at once. */
+    public int share() {
+        return share;
+    }
+
+    /** Stream bytes held now (charged and not yet released). */
+    public synchronized long held() {
+        return held;
+    }
+
+    /** Bytes committed now: the shares of open leases plus what they borrowed beyond them. */
+    public synchronized long committed() {
+        return reserved + borrowed;
+    }
+
+    /** Leases open now (one per stream). */
+    public synchronized int leases() {
+        return leases;
+    }
+
+    /** Streams refused a lease so far because the budget was spent. */
+    public synchronized long refused() {
+        return refused;
+    }
+
+    /** True when a new stream would be refused now. */
+    public synchronized boolean isSpent() {
+        return reserved + borrowed + share > limit;
+    }
+
+    /** A lease for a new stream, or null when the budget cannot guarantee its share (refuse or delay the stream). */
+    public synchronized Lease tryOpen() {
+        if (reserved + borrowed + share > limit) {
+            refused++;
+            return null;
+        }
+        reserved += share;
+        leases++;
+        return new Lease();
+    }
+
+    /** A one-line description for logs and refusals: use, limit and leases. */
+    public synchronized String describe() {
+        return String.format(
+                "%.1f MiB of %.1f MiB committed by %d streams (%.1f MiB held)",
+                (reserved + borrowed) / 1048576.0, limit / 1048576.0, leases, held / 1048576.0);
+    }
+
+    /** Wakes the waiting leases once the budget has room again, and {@code released} if it may take more itself. */
+    private void wakeIfRoom(Lease released) {
+        List<Runnable> wake = new ArrayList<>();
+        synchronized (this) {
+            if (waiting.isEmpty()) {
+                return;
+            }
+            if (reserved + borrowed <= wakeBelow) {
+                for (Lease lease : waiting) {
+                    wake.add(lease.waiter);
+                    lease.waiter = null;
+                }
+                waiting.clear();
+            } else if (released != null && released.waiter != null && released.mayTakeLocked()) {
+                wake.add(released.waiter);
+                released.waiter = null;
+                waiting.remove(released);
+            }
+        }
+        // Outside the lock: a waiter typically hops to its socket's thread.
+        wake.forEach(Runnable::run);
+    }
+
+    /** One stream's part of the budget. Thread-safe. */
+    public final class Lease {
+        // guarded by BufferBudget.this
+        private long mine;
+        private boolean closed;
+        private Runnable waiter;
+
+        private Lease() {}
+
+        private long over(long bytes) {
+            return Math.max(0, bytes - share);
+        }
+
+        private void add(long n) {
+            long before = over(mine);
+            mine += n;
+            held += n;
+            borrowed += over(mine) - before;
+        }
+
+        private boolean mayTakeLocked() {
+            return !closed && (mine < share || reserved + borrowed < limit);
+        }
+
+        /**
+         * Charges {@code n} bytes this node now holds for the stream (read from its socket).
+         *
+         * @return true while the stream may read more; false: stop reading and wait for {@link #whenMayTake}
+         */
+        public boolean charge(long n) {
+            synchronized (BufferBudget.this) {
+                if (closed) {
+                    return false;
+                }
+                add(n);
+                return mayTakeLocked();
+            }
+        }
+
+        /**
+         * Charges {@code n} bytes that arrived from the peer, unless holding them would take the node past twice its
+         * limit (and this stream is past its share): then nothing is charged and the caller must drop the bytes and
+         * reset the stream.
+         *
+         * @return false when the bytes must not be kept
+         */
+        public boolean chargeArrived(long n) {
+            synchronized (BufferBudget.this) {
+                if (closed) {
+                    return false;
+                }
+                if (mine + n > share && held + n > 2 * limit) {
+                    return false;
+                }
+                add(n);
+                return true;
+            }
+        }
+
+        /** Releases {@code n} bytes the node no longer holds (acknowledged by the peer, or written to the socket). */
+        public void release(long n) {
+            synchronized (BufferBudget.this) {
+                if (closed || n <= 0) {
+                    return;
+                }
+                long m = Math.min(n, mine);
+                long before = over(mine);
+                mine -= m;
+                held -= m;
+                borrowed -= before - over(mine);
+            }
+            wakeIfRoom(this);
+        }
+
+        /** True while the stream may read more. */
+        public boolean mayTake() {
+            synchronized (BufferBudget.this) {
+                return mayTakeLocked();
+            }
+        }
+
+        /** Bytes this lease holds now. */
+        public long held() {
+            synchronized (BufferBudget.this) {
+                return mine;
+            }
+        }
+
+        /**
+         * Runs {@code resume} once the stream may read again: at once (on this thread) if it may now, else on the thread
+         * that releases enough of the budget. Replaces an earlier waiter. Never runs after {@link #close()}.
+         */
+        public void whenMayTake(Runnable resume) {
+            synchronized (BufferBudget.this) {
+                if (closed) {
+                    return;
+                }
+                if (!mayTakeLocked()) {
+                    waiter = resume;
+                    waiting.add(this);
+                    return;
+                }
+            }
+            resume.run();
+        }
+
+        /** Gives back the share and everything still charged (the stream ended). Idempotent. */
+        public void close() {
+            synchronized (BufferBudget.this) {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                held -= mine;
+                borrowed -= over(mine);
+                mine = 0;
+                reserved -= share;
+                leases--;
+                waiter = null;
+                waiting.remove(this);
+            }
+            wakeIfRoom(null);
+        }
+    }
+}

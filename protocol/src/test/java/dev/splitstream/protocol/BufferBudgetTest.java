@@ -1,0 +1,164 @@
+package dev.splitstream.protocol;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class BufferBudgetTest {
+    private static final int SHARE = 16 * 1024;
+
+    @Test
+    void newStreamsAreRefusedOnceTheSharesFillTheLimit() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            leases.add(budget.tryOpen());
+        }
+        assertThat(leases).doesNotContainNull();
+        assertThat(budget.isSpent()).isTrue();
+        assertThat(budget.tryOpen()).isNull();
+        assertThat(budget.refused()).isEqualTo(1);
+        assertThat(budget.describe()).contains("0.1 MiB of 0.1 MiB committed by 8 streams");
+        leases.get(0).close();
+        assertThat(budget.tryOpen()).isNotNull();
+    }
+
+    @Test
+    void aStreamBelowItsShareMayReadWhenOthersSpentThePool() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease hog = budget.tryOpen();
+        BufferBudget.Lease quiet = budget.tryOpen();
+        // the hog borrows everything the two shares leave free, then must stop
+        assertThat(hog.charge(6L * SHARE)).isTrue();
+        assertThat(hog.charge(SHARE)).isFalse();
+        assertThat(budget.committed()).isEqualTo(8L * SHARE);
+        assertThat(budget.tryOpen()).as("no room for a new stream's share").isNull();
+        // the quiet stream still moves its share
+        assertThat(quiet.charge(SHARE - 1)).isTrue();
+        assertThat(quiet.charge(1)).isFalse();
+        quiet.release(SHARE);
+        assertThat(quiet.mayTake()).isTrue();
+    }
+
+    @Test
+    void waitersWakeOnceAnEighthOfTheBudgetIsFreeAgain() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease a = budget.tryOpen();
+        BufferBudget.Lease b = budget.tryOpen();
+        BufferBudget.Lease hog = budget.tryOpen();
+        assertThat(hog.charge(6L * SHARE)).isFalse(); // 3 shares + 5 borrowed: spent
+        assertThat(a.charge(SHARE)).isFalse();
+        assertThat(b.charge(SHARE)).isFalse();
+        AtomicInteger woken = new AtomicInteger();
+        a.whenMayTake(woken::incrementAndGet);
+        b.whenMayTake(woken::incrementAndGet);
+        assertThat(woken).hasValue(0);
+        hog.release(SHARE / 2); // 7.5 of 8 shares committed: not yet an eighth free
+        assertThat(woken).hasValue(0);
+        hog.release(SHARE / 2); // 7 of 8
+        assertThat(woken).hasValue(2);
+        hog.release(SHARE);
+        assertThat(woken).as("each waiter runs once").hasValue(2);
+    }
+
+    @Test
+    void aStreamThatReleasesBelowItsShareWakesAtOnce() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease hog = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
+        hog.charge(7L * SHARE);
+        assertThat(other.charge(2L * SHARE)).isFalse();
+        AtomicInteger woken = new AtomicInteger();
+        other.whenMayTake(woken::incrementAndGet);
+        other.release(SHARE + 1); // now below its share, while the pool is still spent by the hog
+        assertThat(woken).hasValue(1);
+    }
+
+    @Test
+    void whenMayTakeRunsAtOnceWhenThereIsRoomAndNeverAfterClose() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease lease = budget.tryOpen();
+        AtomicInteger runs = new AtomicInteger();
+        lease.whenMayTake(runs::incrementAndGet);
+        assertThat(runs).hasValue(1);
+        lease.charge(10L * SHARE);
+        lease.whenMayTake(runs::incrementAndGet);
+        lease.close();
+        assertThat(runs).hasValue(1);
+        assertThat(lease.charge(1)).isFalse();
+        lease.whenMayTake(runs::incrementAndGet);
+        assertThat(runs).hasValue(1);
+    }
+
+    @Test
+    void closingGivesBackTheShareAndEverythingCharged() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease lease = budget.tryOpen();
+        lease.charge(5L * SHARE);
+        lease.close();
+        lease.close();
+        lease.release(SHARE);
+        assertThat(budget.held()).isZero();
+        assertThat(budget.committed()).isZero();
+        assertThat(budget.leases()).isZero();
+    }
+
+    @Test
+    void arrivedBytesPastTwiceTheLimitAreRefused() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease lease = budget.tryOpen();
+        assertThat(lease.chargeArrived(16L * SHARE)).isTrue();
+        assertThat(lease.chargeArrived(1)).isFalse();
+        assertThat(budget.held()).isEqualTo(16L * SHARE);
+        lease.release(SHARE);
+        assertThat(lease.chargeArrived(SHARE)).isTrue();
+    }
+
+    @Test
+    void heldNeverExceedsTwiceTheLimitWhateverStreamsDo() {
+        BufferBudget budget = new BufferBudget(64L * SHARE, SHARE);
+        Random random = new Random(11);
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        long maxHeld = 0;
+        for (int step = 0; step < 200_000; step++) {
+            int op = random.nextInt(10);
+            if (op == 0) {
+                BufferBudget.Lease lease = budget.tryOpen();
+                if (lease != null) {
+                    leases.add(lease);
+                }
+            } else if (op == 1 && !leases.isEmpty()) {
+                leases.remove(random.nextInt(leases.size())).close();
+            } else if (op < 6 && !leases.isEmpty()) {
+                // a socket read of at most one share, only while the stream may read
+                BufferBudget.Lease lease = leases.get(random.nextInt(leases.size()));
+                if (lease.mayTake()) {
+                    lease.charge(1 + random.nextInt(SHARE));
+                }
+            } else if (op < 8 && !leases.isEmpty()) {
+                BufferBudget.Lease lease = leases.get(random.nextInt(leases.size()));
+                lease.chargeArrived(1 + random.nextInt(4 * SHARE));
+            } else if (!leases.isEmpty()) {
+                BufferBudget.Lease lease = leases.get(random.nextInt(leases.size()));
+                lease.release(random.nextInt(2 * SHARE));
+            }
+            maxHeld = Math.max(maxHeld, budget.held());
+            assertThat(budget.committed()).isLessThanOrEqualTo(2 * budget.limit());
+        }
+        assertThat(maxHeld).isLessThanOrEqualTo(2 * budget.limit()).isGreaterThan(budget.limit());
+        leases.forEach(BufferBudget.Lease::close);
+        assertThat(budget.held()).isZero();
+        assertThat(budget.committed()).isZero();
+    }
+
+    @Test
+    void rejectsASharesmallerThan1KiBOrALimitBelowFourShares() {
+        assertThatThrownBy(() -> new BufferBudget(1 << 20, 512)).hasMessageContaining("share must be at least 1024");
+        assertThatThrownBy(() -> new BufferBudget(3L * SHARE, SHARE)).hasMessageContaining("at least 4 shares");
+    }
+}
