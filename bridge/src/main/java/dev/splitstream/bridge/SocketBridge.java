@@ -1,5 +1,6 @@
 package dev.splitstream.bridge;
 
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.netty.buffer.Unpooled;
@@ -52,6 +53,9 @@ import org.jboss.logging.Logger;
  */
 public final class SocketBridge implements StreamEndpoint {
     private static final Logger LOG = Logger.getLogger(SocketBridge.class);
+    /** Refusals local clients (or a peer) can provoke at any rate: a few lines per reason per interval. */
+    public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
+
     private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
 
     /** What a listener does when the far side answered an {@link #open}ed stream (both run on the socket's thread). */
@@ -388,7 +392,7 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onOpenFailed(ResetCode code, String message) {
         streamDone = true;
-        LOG.warnf("stream to %s refused: %s %s", label, code, message);
+        REFUSALS.log(code.name(), "stream to %s refused: %s %s", label, code, message);
         onSocket(() -> refuse(code, message));
     }
 
@@ -428,7 +432,7 @@ public final class SocketBridge implements StreamEndpoint {
         boolean peerFinished = finReceived;
         onSocket(() -> {
             if (!answered && replies != null) {
-                LOG.warnf("stream %d to %s refused: %s %s", s.id(), label, code, message);
+                REFUSALS.log(code.name(), "stream %d to %s refused: %s %s", s.id(), label, code, message);
                 refuse(code, message);
             } else if (peerFinished) {
                 LOG.debugf("stream %d to %s reset after its FIN: %s %s", s.id(), label, code, message);

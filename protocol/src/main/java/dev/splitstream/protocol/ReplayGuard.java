@@ -8,7 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Remembers hello nonces for the clock-skew window so a replayed hello is refused. Bounded: at most {@code capacity}
+ * Remembers the nonces of verified hellos for the clock-skew window so a replayed handshake is refused. Bounded: at most {@code capacity}
  * nonces; when full, new hellos are refused with LIMIT_EXCEEDED rather than forgetting a nonce still in its window.
  * Thread-safe: one instance serves all connections of a node.
  *
@@ -33,6 +33,24 @@ public final class ReplayGuard {
         this.windowMillis = window.toMillis();
         this.capacity = capacity;
         this.clock = clock;
+    }
+
+    /**
+     * Heap bytes one remembered nonce costs (map entry, key wrapper, 32-byte array, boxed expiry): a full guard of 1 M
+     * nonces was seen holding about 175 MB; rounded up.
+     */
+    public static final int BYTES_PER_NONCE = 200;
+
+    /**
+     * A capacity that keeps the guard within {@code 1/fraction} of a heap of {@code maxHeapBytes} (typically
+     * {@code Runtime.getRuntime().maxMemory()}), at least 1024 nonces.
+     */
+    public static int capacityForHeap(long maxHeapBytes, int fraction) {
+        if (fraction < 1) {
+            throw new IllegalArgumentException("fraction must be positive");
+        }
+        long n = maxHeapBytes / fraction / BYTES_PER_NONCE;
+        return (int) Math.max(1024, Math.min(Integer.MAX_VALUE - 8, n));
     }
 
     /** A guard for the given limits: remembers nonces for twice the clock skew, at most {@code capacity} at once. */

@@ -88,7 +88,11 @@ public final class ServerHandshake {
         this.maxVersion = maxVersion;
     }
 
-    /** Checks version, timestamp, replay and token id; returns the challenge to send. */
+    /**
+     * Checks version, timestamp and token id (or session id); returns the challenge to send. Keeps no node-wide state:
+     * the nonce is recorded against replays only once the proof verified ({@link #onProof}), so hellos from someone
+     * without the secret cost the node nothing beyond this handshake.
+     */
     public Frame.Challenge onHello(Frame frame) throws ProtocolException {
         if (failed || hello != null) {
             throw fail(new ProtocolException("HELLO out of order"));
@@ -114,11 +118,6 @@ public final class ServerHandshake {
                             + limits.clockSkew().toSeconds()
                             + "s: check both clocks"));
         }
-        try {
-            replay.check(h.nonce());
-        } catch (ProtocolException e) {
-            throw fail(e);
-        }
         Optional<Secret> k;
         if (h.intent() == Frame.Intent.NEW) {
             k = tokens.secretFor(h.tokenId());
@@ -143,7 +142,8 @@ public final class ServerHandshake {
     }
 
     /**
-     * Verifies the proof (constant time). For NEW the returned result has a fresh random session id and a derived
+     * Verifies the proof (constant time), then records the hello's nonce (REPLAY if a verified handshake already used
+     * it, LIMIT_EXCEEDED if the guard is full). For NEW the returned result has a fresh random session id and a derived
      * session key; for RESUME/JOIN it names the existing session. {@link HandshakeResult#peerLastReceivedSeq()} is what
      * the client says it received.
      */
@@ -161,6 +161,13 @@ public final class ServerHandshake {
                     hello.intent() == Frame.Intent.NEW
                             ? "proof did not verify: wrong token secret"
                             : "proof did not verify: " + hello.intent() + " needs the session key"));
+        }
+        // Only now, with the proof verified, does the nonce take room in the node-wide guard: an unauthenticated
+        // client cannot fill it. A replayed HELLO never gets this far anyway (the fresh challenge changes the proof).
+        try {
+            replay.check(hello.nonce());
+        } catch (ProtocolException e) {
+            throw fail(e);
         }
         clientProof = p.mac().clone();
         byte[] sessionId;

@@ -103,11 +103,46 @@ class HandshakeTest {
     }
 
     @Test
-    void replayedHelloIsRefusedEvenOnAnotherConnection() throws Exception {
+    void replayedHelloGetsAFreshChallengeSoItsRecordedProofFails() throws Exception {
         ClientHandshake c = client("default", token, Frame.Intent.NEW, null, 0);
-        server().onHello(wire(c.hello()));
-        assertThatThrownBy(() -> server().onHello(wire(c.hello())))
+        ServerHandshake first = server();
+        Frame.Proof recorded = c.onChallenge(wire(first.onHello(wire(c.hello()))));
+        first.onProof(wire(recorded));
+        ServerHandshake second = server();
+        second.onHello(wire(c.hello()));
+        assertThatThrownBy(() -> second.onProof(wire(recorded)))
+                .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.AUTH_FAILED));
+    }
+
+    @Test
+    void nonceOfAVerifiedHandshakeCannotBeUsedAgainEvenOnAnotherConnection() throws Exception {
+        SecureRandom sameNonce = new SecureRandom() {
+            @Override
+            public void nextBytes(byte[] bytes) {
+                java.util.Arrays.fill(bytes, (byte) 7);
+            }
+        };
+        run(new ClientHandshake("default", token, Frame.Intent.NEW, null, 0, 0, clock, sameNonce), server(), 0);
+        ClientHandshake again = new ClientHandshake("default", token, Frame.Intent.NEW, null, 0, 0, clock, sameNonce);
+        ServerHandshake s = server();
+        Frame.Proof proof = again.onChallenge(wire(s.onHello(wire(again.hello()))));
+        assertThatThrownBy(() -> s.onProof(wire(proof)))
                 .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.REPLAY));
+    }
+
+    @Test
+    void hellosWithoutAProofLeaveNothingInTheReplayGuard() throws Exception {
+        for (int i = 0; i < 100; i++) {
+            server().onHello(wire(
+                    client("default", token, Frame.Intent.NEW, null, 0).hello()));
+        }
+        ClientHandshake wrong = client("default", Secret.ofText("not the secret at all"), Frame.Intent.NEW, null, 0);
+        ServerHandshake s = server();
+        Frame.Proof bad = wrong.onChallenge(wire(s.onHello(wire(wrong.hello()))));
+        assertThatThrownBy(() -> s.onProof(wire(bad))).isInstanceOf(ProtocolException.class);
+        assertThat(replay.size()).isZero();
+        newSession();
+        assertThat(replay.size()).isEqualTo(1);
     }
 
     @Test

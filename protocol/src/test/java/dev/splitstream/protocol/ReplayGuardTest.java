@@ -66,4 +66,11 @@ class ReplayGuardTest {
         clock.advance(Limits.defaults().clockSkew().multipliedBy(2).minusSeconds(1));
         assertThatThrownBy(() -> guard.check(nonce(1))).isInstanceOf(ProtocolException.class);
     }
+
+    @Test
+    void capacityFollowsTheHeap() {
+        assertThat(ReplayGuard.capacityForHeap(192L << 20, 32)).isEqualTo((192 << 20) / 32 / 200);
+        assertThat(ReplayGuard.capacityForHeap(1L << 20, 32)).isEqualTo(1024);
+        assertThat(ReplayGuard.capacityForHeap(Long.MAX_VALUE, 1)).isEqualTo(Integer.MAX_VALUE - 8);
+    }
 }

@@ -28,6 +28,7 @@ public record ExitSettings(
         Optional<Path> tokensFile,
         Duration tokensReloadInterval,
         int maxSessions,
+        int maxSessionsPerToken,
         Limits limits,
         Duration handshakeTimeout,
         Duration idleTimeout,
@@ -36,6 +37,8 @@ public record ExitSettings(
         Duration ackInterval,
         Duration pingInterval,
         Optional<Deflate> deflate,
+        int maxConnectionsPerSource,
+        Duration headerTimeout,
         Http http,
         Expose expose) {
 
@@ -99,7 +102,9 @@ public record ExitSettings(
      * @param pollMaxBytes most bytes in one poll answer
      * @param streamPingInterval keepalive PING interval on an idle streamed response
      * @param legTimeout a leg without requests for this long is detached
-     * @param maxPendingHandshakes most handshakes between HELLO and PROOF
+     * @param maxPendingHandshakes most handshakes between HELLO and PROOF, per pool (NEW; RESUME and JOIN)
+     * @param maxPendingHandshakesPerSource most of them per source address, per pool
+     * @param handshakeTimeout longest time between HELLO and PROOF
      */
     public record Http(
             int maxBatch,
@@ -109,7 +114,9 @@ public record ExitSettings(
             int pollMaxBytes,
             Duration streamPingInterval,
             Duration legTimeout,
-            int maxPendingHandshakes) {}
+            int maxPendingHandshakes,
+            int maxPendingHandshakesPerSource,
+            Duration handshakeTimeout) {}
 
     /** Validates {@code c}; the exception names the offending key. */
     public static ExitSettings from(SplitstreamConfig c) {
@@ -137,6 +144,7 @@ public record ExitSettings(
                     + " is not a readable file");
         }
         positive("splitstream.exit.max-sessions", e.maxSessions());
+        positive("splitstream.exit.max-sessions-per-token", e.maxSessionsPerToken());
         positive("splitstream.exit.max-streams", e.maxStreams());
         long maxFrame = e.maxFrame().asLongValue();
         if (maxFrame < 1024 || maxFrame > Limits.HARD_MAX_PAYLOAD) {
@@ -150,6 +158,8 @@ public record ExitSettings(
         positive("splitstream.exit.tokens-reload-interval", e.tokensReloadInterval());
         positive("splitstream.exit.ack-interval", e.ackInterval());
         positive("splitstream.exit.ping-interval", e.pingInterval());
+        positive("splitstream.exit.max-connections-per-source", e.maxConnectionsPerSource());
+        positive("splitstream.exit.header-timeout", e.headerTimeout());
         // 1 MiB initial stream window (protocol default 256 KiB): on a loaded host the credit round trip is
         // milliseconds, and 256 KiB per round trip capped one upload at ~65 MiB/s; the auto-tuner, which compares
         // with the idle ping RTT, does not grow it. Still bounded: credit is returned only once the target took the
@@ -178,6 +188,8 @@ public record ExitSettings(
         positive("splitstream.exit.http.stream-ping-interval", h.streamPingInterval());
         positive("splitstream.exit.http.leg-timeout", h.legTimeout());
         positive("splitstream.exit.http.max-pending-handshakes", h.maxPendingHandshakes());
+        positive("splitstream.exit.http.max-pending-handshakes-per-source", h.maxPendingHandshakesPerSource());
+        positive("splitstream.exit.http.handshake-timeout", h.handshakeTimeout());
         Http http = new Http(
                 (int) maxBatch,
                 h.streamMax(),
@@ -186,7 +198,9 @@ public record ExitSettings(
                 (int) pollMax,
                 h.streamPingInterval(),
                 h.legTimeout(),
-                h.maxPendingHandshakes());
+                h.maxPendingHandshakes(),
+                h.maxPendingHandshakesPerSource(),
+                h.handshakeTimeout());
         Optional<PortRange> publicPorts;
         try {
             publicPorts = e.publicPorts().filter(p -> !p.isBlank()).map(PortRange::parse);
@@ -210,6 +224,7 @@ public record ExitSettings(
                 tokensFile,
                 e.tokensReloadInterval(),
                 e.maxSessions(),
+                e.maxSessionsPerToken(),
                 limits,
                 e.handshakeTimeout(),
                 e.idleTimeout(),
@@ -218,6 +233,8 @@ public record ExitSettings(
                 e.ackInterval(),
                 e.pingInterval(),
                 compression(c),
+                e.maxConnectionsPerSource(),
+                e.headerTimeout(),
                 http,
                 expose);
     }

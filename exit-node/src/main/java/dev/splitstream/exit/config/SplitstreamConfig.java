@@ -63,6 +63,14 @@ public interface SplitstreamConfig {
         @WithDefault("1000")
         int maxSessions();
 
+        /**
+         * Most sessions of one token held at once (attached or waiting for a resume); a tokens-file entry may set its own
+         * ({@code maxSessions}). At the limit, a new login closes the token's longest-detached session, if it has one,
+         * else it is refused with LIMIT_EXCEEDED. Default 100.
+         */
+        @WithDefault("100")
+        int maxSessionsPerToken();
+
         /** Most streams open at once on one session; a token may set a lower limit. Default 1024. */
         @WithDefault("1024")
         int maxStreams();
@@ -94,6 +102,21 @@ public interface SplitstreamConfig {
         /** Interval between keepalive pings the exit node sends (measures RTT). Default 30s. */
         @WithDefault("30s")
         Duration pingInterval();
+
+        /**
+         * Most TCP connections one source address may hold open on the HTTP port at once; more are closed as soon as
+         * they are accepted. Behind a reverse proxy every connection comes from the proxy: each session takes one
+         * (WebSocket) or a few (HTTP), so keep it above the sessions one proxy carries. Default 1024.
+         */
+        @WithDefault("1024")
+        int maxConnectionsPerSource();
+
+        /**
+         * Time a new connection on the HTTP port has to send its first complete request head (request line and headers)
+         * before it is closed (slowloris). Default 10s.
+         */
+        @WithDefault("10s")
+        Duration headerTimeout();
 
         /**
          * Where the node keeps its sessions' ownership, replicas and audit log (SPLITSTREAM_EXIT_REGISTRY): {@code memory}
@@ -214,8 +237,23 @@ public interface SplitstreamConfig {
         @WithDefault("60s")
         Duration legTimeout();
 
-        /** Most HTTP handshakes between HELLO and PROOF at once; more are refused with LIMIT_EXCEEDED (503). Default 1000. */
+        /**
+         * Most HTTP handshakes between HELLO and PROOF at once, for NEW sessions; more are refused with LIMIT_EXCEEDED
+         * (503). RESUME and JOIN handshakes (which must name a live session) have a pool of the same size of their own,
+         * so a flood of HELLOs cannot lock existing sessions out. Default 1000.
+         */
         @WithDefault("1000")
         int maxPendingHandshakes();
+
+        /**
+         * Most pending HTTP handshakes of one source address in each pool; more are refused with LIMIT_EXCEEDED (503).
+         * Default 16.
+         */
+        @WithDefault("16")
+        int maxPendingHandshakesPerSource();
+
+        /** Time between an HTTP handshake's HELLO and its PROOF before the handshake is dropped. Default 5s. */
+        @WithDefault("5s")
+        Duration handshakeTimeout();
     }
 }

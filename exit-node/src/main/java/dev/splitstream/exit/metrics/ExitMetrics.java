@@ -29,6 +29,8 @@ public class ExitMetrics {
     private final Counter bytesDown;
     private final ConcurrentHashMap<String, Counter> handshakeFailures = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> dialFailures = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> evictions = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> connectionRefusals = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> httpRequests = new ConcurrentHashMap<>();
     private final Counter resumes;
     private final Refusals refusals = new Refusals(200);
@@ -104,6 +106,22 @@ public class ExitMetrics {
     public void sessionOpened() {
         sessions.incrementAndGet();
         sessionsTotal.incrementAndGet();
+    }
+
+    /** Registers a gauge read from {@code value} (a size some component bounds). */
+    public void gauge(String name, String description, java.util.function.Supplier<Number> value) {
+        Gauge.builder(name, value).description(description).register(registry);
+    }
+
+    /** A connection to the HTTP port closed by a limit: {@code connections_per_source} or {@code header_timeout}. */
+    public void connectionRefused(String reason) {
+        counter(connectionRefusals, "splitstream.exit.connections.refused", reason)
+                .increment();
+    }
+
+    /** A detached session closed to make room for a newer login of its token. */
+    public void sessionEvicted() {
+        counter(evictions, "splitstream.exit.sessions.evicted", "limit").increment();
     }
 
     public void sessionClosed() {

@@ -14,6 +14,7 @@ import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.Session;
@@ -32,6 +33,8 @@ import org.jboss.logging.Logger;
  */
 public final class ExitSession implements SessionListener {
     private static final Logger LOG = Logger.getLogger(ExitSession.class);
+    /** A session may open streams to refused targets as fast as it likes: a few lines per reason per interval. */
+    private static final RateLimitedLog STREAM_REFUSALS = RateLimitedLog.of(LOG::info);
 
     private final Vertx vertx;
     private final Context context;
@@ -50,6 +53,12 @@ public final class ExitSession implements SessionListener {
     private Leg inbound;
     /** Leg the session's frames go to (attached as its sink). */
     private Leg outbound;
+
+    /** {@link #detachedSince()} of a session with a leg. */
+    static final long ATTACHED = Long.MIN_VALUE;
+
+    /** System.nanoTime() when the session lost its last leg, or {@link #ATTACHED}; read by the registry's admission. */
+    private volatile long detachedSince = ATTACHED;
 
     private long tickTimer = -1;
     private long resumeTimer = -1;
@@ -98,6 +107,11 @@ public final class ExitSession implements SessionListener {
     /** Token the session was opened with. */
     public String tokenId() {
         return tokenId;
+    }
+
+    /** When the session lost its last leg (System.nanoTime()), or {@link #ATTACHED}. Any thread. */
+    long detachedSince() {
+        return detachedSince;
     }
 
     /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
@@ -405,6 +419,14 @@ public final class ExitSession implements SessionListener {
     // Runs while a direction has no leg: the client has resume-timeout to reconnect it.
     private void updateResumeTimer() {
         boolean complete = inbound != null && outbound != null;
+        if (inbound == null && outbound == null) {
+            if (detachedSince == ATTACHED) {
+                long now = System.nanoTime();
+                detachedSince = now == ATTACHED ? now + 1 : now;
+            }
+        } else {
+            detachedSince = ATTACHED;
+        }
         if (complete) {
             everComplete = true;
             cancelResumeTimer();
@@ -513,7 +535,8 @@ public final class ExitSession implements SessionListener {
 
     private void refuse(Stream stream, DialException e) {
         metrics.dialFailure(e.code().name(), "token " + tokenId + " session " + idHex + ": " + e.getMessage());
-        LOG.infof("session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
+        STREAM_REFUSALS.log(
+                e.code().name(), "session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
         registry.dialed(
                 this, Dialer.display(stream.host(), stream.port()), e.code().name(), e.getMessage());
         stream.reset(e.code(), e.getMessage());

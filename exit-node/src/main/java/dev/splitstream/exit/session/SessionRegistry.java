@@ -5,10 +5,12 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.registry.SessionLedger;
+import dev.splitstream.exit.token.TokenPolicy;
 import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.ProtocolException;
 import dev.splitstream.protocol.Secret;
 import dev.splitstream.protocol.ServerHandshake;
 import io.vertx.core.Vertx;
@@ -18,6 +20,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import org.jboss.logging.Logger;
 
 /**
  * Sessions of this node in memory, by session id (hex). Sessions stay here while detached, until resumed or timed out.
@@ -25,6 +28,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 @ApplicationScoped
 public class SessionRegistry implements ServerHandshake.SessionKeys {
+    private static final Logger LOG = Logger.getLogger(SessionRegistry.class);
     private final ConcurrentHashMap<String, ExitSession> sessions = new ConcurrentHashMap<>();
     private final Vertx vertx;
     private final ExitSettings settings;
@@ -51,20 +55,70 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
         this.expose = expose;
     }
 
-    /** True while another session may be created (splitstream.exit.max-sessions). */
-    public boolean hasRoom() {
-        return sessions.size() < settings.maxSessions();
-    }
-
     /**
-     * Creates and registers a session for a completed NEW handshake. Must be called on the event loop the session will
-     * live on (the connection's).
+     * Creates and registers a session for a completed NEW handshake of {@code policy}'s token, within the node's limit
+     * (splitstream.exit.max-sessions) and the token's ({@code maxSessions}). At either limit the token's session that
+     * has been detached longest is closed to make room (its entry dropped without a goodbye; if it comes back, its
+     * RESUME finds no session and it logs in anew); with none detached the login is refused. Must be called on the event
+     * loop the session will live on (the connection's).
+     *
+     * @throws ProtocolException LIMIT_EXCEEDED
      */
-    public ExitSession create(HandshakeResult established, Limits limits) {
+    public synchronized ExitSession create(HandshakeResult established, Limits limits, TokenPolicy policy)
+            throws ProtocolException {
+        String tokenId = policy.id();
+        int ofToken = 0;
+        ExitSession oldestDetached = null;
+        for (ExitSession s : sessions.values()) {
+            if (!s.tokenId().equals(tokenId)) {
+                continue;
+            }
+            ofToken++;
+            long since = s.detachedSince();
+            if (since != ExitSession.ATTACHED
+                    && (oldestDetached == null || since - oldestDetached.detachedSince() < 0)) {
+                oldestDetached = s;
+            }
+        }
+        boolean tokenFull = ofToken >= policy.maxSessions();
+        boolean nodeFull = sessions.size() >= settings.maxSessions();
+        if (tokenFull || nodeFull) {
+            if (oldestDetached == null) {
+                throw new ProtocolException(
+                        CloseCode.LIMIT_EXCEEDED,
+                        tokenFull
+                                ? "token " + tokenId + " has " + ofToken + " sessions, all connected (max "
+                                        + policy.maxSessions() + ")"
+                                : "too many sessions on this exit node (max " + settings.maxSessions() + ")");
+            }
+            evict(oldestDetached, tokenFull ? "its token's limit of " + policy.maxSessions() : "the node's limit");
+        }
         ExitSession s = new ExitSession(vertx, established, limits, settings, tokens, dialer, metrics, this, expose);
         sessions.put(s.idHex(), s);
         s.start();
         return s;
+    }
+
+    private void evict(ExitSession s, String limit) {
+        // Out of the registry at once, so the new login counts against a free slot; closed on its own context.
+        sessions.remove(s.idHex(), s);
+        metrics.sessionEvicted();
+        long seconds = (System.nanoTime() - s.detachedSince()) / 1_000_000_000L;
+        LOG.infof(
+                "session %s token=%s detached for %ds makes room for a newer login (%s reached)",
+                s.idHex(), s.tokenId(), seconds, limit);
+        s.close(CloseCode.LIMIT_EXCEEDED, "replaced by a newer login of token " + s.tokenId() + " at " + limit);
+    }
+
+    /** Number of sessions of {@code tokenId} held. */
+    public int sizeOf(String tokenId) {
+        int n = 0;
+        for (ExitSession s : sessions.values()) {
+            if (s.tokenId().equals(tokenId)) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** The session with this id, if held. */

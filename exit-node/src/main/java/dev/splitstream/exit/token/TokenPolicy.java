@@ -11,5 +11,7 @@ import dev.splitstream.protocol.Secret;
  * @param allow targets this token may reach
  * @param maxStreams most streams open at once on one of its sessions
  * @param expose what its agents may expose
+ * @param maxSessions most sessions of this token held at once (attached or waiting for a resume)
  */
-public record TokenPolicy(String id, Secret secret, AllowList allow, int maxStreams, ExposePolicy expose) {}
+public record TokenPolicy(
+        String id, Secret secret, AllowList allow, int maxStreams, ExposePolicy expose, int maxSessions) {}

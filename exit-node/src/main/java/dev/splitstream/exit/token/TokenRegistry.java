@@ -124,8 +124,12 @@ public class TokenRegistry implements TokenStore {
             } catch (IOException e) {
                 throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
             }
-            next.putAll(
-                    TokensFile.read(file, settings.allow(), settings.limits().maxStreams(), settings.expose()));
+            next.putAll(TokensFile.read(
+                    file,
+                    settings.allow(),
+                    settings.limits().maxStreams(),
+                    settings.maxSessionsPerToken(),
+                    settings.expose()));
         }
         if (settings.token().isPresent()) {
             if (next.containsKey(settings.tokenId())) {
@@ -140,7 +144,8 @@ public class TokenRegistry implements TokenStore {
                             Secret.ofText(settings.token().get()),
                             settings.allow(),
                             settings.limits().maxStreams(),
-                            settings.expose().defaultPolicy(true)));
+                            settings.expose().defaultPolicy(true),
+                            settings.maxSessionsPerToken()));
         }
         tokens.set(Map.copyOf(next));
         stamp = newStamp;

@@ -25,6 +25,7 @@ import java.util.Map;
  *     secret: "a long random string"
  *     allow: ["db.internal:5432", "10.0.0.0/8:*"]
  *     maxStreams: 64
+ *     maxSessions: 4
  *     expose:                  # reverse tunnels; without this block the token may not expose anything
  *       allowed: true          # default true when the block is present
  *       ports: "10000-10099"   # public ports its services may get, within splitstream.exit.public-ports
@@ -34,7 +35,7 @@ import java.util.Map;
  * </pre>
  *
  * A token without {@code allow} gets the node's default list (splitstream.exit.allow); without {@code maxStreams} the
- * node's splitstream.exit.max-streams. Errors name the file and the line or the field; secrets are never echoed.
+ * node's splitstream.exit.max-streams; without {@code maxSessions} the node's splitstream.exit.max-sessions-per-token. Errors name the file and the line or the field; secrets are never echoed.
  */
 public final class TokensFile {
     private static final ObjectMapper JSON = configure(new ObjectMapper());
@@ -56,6 +57,7 @@ public final class TokensFile {
             @JsonProperty("secret") String secret,
             @JsonProperty("allow") List<String> allow,
             @JsonProperty("maxStreams") Integer maxStreams,
+            @JsonProperty("maxSessions") Integer maxSessions,
             @JsonProperty("expose") ExposeEntry expose) {}
 
     /** A token's expose block. */
@@ -68,7 +70,11 @@ public final class TokensFile {
 
     /** Reads and validates {@code file}. */
     public static Map<String, TokenPolicy> read(
-            Path file, AllowList defaultAllow, int defaultMaxStreams, ExitSettings.Expose expose)
+            Path file,
+            AllowList defaultAllow,
+            int defaultMaxStreams,
+            int defaultMaxSessions,
+            ExitSettings.Expose expose)
             throws TokensFileException {
         String text;
         try {
@@ -76,12 +82,17 @@ public final class TokensFile {
         } catch (IOException e) {
             throw new TokensFileException("tokens file " + file + ": cannot read: " + e);
         }
-        return parse(file.toString(), text, defaultAllow, defaultMaxStreams, expose);
+        return parse(file.toString(), text, defaultAllow, defaultMaxStreams, defaultMaxSessions, expose);
     }
 
     /** Parses tokens-file text; {@code name} is used in error messages. */
     public static Map<String, TokenPolicy> parse(
-            String name, String text, AllowList defaultAllow, int defaultMaxStreams, ExitSettings.Expose expose)
+            String name,
+            String text,
+            AllowList defaultAllow,
+            int defaultMaxStreams,
+            int defaultMaxSessions,
+            ExitSettings.Expose expose)
             throws TokensFileException {
         boolean json = text.stripLeading().startsWith("{");
         FileModel model;
@@ -137,8 +148,14 @@ public final class TokensFile {
             if (maxStreams < 1) {
                 throw new TokensFileException(where + ": field 'maxStreams' must be positive");
             }
+            int maxSessions = e.maxSessions() == null ? defaultMaxSessions : e.maxSessions();
+            if (maxSessions < 1) {
+                throw new TokensFileException(where + ": field 'maxSessions' must be positive");
+            }
             ExposePolicy exposePolicy = exposePolicy(where, e.expose(), expose);
-            out.put(e.id(), new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams, exposePolicy));
+            out.put(
+                    e.id(),
+                    new TokenPolicy(e.id(), Secret.ofText(e.secret()), allow, maxStreams, exposePolicy, maxSessions));
         }
         return out;
     }

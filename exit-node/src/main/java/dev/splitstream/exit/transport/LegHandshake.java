@@ -10,6 +10,7 @@ import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ServerHandshake;
 import java.time.Clock;
 import java.util.HexFormat;
@@ -25,6 +26,8 @@ import org.jboss.logging.Logger;
  */
 public final class LegHandshake {
     private static final Logger LOG = Logger.getLogger(LegHandshake.class);
+    /** Refusals are what a flood provokes: a few lines per reason per interval, the metrics keep the exact count. */
+    public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
 
     private final TransportDeps deps;
     private final ServerHandshake handshake;
@@ -108,16 +111,10 @@ public final class LegHandshake {
         if (policy.isEmpty()) {
             throw new ProtocolException(CloseCode.AUTH_FAILED, "unknown token id " + result.tokenId());
         }
-        if (!deps.sessions().hasRoom()) {
-            throw new ProtocolException(
-                    CloseCode.LIMIT_EXCEEDED,
-                    "too many sessions on this exit node (max "
-                            + deps.settings().maxSessions() + ")");
-        }
         Limits limits = deps.settings().limits();
         limits =
                 limits.withMaxStreams(Math.min(limits.maxStreams(), policy.get().maxStreams()));
-        ExitSession s = deps.sessions().create(result, limits);
+        ExitSession s = deps.sessions().create(result, limits, policy.get());
         deps.sessions().opened(s, leg);
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
             s.openUpstreamOnly(leg, handshake::welcome);
@@ -134,19 +131,19 @@ public final class LegHandshake {
     }
 
     /**
-     * Logs ({@code handshake refused: <CODE> <message>}, WARN) and counts a refusal. A JOIN or RESUME whose proof failed
+     * Logs ({@code handshake refused: <CODE> <message>}, WARN, rate limited per reason) and counts a refusal. A JOIN or RESUME whose proof failed
      * (the session id alone, without the session key) is counted as {@code join_without_proof}.
      */
     public void refused(CloseCode code, String message) {
-        LOG.warnf("handshake refused: %s %s", code, message);
         boolean join = intent != null && intent != Frame.Intent.NEW;
-        deps.metrics()
-                .handshakeFailure(join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name(), message);
+        String reason = join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name();
+        deps.metrics().handshakeFailure(reason, message);
+        REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 
     /** Logs and counts a refusal outside any handshake's state (e.g. an unknown HTTP handshake id), under {@code reason}. */
     public static void refused(TransportDeps deps, String reason, CloseCode code, String message) {
-        LOG.warnf("handshake refused: %s %s", code, message);
         deps.metrics().handshakeFailure(reason, message);
+        REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 }

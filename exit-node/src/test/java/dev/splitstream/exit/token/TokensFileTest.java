@@ -38,7 +38,7 @@ class TokensFileTest {
                     secret: whole-secret-0123456789
                     expose: {}
                 """;
-        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 16, NODE);
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE);
         assertThat(tokens.get("plain").expose().allowed()).isFalse();
         assertThat(tokens.get("off").expose().allowed()).isFalse();
         assertThat(tokens.get("agent").expose()).isEqualTo(new ExposePolicy(true, 10100, 10109, 3, 2, 5));
@@ -49,10 +49,10 @@ class TokensFileTest {
     @Test
     void badExposeBlocksAreRefusedNamingTheField() {
         String yaml = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {ports: \"9-1\"}}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("tokens[0] (id a): field 'expose.ports'");
         String unknown = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {port: 1}}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", unknown, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", unknown, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("port");
     }
 
@@ -68,7 +68,7 @@ class TokensFileTest {
                   - id: bob
                     secret: bob-secret-0123456789
                 """;
-        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 1024, NODE);
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.yaml", yaml, DEFAULT, 1024, 100, NODE);
         assertThat(tokens).containsOnlyKeys("alice", "bob");
         TokenPolicy alice = tokens.get("alice");
         assertThat(alice.secret()).isEqualTo(Secret.ofText("alice-secret-0123456789"));
@@ -85,14 +85,14 @@ class TokensFileTest {
                 """
                 {"tokens": [{"id": "alice", "secret": "alice-secret-0123456789", "allow": ["[::1]:*"]}]}
                 """;
-        Map<String, TokenPolicy> tokens = TokensFile.parse("t.json", json, DEFAULT, 16, NODE);
+        Map<String, TokenPolicy> tokens = TokensFile.parse("t.json", json, DEFAULT, 16, 100, NODE);
         assertThat(tokens.get("alice").allow().rules()).hasSize(1);
     }
 
     @Test
     void syntaxErrorNamesFileAndLine() {
         String yaml = "tokens:\n  - id: alice\n    secret: [unclosed\n";
-        assertThatThrownBy(() -> TokensFile.parse("/etc/t.yaml", yaml, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("/etc/t.yaml", yaml, DEFAULT, 16, 100, NODE))
                 .isInstanceOf(TokensFileException.class)
                 .hasMessageContaining("/etc/t.yaml")
                 .hasMessageContaining("line ");
@@ -101,7 +101,7 @@ class TokensFileTest {
     @Test
     void unknownFieldNamesTheField() {
         String json = "{\"tokens\": [{\"id\": \"a\", \"secret\": \"0123456789abcdefgh\", \"alow\": []}]}";
-        assertThatThrownBy(() -> TokensFile.parse("t.json", json, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.json", json, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("t.json")
                 .hasMessageContaining("line 1")
                 .hasMessageContaining("alow");
@@ -110,7 +110,7 @@ class TokensFileTest {
     @Test
     void wrongTypeNamesTheField() {
         String yaml = "tokens:\n  - id: a\n    secret: 0123456789abcdefgh\n    maxStreams: many\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("line 4")
                 .hasMessageContaining("tokens[0].maxStreams");
     }
@@ -118,7 +118,7 @@ class TokensFileTest {
     @Test
     void badAllowEntryNamesTokenAndEntry() {
         String yaml = "tokens:\n  - id: alice\n    secret: 0123456789abcdefgh\n    allow: [\"db.internal\"]\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("tokens[0] (id alice)")
                 .hasMessageContaining("allow")
                 .hasMessageContaining("'db.internal'");
@@ -126,22 +126,23 @@ class TokensFileTest {
 
     @Test
     void missingSecretDuplicateIdAndShortSecretAreRefused() {
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - id: a\n", DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - id: a\n", DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("tokens[0] (id a): field 'secret' is required");
         String dup = "tokens:\n  - {id: a, secret: 0123456789abcdefgh}\n  - {id: a, secret: 0123456789abcdefgh}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", dup, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", dup, DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("tokens[1] (id a): duplicate id");
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "tokens:\n  - {id: a, secret: short}\n", DEFAULT, 16, NODE))
+        assertThatThrownBy(() ->
+                        TokensFile.parse("t.yaml", "tokens:\n  - {id: a, secret: short}\n", DEFAULT, 16, 100, NODE))
                 .hasMessageContaining("at least 16")
                 .hasMessageNotContaining("short");
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "other: 1\n", DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", "other: 1\n", DEFAULT, 16, 100, NODE))
                 .isInstanceOf(TokensFileException.class);
     }
 
     @Test
     void errorsNeverEchoTheSecret() {
         String yaml = "tokens:\n  - id: a\n    secret: {nested: super-secret-value-123}\n";
-        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, NODE))
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE))
                 .hasMessageNotContaining("super-secret-value-123");
     }
 }

@@ -29,6 +29,7 @@ public final class CuttingRelay implements AutoCloseable {
     private final List<Socket[]> pairs = new CopyOnWriteArrayList<>();
     private final AtomicInteger accepted = new AtomicInteger();
     private final AtomicLong relayed = new AtomicLong();
+    private volatile boolean refusing;
 
     public CuttingRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -55,6 +56,11 @@ public final class CuttingRelay implements AutoCloseable {
         while (!server.isClosed()) {
             try {
                 Socket client = server.accept();
+                if (refusing) {
+                    client.setSoLinger(true, 0);
+                    client.close();
+                    continue;
+                }
                 accepted.incrementAndGet();
                 Socket upstream = new Socket(InetAddress.getLoopbackAddress(), targetPort);
                 client.setTcpNoDelay(true);
@@ -97,6 +103,11 @@ public final class CuttingRelay implements AutoCloseable {
                 // already gone
             }
         }
+    }
+
+    /** While on, new connections are reset as soon as they arrive (the path is down, not just cut once). */
+    public void refuseNew(boolean on) {
+        refusing = on;
     }
 
     /** Resets every connection carried now; returns how many were cut. */

@@ -146,9 +146,11 @@ final class SocksConnection implements SocketBridge.Replies {
         Socks5AuthMethod wanted = auth.isPresent() ? Socks5AuthMethod.PASSWORD : Socks5AuthMethod.NO_AUTH;
         if (!greeting.authMethods().contains(wanted)) {
             reply(new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED));
-            LOG.warnf(
+            SocketBridge.REFUSALS.log(
+                    "socks_auth_method",
                     "socks5 client %s offered no acceptable authentication method (need %s)",
-                    socket.remoteAddress(), wanted);
+                    socket.remoteAddress(),
+                    wanted);
             fail();
             return;
         }
@@ -169,7 +171,7 @@ final class SocksConnection implements SocketBridge.Replies {
         boolean passOk = MessageDigest.isEqual(bytes(request.password()), bytes(expected.password()));
         if (!(userOk & passOk)) {
             reply(new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE));
-            LOG.warnf("socks5 authentication failed from %s", socket.remoteAddress());
+            SocketBridge.REFUSALS.log("socks_auth", "socks5 authentication failed from %s", socket.remoteAddress());
             fail();
             return;
         }

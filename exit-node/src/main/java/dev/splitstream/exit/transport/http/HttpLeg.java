@@ -4,6 +4,7 @@ import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.Leg;
+import dev.splitstream.exit.transport.LegHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
@@ -197,7 +198,11 @@ final class HttpLeg implements Leg {
                 message = s.isClosed() ? "session " + sessionHex + " ended" : "this leg carries no upstream frames";
                 if (status == 409 && s.isOutbound(this)) {
                     // Frames on a downstream-only leg break the split-path contract: the leg is closed.
-                    LOG.warnf("session %s: frames on downstream-only HTTP leg %s…, leg closed", sessionHex, shortId());
+                    LegHandshake.REFUSALS.log(
+                            "downstream_only",
+                            "session %s: frames on downstream-only HTTP leg %s…, leg closed",
+                            sessionHex,
+                            shortId());
                     closeTransport(CloseCode.PROTOCOL_ERROR, message);
                 }
             } else if (!frames.isEmpty() && !s.receiveAll(this, frames)) {

@@ -6,7 +6,9 @@ import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.TokenRegistry;
+import dev.splitstream.exit.transport.ClientAddress;
 import dev.splitstream.exit.transport.LegHandshake;
+import dev.splitstream.exit.transport.SourceSlots;
 import dev.splitstream.exit.transport.TransportDeps;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -55,11 +57,16 @@ public class HttpTransport {
     private final TransportDeps deps;
     private final ExitSettings.Http http;
     private final ConcurrentHashMap<String, PendingHandshake> handshakes = new ConcurrentHashMap<>();
+    /** Pending NEW handshakes: what a flood of HELLOs with a valid token id can fill, up to its per-source share. */
+    private final SourceSlots pendingNew;
+    /** Pending RESUME/JOIN handshakes (they name a live session): their own pool, so a flood does not lock them out. */
+    private final SourceSlots pendingJoin;
+
     private final ConcurrentHashMap<String, HttpLeg> legs = new ConcurrentHashMap<>();
     private long sweeper = -1;
 
-    /** A handshake between its HELLO and its PROOF. */
-    private record PendingHandshake(LegHandshake handshake, long timer) {}
+    /** A handshake between its HELLO and its PROOF, holding a slot of {@code pool} for {@code source}. */
+    private record PendingHandshake(LegHandshake handshake, long timer, SourceSlots pool, String source) {}
 
     public HttpTransport(
             Vertx vertx,
@@ -71,6 +78,12 @@ public class HttpTransport {
             LegRelay relay) {
         this.deps = new TransportDeps(vertx, settings, tokens, sessions, replay, metrics, new SecureRandom(), relay);
         this.http = settings.http();
+        this.pendingNew = new SourceSlots(http.maxPendingHandshakes(), http.maxPendingHandshakesPerSource());
+        this.pendingJoin = new SourceSlots(http.maxPendingHandshakes(), http.maxPendingHandshakesPerSource());
+        metrics.gauge(
+                "splitstream.exit.http.pending.handshakes",
+                "HTTP handshakes between HELLO and PROOF (NEW and RESUME/JOIN pools together)",
+                () -> pendingNew.size() + pendingJoin.size());
     }
 
     void routes(@Observes Router router) {
@@ -78,7 +91,10 @@ public class HttpTransport {
         router.post(BASE + "/up").handler(this::up);
         router.get(BASE + "/down").handler(this::down);
         long every = Math.max(250, Math.min(5_000, http.legTimeout().toMillis() / 4));
-        sweeper = deps.vertx().setPeriodic(every, id -> expireIdleLegs());
+        sweeper = deps.vertx().setPeriodic(every, id -> {
+            expireIdleLegs();
+            LegHandshake.REFUSALS.flush();
+        });
     }
 
     @PreDestroy
@@ -105,10 +121,11 @@ public class HttpTransport {
 
     private void handshake(RoutingContext ctx) {
         deps.metrics().httpRequest("handshake");
+        String source = ClientAddress.of(ctx.request());
         readBody(ctx, MAX_HANDSHAKE_BODY, body -> {
             String id = ctx.request().getHeader(HANDSHAKE_HEADER);
             if (id == null) {
-                deps.relay().httpHello(ctx, body, () -> hello(ctx.response(), body));
+                deps.relay().httpHello(ctx, body, () -> hello(ctx.response(), body, source));
             } else {
                 proof(
                         ctx.response(),
@@ -119,32 +136,42 @@ public class HttpTransport {
         });
     }
 
-    private void hello(HttpServerResponse response, Buffer body) {
+    private void hello(HttpServerResponse response, Buffer body, String source) {
         LegHandshake hs = new LegHandshake(deps);
-        if (handshakes.size() >= http.maxPendingHandshakes()) {
-            refuse(
-                    hs,
-                    response,
-                    CloseCode.LIMIT_EXCEEDED,
-                    "too many HTTP handshakes in progress (max " + http.maxPendingHandshakes() + ")");
-            return;
-        }
         Frame.Challenge challenge;
+        Frame.Hello hello;
         try {
-            challenge = hs.onHello(hs.codec().decodeMessage(nio(body)));
+            Frame frame = hs.codec().decodeMessage(nio(body));
+            challenge = hs.onHello(frame);
+            hello = (Frame.Hello) frame;
         } catch (ProtocolException e) {
             refuse(hs, response, e.code(), e.getMessage());
             return;
         }
+        // The checks above keep no state; a slot is taken only for a HELLO that could go on to a session.
+        SourceSlots pool = hello.intent() == Frame.Intent.NEW ? pendingNew : pendingJoin;
+        SourceSlots.Refusal refusal = pool.acquire(source);
+        if (refusal != SourceSlots.Refusal.NONE) {
+            String what = hello.intent() == Frame.Intent.NEW ? "HTTP handshakes" : "HTTP resume/join handshakes";
+            refuse(
+                    hs,
+                    response,
+                    CloseCode.LIMIT_EXCEEDED,
+                    refusal == SourceSlots.Refusal.SOURCE
+                            ? "too many " + what + " in progress from " + source + " (max " + pool.maxPerSource() + ")"
+                            : "too many " + what + " in progress (max " + pool.max() + ")");
+            return;
+        }
         String id = randomHex();
-        long ms = deps.settings().handshakeTimeout().toMillis();
+        long ms = http.handshakeTimeout().toMillis();
         long timer = deps.vertx().setTimer(ms, t -> {
             PendingHandshake expired = handshakes.remove(id);
             if (expired != null) {
+                expired.pool().release(expired.source());
                 expired.handshake().refused(CloseCode.TIMEOUT, "HTTP handshake not completed within " + ms + "ms");
             }
         });
-        handshakes.put(id, new PendingHandshake(hs, timer));
+        handshakes.put(id, new PendingHandshake(hs, timer, pool, source));
         response.putHeader(HANDSHAKE_HEADER, id);
         reply(response, 200, hs.codec(), challenge);
     }
@@ -165,6 +192,7 @@ public class HttpTransport {
             return;
         }
         deps.vertx().cancelTimer(pending.timer());
+        pending.pool().release(pending.source());
         LegHandshake hs = pending.handshake();
         Frame frame;
         HandshakeResult result;
@@ -213,7 +241,16 @@ public class HttpTransport {
         deps.metrics().httpRequest("up");
         HttpLeg leg = leg(ctx.request().getHeader(LEG_HEADER));
         if (leg == null) {
-            unknownLeg(ctx.response());
+            // Nobody will use this body (it may be hundreds of megabytes): answer, then close instead of draining it.
+            HttpServerRequest request = ctx.request();
+            HttpServerResponse response = ctx.response();
+            request.pause();
+            response.putHeader("Connection", "close")
+                    .putHeader("Content-Type", "text/plain; charset=utf-8")
+                    .putHeader("Cache-Control", "no-store")
+                    .setStatusCode(404)
+                    .end("unknown or expired leg: handshake again (RESUME or JOIN)\n")
+                    .onComplete(ar -> request.connection().close());
             return;
         }
         leg.requestStarted(ctx.response());

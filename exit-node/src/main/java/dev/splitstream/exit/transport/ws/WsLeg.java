@@ -117,7 +117,11 @@ final class WsLeg implements Leg {
     private void onSessionFrame(Frame frame) {
         if (downstreamOnly) {
             // The leg is closed, not the session: the client may rejoin a downstream leg.
-            LOG.warnf("session %s: %s frame on a downstream-only leg, leg closed", session.idHex(), frame.type());
+            LegHandshake.REFUSALS.log(
+                    "downstream_only",
+                    "session %s: %s frame on a downstream-only leg, leg closed",
+                    session.idHex(),
+                    frame.type());
             closeTransport(CloseCode.PROTOCOL_ERROR, "frame on a downstream-only leg");
             return;
         }

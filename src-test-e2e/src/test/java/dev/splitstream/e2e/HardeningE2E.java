@@ -1,0 +1,467 @@
+package dev.splitstream.e2e;
+
+import static dev.splitstream.e2e.harness.Transfers.figure;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.splitstream.e2e.harness.CuttingRelay;
+import dev.splitstream.e2e.harness.Node;
+import dev.splitstream.e2e.harness.NodeLogs;
+import dev.splitstream.e2e.harness.NodeSpec;
+import dev.splitstream.e2e.harness.Ports;
+import dev.splitstream.e2e.harness.TargetServer;
+import dev.splitstream.e2e.harness.Transfers;
+import dev.splitstream.e2e.harness.Tunnel;
+import dev.splitstream.protocol.ClientHandshake;
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.Secret;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Issue 11's attacks 2, 3, 4, 5 and 8 against one exit, while a legitimate entry (plain HTTP, through a relay the test
+ * can cut) keeps transferring. Attackers connect from other loopback addresses (127.0.0.2 and up), so per-source limits
+ * tell them apart from the entries (127.0.0.1). Every flood is bounded in time and count.
+ */
+@ExtendWith(NodeLogs.class)
+class HardeningE2E {
+    private static final String LIMITED_SECRET = Tunnel.newToken();
+    private static final int MAX_PENDING = 50;
+    private static final int CONNECTIONS_PER_SOURCE = 32;
+
+    private static final List<AutoCloseable> toClose = new ArrayList<>();
+    private static String token;
+    private static TargetServer target;
+    private static Node exit;
+    private static CuttingRelay relay;
+    private static Node entry;
+    private static int forward;
+
+    @BeforeAll
+    static void start() throws Exception {
+        token = Tunnel.newToken();
+        target = add(new TargetServer());
+        Path tokens = NodeLogs.dir().resolve("hardening-tokens.yaml");
+        Files.writeString(
+                tokens,
+                String.join(
+                        "\n",
+                        "tokens:",
+                        "  - id: limited",
+                        "    secret: " + LIMITED_SECRET,
+                        "    allow: [\"127.0.0.1:" + target.port() + "\"]",
+                        "    maxSessions: 1",
+                        ""));
+        exit = add(NodeSpec.exit()
+                        .token(token)
+                        .allow("127.0.0.1:" + target.port())
+                        .set("splitstream.exit.tokens-file", tokens.toString())
+                        .set("splitstream.exit.http.max-pending-handshakes", Integer.toString(MAX_PENDING))
+                        .set("splitstream.exit.max-connections-per-source", Integer.toString(CONNECTIONS_PER_SOURCE))
+                        .set("splitstream.exit.header-timeout", "3s")
+                        // the cut entry's HTTP leg expires soon, so it comes back with a RESUME handshake
+                        .set("splitstream.exit.http.leg-timeout", "3s")
+                        .start())
+                .awaitReady();
+        relay = add(new CuttingRelay(exit.httpPort()));
+        forward = Ports.free();
+        entry = add(httpEntry("entry-http", relay.port(), forward).start()).awaitReady();
+        entry.awaitLog("session established", Duration.ofSeconds(30));
+    }
+
+    @AfterAll
+    static void stop() {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            try {
+                toClose.get(i).close();
+            } catch (Exception ignored) {
+                // best effort
+            }
+        }
+        toClose.clear();
+    }
+
+    private static <T extends AutoCloseable> T add(T resource) {
+        toClose.add(resource);
+        return resource;
+    }
+
+    private static NodeSpec httpEntry(String name, int serverPort, int forwardPort) {
+        return NodeSpec.entry(name)
+                .token(token)
+                .server("http://127.0.0.1:" + serverPort)
+                .set("splitstream.entry.transport", "http")
+                .reconnect("100ms", "1s")
+                .forward(forwardPort, "127.0.0.1", target.port());
+    }
+
+    /**
+     * Attacks 2, 3 and 4: HELLOs with the valid token id and never a PROOF, and junk HELLOs with unknown token ids, as
+     * fast as four connections from 127.0.0.2 go. During it a new HTTP entry logs in and the existing one, cut, resumes;
+     * the replay guard holds only verified nonces, the log holds a handful of lines while the metrics count every
+     * refusal exactly, and the pending handshakes drain once the flood stops.
+     */
+    @Test
+    void helloFloodLeavesNewLoginsAndResumesWorking() throws Exception {
+        double limitedBefore = exit.metric("splitstream_exit_handshake_failures_total", "reason=\"limit_exceeded\"");
+        double authBefore = exit.metric("splitstream_exit_handshake_failures_total", "reason=\"auth_failed\"");
+        int refusedLinesBefore = exit.linesContaining("handshake refused").size();
+        Flood flood = new Flood(exit.httpPort(), "127.0.0.2", 4);
+        try {
+            await("flood fills the source's pending handshakes")
+                    .atMost(Duration.ofSeconds(20))
+                    .until(() -> flood.status(503).get() > 0);
+
+            int resumesBefore = exit.linesContaining("resumed token=default").size();
+            int expiredBefore = exit.linesContaining("idle for").size();
+            relay.refuseNew(true);
+            relay.cut();
+            exit.awaitLogCount("idle for", expiredBefore + 1, Duration.ofSeconds(20));
+            relay.refuseNew(false);
+            int secondForward = Ports.free();
+            Node second = add(
+                    httpEntry("entry-http-2", exit.httpPort(), secondForward).start());
+            second.awaitLog("session established", Duration.ofSeconds(25));
+            exit.awaitLogCount("resumed token=default", resumesBefore + 1, Duration.ofSeconds(25));
+            Transfers.echo(forward, 256 * 1024, 11);
+            Transfers.echo(secondForward, 256 * 1024, 12);
+            assertThat(flood.running()).as("the flood was still on").isTrue();
+            second.close();
+        } finally {
+            flood.stop();
+        }
+        figure(String.format(
+                "HELLO flood from one source: %d answered 200, %d refused 503, %d refused 403 in %.1f s",
+                flood.status(200).get(),
+                flood.status(503).get(),
+                flood.status(403).get(),
+                flood.seconds()));
+        assertThat(flood.status(503).get() + flood.status(403).get()).isGreaterThan(200);
+        assertThat(exit.metric("splitstream_exit_handshake_failures_total", "reason=\"limit_exceeded\"")
+                        - limitedBefore)
+                .as("every 503 counted")
+                .isEqualTo(flood.status(503).get());
+        assertThat(exit.metric("splitstream_exit_handshake_failures_total", "reason=\"auth_failed\"") - authBefore)
+                .as("every 403 counted")
+                .isEqualTo(flood.status(403).get());
+        int refusedLines = exit.linesContaining("handshake refused").size() - refusedLinesBefore;
+        // 10 lines per reason (LIMIT_EXCEEDED, AUTH_FAILED, TIMEOUT) per 10 s window the flood touched
+        long bound = 30 * ((long) Math.ceil(flood.seconds() / 10) + 2);
+        assertThat(refusedLines)
+                .as(
+                        "refusal lines in the log for %d refusals",
+                        flood.status(503).get() + flood.status(403).get())
+                .isLessThanOrEqualTo((int) bound);
+        assertThat(exit.metric("splitstream_exit_replay_nonces", ""))
+                .as("nonces remembered: verified handshakes only")
+                .isLessThan(20);
+        await("pending handshakes expire")
+                .atMost(Duration.ofSeconds(20))
+                .until(() -> exit.metric("splitstream_exit_http_pending_handshakes", "") == 0);
+        Transfers.echo(forward, 256 * 1024, 13);
+    }
+
+    /**
+     * Attack 5: from 127.0.0.3, more connections than the per-source cap, half silent, half sending a request head one
+     * byte a second (slowloris): the excess is closed at once, the rest at the header deadline; a 200 MB POST to an
+     * unknown leg is answered 404 and cut off instead of drained. The entry keeps transferring throughout.
+     */
+    @Test
+    void slowAndSilentConnectionsAreCappedAndClosed() throws Exception {
+        int opened = CONNECTIONS_PER_SOURCE + 28;
+        List<Socket> sockets = new ArrayList<>();
+        ExecutorService trickle = Executors.newFixedThreadPool(4);
+        AtomicBoolean stop = new AtomicBoolean();
+        try {
+            for (int i = 0; i < opened; i++) {
+                Socket s = new Socket();
+                s.bind(new InetSocketAddress("127.0.0.3", 0));
+                s.connect(new InetSocketAddress("127.0.0.1", exit.httpPort()), 5_000);
+                s.setSoTimeout(5);
+                sockets.add(s);
+            }
+            List<Socket> slow = sockets.subList(0, opened / 2);
+            trickle.execute(() -> slowloris(slow, stop));
+            Transfers.echo(forward, 256 * 1024, 21);
+
+            long start = System.nanoTime();
+            await("every attacking connection closed by the exit")
+                    .atMost(Duration.ofSeconds(20))
+                    .pollInterval(Duration.ofMillis(200))
+                    .until(() -> sockets.stream().allMatch(HardeningE2E::closedByPeer));
+            figure(String.format(
+                    "%d attacking connections (cap %d per source, header timeout 3 s) all closed after %.1f s",
+                    opened, CONNECTIONS_PER_SOURCE, (System.nanoTime() - start) / 1e9));
+        } finally {
+            stop.set(true);
+            trickle.shutdownNow();
+            for (Socket s : sockets) {
+                s.close();
+            }
+        }
+        assertThat(exit.metric("splitstream_exit_connections_refused_total", "reason=\"connections_per_source\""))
+                .isGreaterThanOrEqualTo(opened - CONNECTIONS_PER_SOURCE);
+        assertThat(exit.metric("splitstream_exit_connections_refused_total", "reason=\"header_timeout\""))
+                .isGreaterThanOrEqualTo(CONNECTIONS_PER_SOURCE);
+
+        long sent = postToUnknownLeg("127.0.0.4", 200L * 1024 * 1024);
+        figure(String.format("POST /up of 200 MB for an unknown leg: cut off after %.1f MB", sent / 1048576.0));
+        assertThat(sent).as("bytes the exit let the client send").isLessThan(64L * 1024 * 1024);
+        Transfers.echo(forward, 256 * 1024, 22);
+    }
+
+    /**
+     * Attack 8: a token limited to one session; its entry is killed (no goodbye), and a new entry of the same token logs
+     * in at once instead of waiting out the resume timeout, the dropped session making room. A third entry, while the
+     * second is connected, is refused: only detached sessions give way.
+     */
+    @Test
+    void droppedSessionMakesRoomForTheNextLoginOfItsToken() throws Exception {
+        int f1 = Ports.free();
+        Node first = add(limitedEntry("entry-limited-1", f1).start()).awaitReady();
+        first.awaitLog("session established", Duration.ofSeconds(30));
+        Transfers.echo(f1, 64 * 1024, 31);
+        int detached = exit.linesContaining("detached, kept").size();
+        first.kill();
+        exit.awaitLogCount("detached, kept", detached + 1, Duration.ofSeconds(20));
+
+        int f2 = Ports.free();
+        Node second = add(limitedEntry("entry-limited-2", f2).start()).awaitReady();
+        second.awaitLog("session established", Duration.ofSeconds(20));
+        exit.awaitLog("makes room for a newer login", Duration.ofSeconds(5));
+        Transfers.echo(f2, 64 * 1024, 32);
+
+        Node third = add(limitedEntry("entry-limited-3", Ports.free()).start());
+        third.awaitLog("LIMIT_EXCEEDED", Duration.ofSeconds(30));
+        assertThat(third.linesContaining("session established")).isEmpty();
+        third.close();
+        Transfers.echo(f2, 64 * 1024, 33);
+        assertThat(exit.metric("splitstream_exit_sessions_evicted_total", "")).isEqualTo(1);
+        second.close();
+        Transfers.echo(forward, 64 * 1024, 34);
+    }
+
+    private static NodeSpec limitedEntry(String name, int forwardPort) {
+        return NodeSpec.entry(name)
+                .token(LIMITED_SECRET)
+                .set("splitstream.token-id", "limited")
+                .server(exit.wsUrl())
+                .reconnect("200ms", "1s")
+                .forward(forwardPort, "127.0.0.1", target.port());
+    }
+
+    // ------------------------------------------------------------------ attackers
+
+    private static void slowloris(List<Socket> sockets, AtomicBoolean stop) {
+        byte[] head = "GET /splitstream/v1/ws HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII);
+        for (Socket s : sockets) {
+            try {
+                s.getOutputStream().write(head);
+            } catch (IOException closed) {
+                // refused at once: fine
+            }
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(25);
+        while (!stop.get() && System.nanoTime() < deadline) {
+            for (Socket s : sockets) {
+                try {
+                    s.getOutputStream().write('a');
+                } catch (IOException closed) {
+                    // closed by the exit
+                }
+            }
+            try {
+                Thread.sleep(1000); // the attacker's pace, not a wait for the system under test
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    /** True once the peer closed or reset the connection. */
+    private static boolean closedByPeer(Socket s) {
+        try {
+            InputStream in = s.getInputStream();
+            while (true) {
+                int b = in.read();
+                if (b < 0) {
+                    return true;
+                }
+            }
+        } catch (SocketTimeoutException stillOpen) {
+            return false;
+        } catch (IOException reset) {
+            return true;
+        }
+    }
+
+    /** Streams up to {@code length} bytes of a POST /up body for a leg that does not exist; returns how many went out. */
+    private static long postToUnknownLeg(String source, long length) throws IOException {
+        long sent = 0;
+        try (Socket s = new Socket()) {
+            s.bind(new InetSocketAddress(source, 0));
+            s.connect(new InetSocketAddress("127.0.0.1", exit.httpPort()), 5_000);
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            // chunked, as the issue's attacker did: no Content-Length for the framework to refuse up front
+            out.write(("POST /splitstream/v1/http/up HTTP/1.1\r\nHost: x\r\nX-Splitstream-Leg: 00ff\r\n"
+                            + "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            byte[] data = new byte[64 * 1024];
+            byte[] size = (Integer.toHexString(data.length) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+            byte[] chunk = new byte[size.length + data.length + 2];
+            System.arraycopy(size, 0, chunk, 0, size.length);
+            chunk[chunk.length - 2] = '\r';
+            chunk[chunk.length - 1] = '\n';
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            try {
+                while (sent < length && System.nanoTime() < deadline) {
+                    out.write(chunk);
+                    sent += data.length;
+                }
+            } catch (IOException cut) {
+                // the exit closed the connection
+            }
+            try {
+                byte[] answer = s.getInputStream().readNBytes(12);
+                String status = new String(answer, StandardCharsets.US_ASCII);
+                if (!status.isEmpty()) {
+                    assertThat(status).startsWith("HTTP/1.1 404");
+                }
+            } catch (IOException reset) {
+                // the answer may be lost to the reset; the cut-off is what matters
+            }
+        }
+        return sent;
+    }
+
+    /** Connections from {@code source} sending HTTP handshake HELLOs as fast as the exit answers, until stopped. */
+    private static final class Flood {
+        private final ExecutorService threads;
+        private final AtomicBoolean stop = new AtomicBoolean();
+        private final AtomicInteger[] statuses = new AtomicInteger[600];
+        private final List<Future<?>> workers = new ArrayList<>();
+        private final long started = System.nanoTime();
+        private final AtomicLong ended = new AtomicLong();
+
+        Flood(int port, String source, int connections) {
+            for (int i = 0; i < statuses.length; i++) {
+                statuses[i] = new AtomicInteger();
+            }
+            threads = Executors.newFixedThreadPool(connections);
+            for (int i = 0; i < connections; i++) {
+                workers.add(threads.submit(() -> run(port, source)));
+            }
+        }
+
+        AtomicInteger status(int code) {
+            return statuses[code];
+        }
+
+        boolean running() {
+            return !stop.get() && workers.stream().noneMatch(Future::isDone);
+        }
+
+        double seconds() {
+            return (ended.get() - started) / 1e9;
+        }
+
+        void stop() throws Exception {
+            stop.set(true);
+            threads.shutdown();
+            assertThat(threads.awaitTermination(20, TimeUnit.SECONDS)).isTrue();
+            ended.set(System.nanoTime());
+        }
+
+        private Void run(int port, String source) throws IOException {
+            FrameCodec codec = new FrameCodec(Limits.defaults());
+            SecureRandom random = new SecureRandom();
+            Secret junk = Secret.ofText("not the secret, not at all");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            int n = 0;
+            while (!stop.get() && System.nanoTime() < deadline) {
+                try (Socket s = new Socket()) {
+                    s.bind(new InetSocketAddress(source, 0));
+                    s.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+                    s.setSoTimeout(10_000);
+                    s.setTcpNoDelay(true);
+                    InputStream in = s.getInputStream();
+                    OutputStream out = s.getOutputStream();
+                    while (!stop.get() && System.nanoTime() < deadline) {
+                        // the valid token id, never followed by a PROOF; every other one an unknown token id
+                        String tokenId = n++ % 2 == 0 ? "default" : "junk-" + n;
+                        ClientHandshake hs = new ClientHandshake(
+                                tokenId, junk, Frame.Intent.NEW, null, 0, 0, Clock.systemUTC(), random);
+                        ByteBuffer hello = codec.encode(hs.hello());
+                        byte[] body = new byte[hello.remaining()];
+                        hello.get(body);
+                        out.write(("POST /splitstream/v1/http/handshake HTTP/1.1\r\nHost: x\r\n"
+                                        + "Content-Type: application/octet-stream\r\nContent-Length: " + body.length
+                                        + "\r\n\r\n")
+                                .getBytes(StandardCharsets.US_ASCII));
+                        out.write(body);
+                        out.flush();
+                        int status = readResponse(in);
+                        statuses[Math.min(status, statuses.length - 1)].incrementAndGet();
+                    }
+                } catch (IOException e) {
+                    // connection closed by the exit: open another
+                }
+            }
+            return null;
+        }
+
+        /** Reads one HTTP/1.1 response with a Content-Length; returns its status, or 599 when it ends early. */
+        private static int readResponse(InputStream in) throws IOException {
+            ByteArrayOutputStream head = new ByteArrayOutputStream();
+            int matched = 0;
+            while (matched < 4) {
+                int b = in.read();
+                if (b < 0) {
+                    throw new IOException("closed");
+                }
+                head.write(b);
+                matched = (b == (matched % 2 == 0 ? '\r' : '\n')) ? matched + 1 : (b == '\r' ? 1 : 0);
+            }
+            String text = head.toString(StandardCharsets.US_ASCII);
+            int status = Integer.parseInt(text.substring(9, 12));
+            long length = 0;
+            for (String line : text.split("\r\n")) {
+                if (line.toLowerCase().startsWith("content-length:")) {
+                    length = Long.parseLong(line.substring(15).trim());
+                }
+            }
+            if (in.readNBytes((int) length).length < length) {
+                return 599;
+            }
+            return status;
+        }
+    }
+}
