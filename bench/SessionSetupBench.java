@@ -1,3 +1,4 @@
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -114,7 +115,14 @@ public final class SessionSetupBench {
         try {
             FrameCodec codec = new FrameCodec(Limits.defaults());
             ClientHandshake hs = new ClientHandshake(
-                    tokenId, secret, Frame.Intent.NEW, null, 0, 0, Clock.systemUTC(), new SecureRandom());
+                    tokenId,
+                    secret,
+                    Frame.Intent.NEW,
+                    null,
+                    0,
+                    Capabilities.ENCRYPTED, // as every entry node offers by default (SPLITSTREAM_ENCRYPTION=on)
+                    Clock.systemUTC(),
+                    new SecureRandom());
             ws.sendBinary(codec.encode(hs.hello()), true).get(10, TimeUnit.SECONDS);
             Frame challenge = codec.decodeMessage(next(inbox));
             ws.sendBinary(codec.encode(hs.onChallenge(challenge)), true).get(10, TimeUnit.SECONDS);

@@ -25,12 +25,18 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  * server                          listen on an ephemeral loopback port, print it, serve until stdin closes
- * throughput PORT CONNS SECONDS   upload for SECONDS on CONNS connections; prints mib_per_s=...
+ * throughput PORT CONNS SECONDS [random|text]
+ *                                 upload for SECONDS on CONNS connections, of incompressible (random, the default) or
+ *                                 compressible (text-like) bytes; prints mib_per_s=... bytes=...
  * rtt PORT COUNT                  1-byte ping-pong COUNT times; prints p50_us=... p99_us=...
  * idle PORT N STOPFILE MAXSECONDS open N connections, each confirmed end to end, print "ready", hold them until
  *                                 STOPFILE exists (or MAXSECONDS pass)
- * delay TARGETPORT MILLIS         a relay adding MILLIS each way (a WAN path; tc netem is not available): print its
- *                                 port, relay to TARGETPORT until stdin closes
+ * relay TARGETPORT                a plain relay (two threads and one buffer per connection, no framing): print its
+ *                                 port, relay to TARGETPORT until stdin closes. Two chained are the two-JVM-hop floor
+ * delay TARGETPORT MILLIS [WINDOW] a relay adding MILLIS each way (a WAN path; tc netem is not available): print its
+ *                                 port, relay to TARGETPORT until stdin closes. With WINDOW (bytes), at most WINDOW
+ *                                 bytes per direction are in flight, each held until MILLIS after it was delivered (its
+ *                                 acknowledgement's way back): a TCP sender's window over a 2*MILLIS round trip
  * </pre>
  *
  * Per-connection protocol (first byte): 'T' = frames [int length][bytes], length 0 ends, answered by the server's
@@ -45,17 +51,22 @@ public final class TunnelBench {
         }
         switch (args[0]) {
             case "server" -> server();
-            case "throughput" -> throughput(port(args[1]), Integer.parseInt(args[2]), Double.parseDouble(args[3]));
+            case "throughput" -> throughput(
+                    port(args[1]),
+                    Integer.parseInt(args[2]),
+                    Double.parseDouble(args[3]),
+                    args.length > 4 && args[4].equals("text"));
             case "rtt" -> rtt(port(args[1]), Integer.parseInt(args[2]));
             case "idle" -> idle(port(args[1]), Integer.parseInt(args[2]), Path.of(args[3]), Integer.parseInt(args[4]));
-            case "delay" -> delay(port(args[1]), Long.parseLong(args[2]));
+            case "relay" -> relay(port(args[1]));
+            case "delay" -> delay(port(args[1]), Long.parseLong(args[2]), args.length > 3 ? Long.parseLong(args[3]) : 0);
             default -> usage();
         }
     }
 
     private static void usage() {
-        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS | rtt PORT COUNT"
-                + " | idle PORT N STOPFILE MAXSECONDS | delay TARGETPORT MILLIS");
+        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS [random|text] | rtt PORT COUNT"
+                + " | idle PORT N STOPFILE MAXSECONDS | relay TARGETPORT | delay TARGETPORT MILLIS [WINDOW]");
         System.exit(2);
     }
 
@@ -152,7 +163,27 @@ public final class TunnelBench {
         return socket;
     }
 
-    private static void throughput(int port, int connections, double seconds) throws Exception {
+    /** Text-like bytes: words of a small vocabulary in random order, about 4:1 with deflate (log lines, JSON, SQL). */
+    static void fillText(byte[] chunk, int seed) {
+        String[] words = {
+            "the", "session", "stream", "frame", "window", "\"id\":", "INFO", "GET /api/v1/items", "200", "user",
+            "SELECT", "FROM", "WHERE", "=", "{", "}", "2026-11-29T19:", "value", "null", "true", "\n", "connection",
+            "bytes", "latency_ms"
+        };
+        SplittableRandom random = new SplittableRandom(seed);
+        int i = 0;
+        while (i < chunk.length) {
+            String w = words[random.nextInt(words.length)];
+            for (int k = 0; k < w.length() && i < chunk.length; k++) {
+                chunk[i++] = (byte) w.charAt(k);
+            }
+            if (i < chunk.length) {
+                chunk[i++] = random.nextInt(8) == 0 ? (byte) ('0' + random.nextInt(10)) : (byte) ' ';
+            }
+        }
+    }
+
+    private static void throughput(int port, int connections, double seconds, boolean text) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(connections);
         CountDownLatch connected = new CountDownLatch(connections);
         List<Future<long[]>> results = new ArrayList<>();
@@ -164,14 +195,22 @@ public final class TunnelBench {
                 try (Socket socket = connect(port)) {
                     DataOutputStream out = new DataOutputStream(socket.getOutputStream());
                     DataInputStream in = new DataInputStream(socket.getInputStream());
-                    byte[] chunk = new byte[CHUNK];
-                    new SplittableRandom(seed).nextBytes(chunk);
+                    // many chunks, so a compressor cannot learn one and send references to it
+                    byte[][] chunks = new byte[16][CHUNK];
+                    for (int c = 0; c < chunks.length; c++) {
+                        if (text) {
+                            fillText(chunks[c], seed * 100 + c);
+                        } else {
+                            new SplittableRandom(seed * 100L + c).nextBytes(chunks[c]);
+                        }
+                    }
+                    int next = 0;
                     out.write('T');
                     connected.countDown();
                     go.await();
                     while (System.nanoTime() < deadline[0]) {
                         out.writeInt(CHUNK);
-                        out.write(chunk);
+                        out.write(chunks[next++ & 15]);
                     }
                     out.writeInt(0);
                     out.flush();
@@ -248,11 +287,69 @@ public final class TunnelBench {
         }
     }
 
+    // --- plain relay ----------------------------------------------------------------------------------------------
+
+    private static void relay(int targetPort) throws IOException {
+        ServerSocket server = new ServerSocket();
+        server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 512);
+        System.out.println(server.getLocalPort());
+        System.out.flush();
+        Thread acceptor = new Thread(() -> {
+            while (true) {
+                try {
+                    Socket client = server.accept();
+                    client.setTcpNoDelay(true);
+                    Socket upstream = connect(targetPort);
+                    upstream.setSoTimeout(0);
+                    copy(client, upstream);
+                    copy(upstream, client);
+                } catch (IOException e) {
+                    if (server.isClosed()) {
+                        return;
+                    }
+                }
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        while (System.in.read() >= 0) {
+            // until the script closes our stdin
+        }
+        server.close();
+    }
+
+    private static void copy(Socket from, Socket to) {
+        Thread thread = new Thread(() -> {
+            byte[] buffer = new byte[CHUNK];
+            try {
+                InputStream in = from.getInputStream();
+                OutputStream out = to.getOutputStream();
+                int n;
+                while ((n = in.read(buffer)) >= 0) {
+                    out.write(buffer, 0, n);
+                }
+                to.shutdownOutput();
+            } catch (IOException e) {
+                closeQuietly(from);
+                closeQuietly(to);
+            }
+        });
+        thread.setDaemon(true);
+        thread.start();
+    }
+
     // --- delaying relay -------------------------------------------------------------------------------------------
 
     private record Chunk(long due, byte[] bytes, int length) {}
 
-    private static void delay(int targetPort, long millis) throws IOException {
+    private static java.util.concurrent.ScheduledExecutorService acks;
+
+    private static void delay(int targetPort, long millis, long window) throws IOException {
+        acks = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "acks");
+            t.setDaemon(true);
+            return t;
+        });
         ServerSocket server = new ServerSocket();
         server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 512);
         System.out.println(server.getLocalPort());
@@ -265,8 +362,8 @@ public final class TunnelBench {
                     upstream.setSoTimeout(0);
                     client.setTcpNoDelay(true);
                     java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger(2);
-                    pipe(client, upstream, millis, open);
-                    pipe(upstream, client, millis, open);
+                    pipe(client, upstream, millis, window, open);
+                    pipe(upstream, client, millis, window, open);
                 } catch (IOException e) {
                     if (server.isClosed()) {
                         return;
@@ -286,14 +383,28 @@ public final class TunnelBench {
      * One direction: a reader queues chunks stamped now + delay; a writer sends each when due (bounded queue, so a
      * full queue pushes back on the sender). The pair closes when both directions ended.
      */
-    private static void pipe(Socket from, Socket to, long millis, java.util.concurrent.atomic.AtomicInteger open) {
+    private static void pipe(
+            Socket from, Socket to, long millis, long window, java.util.concurrent.atomic.AtomicInteger open) {
         java.util.concurrent.BlockingQueue<Chunk> queue = new java.util.concurrent.ArrayBlockingQueue<>(1024);
+        // window emulation: bytes in flight, released one delay after delivery (when the sender would see the ACK)
+        java.util.concurrent.Semaphore credit =
+                new java.util.concurrent.Semaphore(window > 0 ? (int) Math.min(window, Integer.MAX_VALUE) : 0);
         Thread reader = new Thread(() -> {
             try {
                 InputStream in = from.getInputStream();
                 while (true) {
-                    byte[] buffer = new byte[CHUNK];
+                    int max = CHUNK;
+                    if (window > 0) {
+                        credit.acquire(CHUNK / 4);
+                        int more = credit.drainPermits();
+                        max = Math.min(CHUNK, CHUNK / 4 + more);
+                        credit.release(CHUNK / 4 + more - max);
+                    }
+                    byte[] buffer = new byte[max];
                     int n = in.read(buffer);
+                    if (window > 0 && n < max) {
+                        credit.release(max - Math.max(n, 0));
+                    }
                     queue.put(new Chunk(System.nanoTime() + millis * 1_000_000, buffer, n));
                     if (n < 0) {
                         return;
@@ -317,6 +428,10 @@ public final class TunnelBench {
                         break;
                     }
                     out.write(chunk.bytes(), 0, chunk.length());
+                    if (window > 0) {
+                        int n = chunk.length();
+                        acks.schedule(() -> credit.release(n), millis, TimeUnit.MILLISECONDS);
+                    }
                 }
             } catch (IOException | InterruptedException e) {
                 open.set(1); // a broken direction ends the pair

@@ -1,38 +1,64 @@
 #!/usr/bin/env bash
-# Tunnel benchmark: a Splitstream exit + entry on loopback against direct TCP and `ssh -L` (a throwaway sshd),
-# measured in the same run: upload throughput with 1 and 8 connections, 1-byte ping-pong RTT p50/p99, CPU and peak
-# RSS of the processes in the middle, RSS with 1,000 idle connections, and throughput/RTT over a WAN-like path (a relay
-# adding BENCH_DELAY_MS each way). Then each transport of BENCH_TRANSPORTS (its own entry against the same exit), with
-# direct TCP measured again right before it. Prints tables with ratios.
-# Bounded: about 1.5-3 minutes. Not a test: numbers depend on the machine and its load.
+# Tunnel benchmark: a Splitstream exit + entry on loopback (WebSocket, default settings unless told otherwise) against
+# direct TCP and against two chained plain Java relays (the floor for two JVM hops), all measured in the same run:
+#   bulk upload with 1 and 8 connections, incompressible and compressible (text-like) payloads;
+#   1-byte ping-pong p50/p99;  pgbench -S -c 1 and -c 4 -j 2 (a throwaway PostgreSQL);  redis-benchmark;
+#   one stream over a 100 ms round-trip path (a delaying relay that also limits bytes in flight like a TCP window);
+#   the plain-HTTP transport with 8 connections;  CPU seconds per GB and peak RSS (VmHWM) of both nodes.
+# Each measurement runs BENCH_RUNS times, interleaved between the paths; the tables print medians and ratios.
+# Not a test: numbers depend on the machine and its load (the load average is printed).
 #
-#   bench/tunnel.sh                 # BENCH_SECONDS=4 per throughput run, BENCH_IDLE=1000 idle connections, BENCH_DELAY_MS=10
-#   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh
-#   BENCH_TRANSPORTS=websocket,http bench/tunnel.sh   # default websocket,websocket-split,http,http-split; '' skips
-#   BENCH_EXPOSE=0 bench/tunnel.sh                    # skips the public-port (expose) vs forward rows
+#   bench/tunnel.sh              # full: 3 runs of each, about 8 minutes
+#   bench/tunnel.sh --quick      # 1 run of each, shorter runs, no idle-connection row: under 3 minutes
+#   BENCH_NODE_ARGS='-Dsplitstream.compression=off' bench/tunnel.sh   # extra -D flags for both nodes
+#   BENCH_NODE_ARGS='-Dsplitstream.encryption=off' bench/tunnel.sh --quick  # frame protection off on both nodes: its
+#                                                     # cost is the difference to a run with the default (on)
+#   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh                        # replaces the shipped JVM flags
+#   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
+#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
+#   BENCH_EXPOSE=0 bench/tunnel.sh                      # skips the public-port (expose) vs forward rows
+#   BENCH_NODES_DIR=/tmp/base bench/tunnel.sh --quick  # the nodes built in another checkout (A/B comparisons)
+#   BENCH_JFR_DIR=/tmp/jfr bench/tunnel.sh --quick   # a JFR profile of each node (exit.jfr, entry-main.jfr, ...)
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 
-SECONDS_PER_RUN=${BENCH_SECONDS:-4}
-IDLE=${BENCH_IDLE:-1000}
-PINGS=${BENCH_PINGS:-3000}
-TRANSPORTS=${BENCH_TRANSPORTS-websocket,websocket-split,http,http-split}
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+if [ $QUICK = 1 ]; then
+  RUNS=${BENCH_RUNS:-1}; SECONDS_PER_RUN=${BENCH_SECONDS:-2}; PG_SECONDS=${BENCH_PG_SECONDS:-3}
+  PINGS=${BENCH_PINGS:-2000}; IDLE=${BENCH_IDLE:-0}; REDIS_N=${BENCH_REDIS_N:-20000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-6}
+else
+  RUNS=${BENCH_RUNS:-3}; SECONDS_PER_RUN=${BENCH_SECONDS:-3}; PG_SECONDS=${BENCH_PG_SECONDS:-5}
+  PINGS=${BENCH_PINGS:-3000}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
+fi
+DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
+PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
+ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,expose}
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+want idle || IDLE=0
+TRANSPORTS=${BENCH_TRANSPORTS-http}
+want transports || TRANSPORTS=
+NODE_ARGS=${BENCH_NODE_ARGS:-}
 . "$ROOT/scripts/jvm-opts.sh"
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
-EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
-ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
+RELAY_OPTS="-Xmx64m -XX:+UseSerialGC"
+NODES=${BENCH_NODES_DIR:-$ROOT}   # another checkout's built nodes, for an A/B comparison
+EXIT_JAR=$NODES/exit-node/target/quarkus-app/quarkus-run.jar
+ENTRY_JAR=$NODES/entry-node/target/quarkus-app/quarkus-run.jar
 HZ=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for tool in java javac ssh sshd ssh-keygen; do
-  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed (scripts/install-test-deps.sh)"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+for tool in java javac curl pgbench redis-server redis-benchmark; do
+  command -v "$tool" >/dev/null || die "$tool is needed (scripts/install-test-deps.sh)"
 done
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+[ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL server binaries are needed (scripts/install-test-deps.sh)"
 
-if [ ! -f "$EXIT_JAR" ] || [ ! -f "$ENTRY_JAR" ]; then
+if [ "$NODES" = "$ROOT" ] && { [ ! -f "$EXIT_JAR" ] || [ ! -f "$ENTRY_JAR" ]; }; then
   log "building the nodes (./mvnw -B -q package -DskipTests) ..."
   ./mvnw -B -q package -DskipTests -pl exit-node,entry-node -am >&2
 fi
@@ -40,23 +66,27 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/splitstream-bench.XXXXXX")
 chmod 755 "$WORK"
 PIDS=()
+PG_STARTED=0
+AS_PG=()
 cleanup() {
   set +e
-  exec 7>&- 2>/dev/null
+  if [ $PG_STARTED = 1 ]; then "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1; fi
+  for fd in "${HOLD_FDS[@]}"; do eval "exec $fd>&-" 2>/dev/null; done
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[$i]}" 2>/dev/null; done
   sleep 0.5
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$WORK"
 }
+HOLD_FDS=()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -gt $((IDLE * 3 + 200)) ] || die "open files limit $(ulimit -n) is too low for $IDLE idle connections"
 
-# below the kernel's ephemeral range (32768+ by default): the 1,000 idle connections and the nodes' outbound sockets
-# take ports there, and a listener chosen among them can find its port taken by the time it binds
+# below the kernel's ephemeral range (32768+ by default): outbound sockets take ports there, and a listener chosen
+# among them can find its port taken by the time it binds
 EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
   local p
@@ -81,24 +111,8 @@ wait_for() {
   done
 }
 accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# $1: a management port (health and metrics live there, not on the tunnel port)
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/q/health/ready" 2>/dev/null; }
 
-# --- /proc helpers ------------------------------------------------------------------------------------------------
-# pid and all its descendants
-tree() {
-  ps -e -o pid=,ppid= | awk -v root="$1" '
-    { parent[$1] = $2 }
-    END {
-      for (p in parent) {
-        q = p
-        for (depth = 0; depth < 20 && q != "" && q != 0; depth++) {
-          if (q == root) { printf "%s ", p; break }
-          q = parent[q]
-        }
-      }
-    }'
-}
 # sum of a /proc/<pid>/status field (kB) over pids
 status_kb() {
   local field=$1 total=0 v
@@ -118,194 +132,225 @@ cpu_ticks() {
   done
   echo $total
 }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -n1; }
 
-# --- the target server and the load tool -------------------------------------------------------------------------
+# --- the target server, relays and the load tool -----------------------------------------------------------------
 log "compiling bench/TunnelBench.java"
 javac -d "$WORK/classes" bench/TunnelBench.java
-BENCH=(java -Xmx512m -cp "$WORK/classes" TunnelBench)
-mkfifo "$WORK/server.in"
-exec 7<>"$WORK/server.in"
-"${BENCH[@]}" server <&7 >"$WORK/server.port" 2>"$WORK/server.err" &
+BENCH=(java -Xmx512m -XX:+UseSerialGC -cp "$WORK/classes" TunnelBench)
+run_tool() { timeout 180 "${BENCH[@]}" "$@"; }
+
+# start_tool NAME VAR ARGS...: a TunnelBench server/relay living until its stdin closes; its port goes to VAR
+start_tool() {
+  local name=$1 var=$2 fd
+  shift 2
+  mkfifo "$WORK/$name.in"
+  # shellcheck disable=SC2086
+  java $RELAY_OPTS -cp "$WORK/classes" TunnelBench "$@" <"$WORK/$name.in" >"$WORK/$name.port" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  printf -v "${var}_PID" '%s' "$!"
+  exec {fd}>"$WORK/$name.in"
+  HOLD_FDS+=("$fd")
+  wait_for 20 "$name" test -s "$WORK/$name.port" || die "$name did not start: $(cat "$WORK/$name.err")"
+  printf -v "$var" '%s' "$(head -n1 "$WORK/$name.port")"
+}
+start_tool target TARGET server
+start_tool relay1 RELAY1 relay "$TARGET"
+start_tool relay2 RELAY2 relay "$RELAY1"
+RELAY_PIDS="$RELAY1_PID $RELAY2_PID"
+
+# --- PostgreSQL and Redis ------------------------------------------------------------------------------------------
+PG_PORT=$(free_port)
+mkdir -p "$WORK/pg"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$WORK/pg"
+  AS_PG=(runuser -u postgres --)
+fi
+log "starting PostgreSQL (:$PG_PORT) and redis-server"
+"${AS_PG[@]}" "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres -A trust -E UTF8 --no-sync >"$WORK/pg-init.log" 2>&1 ||
+  { cat "$WORK/pg-init.log" >&2; die "initdb failed"; }
+"${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w -t 60 \
+  -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $WORK/pg -c fsync=off -c synchronous_commit=off -c max_connections=50" \
+  start >/dev/null || die "PostgreSQL did not start"
+PG_STARTED=1
+pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -i -s 1 -q postgres >"$WORK/pgbench-init.log" 2>&1 ||
+  { cat "$WORK/pgbench-init.log" >&2; die "pgbench -i failed"; }
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --protected-mode no --dir "$WORK" \
+  >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
-wait_for 20 "the target server" test -s "$WORK/server.port" || die "the target server did not start"
-TARGET=$(head -n1 "$WORK/server.port")
+wait_for 20 "redis-server" accepts "$REDIS_PORT" || die "redis-server did not start"
+start_tool pgrelay1 PGR1 relay "$PG_PORT"
+start_tool pgrelay2 PGR2 relay "$PGR1"
+start_tool redisrelay1 RDR1 relay "$REDIS_PORT"
+start_tool redisrelay2 RDR2 relay "$RDR1"
 
 # --- Splitstream exit + entry --------------------------------------------------------------------------------------
 TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 EXIT_HTTP=$(free_port)
-EXIT_MGMT=$(free_port)
-ENTRY_MGMT=$(free_port)
+ENTRY_HTTP=$(free_port)
 FWD=$(free_port)
-log "starting the exit (:$EXIT_HTTP) and the entry (forward :$FWD -> target :$TARGET)"
+PG_FWD=$(free_port)
+REDIS_FWD=$(free_port)
+jfr() { [ -z "${BENCH_JFR_DIR:-}" ] || echo "-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=$BENCH_JFR_DIR/$1.jfr"; }
+[ -z "${BENCH_JFR_DIR:-}" ] || mkdir -p "$BENCH_JFR_DIR"
+log "starting the exit (:$EXIT_HTTP) and the entry"
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
-  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
-  -Dsplitstream.exit.allow="127.0.0.1:$TARGET" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr exit) $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
+  -Dsplitstream.exit.allow="127.0.0.1:$TARGET,127.0.0.1:$PG_PORT,127.0.0.1:$REDIS_PORT" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
 PIDS+=("$EXIT_PID")
-# shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY_MGMT" \
-  -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.transport=websocket \
-  -Dsplitstream.entry.state-file="$WORK/transports.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD=127.0.0.1:$TARGET" \
-  -jar "$ENTRY_JAR" >"$WORK/entry.log" 2>&1 &
-ENTRY_PID=$!
-PIDS+=("$ENTRY_PID")
+start_entry() { # start_entry NAME MGMTPORT FORWARDS EXTRA...: an entry node; its pid goes to ENTRY_STARTED
+  local name=$1 mgmt=$2 forwards=$3
+  shift 3
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr "entry-$name") $NODE_ARGS \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$mgmt" \
+    -Dsplitstream.entry.state-file="$WORK/transports-$name.json" \
+    -Dsplitstream.entry.forwards="$forwards" "$@" -jar "$ENTRY_JAR" >"$WORK/entry-$name.log" 2>&1 &
+  ENTRY_STARTED=$!
+  PIDS+=("$ENTRY_STARTED")
+}
+start_entry main "$ENTRY_HTTP" "127.0.0.1:$FWD=127.0.0.1:$TARGET,127.0.0.1:$PG_FWD=127.0.0.1:$PG_PORT,127.0.0.1:$REDIS_FWD=127.0.0.1:$REDIS_PORT" \
+  -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" -Dsplitstream.entry.transport=websocket
+ENTRY_PID=$ENTRY_STARTED
 node_failed() {
   log "--- exit.log"; tail -n 30 "$WORK/exit.log" >&2
-  log "--- entry.log"; tail -n 30 "$WORK/entry.log" >&2
+  log "--- entry.log"; tail -n 30 "$WORK/entry-main.log" >&2
   die "$1"
 }
-wait_for 60 "the exit node" ready "$EXIT_MGMT" || node_failed "exit not ready"
-wait_for 60 "the entry node" ready "$ENTRY_MGMT" || node_failed "entry not ready"
-wait_for 30 "the entry's session" grep -q 'session established' "$WORK/entry.log" || node_failed "no session"
-
-# --- ssh -L through a throwaway sshd --------------------------------------------------------------------------------
-SSHD_PORT=$(free_port)
-SSH_FWD=$(free_port)
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/client_key"
-cp "$WORK/client_key.pub" "$WORK/authorized_keys"
-[ "$(id -u)" -ne 0 ] || mkdir -p /run/sshd
-cat >"$WORK/sshd_config" <<EOF
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/host_key
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $WORK/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-EOF
-"$SSHD" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
-SSHD_PID=$!
-PIDS+=("$SSHD_PID")
-wait_for 20 "sshd" accepts "$SSHD_PORT" || { cat "$WORK/sshd.log" >&2; die "sshd did not start"; }
-ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-  -o ExitOnForwardFailure=yes -i "$WORK/client_key" -p "$SSHD_PORT" \
-  -L "127.0.0.1:$SSH_FWD:127.0.0.1:$TARGET" "$(id -un)@127.0.0.1" 2>"$WORK/ssh.log" &
-SSH_PID=$!
-PIDS+=("$SSH_PID")
-wait_for 20 "ssh -L" accepts "$SSH_FWD" || { cat "$WORK/ssh.log" >&2; die "ssh -L did not start"; }
+session_up() { grep -qs 'session established' "$WORK/entry-$1.log"; }
+wait_for 90 "the exit node" accepts "$EXIT_HTTP" || node_failed "exit not listening"
+wait_for 90 "the entry's session" session_up main || node_failed "no session"
+wait_for 30 "the entry's forward" accepts "$FWD" || node_failed "forward not listening"
+SPLIT_PIDS="$EXIT_PID $ENTRY_PID"
 
 # --- measurements --------------------------------------------------------------------------------------------------
-declare -A R
-split_pids() { echo "$EXIT_PID $ENTRY_PID"; }
-ssh_pids() { echo "$SSH_PID $(tree "$SSHD_PID")"; }
+declare -A R   # R[key] = space-separated samples
+add() { R[$1]="${R[$1]:-} $2"; }
+med() { median <<<"${R[$1]:-}"; }
 
-run_tool() { timeout 180 "${BENCH[@]}" "$@"; }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# bulk PORT CONNS PAYLOAD KEY [PIDS]: one throughput run; MiB/s and CPU-s per GB of PIDS
+bulk() {
+  local port=$1 conns=$2 payload=$3 key=$4 pids=${5:-} before after out bytes
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
+  out=$(run_tool throughput "$port" "$conns" "$SECONDS_PER_RUN" "$payload") || { log "$key: failed"; return 0; }
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
+  add "$key.mibs" "$(field mib_per_s <<<"$out")"
+  bytes=$(field bytes <<<"$out")
+  if [ -n "$pids" ]; then
+    add "$key.cpu" "$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1e9) }')"
+  fi
+}
 
-log "warming up the tunnel"
+log "warming up the tunnel and the relays"
 run_tool throughput "$FWD" 2 2 >/dev/null
+run_tool throughput "$FWD" 2 1 text >/dev/null
 run_tool rtt "$FWD" 2000 >/dev/null
+run_tool throughput "$RELAY2" 2 1 >/dev/null
 
-for path in direct splitstream ssh; do
-  case $path in
-    direct) port=$TARGET; pids="" ;;
-    splitstream) port=$FWD; pids=$(split_pids) ;;
-    ssh) port=$SSH_FWD; pids=$(ssh_pids) ;;
-  esac
-  for conns in 1 8; do
-    # shellcheck disable=SC2086
-    before=$(cpu_ticks $pids)
-    out=$(run_tool throughput "$port" "$conns" "$SECONDS_PER_RUN")
-    # shellcheck disable=SC2086
-    after=$(cpu_ticks $pids)
-    R[$path.tp$conns]=$(field mib_per_s <<<"$out")
-    bytes=$(field bytes <<<"$out")
-    # CPU seconds spent by the processes in the middle per GiB carried
-    if [ -n "$pids" ]; then
-      R[$path.cpu$conns]=$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$bytes" \
-        'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1073741824); else print "-" }')
-    else
-      R[$path.cpu$conns]="-"
-    fi
-    log "$path, $conns connection(s): ${R[$path.tp$conns]} MiB/s, ${R[$path.cpu$conns]} CPU-s/GiB in the middle"
+PATHS="direct relays splitstream"
+port_of() {
+  case $1 in direct) echo "$TARGET" ;; relays) echo "$RELAY2" ;; splitstream) echo "$FWD" ;; esac
+}
+pids_of() {
+  case $1 in direct) echo "" ;; relays) echo "$RELAY_PIDS" ;; splitstream) echo "$SPLIT_PIDS" ;; esac
+}
+
+for run in $(seq 1 "$RUNS"); do
+  want bulk && log "run $run/$RUNS: bulk"
+  want bulk && for payload in random text; do
+    for conns in 1 8; do
+      for path in $PATHS; do
+        bulk "$(port_of $path)" "$conns" "$payload" "$path.$payload.$conns" "$(pids_of $path)"
+      done
+    done
   done
-  out=$(run_tool rtt "$port" "$PINGS")
-  R[$path.p50]=$(field p50_us <<<"$out")
-  R[$path.p99]=$(field p99_us <<<"$out")
-  log "$path, ping-pong: p50 ${R[$path.p50]} us, p99 ${R[$path.p99]} us"
+  want ping && log "run $run/$RUNS: ping-pong"
+  want ping && for path in $PATHS; do
+    out=$(run_tool rtt "$(port_of $path)" "$PINGS") || continue
+    add "$path.p50" "$(field p50_us <<<"$out")"
+    add "$path.p99" "$(field p99_us <<<"$out")"
+  done
+  want pg && log "run $run/$RUNS: pgbench"
+  want pg && for path in $PATHS; do
+    case $path in direct) port=$PG_PORT ;; relays) port=$PGR2 ;; splitstream) port=$PG_FWD ;; esac
+    for clients in 1 4; do
+      jobs=$((clients > 1 ? 2 : 1))
+      if out=$(timeout 120 pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -c "$clients" -j "$jobs" -T "$PG_SECONDS" \
+        -r postgres 2>&1); then
+        add "$path.pg$clients" "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out" | head -n1)"
+        add "$path.pg$clients.lat" "$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n1)"
+      else
+        log "pgbench via $path failed: $(tail -n 2 <<<"$out")"
+      fi
+    done
+  done
+  want redis && log "run $run/$RUNS: redis-benchmark"
+  want redis && for path in $PATHS; do
+    case $path in direct) port=$REDIS_PORT ;; relays) port=$RDR2 ;; splitstream) port=$REDIS_FWD ;; esac
+    # GET with one client: latency-bound; SET with 50 clients (redis-benchmark's default): many streams at once
+    if out=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -t get -c 1 -n "$((REDIS_N / 5))" -q 2>&1 | tr '\r' '\n'); then
+      add "$path.redis_get1" "$(grep -o 'GET: [0-9]*' <<<"$out" | tail -n1 | awk '{print $2}')"
+    fi
+    if out=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -t set -c 50 -n "$REDIS_N" -q 2>&1 | tr '\r' '\n'); then
+      add "$path.redis_set50" "$(grep -o 'SET: [0-9]*' <<<"$out" | tail -n1 | awk '{print $2}')"
+    fi
+  done
 done
 
-# idle connections: RSS of what sits in the middle, before and while $IDLE connections are open
-idle_run() {
-  local name=$1 port=$2 pids_fn=$3 before during
+# --- idle connections (full mode): RSS of the two nodes while IDLE connections are open ---------------------------
+if [ "$IDLE" -gt 0 ]; then
   rm -f "$WORK/stop"
-  # shellcheck disable=SC2046
-  before=$(status_kb VmRSS $($pids_fn))
-  run_tool idle "$port" "$IDLE" "$WORK/stop" 120 >"$WORK/idle.out" 2>&1 &
-  local tool=$!
-  wait_for 120 "$IDLE idle connections via $name" grep -q ready "$WORK/idle.out" ||
-    { cat "$WORK/idle.out" >&2; die "idle run failed"; }
-  # shellcheck disable=SC2046
-  during=$(status_kb VmRSS $($pids_fn))
+  # shellcheck disable=SC2086
+  R[idle_before]=$(($(status_kb VmRSS $SPLIT_PIDS) / 1024))
+  run_tool idle "$FWD" "$IDLE" "$WORK/stop" 120 >"$WORK/idle.out" 2>&1 &
+  tool=$!
+  if wait_for 120 "$IDLE idle connections" grep -q ready "$WORK/idle.out"; then
+    # shellcheck disable=SC2086
+    R[idle_during]=$(($(status_kb VmRSS $SPLIT_PIDS) / 1024))
+    R[idle_open_ms]=$(field open_ms <"$WORK/idle.out")
+  fi
   touch "$WORK/stop"
   wait "$tool" || true
-  R[$name.idle_before]=$((before / 1024))
-  R[$name.idle_during]=$((during / 1024))
-  R[$name.idle_open_ms]=$(field open_ms <"$WORK/idle.out")
-  log "$name, $IDLE idle connections: RSS $((before / 1024)) -> $((during / 1024)) MiB (opened in ${R[$name.idle_open_ms]} ms)"
-}
-idle_run splitstream "$FWD" split_pids
-idle_run ssh "$SSH_FWD" ssh_pids
+  log "$IDLE idle connections: RSS of both nodes ${R[idle_before]} -> ${R[idle_during]:-?} MiB"
+fi
 
-# --- a WAN-like path: each path's middle hop through a relay adding DELAY ms each way --------------------------------
-DELAY=${BENCH_DELAY_MS:-10}
-start_delay() { # start_delay NAME TARGETPORT VAR: starts a relay to TARGETPORT, puts its port in VAR
-  local fifo="$WORK/delay-$1.in" fd
-  mkfifo "$fifo"
-  "${BENCH[@]}" delay "$2" "$DELAY" <"$fifo" >"$WORK/delay-$1.port" 2>"$WORK/delay-$1.err" &
-  PIDS+=($!)
-  exec {fd}>"$fifo" # holds the relay's stdin open; closing it ends the relay
-  DELAY_FDS+=("$fd")
-  wait_for 20 "the $1 delay relay" test -s "$WORK/delay-$1.port" || die "delay relay $1 did not start"
-  printf -v "$3" '%s' "$(head -n1 "$WORK/delay-$1.port")"
-}
-DELAY_FDS=()
-log "WAN-like path: +${DELAY} ms each way between the two halves of each path"
-start_delay direct "$TARGET" WAN_DIRECT
-start_delay exit "$EXIT_HTTP" WAN_EXIT
-start_delay sshd "$SSHD_PORT" WAN_SSHD
-ENTRY2_MGMT=$(free_port)
-FWD2=$(free_port)
-# shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY2_MGMT" \
-  -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.transport=websocket \
-  -Dsplitstream.entry.state-file="$WORK/transports-wan.json" -Dsplitstream.entry.forwards="127.0.0.1:$FWD2=127.0.0.1:$TARGET" \
-  -jar "$ENTRY_JAR" >"$WORK/entry-wan.log" 2>&1 &
-PIDS+=($!)
-SSH_FWD2=$(free_port)
-ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-  -o ExitOnForwardFailure=yes -i "$WORK/client_key" -p "$WAN_SSHD" \
-  -L "127.0.0.1:$SSH_FWD2:127.0.0.1:$TARGET" "$(id -un)@127.0.0.1" 2>"$WORK/ssh-wan.log" &
-PIDS+=($!)
-wait_for 60 "the WAN entry" ready "$ENTRY2_MGMT" || { tail -n 30 "$WORK/entry-wan.log" >&2; die "WAN entry not ready"; }
-wait_for 30 "ssh -L over the WAN path" accepts "$SSH_FWD2" || { cat "$WORK/ssh-wan.log" >&2; die "WAN ssh -L did not start"; }
-run_tool throughput "$FWD2" 1 2 >/dev/null # warm-up
-for path in direct splitstream ssh; do
-  case $path in
-    direct) port=$WAN_DIRECT ;;
-    splitstream) port=$FWD2 ;;
-    ssh) port=$SSH_FWD2 ;;
-  esac
-  out=$(run_tool throughput "$port" 1 "$SECONDS_PER_RUN")
-  R[$path.wan_tp]=$(field mib_per_s <<<"$out")
-  out=$(run_tool rtt "$port" 100)
-  R[$path.wan_p50]=$(awk -v us="$(field p50_us <<<"$out")" 'BEGIN { printf "%.1f", us / 1000 }')
-  log "$path over the WAN path: ${R[$path.wan_tp]} MiB/s, ping-pong p50 ${R[$path.wan_p50]} ms"
+# --- the long path: 100 ms round trip, bytes in flight limited like a TCP window ------------------------------------
+WAN_PID=
+R[wanentry.peak]=-
+if want wan; then
+log "long path: +${DELAY} ms each way, at most $PATH_WINDOW bytes in flight per direction"
+start_tool wan-direct WAN_DIRECT delay "$TARGET" "$DELAY" "$PATH_WINDOW"
+start_tool wan-exit WAN_EXIT delay "$EXIT_HTTP" "$DELAY" "$PATH_WINDOW"
+WAN_HTTP=$(free_port)
+WAN_FWD=$(free_port)
+start_entry wan "$WAN_HTTP" "127.0.0.1:$WAN_FWD=127.0.0.1:$TARGET" \
+  -Dsplitstream.entry.server="ws://127.0.0.1:$WAN_EXIT" -Dsplitstream.entry.transport=websocket
+WAN_PID=$ENTRY_STARTED
+wait_for 90 "the long-path entry's session" session_up wan || { tail -n 30 "$WORK/entry-wan.log" >&2; die "no long-path session"; }
+wait_for 30 "the long-path forward" accepts "$WAN_FWD" || die "long-path forward not listening"
+run_tool throughput "$WAN_FWD" 1 2 >/dev/null # warm-up: the JIT, and the session's first RTT samples
+for run in $(seq 1 "$RUNS"); do
+  for path in direct splitstream; do
+    case $path in direct) port=$WAN_DIRECT ;; splitstream) port=$WAN_FWD ;; esac
+    out=$(SECONDS_PER_RUN=$WAN_SECONDS run_tool throughput "$port" 1 "$WAN_SECONDS") || continue
+    add "$path.wan" "$(field mib_per_s <<<"$out")"
+  done
+  log "long path run $run/$RUNS: direct $(awk '{print $NF}' <<<"${R[direct.wan]:-}") MiB/s, splitstream $(awk '{print $NF}' <<<"${R[splitstream.wan]:-}") MiB/s"
 done
-for fd in "${DELAY_FDS[@]}"; do eval "exec $fd>&-"; done
+R[wanentry.peak]=$(($(status_kb VmHWM "$WAN_PID") / 1024))
+kill "$WAN_PID" 2>/dev/null || true
+fi
 
-# --- transports: one entry per transport against the same exit, direct TCP measured right before each -----------
-# transport_opts KIND: the entry's transport settings
+# --- transports: each its own entry against the same exit ---------------------------------------------------------
 transport_opts() {
   local ws="ws://127.0.0.1:$EXIT_HTTP" http="http://127.0.0.1:$EXIT_HTTP"
   case $1 in
-    # a ws:// URL means WebSocket (auto tries it first)
     websocket) echo "-Dsplitstream.entry.server=$ws -Dsplitstream.entry.transport=websocket" ;;
     websocket-split) echo "-Dsplitstream.entry.upstream=$ws -Dsplitstream.entry.downstream=$ws -Dsplitstream.entry.transport=websocket" ;;
     http) echo "-Dsplitstream.entry.server=$http -Dsplitstream.entry.transport=http" ;;
@@ -316,150 +361,131 @@ transport_opts() {
 IFS=, read -r -a TRANSPORT_LIST <<<"$TRANSPORTS"
 for kind in "${TRANSPORT_LIST[@]}"; do
   opts=$(transport_opts "$kind") || die "unknown transport '$kind' in BENCH_TRANSPORTS"
-  T_MGMT=$(free_port)
+  T_HTTP=$(free_port)
   T_FWD=$(free_port)
   log "transport $kind: starting an entry (forward :$T_FWD)"
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$T_MGMT" $opts \
-    -Dsplitstream.entry.state-file="$WORK/transports-$kind.json" -Dsplitstream.entry.forwards="127.0.0.1:$T_FWD=127.0.0.1:$TARGET" -jar "$ENTRY_JAR" >"$WORK/entry-$kind.log" 2>&1 &
-  T_PID=$!
-  PIDS+=("$T_PID")
-  if ! wait_for 60 "the $kind entry" ready "$T_MGMT" ||
-    ! wait_for 60 "the $kind session" grep -q 'session established' "$WORK/entry-$kind.log"; then
+  start_entry "$kind" "$T_HTTP" "127.0.0.1:$T_FWD=127.0.0.1:$TARGET" $opts
+  T_PID=$ENTRY_STARTED
+  if ! wait_for 90 "the $kind session" session_up "$kind" || ! wait_for 30 "the $kind forward" accepts "$T_FWD"; then
     log "transport $kind: no session; its log:"
     tail -n 15 "$WORK/entry-$kind.log" >&2
-    R[t.$kind.state]="no session"
     kill "$T_PID" 2>/dev/null || true
     continue
   fi
-  R[t.$kind.state]=$(sed -n 's/.*session established [0-9a-f]* \(transport=[^ ]*\).*/\1/p' "$WORK/entry-$kind.log" | head -n1)
   run_tool throughput "$T_FWD" 2 2 >/dev/null || true # warm-up
-  for conns in 1 8; do
-    out=$(run_tool throughput "$TARGET" "$conns" "$SECONDS_PER_RUN")
-    R[t.$kind.direct$conns]=$(field mib_per_s <<<"$out")
-    if out=$(run_tool throughput "$T_FWD" "$conns" "$SECONDS_PER_RUN"); then
-      R[t.$kind.tp$conns]=$(field mib_per_s <<<"$out")
-    else
-      R[t.$kind.tp$conns]="-"
-    fi
+  for run in $(seq 1 "$RUNS"); do
+    for conns in 1 8; do
+      bulk "$TARGET" "$conns" random "t.$kind.direct.$conns"
+      bulk "$T_FWD" "$conns" random "t.$kind.$conns" "$EXIT_PID $T_PID"
+    done
   done
-  if out=$(run_tool rtt "$T_FWD" "$((PINGS / 3))"); then
-    R[t.$kind.p50]=$(field p50_us <<<"$out")
-  else
-    R[t.$kind.p50]="-"
-  fi
   R[t.$kind.peak]=$(($(status_kb VmHWM "$T_PID") / 1024))
-  log "transport $kind (${R[t.$kind.state]}): ${R[t.$kind.tp1]} / ${R[t.$kind.tp8]} MiB/s with 1 / 8 connections" \
-    "(direct ${R[t.$kind.direct1]} / ${R[t.$kind.direct8]}), ping-pong p50 ${R[t.$kind.p50]} us"
+  log "transport $kind: $(med "t.$kind.1.mibs") / $(med "t.$kind.8.mibs") MiB/s with 1 / 8 connections"
   kill "$T_PID" 2>/dev/null || true
   wait "$T_PID" 2>/dev/null || true
 done
 
 # --- expose: a public port on a second exit, served by an agent next to the target, vs the forward path ----------
-if [ "${BENCH_EXPOSE:-1}" != 0 ]; then
+if want expose; then
   X_HTTP=$(free_port)
-  X_MGMT=$(free_port)
   X_PUB=$(free_port)
-  A_MGMT=$(free_port)
   log "expose: an exit with public port :$X_PUB and an agent exposing the target"
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$X_HTTP" \
-    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$X_MGMT" -Dsplitstream.exit.public-ports="$X_PUB-$X_PUB" -Dsplitstream.exit.public-host=127.0.0.1 \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$X_HTTP" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
+    -Dsplitstream.exit.public-ports="$X_PUB-$X_PUB" -Dsplitstream.exit.public-host=127.0.0.1 \
     -jar "$EXIT_JAR" >"$WORK/exit-expose.log" 2>&1 &
-  PIDS+=($!)
-  wait_for 60 "the expose exit" ready "$X_MGMT" || { tail -n 30 "$WORK/exit-expose.log" >&2; die "expose exit not ready"; }
+  X_PID=$!
+  PIDS+=("$X_PID")
+  wait_for 90 "the expose exit" accepts "$X_HTTP" || { tail -n 30 "$WORK/exit-expose.log" >&2; die "expose exit not listening"; }
   # shellcheck disable=SC2086
-  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$A_MGMT" \
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $NODE_ARGS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$(free_port)" \
     -Dsplitstream.entry.server="ws://127.0.0.1:$X_HTTP" -Dsplitstream.entry.transport=websocket \
     -Dsplitstream.entry.state-file="$WORK/transports-agent.json" -Dsplitstream.entry.expose="bench=127.0.0.1:$TARGET" \
     -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
-  PIDS+=($!)
-  if wait_for 60 "the agent's public port" grep -q "exposing bench" "$WORK/agent.log"; then
+  A_PID=$!
+  PIDS+=("$A_PID")
+  if wait_for 90 "the agent's public port" grep -qs "exposing bench" "$WORK/agent.log"; then
     run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
-    for conns in 1 8; do
-      out=$(run_tool throughput "$FWD" "$conns" "$SECONDS_PER_RUN")
-      R[x.fwd$conns]=$(field mib_per_s <<<"$out")
-      out=$(run_tool throughput "$X_PUB" "$conns" "$SECONDS_PER_RUN")
-      R[x.pub$conns]=$(field mib_per_s <<<"$out")
+    for run in $(seq 1 "$RUNS"); do
+      for conns in 1 8; do
+        bulk "$FWD" "$conns" random "x.fwd.$conns"
+        bulk "$X_PUB" "$conns" random "x.pub.$conns"
+      done
+      add x.fwd.p50 "$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")"
+      add x.pub.p50 "$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")"
     done
-    R[x.fwd_p50]=$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")
-    R[x.pub_p50]=$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")
-    log "expose: public port ${R[x.pub1]} / ${R[x.pub8]} MiB/s (forward ${R[x.fwd1]} / ${R[x.fwd8]}), p50 ${R[x.pub_p50]} us (forward ${R[x.fwd_p50]})"
+    log "expose: public port $(med x.pub.1.mibs) / $(med x.pub.8.mibs) MiB/s (forward $(med x.fwd.1.mibs) / $(med x.fwd.8.mibs))"
   else
     tail -n 20 "$WORK/agent.log" >&2
-    log "expose: the agent got no public port; row skipped"
+    log "expose: the agent got no public port; rows skipped"
   fi
+  kill "$A_PID" "$X_PID" 2>/dev/null || true
 fi
 
-# shellcheck disable=SC2046
-R[splitstream.peak]=$(($(status_kb VmHWM $(split_pids)) / 1024))
-# shellcheck disable=SC2046
-R[ssh.peak]=$(($(status_kb VmHWM $(ssh_pids)) / 1024))
 R[exit.peak]=$(($(status_kb VmHWM "$EXIT_PID") / 1024))
-R[exit.cpu]=$(awk -v t="$(cpu_ticks "$EXIT_PID")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
-R[entry.cpu]=$(awk -v t="$(cpu_ticks "$ENTRY_PID")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
-# shellcheck disable=SC2046
-R[ssh.cpu]=$(awk -v t="$(cpu_ticks $(ssh_pids))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
 R[entry.peak]=$(($(status_kb VmHWM "$ENTRY_PID") / 1024))
+R[relay1.peak]=$(($(status_kb VmHWM "$RELAY1_PID") / 1024))
+R[relay2.peak]=$(($(status_kb VmHWM "$RELAY2_PID") / 1024))
 
 # --- report --------------------------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && a != "-" && b != "-" && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
-row() { printf '%-44s %12s %12s %12s %12s %12s\n' "$@"; }
+row() { printf '%-44s %10s %10s %12s %9s %9s %9s\n' "$@"; }
+# trow LABEL KEY: a row of the three paths, ratios against direct and relays
+trow() {
+  local d r s
+  d=$(med "direct.$2"); r=$(med "relays.$2"); s=$(med "splitstream.$2")
+  row "$1" "$d" "$r" "$s" "$(ratio "$s" "$d")" "$(ratio "$r" "$d")" "$(ratio "$s" "$r")"
+}
 
 echo
 echo "Splitstream tunnel benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(java -version 2>&1 | head -n1)"
-echo "node JVM flags: $JAVA_NODE_OPTS; ws:// on loopback (no TLS) vs ssh (encrypted); ${SECONDS_PER_RUN}s per throughput run"
+echo "nodes: $NODES ($(git -C "$NODES" log -1 --format=%h 2>/dev/null || echo '?')$(git -C "$NODES" diff --quiet 2>/dev/null || echo ', uncommitted changes'))"
+echo "node JVM flags: $JAVA_NODE_OPTS ${NODE_ARGS:+(extra: $NODE_ARGS)}"
+echo "WebSocket on loopback, no TLS (frames sealed end to end unless BENCH_NODE_ARGS sets splitstream.encryption=off); medians of $RUNS run(s) of ${SECONDS_PER_RUN}s; load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+echo "relays = two chained plain Java relays (the floor for two JVM hops); ratios: split = splitstream/direct, relay = relays/direct"
 echo
-row "metric" "direct" "splitstream" "ssh -L" "split/direct" "split/ssh"
-row "upload, 1 connection (MiB/s)" "${R[direct.tp1]}" "${R[splitstream.tp1]}" "${R[ssh.tp1]}" \
-  "$(ratio "${R[splitstream.tp1]}" "${R[direct.tp1]}")" "$(ratio "${R[splitstream.tp1]}" "${R[ssh.tp1]}")"
-row "upload, 8 connections (MiB/s)" "${R[direct.tp8]}" "${R[splitstream.tp8]}" "${R[ssh.tp8]}" \
-  "$(ratio "${R[splitstream.tp8]}" "${R[direct.tp8]}")" "$(ratio "${R[splitstream.tp8]}" "${R[ssh.tp8]}")"
-row "1-byte ping-pong RTT p50 (us)" "${R[direct.p50]}" "${R[splitstream.p50]}" "${R[ssh.p50]}" \
-  "$(ratio "${R[splitstream.p50]}" "${R[direct.p50]}")" "$(ratio "${R[splitstream.p50]}" "${R[ssh.p50]}")"
-row "1-byte ping-pong RTT p99 (us)" "${R[direct.p99]}" "${R[splitstream.p99]}" "${R[ssh.p99]}" \
-  "$(ratio "${R[splitstream.p99]}" "${R[direct.p99]}")" "$(ratio "${R[splitstream.p99]}" "${R[ssh.p99]}")"
-row "CPU of middle, 1 conn (CPU-s per GiB)" "-" "${R[splitstream.cpu1]}" "${R[ssh.cpu1]}" "-" \
-  "$(ratio "${R[splitstream.cpu1]}" "${R[ssh.cpu1]}")"
-row "CPU of middle, 8 conns (CPU-s per GiB)" "-" "${R[splitstream.cpu8]}" "${R[ssh.cpu8]}" "-" \
-  "$(ratio "${R[splitstream.cpu8]}" "${R[ssh.cpu8]}")"
-row "peak RSS of middle (MiB, VmHWM)" "-" "${R[splitstream.peak]}" "${R[ssh.peak]}" "-" \
-  "$(ratio "${R[splitstream.peak]}" "${R[ssh.peak]}")"
-row "RSS before idle run (MiB)" "-" "${R[splitstream.idle_before]}" "${R[ssh.idle_before]}" "-" \
-  "$(ratio "${R[splitstream.idle_before]}" "${R[ssh.idle_before]}")"
-row "RSS with $IDLE idle connections (MiB)" "-" "${R[splitstream.idle_during]}" "${R[ssh.idle_during]}" "-" \
-  "$(ratio "${R[splitstream.idle_during]}" "${R[ssh.idle_during]}")"
-row "+${DELAY}ms each way: upload, 1 conn (MiB/s)" "${R[direct.wan_tp]}" "${R[splitstream.wan_tp]}" "${R[ssh.wan_tp]}" \
-  "$(ratio "${R[splitstream.wan_tp]}" "${R[direct.wan_tp]}")" "$(ratio "${R[splitstream.wan_tp]}" "${R[ssh.wan_tp]}")"
-row "+${DELAY}ms each way: ping-pong p50 (ms)" "${R[direct.wan_p50]}" "${R[splitstream.wan_p50]}" "${R[ssh.wan_p50]}" \
-  "$(ratio "${R[splitstream.wan_p50]}" "${R[direct.wan_p50]}")" "$(ratio "${R[splitstream.wan_p50]}" "${R[ssh.wan_p50]}")"
-row "time to open $IDLE connections (ms)" "-" "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}" "-" \
-  "$(ratio "${R[splitstream.idle_open_ms]}" "${R[ssh.idle_open_ms]}")"
-echo
-echo "middle = exit + entry JVMs vs ssh client + sshd processes"
-echo "per node: exit peak RSS ${R[exit.peak]} MiB, CPU ${R[exit.cpu]} s; entry peak RSS ${R[entry.peak]} MiB, CPU ${R[entry.cpu]} s" \
-  "(whole run, incl. start-up); ssh + sshd CPU ${R[ssh.cpu]} s"
-echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine are noisy)"
-if [ -n "${R[x.pub1]:-}" ]; then
-  echo
-  echo "expose: a public port (exit -> agent -> target) vs the forward path (entry -> exit -> target), same machine:"
-  xrow() { printf '%-34s %14s %14s %10s\n' "$@"; }
-  xrow "metric" "public port" "forward" "pub/fwd"
-  xrow "upload, 1 connection (MiB/s)" "${R[x.pub1]}" "${R[x.fwd1]}" "$(ratio "${R[x.pub1]}" "${R[x.fwd1]}")"
-  xrow "upload, 8 connections (MiB/s)" "${R[x.pub8]}" "${R[x.fwd8]}" "$(ratio "${R[x.pub8]}" "${R[x.fwd8]}")"
-  xrow "1-byte ping-pong RTT p50 (us)" "${R[x.pub_p50]}" "${R[x.fwd_p50]}" "$(ratio "${R[x.pub_p50]}" "${R[x.fwd_p50]}")"
-  echo "target: public-port throughput within 10% of the forward path"
-fi
-if [ ${#TRANSPORT_LIST[@]} -gt 0 ]; then
-  echo
-  echo "transports (each its own entry against the same exit; direct TCP measured right before each; ws vs websocket row):"
-  trow() { printf '%-16s %-26s %10s %10s %10s %10s %10s %12s %10s\n' "$@"; }
-  trow "transport" "entry logged" "1c MiB/s" "1c/direct" "8c MiB/s" "8c/direct" "8c/ws" "p50 RTT us" "entry RSS"
-  for kind in "${TRANSPORT_LIST[@]}"; do
-    trow "$kind" "${R[t.$kind.state]:-}" "${R[t.$kind.tp1]:--}" "$(ratio "${R[t.$kind.tp1]:-}" "${R[t.$kind.direct1]:-}")" \
-      "${R[t.$kind.tp8]:--}" "$(ratio "${R[t.$kind.tp8]:-}" "${R[t.$kind.direct8]:-}")" \
-      "$(ratio "${R[t.$kind.tp8]:-}" "${R[t.websocket.tp8]:-}")" "${R[t.$kind.p50]:--}" "${R[t.$kind.peak]:--}"
+row "metric" "direct" "relays" "splitstream" "split/dir" "relay/dir" "split/rel"
+trow "bulk 1 conn, incompressible (MiB/s)" random.1.mibs
+trow "bulk 8 conns, incompressible (MiB/s)" random.8.mibs
+trow "bulk 1 conn, compressible (MiB/s)" text.1.mibs
+trow "bulk 8 conns, compressible (MiB/s)" text.8.mibs
+trow "ping-pong 1 byte p50 (us)" p50
+trow "ping-pong 1 byte p99 (us)" p99
+trow "pgbench -S -c 1 (tps)" pg1
+trow "pgbench -S -c 1 latency avg (ms)" pg1.lat
+trow "pgbench -S -c 4 -j 2 (tps)" pg4
+trow "redis-benchmark GET -c 1 (req/s)" redis_get1
+trow "redis-benchmark SET -c 50 (req/s)" redis_set50
+row "long path 100 ms RTT, 1 conn (MiB/s)" "$(med direct.wan)" "-" "$(med splitstream.wan)" \
+  "$(ratio "$(med splitstream.wan)" "$(med direct.wan)")" "-" "-"
+for kind in "${TRANSPORT_LIST[@]}"; do
+  for conns in 1 8; do
+    d=$(med "t.$kind.direct.$conns.mibs"); s=$(med "t.$kind.$conns.mibs")
+    row "transport $kind, $conns conn(s) (MiB/s)" "$d" "-" "$s" "$(ratio "$s" "$d")" "-" "-"
   done
-  echo "targets: http >= 0.15x direct with 8 connections; websocket-split within 10% of websocket"
+done
+if [ -n "${R[x.pub.1.mibs]:-}" ]; then
+  for conns in 1 8; do
+    f=$(med "x.fwd.$conns.mibs"); p=$(med "x.pub.$conns.mibs")
+    row "expose public port, $conns conn(s) (MiB/s)" "-" "fwd $f" "$p" "-" "-" "pub/fwd $(ratio "$p" "$f")"
+  done
+  row "expose public port, ping-pong p50 (us)" "-" "fwd $(med x.fwd.p50)" "$(med x.pub.p50)" "-" "-" "pub/fwd $(ratio "$(med x.pub.p50)" "$(med x.fwd.p50)")"
 fi
-
+echo
+row "CPU of the middle (CPU-s per GB)" "" "relays" "splitstream" "" "" "split/rel"
+for payload in random text; do
+  for conns in 1 8; do
+    r=$(med "relays.$payload.$conns.cpu"); s=$(med "splitstream.$payload.$conns.cpu")
+    row "  bulk $conns conn(s), $([ $payload = random ] && echo incompressible || echo compressible)" "" "$r" "$s" "" "" "$(ratio "$s" "$r")"
+  done
+done
+for kind in "${TRANSPORT_LIST[@]}"; do
+  row "  transport $kind, 8 conns" "" "-" "$(med "t.$kind.8.cpu")" "" "" ""
+done
+echo
+echo "peak RSS (VmHWM, MiB): exit ${R[exit.peak]}, entry ${R[entry.peak]}, long-path entry ${R[wanentry.peak]}$(for kind in "${TRANSPORT_LIST[@]}"; do printf ', %s entry %s' "$kind" "${R[t.$kind.peak]}"; done); relays ${R[relay1.peak]} + ${R[relay2.peak]}"
+[ "$IDLE" -eq 0 ] || echo "RSS of both nodes: ${R[idle_before]} MiB before, ${R[idle_during]:-?} MiB with $IDLE idle connections (opened in ${R[idle_open_ms]:-?} ms)"
+echo "targets: bulk >= 0.30x direct (1 and 8 conns); ping-pong p50 <= 4x; pgbench -c 1 >= 0.40x, -c 4 >= 0.45x;"
+echo "         long path >= 0.80x; http 8 conns >= 0.15x; <= 3 CPU-s per GB (1 conn); <= 256 MiB peak RSS per node"

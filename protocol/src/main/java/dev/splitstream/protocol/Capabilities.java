@@ -13,6 +13,14 @@ public final class Capabilities {
     public static final int SPLIT = 2;
 
     /**
+     * End-to-end frame protection (docs/PROTOCOL.md section 12): every session frame after the WELCOME travels sealed
+     * with AES-256-GCM under keys derived from the handshake. Both sides must agree: a server refuses a HELLO whose bit
+     * differs from its own setting ({@link CloseCode#ENCRYPTION_MISMATCH}), and a client refuses a CHALLENGE that does
+     * not agree to the bit it offered.
+     */
+    public static final int ENCRYPTED = 4;
+
+    /**
      * Expose (reverse tunnels): the client is an agent that may send {@link Frame.Expose} after the handshake; the
      * server answers with {@link Frame.ExposeResult} and opens streams to the agent's services (OPEN with the service
      * name as host and port 0). A server that does not agree never receives EXPOSE.

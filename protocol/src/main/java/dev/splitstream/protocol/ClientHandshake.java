@@ -112,6 +112,12 @@ public final class ClientHandshake {
                     "server chose protocol " + c.version() + " but this client speaks " + hello.minVersion() + ".."
                             + hello.maxVersion() + ": upgrade the client");
         }
+        if ((hello.capabilities() & Capabilities.ENCRYPTED) != 0 && (c.capabilities() & Capabilities.ENCRYPTED) == 0) {
+            throw new ProtocolException(
+                    CloseCode.ENCRYPTION_MISMATCH,
+                    "the exit node does not encrypt frames but this entry node does (SPLITSTREAM_ENCRYPTION=on): "
+                            + "set SPLITSTREAM_ENCRYPTION=on on the exit node, or off on this entry node");
+        }
         if ((c.capabilities() & ~hello.capabilities()) != 0) {
             throw new ProtocolException("server agreed to capabilities 0x" + Integer.toHexString(c.capabilities())
                     + " the client did not offer");
@@ -161,7 +167,10 @@ public final class ClientHandshake {
                 w.lastReceivedSeq(),
                 sessionKey,
                 w.maxPayload(),
-                w.initialWindow());
+                w.initialWindow(),
+                (challenge.capabilities() & Capabilities.ENCRYPTED) != 0
+                        ? FrameKeys.derive(sessionKey, transcript, true)
+                        : null);
     }
 
     private static void refuseIfClose(Frame frame) throws ProtocolException {

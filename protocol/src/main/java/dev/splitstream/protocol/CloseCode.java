@@ -21,7 +21,9 @@ public enum CloseCode {
     /** Resume or join named a session the server does not hold. */
     UNKNOWN_SESSION(8),
     /** The node is shutting down. */
-    GOING_AWAY(9);
+    GOING_AWAY(9),
+    /** One side encrypts frames and the other does not (SPLITSTREAM_ENCRYPTION); the message says which to change. */
+    ENCRYPTION_MISMATCH(10);
 
     /** Wire code. */
     public final int code;

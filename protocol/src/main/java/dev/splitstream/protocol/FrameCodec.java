@@ -22,18 +22,22 @@ import java.nio.charset.StandardCharsets;
  * readable reason. Every other frame is written with {@link #version()} and must arrive with a version this codec
  * speaks.
  *
+ * <p>A session codec of a leg whose handshake agreed to {@link Capabilities#ENCRYPTED} ({@link #forSession}) seals
+ * every session frame it encodes into a SEALED envelope and accepts nothing else ({@link FrameProtection}); it belongs
+ * to that one leg.
+ *
  * <p>Encoding never changes a DATA payload's position or limit (a session may send the same frame again after a
- * reconnect). Instances are immutable and thread-safe.
+ * reconnect). Instances without compression or protection are immutable and thread-safe.
  */
 public final class FrameCodec {
     /** Size of the fixed header in bytes. */
     public static final int HEADER_LENGTH = 20;
 
     /** Protocol versions this implementation speaks. */
-    public static final int MIN_VERSION = 1;
+    public static final int MIN_VERSION = 2;
 
     /** Protocol versions this implementation speaks. */
-    public static final int MAX_VERSION = 1;
+    public static final int MAX_VERSION = 2;
 
     /** Header version of HELLO and CLOSE frames, whatever the negotiated version (their layout never changes). */
     public static final int HANDSHAKE_VERSION = 1;
@@ -78,6 +82,7 @@ public final class FrameCodec {
     private final int version;
     private final Deflate deflate;
     private final CompressionVerdicts verdicts;
+    private final FrameProtection protection;
 
     /** A codec enforcing the given limits, writing frames with {@link #MAX_VERSION}. */
     public FrameCodec(Limits limits) {
@@ -89,10 +94,10 @@ public final class FrameCodec {
      * negotiated).
      */
     public FrameCodec(Limits limits, int version) {
-        this(limits, version, null);
+        this(limits, version, null, null);
     }
 
-    private FrameCodec(Limits limits, int version, Deflate deflate) {
+    private FrameCodec(Limits limits, int version, Deflate deflate, FrameProtection protection) {
         if (version < MIN_VERSION || version > MAX_VERSION) {
             throw new IllegalArgumentException("version " + version + " is not in " + MIN_VERSION + ".." + MAX_VERSION);
         }
@@ -100,16 +105,25 @@ public final class FrameCodec {
         this.version = version;
         this.deflate = deflate;
         this.verdicts = deflate == null ? null : new CompressionVerdicts();
+        this.protection = protection;
     }
 
     /**
-     * The codec for a connection once its handshake completed: writes the negotiated version and, when both sides
-     * agreed to {@link Capabilities#DEFLATE} and {@code deflate} is not null, compresses and accepts compressed DATA.
+     * The codec for a connection (a leg) once its handshake completed: writes the negotiated version; when both sides
+     * agreed to {@link Capabilities#DEFLATE} and {@code deflate} is not null, compresses and accepts compressed DATA;
+     * when they agreed to {@link Capabilities#ENCRYPTED}, seals every session frame and accepts only sealed ones, with
+     * this leg's keys. Such a codec belongs to its leg: make one per connection.
      */
     public static FrameCodec forSession(Limits limits, HandshakeResult established, Deflate deflate) {
-        FrameCodec codec = new FrameCodec(limits, established.version());
-        boolean agreed = (established.capabilities() & Capabilities.DEFLATE) != 0;
-        return agreed && deflate != null ? codec.withDeflate(deflate) : codec;
+        boolean agreed = (established.capabilities() & Capabilities.DEFLATE) != 0 && deflate != null;
+        FrameProtection protection =
+                established.frameKeys() == null ? null : new FrameProtection(established.frameKeys());
+        return new FrameCodec(limits, established.version(), agreed ? deflate : null, protection);
+    }
+
+    /** This leg's frame protection, or null when frames travel unprotected. */
+    public FrameProtection protection() {
+        return protection;
     }
 
     /**
@@ -119,7 +133,7 @@ public final class FrameCodec {
      * connection, used from one thread. Only for connections whose handshake agreed to {@link Capabilities#DEFLATE}.
      */
     public FrameCodec withDeflate(Deflate deflate) {
-        return new FrameCodec(limits, version, java.util.Objects.requireNonNull(deflate, "deflate"));
+        return new FrameCodec(limits, version, java.util.Objects.requireNonNull(deflate, "deflate"), protection);
     }
 
     /** The compression settings, or null when this codec neither compresses nor accepts compressed frames. */
@@ -139,9 +153,20 @@ public final class FrameCodec {
 
     // ---------------------------------------------------------------- encoding
 
-    /** The exact number of bytes {@link #encode(Frame, ByteBuffer)} writes for this frame. */
+    /**
+     * The exact number of bytes {@link #encode(Frame, ByteBuffer)} writes for this frame (without protection or
+     * compression).
+     */
     public int encodedLength(Frame frame) {
         return HEADER_LENGTH + bodyLength(frame);
+    }
+
+    /** True for the frames a protected leg seals: everything but the four handshake frames. */
+    static boolean sessionFrame(Frame frame) {
+        return switch (frame.type()) {
+            case HELLO, CHALLENGE, PROOF, WELCOME -> false;
+            default -> true;
+        };
     }
 
     /** Length of the body (everything after the header) of this frame. */
@@ -200,23 +225,46 @@ public final class FrameCodec {
 
     /**
      * Encodes a frame into a new heap buffer, flipped for reading. With {@link #withDeflate} a DATA payload of at least
-     * the threshold is compressed when that makes it smaller (the only encoding method that compresses).
+     * the threshold is compressed when that makes it smaller; on a protected leg a session frame is sealed (the only
+     * encoding method that compresses or seals).
      */
     public ByteBuffer encode(Frame frame) {
-        if (deflate != null
-                && frame instanceof Frame.Data d
-                && d.payload().remaining() >= deflate.threshold()
-                && verdicts.shouldTry(d.streamId())) {
-            ByteBuffer compressed = compressed(d);
-            int length = d.payload().remaining();
-            verdicts.record(d.streamId(), length, compressed == null ? -1 : compressed.remaining() - HEADER_LENGTH);
+        if (protection == null || !sessionFrame(frame)) {
+            return encodePlain(frame);
+        }
+        if (frame instanceof Frame.Data d) {
+            ByteBuffer compressed = tryCompress(d);
+            if (compressed != null) {
+                return protection.seal(compressed, null, version);
+            }
+            ByteBuffer head = ByteBuffer.allocate(HEADER_LENGTH);
+            writeHeader(frame, head);
+            return protection.seal(head.flip(), d.payload(), version);
+        }
+        return protection.seal(encodePlain(frame), null, version);
+    }
+
+    private ByteBuffer encodePlain(Frame frame) {
+        if (frame instanceof Frame.Data d) {
+            ByteBuffer compressed = tryCompress(d);
             if (compressed != null) {
                 return compressed;
             }
         }
         ByteBuffer out = ByteBuffer.allocate(encodedLength(frame));
-        encode(frame, out);
+        writePlain(frame, out);
         return out.flip();
+    }
+
+    /** The compressed encoding of a DATA frame when this codec compresses and it pays off, else null. */
+    private ByteBuffer tryCompress(Frame.Data d) {
+        if (deflate != null && d.payload().remaining() >= deflate.threshold() && verdicts.shouldTry(d.streamId())) {
+            ByteBuffer compressed = compressed(d);
+            int length = d.payload().remaining();
+            verdicts.record(d.streamId(), length, compressed == null ? -1 : compressed.remaining() - HEADER_LENGTH);
+            return compressed;
+        }
+        return null;
     }
 
     /** The whole compressed frame, or null when compression would not make it smaller. */
@@ -249,9 +297,20 @@ public final class FrameCodec {
         return out.flip();
     }
 
-    /** Encodes a frame at {@code out}'s position, advancing it. */
+    /**
+     * Encodes a frame at {@code out}'s position, advancing it, unprotected and uncompressed.
+     *
+     * @throws IllegalStateException for a session frame on a protected leg (use {@link #encode(Frame)})
+     */
     public void encode(Frame frame, ByteBuffer out) {
-        encodeHeader(frame, out);
+        if (protection != null && sessionFrame(frame)) {
+            throw new IllegalStateException("a protected leg seals " + frame.type() + " frames: use encode(Frame)");
+        }
+        writePlain(frame, out);
+    }
+
+    private void writePlain(Frame frame, ByteBuffer out) {
+        writeHeader(frame, out);
         if (frame instanceof Frame.Data d) {
             out.put(d.payload().duplicate());
         }
@@ -263,6 +322,13 @@ public final class FrameCodec {
      * pieces of one message without copying the payload.
      */
     public void encodeHeader(Frame frame, ByteBuffer out) {
+        if (protection != null && sessionFrame(frame)) {
+            throw new IllegalStateException("a protected leg seals " + frame.type() + " frames: use encode(Frame)");
+        }
+        writeHeader(frame, out);
+    }
+
+    private void writeHeader(Frame frame, ByteBuffer out) {
         int body = bodyLength(frame);
         if (body > limits.maxPayload()) {
             throw new IllegalArgumentException(
@@ -383,7 +449,7 @@ public final class FrameCodec {
                     "truncated frame: " + available + " bytes, the header alone is " + HEADER_LENGTH);
         }
         int start = message.position();
-        int bodyLength = checkHeader(message, start);
+        int bodyLength = protection != null ? checkSealedHeader(message, start) : checkHeader(message, start);
         if (available != HEADER_LENGTH + bodyLength) {
             throw new ProtocolException(
                     available < HEADER_LENGTH + bodyLength
@@ -392,7 +458,9 @@ public final class FrameCodec {
                             : "message holds " + (available - HEADER_LENGTH - bodyLength)
                                     + " bytes after a frame; one frame per message");
         }
-        Frame frame = decodeChecked(message, start, bodyLength);
+        Frame frame = protection != null
+                ? openAndDecode(message, start, bodyLength)
+                : decodeChecked(message, start, bodyLength);
         message.position(start + HEADER_LENGTH + bodyLength);
         return frame;
     }
@@ -409,13 +477,62 @@ public final class FrameCodec {
             return null;
         }
         int start = in.position();
-        int bodyLength = checkHeader(in, start);
+        int bodyLength = protection != null ? checkSealedHeader(in, start) : checkHeader(in, start);
         if (in.remaining() < HEADER_LENGTH + bodyLength) {
             return null;
         }
-        Frame frame = decodeChecked(in, start, bodyLength);
+        // Past the envelope even when it is refused: a caller may skip a stale one and go on (HTTP retries).
         in.position(start + HEADER_LENGTH + bodyLength);
-        return frame;
+        return protection != null ? openAndDecode(in, start, bodyLength) : decodeChecked(in, start, bodyLength);
+    }
+
+    /** Validates the header of a SEALED envelope at {@code start} and returns its body length. */
+    private int checkSealedHeader(ByteBuffer in, int start) throws ProtocolException {
+        int headerVersion = in.get(start) & 0xFF;
+        int typeCode = in.get(start + 1) & 0xFF;
+        if (typeCode != FrameProtection.SEALED) {
+            throw new ProtocolException(
+                    CloseCode.AUTH_FAILED,
+                    "unprotected frame of type 0x" + Integer.toHexString(typeCode)
+                            + " on an encrypted leg: injected or altered on the path");
+        }
+        if (headerVersion != version) {
+            throw new ProtocolException(
+                    "SEALED frame has header version " + headerVersion + " on a version " + version + " session");
+        }
+        if (in.get(start + 2) != 0 || in.get(start + 3) != 0 || in.getInt(start + 4) != 0) {
+            throw new ProtocolException("SEALED frame header has flags, reserved byte or stream id set");
+        }
+        if (in.getLong(start + 8) <= 0) {
+            throw new ProtocolException(
+                    "SEALED frame has counter " + Long.toUnsignedString(in.getLong(start + 8)) + ", must be 1..2^63-1");
+        }
+        long bodyLength = in.getInt(start + 16) & 0xFFFF_FFFFL;
+        long max = (long) limits.maxPayload() + FrameProtection.OVERHEAD;
+        if (bodyLength > max) {
+            throw new ProtocolException(CloseCode.LIMIT_EXCEEDED, "frame length " + bodyLength + " exceeds " + max);
+        }
+        if (bodyLength < FrameProtection.OVERHEAD) {
+            throw new ProtocolException("SEALED body of " + bodyLength + " bytes is shorter than a header and a tag");
+        }
+        return (int) bodyLength;
+    }
+
+    /** Opens the envelope at {@code start} and decodes the one session frame inside. */
+    private Frame openAndDecode(ByteBuffer in, int start, int bodyLength) throws ProtocolException {
+        ByteBuffer inner = protection.open(in, start, bodyLength);
+        int innerBody = checkHeader(inner, 0);
+        if (inner.remaining() != HEADER_LENGTH + innerBody) {
+            throw new ProtocolException("SEALED envelope holds " + inner.remaining() + " bytes, its frame announces "
+                    + (HEADER_LENGTH + innerBody));
+        }
+        FrameType type = TYPES[inner.get(1) & 0xFF];
+        switch (type) {
+            case HELLO, CHALLENGE, PROOF, WELCOME ->
+                throw new ProtocolException(type + " frame inside a SEALED envelope");
+            default -> {}
+        }
+        return decodeChecked(inner, 0, innerBody);
     }
 
     /** Validates the header at {@code start} (absolute reads) and returns the body length. */
@@ -426,6 +543,9 @@ public final class FrameCodec {
         int reserved = in.get(start + 3) & 0xFF;
         long bodyLength = in.getInt(start + 16) & 0xFFFF_FFFFL;
         FrameType type = TYPES[typeCode];
+        if (typeCode == FrameProtection.SEALED) {
+            throw new ProtocolException("SEALED frame but encryption was not agreed on this leg");
+        }
         if (type == null) {
             throw new ProtocolException("unknown frame type 0x" + Integer.toHexString(typeCode));
         }

@@ -15,6 +15,8 @@ package dev.splitstream.protocol;
  * @param maxPayload the server's maximum frame body, on both sides (the client announces none): the server sends DATA up
  *     to it, so a client must decode frames this large; the client sends no larger DATA
  * @param initialWindow the peer's initial stream window
+ * @param frameKeys this leg's frame-protection keys, oriented for this side, when both sides agreed to
+ *     {@link Capabilities#ENCRYPTED}; null otherwise
  */
 public record HandshakeResult(
         String tokenId,
@@ -25,4 +27,35 @@ public record HandshakeResult(
         long peerLastReceivedSeq,
         Secret sessionKey,
         int maxPayload,
-        int initialWindow) {}
+        int initialWindow,
+        FrameKeys frameKeys) {
+
+    /** A result without frame protection. */
+    public HandshakeResult(
+            String tokenId,
+            Frame.Intent intent,
+            byte[] sessionId,
+            int version,
+            int capabilities,
+            long peerLastReceivedSeq,
+            Secret sessionKey,
+            int maxPayload,
+            int initialWindow) {
+        this(
+                tokenId,
+                intent,
+                sessionId,
+                version,
+                capabilities,
+                peerLastReceivedSeq,
+                sessionKey,
+                maxPayload,
+                initialWindow,
+                null);
+    }
+
+    /** True when this leg's session frames are sealed ({@link Capabilities#ENCRYPTED} agreed). */
+    public boolean encrypted() {
+        return frameKeys != null;
+    }
+}

@@ -109,6 +109,18 @@ public final class ServerHandshake {
                             ? range + "needs " + minVersion + ".." + maxVersion + ": upgrade the client"
                             : range + "speaks only " + minVersion + ".." + maxVersion + ": upgrade the server"));
         }
+        boolean serverEncrypts = (serverCapabilities & Capabilities.ENCRYPTED) != 0;
+        if (serverEncrypts != ((h.capabilities() & Capabilities.ENCRYPTED) != 0)) {
+            throw fail(new ProtocolException(
+                    CloseCode.ENCRYPTION_MISMATCH,
+                    serverEncrypts
+                            ? "the entry node does not encrypt frames (SPLITSTREAM_ENCRYPTION=off) but this exit node"
+                                    + " requires it: set SPLITSTREAM_ENCRYPTION=on on the entry node, or off on the"
+                                    + " exit node"
+                            : "the entry node encrypts frames (SPLITSTREAM_ENCRYPTION=on) but this exit node has"
+                                    + " SPLITSTREAM_ENCRYPTION=off: set it to on on the exit node, or to off on the"
+                                    + " entry node"));
+        }
         long skew = clock.millis() - h.timestampMillis();
         if (Math.abs(skew) > limits.clockSkew().toMillis()) {
             throw fail(new ProtocolException(
@@ -189,7 +201,10 @@ public final class ServerHandshake {
                 hello.lastReceivedSeq(),
                 sessionKey,
                 limits.maxPayload(),
-                limits.initialWindow());
+                limits.initialWindow(),
+                (challenge.capabilities() & Capabilities.ENCRYPTED) != 0
+                        ? FrameKeys.derive(sessionKey, transcript, false)
+                        : null);
         return result;
     }
 

@@ -30,7 +30,7 @@ class DeflateTest {
 
     private static byte[] compressedFrame(int streamId, long seq, byte[] body) {
         return ByteBuffer.allocate(20 + body.length)
-                .put((byte) 1)
+                .put((byte) FrameCodec.MAX_VERSION)
                 .put((byte) 0x12)
                 .put((byte) FrameCodec.FLAG_COMPRESSED)
                 .put((byte) 0)
@@ -162,9 +162,9 @@ class DeflateTest {
     @Test
     void forSessionCompressesOnlyWhenBothSidesAgreed() {
         HandshakeResult agreed = new HandshakeResult(
-                "t", Frame.Intent.NEW, new byte[16], 1, Capabilities.DEFLATE, 0, Secret.ofText("k"), 65536, 1);
+                "t", Frame.Intent.NEW, new byte[16], 2, Capabilities.DEFLATE, 0, Secret.ofText("k"), 65536, 1);
         HandshakeResult not =
-                new HandshakeResult("t", Frame.Intent.NEW, new byte[16], 1, 0, 0, Secret.ofText("k"), 65536, 1);
+                new HandshakeResult("t", Frame.Intent.NEW, new byte[16], 2, 0, 0, Secret.ofText("k"), 65536, 1);
         assertThat(FrameCodec.forSession(limits, agreed, Deflate.defaults()).deflate())
                 .isEqualTo(Deflate.defaults());
         assertThat(FrameCodec.forSession(limits, agreed, null).deflate()).isNull();

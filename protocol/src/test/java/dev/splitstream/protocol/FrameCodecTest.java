@@ -57,7 +57,7 @@ class FrameCodecTest {
     void headerIsTwentyBytesBigEndianWithFinFlag() {
         ByteBuffer b =
                 codec.encode(new Frame.Data(0x01020304, 0x05060708090A0B0CL, ByteBuffer.wrap(new byte[] {9}), true));
-        assertThat(toArray(b)).containsExactly(1, 0x12, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 1, 9);
+        assertThat(toArray(b)).containsExactly(2, 0x12, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 1, 9);
     }
 
     @Test
@@ -183,13 +183,13 @@ class FrameCodecTest {
 
     @Test
     void oversizedLengthIsRejectedFromTheHeaderAloneBeforeAllocating() {
-        byte[] h = header(1, 0x12, 0, 1, 1, 0xFFFF_FFFFL);
+        byte[] h = header(2, 0x12, 0, 1, 1, 0xFFFF_FFFFL);
         assertThatThrownBy(() -> codec.decodeNext(ByteBuffer.wrap(h)))
                 .isInstanceOf(ProtocolException.class)
                 .hasMessage("frame length 4294967295 exceeds 65536")
                 .extracting(e -> ((ProtocolException) e).code())
                 .isEqualTo(CloseCode.LIMIT_EXCEEDED);
-        byte[] justOver = header(1, 0x12, 0, 1, 1, 65537);
+        byte[] justOver = header(2, 0x12, 0, 1, 1, 65537);
         assertThatThrownBy(() -> codec.decodeNext(ByteBuffer.wrap(justOver))).isInstanceOf(ProtocolException.class);
     }
 
@@ -203,17 +203,17 @@ class FrameCodecTest {
     @Test
     void unknownTypeIsRejected() {
         for (int type : new int[] {0x00, 0x05, 0x0F, 0x19, 0x7F, 0xFF}) {
-            assertRejected(header(1, type, 0, 0, 0, 0)).hasMessageContaining("unknown frame type");
+            assertRejected(header(2, type, 0, 0, 0, 0)).hasMessageContaining("unknown frame type");
         }
     }
 
     @Test
     void unknownVersionIsRejectedNamingTheVersions() {
         byte[] w = wire(new Frame.Ping(1));
-        w[0] = 2;
+        w[0] = 3;
         assertRejected(w)
-                .hasMessageContaining("version 2")
-                .hasMessageContaining("1..1")
+                .hasMessageContaining("version 3")
+                .hasMessageContaining("2..2")
                 .extracting(e -> ((ProtocolException) e).code())
                 .isEqualTo(CloseCode.VERSION_MISMATCH);
         w[0] = 0;
@@ -273,11 +273,11 @@ class FrameCodecTest {
         int[][] cases = {{0x02, 38}, {0x03, 31}, {0x04, 75}, {0x11, 5}, {0x13, 3}, {0x14, 9}, {0x16, 7}, {0x17, 0}};
         for (int[] c : cases) {
             boolean stream = c[0] == 0x11 || c[0] == 0x13;
-            byte[] w = concat(header(1, c[0], 0, stream ? 1 : 0, stream ? 1 : 0, c[1]), new byte[c[1]]);
+            byte[] w = concat(header(2, c[0], 0, stream ? 1 : 0, stream ? 1 : 0, c[1]), new byte[c[1]]);
             assertRejected(w).hasMessageContaining("body must be");
         }
-        assertRejected(concat(header(1, 0x15, 0, 1, 1, 3), new byte[3])).hasMessageContaining("at least 4");
-        assertRejected(concat(header(1, 0x10, 0, 1, 1, 7), new byte[7])).hasMessageContaining("at least 8");
+        assertRejected(concat(header(2, 0x15, 0, 1, 1, 3), new byte[3])).hasMessageContaining("at least 4");
+        assertRejected(concat(header(2, 0x10, 0, 1, 1, 7), new byte[7])).hasMessageContaining("at least 8");
         assertRejected(concat(header(1, 0x01, 0, 0, 0, 10), new byte[10])).hasMessageContaining("at least");
     }
 
@@ -310,7 +310,7 @@ class FrameCodecTest {
 
     @Test
     void emptyHostAndZeroWindowsAreRejected() {
-        byte[] emptyHost = concat(header(1, 0x10, 0, 1, 1, 8), new byte[] {0, 80, 0, 0, 0, 10, 0, 0});
+        byte[] emptyHost = concat(header(2, 0x10, 0, 1, 1, 8), new byte[] {0, 80, 0, 0, 0, 10, 0, 0});
         assertRejected(emptyHost).hasMessageContaining("host is empty");
         assertRejected(wire(new Frame.Accept(1, 1, 0))).hasMessageContaining("ACCEPT window 0");
         assertRejected(wire(new Frame.WindowUpdate(1, 1, -1))).hasMessageContaining("4294967295");

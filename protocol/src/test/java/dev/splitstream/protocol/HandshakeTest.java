@@ -66,7 +66,7 @@ class HandshakeTest {
         Both b = newSession();
         assertThat(b.client().sessionId()).hasSize(16).isEqualTo(b.server().sessionId());
         assertThat(b.client().sessionKey()).isEqualTo(b.server().sessionKey()).isNotEqualTo(token);
-        assertThat(b.client().version()).isEqualTo(1).isEqualTo(b.server().version());
+        assertThat(b.client().version()).isEqualTo(2).isEqualTo(b.server().version());
         assertThat(b.client().capabilities()).isEqualTo(Capabilities.DEFLATE);
         assertThat(b.server().tokenId()).isEqualTo("default");
         assertThat(b.client().maxPayload()).isEqualTo(limits.maxPayload());
@@ -272,11 +272,11 @@ class HandshakeTest {
     @Test
     void versionMismatchSaysToUpgradeTheClient() {
         ServerHandshake newer = new ServerHandshake(
-                id -> Optional.of(token), sid -> Optional.empty(), replay, limits, 0, clock, random, 2, 3);
+                id -> Optional.of(token), sid -> Optional.empty(), replay, limits, 0, clock, random, 3, 4);
         ClientHandshake c = client("default", token, Frame.Intent.NEW, null, 0);
         assertThatThrownBy(() -> newer.onHello(wire(c.hello())))
                 .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.VERSION_MISMATCH))
-                .hasMessage("client speaks protocol 1..1 but this server needs 2..3: upgrade the client");
+                .hasMessage("client speaks protocol 2..2 but this server needs 3..4: upgrade the client");
     }
 
     @Test
@@ -285,21 +285,21 @@ class HandshakeTest {
                 new ClientHandshake("default", token, Frame.Intent.NEW, null, 0, 0, clock, random, 4, 5);
         assertThatThrownBy(() -> server().onHello(wire(future.hello())))
                 .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.VERSION_MISMATCH))
-                .hasMessage("client speaks protocol 4..5 but this server speaks only 1..1: upgrade the server");
+                .hasMessage("client speaks protocol 4..5 but this server speaks only 2..2: upgrade the server");
     }
 
     @Test
     void overlappingVersionRangesAgreeOnTheHighestCommonVersion() throws Exception {
         ServerHandshake s = new ServerHandshake(
-                id -> Optional.of(token), sid -> Optional.empty(), replay, limits, 0, clock, random, 1, 1);
+                id -> Optional.of(token), sid -> Optional.empty(), replay, limits, 0, clock, random, 2, 2);
         ClientHandshake c = new ClientHandshake("default", token, Frame.Intent.NEW, null, 0, 0, clock, random, 1, 9);
-        assertThat(s.onHello(c.hello()).version()).isEqualTo(1);
+        assertThat(s.onHello(c.hello()).version()).isEqualTo(2);
     }
 
     @Test
     void clientRefusesAChallengeOutsideItsVersionRange() {
         ClientHandshake c = client("default", token, Frame.Intent.NEW, null, 0);
-        assertThatThrownBy(() -> c.onChallenge(new Frame.Challenge(2, new byte[32], 0)))
+        assertThatThrownBy(() -> c.onChallenge(new Frame.Challenge(3, new byte[32], 0)))
                 .satisfies(e -> assertThat(codeOf(e)).isEqualTo(CloseCode.VERSION_MISMATCH))
                 .hasMessageContaining("upgrade the client");
     }
@@ -307,7 +307,7 @@ class HandshakeTest {
     @Test
     void clientRefusesCapabilitiesItDidNotOffer() {
         ClientHandshake c = new ClientHandshake("default", token, Frame.Intent.NEW, null, 0, 0, clock, random);
-        assertThatThrownBy(() -> c.onChallenge(new Frame.Challenge(1, new byte[32], Capabilities.DEFLATE)))
+        assertThatThrownBy(() -> c.onChallenge(new Frame.Challenge(2, new byte[32], Capabilities.DEFLATE)))
                 .isInstanceOf(ProtocolException.class);
     }
 

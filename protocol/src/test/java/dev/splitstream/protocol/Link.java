@@ -26,6 +26,13 @@ final class Link {
     final List<Frame> sentByServer = new ArrayList<>();
 
     boolean record = true;
+    /** The codecs of the current connection (each leg's own when frames are protected). */
+    private FrameCodec clientCodec;
+
+    private FrameCodec serverCodec;
+    /** Every (key, counter) pair sealed so far, across all connections, with the ciphertext it produced. */
+    final java.util.Map<String, ByteBuffer> sealedOnce = new java.util.HashMap<>();
+
     private int generation;
     private FrameSink clientSink;
     private FrameSink serverSink;
@@ -40,7 +47,7 @@ final class Link {
                         "t",
                         Frame.Intent.NEW,
                         sid,
-                        1,
+                        FrameCodec.MAX_VERSION,
                         0,
                         0,
                         key,
@@ -55,7 +62,7 @@ final class Link {
                         "t",
                         Frame.Intent.NEW,
                         sid,
-                        1,
+                        FrameCodec.MAX_VERSION,
                         0,
                         0,
                         key,
@@ -80,10 +87,22 @@ final class Link {
      * up to {@code clientLast}.
      */
     Link connect(long serverLast, long clientLast) throws ProtocolException {
+        return connect(serverLast, clientLast, codec, codec);
+    }
+
+    /**
+     * A new connection whose two ends encode and decode with these codecs (the per-leg codecs of a protected
+     * handshake). Checks on the way that no envelope counter is ever sealed twice under one key.
+     */
+    Link connect(long serverLast, long clientLast, FrameCodec clientLeg, FrameCodec serverLeg)
+            throws ProtocolException {
         int g = ++generation;
+        clientCodec = clientLeg;
+        serverCodec = serverLeg;
         clientSink = f -> {
             if (g == generation) {
-                ByteBuffer b = codec.encode(f);
+                ByteBuffer b = clientLeg.encode(f);
+                noNonceReuse("c" + System.identityHashCode(clientLeg), b);
                 toServer.add(b);
                 if (record) {
                     sentByClient.add(decode(b.duplicate()));
@@ -92,7 +111,8 @@ final class Link {
         };
         serverSink = f -> {
             if (g == generation) {
-                ByteBuffer b = codec.encode(f);
+                ByteBuffer b = serverLeg.encode(f);
+                noNonceReuse("s" + System.identityHashCode(serverLeg), b);
                 toClient.add(b);
                 if (record) {
                     sentByServer.add(decode(b.duplicate()));
@@ -113,7 +133,20 @@ final class Link {
         toClient.clear();
     }
 
+    private void noNonceReuse(String leg, ByteBuffer b) {
+        if (b.get(b.position() + 1) != FrameProtection.SEALED) {
+            return;
+        }
+        String nonce = leg + "/" + b.getLong(b.position() + 8);
+        if (sealedOnce.put(nonce, b.duplicate()) != null) {
+            throw new AssertionError("envelope counter sealed twice on one leg: " + nonce);
+        }
+    }
+
     private Frame decode(ByteBuffer b) {
+        if (b.get(b.position() + 1) == FrameProtection.SEALED) {
+            return null; // sealed: not readable on the way (the receiving leg checks it)
+        }
         try {
             return codec.decodeMessage(b);
         } catch (ProtocolException e) {
@@ -127,7 +160,7 @@ final class Link {
         if (b == null) {
             return false;
         }
-        server.receive(codec.decodeMessage(b));
+        server.receive(serverCodec.decodeMessage(b));
         return true;
     }
 
@@ -137,7 +170,7 @@ final class Link {
         if (b == null) {
             return false;
         }
-        client.receive(codec.decodeMessage(b));
+        client.receive(clientCodec.decodeMessage(b));
         return true;
     }
 

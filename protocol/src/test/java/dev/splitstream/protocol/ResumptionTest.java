@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 import java.security.SecureRandom;
+import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -22,19 +25,31 @@ class ResumptionTest {
     private final MutableClock wall = MutableClock.atFixedStart();
     private final ReplayGuard replay = ReplayGuard.forLimits(LIMITS, 10_000, wall);
     private final SecureRandom secure = new SecureRandom();
+    private final Set<String> legKeys = new HashSet<>();
 
-    /** Reconnects as the nodes do: a RESUME handshake keyed by the session key, then attach on both sides. */
-    private void resume(Link link) throws ProtocolException {
+    /**
+     * Reconnects as the nodes do: a RESUME handshake keyed by the session key, then attach on both sides; with
+     * {@code encrypted} each connection's frames are sealed under the keys of its own handshake.
+     */
+    private void resume(Link link, boolean encrypted) throws ProtocolException {
         Session client = link.client;
         Session server = link.server;
+        int caps = encrypted ? Capabilities.ENCRYPTED : 0;
         ClientHandshake ch = new ClientHandshake(
-                "t", client.sessionKey(), Frame.Intent.RESUME, client.id(), client.lastReceivedSeq(), 0, wall, secure);
+                "t",
+                client.sessionKey(),
+                Frame.Intent.RESUME,
+                client.id(),
+                client.lastReceivedSeq(),
+                caps,
+                wall,
+                secure);
         ServerHandshake sh = new ServerHandshake(
                 id -> Optional.empty(),
                 sid -> java.util.Arrays.equals(sid, server.id()) ? Optional.of(server.sessionKey()) : Optional.empty(),
                 replay,
                 LIMITS,
-                0,
+                caps,
                 wall,
                 secure);
         FrameCodec codec = link.codec;
@@ -42,12 +57,31 @@ class ResumptionTest {
         HandshakeResult atServer = sh.onProof(codec.decodeMessage(codec.encode(ch.onChallenge(challenge))));
         HandshakeResult atClient =
                 ch.onWelcome(codec.decodeMessage(codec.encode(sh.welcome(server.lastReceivedSeq()))));
-        link.connect(atClient.peerLastReceivedSeq(), atServer.peerLastReceivedSeq());
+        assertThat(atClient.encrypted()).isEqualTo(encrypted);
+        if (encrypted) {
+            // Every connection has keys of its own (fresh nonces in its handshake): no key, so no nonce, is reused.
+            assertThat(legKeys.add(
+                            HexFormat.of().formatHex(atClient.frameKeys().send().bytes())))
+                    .isTrue();
+            assertThat(legKeys.add(HexFormat.of()
+                            .formatHex(atClient.frameKeys().receive().bytes())))
+                    .isTrue();
+        }
+        link.connect(
+                atClient.peerLastReceivedSeq(),
+                atServer.peerLastReceivedSeq(),
+                FrameCodec.forSession(LIMITS, atClient, null),
+                FrameCodec.forSession(LIMITS, atServer, null));
     }
 
     private record Outcome(long bytes, int drops, long resent) {}
 
     private Outcome run(long seed, int clientStreams, int serverStreams, long maxPerStream) throws Exception {
+        return run(seed, clientStreams, serverStreams, maxPerStream, false);
+    }
+
+    private Outcome run(long seed, int clientStreams, int serverStreams, long maxPerStream, boolean encrypted)
+            throws Exception {
         Random random = new Random(seed);
         Traffic.Side clientSide = new Traffic.Side("client", seed * 31 + 1, maxPerStream);
         Traffic.Side serverSide = new Traffic.Side("server", seed * 31 + 2, maxPerStream);
@@ -55,7 +89,11 @@ class ResumptionTest {
         serverSide.autoConsume = false;
         Link link = new Link(LIMITS, LIMITS, clientSide, serverSide, System::nanoTime);
         link.record = false;
-        link.connect();
+        if (encrypted) {
+            resume(link, true); // the first connection is protected too (keys of its own handshake)
+        } else {
+            link.connect();
+        }
         for (int i = 0; i < clientStreams; i++) {
             clientSide.open(link.client, (long) (random.nextDouble() * maxPerStream));
         }
@@ -75,7 +113,7 @@ class ResumptionTest {
                 drops++;
             } else if (!connected) {
                 if (action < 500) {
-                    resume(link);
+                    resume(link, encrypted);
                     connected = true;
                 } else {
                     // writers keep writing while detached, into the bounded resend buffer
@@ -138,6 +176,18 @@ class ResumptionTest {
         System.out.printf("seed %d: %d bytes, %d drops, %d frames resent%n", seed, o.bytes(), o.drops(), o.resent());
         assertThat(o.bytes()).isGreaterThan(4_000_000);
         assertThat(o.drops()).isGreaterThan(10);
+        assertThat(o.resent()).isPositive();
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {4, 5})
+    void encryptedSessionsResendAcrossConnectionsWithoutReusingANonce(long seed) throws Exception {
+        Outcome o = run(seed, 12, 4, 1_000_000, true);
+        System.out.printf(
+                "encrypted seed %d: %d bytes, %d drops, %d frames resent%n", seed, o.bytes(), o.drops(), o.resent());
+        assertThat(o.drops()).isGreaterThan(10);
+        // Resent frames went out again, each time on a new connection under that connection's keys; the Link checked
+        // that no (leg key, counter) pair was ever sealed twice.
         assertThat(o.resent()).isPositive();
     }
 

@@ -483,6 +483,22 @@ class SessionTest {
     }
 
     @Test
+    void windowGrowsWhenTheCreditLoopIsLongerThanAnIdlePing() throws Exception {
+        Link link = link(limits.withWindows(64 * 1024, 256 * 1024));
+        now[0] += 200_000; // idle ping: 0.2 ms
+        link.settle();
+        Stream s = link.client.open("h", 1, new Recorder());
+        link.settle();
+        Stream peer = serverEvents.opened.get(0);
+        for (int round = 0; round < 4; round++) {
+            s.write(ByteBuffer.wrap(Frames.bytes(peer.receiveWindow(), round)));
+            link.settle();
+            now[0] += 15_000_000; // a window per 15 ms: below the 20 ms floor of a credit loop
+        }
+        assertThat(peer.receiveWindow()).isEqualTo(256 * 1024);
+    }
+
+    @Test
     void windowStaysWhenTheReaderIsSlowerThanTheNetwork() throws Exception {
         Link link = link(limits.withWindows(64 * 1024, 256 * 1024));
         now[0] += 1_000_000; // rtt 1 ms

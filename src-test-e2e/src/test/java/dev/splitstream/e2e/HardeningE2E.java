@@ -12,6 +12,7 @@ import dev.splitstream.e2e.harness.Ports;
 import dev.splitstream.e2e.harness.TargetServer;
 import dev.splitstream.e2e.harness.Transfers;
 import dev.splitstream.e2e.harness.Tunnel;
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
@@ -417,8 +418,16 @@ class HardeningE2E {
                     while (!stop.get() && System.nanoTime() < deadline) {
                         // the valid token id, never followed by a PROOF; every other one an unknown token id
                         String tokenId = n++ % 2 == 0 ? "default" : "junk-" + n;
+                        // ENCRYPTED, as current entry nodes offer: the hello passes the setting check and is pending
                         ClientHandshake hs = new ClientHandshake(
-                                tokenId, junk, Frame.Intent.NEW, null, 0, 0, Clock.systemUTC(), random);
+                                tokenId,
+                                junk,
+                                Frame.Intent.NEW,
+                                null,
+                                0,
+                                Capabilities.ENCRYPTED,
+                                Clock.systemUTC(),
+                                random);
                         ByteBuffer hello = codec.encode(hs.hello());
                         byte[] body = new byte[hello.remaining()];
                         hello.get(body);

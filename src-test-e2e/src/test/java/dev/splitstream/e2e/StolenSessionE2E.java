@@ -219,7 +219,7 @@ class StolenSessionE2E {
                     Frame.Intent.JOIN_DOWNSTREAM,
                     HexFormat.of().parseHex(sessionId),
                     0L,
-                    Capabilities.SPLIT,
+                    Capabilities.SPLIT | Capabilities.ENCRYPTED,
                     Clock.systemUTC(),
                     new SecureRandom());
         }

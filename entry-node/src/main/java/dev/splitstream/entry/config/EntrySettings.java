@@ -2,6 +2,7 @@ package dev.splitstream.entry.config;
 
 import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.SecretFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,6 +19,8 @@ import java.util.Optional;
  * @param downstream on a split path, the downstream leg's endpoint
  * @param deflate compression to offer, when {@code splitstream.compression=auto}
  * @param socksAuth user name and password the SOCKS5 listener requires, when configured
+ * @param encryption whether frames are sealed end to end (SPLITSTREAM_ENCRYPTION)
+ * @param tokenFile the file {@code token} was read from, polled for a new secret; empty when configured as a value
  */
 public record EntrySettings(
         Secret token,
@@ -40,7 +43,9 @@ public record EntrySettings(
         Path stateFile,
         Duration reprobeInterval,
         int httpMaxBatch,
-        Optional<Agent> agent) {
+        Optional<Agent> agent,
+        boolean encryption,
+        Optional<Path> tokenFile) {
 
     /**
      * Agent mode (expose).
@@ -63,6 +68,8 @@ public record EntrySettings(
 
     public static final String TOKEN = "splitstream.token";
     public static final String TOKEN_ID = "splitstream.token-id";
+    public static final String TOKEN_FILE = "splitstream.token-file";
+    public static final String ENCRYPTION = "splitstream.encryption";
     public static final String SERVER = "splitstream.entry.server";
     public static final String UPSTREAM = "splitstream.entry.upstream";
     public static final String DOWNSTREAM = "splitstream.entry.downstream";
@@ -137,10 +144,30 @@ public record EntrySettings(
                                     "missing: set SPLITSTREAM_ENTRY_SERVER to the exit node's URL, e.g. ws://exit.example:8080")));
         }
         Optional<Deflate> deflate = compression(config);
-        String token = config.token()
-                .filter(s -> !s.isEmpty())
-                .orElseThrow(() -> new ConfigException(
-                        TOKEN, "missing: set SPLITSTREAM_TOKEN to the secret shared with the exit node"));
+        Optional<String> tokenValue = config.token().filter(s -> !s.isEmpty());
+        Optional<Path> tokenFile = config.tokenFile().filter(p -> !p.toString().isEmpty());
+        if (tokenValue.isPresent() && tokenFile.isPresent()) {
+            throw new ConfigException(TOKEN, "set either " + TOKEN + " or " + TOKEN_FILE + ", not both");
+        }
+        Secret token;
+        if (tokenFile.isPresent()) {
+            try {
+                token = SecretFile.read(tokenFile.get());
+            } catch (java.io.IOException ex) {
+                throw new ConfigException(TOKEN_FILE, ex.getMessage());
+            }
+        } else {
+            token = Secret.ofText(tokenValue.orElseThrow(() -> new ConfigException(
+                    TOKEN,
+                    "missing: set SPLITSTREAM_TOKEN (or SPLITSTREAM_TOKEN_FILE) to the secret shared with the exit"
+                            + " node")));
+        }
+        boolean encryption =
+                switch (config.encryption().trim().toLowerCase(java.util.Locale.ROOT)) {
+                    case "on" -> true;
+                    case "off" -> false;
+                    default -> throw new ConfigException(ENCRYPTION, "'" + config.encryption() + "' is not on or off");
+                };
         String tokenId = config.tokenId().trim();
         if (tokenId.isEmpty()) {
             throw new ConfigException(TOKEN_ID, "must not be empty");
@@ -215,7 +242,7 @@ public record EntrySettings(
                 ? Optional.empty()
                 : Optional.of(new Agent(agentName, List.copyOf(exposed), e.releaseOnExit()));
         return new EntrySettings(
-                Secret.ofText(token),
+                token,
                 tokenId,
                 server,
                 downstream,
@@ -235,7 +262,9 @@ public record EntrySettings(
                 stateFile,
                 e.reprobeInterval(),
                 maxBatch,
-                agent);
+                agent,
+                encryption,
+                tokenFile);
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig config) {

@@ -12,8 +12,22 @@ import java.util.Optional;
 @ConfigMapping(prefix = "splitstream")
 public interface SplitstreamConfig {
 
-    /** Shared secret of the tunnel (SPLITSTREAM_TOKEN). Required; never logged. */
+    /** Shared secret of the tunnel (SPLITSTREAM_TOKEN). Required unless {@code token-file} is set; never logged. */
     Optional<String> token();
+
+    /**
+     * File holding the shared secret instead of {@code splitstream.token} (SPLITSTREAM_TOKEN_FILE), e.g. a mounted
+     * Kubernetes Secret. Polled every 2 s; a new secret is used from the next handshake on. Never logged.
+     */
+    Optional<java.nio.file.Path> tokenFile();
+
+    /**
+     * End-to-end frame protection (SPLITSTREAM_ENCRYPTION): {@code on} seals every session frame with AES-256-GCM
+     * under keys derived from the handshake, so a TLS-terminating proxy or CDN can neither read nor alter them;
+     * {@code off} sends frames as they are. Both nodes must agree. Default on.
+     */
+    @WithDefault("on")
+    String encryption();
 
     /** Which token the secret belongs to, sent in clear in the handshake (SPLITSTREAM_TOKEN_ID). Default {@code default}. */
     @WithDefault("default")

@@ -19,6 +19,8 @@ import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
 import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.SecretFile;
 import dev.splitstream.protocol.Session;
 import dev.splitstream.protocol.SessionListener;
 import dev.splitstream.protocol.Stream;
@@ -68,6 +70,8 @@ public class SessionManager {
     static final long PENDING_OPEN_TIMEOUT_MILLIS = 30_000;
     /** Most local connections waiting for a session at once. */
     static final int MAX_PENDING_OPENS = 256;
+    /** How often the token file (SPLITSTREAM_TOKEN_FILE) is read for a new secret. */
+    static final long TOKEN_FILE_POLL_MILLIS = 2_000;
 
     private final Vertx vertx;
     private final EntryMetrics metrics;
@@ -92,6 +96,11 @@ public class SessionManager {
     private long ackTimer = -1;
     private long watchdogTimer = -1;
     private long reprobeTimer = -1;
+    private long tokenFileTimer = -1;
+    /** The token secret for NEW handshakes: the configured one, or the token file's latest. */
+    private volatile Secret token;
+
+    private String tokenFileError;
     private TransportMemory memory;
     private volatile String sessionIdHex;
     private volatile String transportName;
@@ -115,6 +124,7 @@ public class SessionManager {
     /** Starts connecting; returns at once. */
     public void start(EntrySettings settings) {
         this.settings = settings;
+        this.token = settings.token();
         this.memory = settings.transport() == EntrySettings.TransportMode.AUTO
                 ? new TransportMemory(vertx, settings.stateFile())
                 : null;
@@ -133,6 +143,9 @@ public class SessionManager {
             if (memory != null) {
                 reprobeTimer = vertx.setPeriodic(settings.reprobeInterval().toMillis(), id -> onContext(this::reprobe));
             }
+            settings.tokenFile()
+                    .ifPresent(file ->
+                            tokenFileTimer = vertx.setPeriodic(TOKEN_FILE_POLL_MILLIS, id -> pollTokenFile(file)));
             connect(primary);
         });
     }
@@ -285,7 +298,7 @@ public class SessionManager {
         Promise<Void> done = Promise.promise();
         ctx.runOnContext(v -> {
             stopping = true;
-            for (long t : new long[] {pingTimer, ackTimer, watchdogTimer, reprobeTimer}) {
+            for (long t : new long[] {pingTimer, ackTimer, watchdogTimer, reprobeTimer, tokenFileTimer}) {
                 if (t >= 0) {
                     vertx.cancelTimer(t);
                 }
@@ -400,6 +413,29 @@ public class SessionManager {
                 }));
     }
 
+    /**
+     * Reads the token file on a worker; a changed secret is used from the next NEW handshake on (resumes and joins
+     * prove the session key, which a rotation does not change). A file that cannot be read keeps the secret in force.
+     */
+    private void pollTokenFile(java.nio.file.Path file) {
+        vertx.executeBlocking(() -> SecretFile.read(file), false)
+                .onComplete(ar -> onContext(() -> {
+                    if (ar.failed()) {
+                        String why = ar.cause().getMessage();
+                        if (!why.equals(tokenFileError)) {
+                            tokenFileError = why;
+                            LOG.errorf("token file not reloaded, the current secret stays in force: %s", why);
+                        }
+                        return;
+                    }
+                    tokenFileError = null;
+                    if (!ar.result().equals(token)) {
+                        token = ar.result();
+                        LOG.infof("token file %s changed: the next new session uses the new secret", file);
+                    }
+                }));
+    }
+
     private void startHandshake(Link l) {
         boolean haveSession = session != null && !session.isClosed();
         l.intent = switch (l.slot.role) {
@@ -407,7 +443,8 @@ public class SessionManager {
             case UP -> haveSession ? Frame.Intent.JOIN_UPSTREAM : Frame.Intent.NEW;
             case DOWN -> Frame.Intent.JOIN_DOWNSTREAM;
         };
-        int capabilities = settings.deflate().isPresent() ? Capabilities.DEFLATE : 0;
+        int capabilities = (settings.deflate().isPresent() ? Capabilities.DEFLATE : 0)
+                | (settings.encryption() ? Capabilities.ENCRYPTED : 0);
         if (l.slot.role == Role.UP) {
             capabilities |= Capabilities.SPLIT;
         }
@@ -417,7 +454,7 @@ public class SessionManager {
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
                 settings.tokenId(),
-                join ? session.sessionKey() : settings.token(),
+                join ? session.sessionKey() : token,
                 l.intent,
                 join ? session.id() : null,
                 join ? session.lastReceivedSeq() : 0,
@@ -696,6 +733,11 @@ public class SessionManager {
                     String.format(
                             "handshake with the exit node failed: %s %s (check SPLITSTREAM_TOKEN and SPLITSTREAM_TOKEN_ID)",
                             code, message));
+        } else if (code == CloseCode.ENCRYPTION_MISMATCH || code == CloseCode.VERSION_MISMATCH) {
+            l.slot.failure(
+                    Logger.Level.ERROR,
+                    "refused " + code,
+                    String.format("handshake with the exit node failed: %s %s", code, message));
         } else {
             l.slot.failure(
                     Logger.Level.WARN,

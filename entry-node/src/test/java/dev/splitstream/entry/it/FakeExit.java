@@ -223,7 +223,11 @@ final class FakeExit implements AutoCloseable {
     /** One WebSocket: the handshake, then a sink of its session. */
     private final class Conn implements FrameSink {
         final ServerWebSocket ws;
-        final FrameCodec codec = new FrameCodec(limits);
+        /** The handshake's codec, then (after the WELCOME) this connection's sealing one, as the real exit node does. */
+        FrameCodec codec = new FrameCodec(limits);
+        /** The session's codec for what arrives after the PROOF. */
+        FrameCodec inbound = codec;
+
         final ServerHandshake handshake;
         Session session;
         boolean closed;
@@ -237,7 +241,7 @@ final class FakeExit implements AutoCloseable {
                             .map(Session::sessionKey),
                     replay,
                     limits,
-                    0,
+                    dev.splitstream.protocol.Capabilities.ENCRYPTED,
                     Clock.systemUTC(),
                     random);
         }
@@ -254,13 +258,14 @@ final class FakeExit implements AutoCloseable {
                 return;
             }
             try {
-                Frame frame = codec.decodeMessage(buf.getByteBuf().nioBuffer());
+                Frame frame = inbound.decodeMessage(buf.getByteBuf().nioBuffer());
                 if (session != null) {
                     session.receive(frame);
                 } else if (frame instanceof Frame.Hello) {
                     send(handshake.onHello(frame));
                 } else {
                     HandshakeResult result = handshake.onProof(frame);
+                    inbound = FrameCodec.forSession(limits, result, null);
                     handshakes.incrementAndGet();
                     String hex = HexFormat.of().formatHex(result.sessionId());
                     if (result.intent() == Frame.Intent.NEW) {
@@ -270,6 +275,7 @@ final class FakeExit implements AutoCloseable {
                         session = sessions.get(hex);
                     }
                     send(handshake.welcome(session.lastReceivedSeq()));
+                    codec = inbound;
                     session.attach(this, result.peerLastReceivedSeq());
                 }
             } catch (ProtocolException e) {

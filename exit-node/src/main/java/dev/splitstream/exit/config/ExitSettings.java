@@ -4,6 +4,7 @@ import dev.splitstream.bridge.AllowList;
 import dev.splitstream.exit.token.ExposePolicy;
 import dev.splitstream.protocol.Deflate;
 import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.SecretFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -40,7 +41,9 @@ public record ExitSettings(
         int maxConnectionsPerSource,
         Duration headerTimeout,
         Http http,
-        Expose expose) {
+        Expose expose,
+        boolean encryption,
+        Optional<Path> tokenFile) {
 
     /**
      * A range of TCP ports.
@@ -123,9 +126,22 @@ public record ExitSettings(
         SplitstreamConfig.Exit e = c.exit();
         Optional<String> token = c.token().filter(t -> !t.isEmpty());
         Optional<Path> tokensFile = e.tokensFile().filter(p -> !p.toString().isEmpty());
-        if (token.isEmpty() && tokensFile.isEmpty()) {
+        Optional<Path> tokenFile = c.tokenFile().filter(p -> !p.toString().isEmpty());
+        if (token.isPresent() && tokenFile.isPresent()) {
             throw new ConfigException(
-                    "splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
+                    "set either splitstream.token (SPLITSTREAM_TOKEN) or splitstream.token-file (SPLITSTREAM_TOKEN_FILE), not both");
+        }
+        if (tokenFile.isPresent()) {
+            try {
+                SecretFile.read(tokenFile.get());
+            } catch (java.io.IOException ex) {
+                throw new ConfigException("splitstream.token-file (SPLITSTREAM_TOKEN_FILE): " + ex.getMessage());
+            }
+        }
+        if (token.isEmpty() && tokensFile.isEmpty() && tokenFile.isEmpty()) {
+            throw new ConfigException(
+                    "splitstream.token (SPLITSTREAM_TOKEN), splitstream.token-file"
+                            + " (SPLITSTREAM_TOKEN_FILE) or splitstream.exit.tokens-file (SPLITSTREAM_EXIT_TOKENS_FILE) is required");
         }
         if (token.isPresent() && token.get().length() < 16) {
             throw new ConfigException("splitstream.token (SPLITSTREAM_TOKEN) must be at least 16 characters");
@@ -236,7 +252,20 @@ public record ExitSettings(
                 e.maxConnectionsPerSource(),
                 e.headerTimeout(),
                 http,
-                expose);
+                expose,
+                encryption(c.encryption()),
+                tokenFile);
+    }
+
+    /** Parses SPLITSTREAM_ENCRYPTION: on or off. */
+    static boolean encryption(String value) {
+        return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            default ->
+                throw new ConfigException(
+                        "splitstream.encryption (SPLITSTREAM_ENCRYPTION): '" + value + "' is not on or off");
+        };
     }
 
     private static Optional<Deflate> compression(SplitstreamConfig c) {

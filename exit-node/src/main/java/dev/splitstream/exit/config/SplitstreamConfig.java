@@ -18,6 +18,21 @@ public interface SplitstreamConfig {
      */
     Optional<String> token();
 
+    /**
+     * File holding the shared secret instead of {@code splitstream.token} (SPLITSTREAM_TOKEN_FILE), e.g. a mounted
+     * Kubernetes Secret. Polled every {@code splitstream.exit.tokens-reload-interval}; a new secret is used for new
+     * handshakes, live sessions are kept. Never logged.
+     */
+    Optional<Path> tokenFile();
+
+    /**
+     * End-to-end frame protection (SPLITSTREAM_ENCRYPTION): {@code on} seals every session frame with AES-256-GCM
+     * under keys derived from the handshake, so a TLS-terminating proxy or CDN can neither read nor alter them;
+     * {@code off} sends frames as they are. Both nodes must agree. Default on.
+     */
+    @WithDefault("on")
+    String encryption();
+
     /** Token id under which {@code splitstream.token} is presented by the entry node (SPLITSTREAM_TOKEN_ID). Default "default". */
     @WithDefault("default")
     String tokenId();

@@ -37,7 +37,13 @@ public class WebSocketSizeInterceptor implements ConfigSourceInterceptor {
                 // reported with the key's name by ExitSettings
             }
         }
-        long bytes = Math.min(Integer.MAX_VALUE, maxFrame + dev.splitstream.protocol.FrameCodec.HEADER_LENGTH + SLACK);
+        // A frame, its header, and the envelope of frame protection (header and tag) when it is sealed.
+        long bytes = Math.min(
+                Integer.MAX_VALUE,
+                maxFrame
+                        + dev.splitstream.protocol.FrameCodec.HEADER_LENGTH
+                        + dev.splitstream.protocol.FrameProtection.OVERHEAD
+                        + SLACK);
         return ConfigValue.builder()
                 .withName(name)
                 .withValue(Long.toString(bytes))

@@ -78,6 +78,8 @@ public final class PostgresRegistry implements ExitRegistry {
 
     private final ArrayDeque<AuditEvent> recent = new ArrayDeque<>();
     private final AtomicLong auditDropped = new AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean flushQueued =
+            new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Live replicas by id (refreshed on heartbeat and on notification). */
     private volatile Map<String, URI> replicas = Map.of();
@@ -164,8 +166,14 @@ public final class PostgresRegistry implements ExitRegistry {
         local.put(session.sessionId(), session);
         pendingClose.remove(session.sessionId());
         pendingOpen.put(session.sessionId(), session);
-        // A split path's second leg may reach another replica right away: write the owner without waiting a period.
-        writer.execute(this::flush);
+        // A split path's second leg may reach another replica right away: write the owner without waiting a period,
+        // in one batch with whatever else opened while a flush was queued.
+        if (flushQueued.compareAndSet(false, true)) {
+            writer.execute(() -> {
+                flushQueued.set(false);
+                flush();
+            });
+        }
     }
 
     @Override

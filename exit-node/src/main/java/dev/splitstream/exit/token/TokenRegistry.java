@@ -3,6 +3,7 @@ package dev.splitstream.exit.token;
 import dev.splitstream.exit.config.ConfigException;
 import dev.splitstream.exit.config.ExitSettings;
 import dev.splitstream.protocol.Secret;
+import dev.splitstream.protocol.SecretFile;
 import dev.splitstream.protocol.TokenStore;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -22,10 +23,12 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.jboss.logging.Logger;
 
 /**
- * The tokens this node accepts: the single SPLITSTREAM_TOKEN and/or the entries of the tokens file. The file is polled
- * (modification time and size) on a Vert.x timer and re-read on a worker thread; a bad new version is logged and the
- * previous tokens stay in force. Sessions already open are never dropped by a reload; their next stream is checked
- * against the token's current allow-list.
+ * The tokens this node accepts: the single SPLITSTREAM_TOKEN (or the secret in SPLITSTREAM_TOKEN_FILE) and/or the
+ * entries of the tokens file. The files are polled (the tokens file's modification time and size, the token file's
+ * content, since a Kubernetes Secret volume swaps a symlink) on a Vert.x timer and re-read on a worker thread; a bad new
+ * version is logged and the previous tokens stay in force. A new secret counts for new handshakes; sessions already
+ * open are never dropped by a reload (their resumes prove the session key, not the token); their next stream is
+ * checked against the token's current allow-list.
  */
 @ApplicationScoped
 public class TokenRegistry implements TokenStore {
@@ -37,6 +40,10 @@ public class TokenRegistry implements TokenStore {
     private final AtomicBoolean loaded = new AtomicBoolean();
     private final AtomicBoolean reloading = new AtomicBoolean();
     private volatile FileStamp stamp;
+    /** The secret last read from the token file. */
+    private volatile Secret fileSecret;
+
+    private volatile String lastError;
     private long timerId = -1;
 
     public TokenRegistry(ExitSettings settings, Vertx vertx) {
@@ -50,7 +57,7 @@ public class TokenRegistry implements TokenStore {
         } catch (TokensFileException e) {
             throw new ConfigException("splitstream.exit.tokens-file: " + e.getMessage());
         }
-        if (settings.tokensFile().isPresent()) {
+        if (settings.tokensFile().isPresent() || settings.tokenFile().isPresent()) {
             timerId = vertx.setPeriodic(settings.tokensReloadInterval().toMillis(), id -> pollFile());
         }
     }
@@ -87,9 +94,13 @@ public class TokenRegistry implements TokenStore {
         }
         vertx.executeBlocking(
                         () -> {
-                            Path file = settings.tokensFile().orElseThrow();
-                            FileStamp now = FileStamp.of(file);
-                            if (now.equals(stamp)) {
+                            FileStamp now = settings.tokensFile().isPresent()
+                                    ? FileStamp.of(settings.tokensFile().get())
+                                    : null;
+                            boolean secretChanged = settings.tokenFile().isPresent()
+                                    && !SecretFile.read(settings.tokenFile().get())
+                                            .equals(fileSecret);
+                            if (java.util.Objects.equals(now, stamp) && !secretChanged) {
                                 return false;
                             }
                             try {
@@ -104,11 +115,18 @@ public class TokenRegistry implements TokenStore {
                 .onComplete(ar -> {
                     reloading.set(false);
                     if (ar.failed()) {
+                        String why = ar.cause().getMessage();
+                        if (why != null && why.equals(lastError)) {
+                            return; // reported once, not on every poll
+                        }
+                        lastError = why;
                         LOG.errorf(
-                                "tokens file not reloaded, previous tokens stay in force: %s",
+                                "tokens not reloaded, previous tokens stay in force: %s",
                                 ar.cause().getMessage());
                     } else if (ar.result()) {
-                        LOG.infof("tokens file reloaded: %d tokens", size());
+                        lastError = null;
+                        LOG.infof(
+                                "tokens reloaded: %d tokens; new handshakes use them, live sessions are kept", size());
                     }
                 });
     }
@@ -131,7 +149,17 @@ public class TokenRegistry implements TokenStore {
                     settings.maxSessionsPerToken(),
                     settings.expose()));
         }
+        Secret single = null;
         if (settings.token().isPresent()) {
+            single = Secret.ofText(settings.token().get());
+        } else if (settings.tokenFile().isPresent()) {
+            try {
+                single = SecretFile.read(settings.tokenFile().get());
+            } catch (IOException e) {
+                throw new TokensFileException(e.getMessage());
+            }
+        }
+        if (single != null) {
             if (next.containsKey(settings.tokenId())) {
                 throw new TokensFileException(
                         "tokens file " + settings.tokensFile().orElseThrow() + ": id " + settings.tokenId()
@@ -141,7 +169,7 @@ public class TokenRegistry implements TokenStore {
                     settings.tokenId(),
                     new TokenPolicy(
                             settings.tokenId(),
-                            Secret.ofText(settings.token().get()),
+                            single,
                             settings.allow(),
                             settings.limits().maxStreams(),
                             settings.expose().defaultPolicy(true),
@@ -149,6 +177,7 @@ public class TokenRegistry implements TokenStore {
         }
         tokens.set(Map.copyOf(next));
         stamp = newStamp;
+        fileSecret = settings.tokenFile().isPresent() ? single : null;
         loaded.set(true);
     }
 

@@ -31,13 +31,18 @@ public final class LegHandshake {
 
     private final TransportDeps deps;
     private final ServerHandshake handshake;
+    private final FrameCodec handshakeCodec;
     private volatile FrameCodec codec;
+    /** Set once the WELCOME is on its way: from then on frames to the client are the session's (sealed). */
+    private volatile boolean welcomed;
+
     private Frame.Intent intent;
 
     public LegHandshake(TransportDeps deps) {
         this.deps = deps;
         Limits limits = deps.settings().limits();
-        this.codec = new FrameCodec(limits);
+        this.handshakeCodec = new FrameCodec(limits);
+        this.codec = handshakeCodec;
         this.handshake = new ServerHandshake(
                 deps.tokens(),
                 deps.sessions(),
@@ -51,12 +56,30 @@ public final class LegHandshake {
     private static int serverCapabilities(TransportDeps deps) {
         return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
                 | Capabilities.SPLIT
-                | Capabilities.EXPOSE;
+                | Capabilities.EXPOSE
+                | (deps.settings().encryption() ? Capabilities.ENCRYPTED : 0);
     }
 
-    /** The codec for this leg: the handshake's until the PROOF verified, then the session's (version, DEFLATE). */
+    /**
+     * The codec that reads this leg's frames: the handshake's until the PROOF verified, then the session's (version,
+     * DEFLATE, frame protection with this leg's keys).
+     */
     public FrameCodec codec() {
         return codec;
+    }
+
+    /**
+     * The codec that writes this leg's frames: the handshake's until the WELCOME goes out (a refusal after the PROOF,
+     * such as too many sessions, must reach a client that does not have the session's keys yet), then the session's.
+     */
+    public FrameCodec encoder() {
+        return welcomed ? codec : handshakeCodec;
+    }
+
+    private Frame.Welcome welcome(long lastReceivedSeq) {
+        Frame.Welcome w = handshake.welcome(lastReceivedSeq);
+        welcomed = true;
+        return w;
     }
 
     /** Checks the HELLO (version, clock, replay, token or session id); returns the CHALLENGE to send. */
@@ -99,9 +122,9 @@ public final class LegHandshake {
         long peerLast = result.peerLastReceivedSeq();
         // Queued on the session's context before any later frame of this leg, so ordering holds.
         switch (result.intent()) {
-            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(leg, handshake::welcome));
-            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(leg, handshake::welcome, peerLast));
-            default -> s.execute(() -> s.attach(leg, handshake::welcome, peerLast, true));
+            case JOIN_UPSTREAM -> s.execute(() -> s.joinUpstream(leg, this::welcome));
+            case JOIN_DOWNSTREAM -> s.execute(() -> s.joinDownstream(leg, this::welcome, peerLast));
+            default -> s.execute(() -> s.attach(leg, this::welcome, peerLast, true));
         }
         return s;
     }
@@ -117,9 +140,9 @@ public final class LegHandshake {
         ExitSession s = deps.sessions().create(result, limits, policy.get());
         deps.sessions().opened(s, leg);
         if ((result.capabilities() & Capabilities.SPLIT) != 0) {
-            s.openUpstreamOnly(leg, handshake::welcome);
+            s.openUpstreamOnly(leg, this::welcome);
         } else {
-            s.attach(leg, handshake::welcome, result.peerLastReceivedSeq(), false);
+            s.attach(leg, this::welcome, result.peerLastReceivedSeq(), false);
         }
         return s;
     }

@@ -70,7 +70,38 @@ class ExitSettingsTest {
     void noTokenAndNoTokensFileFailsNamingBothKeys() {
         assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(Map.of())))
                 .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("splitstream.token (SPLITSTREAM_TOKEN) or splitstream.exit.tokens-file");
+                .hasMessageContaining("splitstream.token (SPLITSTREAM_TOKEN), splitstream.token-file")
+                .hasMessageContaining("splitstream.exit.tokens-file");
+    }
+
+    @Test
+    void encryptionIsOnByDefaultAndOnlyOnOrOffAreAccepted() {
+        assertThat(ExitSettings.from(TestConfigs.config(Map.of("splitstream.token", "0123456789abcdef")))
+                        .encryption())
+                .isTrue();
+        assertThat(ExitSettings.from(TestConfigs.config(
+                                Map.of("splitstream.token", "0123456789abcdef", "splitstream.encryption", "off")))
+                        .encryption())
+                .isFalse();
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token", "0123456789abcdef", "splitstream.encryption", "yes"))))
+                .hasMessage("splitstream.encryption (SPLITSTREAM_ENCRYPTION): 'yes' is not on or off");
+    }
+
+    @Test
+    void tokenFileIsReadAtStartAndExcludesAToken(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("token"), "0123456789abcdef-FILE\n");
+        ExitSettings s = ExitSettings.from(TestConfigs.config(Map.of("splitstream.token-file", file.toString())));
+        assertThat(s.tokenFile()).contains(file);
+        assertThatThrownBy(() -> ExitSettings.from(TestConfigs.config(
+                        Map.of("splitstream.token-file", file.toString(), "splitstream.token", "0123456789abcdef"))))
+                .hasMessageContaining("not both");
+        java.nio.file.Path shortFile = java.nio.file.Files.writeString(dir.resolve("short"), "tiny-SECRET\n");
+        assertThatThrownBy(() ->
+                        ExitSettings.from(TestConfigs.config(Map.of("splitstream.token-file", shortFile.toString()))))
+                .hasMessageContaining("at least 16 characters")
+                .hasMessageNotContaining("tiny-SECRET");
     }
 
     @Test

@@ -51,7 +51,19 @@ import org.junit.jupiter.api.Test;
  * replays one.
  */
 @QuarkusTest
+@io.quarkus.test.junit.TestProfile(TransportFuzzTest.Unencrypted.class)
 class TransportFuzzTest {
+    /**
+     * Frames travel unsealed here, so random and mutated frames reach the session logic behind the codec; with
+     * SPLITSTREAM_ENCRYPTION=on every one of them would stop at authentication (FrameProtectionTest covers that path).
+     */
+    public static class Unencrypted implements io.quarkus.test.junit.QuarkusTestProfile {
+        @Override
+        public java.util.Map<String, String> getConfigOverrides() {
+            return java.util.Map.of("splitstream.encryption", "off");
+        }
+    }
+
     private static final String TOKEN_ID = "test";
     private static final String SECRET = "test-secret-0123456789-DO-NOT-LOG";
     private static final Set<Integer> HTTP_ANSWERS = Set.of(200, 204, 400, 403, 404, 405, 409, 413, 415, 503);

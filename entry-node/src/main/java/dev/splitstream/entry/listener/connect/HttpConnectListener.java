@@ -13,8 +13,8 @@ public final class HttpConnectListener {
     private HttpConnectListener() {}
 
     public static Future<NetServer> start(Vertx vertx, ListenSpec spec, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(
-                vertx, spec.bindHost(), spec.port(), socket -> new ConnectConnection(vertx, socket, manager, metrics)
-                        .start());
+        return Listeners.listen(vertx, manager.context(), spec.bindHost(), spec.port(), socket -> new ConnectConnection(
+                        vertx, socket, manager, metrics)
+                .start());
     }
 }

@@ -17,6 +17,7 @@ public final class ForwardListener {
     public static Future<NetServer> start(Vertx vertx, ForwardSpec spec, SessionManager manager, EntryMetrics metrics) {
         return Listeners.listen(
                 vertx,
+                manager.context(),
                 spec.listen().bindHost(),
                 spec.listen().port(),
                 socket -> LocalStreams.open(

@@ -16,7 +16,7 @@ public final class SocksListener {
 
     public static Future<NetServer> start(
             Vertx vertx, ListenSpec spec, Optional<SocksAuth> auth, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, spec.bindHost(), spec.port(), socket -> new SocksConnection(
+        return Listeners.listen(vertx, manager.context(), spec.bindHost(), spec.port(), socket -> new SocksConnection(
                         vertx, socket, auth, manager, metrics)
                 .start());
     }

@@ -7,6 +7,7 @@ import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.ws.TrustStores;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
@@ -60,7 +61,7 @@ public final class HttpTransport implements Transport {
     /** A downstream response that ends empty sooner than this counts as a failed poll (and backs off). */
     static final long EMPTY_RESPONSE_MILLIS = 1_000;
     /** Largest frame accepted from a response body. */
-    static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH;
+    static final int MAX_FRAME = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD;
 
     private final Vertx vertx;
     private final ServerEndpoint server;

@@ -5,8 +5,12 @@ import dev.splitstream.entry.config.ProxySpec;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http.websocketx.WebSocket08FrameEncoder;
+import io.netty.handler.codec.http.websocketx.WebSocketFrameEncoder;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -14,12 +18,14 @@ import io.vertx.core.http.WebSocket;
 import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.core.http.WebSocketConnectOptions;
+import io.vertx.core.http.impl.WebSocketInternal;
 import io.vertx.core.net.ProxyOptions;
 import io.vertx.core.net.ProxyType;
 import io.vertx.core.net.TrustOptions;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
+import org.jboss.logging.Logger;
 
 /**
  * Opens WebSocket connections to the exit node, with Vert.x's own {@link WebSocketClient} rather than the
@@ -29,22 +35,34 @@ import java.util.Base64;
  * {@code customizeOptions} escape hatch into these very Vert.x options anyway.
  */
 public final class WebSocketTransport implements Transport {
+    private static final Logger LOG = Logger.getLogger(WebSocketTransport.class);
+
     /** WebSocket subprotocol of this protocol version. */
     public static final String SUBPROTOCOL = "splitstream.v1";
 
     /**
-     * Largest DATA payload the entry sends, so that a frame plus its header fits one WebSocket frame of 64 KiB: the
-     * default inbound frame limit of Vert.x and websockets-next servers (a larger frame closes the connection with
-     * "Max frame length of 65536 has been exceeded").
+     * Largest DATA payload the entry sends, so that a frame plus its header, sealed (header and tag of the envelope),
+     * fits one WebSocket frame of 64 KiB: the default inbound frame limit of Vert.x and websockets-next servers (a
+     * larger frame closes the connection with "Max frame length of 65536 has been exceeded").
      */
-    public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH;
+    public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH - FrameProtection.OVERHEAD;
 
     /** Time allowed for TCP connect plus the HTTP upgrade (and the proxy's CONNECT). */
     static final int CONNECT_TIMEOUT_MILLIS = 10_000;
 
+    /**
+     * Offer to send unmasked frames (request) and the exit's acceptance (response); the exit's {@code UnmaskedFrames}
+     * explains why. Wire contract with the exit node.
+     */
+    static final String UNMASKED_HEADER = "X-Splitstream-Unmasked";
+
     private final ServerEndpoint server;
     private final WebSocketClient client;
     private final WebSocketConnectOptions connectOptions;
+    /** Set when a connection sending unmasked frames failed before the exit answered anything: mask from then on. */
+    private volatile boolean unmaskedRefused;
+
+    private volatile boolean unmaskedLogged;
 
     /** A transport to {@code server} (the single server, or one leg of a split path). */
     public WebSocketTransport(Vertx vertx, EntrySettings settings, ServerEndpoint server) {
@@ -55,8 +73,8 @@ public final class WebSocketTransport implements Transport {
                 .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
                 // Inbound frames may be as large as the largest protocol frame an exit node may send. Vert.x also
                 // splits outbound messages at this size, so outbound frames are kept small by MAX_SEND_PAYLOAD.
-                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
-                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH)
+                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
+                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
                 .setClosingTimeout(2)
                 .setVerifyHost(true)
                 .setTrustAll(false);
@@ -103,7 +121,39 @@ public final class WebSocketTransport implements Transport {
         if (sessionIdHex != null) {
             options.addHeader(SESSION_HEADER, sessionIdHex);
         }
-        return client.connect(options).map(ws -> new WsConnection(ws, handler));
+        if (!unmaskedRefused) {
+            options.addHeader(UNMASKED_HEADER, "1");
+        }
+        return client.connect(options).map(ws -> {
+            boolean unmasked = !unmaskedRefused && stopMasking(ws);
+            if (unmasked && !unmaskedLogged) {
+                unmaskedLogged = true;
+                LOG.infof("%s accepted unmasked WebSocket frames", server.display());
+            }
+            return new WsConnection(ws, handler, unmasked);
+        });
+    }
+
+    /**
+     * Replaces Netty's masking frame encoder by a non-masking one when the exit accepted unmasked frames in its 101
+     * response. Runs before any frame is written (on the channel's event loop, or queued there ahead of the first write).
+     */
+    private static boolean stopMasking(WebSocket ws) {
+        if (!"1".equals(ws.headers().get(UNMASKED_HEADER)) || !(ws instanceof WebSocketInternal internal)) {
+            return false;
+        }
+        ChannelHandlerContext ctx = internal.channelHandlerContext();
+        Runnable replace = () -> {
+            if (ctx.pipeline().get(WebSocketFrameEncoder.class) != null) {
+                ctx.pipeline().replace(WebSocketFrameEncoder.class, "ws-encoder", new WebSocket08FrameEncoder(false));
+            }
+        };
+        if (ctx.executor().inEventLoop()) {
+            replace.run();
+        } else {
+            ctx.executor().execute(replace);
+        }
+        return true;
     }
 
     @Override
@@ -117,13 +167,17 @@ public final class WebSocketTransport implements Transport {
     }
 
     /** One frame per binary message. */
-    private static final class WsConnection implements Connection {
+    private final class WsConnection implements Connection {
         private final WebSocket ws;
+        private final boolean unmasked;
+        private volatile boolean answered;
         private boolean closed;
 
-        WsConnection(WebSocket ws, Handler handler) {
+        WsConnection(WebSocket ws, Handler handler, boolean unmasked) {
             this.ws = ws;
+            this.unmasked = unmasked;
             ws.binaryMessageHandler(buf -> {
+                answered = true;
                 if (!closed) {
                     handler.onFrame(buf.getByteBuf().nioBuffer());
                 }
@@ -140,7 +194,18 @@ public final class WebSocketTransport implements Transport {
             });
         }
 
+        /** Something between us and the exit passed the offer but not the frames: mask from now on. */
+        private void unansweredUnmasked(String reason) {
+            if (unmasked && !answered && !unmaskedRefused) {
+                unmaskedRefused = true;
+                LOG.warnf(
+                        "%s: connection ended before the exit answered (%s); masking WebSocket frames from now on",
+                        server.display(), reason);
+            }
+        }
+
         private void fail(Handler handler, String reason) {
+            unansweredUnmasked(reason);
             if (!closed) {
                 closed = true;
                 handler.onFailed(reason);
@@ -170,6 +235,7 @@ public final class WebSocketTransport implements Transport {
             if (closed) {
                 return Future.succeededFuture();
             }
+            unansweredUnmasked(reason);
             closed = true;
             return ws.close((short) 1000, reason);
         }

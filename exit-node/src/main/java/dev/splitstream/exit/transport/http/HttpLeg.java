@@ -11,6 +11,7 @@ import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.FrameSink;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.ProtocolException;
+import dev.splitstream.protocol.StaleFrameException;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -56,6 +57,8 @@ final class HttpLeg implements Leg {
     private volatile boolean closed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile long lastActivityNanos = System.nanoTime();
+    /** Stale sealed frames skipped in upstream batches (late copies of retried POSTs). */
+    private volatile long staleSkipped;
 
     // On the session's context:
     private Down current;
@@ -176,8 +179,22 @@ final class HttpLeg implements Leg {
         List<Frame> frames = new ArrayList<>();
         ByteBuffer in = HttpTransport.nio(body);
         try {
-            Frame f;
-            while ((f = codec.decodeNext(in)) != null) {
+            while (in.hasRemaining()) {
+                Frame f;
+                try {
+                    f = codec.decodeNext(in);
+                } catch (StaleFrameException stale) {
+                    // A late copy of a batch the entry already sent again (it retries a POST it thinks was lost):
+                    // authentic or not, it was not opened and changes nothing; the session drops resent frames anyway.
+                    staleSkipped++;
+                    LOG.debugf(
+                            "session %s: HTTP leg %s… skipped a stale frame: %s",
+                            sessionHex, shortId(), stale.getMessage());
+                    continue;
+                }
+                if (f == null) {
+                    break;
+                }
                 frames.add(f);
             }
             if (in.hasRemaining()) {
@@ -317,7 +334,9 @@ final class HttpLeg implements Leg {
         HttpServerResponse reply = handshakeReply;
         handshakeReply = null;
         if (reply != null) {
-            HttpTransport.reply(reply, HttpTransport.status(code), codec, new Frame.Close(code, reason));
+            // Before the WELCOME the client has no session keys: the refusal goes out unprotected.
+            HttpTransport.reply(
+                    reply, HttpTransport.status(code), new FrameCodec(codec.limits()), new Frame.Close(code, reason));
             return;
         }
         ExitSession s = session;

@@ -220,14 +220,14 @@ public class HttpTransport {
 
     private static void refuse(LegHandshake hs, HttpServerResponse response, CloseCode code, String message) {
         hs.refused(code, message);
-        reply(response, status(code), hs.codec(), new Frame.Close(code, message));
+        reply(response, status(code), hs.encoder(), new Frame.Close(code, message));
     }
 
     /** HTTP status of a refusal (wire contract): 403 auth/replay/stale, 409 version, 404 unknown session. */
     static int status(CloseCode code) {
         return switch (code) {
             case AUTH_FAILED, REPLAY, STALE -> 403;
-            case VERSION_MISMATCH -> 409;
+            case VERSION_MISMATCH, ENCRYPTION_MISMATCH -> 409;
             case UNKNOWN_SESSION, TIMEOUT -> 404;
             case LIMIT_EXCEEDED -> 503;
             case GOING_AWAY -> 503;

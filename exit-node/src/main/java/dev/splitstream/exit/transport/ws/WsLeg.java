@@ -234,11 +234,14 @@ final class WsLeg implements Leg {
         if (connection.isClosed()) {
             return;
         }
-        ByteBuffer encoded = handshake.codec().encode(frame);
-        connection
-                .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
-                .subscribe()
-                .with(v -> {}, t -> LOG.debugf("send failed: %s", t.getMessage()));
+        // Sealed frames must leave in the order of their counters: encoding and queueing happen under one lock.
+        synchronized (this) {
+            ByteBuffer encoded = handshake.encoder().encode(frame);
+            connection
+                    .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
+                    .subscribe()
+                    .with(v -> {}, t -> LOG.debugf("send failed: %s", t.getMessage()));
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.splitstream.exit.transport.http;
 
 import dev.splitstream.exit.transport.ws.TestTunnel.Recorder;
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Deflate;
@@ -54,6 +55,9 @@ final class HttpTestTunnel implements AutoCloseable {
     private final int port;
     final Context context;
     private volatile FrameCodec codec = new FrameCodec(Limits.defaults());
+    /** Each leg's own codec (its keys come from its own handshake). */
+    private final java.util.Map<String, FrameCodec> legCodecs = new java.util.concurrent.ConcurrentHashMap<>();
+
     private volatile Session session;
     volatile HandshakeResult established;
     volatile String tokenId;
@@ -120,6 +124,26 @@ final class HttpTestTunnel implements AutoCloseable {
         return request(HttpMethod.POST, HttpTransport.BASE + path, headers, body);
     }
 
+    /** A codec with the keys of the last handshake that has opened nothing yet (a second reader of that leg). */
+    FrameCodec freshCodec() {
+        return FrameCodec.forSession(Limits.defaults(), established, Deflate.defaults());
+    }
+
+    /** The codec of leg {@code id}: the one its handshake made. */
+    FrameCodec legCodec(String id) {
+        FrameCodec c = id == null ? null : legCodecs.get(id);
+        return c != null ? c : codec;
+    }
+
+    /** Frames as leg {@code leg} sends them (sealed with that leg's keys). */
+    Buffer encodeOn(String leg, Frame... frames) {
+        Buffer b = Buffer.buffer();
+        for (Frame f : frames) {
+            b.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(legCodec(leg).encode(f))));
+        }
+        return b;
+    }
+
     Buffer encode(Frame... frames) {
         Buffer b = Buffer.buffer();
         for (Frame f : frames) {
@@ -141,6 +165,10 @@ final class HttpTestTunnel implements AutoCloseable {
         if (welcome.status() == 200) {
             established = hs.onWelcome(welcome.frame(codec));
             codec = FrameCodec.forSession(Limits.defaults(), established, Deflate.defaults());
+            String leg = welcome.headers().get(HttpTransport.LEG_HEADER);
+            if (leg != null) {
+                legCodecs.put(leg, codec);
+            }
         }
         return welcome;
     }
@@ -154,7 +182,7 @@ final class HttpTestTunnel implements AutoCloseable {
                 Frame.Intent.NEW,
                 null,
                 0,
-                capabilities,
+                capabilities | Capabilities.ENCRYPTED,
                 Clock.systemUTC(),
                 new SecureRandom());
         Answer a = handshake(hs);
@@ -185,8 +213,15 @@ final class HttpTestTunnel implements AutoCloseable {
     /** A handshake of {@code intent} for this tunnel's session, keyed by {@code key}; does not change the legs. */
     Answer join(Frame.Intent intent, Secret key) throws Exception {
         long last = call(() -> session.lastReceivedSeq());
-        ClientHandshake hs =
-                new ClientHandshake(tokenId, key, intent, session.id(), last, 0, Clock.systemUTC(), new SecureRandom());
+        ClientHandshake hs = new ClientHandshake(
+                tokenId,
+                key,
+                intent,
+                session.id(),
+                last,
+                Capabilities.ENCRYPTED,
+                Clock.systemUTC(),
+                new SecureRandom());
         FrameCodec saved = codec;
         codec = new FrameCodec(Limits.defaults());
         HandshakeResult before = established;
@@ -215,7 +250,7 @@ final class HttpTestTunnel implements AutoCloseable {
     // ---------------------------------------------------------------- upstream
 
     private void sendUp(Frame frame) {
-        pendingUp.add(Buffer.buffer(Unpooled.wrappedBuffer(codec.encode(frame))));
+        pendingUp.add(Buffer.buffer(Unpooled.wrappedBuffer(legCodec(upLeg).encode(frame))));
         if (!flushScheduled && !posting) {
             flushScheduled = true;
             context.runOnContext(v -> flushUp());
@@ -321,7 +356,8 @@ final class HttpTestTunnel implements AutoCloseable {
         in.put(carry).put(chunk.getBytes()).flip();
         try {
             Frame f;
-            while ((f = codec.decodeNext(in)) != null) {
+            FrameCodec down = legCodec(downLeg);
+            while ((f = down.decodeNext(in)) != null) {
                 session.receive(f);
             }
         } catch (ProtocolException e) {

@@ -10,6 +10,7 @@ import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ResetCode;
@@ -172,7 +173,7 @@ class ExitWebSocketTest {
                 Frame.Intent.NEW,
                 null,
                 0,
-                0,
+                Capabilities.ENCRYPTED,
                 java.time.Clock.systemUTC(),
                 new java.security.SecureRandom());
         TestTunnel first = connect();
@@ -188,6 +189,54 @@ class ExitWebSocketTest {
         second.send(recorded);
         assertThat(second.nextFrame()).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
                 .isEqualTo(CloseCode.AUTH_FAILED));
+    }
+
+    @Test
+    void unmaskedFramesAreConfirmedOnlyWhenOfferedAndThenDecoded() throws Exception {
+        io.vertx.core.http.WebSocketClient plain = vertx.createWebSocketClient();
+        io.vertx.core.http.WebSocketClient unmasked = vertx.createWebSocketClient(
+                new io.vertx.core.http.WebSocketClientOptions().setSendUnmaskedFrames(true));
+        try {
+            io.vertx.core.http.WebSocketConnectOptions options = new io.vertx.core.http.WebSocketConnectOptions()
+                    .setHost("127.0.0.1")
+                    .setPort(base.getPort())
+                    .setURI(ExitWebSocket.PATH)
+                    .addSubProtocol("splitstream.v1");
+            // Vert.x keeps the 101 response's headers only while the connect future completes
+            CompletableFuture<String> notOfferedAnswer = new CompletableFuture<>();
+            plain.connect(options).onComplete(ar -> {
+                if (ar.succeeded()) {
+                    notOfferedAnswer.complete(
+                            String.valueOf(ar.result().headers().get(UnmaskedFrames.HEADER)));
+                    ar.result().close();
+                } else {
+                    notOfferedAnswer.completeExceptionally(ar.cause());
+                }
+            });
+            assertThat(notOfferedAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("null");
+
+            CompletableFuture<String> offeredAnswer = new CompletableFuture<>();
+            io.vertx.core.http.WebSocket offered = unmasked.connect(
+                            new io.vertx.core.http.WebSocketConnectOptions(options)
+                                    .addHeader(UnmaskedFrames.HEADER, "1"))
+                    .onSuccess(ws -> offeredAnswer.complete(ws.headers().get(UnmaskedFrames.HEADER)))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(offeredAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("1");
+            // an unmasked frame reaches the codec: garbage is answered with CLOSE(PROTOCOL_ERROR), not dropped by
+            // the WebSocket decoder
+            CompletableFuture<io.vertx.core.buffer.Buffer> answer = new CompletableFuture<>();
+            offered.binaryMessageHandler(answer::complete);
+            offered.writeBinaryMessage(io.vertx.core.buffer.Buffer.buffer(new byte[] {1, 2, 3}));
+            Frame end = new FrameCodec(Limits.defaults())
+                    .decodeMessage(answer.get(10, TimeUnit.SECONDS).getByteBuf().nioBuffer());
+            assertThat(end).isInstanceOfSatisfying(Frame.Close.class, c -> assertThat(c.code())
+                    .isEqualTo(CloseCode.PROTOCOL_ERROR));
+        } finally {
+            plain.close();
+            unmasked.close();
+        }
     }
 
     @Test
@@ -362,7 +411,8 @@ class ExitWebSocketTest {
         TestTunnel t = connect();
         assertThat(t.handshake(TOKEN_ID, SECRET)).isInstanceOf(Frame.Welcome.class);
         t.sendRaw(ByteBuffer.wrap(new byte[25]));
-        assertThat(t.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.PROTOCOL_ERROR);
+        // On an encrypted leg anything the peer did not seal fails authentication.
+        assertThat(t.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.AUTH_FAILED);
         assertThat(t.wsClosed.get(10, TimeUnit.SECONDS)).isEqualTo((short) 1008);
     }
 
@@ -593,7 +643,7 @@ class ExitWebSocketTest {
     @Test
     void webSocketLimitsFollowMaxFrame() {
         var config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
-        int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + 4096;
+        int expected = 16 * 1024 + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
         assertThat(config.getValue("quarkus.websockets-next.server.max-message-size", Integer.class))
                 .isEqualTo(expected);
         assertThat(config.getValue("quarkus.websockets-next.server.max-frame-size", Integer.class))
@@ -610,7 +660,7 @@ class ExitWebSocketTest {
 
         // 20 KiB payload: over the node's 16K max-frame, within the client's own limits.
         Frame.Data huge = new Frame.Data(1, 1, ByteBuffer.allocate(20 * 1024), false);
-        bad.sendRaw(new FrameCodec(Limits.defaults()).encode(huge));
+        bad.sendRaw(bad.codec().encode(huge));
         // The codec reports an over-long frame as LIMIT_EXCEEDED (a size limit); anything else malformed as
         // PROTOCOL_ERROR. Either way the session is closed with that code.
         assertThat(bad.sessionClosed.get(10, TimeUnit.SECONDS)).isEqualTo(CloseCode.LIMIT_EXCEEDED);

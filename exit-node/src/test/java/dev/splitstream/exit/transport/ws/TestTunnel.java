@@ -1,5 +1,6 @@
 package dev.splitstream.exit.transport.ws;
 
+import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.ClientHandshake;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -44,6 +45,13 @@ public final class TestTunnel implements AutoCloseable {
     private final WebSocket ws;
     private final Context context;
     private volatile FrameCodec codec = new FrameCodec(Limits.defaults());
+    /**
+     * The handshake waiting for its WELCOME. The message handler verifies the WELCOME itself and switches to the
+     * session's codec at once, because the exit's next frames (sealed with this connection's keys) follow right behind.
+     */
+    private volatile ClientHandshake pending;
+
+    private volatile CompletableFuture<HandshakeResult> welcomed = new CompletableFuture<>();
     /** Bytes of WebSocket messages received. */
     final java.util.concurrent.atomic.AtomicLong wireBytesIn = new java.util.concurrent.atomic.AtomicLong();
     /** Frames received before a session exists (handshake, refusals). */
@@ -97,6 +105,17 @@ public final class TestTunnel implements AutoCloseable {
             return;
         }
         framesIn.incrementAndGet();
+        ClientHandshake hs = pending;
+        if (frame instanceof Frame.Welcome && hs != null) {
+            pending = null;
+            try {
+                HandshakeResult result = hs.onWelcome(frame);
+                codec = FrameCodec.forSession(Limits.defaults(), result, dev.splitstream.protocol.Deflate.defaults());
+                welcomed.complete(result);
+            } catch (ProtocolException e) {
+                welcomed.completeExceptionally(e);
+            }
+        }
         if (frame instanceof Frame.Welcome && forwardAfterWelcome != null) {
             // Frames right behind the WELCOME (resent ones) already belong to the joined session.
             frames.add(frame);
@@ -123,6 +142,11 @@ public final class TestTunnel implements AutoCloseable {
         } catch (ProtocolException e) {
             s.close(e.code(), e.getMessage());
         }
+    }
+
+    /** The codec of this connection (the session's, with this connection's keys, after the handshake). */
+    FrameCodec codec() {
+        return codec;
     }
 
     void send(Frame frame) {
@@ -168,7 +192,7 @@ public final class TestTunnel implements AutoCloseable {
                 Frame.Intent.NEW,
                 null,
                 0,
-                capabilities,
+                capabilities | Capabilities.ENCRYPTED,
                 Clock.systemUTC(),
                 new SecureRandom());
         send(hs.hello());
@@ -176,12 +200,13 @@ public final class TestTunnel implements AutoCloseable {
         if (!(challenge instanceof Frame.Challenge)) {
             return challenge;
         }
+        welcomed = new CompletableFuture<>();
+        pending = hs;
         send(hs.onChallenge(challenge));
         Frame welcome = nextFrame();
         if (welcome instanceof Frame.Welcome) {
-            HandshakeResult result = hs.onWelcome(welcome);
+            HandshakeResult result = welcomed.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             established = result;
-            codec = FrameCodec.forSession(Limits.defaults(), result, dev.splitstream.protocol.Deflate.defaults());
             call(() -> {
                 Session s =
                         new Session(Session.Role.CLIENT, result, Limits.defaults(), new Listener(), System::nanoTime);
@@ -215,7 +240,7 @@ public final class TestTunnel implements AutoCloseable {
                 intent,
                 s.id(),
                 lastReceived,
-                0,
+                Capabilities.ENCRYPTED,
                 Clock.systemUTC(),
                 new SecureRandom());
         send(hs.hello());
@@ -224,10 +249,12 @@ public final class TestTunnel implements AutoCloseable {
             return challenge;
         }
         forwardAfterWelcome = previous;
+        welcomed = new CompletableFuture<>();
+        pending = hs;
         send(hs.onChallenge(challenge));
         Frame welcome = nextFrame();
         if (welcome instanceof Frame.Welcome) {
-            HandshakeResult result = hs.onWelcome(welcome);
+            HandshakeResult result = welcomed.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             TestTunnel self = this;
             if (intent != Frame.Intent.JOIN_DOWNSTREAM) {
                 previous.call(() -> {
