@@ -5,6 +5,8 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.impl.ContextInternal;
+import io.vertx.core.impl.VertxInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.NetSocket;
@@ -15,11 +17,13 @@ public final class Listeners {
 
     /**
      * A TCP server on {@code host:port} (port 0: any free port); every accepted socket gets TCP_NODELAY and half-close
-     * ({@link SocketBridge#configure}) before {@code handler} sees it. Started outside any context, Vert.x gives each
-     * server its own event loop, so listeners run apart from the sessions' event loops.
+     * ({@link SocketBridge#configure}) before {@code handler} sees it. Each server gets an event loop of its own (the
+     * next of Vert.x's pool), whichever thread calls this: a server started from a session's context would otherwise
+     * run all its connections on that session's event loop.
      */
     public static Future<NetServer> listen(Vertx vertx, String host, int port, Handler<NetSocket> handler) {
-        return server(vertx, host, port, handler).listen();
+        ContextInternal own = ((VertxInternal) vertx).createEventLoopContext();
+        return listen(vertx, own, host, port, handler);
     }
 
     /**

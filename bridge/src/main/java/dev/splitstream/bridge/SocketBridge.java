@@ -87,8 +87,20 @@ public final class SocketBridge implements StreamEndpoint {
     private final BridgeMetrics metrics;
     private final Replies replies;
 
+    /**
+     * Most bytes read from the socket and not yet taken by the stream (they wait in tasks for the stream's thread).
+     * Beyond it the socket stops reading until the stream's thread caught up to {@link #IN_FLIGHT_LOW}: without it a
+     * busy session thread would let a fast client fill the heap with queued reads before the stream's "stop" arrives.
+     */
+    static final long IN_FLIGHT_MAX = 256 * 1024;
+
+    static final long IN_FLIGHT_LOW = 64 * 1024;
+
     // Owned by the socket's thread.
     private boolean relaying;
+    /** The stream asked to stop ({@link Stream#write} returned false) and has not said {@link #onWritable} since. */
+    private boolean streamBlocked;
+
     private boolean answered;
     private boolean localFin;
     private boolean remoteFinWritten;
@@ -103,6 +115,10 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean finReceived;
 
     // Crossing: written once by one side, read by the other.
+    private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
+    /** Reading stopped because {@link #IN_FLIGHT_MAX} bytes are on their way to the stream. Written by the socket. */
+    private volatile boolean flightBlocked;
+
     private volatile ContextInternal streamContext;
     private volatile boolean cancelled;
 
@@ -247,8 +263,16 @@ public final class SocketBridge implements StreamEndpoint {
         if (finAlready) {
             onLocalFin();
         } else {
-            reading(true);
+            updateReading();
         }
+    }
+
+    /** Reads while relaying, unless the stream or the bytes on their way to it say stop. Socket thread. */
+    private void updateReading() {
+        if (flightBlocked && inFlight.get() <= IN_FLIGHT_LOW) {
+            flightBlocked = false;
+        }
+        reading(relaying && !localFin && !socketClosed && !streamBlocked && !flightBlocked);
     }
 
     // ---- socket thread ----
@@ -260,9 +284,22 @@ public final class SocketBridge implements StreamEndpoint {
         }
         metrics.bytesFromSocket(n);
         ByteBuffer bytes = data.getByteBuf().nioBuffer();
+        if (inFlight.addAndGet(n) > IN_FLIGHT_MAX && !flightBlocked) {
+            flightBlocked = true;
+            // updateReading looks at the counter again: the stream's thread may have drained it before it could see
+            // the flag.
+            updateReading();
+        }
         onStream(() -> {
-            if (stream != null && !streamDone && !stream.write(bytes)) {
-                onSocket(() -> reading(false));
+            boolean more = stream == null || streamDone || stream.write(bytes);
+            long left = inFlight.addAndGet(-n);
+            if (!more || (left <= IN_FLIGHT_LOW && flightBlocked)) {
+                onSocket(() -> {
+                    if (!more) {
+                        streamBlocked = true;
+                    }
+                    updateReading();
+                });
             }
         });
     }
@@ -447,9 +484,8 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onWritable(Stream s) {
         onSocket(() -> {
-            if (!socketClosed && relaying && !localFin) {
-                reading(true);
-            }
+            streamBlocked = false;
+            updateReading();
         });
     }
 

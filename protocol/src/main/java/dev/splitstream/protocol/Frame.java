@@ -228,10 +228,33 @@ public sealed interface Frame
      * @param agent the agent's name: 1..64 characters of A-Z, a-z, 0-9, '.', '_' and '-'
      * @param release true to give up every lease now
      * @param services at most {@link #MAX_SERVICES} services with distinct names
+     * @param routeToken the secret HTTP clients present ({@code /_token/<t>/}, {@code X-Token}) to reach the agent's
+     *     first HTTP service; empty for none, else {@link #MIN_ROUTE_TOKEN}..{@link #MAX_ROUTE_TOKEN} characters.
+     *     Never printed: {@link #toString} redacts it.
      */
-    record Expose(String agent, boolean release, java.util.List<ExposedService> services) implements Frame {
+    record Expose(String agent, boolean release, java.util.List<ExposedService> services, String routeToken)
+            implements Frame {
         /** Most services one EXPOSE may carry. */
         public static final int MAX_SERVICES = 64;
+        /** Shortest route token. */
+        public static final int MIN_ROUTE_TOKEN = 16;
+        /** Longest route token. */
+        public static final int MAX_ROUTE_TOKEN = 128;
+
+        /** An announcement without a route token. */
+        public Expose(String agent, boolean release, java.util.List<ExposedService> services) {
+            this(agent, release, services, "");
+        }
+
+        public Expose {
+            routeToken = routeToken == null ? "" : routeToken;
+        }
+
+        @Override
+        public String toString() {
+            return "Expose[agent=" + agent + ", release=" + release + ", services=" + services + ", routeToken="
+                    + (routeToken.isEmpty() ? "" : "<redacted>") + "]";
+        }
 
         @Override
         public FrameType type() {

@@ -191,6 +191,9 @@ public final class FrameCodec {
                 for (Frame.ExposedService s : e.services()) {
                     n += 1 + 2 + utf8Length(s.name()) + utf8Length(s.target());
                 }
+                if (!e.routeToken().isEmpty()) {
+                    n += utf8Length(e.routeToken());
+                }
                 yield n;
             }
             case EXPOSE_RESULT -> {
@@ -419,6 +422,9 @@ public final class FrameCodec {
                     out.putShort((short) u16(s.requestedPort()));
                     putString(out, s.name());
                     putString(out, s.target());
+                }
+                if (!e.routeToken().isEmpty()) {
+                    putString(out, e.routeToken());
                 }
             }
             case EXPOSE_RESULT -> {
@@ -816,7 +822,19 @@ public final class FrameCodec {
             String target = getString(body, limits.maxMessageLength(), "service target");
             services.add(new Frame.ExposedService(name, kind, port, target));
         }
-        return new Frame.Expose(agent, release, java.util.List.copyOf(services));
+        String routeToken = "";
+        if (body.hasRemaining()) {
+            // Optional trailing field (added after version 1 shipped; an EXPOSE without it has no route token).
+            routeToken = getString(body, Frame.Expose.MAX_ROUTE_TOKEN, "route token");
+            if (routeToken.length() < Frame.Expose.MIN_ROUTE_TOKEN) {
+                throw new ProtocolException(
+                        "EXPOSE route token must have at least " + Frame.Expose.MIN_ROUTE_TOKEN + " characters");
+            }
+            if (release) {
+                throw new ProtocolException("EXPOSE releases and carries a route token at once");
+            }
+        }
+        return new Frame.Expose(agent, release, java.util.List.copyOf(services), routeToken);
     }
 
     private Frame.ExposeResult decodeExposeResult(ByteBuffer body) throws ProtocolException {

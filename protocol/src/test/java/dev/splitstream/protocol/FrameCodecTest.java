@@ -358,6 +358,35 @@ class FrameCodecTest {
     }
 
     @Test
+    void exposeRouteTokenRoundTripsAndIsOptional() throws Exception {
+        Frame.Expose with = new Frame.Expose(
+                "agent",
+                false,
+                List.of(new Frame.ExposedService("web", Frame.ServiceKind.HTTP, 0, "http://127.0.0.1:80")),
+                "r".repeat(16));
+        assertThat(codec.decodeMessage(ByteBuffer.wrap(wire(with)))).isEqualTo(with);
+        Frame.Expose without = expose(tcp("ssh", 0));
+        assertThat(((Frame.Expose) codec.decodeMessage(ByteBuffer.wrap(wire(without)))).routeToken())
+                .isEmpty();
+    }
+
+    @Test
+    void exposeRouteTokenIsNeverPrinted() {
+        Frame.Expose with = new Frame.Expose("agent", false, List.of(), "secret-route-token-0123");
+        assertThat(with.toString()).doesNotContain("secret-route-token").contains("<redacted>");
+    }
+
+    @Test
+    void exposeWithShortOrOversizedRouteTokenIsRejected() {
+        assertRejected(wire(new Frame.Expose("agent", false, List.of(), "short")))
+                .hasMessageContaining("at least 16");
+        assertRejected(wire(new Frame.Expose("agent", false, List.of(), "r".repeat(129))))
+                .hasMessageContaining("exceeds 128");
+        assertRejected(wire(new Frame.Expose("agent", true, List.of(), "r".repeat(16))))
+                .hasMessageContaining("route token at once");
+    }
+
+    @Test
     void exposeReleasingAndListingAtOnceIsRejected() {
         assertRejected(wire(new Frame.Expose("agent", true, List.of(tcp("ssh", 0)))))
                 .hasMessageContaining("releases and lists");

@@ -61,7 +61,10 @@ public final class Agent {
                 false,
                 config.services().stream()
                         .map(s -> new Frame.ExposedService(s.name(), s.kind(), s.requestedPort(), s.display()))
-                        .toList());
+                        .toList(),
+                config.routeToken()
+                        .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
+                        .orElse(""));
     }
 
     /**
@@ -110,6 +113,11 @@ public final class Agent {
 
     /** The exit opened a stream to one of the services (host = service name, port 0). */
     public void onStreamOpened(Stream stream) {
+        int bar = stream.host().indexOf('|');
+        if (bar > 0 && stream.port() == 0) {
+            onXHost(stream, stream.host().substring(0, bar), stream.host().substring(bar + 1));
+            return;
+        }
         ExposeSpec spec = stream.port() == 0 ? byName.get(stream.host()) : null;
         if (spec == null) {
             LOG.warnf("the exit node asked for %s:%d, which this agent does not expose", stream.host(), stream.port());
@@ -134,6 +142,55 @@ public final class Agent {
                                     ar.result(),
                                     "service connection",
                                     spec.name() + " (" + target + ")",
+                                    metrics.local(),
+                                    null)
+                            .accept(stream);
+                });
+    }
+
+    /**
+     * An HTTP request through a route named another target with {@code X-Host}: allowed only when the agent's
+     * SPLITSTREAM_ENTRY_HTTP_HOSTS matches it as a whole, and only for an HTTP service.
+     */
+    private void onXHost(Stream stream, String service, String xHost) {
+        ExposeSpec spec = byName.get(service);
+        if (spec == null || spec.kind() != Frame.ServiceKind.HTTP) {
+            stream.reset(ResetCode.NOT_ALLOWED, "agent " + config.name() + " exposes no HTTP service " + service);
+            return;
+        }
+        java.net.URI uri;
+        try {
+            uri = new java.net.URI(xHost);
+        } catch (java.net.URISyntaxException e) {
+            stream.reset(ResetCode.NOT_ALLOWED, "X-Host is not scheme://host[:port]");
+            return;
+        }
+        if (config.httpHosts().isEmpty()
+                || !config.httpHosts().get().matcher(xHost).matches()
+                || uri.getHost() == null) {
+            LOG.warnf("service %s: X-Host %s refused (not matched by SPLITSTREAM_ENTRY_HTTP_HOSTS)", service, xHost);
+            stream.reset(ResetCode.NOT_ALLOWED, "X-Host " + xHost + " is not allowed by this agent");
+            return;
+        }
+        String host = uri.getHost();
+        int port = uri.getPort() > 0 ? uri.getPort() : ("https".equalsIgnoreCase(uri.getScheme()) ? 443 : 80);
+        String hostPort = (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        dialer.dial(host, port, AllowList.parse(List.of(hostPort)), "service " + service + " X-Host " + xHost)
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        DialException e = ar.cause() instanceof DialException d
+                                ? d
+                                : new DialException(ResetCode.INTERNAL, "dialing " + hostPort + " failed");
+                        LOG.warnf("service %s X-Host %s: %s", service, xHost, e.getMessage());
+                        stream.reset(
+                                e.code() == ResetCode.NOT_ALLOWED ? ResetCode.CONNECT_FAILED : e.code(),
+                                e.getMessage());
+                        return;
+                    }
+                    new SocketBridge(
+                                    ar.result(),
+                                    "service connection",
+                                    service + " (" + xHost + ")",
                                     metrics.local(),
                                     null)
                             .accept(stream);

@@ -53,8 +53,22 @@ public record EntrySettings(
      * @param name the agent's name
      * @param services what it exposes
      * @param releaseOnExit free its leases on a normal stop
+     * @param routeToken the route token of its first HTTP service, empty for none
      */
-    public record Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {}
+    public record Agent(
+            String name,
+            List<ExposeSpec> services,
+            boolean releaseOnExit,
+            Optional<Secret> routeToken,
+            Optional<java.util.regex.Pattern> httpHosts) {
+        public Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {
+            this(name, services, releaseOnExit, Optional.empty(), Optional.empty());
+        }
+    }
+
+    public static final String HTTP_HOSTS = "splitstream.entry.http-hosts";
+
+    public static final String ROUTE_TOKEN = "splitstream.entry.route-token";
 
     public static final String EXPOSE = "splitstream.entry.expose";
     public static final String AGENT = "splitstream.entry.agent";
@@ -238,9 +252,32 @@ public record EntrySettings(
                     "agent name '" + agentName + "' must be 1..64 of A-Z, a-z, 0-9, '.', '_' and '-'"
                             + (e.agent().isPresent() ? "" : " (it defaults to the token id; set " + AGENT + ")"));
         }
+        Optional<String> routeToken = e.routeToken().map(String::trim).filter(s -> !s.isEmpty());
+        if (routeToken.isPresent()) {
+            int n = routeToken.get().length();
+            if (n < dev.splitstream.protocol.Frame.Expose.MIN_ROUTE_TOKEN
+                    || n > dev.splitstream.protocol.Frame.Expose.MAX_ROUTE_TOKEN
+                    || !routeToken.get().matches("[A-Za-z0-9._~-]+")) {
+                throw new ConfigException(
+                        ROUTE_TOKEN,
+                        "must be " + dev.splitstream.protocol.Frame.Expose.MIN_ROUTE_TOKEN + " to "
+                                + dev.splitstream.protocol.Frame.Expose.MAX_ROUTE_TOKEN
+                                + " characters of A-Z a-z 0-9 . _ ~ - (it was " + n + " characters)");
+            }
+            if (exposed.stream().noneMatch(s -> s.kind() == dev.splitstream.protocol.Frame.ServiceKind.HTTP)) {
+                throw new ConfigException(ROUTE_TOKEN, "is set but " + EXPOSE + " lists no HTTP service");
+            }
+        }
+        Optional<java.util.regex.Pattern> httpHosts;
+        try {
+            httpHosts = e.httpHosts().filter(h -> !h.isBlank()).map(java.util.regex.Pattern::compile);
+        } catch (java.util.regex.PatternSyntaxException ex) {
+            throw new ConfigException(HTTP_HOSTS, "is not a valid regular expression: " + ex.getDescription());
+        }
         Optional<Agent> agent = exposed.isEmpty()
                 ? Optional.empty()
-                : Optional.of(new Agent(agentName, List.copyOf(exposed), e.releaseOnExit()));
+                : Optional.of(new Agent(
+                        agentName, List.copyOf(exposed), e.releaseOnExit(), routeToken.map(Secret::ofText), httpHosts));
         return new EntrySettings(
                 token,
                 tokenId,

@@ -89,6 +89,20 @@ public interface SplitstreamConfig {
         Optional<String> agent();
 
         /**
+         * Agent mode: the route token, at least 16 characters; HTTP clients reach the agent's first HTTP service on
+         * the exit's HTTP port with {@code /_token/<t>/...} or {@code X-Token: <t>}. Never logged. No token routes
+         * when unset.
+         */
+        Optional<String> routeToken();
+
+        /**
+         * Agent mode: a regular expression that an HTTP request's {@code X-Host: scheme://host[:port]} must match (as a
+         * whole) for the agent to send that request to another target than its HTTP service. Unset: X-Host is refused
+         * (403).
+         */
+        Optional<String> httpHosts();
+
+        /**
          * On a normal stop, tell the exit node to free this agent's public ports at once instead of keeping them for
          * the lease time (for an agent that is not coming back). Default false.
          */

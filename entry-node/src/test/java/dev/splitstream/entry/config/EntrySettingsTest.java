@@ -78,6 +78,25 @@ class EntrySettingsTest {
     }
 
     @Test
+    void routeTokenIsValidatedAndNeverPrinted() {
+        EntrySettings s = settings(Map.of(
+                "splitstream.entry.expose", "web=http://127.0.0.1:3000",
+                "splitstream.entry.route-token", "route-token-0123456789"));
+        assertThat(s.agent().orElseThrow().routeToken()).isPresent();
+        assertThat(s.agent().orElseThrow().toString()).doesNotContain("route-token-0123456789");
+        assertThatThrownBy(() -> settings(Map.of(
+                        "splitstream.entry.expose", "web=http://127.0.0.1:3000",
+                        "splitstream.entry.route-token", "short")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("splitstream.entry.route-token: must be 16 to 128 characters")
+                .hasMessageNotContaining("short");
+        assertThatThrownBy(() -> settings(Map.of(
+                        "splitstream.entry.expose", "ssh=127.0.0.1:22",
+                        "splitstream.entry.route-token", "route-token-0123456789")))
+                .hasMessageContaining("lists no HTTP service");
+    }
+
+    @Test
     void socksAndHttpConnectTakeBindAndPort() {
         EntrySettings s =
                 settings(Map.of("splitstream.entry.socks", "1080", "splitstream.entry.http-connect", "0.0.0.0:8888"));

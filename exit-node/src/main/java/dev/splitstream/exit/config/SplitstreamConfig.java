@@ -202,6 +202,18 @@ public interface SplitstreamConfig {
         @WithDefault("20")
         int maxQueued();
 
+        /**
+         * Domain of host routes: a request for {@code <service>.<domain>} on the HTTP port reaches the HTTP service of
+         * that name (SPLITSTREAM_EXIT_HTTP_DOMAIN). Unset: no host routes.
+         */
+        Optional<String> httpDomain();
+
+        /**
+         * Bearer token of the Hub API under {@code /hub/v1/} on the HTTP port (SPLITSTREAM_EXIT_HUB_TOKEN). Unset: the
+         * Hub is off. Never logged.
+         */
+        Optional<String> hubToken();
+
         /** The web dashboard on the management interface ({@code /dashboard/}). */
         Dashboard dashboard();
     }

@@ -64,6 +64,7 @@ public class ExposeService {
     private final Clock clock;
     private final BridgeMetrics publicMetrics;
     private final Counter refusals;
+    private final RouteTokens routeTokens;
 
     /** Agents with a session now, or waiting connections, by name. */
     private final Map<String, Live> live = new HashMap<>();
@@ -99,8 +100,14 @@ public class ExposeService {
     }
 
     public ExposeService(
-            Vertx vertx, ExitSettings settings, TokenRegistry tokens, ExposeStore store, MeterRegistry registry) {
+            Vertx vertx,
+            ExitSettings settings,
+            TokenRegistry tokens,
+            ExposeStore store,
+            MeterRegistry registry,
+            RouteTokens routeTokens) {
         this.vertx = vertx;
+        this.routeTokens = routeTokens;
         this.settings = settings;
         this.tokens = tokens;
         this.store = store;
@@ -238,6 +245,7 @@ public class ExposeService {
             List<Waiter> ready;
             synchronized (this) {
                 store.putAgent(new AgentRecord(agent, tokenId, true, clock.instant(), List.copyOf(records)));
+                routeTokens.announce(agent, expose.routeToken());
                 Live l = live.get(agent);
                 ready = l == null || l.session != session ? List.of() : drain(l);
             }
@@ -468,6 +476,7 @@ public class ExposeService {
                 }
             }
             store.removeAgent(agent);
+            routeTokens.forget(agent);
             Live l = live.remove(agent);
             failed = l == null ? List.of() : drain(l);
             if (l != null && l.session != null) {
@@ -525,6 +534,7 @@ public class ExposeService {
                         && !holding.contains(a.name())
                         && a.lastSeen().isBefore(forgetBefore)) {
                     store.removeAgent(a.name());
+                    routeTokens.forget(a.name());
                     if (l != null) {
                         failed.addAll(drain(l));
                         live.remove(a.name());
@@ -550,7 +560,7 @@ public class ExposeService {
             Optional<AgentRecord> known = store.agent(agent);
             if (known.isEmpty()) {
                 session = null;
-            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(service))) {
+            } else if (known.get().services().stream().noneMatch(s -> s.name().equals(serviceName(service)))) {
                 endpoint.onOpenFailed(ResetCode.NOT_ALLOWED, "agent " + agent + " has no service " + service);
                 return;
             } else {
@@ -567,6 +577,12 @@ public class ExposeService {
             return;
         }
         dispatch(session, agent, service, endpoint);
+    }
+
+    /** The service part of {@code service}: an HTTP route may add {@code |scheme://host:port} (X-Host) for the agent. */
+    private static String serviceName(String service) {
+        int bar = service.indexOf('|');
+        return bar < 0 ? service : service.substring(0, bar);
     }
 
     private void dispatch(ExitSession session, String agent, String service, StreamEndpoint endpoint) {

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# HTTP route benchmark: wrk with 16 keep-alive connections against one nginx serving a small file, measured three ways
+# in one run: direct, through a local nginx proxy_pass, and through a Splitstream HTTP route (exit + agent on
+# loopback, X-Token). Prints requests/s, p50/p99 latency and the ratios to direct. Target: route >= 0.25x direct.
+# Bounded: about a minute. Not a test: numbers depend on the machine and its load.
+#
+#   bench/routes.sh                      # BENCH_SECONDS=8 per run, BENCH_CONNECTIONS=16
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
+cd "$ROOT"
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-8}
+CONNS=${BENCH_CONNECTIONS:-16}
+. "$ROOT/scripts/jvm-opts.sh"
+JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
+EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
+ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+for tool in java wrk nginx curl; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || die "$tool is needed (scripts/install-test-deps.sh)"
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [ ! -f "$EXIT_JAR" ] || [ ! -f "$ENTRY_JAR" ]; then
+  log "building the nodes (./mvnw -B -q package -DskipTests) ..."
+  ./mvnw -B -q package -DskipTests -pl exit-node,entry-node -am >&2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/splitstream-routes-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  set +e
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[$i]}" 2>/dev/null; done
+  sleep 0.5
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW > 12000 ? EPHEMERAL_LOW - 10000 : 20000)))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  die "no free port"
+}
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    if [ $SECONDS -ge $deadline ]; then log "timed out after ${limit}s waiting for $what"; return 1; fi
+    sleep 0.2
+  done
+}
+ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/q/health/ready" 2>/dev/null; }
+
+BACKEND=$(free_port)
+PROXY=$(free_port)
+EXIT_HTTP=$(free_port)
+EXIT_MGMT=$(free_port)
+AGENT_MGMT=$(free_port)
+TOKEN=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+ROUTE=route-$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+chmod -R a+rX "$WORK" # nginx workers run as nobody when the bench runs as root
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 32; }
+  server { listen 127.0.0.1:$BACKEND; root $WORK/www; }
+  server {
+    listen 127.0.0.1:$PROXY;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+"$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+
+log "exit :$EXIT_HTTP, agent exposing nginx :$BACKEND as an HTTP service"
+# shellcheck disable=SC2086
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
+  -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
+PIDS+=($!)
+wait_for 60 "the exit" ready "$EXIT_MGMT" || { tail -n 30 "$WORK/exit.log" >&2; die "exit not ready"; }
+# shellcheck disable=SC2086
+SPLITSTREAM_TOKEN=$TOKEN SPLITSTREAM_ENTRY_ROUTE_TOKEN=$ROUTE java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 \
+  -Dquarkus.management.port="$AGENT_MGMT" -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" \
+  -Dsplitstream.entry.transport=websocket -Dsplitstream.entry.state-file="$WORK/transports.json" \
+  -Dsplitstream.entry.expose="web=http://127.0.0.1:$BACKEND" -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &
+PIDS+=($!)
+wait_for 60 "the agent's HTTP service" grep -q "exposing web" "$WORK/agent.log" ||
+  { tail -n 30 "$WORK/agent.log" >&2; die "agent did not expose"; }
+curl -fsS -o /dev/null -H "X-Token: $ROUTE" "http://127.0.0.1:$EXIT_HTTP/1k.bin" || die "the route does not answer"
+
+# run_wrk NAME URL [header]: prints "req_per_s p50_ms p99_ms errors"
+run_wrk() {
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -H "$3" "$2")
+  else
+    out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency "$2")
+  fi
+  echo "$out" >"$WORK/wrk-$1.txt"
+  local rps p50 p99 errs
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
+  printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "${errs:-none}"
+}
+
+log "warm-up"
+wrk -t2 -c"$CONNS" -d3s -H "X-Token: $ROUTE" "http://127.0.0.1:$EXIT_HTTP/1k.bin" >/dev/null
+declare -A R
+for name in direct nginx route; do
+  case $name in
+    direct) R[$name]=$(run_wrk direct "http://127.0.0.1:$BACKEND/1k.bin") ;;
+    nginx) R[$name]=$(run_wrk nginx "http://127.0.0.1:$PROXY/1k.bin") ;;
+    route) R[$name]=$(run_wrk route "http://127.0.0.1:$EXIT_HTTP/1k.bin" "X-Token: $ROUTE") ;;
+  esac
+  log "$name: ${R[$name]}"
+done
+
+direct_rps=$(cut -d' ' -f1 <<<"${R[direct]}")
+printf '\nHTTP GET of 1 KiB, %d keep-alive connections, %ds each (wrk)\n' "$CONNS" "$SECONDS_PER_RUN"
+printf '%-28s %12s %10s %10s %8s  %s\n' path req/s p50 p99 x-direct errors
+for name in direct nginx route; do
+  read -r rps p50 p99 errs <<<"${R[$name]}"
+  ratio=$(awk -v a="$rps" -v b="$direct_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  label=$name
+  [ "$name" = nginx ] && label="nginx proxy_pass"
+  [ "$name" = route ] && label="splitstream route (X-Token)"
+  printf '%-28s %12s %10s %10s %8s  %s\n' "$label" "$rps" "$p50" "$p99" "${ratio}x" "$errs"
+done
+route_rps=$(cut -d' ' -f1 <<<"${R[route]}")
+awk -v a="$route_rps" -v b="$direct_rps" 'BEGIN { r = (b > 0 ? a / b : 0); printf "\nroute / direct = %.2f (target >= 0.25): %s\n", r, (r >= 0.25 ? "met" : "NOT met") }'

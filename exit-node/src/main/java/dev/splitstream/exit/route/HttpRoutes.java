@@ -1,0 +1,433 @@
+package dev.splitstream.exit.route;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.splitstream.exit.config.SplitstreamConfig;
+import dev.splitstream.exit.expose.AgentRecord;
+import dev.splitstream.exit.expose.ExposeService;
+import dev.splitstream.exit.expose.RouteTokens;
+import dev.splitstream.exit.session.SessionRegistry;
+import dev.splitstream.protocol.FrameCodec;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.net.InetAddress;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jboss.logging.Logger;
+
+/**
+ * HTTP routes, the Hub API and {@code /_stats} on the exit's HTTP port. A request reaches an agent's HTTP service by
+ * {@code /_token/<route token>/...} (the prefix is stripped), by an {@code X-Token} header, or by a host route
+ * {@code <service>.<http domain>}; the Hub forwards {@code /hub/v1/agents/{agent}/services/{service}/...}. Everything
+ * else (the tunnel's own paths) passes on untouched. An unknown route is a plain 404 that does not say which tokens or
+ * agents exist.
+ */
+@ApplicationScoped
+public class HttpRoutes {
+    private static final Logger LOG = Logger.getLogger(HttpRoutes.class);
+    static final String TOKEN_PREFIX = "/_token/";
+    static final String HUB = "/hub/v1/agents";
+    static final String STATS = "/_stats";
+
+    private final ExposeService expose;
+    private final RouteTokens tokens;
+    private final SessionRegistry sessions;
+    private final Optional<String> domain;
+    private final Optional<byte[]> hubToken;
+    private final MeterRegistry registry;
+    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+    private final AtomicInteger active = new AtomicInteger();
+    private final ObjectMapper json = new ObjectMapper();
+
+    public HttpRoutes(
+            ExposeService expose,
+            RouteTokens tokens,
+            SessionRegistry sessions,
+            SplitstreamConfig config,
+            MeterRegistry registry) {
+        this.expose = expose;
+        this.tokens = tokens;
+        this.sessions = sessions;
+        this.domain = config.exit()
+                .httpDomain()
+                .map(d -> d.trim().toLowerCase(Locale.ROOT))
+                .filter(d -> !d.isEmpty())
+                .map(d -> d.startsWith(".") ? d.substring(1) : d);
+        this.hubToken = config.exit().hubToken().filter(t -> !t.isBlank()).map(t -> t.getBytes(StandardCharsets.UTF_8));
+        this.registry = registry;
+        Gauge.builder("splitstream.exit.route.routes", tokens, RouteTokens::size)
+                .description("Token routes (agents with a route token)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.route.active", active, AtomicInteger::get)
+                .description("HTTP requests through routes in flight")
+                .register(registry);
+    }
+
+    void routes(@Observes Router router) {
+        router.route().order(-1000).handler(this::dispatch);
+    }
+
+    private void dispatch(RoutingContext ctx) {
+        HttpServerRequest req = ctx.request();
+        String path = req.path() == null ? "" : req.path();
+        if (path.equals(STATS)) {
+            stats(ctx);
+            return;
+        }
+        if (path.equals(HUB) || path.startsWith(HUB + "/")) {
+            hub(ctx, path.substring(HUB.length()));
+            return;
+        }
+        if (path.startsWith(TOKEN_PREFIX) || path.equals(TOKEN_PREFIX.substring(0, TOKEN_PREFIX.length() - 1))) {
+            String rest = path.length() > TOKEN_PREFIX.length() ? path.substring(TOKEN_PREFIX.length()) : "";
+            int slash = rest.indexOf('/');
+            String token = slash < 0 ? rest : rest.substring(0, slash);
+            String tail = slash < 0 ? "/" : rest.substring(slash);
+            Optional<String> agent = tokens.agentFor(token);
+            if (agent.isEmpty()) {
+                notFound(ctx);
+                return;
+            }
+            proxyToFirstHttp(ctx, agent.get(), withQuery(tail, req));
+            return;
+        }
+        String headerToken = req.getHeader("X-Token");
+        if (headerToken != null) {
+            Optional<String> agent = tokens.agentFor(headerToken.trim());
+            if (agent.isEmpty()) {
+                notFound(ctx);
+                return;
+            }
+            proxyToFirstHttp(ctx, agent.get(), req.uri());
+            return;
+        }
+        Optional<String> service = hostRoute(req);
+        if (service.isPresent()) {
+            Optional<AgentRecord> owner = expose.agents().stream()
+                    .filter(a -> a.services().stream()
+                            .anyMatch(s -> s.kind().equals("http") && s.name().equals(service.get())))
+                    .min(java.util.Comparator.comparing(AgentRecord::name));
+            if (owner.isEmpty()) {
+                notFound(ctx);
+                return;
+            }
+            proxy(ctx, owner.get(), service.get(), req.uri());
+            return;
+        }
+        ctx.next();
+    }
+
+    /** {@code <service>.<domain>} from the Host header, when host routes are on. */
+    private Optional<String> hostRoute(HttpServerRequest req) {
+        if (domain.isEmpty() || req.authority() == null) {
+            return Optional.empty();
+        }
+        String host = req.authority().host().toLowerCase(Locale.ROOT);
+        String suffix = "." + domain.get();
+        if (!host.endsWith(suffix)) {
+            return Optional.empty();
+        }
+        String label = host.substring(0, host.length() - suffix.length());
+        return FrameCodec.isServiceName(label) ? Optional.of(label) : Optional.empty();
+    }
+
+    private static String withQuery(String path, HttpServerRequest req) {
+        return req.query() == null ? path : path + "?" + req.query();
+    }
+
+    private void proxyToFirstHttp(RoutingContext ctx, String agentName, String uri) {
+        Optional<AgentRecord> agent = expose.agent(agentName);
+        Optional<AgentRecord.ServiceRecord> service = agent.flatMap(
+                a -> a.services().stream().filter(s -> s.kind().equals("http")).findFirst());
+        if (service.isEmpty()) {
+            notFound(ctx);
+            return;
+        }
+        proxy(ctx, agent.get(), service.get().name(), uri);
+    }
+
+    private void proxy(RoutingContext ctx, AgentRecord agent, String service, String uri) {
+        proxy(ctx, agent, service, uri, false);
+    }
+
+    private void proxy(RoutingContext ctx, AgentRecord agent, String service, String uri, boolean hub) {
+        String target = agent.services().stream()
+                .filter(s -> s.name().equals(service))
+                .map(AgentRecord.ServiceRecord::target)
+                .findFirst()
+                .orElse("");
+        String xHost = ctx.request().getHeader("X-Host");
+        String streamName = service;
+        String hostHeader = hostOf(target);
+        if (xHost != null) {
+            Optional<URI> other = parseXHost(xHost.trim());
+            if (other.isEmpty()) {
+                ctx.request().resume();
+                ctx.response()
+                        .setStatusCode(400)
+                        .putHeader("Content-Type", "text/plain; charset=utf-8")
+                        .end("X-Host must be scheme://host[:port] (http or https)\n");
+                return;
+            }
+            // The agent decides whether this target is allowed (SPLITSTREAM_ENTRY_HTTP_HOSTS): 403 otherwise.
+            streamName = service + "|" + other.get();
+            hostHeader = hostOf(other.get().toString());
+        }
+        active.incrementAndGet();
+        RouteExchange exchange =
+                new RouteExchange(ctx.request(), uri, hostHeader, hub, (method, status, nanos, in, out) -> {
+                    active.decrementAndGet();
+                    timer(status).record(nanos, TimeUnit.NANOSECONDS);
+                    LOG.debugf(
+                            "route %s/%s %s %s -> %d in %d ms (%d bytes in, %d out)",
+                            agent.name(),
+                            service,
+                            method,
+                            uri.length() > 200 ? uri.substring(0, 200) : uri,
+                            status,
+                            TimeUnit.NANOSECONDS.toMillis(nanos),
+                            in,
+                            out);
+                });
+        expose.openStream(agent.name(), streamName, exchange);
+    }
+
+    /** {@code scheme://host[:port]} with scheme http or https and nothing else, normalised. */
+    static Optional<URI> parseXHost(String value) {
+        if (value.length() > 200) {
+            return Optional.empty();
+        }
+        try {
+            URI u = new URI(value);
+            String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
+            boolean bare = (u.getRawPath() == null
+                            || u.getRawPath().isEmpty()
+                            || u.getRawPath().equals("/"))
+                    && u.getRawQuery() == null
+                    && u.getRawFragment() == null
+                    && u.getRawUserInfo() == null;
+            if (!(scheme.equals("http") || scheme.equals("https")) || u.getHost() == null || !bare) {
+                return Optional.empty();
+            }
+            String host = u.getHost().toLowerCase(Locale.ROOT);
+            return Optional.of(new URI(scheme + "://" + host + (u.getPort() < 0 ? "" : ":" + u.getPort())));
+        } catch (java.net.URISyntaxException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** {@code host:port} of an announced {@code http://host:port} target, for the Host header towards the service. */
+    static String hostOf(String target) {
+        try {
+            URI u = URI.create(target);
+            if (u.getHost() != null) {
+                return u.getPort() < 0 ? u.getHost() : u.getHost() + ":" + u.getPort();
+            }
+        } catch (IllegalArgumentException e) {
+            // fall through
+        }
+        return "localhost";
+    }
+
+    private Timer timer(int status) {
+        String cls = status >= 100 && status < 600 ? (status / 100) + "xx" : "other";
+        return timers.computeIfAbsent(cls, c -> Timer.builder("splitstream.exit.route.requests")
+                .tag("status", c)
+                .description("HTTP requests through routes and the Hub, by status class")
+                .publishPercentileHistogram()
+                .maximumExpectedValue(Duration.ofMinutes(5))
+                .register(registry));
+    }
+
+    private static void notFound(RoutingContext ctx) {
+        ctx.request().resume();
+        ctx.response()
+                .setStatusCode(404)
+                .putHeader("Content-Type", "text/plain; charset=utf-8")
+                .end("no such route\n");
+    }
+
+    // ------------------------------------------------------------------ Hub API
+
+    private void hub(RoutingContext ctx, String rest) {
+        HttpServerRequest req = ctx.request();
+        if (hubToken.isEmpty()) {
+            notFound(ctx);
+            return;
+        }
+        if (!authorized(req.getHeader("Authorization"))) {
+            req.resume();
+            ctx.response()
+                    .setStatusCode(401)
+                    .putHeader("WWW-Authenticate", "Bearer realm=\"splitstream hub\"")
+                    .putHeader("Content-Type", "text/plain; charset=utf-8")
+                    .end("a valid bearer token is required\n");
+            return;
+        }
+        String[] parts = rest.isEmpty() ? new String[0] : rest.substring(1).split("/", 4);
+        if (parts.length == 0 || (parts.length == 1 && parts[0].isEmpty())) {
+            if (req.method() != HttpMethod.GET) {
+                methodNotAllowed(ctx);
+                return;
+            }
+            List<Map<String, Object>> out = new ArrayList<>();
+            expose.agents().stream()
+                    .sorted(java.util.Comparator.comparing(AgentRecord::name))
+                    .forEach(a -> out.add(describe(a)));
+            sendJson(ctx, 200, out);
+            return;
+        }
+        Optional<AgentRecord> agent = expose.agent(parts[0]);
+        if (agent.isEmpty()) {
+            req.resume();
+            ctx.response().setStatusCode(404).end("no such agent\n");
+            return;
+        }
+        if (parts.length == 1) {
+            if (req.method() != HttpMethod.GET) {
+                methodNotAllowed(ctx);
+                return;
+            }
+            sendJson(ctx, 200, describe(agent.get()));
+            return;
+        }
+        if (parts.length == 2 && parts[1].equals("leases")) {
+            if (req.method() != HttpMethod.DELETE) {
+                methodNotAllowed(ctx);
+                return;
+            }
+            boolean released = expose.release(agent.get().name(), null);
+            req.resume();
+            ctx.response().setStatusCode(released ? 204 : 404).end();
+            return;
+        }
+        if (parts.length >= 3 && parts[1].equals("services")) {
+            String service = parts[2];
+            boolean known = agent.get().services().stream()
+                    .anyMatch(s -> s.name().equals(service) && s.kind().equals("http"));
+            if (!known) {
+                req.resume();
+                ctx.response().setStatusCode(404).end("no such HTTP service\n");
+                return;
+            }
+            String path = parts.length == 4 ? "/" + parts[3] : "/";
+            proxy(ctx, agent.get(), service, withQuery(path, req), true);
+            return;
+        }
+        req.resume();
+        ctx.response().setStatusCode(404).end("not found\n");
+    }
+
+    private boolean authorized(String header) {
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return false;
+        }
+        byte[] given = header.substring(7).trim().getBytes(StandardCharsets.UTF_8);
+        return MessageDigest.isEqual(given, hubToken.get());
+    }
+
+    private static Map<String, Object> describe(AgentRecord a) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", a.name());
+        m.put("tokenId", a.tokenId());
+        m.put("connected", a.connected());
+        m.put("lastSeen", a.lastSeen().toString());
+        List<Map<String, Object>> services = new ArrayList<>();
+        for (AgentRecord.ServiceRecord s : a.services()) {
+            Map<String, Object> sm = new LinkedHashMap<>();
+            sm.put("name", s.name());
+            sm.put("kind", s.kind());
+            sm.put("target", s.target());
+            sm.put("publicPort", s.publicPort() == 0 ? null : s.publicPort());
+            services.add(sm);
+        }
+        m.put("services", services);
+        return m;
+    }
+
+    private void sendJson(RoutingContext ctx, int status, Object body) {
+        ctx.request().resume();
+        try {
+            ctx.response()
+                    .setStatusCode(status)
+                    .putHeader("Content-Type", "application/json")
+                    .end(json.writeValueAsString(body));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            ctx.response().setStatusCode(500).end();
+        }
+    }
+
+    private static void methodNotAllowed(RoutingContext ctx) {
+        ctx.request().resume();
+        ctx.response().setStatusCode(405).end("method not allowed\n");
+    }
+
+    // ------------------------------------------------------------------ stats
+
+    private void stats(RoutingContext ctx) {
+        List<AgentRecord> agents = expose.agents();
+        StringBuilder b = new StringBuilder();
+        b.append("sessions=").append(sessions.size()).append('\n');
+        b.append("agents=").append(agents.size()).append('\n');
+        b.append("agents_connected=")
+                .append(agents.stream().filter(AgentRecord::connected).count())
+                .append('\n');
+        b.append("services=")
+                .append(agents.stream().mapToInt(a -> a.services().size()).sum())
+                .append('\n');
+        b.append("ports=").append(expose.leases().size()).append('\n');
+        b.append("routes=").append(tokens.size()).append('\n');
+        b.append("requests_active=").append(active.get()).append('\n');
+        b.append("queued=").append(expose.queuedConnections()).append('\n');
+        if (isLoopback(ctx.request().remoteAddress())) {
+            for (AgentRecord a : agents) {
+                String p = "agent." + a.name() + ".";
+                b.append(p).append("connected=").append(a.connected()).append('\n');
+                b.append(p).append("last_seen=").append(a.lastSeen()).append('\n');
+                for (AgentRecord.ServiceRecord s : a.services()) {
+                    b.append(p)
+                            .append("service.")
+                            .append(s.name())
+                            .append('=')
+                            .append(s.kind())
+                            .append(s.publicPort() > 0 ? " port " + s.publicPort() : "")
+                            .append('\n');
+                }
+            }
+        }
+        ctx.request().resume();
+        ctx.response()
+                .putHeader("Content-Type", "text/plain; charset=utf-8")
+                .putHeader("Cache-Control", "no-store")
+                .end(b.toString());
+    }
+
+    private static boolean isLoopback(SocketAddress address) {
+        if (address == null || address.hostAddress() == null) {
+            return false;
+        }
+        try {
+            return InetAddress.getByName(address.hostAddress()).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+}

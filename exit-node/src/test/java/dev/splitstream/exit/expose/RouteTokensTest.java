@@ -1,0 +1,31 @@
+package dev.splitstream.exit.expose;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class RouteTokensTest {
+    private final RouteTokens tokens = new RouteTokens();
+
+    @Test
+    void aTokenLeadsToTheFirstAgentThatAnnouncedIt() {
+        tokens.announce("a", "token-aaaaaaaaaaaaaaaa");
+        tokens.announce("b", "token-aaaaaaaaaaaaaaaa");
+        assertThat(tokens.agentFor("token-aaaaaaaaaaaaaaaa")).contains("a");
+        assertThat(tokens.agentFor("token-bbbbbbbbbbbbbbbb")).isEmpty();
+        assertThat(tokens.agentFor("")).isEmpty();
+        assertThat(tokens.size()).isEqualTo(1);
+    }
+
+    @Test
+    void reannouncingReplacesAndForgettingFreesTheToken() {
+        tokens.announce("a", "token-aaaaaaaaaaaaaaaa");
+        tokens.announce("a", "token-cccccccccccccccc");
+        assertThat(tokens.agentFor("token-aaaaaaaaaaaaaaaa")).isEmpty();
+        assertThat(tokens.agentFor("token-cccccccccccccccc")).contains("a");
+        tokens.forget("a");
+        assertThat(tokens.agentFor("token-cccccccccccccccc")).isEmpty();
+        tokens.announce("b", "token-cccccccccccccccc");
+        assertThat(tokens.agentFor("token-cccccccccccccccc")).contains("b");
+    }
+}

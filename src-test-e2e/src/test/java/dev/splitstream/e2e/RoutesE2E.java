@@ -1,0 +1,439 @@
+package dev.splitstream.e2e;
+
+import static dev.splitstream.e2e.harness.Transfers.figure;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.splitstream.e2e.fixture.Fixtures;
+import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.Daemon;
+import dev.splitstream.e2e.harness.Exec;
+import dev.splitstream.e2e.harness.Node;
+import dev.splitstream.e2e.harness.NodeLogs;
+import dev.splitstream.e2e.harness.NodeSpec;
+import dev.splitstream.e2e.harness.Ports;
+import dev.splitstream.e2e.harness.Programs;
+import dev.splitstream.e2e.harness.Tunnel;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * HTTP routes, the Hub API and {@code /_stats} with real processes: one exit (routes, a host domain, a Hub token), one
+ * agent exposing an nginx (static files, WebDAV PUT) and a small SSE server (python), curl as the client. The exit and
+ * the agent are shared by every case.
+ */
+@ExtendWith(NodeLogs.class)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class RoutesE2E {
+    private static final Duration CURL = Duration.ofSeconds(240);
+    private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final long MIB = 1024 * 1024;
+    private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
+    private static final String HUB_TOKEN = "hub-" + Tunnel.newToken();
+    private static final String AGENTS = Tunnel.newToken();
+
+    private static final Closer SHARED = new Closer();
+    private static Node exit;
+    private static Node agent;
+    private static Path www;
+    private static int nginxPort;
+    private static int ssePort;
+
+    @BeforeAll
+    static void start() throws Exception {
+        www = Fixtures.tempDir("routes-www");
+        Files.createDirectories(www.resolve("up"));
+        // nginx's workers (nobody, when the test runs as root) write the uploads here
+        Files.setPosixFilePermissions(
+                www.resolve("up"), java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        Files.writeString(www.resolve("hello.txt"), "hello through a route\n");
+        nginxPort = Ports.free();
+        Path dir = Fixtures.tempDir("routes-nginx");
+        Fixtures.write(
+                dir.resolve("nginx.conf"),
+                String.join(
+                        "\n",
+                        "worker_processes 1;",
+                        "pid " + dir.resolve("nginx.pid") + ";",
+                        "events { worker_connections 256; }",
+                        "http {",
+                        "  access_log " + NodeLogs.file("backend-nginx-access").toAbsolutePath() + ";",
+                        "  client_body_temp_path " + dir.resolve("body") + ";",
+                        "  client_max_body_size 0;",
+                        "  server {",
+                        "    listen 127.0.0.1:" + nginxPort + ";",
+                        "    root " + www + ";",
+                        "    location /up/ { dav_methods PUT; create_full_put_path on; }",
+                        "    location = /echo-headers { add_header X-Seen-Forwarded-For $http_x_forwarded_for;"
+                                + " add_header X-Seen-Host $http_host; add_header X-Seen-Token \"$http_x_token\";"
+                                + " return 200 \"ok\\n\"; }",
+                        "  }",
+                        "}",
+                        ""));
+        Path errorLog = NodeLogs.file("backend-nginx-error");
+        Daemon nginx = SHARED.add(Daemon.start(
+                "backend-nginx",
+                NodeLogs.file("backend-nginx"),
+                Map.of(),
+                List.of(
+                        Programs.require("nginx").toString(),
+                        "-p",
+                        dir.toString(),
+                        "-e",
+                        errorLog.toAbsolutePath().toString(),
+                        "-c",
+                        dir.resolve("nginx.conf").toString(),
+                        "-g",
+                        "daemon off;")));
+        Fixtures.awaitPort(nginx, new InetSocketAddress("127.0.0.1", nginxPort), WAIT);
+
+        ssePort = Ports.free();
+        Path sse = dir.resolve("sse.py");
+        Fixtures.write(
+                sse,
+                String.join(
+                        "\n",
+                        "import http.server, sys, time",
+                        "class H(http.server.BaseHTTPRequestHandler):",
+                        "    protocol_version = 'HTTP/1.1'",
+                        "    def do_GET(self):",
+                        "        self.send_response(200)",
+                        "        self.send_header('Content-Type', 'text/event-stream')",
+                        "        self.send_header('Cache-Control', 'no-cache')",
+                        "        self.send_header('Connection', 'close')",
+                        "        self.end_headers()",
+                        "        for i in range(3):",
+                        "            self.wfile.write(('data: %d %f\\n\\n' % (i, time.time())).encode())",
+                        "            self.wfile.flush()",
+                        "            time.sleep(1)",
+                        "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()",
+                        ""));
+        Daemon python = SHARED.add(Daemon.start(
+                "sse",
+                NodeLogs.file("sse"),
+                Map.of(),
+                List.of(Programs.require("python3").toString(), sse.toString(), Integer.toString(ssePort))));
+        Fixtures.awaitPort(python, new InetSocketAddress("127.0.0.1", ssePort), WAIT);
+
+        Path tokens = Fixtures.tempDir("routes-tokens").resolve("tokens.yaml");
+        Files.writeString(
+                tokens,
+                String.join(
+                        "\n",
+                        "tokens:",
+                        "  - id: agents",
+                        "    secret: \"" + AGENTS + "\"",
+                        "    expose: {maxQueued: 2}",
+                        ""));
+        exit = SHARED.add(NodeSpec.exit("exit-routes")
+                        .set("splitstream.exit.tokens-file", tokens.toString())
+                        .set("splitstream.exit.http-domain", "routes.test")
+                        .set("splitstream.exit.hub-token", HUB_TOKEN)
+                        .set("splitstream.exit.queue-timeout", "30s")
+                        .start())
+                .awaitReady();
+        agent = SHARED.add(agent("web-host").start());
+        agent.awaitLog("exposing web http://127.0.0.1:" + nginxPort + " as an HTTP service", WAIT);
+        agent.awaitLog("exposing events", WAIT);
+    }
+
+    private static NodeSpec agent(String name) {
+        return NodeSpec.entry(name)
+                .token(AGENTS)
+                .set("splitstream.token-id", "agents")
+                .set("splitstream.entry.agent", name)
+                .set(
+                        "splitstream.entry.expose",
+                        "web=http://127.0.0.1:" + nginxPort + ",events=http://127.0.0.1:" + ssePort)
+                .set("splitstream.entry.route-token", ROUTE_TOKEN)
+                .set("splitstream.entry.http-hosts", "http://localhost:\\d+")
+                .server(exit.wsUrl());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        SHARED.close();
+    }
+
+    private static Exec.Result curl(String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(Programs.require("curl").toString());
+        command.add("-sS");
+        command.add("--noproxy");
+        command.add("*");
+        command.add("--max-time");
+        command.add("200");
+        command.addAll(List.of(args));
+        return Exec.run(CURL, command.toArray(String[]::new));
+    }
+
+    /** curl printing the body, then a last line with the status code. */
+    private static String[] bodyAndStatus(String... args) {
+        List<String> all = new ArrayList<>(List.of("-w", "\n%{http_code}"));
+        all.addAll(List.of(args));
+        String out = curl(all.toArray(String[]::new)).assertSuccess().output();
+        int nl = out.lastIndexOf('\n');
+        return new String[] {
+            out.substring(0, Math.max(0, nl)).strip(), out.substring(nl + 1).trim()
+        };
+    }
+
+    @Test
+    @Order(1)
+    void curlReachesNginxBehindTheAgentByTokenPathHeaderAndHost() {
+        String base = exit.httpUrl();
+        String[] byPath = bodyAndStatus(base + "/_token/" + ROUTE_TOKEN + "/hello.txt");
+        assertThat(byPath[1]).isEqualTo("200");
+        assertThat(byPath[0]).isEqualTo("hello through a route");
+
+        String[] byHeader = bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, base + "/hello.txt");
+        assertThat(byHeader[1]).isEqualTo("200");
+        assertThat(byHeader[0]).isEqualTo("hello through a route");
+
+        String[] byHost = bodyAndStatus(
+                "--resolve",
+                "web.routes.test:" + exit.httpPort() + ":127.0.0.1",
+                "http://web.routes.test:" + exit.httpPort() + "/hello.txt");
+        assertThat(byHost[1]).isEqualTo("200");
+        assertThat(byHost[0]).isEqualTo("hello through a route");
+
+        // what the service sees: X-Forwarded-For set, its own Host, and never the route token
+        String headers = curl("-D", "-", "-o", "/dev/null", "-H", "X-Token: " + ROUTE_TOKEN, base + "/echo-headers")
+                .assertSuccess()
+                .output();
+        assertThat(headers).contains("X-Seen-Forwarded-For: 127.0.0.1");
+        assertThat(headers).contains("X-Seen-Host: 127.0.0.1:" + nginxPort);
+        assertThat(headers).doesNotContain(ROUTE_TOKEN);
+
+        // HEAD carries a length but no body: the exit must not wait for one
+        String head = curl("-I", base + "/_token/" + ROUTE_TOKEN + "/hello.txt")
+                .assertSuccess()
+                .output();
+        assertThat(head).startsWith("HTTP/1.1 200").contains("Content-Length: 22");
+
+        assertThat(exit.metric("splitstream_exit_route_requests_seconds_count", "status=\"2xx\""))
+                .isGreaterThanOrEqualTo(5);
+    }
+
+    @Test
+    @Order(2)
+    void unknownRoutesAre404WithoutAHintAndTheTokenNeverReachesLogs() {
+        String base = exit.httpUrl();
+        String[] wrong = bodyAndStatus(base + "/_token/not-a-token-at-all-000/hello.txt");
+        assertThat(wrong[1]).isEqualTo("404");
+        assertThat(wrong[0]).isEqualTo("no such route");
+        String[] wrongHeader = bodyAndStatus("-H", "X-Token: nope-nope-nope-nope", base + "/hello.txt");
+        assertThat(wrongHeader[1]).isEqualTo("404");
+        assertThat(wrongHeader[0]).isEqualTo(wrong[0]);
+        String[] wrongHost = bodyAndStatus(
+                "--resolve",
+                "nothing.routes.test:" + exit.httpPort() + ":127.0.0.1",
+                "http://nothing.routes.test:" + exit.httpPort() + "/hello.txt");
+        assertThat(wrongHost[1]).isEqualTo("404");
+        assertThat(wrongHost[0]).isEqualTo(wrong[0]);
+        // oversized headers get a clear status, and the route still works afterwards
+        String[] big = bodyAndStatus(
+                "-H", "X-Big: " + "a".repeat(64 * 1024), "-H", "X-Token: " + ROUTE_TOKEN, base + "/hello.txt");
+        assertThat(big[1]).isIn("431", "400", "413");
+        assertThat(bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, base + "/hello.txt")[1])
+                .isEqualTo("200");
+        assertThat(exit.logText()).doesNotContain(ROUTE_TOKEN);
+        assertThat(agent.logText()).doesNotContain(ROUTE_TOKEN);
+    }
+
+    @Test
+    @Order(2)
+    void xHostReachesAnotherTargetOnlyWhenTheAgentAllowsIt() {
+        String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt";
+        String[] allowed = bodyAndStatus("-H", "X-Host: http://localhost:" + nginxPort, url);
+        assertThat(allowed[1]).isEqualTo("200");
+        assertThat(allowed[0]).isEqualTo("hello through a route");
+        String[] refused = bodyAndStatus("-H", "X-Host: http://127.0.0.1:" + ssePort, url);
+        assertThat(refused[1]).isEqualTo("403");
+        assertThat(refused[0]).contains("not allowed by this agent");
+        assertThat(bodyAndStatus("-H", "X-Host: ftp://localhost:21", url)[1]).isEqualTo("400");
+        agent.awaitLog("X-Host http://127.0.0.1:" + ssePort + " refused", WAIT);
+    }
+
+    @Test
+    @Order(3)
+    void a256MibDownloadAndUploadThroughARouteKeepTheirSha256() throws Exception {
+        Path big = www.resolve("big.bin");
+        try (OutputStream out = Files.newOutputStream(big)) {
+            dev.splitstream.e2e.harness.Payload.write(out, 4242, 256 * MIB);
+        }
+        String expected = sha256sum(big);
+        String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN;
+
+        long t0 = System.nanoTime();
+        Exec.Result down = Exec.run(CURL, "sh", "-c", "curl -sS --noproxy '*' --fail " + url + "/big.bin | sha256sum")
+                .assertSuccess();
+        double downSeconds = (System.nanoTime() - t0) / 1e9;
+        assertThat(down.output().trim().split("\\s+")[0]).isEqualTo(expected);
+
+        t0 = System.nanoTime();
+        String[] up = bodyAndStatus("--fail", "-T", big.toString(), url + "/up/copy.bin");
+        double upSeconds = (System.nanoTime() - t0) / 1e9;
+        assertThat(up[1]).isIn("201", "204");
+        assertThat(sha256sum(www.resolve("up/copy.bin"))).isEqualTo(expected);
+
+        long[] exitRss = exit.rssKb();
+        long[] agentRss = agent.rssKb();
+        figure(String.format(
+                "route: 256 MiB down %.1f s (%.0f MiB/s), up %.1f s (%.0f MiB/s); exit RSS %d MiB (peak %d), agent RSS"
+                        + " %d MiB (peak %d), both at -Xmx256m",
+                downSeconds,
+                256 / downSeconds,
+                upSeconds,
+                256 / upSeconds,
+                exitRss[0] / 1024,
+                exitRss[1] / 1024,
+                agentRss[0] / 1024,
+                agentRss[1] / 1024));
+        Files.deleteIfExists(big);
+        Files.deleteIfExists(www.resolve("up/copy.bin"));
+    }
+
+    private static String sha256sum(Path file) {
+        return Exec.run(CURL, "sha256sum", file.toString())
+                .assertSuccess()
+                .output()
+                .trim()
+                .split("\\s+")[0];
+    }
+
+    @Test
+    @Order(4)
+    void serverSentEventsReachTheClientAsTheyAreSent() throws Exception {
+        // The SSE service is the agent's second HTTP service: reached by its host route.
+        try (Socket s = new Socket("127.0.0.1", exit.httpPort())) {
+            s.setSoTimeout(30_000);
+            OutputStream out = s.getOutputStream();
+            out.write(("GET /stream HTTP/1.1\r\nHost: events.routes.test\r\nAccept: text/event-stream\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = s.getInputStream();
+            StringBuilder seen = new StringBuilder();
+            List<Long> lags = new ArrayList<>();
+            byte[] buf = new byte[4096];
+            int events = 0;
+            while (events < 3) {
+                int n = in.read(buf);
+                if (n < 0) {
+                    break;
+                }
+                long now = System.currentTimeMillis();
+                String chunk = new String(buf, 0, n, StandardCharsets.UTF_8);
+                seen.append(chunk);
+                java.util.regex.Matcher m =
+                        java.util.regex.Pattern.compile("data: (\\d) ([0-9.]+)").matcher(chunk);
+                while (m.find()) {
+                    events++;
+                    lags.add(now - (long) (Double.parseDouble(m.group(2)) * 1000));
+                }
+            }
+            assertThat(seen.toString()).startsWith("HTTP/1.1 200").contains("text/event-stream");
+            assertThat(events).as(seen.toString()).isEqualTo(3);
+            figure("SSE through a route: event lags " + lags + " ms");
+            // each event arrives as it is sent (the service waits 1 s between them), not at the end
+            assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(500));
+        }
+    }
+
+    @Test
+    @Order(5)
+    void hubListsAgentsAndForwardsRequestsBehindItsBearerToken() {
+        String base = exit.httpUrl();
+        String[] list = bodyAndStatus("-H", "Authorization: Bearer " + HUB_TOKEN, base + "/hub/v1/agents");
+        assertThat(list[1]).isEqualTo("200");
+        assertThat(list[0])
+                .contains("\"name\":\"web-host\"")
+                .contains("\"tokenId\":\"agents\"")
+                .contains("\"connected\":true")
+                .contains("\"kind\":\"http\"")
+                .contains("\"target\":\"http://127.0.0.1:" + nginxPort + "\"")
+                .contains("\"lastSeen\"");
+        String[] one = bodyAndStatus("-H", "Authorization: Bearer " + HUB_TOKEN, base + "/hub/v1/agents/web-host");
+        assertThat(one[1]).isEqualTo("200");
+        assertThat(one[0]).startsWith("{\"name\":\"web-host\"");
+
+        String[] forwarded = bodyAndStatus(
+                "-H", "Authorization: Bearer " + HUB_TOKEN, base + "/hub/v1/agents/web-host/services/web/hello.txt");
+        assertThat(forwarded[1]).isEqualTo("200");
+        assertThat(forwarded[0]).isEqualTo("hello through a route");
+
+        assertThat(bodyAndStatus("-H", "Authorization: Bearer wrong", base + "/hub/v1/agents")[1])
+                .isEqualTo("401");
+        assertThat(bodyAndStatus(base + "/hub/v1/agents")[1]).isEqualTo("401");
+        assertThat(bodyAndStatus("-H", "Authorization: Bearer " + HUB_TOKEN, base + "/hub/v1/agents/nobody")[1])
+                .isEqualTo("404");
+        assertThat(bodyAndStatus(
+                        "-H",
+                        "Authorization: Bearer " + HUB_TOKEN,
+                        base + "/hub/v1/agents/web-host/services/nothing/x")[1])
+                .isEqualTo("404");
+        assertThat(exit.logText()).doesNotContain(HUB_TOKEN);
+    }
+
+    @Test
+    @Order(6)
+    void statsArePlainKeyValueLinesWithDetailsForLoopback() {
+        String[] stats = bodyAndStatus(exit.httpUrl() + "/_stats");
+        assertThat(stats[1]).isEqualTo("200");
+        assertThat(stats[0])
+                .contains("sessions=1\n")
+                .contains("agents=1\n")
+                .contains("services=2\n")
+                .contains("routes=1\n")
+                .contains("queued=0\n")
+                .contains("agent.web-host.connected=true");
+    }
+
+    @Test
+    @Order(7)
+    void whileTheAgentIsAwayRequestsWaitAndBeyondTheQueueGet503ThenTimeOutWith504() throws Exception {
+        int detached = exit.linesContaining("detached, kept").size();
+        agent.kill();
+        // the agent's session waits for a resume (not yet "disconnected"): requests queue from now on
+        exit.awaitLogCount("detached, kept", detached + 1, WAIT);
+        String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt";
+        // maxQueued 2: two wait (and time out after 30 s with 504), the third is refused at once with 503
+        List<java.util.concurrent.CompletableFuture<String[]>> waiting = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            waiting.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> bodyAndStatus(url)));
+        }
+        org.awaitility.Awaitility.await("two requests queued")
+                .atMost(WAIT)
+                .until(() -> exit.get("/_stats").orElse("").contains("queued=2\n"));
+        String[] third = bodyAndStatus(url);
+        assertThat(third[1]).isEqualTo("503");
+        for (var w : waiting) {
+            assertThat(w.get(2, java.util.concurrent.TimeUnit.MINUTES)[1]).isEqualTo("504");
+        }
+
+        // a request made while the agent is away completes when it is back
+        var late = java.util.concurrent.CompletableFuture.supplyAsync(() -> bodyAndStatus(url));
+        org.awaitility.Awaitility.await("a request queued")
+                .atMost(WAIT)
+                .until(() -> exit.get("/_stats").orElse("").contains("queued=1\n"));
+        agent = SHARED.add(agent("web-host").start());
+        String[] done = late.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        assertThat(done[1]).isEqualTo("200");
+        assertThat(done[0]).isEqualTo("hello through a route");
+    }
+}
