@@ -2,11 +2,16 @@
 # Installs the Debian packages the end-to-end tests drive (real servers, real clients, real proxies), when missing.
 # Needs root (or sudo) and Debian's package sources; does nothing when everything is already there.
 set -euo pipefail
-packages=(nginx-light squid openssh-server openssh-client postgresql postgresql-client redis-server redis-tools socat curl procps openssl)
+# tmux: the entry's terminal screen (TerminalStatusE2E); chromium, nodejs, npm: the dashboard in a real browser
+# (DashboardBrowserE2E installs npm's playwright-core itself and drives this chromium; no browser download).
+packages=(nginx-light squid openssh-server openssh-client postgresql postgresql-client redis-server redis-tools socat curl procps openssl
+  tmux chromium nodejs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm ships inside some nodejs builds and as its own package in Debian's: ask for the command, not the package
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

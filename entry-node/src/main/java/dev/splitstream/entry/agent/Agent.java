@@ -76,6 +76,24 @@ public final class Agent {
                         .orElse(""));
     }
 
+    /**
+     * One line per service for the status screen: its name, target, and where the exit exposes it (or why not). On
+     * the session's context.
+     */
+    public List<String> describe() {
+        List<String> lines = new java.util.ArrayList<>();
+        for (ExposeSpec s : config.services()) {
+            Frame.Grant g = granted.get(s.name());
+            String where = g == null
+                    ? "waiting for the exit node's answer"
+                    : !g.granted()
+                            ? "refused: " + g.detail()
+                            : g.publicPort() > 0 ? "tcp://" + exitHost + ":" + g.publicPort() : "HTTP service";
+            lines.add(s.name() + " " + s.display() + " -> " + where);
+        }
+        return lines;
+    }
+
     /** The announcement that frees every lease at once. */
     public Frame.Expose release() {
         return new Frame.Expose(config.name(), true, List.of());

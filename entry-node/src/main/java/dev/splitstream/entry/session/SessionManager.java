@@ -213,13 +213,14 @@ public class SessionManager {
             String reason,
             long nextAttemptAtMillis,
             int failedAttempts,
-            String lastProblem) {}
+            String lastProblem,
+            List<String> exposed) {}
 
     /** The current {@link Status}, taken on the session's context; completes within a context turn. */
     public Future<Status> status() {
         Context ctx = context;
         if (ctx == null) {
-            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null));
+            return Future.succeededFuture(new Status(State.CONNECTING, null, null, null, 0, 0, null, List.of()));
         }
         Promise<Status> result = Promise.promise();
         onContext(() -> result.complete(snapshot()));
@@ -258,7 +259,8 @@ public class SessionManager {
                 shown.reason,
                 next,
                 failures,
-                lastProblem);
+                lastProblem,
+                agent == null ? List.of() : agent.describe());
     }
 
     /**

@@ -77,6 +77,8 @@ public class StatusScreen {
             // No native signal handlers: Ctrl-C must stay the JVM's, so Quarkus shuts down gracefully.
             terminal = TerminalBuilder.builder()
                     .system(true)
+                    // the exec provider (stty) only: the JNI one kept the JVM from exiting after Ctrl-C at times
+                    .provider("exec")
                     .nativeSignals(false)
                     .dumb(true)
                     .build();
@@ -120,14 +122,26 @@ public class StatusScreen {
             Thread.currentThread().interrupt();
         }
         synchronized (this) {
+            // Restoring the terminal runs at JVM shutdown next to JLine's own shutdown hook, which closes the same
+            // terminal: bound it, so a stuck terminal can never keep the JVM from exiting.
+            Thread restore = new Thread(
+                    () -> {
+                        try {
+                            terminal.puts(Capability.cursor_visible);
+                            terminal.puts(Capability.exit_ca_mode);
+                            terminal.flush();
+                        } catch (RuntimeException e) {
+                            // already closed by JLine's hook: it restored the terminal itself
+                        }
+                    },
+                    "splitstream-status-restore");
+            restore.setDaemon(true);
+            restore.start();
             try {
-                terminal.puts(Capability.cursor_visible);
-                terminal.puts(Capability.exit_ca_mode);
-                terminal.flush();
-            } catch (RuntimeException e) {
-                // the terminal may be closed already (JLine's own shutdown hook); the console below still works
+                restore.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-            closeTerminal();
             unmuteConsole();
             PrintStream out = System.out;
             for (String line : tail.last(LOG_LINES_AT_EXIT)) {
@@ -163,7 +177,7 @@ public class StatusScreen {
             // keep the last status: the session's event loop is busy; the next refresh tries again
         }
         SessionManager.Status status = lastStatus == null
-                ? new SessionManager.Status(SessionManager.State.CONNECTING, null, null, null, 0, 0, null)
+                ? new SessionManager.Status(SessionManager.State.CONNECTING, null, null, null, 0, 0, null, List.of())
                 : lastStatus;
         long up = metrics.bytesUpTotal();
         long down = metrics.bytesDownTotal();
@@ -180,7 +194,7 @@ public class StatusScreen {
                 manager.serverDisplay(),
                 status,
                 listeners,
-                List.of(),
+                status.exposed(),
                 metrics.connectionsTotal(),
                 metrics.streams(),
                 up,

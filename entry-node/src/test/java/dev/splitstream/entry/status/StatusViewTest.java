@@ -15,7 +15,7 @@ class StatusViewTest {
                 "ws://exit.example:8080",
                 status,
                 List.of("forward 127.0.0.1:2222 -> 10.0.0.5:22", "socks5 127.0.0.1:1080"),
-                List.of(),
+                status.exposed(),
                 12,
                 2,
                 1536,
@@ -36,7 +36,7 @@ class StatusViewTest {
     @Test
     void connectedScreenShowsServerTransportSessionListenersAndCounters() {
         var status = new SessionManager.Status(
-                SessionManager.State.CONNECTED, "ab".repeat(16), "websocket", "probe", 0, 0, "old problem");
+                SessionManager.State.CONNECTED, "ab".repeat(16), "websocket", "probe", 0, 0, "old problem", List.of());
         String screen = text(StatusView.render(snapshot(status, List.of("12:00:00 INFO  hello")), 40, 200));
         assertThat(screen)
                 .contains("up 1:02:05")
@@ -54,18 +54,33 @@ class StatusViewTest {
     @Test
     void backoffShowsWhenTheNextAttemptIsDueAndTheLastProblem() {
         var status = new SessionManager.Status(
-                SessionManager.State.BACKOFF, null, "websocket", "probe", 12_500, 3, "refused: AUTH_FAILED bad proof");
+                SessionManager.State.BACKOFF,
+                null,
+                "websocket",
+                "probe",
+                12_500,
+                3,
+                "refused: AUTH_FAILED bad proof",
+                List.of("ssh 127.0.0.1:22 -> tcp://exit.example:10001"));
         String screen = text(StatusView.render(snapshot(status, List.of()), 40, 200));
         assertThat(screen)
                 .contains("Session    backoff   next attempt in 2.5 s (failed attempts 3)")
                 .contains("Problem    refused: AUTH_FAILED bad proof")
+                .contains("Exposed    ssh 127.0.0.1:22 -> tcp://exit.example:10001")
                 .doesNotContain("rtt");
     }
 
     @Test
     void linesAreCutToTheScreenAndTheNewestLogLinesKept() {
         var status = new SessionManager.Status(
-                SessionManager.State.RESUMING, "cd".repeat(16), "http-stream", "websocket failed", 10_100, 1, "lost");
+                SessionManager.State.RESUMING,
+                "cd".repeat(16),
+                "http-stream",
+                "websocket failed",
+                10_100,
+                1,
+                "lost",
+                List.of());
         List<String> log = IntStream.range(0, 100)
                 .mapToObj(i -> "line " + i + " " + "x".repeat(100))
                 .toList();

@@ -241,6 +241,22 @@ public interface SplitstreamConfig {
          * Hub is off. Never logged.
          */
         Optional<String> hubToken();
+
+        /** The web dashboard on the management interface ({@code /dashboard/}). */
+        Dashboard dashboard();
+    }
+
+    /** The web dashboard ({@code splitstream.exit.dashboard.*}). */
+    interface Dashboard {
+        /** Basic user name of the dashboard. Default {@code admin}. */
+        @WithDefault("admin")
+        String user();
+
+        /**
+         * Basic password of the dashboard (at least 12 characters); never logged. Unset: the dashboard is off (its
+         * paths answer 404).
+         */
+        Optional<String> password();
     }
 
     /** Settings of the plain-HTTP transport (for paths that carry no WebSocket). */

@@ -35,6 +35,8 @@ public class ExitMetrics {
     private final ConcurrentHashMap<String, Counter> evictions = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> connectionRefusals = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> httpRequests = new ConcurrentHashMap<>();
+    private final Counter resumes;
+    private final Refusals refusals = new Refusals(200);
     private final Counter httpBytesUp;
     private final Counter httpBytesDown;
 
@@ -70,6 +72,16 @@ public class ExitMetrics {
                 .register(registry);
         for (String kind : new String[] {"handshake", "up", "down"}) {
             httpRequest(kind, 0);
+        }
+        resumes = Counter.builder("splitstream.exit.resumes")
+                .description("Sessions resumed on a new connection after losing theirs")
+                .register(registry);
+        // Series that dashboards and alerts rate() exist from the start, so the first refusal counts as an increase.
+        for (String reason : new String[] {"auth_failed", "replay", "stale", "limit_exceeded"}) {
+            counter(handshakeFailures, "splitstream.exit.handshake.failures", reason);
+        }
+        for (String reason : new String[] {"not_allowed", "connect_failed", "too_many_streams"}) {
+            counter(dialFailures, "splitstream.exit.dial.failures", reason);
         }
     }
 
@@ -169,6 +181,27 @@ public class ExitMetrics {
 
     public void rtt(long nanos) {
         lastRttNanos.set(nanos);
+    }
+
+    /** A refused handshake, counted and kept (with {@code detail}, no secret) for the dashboard. */
+    public void handshakeFailure(String reason, String detail) {
+        handshakeFailure(reason);
+        refusals.add(new Refusals.Refusal(java.time.Instant.now(), "handshake", reason, detail));
+    }
+
+    /** A refused or failed stream, counted and kept (with {@code detail}, no secret) for the dashboard. */
+    public void dialFailure(String reason, String detail) {
+        dialFailure(reason);
+        refusals.add(new Refusals.Refusal(java.time.Instant.now(), "stream", reason, detail));
+    }
+
+    public void resumed() {
+        resumes.increment();
+    }
+
+    /** The newest refusals. */
+    public Refusals refusals() {
+        return refusals;
     }
 
     public void handshakeFailure(String reason) {

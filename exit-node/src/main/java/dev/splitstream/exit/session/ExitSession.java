@@ -73,6 +73,9 @@ public final class ExitSession implements SessionListener {
     /** The last answer to the agent's EXPOSE: sent again whenever a new outbound leg attaches. */
     private Frame.ExposeResult exposeResult;
 
+    private final java.time.Instant since = java.time.Instant.now();
+    private long rttNanos = -1;
+
     ExitSession(
             Vertx vertx,
             HandshakeResult established,
@@ -118,6 +121,38 @@ public final class ExitSession implements SessionListener {
     /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
     public Secret sessionKey() {
         return sessionKey;
+    }
+
+    /** A snapshot for the dashboard, taken on the session's context. */
+    public io.vertx.core.Future<SessionView> view() {
+        io.vertx.core.Promise<SessionView> result = io.vertx.core.Promise.promise();
+        execute(() -> {
+            var stats = session.stats();
+            Leg in = inbound;
+            Leg out = outbound;
+            String transport;
+            if (in == null && out == null) {
+                transport = "-";
+            } else if (in != null && out != null && in != out) {
+                transport = in.transportName() + "-split";
+            } else {
+                transport = (in != null ? in : out).transportName();
+            }
+            Leg shown = in != null ? in : out;
+            result.complete(new SessionView(
+                    idHex,
+                    tokenId,
+                    agent,
+                    transport,
+                    shown == null ? null : shown.remoteAddress(),
+                    since,
+                    rttNanos,
+                    stats.bytesReceived(),
+                    stats.bytesSent(),
+                    closed ? 0 : session.streamCount(),
+                    in != null && out != null && !closed));
+        });
+        return result.future();
     }
 
     /** The agent this session serves, or null. Any thread. */
@@ -198,6 +233,7 @@ public final class ExitSession implements SessionListener {
         }
         closeIfUnused(oldInbound);
         if (resumed) {
+            metrics.resumed();
             LOG.infof("session %s resumed token=%s", idHex, tokenId);
         }
     }
@@ -511,7 +547,7 @@ public final class ExitSession implements SessionListener {
     }
 
     private void refuse(Stream stream, DialException e) {
-        metrics.dialFailure(e.code().name());
+        metrics.dialFailure(e.code().name(), "token " + tokenId + " session " + idHex + ": " + e.getMessage());
         STREAM_REFUSALS.log(
                 e.code().name(), "session %s stream %d refused: %s %s", idHex, stream.id(), e.code(), e.getMessage());
         registry.dialed(
@@ -551,6 +587,7 @@ public final class ExitSession implements SessionListener {
 
     @Override
     public void onRtt(long rttNanos) {
+        this.rttNanos = rttNanos;
         metrics.rtt(rttNanos);
     }
 }

@@ -159,6 +159,11 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
         sessions.remove(s.idHex(), s);
     }
 
+    /** The sessions held now. */
+    public List<ExitSession> all() {
+        return List.copyOf(sessions.values());
+    }
+
     /** Number of sessions held. */
     public int size() {
         return sessions.size();

@@ -160,13 +160,13 @@ public final class LegHandshake {
     public void refused(CloseCode code, String message) {
         boolean join = intent != null && intent != Frame.Intent.NEW;
         String reason = join && code == CloseCode.AUTH_FAILED ? "join_without_proof" : code.name();
-        deps.metrics().handshakeFailure(reason);
+        deps.metrics().handshakeFailure(reason, message);
         REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 
     /** Logs and counts a refusal outside any handshake's state (e.g. an unknown HTTP handshake id), under {@code reason}. */
     public static void refused(TransportDeps deps, String reason, CloseCode code, String message) {
-        deps.metrics().handshakeFailure(reason);
+        deps.metrics().handshakeFailure(reason, message);
         REFUSALS.log(reason, "handshake refused: %s %s", code, message);
     }
 }

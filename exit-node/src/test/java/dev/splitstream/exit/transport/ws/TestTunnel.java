@@ -73,7 +73,7 @@ public final class TestTunnel implements AutoCloseable {
         this.context = context;
     }
 
-    static TestTunnel connect(Vertx vertx, int port) throws Exception {
+    public static TestTunnel connect(Vertx vertx, int port) throws Exception {
         WebSocketClient client = vertx.createWebSocketClient();
         CompletableFuture<TestTunnel> result = new CompletableFuture<>();
         Context ctx = vertx.getOrCreateContext();
@@ -179,7 +179,7 @@ public final class TestTunnel implements AutoCloseable {
     }
 
     /** Runs the client handshake; returns the frame that ended it (WELCOME, or CLOSE on refusal). */
-    Frame handshake(String tokenId, String secret) throws Exception {
+    public Frame handshake(String tokenId, String secret) throws Exception {
         return handshake(tokenId, secret, 0);
     }
 
@@ -289,7 +289,7 @@ public final class TestTunnel implements AutoCloseable {
     }
 
     /** Opens a stream and returns its recorder (which sees accept, data, fin and reset). */
-    Recorder open(String host, int port) throws Exception {
+    public Recorder open(String host, int port) throws Exception {
         Recorder r = new Recorder();
         call(() -> {
             r.stream = session.open(host, port, r);
@@ -298,7 +298,7 @@ public final class TestTunnel implements AutoCloseable {
         return r;
     }
 
-    void write(Recorder r, String text) throws Exception {
+    public void write(Recorder r, String text) throws Exception {
         call(() -> r.stream.write(ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8))));
     }
 
