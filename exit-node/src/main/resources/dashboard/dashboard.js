@@ -168,13 +168,15 @@ function renderRequests(requests) {
   const shown = all.filter(r => (!agent || r.agent === agent) && (!status || String(r.status).startsWith(status)));
   fill('requests', shown, r => {
     const row = document.createElement('tr');
-    cell(row, new Date(r.at).toLocaleTimeString());
-    cell(row, r.agent);
+    cell(row, new Date(r.at).toLocaleTimeString()).title = r.at;
+    cell(row, r.agent + (r.service ? '/' + r.service : ''));
+    cell(row, r.via);
     cell(row, r.method);
     cell(row, r.path, 'mono');
     cell(row, r.status, 'num' + (r.status >= 500 ? ' bad' : ''));
     cell(row, r.latencyMillis == null ? null : r.latencyMillis + ' ms', 'num');
-    cell(row, bytes(r.bytes || 0), 'num');
+    cell(row, bytes(r.bytesIn || 0), 'num');
+    cell(row, bytes(r.bytesOut || 0), 'num');
     return row;
   });
 }

@@ -3,6 +3,8 @@ package dev.splitstream.e2e;
 import static dev.splitstream.e2e.harness.Transfers.figure;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.splitstream.e2e.fixture.Fixtures;
 import dev.splitstream.e2e.harness.Closer;
 import dev.splitstream.e2e.harness.Daemon;
@@ -44,6 +46,7 @@ class RoutesE2E {
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final long MIB = 1024 * 1024;
     private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
+    private static final String DASHBOARD_PASSWORD = "dash-" + Tunnel.newToken().substring(0, 16);
     private static final String HUB_TOKEN = "hub-" + Tunnel.newToken();
     private static final String AGENTS = Tunnel.newToken();
 
@@ -145,6 +148,7 @@ class RoutesE2E {
                         .set("splitstream.exit.http-domain", "routes.test")
                         .set("splitstream.exit.hub-token", HUB_TOKEN)
                         .set("splitstream.exit.queue-timeout", "30s")
+                        .set("splitstream.exit.dashboard.password", DASHBOARD_PASSWORD)
                         .start())
                 .awaitReady();
         agent = SHARED.add(agent("web-host").start());
@@ -228,6 +232,91 @@ class RoutesE2E {
 
         assertThat(exit.metric("splitstream_exit_route_requests_seconds_count", "status=\"2xx\""))
                 .isGreaterThanOrEqualTo(5);
+    }
+
+    /** The dashboard's request log as JSON (curl with Basic credentials on the management port). */
+    private static JsonNode requestLog(String query) throws Exception {
+        String out = curl(
+                        "--fail",
+                        "-u",
+                        "admin:" + DASHBOARD_PASSWORD,
+                        exit.managementUrl() + "/dashboard/api/requests" + query)
+                .assertSuccess()
+                .output();
+        return new ObjectMapper().readTree(out);
+    }
+
+    @Test
+    @Order(2)
+    void theRequestLogShowsEachRouteRequestWithStatusAndBytesButNoSecret() throws Exception {
+        String base = exit.httpUrl();
+        String nonce = Tunnel.newToken().substring(0, 10);
+        String querySecret = "qs-" + Tunnel.newToken().substring(0, 16);
+        String[] got = bodyAndStatus(base + "/_token/" + ROUTE_TOKEN + "/hello.txt?key=" + querySecret);
+        assertThat(got[1]).isEqualTo("200");
+        String[] put = bodyAndStatus(
+                "-X",
+                "PUT",
+                "--data-binary",
+                "p".repeat(1000),
+                "-H",
+                "X-Token: " + ROUTE_TOKEN,
+                base + "/up/log-" + nonce + ".txt");
+        assertThat(put[1]).isIn("201", "204");
+        String[] missing = bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, base + "/missing-" + nonce + ".txt");
+        assertThat(missing[1]).isEqualTo("404");
+
+        // entries are written when the response ends; curl has its answer a moment before the exit's callback runs
+        org.awaitility.Awaitility.await("three requests in the log")
+                .atMost(WAIT)
+                .until(() -> requestLog("?agent=web-host").toString().contains("missing-" + nonce));
+        JsonNode all = requestLog("?agent=web-host");
+        String text = all.toString();
+        assertThat(text).doesNotContain(ROUTE_TOKEN).doesNotContain(querySecret);
+
+        JsonNode hello = first(all, "GET", "/hello.txt");
+        assertThat(hello.get("status").asInt()).isEqualTo(200);
+        assertThat(hello.get("bytesOut").asLong()).isEqualTo(22); // "hello through a route\n"
+        assertThat(hello.get("bytesIn").asLong()).isZero();
+        assertThat(hello.get("via").asText()).isEqualTo("token");
+        assertThat(hello.get("service").asText()).isEqualTo("web");
+
+        JsonNode upload = first(all, "PUT", "/up/log-" + nonce + ".txt");
+        assertThat(upload.get("status").asInt()).isEqualTo(Integer.parseInt(put[1]));
+        assertThat(upload.get("bytesIn").asLong()).isEqualTo(1000);
+
+        JsonNode notFound = first(all, "GET", "/missing-" + nonce + ".txt");
+        assertThat(notFound.get("status").asInt()).isEqualTo(404);
+        assertThat(notFound.get("bytesOut").asLong()).isPositive(); // nginx's error page
+
+        // filters: by status class on the server, and an agent nobody has
+        JsonNode fourXx = requestLog("?agent=web-host&status=4xx");
+        assertThat(fourXx.get("requests")).isNotEmpty();
+        fourXx.get("requests").forEach(r -> assertThat(r.get("status").asInt()).isBetween(400, 499));
+        assertThat(fourXx.toString()).contains("missing-" + nonce).doesNotContain("log-" + nonce);
+        assertThat(requestLog("?agent=nobody-here").get("requests")).isEmpty();
+        assertThat(curl(
+                                "-u",
+                                "admin:" + DASHBOARD_PASSWORD,
+                                "-o",
+                                "/dev/null",
+                                "-w",
+                                "%{http_code}",
+                                exit.managementUrl() + "/dashboard/api/requests?status=600")
+                        .assertSuccess()
+                        .output()
+                        .trim())
+                .isEqualTo("400");
+    }
+
+    private static JsonNode first(JsonNode log, String method, String path) {
+        for (JsonNode r : log.get("requests")) {
+            if (r.get("method").asText().equals(method)
+                    && r.get("path").asText().equals(path)) {
+                return r;
+            }
+        }
+        throw new AssertionError("no " + method + " " + path + " in " + log);
     }
 
     @Test

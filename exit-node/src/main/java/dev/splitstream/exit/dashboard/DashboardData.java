@@ -8,6 +8,7 @@ import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.Lease;
 import dev.splitstream.exit.metrics.ExitMetrics;
 import dev.splitstream.exit.metrics.Refusals;
+import dev.splitstream.exit.route.RequestLog;
 import dev.splitstream.exit.session.ExitSession;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.session.SessionView;
@@ -16,6 +17,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -28,13 +30,22 @@ public class DashboardData {
     static final int MAX_REFUSALS = 100;
     /** Most sessions one answer carries (the busiest first would need sorting all; the oldest first is stable). */
     static final int MAX_SESSIONS = 500;
+    /** Most route requests a live snapshot carries (the page filters these; the API answers from the whole log). */
+    static final int MAX_SNAPSHOT_REQUESTS = 200;
 
     private final SessionRegistry sessions;
     private final ExitMetrics metrics;
     private final ObjectMapper json;
     private final ExposeService expose;
+    private final RequestLog requestLog;
 
-    public DashboardData(SessionRegistry sessions, ExitMetrics metrics, ObjectMapper json, ExposeService expose) {
+    public DashboardData(
+            SessionRegistry sessions,
+            ExitMetrics metrics,
+            ObjectMapper json,
+            ExposeService expose,
+            RequestLog requestLog) {
+        this.requestLog = requestLog;
         this.sessions = sessions;
         this.metrics = metrics;
         this.json = json;
@@ -134,12 +145,34 @@ public class DashboardData {
         return root;
     }
 
-    /** The HTTP route request log: no HTTP routes on this node yet, so always empty. */
-    public ObjectNode requestsJson() {
+    /**
+     * The HTTP route request log, newest first: {@code agent} (exact name) and {@code statusClass} ({@code 2xx} ..
+     * {@code 5xx}) filter when present; at most {@code limit} entries.
+     */
+    public ObjectNode requestsJson(Optional<String> agent, Optional<String> statusClass, int limit) {
         ObjectNode root = json.createObjectNode();
-        root.put("available", false);
-        root.put("note", "this exit node serves no HTTP routes yet");
-        root.putArray("requests");
+        root.put("available", true);
+        root.put("capacity", RequestLog.CAPACITY);
+        root.put("held", requestLog.size());
+        if (requestLog.size() == 0) {
+            root.put("note", "no request through an HTTP route or the Hub since this exit node started");
+        }
+        ArrayNode array = root.putArray("requests");
+        for (RequestLog.Entry e : requestLog.newestFirst(agent, statusClass, limit)) {
+            ObjectNode n = array.addObject();
+            n.put("at", e.at().toString());
+            n.put("agent", e.agent());
+            n.put("service", e.service());
+            n.put("via", e.via().label());
+            n.put("method", e.method());
+            n.put("path", e.path());
+            n.put("status", e.status());
+            n.put("statusClass", e.statusClass());
+            n.put("latencyMillis", e.latencyMillis());
+            n.put("bytesIn", e.bytesIn());
+            n.put("bytesOut", e.bytesOut());
+            n.put("bytes", e.bytesIn() + e.bytesOut());
+        }
         return root;
     }
 
@@ -151,7 +184,7 @@ public class DashboardData {
             root.set("sessions", s.get("sessions"));
             root.set("refusals", refusalsJson().get("refusals"));
             root.set("agents", agentsJson());
-            root.set("requests", requestsJson());
+            root.set("requests", requestsJson(Optional.empty(), Optional.empty(), MAX_SNAPSHOT_REQUESTS));
             return root;
         });
     }

@@ -1,6 +1,7 @@
 package dev.splitstream.exit.dashboard;
 
 import dev.splitstream.exit.config.SplitstreamConfig;
+import dev.splitstream.exit.route.RequestLog;
 import io.quarkus.qute.Location;
 import io.quarkus.qute.Template;
 import io.quarkus.vertx.http.ManagementInterface;
@@ -94,7 +95,7 @@ public class DashboardRoutes {
         router.get("/dashboard/api/sessions").handler(ctx -> json(ctx, data.sessionsJson()));
         router.get("/dashboard/api/refusals").handler(ctx -> json(ctx, Future.succeededFuture(data.refusalsJson())));
         router.get("/dashboard/api/agents").handler(ctx -> json(ctx, Future.succeededFuture(data.agentsJson())));
-        router.get("/dashboard/api/requests").handler(ctx -> json(ctx, Future.succeededFuture(data.requestsJson())));
+        router.get("/dashboard/api/requests").handler(this::requests);
         router.get("/dashboard/api/events").handler(this::events);
         LOG.infof("dashboard on /dashboard/ of the management interface (user %s)", user);
     }
@@ -128,6 +129,23 @@ public class DashboardRoutes {
                         : Future.failedFuture("wrong user name or password");
             }
         };
+    }
+
+    /** {@code ?agent=<name>&status=2xx}: both optional; a status that is no class is a 400 that says why. */
+    private void requests(RoutingContext ctx) {
+        String agent = ctx.request().getParam("agent");
+        String status = ctx.request().getParam("status");
+        Optional<String> statusClass = RequestLog.parseStatusClass(status);
+        if (status != null && !status.isBlank() && statusClass.isEmpty()) {
+            secure(ctx.response())
+                    .setStatusCode(400)
+                    .putHeader("content-type", "text/plain; charset=utf-8")
+                    .end("status must be a class: 1xx, 2xx, 3xx, 4xx or 5xx\n");
+            return;
+        }
+        Optional<String> agentFilter =
+                Optional.ofNullable(agent).map(String::trim).filter(a -> !a.isEmpty());
+        json(ctx, Future.succeededFuture(data.requestsJson(agentFilter, statusClass, RequestLog.CAPACITY)));
     }
 
     private void page(RoutingContext ctx, String name) {

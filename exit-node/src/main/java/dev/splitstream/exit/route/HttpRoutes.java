@@ -56,13 +56,16 @@ public class HttpRoutes {
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
+    private final RequestLog requestLog;
 
     public HttpRoutes(
             ExposeService expose,
             RouteTokens tokens,
             SessionRegistry sessions,
             SplitstreamConfig config,
-            MeterRegistry registry) {
+            MeterRegistry registry,
+            RequestLog requestLog) {
+        this.requestLog = requestLog;
         this.expose = expose;
         this.tokens = tokens;
         this.sessions = sessions;
@@ -79,6 +82,10 @@ public class HttpRoutes {
         Gauge.builder("splitstream.exit.route.active", active, AtomicInteger::get)
                 .description("HTTP requests through routes in flight")
                 .register(registry);
+        // The classes a dashboard graphs exist from the start (at zero), not only after the first such request.
+        for (int status : new int[] {200, 300, 400, 500}) {
+            timer(status);
+        }
     }
 
     void routes(@Observes Router router) {
@@ -106,7 +113,7 @@ public class HttpRoutes {
                 notFound(ctx);
                 return;
             }
-            proxyToFirstHttp(ctx, agent.get(), withQuery(tail, req));
+            proxyToFirstHttp(ctx, agent.get(), withQuery(tail, req), tail);
             return;
         }
         String headerToken = req.getHeader("X-Token");
@@ -116,7 +123,7 @@ public class HttpRoutes {
                 notFound(ctx);
                 return;
             }
-            proxyToFirstHttp(ctx, agent.get(), req.uri());
+            proxyToFirstHttp(ctx, agent.get(), req.uri(), path);
             return;
         }
         Optional<String> service = hostRoute(req);
@@ -129,7 +136,7 @@ public class HttpRoutes {
                 notFound(ctx);
                 return;
             }
-            proxy(ctx, owner.get(), service.get(), req.uri());
+            proxy(ctx, owner.get(), service.get(), req.uri(), path, RequestLog.Via.HOST);
             return;
         }
         ctx.next();
@@ -153,22 +160,44 @@ public class HttpRoutes {
         return req.query() == null ? path : path + "?" + req.query();
     }
 
-    private void proxyToFirstHttp(RoutingContext ctx, String agentName, String uri) {
+    private void proxyToFirstHttp(RoutingContext ctx, String agentName, String uri, String path) {
         Optional<AgentRecord> agent = expose.agent(agentName);
         Optional<AgentRecord.ServiceRecord> service = agent.flatMap(
                 a -> a.services().stream().filter(s -> s.kind().equals("http")).findFirst());
         if (service.isEmpty()) {
             notFound(ctx);
+            // the token is known, so is its agent: the request belongs in that agent's log
+            record(agentName, "", RequestLog.Via.TOKEN, ctx.request().method().name(), path, 404, 0, 0, 0);
             return;
         }
-        proxy(ctx, agent.get(), service.get().name(), uri);
+        proxy(ctx, agent.get(), service.get().name(), uri, path, RequestLog.Via.TOKEN);
     }
 
-    private void proxy(RoutingContext ctx, AgentRecord agent, String service, String uri) {
-        proxy(ctx, agent, service, uri, false);
+    /**
+     * One line per request at DEBUG and an entry in the dashboard's request log. {@code path} is the path the client
+     * asked for without the {@code /_token/<token>} prefix; the query string is dropped.
+     */
+    private void record(
+            String agent,
+            String service,
+            RequestLog.Via via,
+            String method,
+            String path,
+            int status,
+            long nanos,
+            long in,
+            long out) {
+        String shown = RequestLog.loggablePath(path);
+        long millis = TimeUnit.NANOSECONDS.toMillis(nanos);
+        requestLog.add(new RequestLog.Entry(
+                java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
+        LOG.debugf(
+                "route %s/%s via %s: %s %s -> %d in %d ms (%d bytes in, %d out)",
+                agent, service, via.label(), method, shown, status, millis, in, out);
     }
 
-    private void proxy(RoutingContext ctx, AgentRecord agent, String service, String uri, boolean hub) {
+    private void proxy(
+            RoutingContext ctx, AgentRecord agent, String service, String uri, String path, RequestLog.Via via) {
         String target = agent.services().stream()
                 .filter(s -> s.name().equals(service))
                 .map(AgentRecord.ServiceRecord::target)
@@ -192,20 +221,11 @@ public class HttpRoutes {
             hostHeader = hostOf(other.get().toString());
         }
         active.incrementAndGet();
-        RouteExchange exchange =
-                new RouteExchange(ctx.request(), uri, hostHeader, hub, (method, status, nanos, in, out) -> {
+        RouteExchange exchange = new RouteExchange(
+                ctx.request(), uri, hostHeader, via == RequestLog.Via.HUB, (method, status, nanos, in, out) -> {
                     active.decrementAndGet();
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
-                    LOG.debugf(
-                            "route %s/%s %s %s -> %d in %d ms (%d bytes in, %d out)",
-                            agent.name(),
-                            service,
-                            method,
-                            uri.length() > 200 ? uri.substring(0, 200) : uri,
-                            status,
-                            TimeUnit.NANOSECONDS.toMillis(nanos),
-                            in,
-                            out);
+                    record(agent.name(), service, via, method, path, status, nanos, in, out);
                 });
         expose.openStream(agent.name(), streamName, exchange);
     }
@@ -329,7 +349,7 @@ public class HttpRoutes {
                 return;
             }
             String path = parts.length == 4 ? "/" + parts[3] : "/";
-            proxy(ctx, agent.get(), service, withQuery(path, req), true);
+            proxy(ctx, agent.get(), service, withQuery(path, req), path, RequestLog.Via.HUB);
             return;
         }
         req.resume();

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.splitstream.exit.route.RequestLog;
 import dev.splitstream.exit.transport.ws.TestTunnel;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
@@ -25,6 +26,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Base64;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -44,6 +46,9 @@ class DashboardApiTest {
 
     @Inject
     Vertx vertx;
+
+    @Inject
+    RequestLog requestLog;
 
     @TestHTTPResource("/")
     URL tunnelPort;
@@ -243,6 +248,72 @@ class DashboardApiTest {
             }
             assertThat(snapshots).as("snapshots within 20 s").isEqualTo(2);
         }
+    }
+
+    @Test
+    void requestsAreNewestFirstAndFilterByAgentAndStatusClass() throws Exception {
+        String a = "reqlog-a-" + System.nanoTime();
+        String b = "reqlog-b-" + System.nanoTime();
+        requestLog.add(
+                new RequestLog.Entry(Instant.now(), a, "web", RequestLog.Via.TOKEN, "GET", "/one", 200, 7, 0, 1234));
+        requestLog.add(
+                new RequestLog.Entry(Instant.now(), b, "api", RequestLog.Via.HOST, "POST", "/two", 502, 30, 99, 40));
+        requestLog.add(
+                new RequestLog.Entry(Instant.now(), a, "web", RequestLog.Via.HUB, "PUT", "/three", 404, 1, 5, 14));
+
+        JsonNode onlyA = JSON.readTree(authorized()
+                .queryParam("agent", a)
+                .get("/dashboard/api/requests")
+                .then()
+                .statusCode(200)
+                .header("cache-control", "no-store")
+                .extract()
+                .asString());
+        assertThat(onlyA.get("available").asBoolean()).isTrue();
+        JsonNode list = onlyA.get("requests");
+        assertThat(list).hasSize(2);
+        assertThat(list.get(0).get("path").asText()).isEqualTo("/three");
+        assertThat(list.get(0).get("via").asText()).isEqualTo("hub");
+        assertThat(list.get(0).get("statusClass").asText()).isEqualTo("4xx");
+        JsonNode one = list.get(1);
+        assertThat(one.get("method").asText()).isEqualTo("GET");
+        assertThat(one.get("status").asInt()).isEqualTo(200);
+        assertThat(one.get("latencyMillis").asLong()).isEqualTo(7);
+        assertThat(one.get("bytesIn").asLong()).isEqualTo(0);
+        assertThat(one.get("bytesOut").asLong()).isEqualTo(1234);
+        assertThat(one.get("service").asText()).isEqualTo("web");
+
+        JsonNode fiveXx = JSON.readTree(authorized()
+                .queryParam("status", "5xx")
+                .get("/dashboard/api/requests")
+                .then()
+                .statusCode(200)
+                .extract()
+                .asString());
+        assertThat(fiveXx.get("requests")).isNotEmpty();
+        fiveXx.get("requests").forEach(r -> assertThat(r.get("status").asInt()).isBetween(500, 599));
+        assertThat(fiveXx.get("requests").get(0).get("agent").asText()).isEqualTo(b);
+
+        JsonNode aTwoXx = JSON.readTree(authorized()
+                .queryParam("agent", a)
+                .queryParam("status", "2")
+                .get("/dashboard/api/requests")
+                .then()
+                .statusCode(200)
+                .extract()
+                .asString());
+        assertThat(aTwoXx.get("requests")).hasSize(1);
+        assertThat(aTwoXx.get("requests").get(0).get("path").asText()).isEqualTo("/one");
+
+        String bad = authorized()
+                .queryParam("status", "200")
+                .get("/dashboard/api/requests")
+                .then()
+                .statusCode(400)
+                .extract()
+                .asString();
+        assertThat(bad).contains("status must be a class");
+        dashboard().get("/dashboard/api/requests").then().statusCode(401);
     }
 
     @Test

@@ -139,7 +139,11 @@ public final class WebSocketTransport implements Transport {
      * response. Runs before any frame is written (on the channel's event loop, or queued there ahead of the first write).
      */
     private static boolean stopMasking(WebSocket ws) {
-        if (!"1".equals(ws.headers().get(UNMASKED_HEADER)) || !(ws instanceof WebSocketInternal internal)) {
+        // Vert.x drops the 101 response's headers once the upgrade has completed; without them, keep masking.
+        io.vertx.core.MultiMap headers = ws.headers();
+        if (headers == null
+                || !"1".equals(headers.get(UNMASKED_HEADER))
+                || !(ws instanceof WebSocketInternal internal)) {
             return false;
         }
         ChannelHandlerContext ctx = internal.channelHandlerContext();

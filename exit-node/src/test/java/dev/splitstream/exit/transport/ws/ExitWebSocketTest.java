@@ -204,7 +204,9 @@ class ExitWebSocketTest {
                     .addSubProtocol("splitstream.v1");
             // Vert.x keeps the 101 response's headers only while the connect future completes
             CompletableFuture<String> notOfferedAnswer = new CompletableFuture<>();
-            plain.connect(options).onComplete(ar -> {
+            // connect from a Vert.x context, so the callback is registered before the upgrade completes (from a test
+            // thread the future may already be complete, and its headers gone, when the callback is added)
+            vertx.runOnContext(v -> plain.connect(options).onComplete(ar -> {
                 if (ar.succeeded()) {
                     notOfferedAnswer.complete(
                             String.valueOf(ar.result().headers().get(UnmaskedFrames.HEADER)));
@@ -212,17 +214,23 @@ class ExitWebSocketTest {
                 } else {
                     notOfferedAnswer.completeExceptionally(ar.cause());
                 }
-            });
+            }));
             assertThat(notOfferedAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("null");
 
             CompletableFuture<String> offeredAnswer = new CompletableFuture<>();
-            io.vertx.core.http.WebSocket offered = unmasked.connect(
-                            new io.vertx.core.http.WebSocketConnectOptions(options)
-                                    .addHeader(UnmaskedFrames.HEADER, "1"))
-                    .onSuccess(ws -> offeredAnswer.complete(ws.headers().get(UnmaskedFrames.HEADER)))
-                    .toCompletionStage()
-                    .toCompletableFuture()
-                    .get(10, TimeUnit.SECONDS);
+            CompletableFuture<io.vertx.core.http.WebSocket> offeredSocket = new CompletableFuture<>();
+            vertx.runOnContext(v -> unmasked.connect(new io.vertx.core.http.WebSocketConnectOptions(options)
+                            .addHeader(UnmaskedFrames.HEADER, "1"))
+                    .onComplete(ar -> {
+                        if (ar.succeeded()) {
+                            offeredAnswer.complete(ar.result().headers().get(UnmaskedFrames.HEADER));
+                            offeredSocket.complete(ar.result());
+                        } else {
+                            offeredAnswer.completeExceptionally(ar.cause());
+                            offeredSocket.completeExceptionally(ar.cause());
+                        }
+                    }));
+            io.vertx.core.http.WebSocket offered = offeredSocket.get(10, TimeUnit.SECONDS);
             assertThat(offeredAnswer.get(10, TimeUnit.SECONDS)).isEqualTo("1");
             // an unmasked frame reaches the codec: garbage is answered with CLOSE(PROTOCOL_ERROR), not dropped by
             // the WebSocket decoder
