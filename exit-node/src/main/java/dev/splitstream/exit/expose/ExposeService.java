@@ -76,6 +76,7 @@ public class ExposeService {
     private final AtomicInteger queued = new AtomicInteger();
     private final AtomicInteger bound = new AtomicInteger();
     private long sweepTimer = -1;
+    private volatile Remote remote;
 
     /** The session serving one agent, and connections waiting for it. */
     private static final class Live {
@@ -170,6 +171,10 @@ public class ExposeService {
     void onStart(@Observes StartupEvent event) {
         long every = Math.max(200, Math.min(1000, settings.expose().lease().toMillis() / 4));
         sweepTimer = vertx.setPeriodic(every, id -> sweep());
+        if (store.shared()) {
+            store.onChange(() -> vertx.runOnContext(v -> syncListeners()));
+            vertx.runOnContext(v -> syncListeners());
+        }
     }
 
     void onStop(@Observes ShutdownEvent event) {
@@ -320,7 +325,7 @@ public class ExposeService {
             return Future.succeededFuture(
                     refused(name, "port " + requested + " is outside the allowed range " + low + "-" + high));
         }
-        ExposeStore.Claim claim;
+        Future<ExposeStore.Claim> claimed;
         synchronized (this) {
             long held = store.leases().stream()
                     .filter(l -> l.key().tokenId().equals(key.tokenId())
@@ -333,15 +338,27 @@ public class ExposeService {
                         "token " + key.tokenId() + " already holds " + held + " public ports (max " + policy.maxPorts()
                                 + ")"));
             }
-            claim = store.claim(key, requested, low, high, avoid, clock.instant());
+            // In memory: decided now. With replicas: a lease this replica knows is renewed now, a new one is decided
+            // by the database, later, off this thread.
+            claimed = store.acquire(key, requested, low, high, avoid, clock.instant());
         }
-        if (claim.lease().isEmpty()) {
-            String why = claim.refusal().get() == ExposeStore.Refusal.PORT_TAKEN
-                    ? "port " + requested + " is leased to another agent"
-                    : "no free public port in " + low + "-" + high;
-            return Future.succeededFuture(refused(name, why));
-        }
-        int port = claim.lease().get().port();
+        return claimed.compose(claim -> {
+            if (claim.lease().isEmpty()) {
+                String why =
+                        switch (claim.refusal().get()) {
+                            case PORT_TAKEN -> "port " + requested + " is leased to another agent";
+                            case RANGE_FULL -> "no free public port in " + low + "-" + high;
+                            case UNAVAILABLE -> claim.detail();
+                        };
+                return Future.succeededFuture(refused(name, why));
+            }
+            return bindGranted(key, claim.lease().get().port(), requested, policy, avoid, attempt);
+        });
+    }
+
+    private Future<Frame.Grant> bindGranted(
+            ServiceKey key, int port, int requested, ExposePolicy policy, Set<Integer> avoid, int attempt) {
+        String name = key.service();
         return bind(port, key)
                 .map(v -> new Frame.Grant(name, true, port, "tcp://" + publicHost() + ":" + port))
                 .recover(t -> {
@@ -415,14 +432,94 @@ public class ExposeService {
             socket.close();
             return;
         }
+        Optional<String> owner = remote == null ? Optional.empty() : remoteOwner(key.agent());
+        if (owner.isPresent()) {
+            remote.relayPort(socket, key, port, owner.get());
+            return;
+        }
+        bridge(socket, key, "public port " + port);
+    }
+
+    private void bridge(io.vertx.core.net.NetSocket socket, ServiceKey key, String via) {
         SocketBridge bridge = new SocketBridge(
                 socket,
                 "public connection",
-                "agent " + key.agent() + " service " + key.service() + " (public port " + port + ")",
+                "agent " + key.agent() + " service " + key.service() + " (" + via + ")",
                 publicMetrics,
                 SocketBridge.PLAIN,
                 budget);
         bridge.open(endpoint -> openStream(key.agent(), key.service(), endpoint));
+    }
+
+    // ------------------------------------------------------------------ replicas
+
+    /** Where public connections of agents served by other replicas go ({@code exit.relay}). */
+    public interface Remote {
+        /** Relays {@code socket}, accepted on {@code port} for {@code key}, to replica {@code owner}. */
+        void relayPort(io.vertx.core.net.NetSocket socket, ServiceKey key, int port, String owner);
+    }
+
+    /** Sets where connections for agents of other replicas go (at start-up, with a shared registry). */
+    public void remote(Remote remote) {
+        this.remote = remote;
+    }
+
+    /** The other live replica serving {@code agent} now, when its session is not here. */
+    public Optional<String> remoteOwner(String agent) {
+        synchronized (this) {
+            Live l = live.get(agent);
+            if (l != null && l.session != null) {
+                return Optional.empty();
+            }
+        }
+        return store.remoteOwner(agent);
+    }
+
+    /** A public connection another replica relayed here (this replica serves the agent): as if accepted here. */
+    public void acceptRelayed(io.vertx.core.net.NetSocket socket, String agent, String service, String from) {
+        Optional<AgentRecord> known = store.agent(agent);
+        if (known.isEmpty()) {
+            socket.close();
+            return;
+        }
+        bridge(socket, new ServiceKey(known.get().tokenId(), agent, service), "relayed by replica " + from);
+    }
+
+    /**
+     * With replicas, every replica binds every leased port (on its own public host), so a client reaches the port on
+     * any of them; a connection for an agent served elsewhere is relayed. Runs after each import.
+     */
+    private void syncListeners() {
+        Instant now = clock.instant();
+        Map<Integer, ServiceKey> wanted = new HashMap<>();
+        for (Lease l : store.leases()) {
+            if (!l.expiredAt(now)) {
+                wanted.put(l.port(), l.key());
+            }
+        }
+        List<ServiceKey> stale = new ArrayList<>();
+        List<Map.Entry<Integer, ServiceKey>> missing = new ArrayList<>();
+        synchronized (this) {
+            for (PublicPort p : ports.values()) {
+                if (!p.key.equals(wanted.get(p.port))) {
+                    stale.add(p.key);
+                }
+            }
+            for (Map.Entry<Integer, ServiceKey> w : wanted.entrySet()) {
+                PublicPort p = ports.get(w.getKey());
+                if (p == null || !p.key.equals(w.getValue())) {
+                    missing.add(w);
+                }
+            }
+        }
+        stale.forEach(this::closeListenerOf);
+        for (Map.Entry<Integer, ServiceKey> w : missing) {
+            bind(w.getKey(), w.getValue())
+                    .onSuccess(v -> LOG.infof(
+                            "public port %d of %s (leased through the registry) bound here", w.getKey(), w.getValue()))
+                    .onFailure(t -> LOG.warnf(
+                            "public port %d of %s cannot be bound here: %s", w.getKey(), w.getValue(), t.getMessage()));
+        }
     }
 
     private static Frame.Grant refused(String name, String why) {

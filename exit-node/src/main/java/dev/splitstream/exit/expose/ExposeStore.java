@@ -1,5 +1,6 @@
 package dev.splitstream.exit.expose;
 
+import io.vertx.core.Future;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -9,8 +10,8 @@ import java.util.Optional;
  * things (sessions, listeners, waiting connections) stay in {@link ExposeService}. Implementations must make
  * {@link #claim} atomic (one port, one holder); everything else is plain reads and writes. Thread-safe.
  *
- * <p>{@link MemoryExposeStore} is the single-node implementation; a PostgreSQL one (for replicas) implements the same
- * methods over a {@code lease} table with a unique port and a unique key, and an {@code agent} table.
+ * <p>{@link MemoryExposeStore} is the single-node implementation; {@link PostgresExposeStore} (replicas) keeps the same
+ * view in memory, writes it behind, imports other replicas' changes, and decides new grants in the database.
  */
 public interface ExposeStore {
 
@@ -19,7 +20,9 @@ public interface ExposeStore {
         /** The requested port is leased to another identity. */
         PORT_TAKEN,
         /** Every port of the allowed range is leased. */
-        RANGE_FULL
+        RANGE_FULL,
+        /** The shared registry cannot decide now (database unreachable, or another replica granted at once). */
+        UNAVAILABLE
     }
 
     /**
@@ -28,14 +31,19 @@ public interface ExposeStore {
      * @param lease the lease now held (renewed: no expiry), when granted
      * @param refusal why not, when refused
      * @param holder for PORT_TAKEN, who holds the port
+     * @param detail for UNAVAILABLE, why (no secret)
      */
-    record Claim(Optional<Lease> lease, Optional<Refusal> refusal, Optional<ServiceKey> holder) {
+    record Claim(Optional<Lease> lease, Optional<Refusal> refusal, Optional<ServiceKey> holder, String detail) {
         static Claim granted(Lease lease) {
-            return new Claim(Optional.of(lease), Optional.empty(), Optional.empty());
+            return new Claim(Optional.of(lease), Optional.empty(), Optional.empty(), null);
         }
 
         static Claim refused(Refusal why, ServiceKey holder) {
-            return new Claim(Optional.empty(), Optional.of(why), Optional.ofNullable(holder));
+            return new Claim(Optional.empty(), Optional.of(why), Optional.ofNullable(holder), null);
+        }
+
+        static Claim unavailable(String detail) {
+            return new Claim(Optional.empty(), Optional.of(Refusal.UNAVAILABLE), Optional.empty(), detail);
         }
     }
 
@@ -47,6 +55,34 @@ public interface ExposeStore {
      * granted.
      */
     Claim claim(ServiceKey key, int requested, int low, int high, java.util.Set<Integer> avoid, Instant now);
+
+    /**
+     * {@link #claim}, answered later when the decision needs a shared database: the caller never waits for it. The
+     * future completes on the caller's Vert.x context.
+     */
+    default Future<Claim> acquire(
+            ServiceKey key, int requested, int low, int high, java.util.Set<Integer> avoid, Instant now) {
+        return Future.succeededFuture(claim(key, requested, low, high, avoid, now));
+    }
+
+    /** True when other replicas share this state (their leases are served here too, their agents relayed to). */
+    default boolean shared() {
+        return false;
+    }
+
+    /** The other live replica serving {@code agent} now (its session is there), if any. */
+    default Optional<String> remoteOwner(String agent) {
+        return Optional.empty();
+    }
+
+    /** Calls {@code listener} (on any thread) after other replicas' changes were imported. */
+    default void onChange(Runnable listener) {}
+
+    /** Loads the shared state and starts writing (at start-up). */
+    default void start() {}
+
+    /** Writes what is pending, for a bounded time (at shutdown). */
+    default void stop() {}
 
     /** Starts the countdown of {@code key}'s lease: it expires at {@code expires} unless claimed again. */
     void disconnect(ServiceKey key, Instant expires);

@@ -50,6 +50,19 @@ public final class MemoryExposeStore implements ExposeStore {
         return Claim.refused(Refusal.RANGE_FULL, null);
     }
 
+    /** Makes {@code lease} hold, whatever held its port or its key before (a replica importing the shared state). */
+    synchronized void force(Lease lease) {
+        Lease atPort = byPort.get(lease.port());
+        if (atPort != null) {
+            remove(atPort);
+        }
+        Lease own = byKey.get(lease.key());
+        if (own != null) {
+            remove(own);
+        }
+        put(lease);
+    }
+
     private Lease put(Lease lease) {
         byKey.put(lease.key(), lease);
         byPort.put(lease.port(), lease);

@@ -44,6 +44,28 @@ public class RouteTokens {
         digestByAgent.put(agent, digest);
     }
 
+    /** The digest of {@code agent}'s token (what replicas share), if it has a route. */
+    public synchronized Optional<String> digestOf(String agent) {
+        return Optional.ofNullable(digestByAgent.get(agent));
+    }
+
+    /**
+     * Records the token digest of an agent served by another replica (empty or null: no route). The first agent
+     * keeps a digest here too.
+     */
+    public synchronized void announceDigest(String agent, String digest) {
+        String old = digestByAgent.get(agent);
+        if (java.util.Objects.equals(old, digest)) {
+            return;
+        }
+        forget(agent);
+        if (digest == null || digest.isEmpty() || agentByDigest.containsKey(digest)) {
+            return;
+        }
+        agentByDigest.put(digest, agent);
+        digestByAgent.put(agent, digest);
+    }
+
     /** The agent whose route token is {@code token}. */
     public synchronized Optional<String> agentFor(String token) {
         if (token == null || token.isEmpty()) {

@@ -36,4 +36,8 @@ public class AgentEntity extends PanacheEntityBase {
 
     @Column(name = "deleted_at")
     public Instant deletedAt;
+
+    /** SHA-256 of the agent's route token (hex), never the token. */
+    @Column(name = "route_digest")
+    public String routeDigest;
 }

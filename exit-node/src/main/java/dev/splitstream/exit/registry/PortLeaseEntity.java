@@ -7,7 +7,7 @@ import jakarta.persistence.Id;
 import jakarta.persistence.Table;
 import java.time.Instant;
 
-/** A public port held for an identity until it expires. */
+/** A public port held for an identity (token id, agent, service); no expiry while the holder is connected. */
 @Entity
 @Table(name = "port_leases")
 public class PortLeaseEntity extends PanacheEntityBase {
@@ -15,6 +15,13 @@ public class PortLeaseEntity extends PanacheEntityBase {
     public Integer port;
 
     public String identity;
+
+    @Column(name = "token_id")
+    public String tokenId;
+
+    public String agent;
+
+    public String service;
 
     @Column(name = "owner_replica")
     public String ownerReplica;

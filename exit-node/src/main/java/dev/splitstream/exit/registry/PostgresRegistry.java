@@ -85,6 +85,8 @@ public final class PostgresRegistry implements ExitRegistry {
     private volatile Map<String, URI> replicas = Map.of();
 
     private volatile boolean available;
+    private final List<java.util.function.Consumer<String>> subscribers =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile String detail = "connecting";
     private volatile Instant downSince = Instant.now();
 
@@ -209,6 +211,14 @@ public final class PostgresRegistry implements ExitRegistry {
     /** Audit events dropped because the database was unreachable for long (the queue holds {@value #AUDIT_QUEUE}). */
     public long auditDropped() {
         return auditDropped.get();
+    }
+
+    /**
+     * Calls {@code subscriber} with the payload of every notification on {@value #CHANNEL} (on the listening thread;
+     * it must not block). Subscribe before {@link #start}, so nothing published after start-up is missed.
+     */
+    public void subscribe(java.util.function.Consumer<String> subscriber) {
+        subscribers.add(subscriber);
     }
 
     @Override
@@ -494,10 +504,18 @@ public final class PostgresRegistry implements ExitRegistry {
                 while (running) {
                     PGNotification[] notes = pg.getNotifications(1000);
                     if (notes != null && notes.length > 0) {
+                        boolean replicasChanged = false;
                         for (PGNotification n : notes) {
-                            LOG.debugf("registry: notified %s", n.getParameter());
+                            String payload = n.getParameter();
+                            LOG.debugf("registry: notified %s", payload);
+                            replicasChanged |= payload.startsWith("up ") || payload.startsWith("down ");
+                            for (var s : subscribers) {
+                                s.accept(payload);
+                            }
                         }
-                        writer.execute(this::refreshReplicas);
+                        if (replicasChanged) {
+                            writer.execute(this::refreshReplicas);
+                        }
                     }
                 }
             } catch (SQLException | RuntimeException e) {

@@ -403,11 +403,22 @@ public class LegRelay {
         return c;
     }
 
-    /** Sends the request to the same path on {@code owner} (body: {@code body}, or the request itself, streamed). */
+    /** Forwards a route request, streamed both ways, to the same path on the replica at {@code owner}. */
+    void forward(RoutingContext ctx, URI owner, String clientAddress) {
+        proxy(ctx, owner, null, clientAddress, false);
+    }
+
     private void proxy(RoutingContext ctx, URI owner, Buffer body, String clientAddress) {
+        proxy(ctx, owner, body, clientAddress, true);
+    }
+
+    /** Sends the request to the same path on {@code owner} (body: {@code body}, or the request itself, streamed). */
+    private void proxy(RoutingContext ctx, URI owner, Buffer body, String clientAddress, boolean leg) {
         HttpServerRequest in = ctx.request();
         HttpServerResponse out = ctx.response();
-        relayedHttp.increment();
+        if (leg) {
+            relayedHttp.increment();
+        }
         boolean tls = "https".equals(owner.getScheme().toLowerCase(Locale.ROOT));
         int port = owner.getPort() > 0 ? owner.getPort() : tls ? 443 : 80;
         String prefix = owner.getRawPath() == null ? "" : owner.getRawPath().replaceAll("/+$", "");

@@ -5,6 +5,7 @@ import dev.splitstream.exit.config.SplitstreamConfig;
 import dev.splitstream.exit.expose.AgentRecord;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.RouteTokens;
+import dev.splitstream.exit.relay.ExposeRelay;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Gauge;
@@ -57,6 +58,7 @@ public class HttpRoutes {
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
+    private final ExposeRelay relay;
 
     public HttpRoutes(
             ExposeService expose,
@@ -64,8 +66,10 @@ public class HttpRoutes {
             SessionRegistry sessions,
             SplitstreamConfig config,
             MeterRegistry registry,
-            RequestLog requestLog) {
+            RequestLog requestLog,
+            ExposeRelay relay) {
         this.requestLog = requestLog;
+        this.relay = relay;
         this.expose = expose;
         this.tokens = tokens;
         this.sessions = sessions;
@@ -219,6 +223,9 @@ public class HttpRoutes {
             // The agent decides whether this target is allowed (SPLITSTREAM_ENTRY_HTTP_HOSTS): 403 otherwise.
             streamName = service + "|" + other.get();
             hostHeader = hostOf(other.get().toString());
+        }
+        if (relay.route(ctx, agent.name())) {
+            return; // served by another replica: relayed there
         }
         active.incrementAndGet();
         RouteExchange exchange = new RouteExchange(

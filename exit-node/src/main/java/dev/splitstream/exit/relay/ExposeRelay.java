@@ -1,0 +1,295 @@
+package dev.splitstream.exit.relay;
+
+import dev.splitstream.exit.expose.ExposeService;
+import dev.splitstream.exit.expose.ServiceKey;
+import dev.splitstream.exit.registry.ExitRegistry;
+import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.StartupEvent;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.NetSocket;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.function.Consumer;
+import org.jboss.logging.Logger;
+
+/**
+ * Public ports and HTTP routes served by every replica: a public connection or route request that reaches a replica
+ * which does not hold the agent's session goes to the replica that does, over the same authenticated hop as relayed
+ * legs ({@link ClusterAuth}).
+ *
+ * <ul>
+ *   <li>a public connection becomes an HTTP/1.1 upgrade ({@value #UPGRADE}) to {@value #PATH} on the owner, which
+ *       answers 101 and bridges the raw connection to a stream to the agent as if the client had connected there; the
+ *       two sockets are spliced here with backpressure both ways;
+ *   <li>a route request is forwarded as is (streamed both ways) to the owner, which routes it to the agent and never
+ *       relays it again.
+ * </ul>
+ *
+ * An owner that cannot be reached (offline, registry down) closes the connection or answers 503. Agents away
+ * (reconnecting) are waited for where the connection arrived.
+ */
+@ApplicationScoped
+public class ExposeRelay implements ExposeService.Remote {
+    private static final Logger LOG = Logger.getLogger(ExposeRelay.class);
+    static final String PATH = "/splitstream/v1/cluster/expose";
+    static final String UPGRADE = "splitstream-expose";
+    /** Bytes one direction of a splice may queue before its reader pauses. */
+    private static final int HIGH_WATER = 512 * 1024;
+
+    private final LegRelay legs;
+    private final ExposeService expose;
+    private final ExitRegistry registry;
+    private final Vertx vertx;
+    private final Counter relayedPorts;
+    private final Counter relayedRoutes;
+    private final Counter unreachable;
+    private volatile HttpClient client;
+
+    public ExposeRelay(LegRelay legs, ExposeService expose, ExitRegistry registry, Vertx vertx, MeterRegistry meters) {
+        this.legs = legs;
+        this.expose = expose;
+        this.registry = registry;
+        this.vertx = vertx;
+        this.relayedPorts = Counter.builder("splitstream.exit.expose.relayed")
+                .tag("kind", "port")
+                .description("Public connections (port) and route requests (route) relayed to the agent's replica")
+                .register(meters);
+        this.relayedRoutes = Counter.builder("splitstream.exit.expose.relayed")
+                .tag("kind", "route")
+                .description("Public connections (port) and route requests (route) relayed to the agent's replica")
+                .register(meters);
+        this.unreachable = Counter.builder("splitstream.exit.expose.relay.failures")
+                .description("Public connections and route requests whose agent's replica could not be reached")
+                .register(meters);
+    }
+
+    void onStart(@Observes StartupEvent event) {
+        if (legs.enabled()) {
+            expose.remote(this);
+        }
+    }
+
+    void routes(@Observes Router router) {
+        if (!legs.enabled()) {
+            return;
+        }
+        router.route(PATH).order(-1100).handler(this::relayed);
+    }
+
+    // ---------------------------------------------------------------- public ports
+
+    @Override
+    public void relayPort(NetSocket socket, ServiceKey key, int port, String owner) {
+        socket.pause();
+        String client = String.valueOf(socket.remoteAddress());
+        Context context = vertx.getOrCreateContext();
+        long started = System.nanoTime();
+        registry.replica(owner)
+                .onComplete(ar -> context.runOnContext(v -> {
+                    OwnerLookup found =
+                            ar.succeeded() ? ar.result() : OwnerLookup.unavailable(String.valueOf(ar.cause()));
+                    if (found.kind() != OwnerLookup.Kind.OWNER) {
+                        refused(socket, key, port, owner, client, found.detail());
+                        return;
+                    }
+                    hop(socket, key, port, found, client, started);
+                }));
+    }
+
+    private void hop(NetSocket socket, ServiceKey key, int port, OwnerLookup owner, String client, long started) {
+        URI base = owner.url();
+        boolean tls = "https".equals(base.getScheme().toLowerCase(Locale.ROOT));
+        String prefix = base.getRawPath() == null ? "" : base.getRawPath().replaceAll("/+$", "");
+        RequestOptions options = new RequestOptions()
+                .setMethod(HttpMethod.GET)
+                .setHost(base.getHost())
+                .setPort(base.getPort() > 0 ? base.getPort() : tls ? 443 : 80)
+                .setSsl(tls)
+                .setURI(prefix + PATH + "?agent=" + encode(key.agent()) + "&service=" + encode(key.service()))
+                .putHeader("Connection", "Upgrade")
+                .putHeader("Upgrade", UPGRADE)
+                .putHeader(ClusterAuth.RELAY_HEADER, legs.sign(client))
+                .putHeader(ClusterAuth.FOR_HEADER, client);
+        Consumer<String> failed = why -> refused(socket, key, port, owner.replicaId(), client, why);
+        client().request(options).onComplete(ar -> {
+            if (ar.failed()) {
+                failed.accept(ar.cause().toString());
+                return;
+            }
+            ar.result().connect().onComplete(r -> {
+                if (r.failed()) {
+                    failed.accept(r.cause().toString());
+                    return;
+                }
+                if (r.result().statusCode() != 101) {
+                    failed.accept("replica " + owner.replicaId() + " answered "
+                            + r.result().statusCode());
+                    return;
+                }
+                relayedPorts.increment();
+                NetSocket hop = r.result().netSocket();
+                long[] bytes = new long[2];
+                splice(socket, hop, n -> bytes[0] += n);
+                splice(hop, socket, n -> bytes[1] += n);
+                boolean[] done = new boolean[1];
+                Runnable end = () -> {
+                    if (done[0]) {
+                        return;
+                    }
+                    done[0] = true;
+                    socket.close();
+                    hop.close();
+                    legs.audit(
+                            null,
+                            client,
+                            "public-port",
+                            owner.replicaId(),
+                            "relayed",
+                            "port " + port + " of " + key,
+                            bytes[0],
+                            bytes[1],
+                            (System.nanoTime() - started) / 1_000_000);
+                };
+                socket.closeHandler(v -> end.run());
+                hop.closeHandler(v -> end.run());
+                socket.resume();
+            });
+        });
+    }
+
+    /** Copies {@code from} to {@code to}, pausing {@code from} while {@code to} cannot take more. */
+    private static void splice(NetSocket from, NetSocket to, java.util.function.LongConsumer counted) {
+        to.setWriteQueueMaxSize(HIGH_WATER);
+        from.handler(buffer -> {
+            counted.accept(buffer.length());
+            to.write(buffer);
+            if (to.writeQueueFull()) {
+                from.pause();
+                to.drainHandler(v -> from.resume());
+            }
+        });
+        from.endHandler(v -> to.end());
+        from.exceptionHandler(t -> to.close());
+    }
+
+    private void refused(NetSocket socket, ServiceKey key, int port, String owner, String client, String why) {
+        unreachable.increment();
+        LOG.warnf(
+                "public connection to port %d (%s): agent's replica %s unreachable (%s); closed",
+                port, key, owner, why);
+        legs.audit(null, client, "public-port", owner, "owner_unreachable", "port " + port + " of " + key + ": " + why);
+        socket.close();
+    }
+
+    /** The owner's side: a relayed public connection for one of its agents. */
+    private void relayed(RoutingContext ctx) {
+        HttpServerRequest request = ctx.request();
+        LegRelay.Inbound inbound = legs.inbound(request);
+        String agent = request.getParam("agent");
+        String service = request.getParam("service");
+        if (!inbound.relayed()) {
+            LegRelay.text(ctx.response(), 403, "invalid replica relay signature");
+            return;
+        }
+        if (agent == null || service == null || agent.length() > 128 || service.length() > 128) {
+            LegRelay.text(ctx.response(), 400, "agent and service are required");
+            return;
+        }
+        if (!UPGRADE.equalsIgnoreCase(request.getHeader("Upgrade"))) {
+            LegRelay.text(ctx.response(), 400, "expected Upgrade: " + UPGRADE);
+            return;
+        }
+        if (expose.agent(agent).isEmpty()) {
+            LegRelay.text(ctx.response(), 404, "no agent " + agent);
+            return;
+        }
+        request.toNetSocket()
+                .onSuccess(socket -> expose.acceptRelayed(socket, agent, service, inbound.clientAddress()))
+                .onFailure(t -> LOG.debugf("relayed public connection for %s/%s: %s", agent, service, t.toString()));
+    }
+
+    // ---------------------------------------------------------------- HTTP routes
+
+    /**
+     * For {@code HttpRoutes}: true when the request for {@code agent} was taken here (relayed to the agent's replica,
+     * or answered 403/503); false when this replica handles it (its agent, an agent away, or a request another
+     * replica relayed here).
+     */
+    public boolean route(RoutingContext ctx, String agent) {
+        if (!legs.enabled()) {
+            return false;
+        }
+        HttpServerRequest request = ctx.request();
+        LegRelay.Inbound inbound = legs.inbound(request);
+        if (inbound.forged()) {
+            request.resume();
+            LegRelay.text(ctx.response(), 403, "invalid replica relay signature");
+            return true;
+        }
+        if (inbound.relayed()) {
+            return false;
+        }
+        var owner = expose.remoteOwner(agent);
+        if (owner.isEmpty()) {
+            return false;
+        }
+        Context context = vertx.getOrCreateContext();
+        registry.replica(owner.get())
+                .onComplete(ar -> context.runOnContext(v -> {
+                    OwnerLookup found =
+                            ar.succeeded() ? ar.result() : OwnerLookup.unavailable(String.valueOf(ar.cause()));
+                    if (found.kind() != OwnerLookup.Kind.OWNER) {
+                        unreachable.increment();
+                        request.resume();
+                        LegRelay.text(
+                                ctx.response(), 503, "the replica serving this route is unreachable now; retry later");
+                        return;
+                    }
+                    relayedRoutes.increment();
+                    legs.forward(ctx, found.url(), inbound.clientAddress());
+                }));
+        return true;
+    }
+
+    private HttpClient client() {
+        HttpClient c = client;
+        if (c == null) {
+            synchronized (this) {
+                if (client == null) {
+                    client = vertx.createHttpClient(new HttpClientOptions()
+                            .setTcpNoDelay(true)
+                            .setKeepAlive(false)
+                            .setConnectTimeout(5_000));
+                }
+                c = client;
+            }
+        }
+        return c;
+    }
+
+    private static String encode(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    @PreDestroy
+    void close() {
+        if (client != null) {
+            client.close();
+        }
+    }
+}
