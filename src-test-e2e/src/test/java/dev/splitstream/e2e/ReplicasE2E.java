@@ -4,24 +4,36 @@ import static dev.splitstream.e2e.harness.Transfers.figure;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.splitstream.e2e.fixture.HttpFixture;
 import dev.splitstream.e2e.fixture.NginxFixture;
 import dev.splitstream.e2e.fixture.PostgresFixture;
 import dev.splitstream.e2e.harness.Closer;
 import dev.splitstream.e2e.harness.CuttingRelay;
+import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
 import dev.splitstream.e2e.harness.NodeLogs;
 import dev.splitstream.e2e.harness.NodeSpec;
+import dev.splitstream.e2e.harness.Payload;
 import dev.splitstream.e2e.harness.Ports;
+import dev.splitstream.e2e.harness.Programs;
 import dev.splitstream.e2e.harness.TargetServer;
 import dev.splitstream.e2e.harness.Transfers;
 import dev.splitstream.e2e.harness.Tunnel;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -49,13 +61,26 @@ class ReplicasE2E {
     private static NginxFixture nginx;
     private static final List<Node> exits = new ArrayList<>();
     private static String token;
+    /** Public ports of the replicas: {@value #PORTS} from lowPort, free on each replica's loopback address. */
+    private static final int PORTS = 10;
+
+    private static int lowPort;
+    private static HttpFixture web;
+    /** The agent exposing a TCP service (the target server) and an HTTP one (web), shared by the expose cases. */
+    private static Node agent;
+
+    private static int agentPort;
+    private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
+    private static final Pattern EXPOSING = Pattern.compile("exposing tcp \\S+ at tcp://\\S+:(\\d+)");
 
     @BeforeAll
     static void startReplicas() throws Exception {
         try {
             postgres = shared.add(PostgresFixture.start());
             target = shared.add(new TargetServer());
+            web = shared.add(new HttpFixture());
             token = Tunnel.newToken();
+            lowPort = freeRange(PORTS);
             List<NodeSpec> specs = new ArrayList<>();
             StringBuilder upstream = new StringBuilder();
             for (int i = 1; i <= 3; i++) {
@@ -69,6 +94,13 @@ class ReplicasE2E {
                         .set("splitstream.exit.replica-id", "r" + i)
                         .set("splitstream.exit.heartbeat-interval", "500ms")
                         .set("splitstream.exit.replica-offline-after", "3s")
+                        // expose: each replica binds the public ports on its own loopback address, as pods have
+                        // their own IPs
+                        .set("splitstream.exit.public-ports", lowPort + "-" + (lowPort + PORTS - 1))
+                        .set("splitstream.exit.public-host", publicHost(i))
+                        .set("splitstream.exit.lease", "10m")
+                        .set("splitstream.exit.queue-timeout", "60s")
+                        .set("quarkus.log.category.\"dev.splitstream.exit.relay.ExposeRelay\".level", "DEBUG")
                         .env("SPLITSTREAM_EXIT_CLUSTER_SECRET", SECRET);
                 spec.set("splitstream.exit.replica-url", "http://127.0.0.1:" + spec.httpPort());
                 upstream.append("server 127.0.0.1:").append(spec.httpPort()).append("; ");
@@ -114,6 +146,118 @@ class ReplicasE2E {
 
     private static long auditCount(String where) {
         return Long.parseLong(postgres.psql("SELECT count(*) FROM audit_log WHERE " + where));
+    }
+
+    /** Waits for {@code min} audit rows matching {@code where}; on failure shows the newest relay rows. */
+    private static void awaitAudit(String what, String where, long min) {
+        try {
+            await(what + " in the audit log").atMost(Duration.ofSeconds(30)).until(() -> auditCount(where) >= min);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError(
+                    what + ": fewer than " + min + " audit rows where " + where + "; newest relay rows:\n"
+                            + postgres.psql("SELECT at, kind, transport, target, outcome, bytes_up, bytes_down, detail"
+                                    + " FROM audit_log WHERE kind = 'relay' ORDER BY id DESC LIMIT 12"),
+                    e);
+        }
+    }
+
+    /** Replica {@code i}'s (from 1) own loopback address for public ports. */
+    private static String publicHost(int i) {
+        return "127.0.0." + (i + 1);
+    }
+
+    private static String publicHost(Node exit) {
+        return publicHost(Integer.parseInt(exit.name().substring("exit-r".length())));
+    }
+
+    /** The first of {@code n} consecutive ports free on the three replicas' addresses, below the ephemeral range. */
+    private static int freeRange(int n) throws IOException {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int base = ThreadLocalRandom.current().nextInt(20000, 30000 - n);
+            List<ServerSocket> held = new ArrayList<>();
+            try {
+                for (int i = 1; i <= 3; i++) {
+                    for (int p = base; p < base + n; p++) {
+                        ServerSocket socket = new ServerSocket();
+                        held.add(socket);
+                        socket.bind(new InetSocketAddress(publicHost(i), p));
+                    }
+                }
+                return base;
+            } catch (IOException taken) {
+                // another block
+            } finally {
+                for (ServerSocket socket : held) {
+                    socket.close();
+                }
+            }
+        }
+        throw new IOException("no " + n + " consecutive free ports");
+    }
+
+    /** Uploads and downloads {@code bytes} through {@code host:port}, each checked by SHA-256 at both ends. */
+    private static void transferVia(String host, int port, long bytes, long seed) throws IOException {
+        try (Socket up = open(host, port)) {
+            byte[][] d = TargetServer.upload(up, seed, bytes, new AtomicLong());
+            assertThat(Payload.hex(d[1])).as("upload via %s:%d", host, port).isEqualTo(Payload.hex(d[0]));
+        }
+        try (Socket down = open(host, port)) {
+            byte[][] d = TargetServer.download(down, seed + 1, bytes, new AtomicLong());
+            assertThat(Payload.hex(d[0])).as("download via %s:%d", host, port).isEqualTo(Payload.hex(d[1]));
+        }
+    }
+
+    private static Socket open(String host, int port) throws IOException {
+        Socket socket = new Socket();
+        socket.setTcpNoDelay(true);
+        socket.connect(new InetSocketAddress(host, port), 10_000);
+        socket.setSoTimeout(90_000);
+        return socket;
+    }
+
+    /** {@code [status, body]} of a GET with curl. */
+    private static String[] curl(String url) {
+        Exec.Result r = Exec.run(
+                        Duration.ofSeconds(90),
+                        Programs.require("curl").toString(),
+                        "-sS",
+                        "--max-time",
+                        "60",
+                        "-o",
+                        "-",
+                        "-w",
+                        "\n%{http_code}",
+                        url)
+                .assertSuccess();
+        String out = r.output();
+        int nl = out.lastIndexOf('\n');
+        return new String[] {out.substring(nl + 1).trim(), out.substring(0, Math.max(0, nl))};
+    }
+
+    private static String agentOwner() {
+        return postgres.psql("SELECT coalesce(owner_replica, '') || CASE WHEN disconnected_at IS NULL THEN '' ELSE"
+                + " '-away' END FROM agents WHERE name = 'agent-r' AND deleted_at IS NULL");
+    }
+
+    private static double exposeRelayed(String kind) {
+        return exits.stream()
+                .filter(Node::isAlive)
+                .mapToDouble(e -> e.metric("splitstream_exit_expose_relayed_total", "kind=\"" + kind + "\""))
+                .sum();
+    }
+
+    /** Waits until the agent's port accepts connections on {@code exit}'s address (it imported the lease). */
+    private static void awaitBound(Node exit, int port) {
+        await(exit.name() + " serves port " + port)
+                .atMost(Duration.ofSeconds(30))
+                .until(() -> {
+                    try (Socket s = new Socket()) {
+                        s.connect(new InetSocketAddress(publicHost(exit), port), 2_000);
+                        return true;
+                    } catch (IOException e) {
+                        return false;
+                    }
+                });
     }
 
     @Test
@@ -210,6 +354,56 @@ class ReplicasE2E {
 
     @Test
     @Order(4)
+    void anAgentsPublicPortAndRouteAreServedByEveryReplica() throws Exception {
+        agent = shared.add(entry("agent-r", e -> e.server(nginx.wsUrl())
+                .set("splitstream.entry.transport", "websocket")
+                .set("splitstream.entry.agent", "agent-r")
+                .set("splitstream.entry.route-token", ROUTE_TOKEN)
+                .set(
+                        "splitstream.entry.expose",
+                        "tcp=127.0.0.1:" + target.port() + ",web=http://127.0.0.1:" + web.port())));
+        Matcher m = EXPOSING.matcher(agent.awaitLog("exposing tcp ", Duration.ofSeconds(60)));
+        assertThat(m.find()).isTrue();
+        agentPort = Integer.parseInt(m.group(1));
+        assertThat(agentPort).isBetween(lowPort, lowPort + PORTS - 1);
+        await("the agent is in the registry").atMost(Duration.ofSeconds(30)).until(() -> agentOwner()
+                .matches("r[123]"));
+        String owner = agentOwner();
+        assertThat(postgres.psql("SELECT owner_replica || ' ' || (expires_at IS NULL) FROM port_leases WHERE port = "
+                        + agentPort))
+                .isEqualTo(owner + " true");
+        double portsBefore = exposeRelayed("port");
+        double routesBefore = exposeRelayed("route");
+        long seed = 40;
+        for (Node exit : exits) {
+            awaitBound(exit, agentPort);
+            long started = System.nanoTime();
+            transferVia(publicHost(exit), agentPort, 4 * MIB, seed++);
+            figure(String.format(
+                    "expose: 4 MiB each way through port %d on %s (%s): %d ms",
+                    agentPort,
+                    exit.name(),
+                    exit.name().equals("exit-" + owner) ? "owner" : "relayed to " + owner,
+                    (System.nanoTime() - started) / 1_000_000));
+            String[] route = curl(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/index.html");
+            assertThat(route[0]).as("route through %s", exit.name()).isEqualTo("200");
+            assertThat(route[1].trim()).isEqualTo(HttpFixture.BODY.trim());
+        }
+        // an unknown route is still a plain 404 on every replica
+        assertThat(curl(exits.get(0).httpUrl() + "/_token/no-such-route-token-000/")[0])
+                .isEqualTo("404");
+        assertThat(exposeRelayed("port") - portsBefore)
+                .as("connections to the two non-owners' ports relayed to the owner")
+                .isGreaterThanOrEqualTo(2);
+        assertThat(exposeRelayed("route") - routesBefore).isGreaterThanOrEqualTo(2);
+        awaitAudit(
+                "relayed public connections",
+                "kind = 'relay' AND transport = 'public-port' AND outcome = 'relayed' AND bytes_up >= " + 4 * MIB,
+                2);
+    }
+
+    @Test
+    @Order(5)
     void postgresStoppedFor20sLiveSessionsMoveHandOffsFailClearlyAndItRecovers() throws Exception {
         int forward = Ports.free();
         try (CuttingRelay cutter = new CuttingRelay(nginx.port());
@@ -228,6 +422,23 @@ class ReplicasE2E {
                 Duration during = Transfers.uploadAndDownload(forward, 16 * MIB, 11, Duration.ofMinutes(2));
                 figure(String.format(
                         "registry down: 16 MiB each way on the live session in %.1f s", during.toMillis() / 1000.0));
+                // expose: the agent's port and route keep working on every replica (relays need no database), and a
+                // new agent is refused a port, saying why
+                long seed = 50;
+                for (Node exit : exits) {
+                    transferVia(publicHost(exit), agentPort, MIB, seed++);
+                    assertThat(curl(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/")[0])
+                            .as("route through %s while the registry is down", exit.name())
+                            .isEqualTo("200");
+                }
+                try (Node late = entry("agent-late", e -> e.server(nginx.wsUrl())
+                        .set("splitstream.entry.agent", "agent-late")
+                        .set("splitstream.entry.expose", "late=127.0.0.1:" + target.port()))) {
+                    assertThat(late.awaitLog("cannot expose late", Duration.ofSeconds(60)))
+                            .contains("registry database is unreachable")
+                            .contains("no new public ports now")
+                            .doesNotContain("unused-trust-auth");
+                }
                 // a cut: the resume reaches a non-owner, which cannot hand it over and says so; the entry retries
                 // until round-robin brings it to the owner, which resumes without the database
                 cutter.cut();
@@ -258,6 +469,22 @@ class ReplicasE2E {
                     .until(() -> exits.stream()
                             .allMatch(e -> e.managementGet("/q/health/ready").isPresent()));
             figure("registry back: replicas ready " + (System.nanoTime() - upAt) / 1_000_000 + " ms after PostgreSQL");
+            try (Node late = entry("agent-late", e -> e.server(nginx.wsUrl())
+                    .set("splitstream.entry.agent", "agent-late")
+                    .set("splitstream.entry.expose", "late=127.0.0.1:" + target.port()))) {
+                Matcher granted = Pattern.compile("exposing late \\S+ at tcp://\\S+:(\\d+)")
+                        .matcher(late.awaitLog("exposing late ", Duration.ofSeconds(60)));
+                assertThat(granted.find())
+                        .as("a new grant once the registry is back")
+                        .isTrue();
+                assertThat(Integer.parseInt(granted.group(1))).isNotEqualTo(agentPort);
+            }
+            // the public connections relayed while the database was down were audited once it was back
+            awaitAudit(
+                    "public connections relayed during the outage",
+                    "kind = 'relay' AND transport = 'public-port' AND outcome = 'relayed' AND bytes_up >= " + MIB
+                            + " AND at > now() - interval '3 minutes'",
+                    2);
             double relayedBefore = relayed("websocket");
             cutter.cut();
             entry.awaitLogCount("session resumed", 2, Duration.ofSeconds(60));
@@ -272,7 +499,7 @@ class ReplicasE2E {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void ownerKilledMidTransferTheEntryStartsANewSessionOnAnotherReplica() throws Exception {
         int forward = Ports.free();
         try (Node entry = entry("entry-kill", e -> e.server(nginx.wsUrl())
@@ -309,5 +536,53 @@ class ReplicasE2E {
             assertThat(postgres.psql("SELECT owner_replica FROM sessions ORDER BY created_at DESC LIMIT 1"))
                     .isNotEqualTo(owner);
         }
+    }
+
+    @Test
+    @Order(7)
+    void theAgentKeepsItsPortWhenItsReplicaDies() throws Exception {
+        assertThat(agent).as("the agent of the expose cases").isNotNull();
+        await().atMost(Duration.ofSeconds(30)).until(() -> agentOwner().matches("r[123]"));
+        String owner = agentOwner();
+        Node ownerNode = exits.stream()
+                .filter(e -> e.name().equals("exit-" + owner))
+                .findFirst()
+                .orElseThrow();
+        assertThat(ownerNode.isAlive()).isTrue();
+        int announced = agent.linesContaining("exposing tcp ").size();
+        long killedAt = System.nanoTime();
+        ownerNode.kill();
+        List<String> lines = agent.awaitLogCount("exposing tcp ", announced + 1, Duration.ofSeconds(90));
+        Matcher m = EXPOSING.matcher(lines.get(lines.size() - 1));
+        assertThat(m.find()).isTrue();
+        assertThat(Integer.parseInt(m.group(1)))
+                .as("the same port on another replica")
+                .isEqualTo(agentPort);
+        figure(String.format(
+                "expose: agent's replica killed, port %d granted again by another replica after %d ms",
+                agentPort, (System.nanoTime() - killedAt) / 1_000_000));
+        await("the agent's new replica is in the registry")
+                .atMost(Duration.ofSeconds(30))
+                .until(() -> agentOwner().matches("r[123]") && !agentOwner().equals(owner));
+        String now = agentOwner();
+        long seed = 60;
+        for (Node exit : exits) {
+            if (!exit.isAlive()) {
+                continue;
+            }
+            awaitBound(exit, agentPort);
+            transferVia(publicHost(exit), agentPort, 2 * MIB, seed++);
+            assertThat(curl(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/")[0])
+                    .as("route through %s after %s died", exit.name(), owner)
+                    .isEqualTo("200");
+        }
+        assertThat(postgres.psql("SELECT owner_replica || ' ' || (expires_at IS NULL) FROM port_leases WHERE port = "
+                        + agentPort))
+                .isEqualTo(now + " true");
+        assertThat(exits.stream()
+                        .mapToLong(
+                                e -> e.linesContaining("address already in use").size())
+                        .sum())
+                .isZero();
     }
 }

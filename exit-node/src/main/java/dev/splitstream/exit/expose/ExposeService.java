@@ -482,7 +482,8 @@ public class ExposeService {
             socket.close();
             return;
         }
-        bridge(socket, new ServiceKey(known.get().tokenId(), agent, service), "relayed by replica " + from);
+        SocketBridge.configure(socket); // half-close and TCP_NODELAY, as for sockets of public ports
+        bridge(socket, new ServiceKey(known.get().tokenId(), agent, service), "relayed for " + from);
     }
 
     /**

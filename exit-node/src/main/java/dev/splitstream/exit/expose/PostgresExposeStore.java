@@ -77,6 +77,8 @@ public final class PostgresExposeStore implements ExposeStore {
 
     private volatile boolean available;
     private volatile String detail = "not loaded yet";
+    /** Since when the database answers without a failure (replicas' heartbeats are meaningful after a while). */
+    private volatile Instant availableSince = Instant.MAX;
 
     public PostgresExposeStore(
             DataSource db, String replica, Duration lease, Duration offlineAfter, RouteTokens routeTokens) {
@@ -548,22 +550,26 @@ public final class PostgresExposeStore implements ExposeStore {
 
     /** Starts the countdown of leases and agents whose replica went offline, drops expired leases, re-imports. */
     void maintain() {
+        // Right after an outage every replica's heartbeat is old: give them time to beat before calling any offline.
+        boolean judge = available && Instant.now().isAfter(availableSince.plus(offlineAfter.multipliedBy(2)));
         try (Connection c = db.getConnection()) {
             String live = "SELECT id FROM replicas WHERE stopped_at IS NULL"
                     + " AND heartbeat > now() - make_interval(secs => ?)";
             int changed = 0;
-            try (PreparedStatement st = c.prepareStatement(
-                    "UPDATE port_leases SET expires_at = now() + make_interval(secs => ?) WHERE expires_at IS NULL"
-                            + " AND (owner_replica IS NULL OR owner_replica NOT IN (" + live + "))")) {
-                st.setDouble(1, lease.toMillis() / 1000.0);
-                st.setDouble(2, offlineAfter.toMillis() / 1000.0);
-                changed += st.executeUpdate();
-            }
-            try (PreparedStatement st = c.prepareStatement("UPDATE agents SET disconnected_at = now()"
-                    + " WHERE disconnected_at IS NULL AND deleted_at IS NULL"
-                    + " AND (owner_replica IS NULL OR owner_replica NOT IN (" + live + "))")) {
-                st.setDouble(1, offlineAfter.toMillis() / 1000.0);
-                changed += st.executeUpdate();
+            if (judge) {
+                try (PreparedStatement st = c.prepareStatement("UPDATE port_leases SET expires_at = now()"
+                        + " + make_interval(secs => ?) WHERE expires_at IS NULL"
+                        + " AND (owner_replica IS NULL OR owner_replica NOT IN (" + live + "))")) {
+                    st.setDouble(1, lease.toMillis() / 1000.0);
+                    st.setDouble(2, offlineAfter.toMillis() / 1000.0);
+                    changed += st.executeUpdate();
+                }
+                try (PreparedStatement st = c.prepareStatement("UPDATE agents SET disconnected_at = now()"
+                        + " WHERE disconnected_at IS NULL AND deleted_at IS NULL"
+                        + " AND (owner_replica IS NULL OR owner_replica NOT IN (" + live + "))")) {
+                    st.setDouble(1, offlineAfter.toMillis() / 1000.0);
+                    changed += st.executeUpdate();
+                }
             }
             try (PreparedStatement st = c.prepareStatement("DELETE FROM port_leases WHERE expires_at <= now()")) {
                 changed += st.executeUpdate();
@@ -693,10 +699,36 @@ public final class PostgresExposeStore implements ExposeStore {
 
     private void succeeded() {
         if (!available) {
-            LOG.infof("expose store: registry database reachable; %d writes pending", pendingCount());
+            availableSince = Instant.now();
+            int again = reassert();
+            LOG.infof(
+                    "expose store: registry database reachable; %d writes pending (%d of this replica's agents and"
+                            + " leases written again)",
+                    pendingCount(), again);
         }
         available = true;
         detail = "reachable";
+    }
+
+    /**
+     * Queues this replica's connected agents and their live leases for writing again: whatever happened to their rows
+     * while the database was unreachable (another replica may have called this one offline), they are this replica's.
+     */
+    private synchronized int reassert() {
+        int n = 0;
+        for (AgentRecord a : view.agents()) {
+            if (a.connected() && replica.equals(ownerByAgent.get(a.name()))) {
+                pendingAgents.putIfAbsent(a.name(), Optional.of(a));
+                n++;
+                for (Lease l : view.leases()) {
+                    if (l.key().agent().equals(a.name()) && l.expires().isEmpty()) {
+                        pendingLeases.putIfAbsent(l.key(), Optional.of(l));
+                        n++;
+                    }
+                }
+            }
+        }
+        return n;
     }
 
     private synchronized int pendingCount() {

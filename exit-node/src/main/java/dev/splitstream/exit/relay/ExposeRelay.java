@@ -6,15 +6,22 @@ import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AttributeKey;
 import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.impl.NetSocketInternal;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.annotation.PreDestroy;
@@ -50,6 +57,8 @@ public class ExposeRelay implements ExposeService.Remote {
     static final String UPGRADE = "splitstream-expose";
     /** Bytes one direction of a splice may queue before its reader pauses. */
     private static final int HIGH_WATER = 512 * 1024;
+
+    private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
 
     private final LegRelay legs;
     private final ExposeService expose;
@@ -142,10 +151,9 @@ public class ExposeRelay implements ExposeService.Remote {
                     return;
                 }
                 relayedPorts.increment();
+                ar.result().exceptionHandler(t -> {}); // the upgraded connection's end is the splice's business
                 NetSocket hop = r.result().netSocket();
                 long[] bytes = new long[2];
-                splice(socket, hop, n -> bytes[0] += n);
-                splice(hop, socket, n -> bytes[1] += n);
                 boolean[] done = new boolean[1];
                 Runnable end = () -> {
                     if (done[0]) {
@@ -154,6 +162,9 @@ public class ExposeRelay implements ExposeService.Remote {
                     done[0] = true;
                     socket.close();
                     hop.close();
+                    LOG.debugf(
+                            "public connection from %s to port %d (%s) relayed to replica %s: %d bytes in, %d out",
+                            client, port, key, owner.replicaId(), bytes[0], bytes[1]);
                     legs.audit(
                             null,
                             client,
@@ -165,6 +176,14 @@ public class ExposeRelay implements ExposeService.Remote {
                             bytes[1],
                             (System.nanoTime() - started) / 1_000_000);
                 };
+                int[] finished = new int[1];
+                Runnable fin = () -> {
+                    if (++finished[0] == 2) {
+                        end.run();
+                    }
+                };
+                splice(socket, hop, n -> bytes[0] += n, fin, end);
+                splice(hop, socket, n -> bytes[1] += n, fin, end);
                 socket.closeHandler(v -> end.run());
                 hop.closeHandler(v -> end.run());
                 socket.resume();
@@ -172,19 +191,59 @@ public class ExposeRelay implements ExposeService.Remote {
         });
     }
 
-    /** Copies {@code from} to {@code to}, pausing {@code from} while {@code to} cannot take more. */
-    private static void splice(NetSocket from, NetSocket to, java.util.function.LongConsumer counted) {
+    /**
+     * Copies {@code from} to {@code to}: reading stops (the channel's AUTO_READ, so a FIN never overtakes data) while
+     * {@code to} cannot take more; {@code from}'s FIN becomes {@code to}'s once everything before it was written, then
+     * {@code fin} runs. Without Netty channels underneath (never, in practice), a FIN closes both.
+     */
+    private static void splice(
+            NetSocket from, NetSocket to, java.util.function.LongConsumer counted, Runnable fin, Runnable close) {
         to.setWriteQueueMaxSize(HIGH_WATER);
+        Channel fromChannel =
+                from instanceof NetSocketInternal i ? i.channelHandlerContext().channel() : null;
+        Channel toChannel =
+                to instanceof NetSocketInternal i ? i.channelHandlerContext().channel() : null;
         from.handler(buffer -> {
             counted.accept(buffer.length());
             to.write(buffer);
             if (to.writeQueueFull()) {
-                from.pause();
-                to.drainHandler(v -> from.resume());
+                reading(from, fromChannel, false);
+                to.drainHandler(v -> reading(from, fromChannel, true));
             }
         });
-        from.endHandler(v -> to.end());
-        from.exceptionHandler(t -> to.close());
+        from.exceptionHandler(t -> close.run());
+        if (fromChannel == null || !(toChannel instanceof DuplexChannel duplex)) {
+            from.endHandler(v -> close.run());
+            return;
+        }
+        fromChannel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        Runnable finish = () -> {
+            LOG.debugf("relay splice: FIN from %s", from.remoteAddress());
+            to.write(Buffer.buffer()).onComplete(v -> {
+                LOG.debugf("relay splice: FIN passed on to %s", to.remoteAddress());
+                duplex.shutdownOutput();
+                fin.run();
+            });
+        };
+        ((NetSocketInternal) from).eventHandler(event -> {
+            if (event == ChannelInputShutdownEvent.INSTANCE) {
+                finish.run();
+            }
+        });
+        // A FIN that came while the owner was looked up was noted by the listener (SocketBridge.configure).
+        if (Boolean.TRUE.equals(fromChannel.attr(INPUT_SHUT_DOWN).get())) {
+            finish.run();
+        }
+    }
+
+    private static void reading(NetSocket socket, Channel channel, boolean on) {
+        if (channel != null) {
+            channel.config().setAutoRead(on);
+        } else if (on) {
+            socket.resume();
+        } else {
+            socket.pause();
+        }
     }
 
     private void refused(NetSocket socket, ServiceKey key, int port, String owner, String client, String why) {
@@ -220,7 +279,10 @@ public class ExposeRelay implements ExposeService.Remote {
         }
         request.toNetSocket()
                 .onSuccess(socket -> expose.acceptRelayed(socket, agent, service, inbound.clientAddress()))
-                .onFailure(t -> LOG.debugf("relayed public connection for %s/%s: %s", agent, service, t.toString()));
+                .onFailure(t -> {
+                    LOG.warnf("relayed public connection for %s/%s: %s", agent, service, t.toString());
+                    LegRelay.text(ctx.response(), 500, "cannot take over the connection");
+                });
     }
 
     // ---------------------------------------------------------------- HTTP routes
@@ -273,7 +335,8 @@ public class ExposeRelay implements ExposeService.Remote {
                 if (client == null) {
                     client = vertx.createHttpClient(new HttpClientOptions()
                             .setTcpNoDelay(true)
-                            .setKeepAlive(false)
+                            // keep-alive on: without it the client sends "Connection: close" instead of Upgrade
+                            .setKeepAlive(true)
                             .setConnectTimeout(5_000));
                 }
                 c = client;

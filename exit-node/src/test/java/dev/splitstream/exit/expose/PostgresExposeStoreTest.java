@@ -1,6 +1,7 @@
 package dev.splitstream.exit.expose;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.splitstream.exit.registry.TestPostgres;
 import java.sql.Connection;
@@ -157,13 +158,25 @@ class PostgresExposeStoreTest {
     void leasesOfAReplicaThatStopsHeartBeatingStartTheirCountdown() throws Exception {
         heartbeat("r3");
         PostgresExposeStore r3 = store("r3");
-        PostgresExposeStore r2 = store("r2");
+        // offline after 1 s: r2 calls replicas offline once it has been connected for twice that
+        PostgresExposeStore r2 =
+                new PostgresExposeStore(db, "r2", Duration.ofMinutes(10), Duration.ofSeconds(1), new RouteTokens());
+        r2.reload();
         ServiceKey key = new ServiceKey("t3", "dies", "web");
         assertThat(acquire(r3, key, 0, 12000, 12009).lease()).isPresent();
         r3.putAgent(agent("dies", "t3", 12000));
         r3.flush();
         exec("UPDATE replicas SET heartbeat = now() - interval '10 seconds' WHERE id = 'r3'");
         r2.maintain();
+        assertThat(query("SELECT expires_at IS NULL FROM port_leases WHERE port = 12000"))
+                .as("no replica is called offline right after the database came back (nobody could beat)")
+                .isEqualTo("t");
+        await().atMost(20, TimeUnit.SECONDS)
+                .pollInterval(Duration.ofMillis(500))
+                .until(() -> {
+                    r2.maintain();
+                    return "t".equals(query("SELECT expires_at IS NOT NULL FROM port_leases WHERE port = 12000"));
+                });
         assertThat(query("SELECT expires_at > now() + interval '9 minutes' FROM port_leases WHERE port = 12000"))
                 .as("countdown of splitstream.exit.lease from now")
                 .isEqualTo("t");
@@ -265,6 +278,9 @@ class PostgresExposeStoreTest {
         } finally {
             postgres.startServer();
         }
+        // meanwhile another replica called r1 offline: r1 writes its agents and live leases again once it is back
+        exec("UPDATE port_leases SET expires_at = now() + interval '1 minute' WHERE port = 14000");
+        r1.flush();
         r1.flush();
         assertThat(r1.available()).isTrue();
         assertThat(query("SELECT owner_replica || ' ' || (expires_at IS NULL) FROM port_leases WHERE port = 14000"))
