@@ -57,6 +57,7 @@ public class HttpRoutes {
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
+    private final RoutePool pool;
 
     public HttpRoutes(
             ExposeService expose,
@@ -64,8 +65,10 @@ public class HttpRoutes {
             SessionRegistry sessions,
             SplitstreamConfig config,
             MeterRegistry registry,
-            RequestLog requestLog) {
+            RequestLog requestLog,
+            RoutePool pool) {
         this.requestLog = requestLog;
+        this.pool = pool;
         this.expose = expose;
         this.tokens = tokens;
         this.sessions = sessions;
@@ -222,12 +225,19 @@ public class HttpRoutes {
         }
         active.incrementAndGet();
         RouteExchange exchange = new RouteExchange(
-                ctx.request(), uri, hostHeader, via == RequestLog.Via.HUB, (method, status, nanos, in, out) -> {
+                ctx.request(),
+                uri,
+                hostHeader,
+                via == RequestLog.Via.HUB,
+                pool,
+                agent.name(),
+                streamName,
+                (method, status, nanos, in, out) -> {
                     active.decrementAndGet();
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
                     record(agent.name(), service, via, method, path, status, nanos, in, out);
                 });
-        expose.openStream(agent.name(), streamName, exchange);
+        exchange.start();
     }
 
     /** {@code scheme://host[:port]} with scheme http or https and nothing else, normalised. */
