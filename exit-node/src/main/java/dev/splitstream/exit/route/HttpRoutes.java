@@ -6,6 +6,8 @@ import dev.splitstream.exit.expose.AgentRecord;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.RouteTokens;
 import dev.splitstream.exit.session.SessionRegistry;
+import dev.splitstream.exit.token.RoutePassword;
+import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -58,6 +60,7 @@ public class HttpRoutes {
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
     private final RoutePool pool;
+    private final TokenRegistry tokenPolicies;
 
     public HttpRoutes(
             ExposeService expose,
@@ -66,7 +69,9 @@ public class HttpRoutes {
             SplitstreamConfig config,
             MeterRegistry registry,
             RequestLog requestLog,
-            RoutePool pool) {
+            RoutePool pool,
+            TokenRegistry tokenPolicies) {
+        this.tokenPolicies = tokenPolicies;
         this.requestLog = requestLog;
         this.pool = pool;
         this.expose = expose;
@@ -223,6 +228,25 @@ public class HttpRoutes {
             streamName = service + "|" + other.get();
             hostHeader = hostOf(other.get().toString());
         }
+        boolean passwordChecked = false;
+        if (via != RequestLog.Via.HUB) {
+            Optional<RoutePassword> password = tokenPolicies
+                    .policy(agent.tokenId())
+                    .flatMap(p -> p.expose().routePassword());
+            if (password.isPresent()) {
+                if (!password.get().admits(ctx.request().getHeader("Authorization"))) {
+                    ctx.request().resume();
+                    ctx.response()
+                            .setStatusCode(401)
+                            .putHeader("WWW-Authenticate", "Basic realm=\"splitstream route\", charset=\"UTF-8\"")
+                            .putHeader("Content-Type", "text/plain; charset=utf-8")
+                            .end("this route needs a password\n");
+                    record(agent.name(), service, via, ctx.request().method().name(), path, 401, 0, 0, 0);
+                    return;
+                }
+                passwordChecked = true;
+            }
+        }
         active.incrementAndGet();
         RouteExchange exchange = new RouteExchange(
                 ctx.request(),
@@ -237,6 +261,9 @@ public class HttpRoutes {
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
                     record(agent.name(), service, via, method, path, status, nanos, in, out);
                 });
+        if (passwordChecked) {
+            exchange.withoutAuthorization(); // the route's own password is not the service's business
+        }
         exchange.start();
     }
 

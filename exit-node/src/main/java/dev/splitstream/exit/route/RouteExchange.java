@@ -72,6 +72,8 @@ final class RouteExchange {
     /**
      * Headers that never leave the exit towards the service. {@code Expect} is answered here: the exit sends
      * {@code 100 Continue} itself once the agent's service is connected, and drops the service's interim responses.
+     * {@code Authorization} is not among them: it is the service's business, unless it carried the route's own Basic
+     * password ({@link #withoutAuthorization}).
      */
     private static final Set<String> PRIVATE = Set.of("x-token", "x-host", "expect");
 
@@ -117,6 +119,7 @@ final class RouteExchange {
     private final RoutePool pool;
     private final String agent;
     private final String service;
+    private boolean dropAuthorization;
 
     // Owned by the HTTP thread.
     private EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
@@ -196,6 +199,11 @@ final class RouteExchange {
         return request.getHeader("Upgrade") != null
                 && connection != null
                 && connection.toLowerCase(Locale.ROOT).contains("upgrade");
+    }
+
+    /** The client's {@code Authorization} was the route's own password: it does not go on to the service. */
+    void withoutAuthorization() {
+        this.dropAuthorization = true;
     }
 
     boolean isUpgrade() {
@@ -412,6 +420,9 @@ final class RouteExchange {
                 continue;
             }
             if (name.startsWith("x-forwarded-") || name.equals("host")) {
+                continue;
+            }
+            if (dropAuthorization && name.equals("authorization")) {
                 continue;
             }
             h.add(e.getKey(), e.getValue());
