@@ -615,10 +615,15 @@ final class RouteExchange {
         if (status == 101 && upgrade) {
             for (Map.Entry<String, String> e : r.headers()) {
                 String name = e.getKey().toLowerCase(Locale.ROOT);
-                if (!name.equals("connection") && !name.equals("upgrade")) {
+                if (!name.equals("connection") && !name.equals("upgrade") && !listed.contains(name)) {
                     response.headers().add(e.getKey(), e.getValue());
                 }
             }
+            // Vert.x sends the 101 with exactly these headers: a WebSocket client refuses one without them (RFC 6455
+            // 4.1), so the upgrade the service agreed to is named again.
+            String protocol = r.headers().get(HttpHeaderNames.UPGRADE);
+            response.headers().set(HttpHeaderNames.CONNECTION, "Upgrade");
+            response.headers().set(HttpHeaderNames.UPGRADE, protocol != null ? protocol : request.getHeader("Upgrade"));
             upgraded = true;
             request.toNetSocket().onComplete(ar -> {
                 if (ar.failed()) {
