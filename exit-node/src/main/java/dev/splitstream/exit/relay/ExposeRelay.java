@@ -1,5 +1,6 @@
 package dev.splitstream.exit.relay;
 
+import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.ServiceKey;
 import dev.splitstream.exit.registry.ExitRegistry;
@@ -7,7 +8,6 @@ import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.AttributeKey;
@@ -15,11 +15,9 @@ import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.impl.NetSocketInternal;
 import io.vertx.ext.web.Router;
@@ -67,7 +65,8 @@ public class ExposeRelay implements ExposeService.Remote {
     private final Counter relayedPorts;
     private final Counter relayedRoutes;
     private final Counter unreachable;
-    private volatile HttpClient client;
+    private volatile NetClient client;
+    private volatile NetClient tlsClient;
 
     public ExposeRelay(LegRelay legs, ExposeService expose, ExitRegistry registry, Vertx vertx, MeterRegistry meters) {
         this.legs = legs;
@@ -120,89 +119,135 @@ public class ExposeRelay implements ExposeService.Remote {
                 }));
     }
 
+    /**
+     * Opens the hop to the owner: a TCP connection with one HTTP/1.1 upgrade request on it, then raw bytes. Written
+     * here rather than with Vert.x's HTTP client tunnel, whose socket hides its channel, so that a client's FIN could
+     * not be passed on (half-close) and an empty write never completed.
+     */
     private void hop(NetSocket socket, ServiceKey key, int port, OwnerLookup owner, String client, long started) {
         URI base = owner.url();
         boolean tls = "https".equals(base.getScheme().toLowerCase(Locale.ROOT));
         String prefix = base.getRawPath() == null ? "" : base.getRawPath().replaceAll("/+$", "");
-        RequestOptions options = new RequestOptions()
-                .setMethod(HttpMethod.GET)
-                .setHost(base.getHost())
-                .setPort(base.getPort() > 0 ? base.getPort() : tls ? 443 : 80)
-                .setSsl(tls)
-                .setURI(prefix + PATH + "?agent=" + encode(key.agent()) + "&service=" + encode(key.service()))
-                .putHeader("Connection", "Upgrade")
-                .putHeader("Upgrade", UPGRADE)
-                .putHeader(ClusterAuth.RELAY_HEADER, legs.sign(client))
-                .putHeader(ClusterAuth.FOR_HEADER, client);
+        int ownerPort = base.getPort() > 0 ? base.getPort() : tls ? 443 : 80;
+        String request = "GET " + prefix + PATH + "?agent=" + encode(key.agent()) + "&service="
+                + encode(key.service()) + " HTTP/1.1\r\n"
+                + "Host: " + base.getHost() + ":" + ownerPort + "\r\n"
+                + "Connection: Upgrade\r\n"
+                + "Upgrade: " + UPGRADE + "\r\n"
+                + ClusterAuth.RELAY_HEADER + ": " + legs.sign(client) + "\r\n"
+                + ClusterAuth.FOR_HEADER + ": " + client + "\r\n\r\n";
         Consumer<String> failed = why -> refused(socket, key, port, owner.replicaId(), client, why);
-        client().request(options).onComplete(ar -> {
+        client(tls).connect(ownerPort, base.getHost()).onComplete(ar -> {
             if (ar.failed()) {
                 failed.accept(ar.cause().toString());
                 return;
             }
-            ar.result().connect().onComplete(r -> {
-                if (r.failed()) {
-                    failed.accept(r.cause().toString());
-                    return;
+            NetSocket hop = ar.result();
+            SocketBridge.configure(hop);
+            Buffer head = Buffer.buffer();
+            boolean[] upgraded = new boolean[1];
+            hop.closeHandler(v -> {
+                if (!upgraded[0]) {
+                    failed.accept("replica " + owner.replicaId() + " closed the hop");
                 }
-                if (r.result().statusCode() != 101) {
-                    failed.accept("replica " + owner.replicaId() + " answered "
-                            + r.result().statusCode());
-                    return;
-                }
-                relayedPorts.increment();
-                ar.result().exceptionHandler(t -> {}); // the upgraded connection's end is the splice's business
-                NetSocket hop = r.result().netSocket();
-                long[] bytes = new long[2];
-                boolean[] done = new boolean[1];
-                Runnable end = () -> {
-                    if (done[0]) {
-                        return;
-                    }
-                    done[0] = true;
-                    socket.close();
-                    hop.close();
-                    LOG.debugf(
-                            "public connection from %s to port %d (%s) relayed to replica %s: %d bytes in, %d out",
-                            client, port, key, owner.replicaId(), bytes[0], bytes[1]);
-                    legs.audit(
-                            null,
-                            client,
-                            "public-port",
-                            owner.replicaId(),
-                            "relayed",
-                            "port " + port + " of " + key,
-                            bytes[0],
-                            bytes[1],
-                            (System.nanoTime() - started) / 1_000_000);
-                };
-                int[] finished = new int[1];
-                Runnable fin = () -> {
-                    if (++finished[0] == 2) {
-                        end.run();
-                    }
-                };
-                splice(socket, hop, n -> bytes[0] += n, fin, end);
-                splice(hop, socket, n -> bytes[1] += n, fin, end);
-                socket.closeHandler(v -> end.run());
-                hop.closeHandler(v -> end.run());
-                socket.resume();
             });
+            hop.handler(buffer -> {
+                if (upgraded[0]) {
+                    return;
+                }
+                head.appendBuffer(buffer);
+                String text = head.toString(StandardCharsets.ISO_8859_1);
+                int endOfHead = text.indexOf("\r\n\r\n");
+                if (endOfHead < 0) {
+                    if (head.length() > 8192) {
+                        hop.close();
+                    }
+                    return;
+                }
+                upgraded[0] = true;
+                String status = text.substring(0, Math.max(0, text.indexOf("\r\n")));
+                if (!status.startsWith("HTTP/1.1 101")) {
+                    hop.close();
+                    failed.accept("replica " + owner.replicaId() + " answered " + status);
+                    return;
+                }
+                Buffer early = head.getBuffer(endOfHead + 4, head.length());
+                splice(socket, hop, key, port, owner, client, started, early);
+            });
+            hop.write(request);
         });
+    }
+
+    private void splice(
+            NetSocket socket,
+            NetSocket hop,
+            ServiceKey key,
+            int port,
+            OwnerLookup owner,
+            String client,
+            long started,
+            Buffer early) {
+        relayedPorts.increment();
+        long[] bytes = new long[] {0, early.length()};
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable end = () -> {
+            if (!done.compareAndSet(false, true)) {
+                return;
+            }
+            socket.close();
+            hop.close();
+            LOG.debugf(
+                    "public connection from %s to port %d (%s) relayed to replica %s: %d bytes in, %d out",
+                    client, port, key, owner.replicaId(), bytes[0], bytes[1]);
+            legs.audit(
+                    null,
+                    client,
+                    "public-port",
+                    owner.replicaId(),
+                    "relayed",
+                    "port " + port + " of " + key,
+                    bytes[0],
+                    bytes[1],
+                    (System.nanoTime() - started) / 1_000_000);
+        };
+        java.util.concurrent.atomic.AtomicInteger finished = new java.util.concurrent.atomic.AtomicInteger();
+        Runnable fin = () -> {
+            if (finished.incrementAndGet() == 2) {
+                end.run();
+            }
+        };
+        if (early.length() > 0) {
+            socket.write(early);
+        }
+        Channel publicChannel = channel(socket);
+        Channel hopChannel = channel(hop);
+        splice(socket, publicChannel, hop, hopChannel, n -> bytes[0] += n, fin, end);
+        splice(hop, hopChannel, socket, publicChannel, n -> bytes[1] += n, fin, end);
+        socket.closeHandler(v -> end.run());
+        hop.closeHandler(v -> socket.write(Buffer.buffer()).onComplete(x -> end.run()));
+        socket.resume();
+    }
+
+    private static Channel channel(NetSocket socket) {
+        return socket instanceof NetSocketInternal internal
+                ? internal.channelHandlerContext().channel()
+                : null;
     }
 
     /**
      * Copies {@code from} to {@code to}: reading stops (the channel's AUTO_READ, so a FIN never overtakes data) while
-     * {@code to} cannot take more; {@code from}'s FIN becomes {@code to}'s once everything before it was written, then
-     * {@code fin} runs. Without Netty channels underneath (never, in practice), a FIN closes both.
+     * {@code to} cannot take more. {@code from}'s FIN becomes {@code to}'s once everything before it was written, then
+     * {@code fin} runs. Both sockets allow half-close ({@link SocketBridge#configure}): a FIN arrives as an event.
      */
     private static void splice(
-            NetSocket from, NetSocket to, java.util.function.LongConsumer counted, Runnable fin, Runnable close) {
+            NetSocket from,
+            Channel fromChannel,
+            NetSocket to,
+            Channel toChannel,
+            java.util.function.LongConsumer counted,
+            Runnable fin,
+            Runnable close) {
         to.setWriteQueueMaxSize(HIGH_WATER);
-        Channel fromChannel =
-                from instanceof NetSocketInternal i ? i.channelHandlerContext().channel() : null;
-        Channel toChannel =
-                to instanceof NetSocketInternal i ? i.channelHandlerContext().channel() : null;
         from.handler(buffer -> {
             counted.accept(buffer.length());
             to.write(buffer);
@@ -212,20 +257,19 @@ public class ExposeRelay implements ExposeService.Remote {
             }
         });
         from.exceptionHandler(t -> close.run());
-        if (fromChannel == null || !(toChannel instanceof DuplexChannel duplex)) {
-            from.endHandler(v -> close.run());
+        Runnable finish = () -> to.write(Buffer.buffer()).onComplete(v -> {
+            if (toChannel instanceof DuplexChannel duplex && !duplex.isOutputShutdown()) {
+                duplex.shutdownOutput();
+            } else if (!(toChannel instanceof DuplexChannel)) {
+                to.end();
+            }
+            fin.run();
+        });
+        if (!(from instanceof NetSocketInternal internal)) {
+            from.endHandler(v -> finish.run());
             return;
         }
-        fromChannel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-        Runnable finish = () -> {
-            LOG.debugf("relay splice: FIN from %s", from.remoteAddress());
-            to.write(Buffer.buffer()).onComplete(v -> {
-                LOG.debugf("relay splice: FIN passed on to %s", to.remoteAddress());
-                duplex.shutdownOutput();
-                fin.run();
-            });
-        };
-        ((NetSocketInternal) from).eventHandler(event -> {
+        internal.eventHandler(event -> {
             if (event == ChannelInputShutdownEvent.INSTANCE) {
                 finish.run();
             }
@@ -328,18 +372,21 @@ public class ExposeRelay implements ExposeService.Remote {
         return true;
     }
 
-    private HttpClient client() {
-        HttpClient c = client;
+    private NetClient client(boolean tls) {
+        NetClient c = tls ? tlsClient : client;
         if (c == null) {
             synchronized (this) {
-                if (client == null) {
-                    client = vertx.createHttpClient(new HttpClientOptions()
-                            .setTcpNoDelay(true)
-                            // keep-alive on: without it the client sends "Connection: close" instead of Upgrade
-                            .setKeepAlive(true)
-                            .setConnectTimeout(5_000));
+                NetClientOptions options = new NetClientOptions()
+                        .setTcpNoDelay(true)
+                        .setConnectTimeout(5_000)
+                        .setSsl(tls)
+                        .setHostnameVerificationAlgorithm(tls ? "HTTPS" : "");
+                if (tls && tlsClient == null) {
+                    tlsClient = vertx.createNetClient(options);
+                } else if (!tls && client == null) {
+                    client = vertx.createNetClient(options);
                 }
-                c = client;
+                c = tls ? tlsClient : client;
             }
         }
         return c;
@@ -353,6 +400,9 @@ public class ExposeRelay implements ExposeService.Remote {
     void close() {
         if (client != null) {
             client.close();
+        }
+        if (tlsClient != null) {
+            tlsClient.close();
         }
     }
 }
