@@ -1,5 +1,6 @@
 package dev.splitstream.exit.transport.ws;
 
+import dev.splitstream.bridge.WebSocketWriter;
 import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.relay.WsRelay;
 import dev.splitstream.exit.session.ExitSession;
@@ -15,6 +16,7 @@ import io.netty.buffer.Unpooled;
 import io.quarkus.websockets.next.CloseReason;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.WebSocketBase;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import org.jboss.logging.Logger;
@@ -52,8 +54,16 @@ final class WsLeg implements Leg {
 
     private WsRelay relay;
 
+    /**
+     * Writes to the Vert.x WebSocket under the connection, flushing once per event-loop turn; null when websockets-next
+     * does not let us reach it (then its {@code Uni}-per-message API sends).
+     */
+    private final WebSocketWriter writer;
+
     WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
+        WebSocketBase ws = UnderlyingWebSocket.of(connection);
+        this.writer = ws == null ? null : WebSocketWriter.of(ws);
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
         this.inbound = deps.relay().inbound(connection);
@@ -237,6 +247,10 @@ final class WsLeg implements Leg {
         // Sealed frames must leave in the order of their counters: encoding and queueing happen under one lock.
         synchronized (this) {
             ByteBuffer encoded = handshake.encoder().encode(frame);
+            if (writer != null) {
+                writer.write(encoded);
+                return;
+            }
             connection
                     .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
                     .subscribe()
