@@ -1,5 +1,6 @@
 package dev.splitstream.entry.transport.ws;
 
+import dev.splitstream.bridge.WebSocketMessages;
 import dev.splitstream.bridge.WebSocketWriter;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ProxySpec;
@@ -188,13 +189,21 @@ public final class WebSocketTransport implements Transport {
             this.ws = ws;
             this.unmasked = unmasked;
             this.writer = WebSocketWriter.of(ws);
-            ws.binaryMessageHandler(buf -> {
-                answered = true;
-                if (!closed) {
-                    handler.onFrame(buf.getByteBuf().nioBuffer());
+            // Messages straight from the frames: Vert.x's binaryMessageHandler copies every message once more.
+            ws.frameHandler(new WebSocketMessages(MAX_MESSAGE, new WebSocketMessages.Sink() {
+                @Override
+                public void onMessage(Buffer message) {
+                    answered = true;
+                    if (!closed) {
+                        handler.onFrame(message.getByteBuf().nioBuffer());
+                    }
                 }
-            });
-            ws.textMessageHandler(text -> fail(handler, "exit node sent a text message"));
+
+                @Override
+                public void onInvalid(String reason) {
+                    fail(handler, "exit node sent a bad message: " + reason);
+                }
+            }));
             ws.exceptionHandler(t -> fail(handler, describe(t)));
             ws.closeHandler(v -> {
                 Short status = ws.closeStatusCode();

@@ -7,8 +7,9 @@ import org.jboss.logging.Logger;
 
 /**
  * The Vert.x WebSocket under a websockets-next connection. websockets-next sends through a {@code Uni} per message
- * (with context propagation on each) and gives no write-queue signal; its connection keeps the Vert.x
- * {@link WebSocketBase} behind a package-private {@code webSocket()} method, which this reads once per connection. If a later Quarkus renames it, {@link #of} answers
+ * (with context propagation on each), gives no write-queue signal, and delivers binary messages through Vert.x's
+ * aggregator (one more copy of each); its connection keeps the Vert.x {@link WebSocketBase} behind a package-private
+ * {@code webSocket()} method, which this reads once per connection. If a later Quarkus renames it, {@link #of} answers
  * null, the leg falls back to the public API, and a warning says so.
  */
 final class UnderlyingWebSocket {

@@ -1,5 +1,6 @@
 package dev.splitstream.exit.transport.ws;
 
+import dev.splitstream.bridge.WebSocketMessages;
 import dev.splitstream.bridge.WebSocketWriter;
 import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.relay.WsRelay;
@@ -9,6 +10,8 @@ import dev.splitstream.exit.transport.LegHandshake;
 import dev.splitstream.exit.transport.TransportDeps;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.FrameSink;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.ProtocolException;
@@ -64,6 +67,29 @@ final class WsLeg implements Leg {
         this.connection = connection;
         WebSocketBase ws = UnderlyingWebSocket.of(connection);
         this.writer = ws == null ? null : WebSocketWriter.of(ws);
+        if (ws != null) {
+            // Messages straight from the frames, without Vert.x's aggregating copy and websockets-next's dispatch;
+            // ExitWebSocket.onMessage then only serves connections whose WebSocket could not be reached.
+            int maxMessage =
+                    deps.settings().limits().maxPayload() + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
+            ws.textMessageHandler(null);
+            ws.binaryMessageHandler(null);
+            ws.frameHandler(new WebSocketMessages(maxMessage, new WebSocketMessages.Sink() {
+                @Override
+                public void onMessage(Buffer message) {
+                    WsLeg.this.onMessage(message);
+                }
+
+                @Override
+                public void onInvalid(String reason) {
+                    if (phase == Phase.OPEN && session != null) {
+                        session.protocolError(WsLeg.this, new ProtocolException(reason));
+                    } else {
+                        fail(CloseCode.PROTOCOL_ERROR, reason);
+                    }
+                }
+            }));
+        }
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
         this.inbound = deps.relay().inbound(connection);
