@@ -67,29 +67,6 @@ final class WsLeg implements Leg {
         this.connection = connection;
         WebSocketBase ws = UnderlyingWebSocket.of(connection);
         this.writer = ws == null ? null : WebSocketWriter.of(ws);
-        if (ws != null) {
-            // Messages straight from the frames, without Vert.x's aggregating copy and websockets-next's dispatch;
-            // ExitWebSocket.onMessage then only serves connections whose WebSocket could not be reached.
-            int maxMessage =
-                    deps.settings().limits().maxPayload() + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
-            ws.textMessageHandler(null);
-            ws.binaryMessageHandler(null);
-            ws.frameHandler(new WebSocketMessages(maxMessage, new WebSocketMessages.Sink() {
-                @Override
-                public void onMessage(Buffer message) {
-                    WsLeg.this.onMessage(message);
-                }
-
-                @Override
-                public void onInvalid(String reason) {
-                    if (phase == Phase.OPEN && session != null) {
-                        session.protocolError(WsLeg.this, new ProtocolException(reason));
-                    } else {
-                        fail(CloseCode.PROTOCOL_ERROR, reason);
-                    }
-                }
-            }));
-        }
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
         this.inbound = deps.relay().inbound(connection);
@@ -100,6 +77,33 @@ final class WsLeg implements Leg {
                 refuse(CloseCode.TIMEOUT, "handshake not completed within " + ms + "ms");
             }
         });
+        if (ws != null) {
+            // Messages straight from the frames, without Vert.x's aggregating copy and websockets-next's dispatch;
+            // ExitWebSocket.onMessage then only serves connections whose WebSocket could not be reached.
+            int maxMessage =
+                    deps.settings().limits().maxPayload() + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
+            try {
+                ws.textMessageHandler(null);
+                ws.binaryMessageHandler(null);
+                ws.frameHandler(new WebSocketMessages(maxMessage, new WebSocketMessages.Sink() {
+                    @Override
+                    public void onMessage(Buffer message) {
+                        WsLeg.this.onMessage(message);
+                    }
+
+                    @Override
+                    public void onInvalid(String reason) {
+                        if (phase == Phase.OPEN && session != null) {
+                            session.protocolError(WsLeg.this, new ProtocolException(reason));
+                        } else {
+                            fail(CloseCode.PROTOCOL_ERROR, reason);
+                        }
+                    }
+                }));
+            } catch (IllegalStateException closedAlready) {
+                // the WebSocket closed before the endpoint opened: websockets-next reports the close
+            }
+        }
     }
 
     @Override
