@@ -4,13 +4,10 @@ import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.AttributeKey;
@@ -171,10 +168,12 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
-        if (socket instanceof NetSocketInternal internal && budget.share() < BufferBudget.MAX_READ) {
-            // Reads of at most one share while the budget is busy (a lease overshoots its allowance by one read at
-            // most), of up to 64 KiB while it has room for every lease to read that much.
-            internal.channelHandlerContext().channel().config().setRecvByteBufAllocator(new BudgetedReads(budget));
+        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
+            // Reads of at most one share: a lease overshoots its allowance by one read at most.
+            internal.channelHandlerContext()
+                    .channel()
+                    .config()
+                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
         }
         metrics.connectionOpened();
         noteBudget(budget, lease != null);
@@ -678,35 +677,6 @@ public final class SocketBridge implements StreamEndpoint {
             r.run();
         } else {
             ctx.runOnContext(v -> r.run());
-        }
-    }
-
-    /**
-     * Netty's adaptive read sizes, capped per read by {@link BufferBudget#readSize()}: a stream reads (and sends) frames
-     * of up to 64 KiB while the node's budget has room, and of one share when it is busy.
-     */
-    static final class BudgetedReads extends AdaptiveRecvByteBufAllocator {
-        private final BufferBudget budget;
-
-        BudgetedReads(BufferBudget budget) {
-            super(64, 1024, BufferBudget.MAX_READ);
-            this.budget = budget;
-        }
-
-        @Override
-        @SuppressWarnings("deprecation")
-        public Handle newHandle() {
-            return new RecvByteBufAllocator.DelegatingHandle(super.newHandle()) {
-                @Override
-                public ByteBuf allocate(ByteBufAllocator alloc) {
-                    return alloc.ioBuffer(guess());
-                }
-
-                @Override
-                public int guess() {
-                    return Math.min(delegate().guess(), budget.readSize());
-                }
-            };
         }
     }
 }

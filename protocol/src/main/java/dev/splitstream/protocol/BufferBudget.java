@@ -16,9 +16,8 @@ import java.util.Set;
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
  * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
- * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time unless
- * {@link #readSize()} allows more (only while all leases reading that much at once would stay within the limit), so the
- * bytes held never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
+ * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
  * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
  * the stream instead of holding them.
  *
@@ -91,26 +90,9 @@ public final class BufferBudget {
         return limit;
     }
 
-    /** Bytes each lease is guaranteed; also the largest read a caller should make at once when the budget is busy. */
+    /** Bytes each lease is guaranteed; also the largest read a caller should make at once. */
     public int share() {
         return share;
-    }
-
-    /** The largest read {@link #readSize()} allows: one DATA frame of the default payload size. */
-    public static final int MAX_READ = 64 * 1024;
-
-    /**
-     * The most a caller should read from a socket now: {@link #MAX_READ} while every open lease could make a read of
-     * that size without the commitments passing the limit, else one {@link #share()}. Reads of a share cut bulk data
-     * into frames of a share (16 KiB by default), and every frame costs its own encryption set-up, message, write and
-     * system calls on both nodes; a large read is allowed only when it cannot break the bound above (all leases
-     * reading that much at once would still stay within the limit).
-     */
-    public synchronized int readSize() {
-        if (share >= MAX_READ) {
-            return share;
-        }
-        return reserved + borrowed + (long) Math.max(1, leases) * MAX_READ <= limit ? MAX_READ : share;
     }
 
     /** Stream bytes held now (charged and not yet released). */

@@ -194,27 +194,4 @@ class BufferBudgetTest {
         assertThatThrownBy(() -> new BufferBudget(1 << 20, 512)).hasMessageContaining("share must be at least 1024");
         assertThatThrownBy(() -> new BufferBudget(3L * SHARE, SHARE)).hasMessageContaining("at least 4 shares");
     }
-
-    @Test
-    void readsAre64KibWhileEveryLeaseCouldReadThatMuchAndOneShareOtherwise() {
-        BufferBudget budget = new BufferBudget(1024 * 1024, 16 * 1024);
-        assertThat(budget.readSize()).isEqualTo(BufferBudget.MAX_READ);
-        java.util.List<BufferBudget.Lease> leases = new java.util.ArrayList<>();
-        for (int i = 0; i < 8; i++) {
-            leases.add(budget.tryOpen());
-        }
-        // 8 shares committed (128 KiB) + 8 reads of 64 KiB = 640 KiB <= 1 MiB
-        assertThat(budget.readSize()).isEqualTo(BufferBudget.MAX_READ);
-        leases.get(0).charge(450 * 1024); // borrows 434 KiB: 562 + 512 KiB > 1 MiB
-        assertThat(budget.readSize()).isEqualTo(16 * 1024);
-        leases.get(0).release(450 * 1024);
-        assertThat(budget.readSize()).isEqualTo(BufferBudget.MAX_READ);
-        for (int i = 0; i < 4; i++) {
-            leases.add(budget.tryOpen()); // 12 shares (192 KiB) + 12 x 64 KiB = 960 KiB
-        }
-        assertThat(budget.readSize()).isEqualTo(BufferBudget.MAX_READ);
-        leases.add(budget.tryOpen()); // 13 shares + 13 x 64 KiB = 1040 KiB > 1 MiB
-        assertThat(budget.readSize()).isEqualTo(16 * 1024);
-        assertThat(new BufferBudget(1024 * 1024, 64 * 1024).readSize()).isEqualTo(64 * 1024);
-    }
 }
