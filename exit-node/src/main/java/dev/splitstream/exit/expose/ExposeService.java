@@ -670,6 +670,12 @@ public class ExposeService {
         return store.leases();
     }
 
+    /** The session serving {@code agent} now, if it is connected. Any thread. */
+    public synchronized Optional<ExitSession> sessionOf(String agent) {
+        Live l = live.get(agent);
+        return l == null ? Optional.empty() : Optional.ofNullable(l.session);
+    }
+
     /** Connections waiting for an agent now. */
     public int queuedConnections() {
         return queued.get();

@@ -57,6 +57,9 @@ public class HttpRoutes {
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
+    /** Field-injected so the constructor stays as it is for the other work on routes. */
+    @jakarta.inject.Inject
+    AgentReports agentReports;
 
     public HttpRoutes(
             ExposeService expose,
@@ -187,8 +190,9 @@ public class HttpRoutes {
             long nanos,
             long in,
             long out) {
-        String shown = RequestLog.loggablePath(path);
+        String shown = RequestLog.loggablePath(AgentReports.withoutTokens(path));
         long millis = TimeUnit.NANOSECONDS.toMillis(nanos);
+        agentReports.report(agent, service, via, method, path, status, nanos, in, out);
         requestLog.add(new RequestLog.Entry(
                 java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
         LOG.debugf(
