@@ -8,6 +8,7 @@ import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.TrustOptions;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -15,22 +16,42 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import javax.net.ssl.SSLException;
 
 /**
  * Connects targets, asynchronously, only where an allow-list permits. A host name is resolved once, on a worker
  * thread; the resolved address is what is checked and what is dialed, so a DNS answer cannot smuggle in an address
  * that was not allowed. Names no rule could ever allow are refused without a DNS query. Call {@link #dial} on the
  * session's context: the socket's callbacks then run there too. Dialed sockets come back ready for a
- * {@link SocketBridge}: TCP_NODELAY, half-close allowed, not reading yet.
+ * {@link SocketBridge}: TCP_NODELAY, half-close allowed, not reading yet. A TLS dialer ({@link #tls}) completes the
+ * TLS handshake, with the server certificate verified against the target's host name or IP address, before it hands
+ * the socket over: the bridge then carries plain bytes.
  */
 public final class Dialer {
     private final Vertx vertx;
     private final Duration timeout;
+    private final boolean tls;
+    private final TrustOptions trust;
     private volatile NetClient client;
 
     public Dialer(Vertx vertx, Duration timeout) {
+        this(vertx, timeout, false, null);
+    }
+
+    private Dialer(Vertx vertx, Duration timeout, boolean tls, TrustOptions trust) {
         this.vertx = vertx;
         this.timeout = timeout;
+        this.tls = tls;
+        this.trust = trust;
+    }
+
+    /**
+     * A dialer that speaks TLS to its targets and verifies their certificates (host name or IP address, as dialed).
+     *
+     * @param trust the CAs to trust; null for the JVM's default CAs
+     */
+    public static Dialer tls(Vertx vertx, Duration timeout, TrustOptions trust) {
+        return new Dialer(vertx, timeout, true, trust);
     }
 
     private NetClient client() {
@@ -38,10 +59,20 @@ public final class Dialer {
         if (c == null) {
             synchronized (this) {
                 if (client == null) {
-                    client = vertx.createNetClient(new NetClientOptions()
+                    NetClientOptions options = new NetClientOptions()
                             .setTcpNoDelay(true)
                             .setTcpKeepAlive(true)
-                            .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, timeout.toMillis())));
+                            .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+                    if (tls) {
+                        options.setSsl(true)
+                                .setHostnameVerificationAlgorithm("HTTPS")
+                                .setSslHandshakeTimeout(Math.max(1, timeout.toMillis()))
+                                .setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS);
+                        if (trust != null) {
+                            options.setTrustOptions(trust);
+                        }
+                    }
+                    client = vertx.createNetClient(options);
                 }
                 c = client;
             }
@@ -74,14 +105,14 @@ public final class Dialer {
             if (!allow.allowsAddress(literal.get(), port)) {
                 return Future.failedFuture(notAllowed);
             }
-            return connect(literal.get(), port, target);
+            return connect(literal.get(), host, port, target);
         }
         if (!allow.allowsName(host, port) && !allow.hasAddressRuleFor(port)) {
             return Future.failedFuture(notAllowed);
         }
         return vertx.<List<InetAddress>>executeBlocking(() -> resolve(host, target), false)
                 .compose(addresses -> allow.choose(host, port, addresses)
-                        .map(address -> connect(address, port, target))
+                        .map(address -> connect(address, host, port, target))
                         .orElseGet(() -> Future.failedFuture(notAllowed)));
     }
 
@@ -94,8 +125,11 @@ public final class Dialer {
         }
     }
 
-    private Future<NetSocket> connect(InetAddress address, int port, String target) {
-        return client().connect(SocketAddress.inetSocketAddress(port, address.getHostAddress()))
+    private Future<NetSocket> connect(InetAddress address, String host, int port, String target) {
+        SocketAddress remote = SocketAddress.inetSocketAddress(port, address.getHostAddress());
+        // TLS: the certificate must name the host as the target named it (a name, or the IP literal).
+        Future<NetSocket> connected = tls ? client().connect(remote, unbracket(host)) : client().connect(remote);
+        return connected
                 .map(socket -> {
                     // Runs as the connection completes, before any read: nothing is read until the bridge starts.
                     SocketBridge.configure(socket);
@@ -115,7 +149,23 @@ public final class Dialer {
         if (t instanceof ConnectException) {
             return new DialException(ResetCode.CONNECT_FAILED, "connection to " + via + " refused");
         }
+        if (tls && (t instanceof SSLException || t.getCause() instanceof SSLException)) {
+            SSLException e = t instanceof SSLException s ? s : (SSLException) t.getCause();
+            return new DialException(ResetCode.CONNECT_FAILED, "TLS with " + via + " failed: " + rootMessage(e));
+        }
         return new DialException(ResetCode.CONNECT_FAILED, "connecting to " + via + " failed: " + t.getMessage());
+    }
+
+    private static String unbracket(String host) {
+        return host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
     }
 
     /** host:port, with brackets around IPv6 literals. */

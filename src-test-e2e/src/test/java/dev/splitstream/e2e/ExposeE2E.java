@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.splitstream.e2e.fixture.PostgresFixture;
 import dev.splitstream.e2e.fixture.SshdFixture;
 import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.CuttingRelay;
 import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
 import dev.splitstream.e2e.harness.NodeLogs;
@@ -235,6 +236,49 @@ class ExposeE2E {
                     .start());
             assertThat(awaitPort(next, "svc", 1)).isEqualTo(port);
             Transfers.echo(port, 64 * 1024, 4);
+        }
+    }
+
+    @Test
+    @Order(5)
+    void anAgentWhoseConnectionIsCutResumesAndKeepsServingItsPort() throws Exception {
+        try (Closer closer = new Closer()) {
+            TargetServer echo = closer.add(new TargetServer());
+            CuttingRelay relay = closer.add(new CuttingRelay(exit.httpPort()));
+            Node agent = closer.add(agent("cut-host", "agents", AGENTS, "echo=127.0.0.1:" + echo.port())
+                    .server("ws://127.0.0.1:" + relay.port())
+                    .start());
+            int port = awaitPort(agent, "echo", 1);
+            String session = agent.awaitLog("session established", WAIT);
+            double portsBefore = exit.metric("splitstream_exit_expose_ports", "");
+
+            // a transfer through the public port runs while the agent's connection is cut twice
+            CompletableFuture<Void> during = CompletableFuture.runAsync(() -> {
+                try {
+                    Transfers.echo(port, 16L * 1024 * 1024, 5);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            for (int cut = 1; cut <= 2; cut++) {
+                long before = relay.relayed();
+                org.awaitility.Awaitility.await("bytes through the relay before cut " + cut)
+                        .atMost(WAIT)
+                        .until(() -> relay.relayed() > before + 256 * 1024 || during.isDone());
+                assertThat(relay.cut()).as("connections cut").isGreaterThanOrEqualTo(1);
+                agent.awaitLogCount("session resumed", cut, WAIT);
+            }
+            during.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+
+            // the same session (resumed, not restarted), the same port, no second grant, and new connections work
+            assertThat(agent.linesContaining("session established")).hasSize(1);
+            assertThat(session)
+                    .contains(agent.linesContaining("session resumed")
+                            .get(0)
+                            .replaceAll(".*session resumed ([0-9a-f]+).*", "$1"));
+            assertThat(agent.linesContaining("exposing echo ")).hasSize(1);
+            assertThat(exit.metric("splitstream_exit_expose_ports", "")).isEqualTo(portsBefore);
+            Transfers.echo(port, 256 * 1024, 6);
         }
     }
 

@@ -13,6 +13,7 @@ import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.TrustOptions;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -30,6 +31,7 @@ public final class Agent {
     private final EntrySettings.Agent config;
     private final String exitHost;
     private final Dialer dialer;
+    private final Dialer tlsDialer;
     private final EntryMetrics metrics;
     private final BufferBudget budget;
     private final Map<String, ExposeSpec> byName = new HashMap<>();
@@ -43,12 +45,16 @@ public final class Agent {
             EntrySettings.Agent config,
             String exitHost,
             Duration dialTimeout,
+            TrustOptions serviceTrust,
             EntryMetrics metrics,
             BufferBudget budget) {
         this.budget = budget;
         this.config = config;
         this.exitHost = exitHost;
         this.dialer = new Dialer(vertx, dialTimeout);
+        // https:// services (and X-Host https:// targets): TLS from the agent, the certificate verified against the
+        // JVM's CAs plus SPLITSTREAM_ENTRY_CA_FILE.
+        this.tlsDialer = Dialer.tls(vertx, dialTimeout, serviceTrust);
         this.metrics = metrics;
         this.routeToken = config.routeToken()
                 .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
@@ -233,7 +239,8 @@ public final class Agent {
             return;
         }
         String target = spec.target().toString();
-        dialer.dial(spec.target().host(), spec.target().port(), allow.get(spec.name()), "service " + spec.name())
+        (spec.tls() ? tlsDialer : dialer)
+                .dial(spec.target().host(), spec.target().port(), allow.get(spec.name()), "service " + spec.name())
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         DialException e = ar.cause() instanceof DialException d
@@ -281,7 +288,9 @@ public final class Agent {
         String host = uri.getHost();
         int port = uri.getPort() > 0 ? uri.getPort() : ("https".equalsIgnoreCase(uri.getScheme()) ? 443 : 80);
         String hostPort = (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
-        dialer.dial(host, port, AllowList.parse(List.of(hostPort)), "service " + service + " X-Host " + xHost)
+        Dialer xHostDialer = "https".equalsIgnoreCase(uri.getScheme()) ? tlsDialer : dialer;
+        xHostDialer
+                .dial(host, port, AllowList.parse(List.of(hostPort)), "service " + service + " X-Host " + xHost)
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         DialException e = ar.cause() instanceof DialException d
@@ -307,5 +316,6 @@ public final class Agent {
     /** Closes the dialer (node shutdown). */
     public void close() {
         dialer.close();
+        tlsDialer.close();
     }
 }

@@ -8,6 +8,7 @@ import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.transport.Transport;
 import dev.splitstream.entry.transport.TransportMemory;
 import dev.splitstream.entry.transport.http.HttpTransport;
+import dev.splitstream.entry.transport.ws.TrustStores;
 import dev.splitstream.entry.transport.ws.WebSocketTransport;
 import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.Capabilities;
@@ -30,6 +31,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.impl.ContextInternal;
+import io.vertx.core.net.TrustOptions;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
@@ -142,7 +144,16 @@ public class SessionManager {
         this.downstream = settings.downstream().map(d -> new Slot(Role.DOWN, d)).orElse(null);
         this.context = vertx.getOrCreateContext();
         this.agent = settings.agent()
-                .map(a -> new Agent(vertx, a, settings.server().host(), AGENT_DIAL_TIMEOUT, metrics, budget))
+                .map(a -> new Agent(
+                        vertx,
+                        a,
+                        settings.server().host(),
+                        AGENT_DIAL_TIMEOUT,
+                        settings.caFile()
+                                .map(ca -> TrustOptions.wrap(TrustStores.withExtraCa(ca)))
+                                .orElse(null),
+                        metrics,
+                        budget))
                 .orElse(null);
         context.runOnContext(v -> {
             pingTimer = vertx.setPeriodic(settings.pingInterval().toMillis(), id -> onContext(this::ping));

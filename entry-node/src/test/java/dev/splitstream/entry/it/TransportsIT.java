@@ -14,11 +14,14 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,6 +37,10 @@ import org.junit.jupiter.api.Timeout;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TransportsIT {
+    /** The reason of a "connection lost" WARN, without the counters after it. */
+    private static final Pattern LOST_REASON =
+            Pattern.compile("to the exit node lost \\((.+?)\\); session [0-9a-f]+ waits");
+
     static final String TOKEN = "transports-it-token";
     static final Duration WAIT = Duration.ofSeconds(20);
     static final int MIB = 1024 * 1024;
@@ -404,9 +411,22 @@ class TransportsIT {
                 System.out.printf(
                         "proxy answering 500 to every upstream POST: %d POSTs (%d to /up) in %d s, %d failed in all%n",
                         posts, upPosts, window.toSeconds(), relay.failedUpPosts.get());
-                assertThat(entry.count("to the exit node lost"))
-                        .as("one WARN per state change")
-                        .isLessThanOrEqualTo(2);
+                // One WARN per state change: the same reason is never logged twice in a row (a loaded machine may
+                // let the watchdog fire between two failed POST cycles, which is a change of reason and logged), and
+                // a handful in all where the old code logged every retry (tens of thousands in two minutes).
+                List<String> lost = entry.lines().stream()
+                        .map(l -> {
+                            Matcher m = LOST_REASON.matcher(l);
+                            return m.find() ? m.group(1) : null;
+                        })
+                        .filter(java.util.Objects::nonNull)
+                        .toList();
+                for (int i = 1; i < lost.size(); i++) {
+                    assertThat(lost.get(i))
+                            .as("one WARN per state change: " + lost)
+                            .isNotEqualTo(lost.get(i - 1));
+                }
+                assertThat(lost).as("one WARN per state change").hasSizeLessThanOrEqualTo(6);
                 relay.failing = false;
                 echo(port, random(MIB), read -> {});
                 entry.awaitGroup("(stable again after \\d+ failed attempts)", WAIT);
