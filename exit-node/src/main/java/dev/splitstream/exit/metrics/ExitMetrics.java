@@ -136,9 +136,29 @@ public class ExitMetrics {
                 .increment();
     }
 
+    /** {@link #connectionRefused(String)}, kept with {@code detail} (no secret) for the dashboard too. */
+    public void connectionRefused(String reason, String detail) {
+        connectionRefused(reason);
+        refusal("connection", reason, detail);
+    }
+
     /** A detached session closed to make room for a newer login of its token. */
     public void sessionEvicted() {
         counter(evictions, "splitstream.exit.sessions.evicted", "limit").increment();
+    }
+
+    /** {@link #sessionEvicted()}, kept with {@code detail} (no secret) for the dashboard too. */
+    public void sessionEvicted(String detail) {
+        sessionEvicted();
+        refusal("session", "evicted", detail);
+    }
+
+    /**
+     * Keeps a refusal for the dashboard whose counting is the caller's: {@code kind} is {@code handshake},
+     * {@code stream}, {@code connection}, {@code session} or {@code expose}; {@code detail} holds no secret.
+     */
+    public void refusal(String kind, String reason, String detail) {
+        refusals.add(new Refusals.Refusal(java.time.Instant.now(), kind, reason, detail));
     }
 
     public void sessionClosed() {

@@ -595,10 +595,10 @@ public final class ExitSession implements SessionListener {
         }
         if (budget.isSpent()) {
             // No lease for the target connection: do not dial it only to close it (the bridge says why otherwise).
+            String why = "the exit node's buffer budget is spent (" + budget.describe() + "); try again later";
             metrics.dialFailure(ResetCode.TOO_MANY_STREAMS.name());
-            stream.reset(
-                    ResetCode.TOO_MANY_STREAMS,
-                    "the exit node's buffer budget is spent (" + budget.describe() + "); try again later");
+            metrics.refusal("stream", "BUFFER_BUDGET", "token " + tokenId + " session " + idHex + ": " + why);
+            stream.reset(ResetCode.TOO_MANY_STREAMS, why);
             return;
         }
         dialer.dial(stream.host(), stream.port(), policy.get().allow(), "token " + tokenId)
