@@ -244,6 +244,33 @@ public interface SplitstreamConfig {
 
         /** The web dashboard on the management interface ({@code /dashboard/}). */
         Dashboard dashboard();
+
+        /** Keep-alive connections from HTTP routes to agents' HTTP services ({@code splitstream.exit.route-pool.*}). */
+        RoutePool routePool();
+    }
+
+    /**
+     * Route requests reuse streams to an agent's HTTP service (each one persistent HTTP/1.1 connection on the agent's
+     * side) instead of opening a stream, and a TCP connection to the service, per request.
+     */
+    interface RoutePool {
+        /**
+         * Most idle connections kept per agent and service (SPLITSTREAM_EXIT_ROUTE_POOL_MAX_IDLE); 0 turns reuse off
+         * (one stream per request, {@code Connection: close} towards the service). Default 32.
+         */
+        @WithDefault("32")
+        int maxIdle();
+
+        /** Most idle connections kept in all (SPLITSTREAM_EXIT_ROUTE_POOL_MAX_IDLE_TOTAL). Default 512. */
+        @WithDefault("512")
+        int maxIdleTotal();
+
+        /**
+         * How long an idle connection is kept (SPLITSTREAM_EXIT_ROUTE_POOL_IDLE_TIMEOUT); keep it below the services'
+         * own keep-alive timeouts (Node.js: 5 s, nginx: 75 s). Default 4s.
+         */
+        @WithDefault("4s")
+        Duration idleTimeout();
     }
 
     /** The web dashboard ({@code splitstream.exit.dashboard.*}). */

@@ -6,6 +6,8 @@ import dev.splitstream.exit.expose.AgentRecord;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.RouteTokens;
 import dev.splitstream.exit.session.SessionRegistry;
+import dev.splitstream.exit.token.RoutePassword;
+import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -57,7 +59,9 @@ public class HttpRoutes {
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
-    /** Field-injected so the constructor stays as it is for the other work on routes. */
+    private final RoutePool pool;
+    private final TokenRegistry tokenPolicies;
+    /** Field-injected: the hook that reports requests to agents stays out of the constructor's signature. */
     @jakarta.inject.Inject
     AgentReports agentReports;
 
@@ -67,8 +71,12 @@ public class HttpRoutes {
             SessionRegistry sessions,
             SplitstreamConfig config,
             MeterRegistry registry,
-            RequestLog requestLog) {
+            RequestLog requestLog,
+            RoutePool pool,
+            TokenRegistry tokenPolicies) {
+        this.tokenPolicies = tokenPolicies;
         this.requestLog = requestLog;
+        this.pool = pool;
         this.expose = expose;
         this.tokens = tokens;
         this.sessions = sessions;
@@ -224,14 +232,43 @@ public class HttpRoutes {
             streamName = service + "|" + other.get();
             hostHeader = hostOf(other.get().toString());
         }
+        boolean passwordChecked = false;
+        if (via != RequestLog.Via.HUB) {
+            Optional<RoutePassword> password = tokenPolicies
+                    .policy(agent.tokenId())
+                    .flatMap(p -> p.expose().routePassword());
+            if (password.isPresent()) {
+                if (!password.get().admits(ctx.request().getHeader("Authorization"))) {
+                    ctx.request().resume();
+                    ctx.response()
+                            .setStatusCode(401)
+                            .putHeader("WWW-Authenticate", "Basic realm=\"splitstream route\", charset=\"UTF-8\"")
+                            .putHeader("Content-Type", "text/plain; charset=utf-8")
+                            .end("this route needs a password\n");
+                    record(agent.name(), service, via, ctx.request().method().name(), path, 401, 0, 0, 0);
+                    return;
+                }
+                passwordChecked = true;
+            }
+        }
         active.incrementAndGet();
         RouteExchange exchange = new RouteExchange(
-                ctx.request(), uri, hostHeader, via == RequestLog.Via.HUB, (method, status, nanos, in, out) -> {
+                ctx.request(),
+                uri,
+                hostHeader,
+                via == RequestLog.Via.HUB,
+                pool,
+                agent.name(),
+                streamName,
+                (method, status, nanos, in, out) -> {
                     active.decrementAndGet();
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
                     record(agent.name(), service, via, method, path, status, nanos, in, out);
                 });
-        expose.openStream(agent.name(), streamName, exchange);
+        if (passwordChecked) {
+            exchange.withoutAuthorization(); // the route's own password is not the service's business
+        }
+        exchange.start();
     }
 
     /** {@code scheme://host[:port]} with scheme http or https and nothing else, normalised. */

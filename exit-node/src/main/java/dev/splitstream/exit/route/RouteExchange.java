@@ -1,8 +1,6 @@
 package dev.splitstream.exit.route;
 
-import dev.splitstream.bridge.StreamEndpoint;
 import dev.splitstream.protocol.ResetCode;
-import dev.splitstream.protocol.Stream;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
@@ -16,6 +14,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseDecoder;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.vertx.core.Vertx;
@@ -36,18 +35,26 @@ import org.jboss.logging.Logger;
 /**
  * One HTTP request through a route: the client's request is written onto a stream to the agent's HTTP service as
  * HTTP/1.1 (Netty's {@link HttpRequestEncoder}), the service's answer is parsed back ({@link HttpResponseDecoder}) and
- * streamed to the client. One stream per request ({@code Connection: close} towards the service), so a request never
- * waits behind another.
+ * streamed to the client. The stream is a {@link ServiceConnection}: a persistent HTTP/1.1 connection to the service,
+ * taken from the {@link RoutePool} or opened for this request, and given back when the response ended cleanly and both
+ * sides allow keep-alive. It serves this request alone while it runs (no pipelining).
+ *
+ * <p>When a reused connection turns out dead before the service sent a single byte of an answer (it closed the idle
+ * connection as the request went out), an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose body
+ * had not started is sent once more on a new stream; any other request gets a 502 (RFC 9110 9.2.2: only idempotent
+ * requests may be retried automatically).
  *
  * <p>Two threads meet here, as in the bridge: the client's HTTP connection (its event loop) and the agent's session.
- * Every crossing goes through {@link #onHttp} or {@link #onStream}. Backpressure: the request body pauses while
- * {@link Stream#write} says the stream is full and resumes on {@link #onWritable}; the response's receive credit is
- * returned with {@link Stream#consumed} while the client's write queue has room, else when it drains. Nothing is
- * buffered beyond one stream window either way.
+ * The connection calls in on the session's thread and every such call hops to the client's thread, where it is dropped
+ * unless it comes from the connection serving this request now; this side's operations on the stream go through the
+ * connection, which drops them once it serves another request. Backpressure: the request body pauses while the
+ * stream is full and resumes when it is writable; the response's receive credit is returned while the client's write
+ * queue has room, else when it drains. Nothing is buffered beyond one stream window either way.
  *
- * <p>After a {@code 101 Switching Protocols} (WebSocket and other upgrades) both sides relay raw bytes.
+ * <p>After a {@code 101 Switching Protocols} (WebSocket and other upgrades) both sides relay raw bytes; an upgrade
+ * always gets a new stream, which never goes back to the pool.
  */
-final class RouteExchange implements StreamEndpoint {
+final class RouteExchange {
     private static final Logger LOG = Logger.getLogger(RouteExchange.class);
 
     /** Hop-by-hop headers (RFC 9110 7.6.1, plus the legacy ones proxies drop) and our own route header. */
@@ -65,14 +72,39 @@ final class RouteExchange implements StreamEndpoint {
     /**
      * Headers that never leave the exit towards the service. {@code Expect} is answered here: the exit sends
      * {@code 100 Continue} itself once the agent's service is connected, and drops the service's interim responses.
+     * {@code Authorization} is not among them: it is the service's business, unless it carried the route's own Basic
+     * password ({@link #withoutAuthorization}).
      */
     private static final Set<String> PRIVATE = Set.of("x-token", "x-host", "expect");
+
+    /** Methods that may be sent again when a reused connection died unanswered (RFC 9110 9.2.2). */
+    private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE");
 
     /** Longest response head the decoder accepts from a service. */
     private static final int MAX_RESPONSE_HEAD = 64 * 1024;
 
     interface Done {
         void done(String method, int status, long nanos, long bytesIn, long bytesOut);
+    }
+
+    /** A response decoder that can say whether bytes are left over after a response ended. */
+    private static final class ResponseDecoder extends HttpResponseDecoder {
+        private final boolean head;
+
+        ResponseDecoder(boolean head) {
+            super(4096, MAX_RESPONSE_HEAD, 8192);
+            this.head = head;
+        }
+
+        @Override
+        protected boolean isContentAlwaysEmpty(io.netty.handler.codec.http.HttpMessage msg) {
+            // A response to HEAD announces a length but carries no body (RFC 9110 9.3.2).
+            return head || super.isContentAlwaysEmpty(msg);
+        }
+
+        int leftover() {
+            return actualReadableBytes();
+        }
     }
 
     private final HttpServerRequest request;
@@ -84,16 +116,34 @@ final class RouteExchange implements StreamEndpoint {
     private final long started = System.nanoTime();
     private final boolean upgrade;
     private final boolean hub;
+    private final RoutePool pool;
+    private final String agent;
+    private final String service;
+    private boolean dropAuthorization;
 
     // Owned by the HTTP thread.
-    private final EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
-    private final EmbeddedChannel decoder;
+    private EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+    private ResponseDecoder decoderHandler;
+    private EmbeddedChannel decoder;
     private boolean requestEnded;
-    private boolean headSent;
+    private boolean requestHandlers;
+    private boolean continueSent;
     private boolean responseStarted;
     private boolean finished;
     private boolean upgraded;
     private boolean skippingInterim;
+    private boolean retried;
+    /** The connection now serving this request came from the pool. */
+    private boolean attemptReused;
+    /** Bytes of the answer received on the connection now serving this request. */
+    private long attemptBytes;
+    /** The service allows keep-alive (its response head said so). */
+    private boolean serviceKeepAlive;
+    /** The service ended its side or the response could not be parsed cleanly: the connection is not reused. */
+    private boolean unclean;
+    /** The response ended while the decoder was being drained: the connection is ended or released after it. */
+    private boolean endAfterDrain;
+
     private NetSocket tunnel;
     /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
     private final List<ByteBuf> early = new ArrayList<>();
@@ -103,14 +153,20 @@ final class RouteExchange implements StreamEndpoint {
     private long bytesIn;
     private long bytesOut;
 
-    // Owned by the stream's thread.
-    private Stream stream;
-    private boolean streamDone;
+    /** The connection serving this request now; set on the HTTP thread, read by the connection's callbacks. */
+    private volatile ServiceConnection conn;
 
-    private volatile ContextInternal streamContext;
     private volatile boolean clientGone;
 
-    RouteExchange(HttpServerRequest request, String uri, String serviceHost, boolean hub, Done done) {
+    RouteExchange(
+            HttpServerRequest request,
+            String uri,
+            String serviceHost,
+            boolean hub,
+            RoutePool pool,
+            String agent,
+            String service,
+            Done done) {
         this.hub = hub;
         this.request = request;
         this.response = request.response();
@@ -118,18 +174,24 @@ final class RouteExchange implements StreamEndpoint {
         this.uri = uri;
         this.serviceHost = serviceHost;
         this.done = done;
+        this.pool = pool;
+        this.agent = agent;
+        this.service = service;
         this.upgrade = isUpgrade(request);
-        boolean head = request.method() == io.vertx.core.http.HttpMethod.HEAD;
-        this.decoder = new EmbeddedChannel(new HttpResponseDecoder(4096, MAX_RESPONSE_HEAD, 8192) {
-            @Override
-            protected boolean isContentAlwaysEmpty(io.netty.handler.codec.http.HttpMessage msg) {
-                // A response to HEAD announces a length but carries no body (RFC 9110 9.3.2).
-                return head || super.isContentAlwaysEmpty(msg);
-            }
-        });
+        newDecoder();
         request.pause();
         response.closeHandler(v -> clientClosed());
         response.exceptionHandler(t -> clientClosed());
+    }
+
+    /** Sends the request: on a pooled connection when there is one, else on a new stream. */
+    void start() {
+        pool.open(agent, service, this);
+    }
+
+    private void newDecoder() {
+        decoderHandler = new ResponseDecoder(request.method() == io.vertx.core.http.HttpMethod.HEAD);
+        decoder = new EmbeddedChannel(decoderHandler);
     }
 
     private static boolean isUpgrade(HttpServerRequest request) {
@@ -139,25 +201,56 @@ final class RouteExchange implements StreamEndpoint {
                 && connection.toLowerCase(Locale.ROOT).contains("upgrade");
     }
 
-    // ------------------------------------------------------------------ stream side (session thread)
+    /** The client's {@code Authorization} was the route's own password: it does not go on to the service. */
+    void withoutAuthorization() {
+        this.dropAuthorization = true;
+    }
 
-    @Override
-    public void onOpen(Stream s) {
-        this.streamContext = (ContextInternal) Vertx.currentContext();
-        this.stream = s;
+    boolean isUpgrade() {
+        return upgrade;
+    }
+
+    /** The pool hands this request {@code c} (HTTP thread). */
+    void useConnection(ServiceConnection c, boolean reused) {
+        this.conn = c;
+        this.attemptReused = reused;
+        this.attemptBytes = 0;
+    }
+
+    boolean isAbandoned() {
+        return clientGone;
+    }
+
+    // ------------------------------------------------------------------ from the connection (session thread)
+
+    void streamOpened(ServiceConnection c) {
         if (clientGone) {
-            resetStream(ResetCode.CANCELLED, "the HTTP client went away");
+            c.reset(this, ResetCode.CANCELLED, "the HTTP client went away");
         }
     }
 
-    @Override
-    public void onAccepted(Stream s) {
-        onHttp(this::sendHead);
+    void streamAccepted(ServiceConnection c) {
+        onHttp(() -> {
+            if (c == conn) {
+                sendHead();
+            }
+        });
     }
 
-    @Override
-    public void onOpenFailed(ResetCode code, String message) {
+    /** {@code c} came from the pool but was dead by the time it was taken: nothing was sent, so any request moves on. */
+    void staleConnection(ServiceConnection c) {
         onHttp(() -> {
+            if (c == conn && !finished && !clientGone) {
+                pool.openNew(agent, service, this);
+            }
+        });
+    }
+
+    void openFailed(ServiceConnection c, ResetCode code, String message) {
+        onHttp(() -> {
+            if (c != conn) {
+                return;
+            }
             int st =
                     switch (code) {
                         case TOO_MANY_STREAMS -> 503;
@@ -170,28 +263,33 @@ final class RouteExchange implements StreamEndpoint {
         });
     }
 
-    @Override
-    public boolean isAbandoned() {
-        return clientGone;
-    }
-
-    @Override
-    public void onData(Stream s, ByteBuffer data) {
+    void fromStream(ServiceConnection c, ByteBuffer data) {
         int n = data.remaining();
         ByteBuf buf = Unpooled.wrappedBuffer(data);
-        onHttp(() -> fromService(buf, n));
-    }
-
-    @Override
-    public void onFin(Stream s) {
-        onHttp(this::serviceFinished);
-    }
-
-    @Override
-    public void onReset(Stream s, ResetCode code, String message) {
-        streamDone = true;
         onHttp(() -> {
-            if (!responseStarted && code == ResetCode.NOT_ALLOWED) {
+            if (c == conn) {
+                fromService(buf, n);
+            }
+        });
+    }
+
+    void streamFinished(ServiceConnection c) {
+        onHttp(() -> {
+            if (c == conn) {
+                serviceFinished();
+            }
+        });
+    }
+
+    void streamReset(ServiceConnection c, ResetCode code, String message) {
+        onHttp(() -> {
+            if (c != conn) {
+                return;
+            }
+            unclean = true;
+            if (!responseStarted && diedUnanswered()) {
+                retryOrFail("the service's connection was reset: " + message);
+            } else if (!responseStarted && code == ResetCode.NOT_ALLOWED) {
                 fail(403, "refused by the agent: " + message);
             } else if (!responseStarted) {
                 fail(502, "the agent's service did not answer: " + message);
@@ -202,9 +300,11 @@ final class RouteExchange implements StreamEndpoint {
         });
     }
 
-    @Override
-    public void onWritable(Stream s) {
+    void streamWritable(ServiceConnection c) {
         onHttp(() -> {
+            if (c != conn) {
+                return;
+            }
             if (upgraded && tunnel != null) {
                 tunnel.resume();
             } else if (!finished) {
@@ -213,55 +313,95 @@ final class RouteExchange implements StreamEndpoint {
         });
     }
 
+    // ------------------------------------------------------------------ to the connection
+
     private void write(ByteBuffer data) {
-        onStream(() -> {
-            if (streamDone || stream == null) {
-                return;
-            }
-            if (!stream.write(data)) {
-                onHttp(() -> {
+        ServiceConnection c = conn;
+        if (c == null) {
+            return;
+        }
+        c.write(
+                this,
+                data,
+                () -> onHttp(() -> {
+                    if (c != conn) {
+                        return;
+                    }
                     if (upgraded && tunnel != null) {
                         tunnel.pause();
                     } else {
                         request.pause();
                     }
-                });
-            }
-        });
+                }));
     }
 
-    /** The response is complete: a clean end when the request was sent whole, else a reset. */
-    private void endStream() {
-        if (!requestEnded) {
-            resetStream(ResetCode.CANCELLED, "the response ended before the request body");
+    /**
+     * The response is complete: the connection goes back to the pool when it is clean and both sides allow
+     * keep-alive, else it is half-closed; a request whose body is not all sent resets it.
+     */
+    private void endStream(boolean clean) {
+        ServiceConnection c = conn;
+        if (c == null) {
             return;
         }
-        onStream(() -> {
-            if (stream != null && !streamDone) {
-                streamDone = true;
-                stream.finish();
-            }
-        });
+        if (!requestEnded) {
+            c.reset(this, ResetCode.CANCELLED, "the response ended before the request body");
+            return;
+        }
+        if (clean) {
+            flushCredit();
+            c.release(this, attemptBytes);
+        } else {
+            c.finish(this);
+        }
     }
 
     private void resetStream(ResetCode code, String message) {
-        onStream(() -> {
-            if (stream != null && !streamDone) {
-                streamDone = true;
-                stream.reset(code, message);
-            }
-        });
+        ServiceConnection c = conn;
+        if (c != null) {
+            c.reset(this, code, message);
+        }
     }
 
-    private void credit(long n) {
-        if (n <= 0) {
+    private void flushCredit() {
+        long n = pendingCredit;
+        pendingCredit = 0;
+        ServiceConnection c = conn;
+        if (c != null && n > 0) {
+            c.consumed(this, n);
+        }
+    }
+
+    /** A reused connection ended or was reset before a single byte of an answer came back on it. */
+    private boolean diedUnanswered() {
+        return attemptReused && attemptBytes == 0 && !finished && !clientGone;
+    }
+
+    private void retryOrFail(String why) {
+        String method = request.method().name();
+        if (retried || !IDEMPOTENT.contains(method) || bytesIn > 0) {
+            String reason = retried
+                    ? "it was sent twice"
+                    : !IDEMPOTENT.contains(method) ? method + " is not idempotent" : "its body was already under way";
+            fail(
+                    502,
+                    "the connection to the agent's service closed before it answered (" + why + "); not retried: "
+                            + reason);
             return;
         }
-        onStream(() -> {
-            if (stream != null && !streamDone) {
-                stream.consumed((int) n);
-            }
-        });
+        retried = true;
+        pool.retried();
+        LOG.debugf("route %s/%s: %s on a reused connection died unanswered; sending it again", agent, service, method);
+        resetStream(ResetCode.CANCELLED, "sent again on another stream");
+        encoder.finishAndReleaseAll();
+        encoder = new EmbeddedChannel(new HttpRequestEncoder());
+        decoder.finishAndReleaseAll();
+        newDecoder();
+        skippingInterim = false;
+        serviceKeepAlive = false;
+        unclean = false;
+        pendingCredit = 0;
+        pool.openNew(agent, service, this);
     }
 
     // ------------------------------------------------------------------ HTTP side (client's thread)
@@ -280,6 +420,9 @@ final class RouteExchange implements StreamEndpoint {
                 continue;
             }
             if (name.startsWith("x-forwarded-") || name.equals("host")) {
+                continue;
+            }
+            if (dropAuthorization && name.equals("authorization")) {
                 continue;
             }
             h.add(e.getKey(), e.getValue());
@@ -303,25 +446,33 @@ final class RouteExchange implements StreamEndpoint {
         if (upgrade) {
             h.set(HttpHeaderNames.CONNECTION, "upgrade");
             h.set(HttpHeaderNames.UPGRADE, request.getHeader("Upgrade"));
-        } else {
+        } else if (!pool.enabled()) {
             h.set(HttpHeaderNames.CONNECTION, "close");
-        }
-        headSent = true;
+        } // else HTTP/1.1's default: the connection stays open for the next request
         encode(head);
+        if (requestEnded) {
+            // A request sent again after its reused connection died: it had no body, or its end came already.
+            encode(LastHttpContent.EMPTY_LAST_CONTENT);
+            return;
+        }
         String expect = request.getHeader("Expect");
-        if (expect != null && expect.equalsIgnoreCase("100-continue")) {
+        if (!continueSent && expect != null && expect.equalsIgnoreCase("100-continue")) {
+            continueSent = true;
             response.writeContinue();
         }
-        request.handler(chunk -> {
-            bytesIn += chunk.length();
-            encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
-        });
-        request.endHandler(v -> {
-            if (!upgraded && !finished) {
-                encode(LastHttpContent.EMPTY_LAST_CONTENT);
-            }
-            requestEnded = true;
-        });
+        if (!requestHandlers) {
+            requestHandlers = true;
+            request.handler(chunk -> {
+                bytesIn += chunk.length();
+                encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
+            });
+            request.endHandler(v -> {
+                if (!upgraded && !finished) {
+                    encode(LastHttpContent.EMPTY_LAST_CONTENT);
+                }
+                requestEnded = true;
+            });
+        }
         request.resume();
     }
 
@@ -350,8 +501,14 @@ final class RouteExchange implements StreamEndpoint {
     }
 
     private void fromService(ByteBuf data, int n) {
-        if (finished) {
-            credit(n);
+        attemptBytes += n;
+        pendingCredit += n;
+        if (finished && !upgraded) {
+            // Bytes after the end of the response: the connection is not clean (it was already ended or released,
+            // and then drops this credit).
+            unclean = true;
+            data.release();
+            flushCredit();
             return;
         }
         if (upgraded) {
@@ -360,18 +517,21 @@ final class RouteExchange implements StreamEndpoint {
         }
         decoder.writeInbound(data);
         drainDecoder();
-        if (upgraded || finished) {
-            credit(n); // after a 101 the bytes went to the tunnel (or wait in `early`); after the end, nowhere
-        } else if (response.writeQueueFull()) {
-            pendingCredit += n;
-        } else {
-            credit(n);
+        if (upgraded || finished || !response.writeQueueFull()) {
+            // after a 101 the bytes went to the tunnel (or wait in `early`); after the end, nowhere
+            flushCredit();
         }
     }
 
     private void drainDecoder() {
         Object msg;
         while ((msg = decoder.readInbound()) != null) {
+            if (finished && !upgraded) {
+                // A second response, or anything, after the end of this one: never reuse this connection.
+                unclean = true;
+                release(msg);
+                continue;
+            }
             if (msg instanceof HttpResponse r) {
                 int code = r.status().code();
                 if (code >= 100 && code < 200 && code != 101) {
@@ -382,10 +542,12 @@ final class RouteExchange implements StreamEndpoint {
                 }
                 skippingInterim = false;
                 if (r.decoderResult().isFailure()) {
+                    unclean = true;
                     fail(502, "the agent's service sent an invalid HTTP response");
                     release(msg);
                     continue;
                 }
+                serviceKeepAlive = HttpUtil.isKeepAlive(r);
                 startResponse(r);
             }
             if (msg instanceof HttpContent c) {
@@ -399,6 +561,7 @@ final class RouteExchange implements StreamEndpoint {
                 try {
                     if (!finished && !upgraded) {
                         if (c.decoderResult().isFailure()) {
+                            unclean = true;
                             abortClient();
                         } else if (c.content().isReadable()) {
                             bytesOut += c.content().readableBytes();
@@ -406,9 +569,9 @@ final class RouteExchange implements StreamEndpoint {
                         }
                         if (c instanceof LastHttpContent && !finished) {
                             finished = true;
+                            endAfterDrain = true;
                             response.end();
                             complete();
-                            endStream();
                         }
                     }
                 } finally {
@@ -426,6 +589,13 @@ final class RouteExchange implements StreamEndpoint {
                     raw.release();
                 }
             }
+        }
+        if (endAfterDrain) {
+            endAfterDrain = false;
+            boolean clean =
+                    pool.enabled() && !upgrade && serviceKeepAlive && !unclean && decoderHandler.leftover() == 0;
+            decoder.finishAndReleaseAll();
+            endStream(clean);
         }
     }
 
@@ -445,10 +615,15 @@ final class RouteExchange implements StreamEndpoint {
         if (status == 101 && upgrade) {
             for (Map.Entry<String, String> e : r.headers()) {
                 String name = e.getKey().toLowerCase(Locale.ROOT);
-                if (!name.equals("connection") && !name.equals("upgrade")) {
+                if (!name.equals("connection") && !name.equals("upgrade") && !listed.contains(name)) {
                     response.headers().add(e.getKey(), e.getValue());
                 }
             }
+            // Vert.x sends the 101 with exactly these headers: a WebSocket client refuses one without them (RFC 6455
+            // 4.1), so the upgrade the service agreed to is named again.
+            String protocol = r.headers().get(HttpHeaderNames.UPGRADE);
+            response.headers().set(HttpHeaderNames.CONNECTION, "Upgrade");
+            response.headers().set(HttpHeaderNames.UPGRADE, protocol != null ? protocol : request.getHeader("Upgrade"));
             upgraded = true;
             request.toNetSocket().onComplete(ar -> {
                 if (ar.failed()) {
@@ -479,11 +654,7 @@ final class RouteExchange implements StreamEndpoint {
         if (!hasLength && !noBody) {
             response.setChunked(true);
         }
-        response.drainHandler(v -> {
-            long n = pendingCredit;
-            pendingCredit = 0;
-            credit(n);
-        });
+        response.drainHandler(v -> flushCredit());
         // Headers go out at once: server-sent events and long polls must not wait for the first body bytes.
         response.writeHead();
     }
@@ -501,11 +672,7 @@ final class RouteExchange implements StreamEndpoint {
             }
             resetStream(ResetCode.CANCELLED, "the HTTP client closed the upgraded connection");
         });
-        socket.drainHandler(v -> {
-            long n = pendingCredit;
-            pendingCredit = 0;
-            credit(n);
-        });
+        socket.drainHandler(v -> flushCredit());
         // Bytes the service sent right after its 101.
         for (ByteBuf raw : early) {
             bytesOut += raw.readableBytes();
@@ -520,20 +687,19 @@ final class RouteExchange implements StreamEndpoint {
         if (tunnel == null) {
             // toNetSocket has not completed yet: the decoder (in its upgraded state) keeps the bytes until then.
             decoder.writeInbound(data);
-            credit(n);
+            flushCredit();
             return;
         }
         bytesOut += n;
         tunnel.write(Buffer.buffer(ByteBufUtil.getBytes(data)));
         data.release();
-        if (tunnel.writeQueueFull()) {
-            pendingCredit += n;
-        } else {
-            credit(n);
+        if (!tunnel.writeQueueFull()) {
+            flushCredit();
         }
     }
 
     private void serviceFinished() {
+        unclean = true;
         if (finished && !upgraded) {
             return;
         }
@@ -541,6 +707,10 @@ final class RouteExchange implements StreamEndpoint {
             if (tunnel != null) {
                 tunnel.end();
             }
+            return;
+        }
+        if (!responseStarted && diedUnanswered()) {
+            retryOrFail("the service closed the connection");
             return;
         }
         decoder.finish();
@@ -580,6 +750,7 @@ final class RouteExchange implements StreamEndpoint {
             finished = true;
             complete();
         }
+        resetStream(ResetCode.CANCELLED, "the route request was aborted");
         request.connection().close();
     }
 
@@ -603,29 +774,19 @@ final class RouteExchange implements StreamEndpoint {
         }
         completed = true;
         encoder.finishAndReleaseAll();
-        decoder.finishAndReleaseAll();
+        if (!endAfterDrain) {
+            decoder.finishAndReleaseAll();
+        }
         early.forEach(ByteBuf::release);
         early.clear();
         done.done(request.method().name(), status, System.nanoTime() - started, bytesIn, bytesOut);
     }
 
-    private void onStream(Runnable r) {
-        ContextInternal ctx = streamContext;
-        if (ctx == null) {
-            return;
-        }
-        run(ctx, r);
-    }
-
     private void onHttp(Runnable r) {
-        run(httpContext, r);
-    }
-
-    private void run(ContextInternal ctx, Runnable r) {
-        if (ctx.nettyEventLoop().inEventLoop()) {
+        if (httpContext.nettyEventLoop().inEventLoop()) {
             guarded(r);
         } else {
-            ctx.runOnContext(v -> guarded(r));
+            httpContext.runOnContext(v -> guarded(r));
         }
     }
 
@@ -636,12 +797,7 @@ final class RouteExchange implements StreamEndpoint {
         } catch (RuntimeException e) {
             LOG.warnf(e, "route request failed");
             clientGone = true;
-            onStream(() -> {
-                if (stream != null && !streamDone) {
-                    streamDone = true;
-                    stream.reset(ResetCode.INTERNAL, "route request failed on the exit");
-                }
-            });
+            resetStream(ResetCode.INTERNAL, "route request failed on the exit");
             try {
                 request.connection().close(); // Vert.x closes from any thread
             } catch (RuntimeException ignored) {

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Parses the tokens file (JSON, or YAML; a file whose first non-blank character is '{' is read as JSON):
@@ -32,6 +33,7 @@ import java.util.Map;
  *       maxPorts: 10           # default: the whole range
  *       maxAgents: 4           # default 16
  *       maxQueued: 20          # connections waiting for an agent that reconnects; default splitstream.exit.max-queued
+ *       routePassword: "..."   # HTTP clients of its routes must send Basic credentials with this password
  * </pre>
  *
  * A token without {@code allow} gets the node's default list (splitstream.exit.allow); without {@code maxStreams} the
@@ -66,7 +68,8 @@ public final class TokensFile {
             @JsonProperty("ports") String ports,
             @JsonProperty("maxPorts") Integer maxPorts,
             @JsonProperty("maxAgents") Integer maxAgents,
-            @JsonProperty("maxQueued") Integer maxQueued) {}
+            @JsonProperty("maxQueued") Integer maxQueued,
+            @JsonProperty("routePassword") String routePassword) {}
 
     /** Reads and validates {@code file}. */
     public static Map<String, TokenPolicy> read(
@@ -184,7 +187,14 @@ public final class TokensFile {
             throw new TokensFileException(
                     where + ": fields 'expose.maxPorts', 'maxAgents', 'maxQueued' must not be negative");
         }
-        return new ExposePolicy(base.allowed(), low, high, maxPorts, maxAgents, maxQueued);
+        Optional<RoutePassword> password = Optional.empty();
+        if (e.routePassword() != null) {
+            if (e.routePassword().length() < 8 || e.routePassword().length() > 1024) {
+                throw new TokensFileException(where + ": field 'expose.routePassword' must be 8 to 1024 characters");
+            }
+            password = Optional.of(RoutePassword.of(e.routePassword()));
+        }
+        return new ExposePolicy(base.allowed(), low, high, maxPorts, maxAgents, maxQueued, password);
     }
 
     private static String pathOf(com.fasterxml.jackson.databind.JsonMappingException e) {

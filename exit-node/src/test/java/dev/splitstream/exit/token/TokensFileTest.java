@@ -47,6 +47,26 @@ class TokensFileTest {
     }
 
     @Test
+    void aRoutePasswordIsKeptAsADigestAndCheckedForLength() throws Exception {
+        String yaml = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {routePassword: \"open sesame 42\"}}\n";
+        ExposePolicy policy = TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE)
+                .get("a")
+                .expose();
+        assertThat(policy.routePassword()).contains(RoutePassword.of("open sesame 42"));
+        assertThat(policy.toString()).doesNotContain("sesame");
+        String none = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {}}\n";
+        assertThat(TokensFile.parse("t.yaml", none, DEFAULT, 16, 100, NODE)
+                        .get("a")
+                        .expose()
+                        .routePassword())
+                .isEmpty();
+        String shortOne = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {routePassword: \"short\"}}\n";
+        assertThatThrownBy(() -> TokensFile.parse("t.yaml", shortOne, DEFAULT, 16, 100, NODE))
+                .hasMessageContaining("tokens[0] (id a): field 'expose.routePassword' must be 8 to 1024 characters")
+                .hasMessageNotContaining("short\"");
+    }
+
+    @Test
     void badExposeBlocksAreRefusedNamingTheField() {
         String yaml = "tokens:\n  - {id: a, secret: 0123456789abcdefgh, expose: {ports: \"9-1\"}}\n";
         assertThatThrownBy(() -> TokensFile.parse("t.yaml", yaml, DEFAULT, 16, 100, NODE))

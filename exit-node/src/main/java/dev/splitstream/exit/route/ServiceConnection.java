@@ -1,0 +1,280 @@
+package dev.splitstream.exit.route;
+
+import dev.splitstream.bridge.StreamEndpoint;
+import dev.splitstream.protocol.ResetCode;
+import dev.splitstream.protocol.Stream;
+import io.vertx.core.Vertx;
+import io.vertx.core.impl.ContextInternal;
+import java.nio.ByteBuffer;
+import org.jboss.logging.Logger;
+
+/**
+ * One stream to an agent's HTTP service, which the agent bridges to one TCP connection to that service: a persistent
+ * HTTP/1.1 connection that serves one {@link RouteExchange} at a time and waits in the {@link RoutePool} in between.
+ *
+ * <p>Confined to the stream's session thread: the stream's events arrive there and go to the exchange being served
+ * ({@code current}); an exchange's operations on the stream hop there and are dropped unless that exchange is still the
+ * one served, so a late reset or credit of a finished request can never touch the next client's request. An idle
+ * connection (no exchange) that hears anything from the service (bytes, an end, a reset) is closed and leaves the pool:
+ * a service that talks out of turn cannot be trusted with the next request.
+ */
+final class ServiceConnection implements StreamEndpoint {
+    private static final Logger LOG = Logger.getLogger(ServiceConnection.class);
+
+    private final RoutePool pool;
+    final String key;
+
+    private volatile ContextInternal context;
+    private volatile RouteExchange current;
+    private Stream stream;
+    /** Bytes of the service's answer handed to the current exchange. */
+    private long delivered;
+    /** The service ended or reset this stream: no further request may use it. */
+    private boolean broken;
+    /** Requests served before the current one. */
+    private int served;
+
+    /** Set by the pool under its lock while the connection is idle. */
+    long idleSinceNanos;
+
+    ServiceConnection(RoutePool pool, String key, RouteExchange first) {
+        this.pool = pool;
+        this.key = key;
+        this.current = first;
+    }
+
+    /** Requests this connection served before the current one (0 on a new stream). */
+    int served() {
+        return served;
+    }
+
+    // ------------------------------------------------------------------ stream events (session thread)
+
+    @Override
+    public void onOpen(Stream s) {
+        this.context = (ContextInternal) Vertx.currentContext();
+        this.stream = s;
+        RouteExchange ex = current;
+        if (ex != null) {
+            ex.streamOpened(this);
+        }
+    }
+
+    @Override
+    public void onOpenFailed(ResetCode code, String message) {
+        broken = true;
+        RouteExchange ex = current;
+        if (ex != null) {
+            ex.openFailed(this, code, message);
+        }
+    }
+
+    @Override
+    public boolean isAbandoned() {
+        RouteExchange ex = current;
+        return ex == null || ex.isAbandoned();
+    }
+
+    @Override
+    public void onAccepted(Stream s) {
+        RouteExchange ex = current;
+        if (ex != null) {
+            ex.streamAccepted(this);
+        }
+    }
+
+    @Override
+    public void onData(Stream s, ByteBuffer data) {
+        RouteExchange ex = current;
+        if (ex == null) {
+            broken = true;
+            close("the service sent " + data.remaining() + " bytes while the connection was idle");
+            return;
+        }
+        delivered += data.remaining();
+        ex.fromStream(this, data);
+    }
+
+    @Override
+    public void onFin(Stream s) {
+        broken = true;
+        RouteExchange ex = current;
+        if (ex == null) {
+            close("the service closed the idle connection");
+            return;
+        }
+        ex.streamFinished(this);
+    }
+
+    @Override
+    public void onReset(Stream s, ResetCode code, String message) {
+        broken = true;
+        RouteExchange ex = current;
+        if (ex == null) {
+            pool.remove(this);
+            return;
+        }
+        ex.streamReset(this, code, message);
+    }
+
+    @Override
+    public void onWritable(Stream s) {
+        RouteExchange ex = current;
+        if (ex != null) {
+            ex.streamWritable(this);
+        }
+    }
+
+    // ------------------------------------------------------------------ operations of an exchange (any thread)
+
+    /**
+     * Serves {@code ex} on this idle connection taken from the pool. When the stream died meanwhile, {@code ex} hears
+     * {@link RouteExchange#staleConnection} (nothing was sent on it) and opens another.
+     */
+    void bind(RouteExchange ex) {
+        run(() -> {
+            // A session without its outbound leg (the agent reconnects) would hold the request past the queue's
+            // bounds: the request takes the ordinary way, which waits in the agent's queue.
+            if (broken
+                    || stream == null
+                    || stream.isClosed()
+                    || current != null
+                    || !stream.session().isAttached()) {
+                if (current == null) {
+                    closeNow("dead or detached when taken from the pool");
+                }
+                ex.staleConnection(this);
+                return;
+            }
+            current = ex;
+            delivered = 0;
+            ex.streamOpened(this);
+            ex.streamAccepted(this);
+        });
+    }
+
+    /** Writes request bytes; {@code paused} runs (on the stream's thread) when the stream wants the writer to wait. */
+    void write(RouteExchange ex, ByteBuffer data, Runnable paused) {
+        run(() -> {
+            if (current != ex || stream == null || stream.isClosed()) {
+                return;
+            }
+            if (!stream.write(data)) {
+                paused.run();
+            }
+        });
+    }
+
+    /** Returns receive credit for {@code n} bytes of the answer that went on to the client. */
+    void consumed(RouteExchange ex, long n) {
+        if (n <= 0) {
+            return;
+        }
+        run(() -> {
+            if (current == ex && stream != null && !stream.isClosed()) {
+                stream.consumed((int) Math.min(Integer.MAX_VALUE, n));
+            }
+        });
+    }
+
+    /** The exchange is over and the connection cannot serve another: half-close it (the service sees the end). */
+    void finish(RouteExchange ex) {
+        run(() -> {
+            if (current != ex) {
+                return;
+            }
+            current = null;
+            broken = true;
+            if (stream != null && !stream.isClosed()) {
+                stream.finish();
+            }
+        });
+    }
+
+    /** The exchange gave up: reset the stream (the agent closes its connection to the service). */
+    void reset(RouteExchange ex, ResetCode code, String message) {
+        run(() -> {
+            if (current != ex) {
+                return;
+            }
+            current = null;
+            broken = true;
+            if (stream != null && !stream.isClosed()) {
+                stream.reset(code, message);
+            }
+        });
+    }
+
+    /**
+     * The exchange ended cleanly with both sides allowing keep-alive, after handling {@code seen} bytes of the answer
+     * and returning their credit: back to the pool, unless anything says the stream is not clean (bytes in flight
+     * that the exchange did not see, request bytes still queued, an end or reset from the service).
+     */
+    void release(RouteExchange ex, long seen) {
+        run(() -> {
+            if (current != ex) {
+                return;
+            }
+            current = null;
+            served++;
+            if (broken || stream == null || stream.isClosed()) {
+                closeNow("the service ended the connection");
+            } else if (delivered != seen || stream.queuedBytes() > 0) {
+                closeNow("the connection is not clean after a response");
+            } else if (!pool.offer(this)) {
+                closeNow("the route pool is full");
+            }
+        });
+    }
+
+    /** Closes an idle connection (idle timeout, eviction). Any thread. */
+    void close(String why) {
+        run(() -> {
+            if (current == null) {
+                closeNow(why);
+            }
+        });
+    }
+
+    private void closeNow(String why) {
+        pool.remove(this);
+        broken = true;
+        if (stream != null && !stream.isClosed()) {
+            LOG.tracef("route connection %s closed: %s", key, why);
+            stream.reset(ResetCode.CANCELLED, "route connection closed: " + why);
+        }
+    }
+
+    private void run(Runnable r) {
+        ContextInternal ctx = context;
+        if (ctx == null) {
+            // Not open yet (the request waits for its agent): nothing was sent, so there is nothing to end here; the
+            // exchange's abandonment is seen when the stream opens.
+            return;
+        }
+        if (ctx.nettyEventLoop().inEventLoop()) {
+            guarded(r);
+        } else {
+            ctx.runOnContext(v -> guarded(r));
+        }
+    }
+
+    /** A bug here must end this connection, never the agent's session whose thread runs it. */
+    private void guarded(Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            LOG.warnf(e, "route connection %s failed", key);
+            RouteExchange ex = current;
+            current = null;
+            broken = true;
+            pool.remove(this);
+            if (stream != null && !stream.isClosed()) {
+                stream.reset(ResetCode.INTERNAL, "route connection failed on the exit");
+            }
+            if (ex != null) {
+                ex.streamReset(this, ResetCode.INTERNAL, "route connection failed on the exit");
+            }
+        }
+    }
+}
