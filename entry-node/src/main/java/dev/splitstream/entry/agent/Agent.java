@@ -60,6 +60,9 @@ public final class Agent {
                 .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
                 .orElse(null);
         for (ExposeSpec s : config.services()) {
+            if (s.kind() == Frame.ServiceKind.HTTP) {
+                metrics.routeRequests().register(s.name());
+            }
             byName.put(s.name(), s);
             allow.put(s.name(), AllowList.parse(List.of(s.target().toString())));
         }

@@ -54,6 +54,20 @@ class RouteRequestsTest {
     }
 
     @Test
+    void aRegisteredServiceIsExportedAtZeroForEachClass() {
+        requests.register("web");
+        for (String c : new String[] {"2xx", "3xx", "4xx", "5xx"}) {
+            assertThat(registry.get("splitstream.entry.route.requests")
+                            .tag("service", "web")
+                            .tag("status", c)
+                            .timer()
+                            .count())
+                    .isZero();
+        }
+        assertThat(requests.summary()).isEmpty();
+    }
+
+    @Test
     void onlyTheNewestLinesAreKept() {
         for (int i = 0; i < RouteRequests.RECENT + 10; i++) {
             requests.record(report("web", 200, 1, 0), "line " + i);
