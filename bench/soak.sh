@@ -7,7 +7,7 @@
 #
 #   bench/soak.sh                  # one hour
 #   bench/soak.sh --duration 600   # ten minutes (seconds)
-#   SOAK_SAMPLE=10 SOAK_CUT=45 SOAK_FLOOD_EVERY=60 SOAK_FLOOD=2000 SOAK_BUDGET=32M bench/soak.sh --duration 600
+#   SOAK_SAMPLE=10 SOAK_CUT=45 SOAK_FLOOD_EVERY=60 SOAK_FLOOD=2000 SOAK_BUDGET=16M bench/soak.sh --duration 600
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -27,7 +27,9 @@ SAMPLE=${SOAK_SAMPLE:-10}
 CUT=${SOAK_CUT:-45}
 FLOOD_EVERY=${SOAK_FLOOD_EVERY:-60}
 FLOOD=${SOAK_FLOOD:-2000}
-BUDGET=${SOAK_BUDGET:-32M}
+# unset: each node's default (a quarter of its heap or direct memory, whichever is smaller)
+BUDGET=${SOAK_BUDGET:-}
+BUDGET_OPT=${BUDGET:+-Dsplitstream.buffer.budget=$BUDGET}
 . "$ROOT/scripts/jvm-opts.sh"
 JAVA_NODE_OPTS=${SOAK_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 # SOAK_EXIT_JAR / SOAK_ENTRY_JAR: run copies (a rebuild during an hour-long soak would swap classes under the nodes)
@@ -76,7 +78,8 @@ wait_for() {
   done
 }
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/q/health/ready" 2>/dev/null; }
-metric() { curl -fsS --max-time 2 "http://127.0.0.1:$1/q/metrics" 2>/dev/null | awk -v m="$2" '$1 == m {print $2; exit}'; }
+# the exit's meters carry tags (name{...} value): match the name with or without them
+metric() { curl -fsS --max-time 2 "http://127.0.0.1:$1/q/metrics" 2>/dev/null | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {print $NF; exit}'; }
 rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
@@ -95,11 +98,11 @@ EXIT_MGMT=$(free_port)
 ENTRY_MGMT=$(free_port)
 ECHO_FWD=$(free_port)
 HOLE_FWD=$(free_port)
-log "exit :$EXIT_HTTP (management :$EXIT_MGMT), entry management :$ENTRY_MGMT, budget $BUDGET each"
+log "exit :$EXIT_HTTP (management :$EXIT_MGMT), entry management :$ENTRY_MGMT, budget ${BUDGET:-default} each"
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
   -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
-  -Dsplitstream.buffer.budget="$BUDGET" -Dsplitstream.exit.max-streams=8192 \
+  $BUDGET_OPT -Dsplitstream.exit.max-streams=8192 \
   -Dsplitstream.exit.allow="127.0.0.1:$ECHO,127.0.0.1:$HOLE" -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 EXIT_PID=$!
 PIDS+=("$EXIT_PID")
@@ -110,7 +113,7 @@ wait_for 20 "the cutting relay" test -s "$WORK/relay.port" || die "relay did not
 RELAY=$(head -n1 "$WORK/relay.port")
 # shellcheck disable=SC2086
 SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$ENTRY_MGMT" \
-  -Dsplitstream.buffer.budget="$BUDGET" -Dsplitstream.entry.status=off \
+  $BUDGET_OPT -Dsplitstream.entry.status=off \
   -Dsplitstream.entry.server="ws://127.0.0.1:$RELAY" -Dsplitstream.entry.transport=websocket \
   -Dsplitstream.entry.reconnect-max=2s -Dsplitstream.entry.state-file="$WORK/transports.json" \
   -Dsplitstream.entry.forwards="127.0.0.1:$ECHO_FWD=127.0.0.1:$ECHO,127.0.0.1:$HOLE_FWD=127.0.0.1:$HOLE" \
@@ -138,6 +141,8 @@ cat "$WORK/traffic.out"
 grep -c 'cut ' "$WORK/relay.log" | xargs printf 'relay: %s cuts\n'
 printf 'OutOfMemoryError lines: exit %s, entry %s\n' \
   "$(grep -c OutOfMemoryError "$WORK/exit.log" || true)" "$(grep -c OutOfMemoryError "$WORK/entry.log" || true)"
+printf 'event loops blocked (BlockedThreadChecker warnings): exit %s, entry %s\n' \
+  "$(grep -c BlockedThreadChecker "$WORK/exit.log" || true)" "$(grep -c BlockedThreadChecker "$WORK/entry.log" || true)"
 printf 'entry: refused %s streams for the budget, evicted %s stalled\n' \
   "$(metric "$ENTRY_MGMT" splitstream_entry_buffer_refused_total)" "$(grep -o 'reset [0-9]* stalled' "$WORK/entry.log" | awk '{s += $2} END {print s + 0}')"
 awk -F, 'NR == 1 { for (i = 2; i <= NF; i++) name[i] = $i; next }

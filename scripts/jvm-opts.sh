@@ -6,5 +6,19 @@
 # young generation -Xms32m gave, they were promoted and the entry ran 86-127 young and 15 full collections in a bench
 # run; with these 35 young and 4 full, and peak RSS 215 (entry) / 184 MiB (exit). MetaspaceSize: no full collection at
 # start-up for class metadata (it cost 250-530 ms there).
+# Memory (bench/soak.sh with -XX:NativeMemoryTracking=summary): besides the heap, a node holds ~42-48 MiB of
+# metaspace, 16 of code, 12 of CDS archive, 11 of symbols, and direct memory: every byte queued to a socket is a pooled
+# direct copy, so a flood into targets that never read fills it up to twice the buffer budget (the budget defaults to
+# a quarter of the heap or of MaxDirectMemorySize, whichever is smaller: 12 MiB here). With -Xmx192m and a 32 MiB
+# budget the exit reached 351 MiB and its direct memory the 64 MiB cap, where each write blocked an event loop in
+# Bits.reserveMemory (2.4 s) and the tunnel stopped. Netty's per-thread caches kept ~29 MiB of direct memory when the
+# node held 1.4 MiB: trimmed every 2 s (cacheTrimIntervalMillis). glibc kept freed native memory in its arenas (25-32
+# MiB, given back by a trim): at most 2 arenas, and the JVM trims every 10 s where it can (TrimNativeHeapInterval: JDK
+# 17.0.9 and later; probed, as older JVMs refuse it). Soak (2,000-connection floods every 60 s, cuts every 45 s): exit
+# RSS max 289 MiB with -Xmx128m and 64 MiB direct memory, 240 MiB with these flags.
 # shellcheck disable=SC2034
-SPLITSTREAM_JAVA_OPTS="-Xms96m -Xmx192m -Xmn48m -XX:MetaspaceSize=64m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:MaxDirectMemorySize=64m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2"
+SPLITSTREAM_JAVA_OPTS="-Xms96m -Xmx112m -Xmn48m -XX:MetaspaceSize=64m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:MaxDirectMemorySize=48m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2 -Dio.netty.allocator.cacheTrimIntervalMillis=2000"
+if java -XX:TrimNativeHeapInterval=10000 -version >/dev/null 2>&1; then
+  SPLITSTREAM_JAVA_OPTS="$SPLITSTREAM_JAVA_OPTS -XX:TrimNativeHeapInterval=10000"
+fi
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}

@@ -1,6 +1,7 @@
 package dev.splitstream.bridge;
 
 import dev.splitstream.protocol.BufferBudget;
+import io.netty.util.internal.PlatformDependent;
 import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.util.Optional;
@@ -22,20 +23,32 @@ public final class Budgets {
     private Budgets() {}
 
     /**
-     * @param limit {@value #BUDGET}; unset: a quarter of the maximum heap ({@link BufferBudget#defaultLimit})
+     * @param limit {@value #BUDGET}; unset: a quarter of the maximum heap or of the maximum direct memory, whichever is
+     *     smaller ({@link BufferBudget#defaultLimit})
      * @param share {@value #STREAM_SHARE}
      * @param stall {@value #STALL_TIMEOUT}
      * @throws IllegalArgumentException naming the key, for a value out of range
      */
     public static BufferBudget create(Optional<Long> limit, long share, Duration stall) {
+        return create(limit, share, stall, Runtime.getRuntime().maxMemory(), PlatformDependent.maxDirectMemory());
+    }
+
+    /**
+     * As {@link #create(Optional, long, Duration)} for a JVM with these limits. Held bytes live on the heap until a
+     * socket takes them, then in direct memory: Netty copies every heap buffer written to a socket into a pooled direct
+     * buffer, which stays until the kernel took it. So held bytes (up to twice the budget) may all be direct memory at
+     * once (a flood into targets that never read), and a budget past half the direct memory would not protect the node:
+     * at -XX:MaxDirectMemorySize every write blocks its event loop in the JDK's reservation (System.gc and sleeps,
+     * seconds in a soak), then fails.
+     */
+    static BufferBudget create(Optional<Long> limit, long share, Duration stall, long maxHeap, long maxDirect) {
         if (stall.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new IllegalArgumentException(STALL_TIMEOUT + ": must be at least 1s, was " + stall);
         }
         if (share < 1024 || share > 1024 * 1024) {
             throw new IllegalArgumentException(STREAM_SHARE + ": must be 1K to 1M, was " + share);
         }
-        long maxHeap = Runtime.getRuntime().maxMemory();
-        long bytes = limit.orElse(BufferBudget.defaultLimit(maxHeap));
+        long bytes = limit.orElse(BufferBudget.defaultLimit(Math.min(maxHeap, maxDirect > 0 ? maxDirect : maxHeap)));
         if (bytes < 4 * share) {
             throw new IllegalArgumentException(
                     BUDGET + ": must be at least 4 stream shares (" + 4 * share + " bytes), was " + bytes);
@@ -44,6 +57,10 @@ public final class Budgets {
             // Held bytes may reach twice the budget: past half the heap the bound would not protect the node.
             throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum heap (" + maxHeap / 2
                     + " bytes with this -Xmx), was " + bytes);
+        }
+        if (maxDirect > 0 && maxDirect != Long.MAX_VALUE && bytes > maxDirect / 2) {
+            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum direct memory ("
+                    + maxDirect / 2 + " bytes with this -XX:MaxDirectMemorySize), was " + bytes);
         }
         return new BufferBudget(bytes, (int) share, stall, System::nanoTime);
     }

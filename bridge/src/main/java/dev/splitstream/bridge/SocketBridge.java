@@ -523,14 +523,23 @@ public final class SocketBridge implements StreamEndpoint {
         if (socketClosed) {
             return;
         }
-        if (socket instanceof NetSocketInternal internal
-                && internal.channelHandlerContext().channel().isOpen()) {
-            // Linger 0: the client sees a reset, not an orderly end of data it would take as complete.
-            try {
-                internal.channelHandlerContext().channel().config().setOption(ChannelOption.SO_LINGER, 0);
-            } catch (io.netty.channel.ChannelException closedMeanwhile) {
-                // the socket closed since the check: its close handler ends the bridge
+        if (socket instanceof NetSocketInternal internal) {
+            io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
+            if (channel.isOpen()) {
+                // Linger 0: the client sees a reset, not an orderly end of data it would take as complete.
+                try {
+                    channel.config().setOption(ChannelOption.SO_LINGER, 0);
+                } catch (io.netty.channel.ChannelException closedMeanwhile) {
+                    // the socket closed since the check: its close handler ends the bridge
+                }
             }
+            // Closed below Vert.x's handler, not with socket.close() (nor channel.close(), which passes through that
+            // handler): Vert.x closes a socket only once everything queued to it was written, which never happens when
+            // the peer does not read, so an evicted stream kept its socket, its queued (direct) buffers and its lease
+            // for good (a soak's exit held twice its budget and refused every new stream). This drops the queue; the
+            // failed writes release their bytes, and the close handler runs as for any close.
+            internal.channelHandlerContext().close();
+            return;
         }
         socket.close();
     }

@@ -311,6 +311,61 @@ class SocketBridgeTest {
         }
     }
 
+    /**
+     * A stream evicted while its target does not read: the bridge must close the target socket at once, dropping the
+     * bytes queued to it, and give its part of the budget back. (Vert.x's own close waits until the queue is written,
+     * which never happens here: a soak's exit kept such sockets and their bytes for good and refused every new stream.)
+     */
+    @Test
+    void anEvictedStreamClosesItsTargetSocketEvenWhenTheTargetDoesNotRead() throws Exception {
+        serverBudget = new BufferBudget(256 * 1024, 16 * 1024, Duration.ofSeconds(1), System::nanoTime);
+        target.setReceiveBufferSize(4096);
+        CompletableFuture<Socket> accepted = new CompletableFuture<>();
+        Thread acceptor = new Thread(() -> {
+            try {
+                accepted.complete(target.accept()); // and never read from it
+            } catch (Exception e) {
+                accepted.completeExceptionally(e);
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        try (java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(
+                new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), listener.actualPort()))) {
+            c.configureBlocking(false);
+            Socket quiet = accepted.get(10, TimeUnit.SECONDS);
+            ByteBuffer chunk = ByteBuffer.allocate(64 * 1024);
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            // push until the exit side holds bytes it cannot write (the target's buffers are full)
+            while (serverBudget.held() < 160 * 1024 && System.nanoTime() < until) {
+                c.write(chunk.clear());
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(serverBudget.held())
+                    .as("bytes queued to the target that does not read")
+                    .isGreaterThan(128 * 1024);
+            org.awaitility.Awaitility.await("the target's socket closed and its bytes released")
+                    .atMost(Duration.ofSeconds(10))
+                    .pollInterval(Duration.ofMillis(200))
+                    .untilAsserted(() -> {
+                        serverBudget.evictStalled(); // what Budgets.sweep does every 5 s in a node
+                        assertThat(serverBudget.leases())
+                                .as(serverBudget.describe() + ", evicted " + serverBudget.evicted())
+                                .isZero();
+                        assertThat(serverBudget.held())
+                                .as(serverBudget.describe())
+                                .isZero();
+                    });
+            quiet.setSoTimeout(10_000);
+            try (InputStream in = quiet.getInputStream()) {
+                in.skip(Long.MAX_VALUE); // what arrived before the reset, then the end
+                assertThat(in.read()).isEqualTo(-1);
+            } catch (java.net.SocketException reset) {
+                assertThat(reset.getMessage()).containsIgnoringCase("reset");
+            }
+        }
+    }
+
     private static void assertEchoes(Socket s, int bytes) throws Exception {
         byte[] sent = new byte[bytes];
         new Random(bytes).nextBytes(sent);

@@ -77,9 +77,12 @@ public final class BufferBudget {
         return new BufferBudget(1L << 62, 64 * 1024);
     }
 
-    /** The default limit for a JVM whose heap may grow to {@code maxHeap} bytes: a quarter of it. */
-    public static long defaultLimit(long maxHeap) {
-        return Math.max(4L * 1024 * 1024, maxHeap / 4);
+    /**
+     * The default limit for a JVM whose heap (and direct memory, where held bytes wait for their socket) may grow to
+     * {@code maxMemory} bytes: a quarter of it, at least 4 MiB.
+     */
+    public static long defaultLimit(long maxMemory) {
+        return Math.max(4L * 1024 * 1024, maxMemory / 4);
     }
 
     /** Bytes all leases together may commit. */

@@ -57,8 +57,8 @@ public interface SplitstreamConfig {
         /**
          * Most bytes of stream data the node commits at once (read from sockets and not yet acknowledged by the peer,
          * or received and not yet written to their socket); bytes held stay below twice this. When it is spent,
-         * streams over their share stop reading and new streams are refused. Default: a quarter of the maximum heap;
-         * at most half of it.
+         * streams over their share stop reading and new streams are refused. Default: a quarter of the maximum heap or of
+         * the maximum direct memory (where bytes queued to sockets wait), whichever is smaller; at most half of either.
          */
         Optional<MemorySize> budget();
 

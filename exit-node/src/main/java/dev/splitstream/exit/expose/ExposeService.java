@@ -68,6 +68,9 @@ public class ExposeService {
     private final BridgeMetrics publicMetrics;
     private final Counter refusals;
     private final RouteTokens routeTokens;
+    /** For the dashboard's refusals; field-injected, so the constructor others build on stays as it is. */
+    @jakarta.inject.Inject
+    dev.splitstream.exit.metrics.ExitMetrics exitMetrics;
 
     /** Agents with a session now, or waiting connections, by name. */
     private final Map<String, Live> live = new HashMap<>();
@@ -250,6 +253,12 @@ public class ExposeService {
                             g.publicPort() > 0 ? "on public port " + g.publicPort() : "as an HTTP service");
                 } else {
                     refusals.increment();
+                    if (exitMetrics != null) {
+                        exitMetrics.refusal(
+                                "expose",
+                                "service_refused",
+                                "agent " + agent + " (token " + tokenId + "): " + s.name() + ": " + g.detail());
+                    }
                     LOG.warnf("agent %s (token %s): %s refused: %s", agent, tokenId, s.name(), g.detail());
                 }
             }
@@ -717,6 +726,12 @@ public class ExposeService {
     /** Current leases, for stats. */
     public List<Lease> leases() {
         return store.leases();
+    }
+
+    /** The session serving {@code agent} now, if it is connected. Any thread. */
+    public synchronized Optional<ExitSession> sessionOf(String agent) {
+        Live l = live.get(agent);
+        return l == null ? Optional.empty() : Optional.ofNullable(l.session);
     }
 
     /** Connections waiting for an agent now. */

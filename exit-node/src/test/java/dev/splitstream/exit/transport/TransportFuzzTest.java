@@ -47,8 +47,8 @@ import org.junit.jupiter.api.Test;
  * bits, truncated or extended, random bytes), before and after a real handshake, over real WebSocket connections and
  * real HTTP requests to a booted exit. Properties: every HTTP request gets an answer that is not a server error, every
  * WebSocket message from the exit decodes, no ERROR is logged, and a legitimate handshake works afterwards. Bounded:
- * {@code fuzz.seconds} per transport (default 3); the seed is printed, and {@code fuzz.seed}
- * replays one.
+ * {@code fuzz.seconds} per transport (default 3, part of the normal build); the seed is printed, and {@code fuzz.seed}
+ * replays one (the request sequence; timing differs from run to run).
  */
 @QuarkusTest
 @io.quarkus.test.junit.TestProfile(TransportFuzzTest.Unencrypted.class)
@@ -155,14 +155,8 @@ class TransportFuzzTest {
         assertLegitimateWebSocketHandshakeWorks();
     }
 
-    // Found by this test and not fixed yet: now and then one request (a POST /up on a live leg, once the PROOF of a
-    // fresh handshake) gets no answer at all, so the client waits until its timeout; no error is logged. Replay with
-    // -Dfuzz.http=true and the printed seed (e.g. 1798637079454701735, -668809883882070509) once HttpLeg is fixed.
     @Test
     void httpLegSurvivesArbitraryRequestSequences() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(
-                Boolean.getBoolean("fuzz.http"),
-                "HTTP transport fuzzing finds an unanswered request: -Dfuzz.http=true");
         Random random = new Random(seed);
         HttpClient client = vertx.createHttpClient(new HttpClientOptions()
                 .setDefaultHost("127.0.0.1")
@@ -392,17 +386,16 @@ class TransportFuzzTest {
             throws Exception {
         if (method == HttpMethod.GET && uri.contains("mode=stream")) {
             // A streamed response stays open: its status is all this needs.
+            // Handled in the callback that delivers the response (see send): closing the connection ends the response
+            // with an HttpClosedException, which Vert.x logs at ERROR when the response has no exception handler.
             CompletableFuture<Integer> status = new CompletableFuture<>();
             client.request(new RequestOptions().setMethod(method).setURI(uri).setHeaders(headers))
-                    .compose(req -> req.send())
-                    .onComplete(ar -> {
-                        if (ar.failed()) {
-                            status.completeExceptionally(ar.cause());
-                            return;
-                        }
-                        status.complete(ar.result().statusCode());
-                        ar.result().request().connection().close();
-                    });
+                    .compose(req -> req.send().onSuccess(resp -> {
+                        resp.exceptionHandler(closedByUs -> {});
+                        status.complete(resp.statusCode());
+                        resp.request().connection().close();
+                    }))
+                    .onFailure(status::completeExceptionally);
             return status.get(10, TimeUnit.SECONDS);
         }
         return send(client, method, uri, headers, body).status();
@@ -410,12 +403,19 @@ class TransportFuzzTest {
 
     private Answer send(HttpClient client, HttpMethod method, String uri, MultiMap headers, Buffer body)
             throws Exception {
+        // The body is asked for in the very callback that delivers the response, nested inside the request's compose.
+        // Chained one level out (request().compose(send).compose(resp -> resp.body())) from this non-Vert.x thread, the
+        // response now and then reached body() only after its end had been processed: Vert.x drops an end that finds
+        // no handler (HttpClientResponseImpl.handleEnd), so body() never completed and the fuzz reported a request the
+        // exit "never answered" although the exit had answered in full (client-side capture: status line, headers,
+        // body, then FIN). Plain Vert.x 4.5.25 shows the same: 3 hangs in ~600-3,000 requests chained, none in
+        // 10,000 nested.
         return client.request(new RequestOptions()
                         .setMethod(method)
                         .setURI(uri)
                         .setHeaders(headers == null ? MultiMap.caseInsensitiveMultiMap() : headers))
-                .compose(req -> body == null ? req.send() : req.send(body))
-                .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), b)))
+                .compose(req -> (body == null ? req.send() : req.send(body))
+                        .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), b))))
                 .toCompletionStage()
                 .toCompletableFuture()
                 .get(15, TimeUnit.SECONDS);

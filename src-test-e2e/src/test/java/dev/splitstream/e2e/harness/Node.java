@@ -102,9 +102,13 @@ public final class Node implements AutoCloseable {
         return spec.managementPort;
     }
 
-    /** {@code http://127.0.0.1:<management port>}: health and metrics. */
+    /**
+     * {@code http://127.0.0.1:<management port>}: health and metrics. With {@code splitstream.e2e.health-on-http-port}
+     * (nodes from before the management interface, see {@code splitstream.e2e.nodes}) the HTTP port instead.
+     */
     public String managementUrl() {
-        return "http://127.0.0.1:" + spec.managementPort;
+        return "http://127.0.0.1:"
+                + (Boolean.getBoolean("splitstream.e2e.health-on-http-port") ? spec.httpPort : spec.managementPort);
     }
 
     /** {@code ws://127.0.0.1:<port>}: what an entry's server setting names for this exit. */

@@ -148,9 +148,13 @@ public final class NodeSpec {
         return managementPort;
     }
 
-    /** The built jar of this role. */
+    /**
+     * The built jar of this role, under the repository root or, with the system property {@code splitstream.e2e.nodes},
+     * under another checkout (to run these tests against the nodes of an older commit).
+     */
     public Path jar() {
-        return Node.repoRoot()
+        String nodes = System.getProperty("splitstream.e2e.nodes");
+        return (nodes == null || nodes.isBlank() ? Node.repoRoot() : Path.of(nodes))
                 .resolve(role.module)
                 .resolve("target/quarkus-app/quarkus-run.jar")
                 .toAbsolutePath();
