@@ -61,6 +61,9 @@ public class HttpRoutes {
     private final RequestLog requestLog;
     private final RoutePool pool;
     private final TokenRegistry tokenPolicies;
+    /** Field-injected: the hook that reports requests to agents stays out of the constructor's signature. */
+    @jakarta.inject.Inject
+    AgentReports agentReports;
 
     public HttpRoutes(
             ExposeService expose,
@@ -195,8 +198,9 @@ public class HttpRoutes {
             long nanos,
             long in,
             long out) {
-        String shown = RequestLog.loggablePath(path);
+        String shown = RequestLog.loggablePath(AgentReports.withoutTokens(path));
         long millis = TimeUnit.NANOSECONDS.toMillis(nanos);
+        agentReports.report(agent, service, via, method, path, status, nanos, in, out);
         requestLog.add(new RequestLog.Entry(
                 java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
         LOG.debugf(
