@@ -81,7 +81,8 @@ public final class SoakTraffic {
     }
 
     private static void accept(ServerSocket server, SocketTask task) {
-        while (true) {
+        long failures = 0;
+        while (!server.isClosed()) {
             try {
                 Socket s = server.accept();
                 daemon(() -> {
@@ -92,7 +93,16 @@ public final class SoakTraffic {
                     }
                 });
             } catch (IOException e) {
-                return;
+                // A failed accept (out of file descriptors, or the kernel's TCP memory under a flood) is not the end:
+                // returning here ended the targets process silently 26 minutes into an hour's soak.
+                if (failures++ % 1000 == 0) {
+                    System.err.println("accept on " + server.getLocalPort() + " failed (" + failures + "): " + e);
+                }
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException stop) {
+                    return;
+                }
             }
         }
     }

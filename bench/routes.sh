@@ -2,7 +2,8 @@
 # HTTP route benchmark: wrk with 16 keep-alive connections against one nginx serving a small file, measured three ways
 # in one run: direct, through a local nginx proxy_pass, and through a Splitstream HTTP route (exit + agent on
 # loopback, X-Token). Prints requests/s, p50/p99 latency and the ratios to direct. Target: route >= 0.25x direct.
-# Bounded: about a minute. Not a test: numbers depend on the machine and its load.
+# Bounded: about a minute. Not a test: numbers depend on the machine and its load. Also prints what the agent was
+# told (ROUTE_LOG reports sent and left out, request lines logged).
 #
 #   bench/routes.sh                      # BENCH_SECONDS=8 per run, BENCH_CONNECTIONS=16
 set -euo pipefail
@@ -148,3 +149,13 @@ for name in direct nginx route; do
 done
 route_rps=$(cut -d' ' -f1 <<<"${R[route]}")
 awk -v a="$route_rps" -v b="$direct_rps" 'BEGIN { r = (b > 0 ? a / b : 0); printf "\nroute / direct = %.2f (target >= 0.25): %s\n", r, (r >= 0.25 ? "met" : "NOT met") }'
+
+# What the agent was told about those requests (ROUTE_LOG): at most 100 reports a second per session, none while the
+# tunnel is busy; the rest are counted as left out on both nodes, never queued.
+reports=$(curl -fsS --max-time 5 "http://127.0.0.1:$EXIT_MGMT/q/metrics" |
+  awk '/^splitstream_exit_route_reports_total\{/ { match($0, /outcome="[a-z_]+"/); printf "%s=%d ", substr($0, RSTART + 9, RLENGTH - 10), $NF }')
+unreported=$(curl -fsS --max-time 5 "http://127.0.0.1:$AGENT_MGMT/q/metrics" |
+  awk '/^splitstream_entry_route_unreported_total/ { printf "%d", $NF }')
+lines=$(grep -c '\[web\] GET /1k.bin 200' "$WORK/agent.log" || true)
+printf 'reports to the agent: %s| agent request lines: %s, unreported at the agent: %s\n' \
+  "$reports" "$lines" "${unreported:-?}"

@@ -14,8 +14,10 @@
 # Bits.reserveMemory (2.4 s) and the tunnel stopped. Netty's per-thread caches kept ~29 MiB of direct memory when the
 # node held 1.4 MiB: trimmed every 2 s (cacheTrimIntervalMillis). glibc kept freed native memory in its arenas (25-32
 # MiB, given back by a trim): at most 2 arenas, and the JVM trims every 10 s where it can (TrimNativeHeapInterval: JDK
-# 17.0.9 and later; probed, as older JVMs refuse it). Soak (2,000-connection floods every 60 s, cuts every 45 s): exit
-# RSS max 289 MiB with -Xmx128m and 64 MiB direct memory, 240 MiB with these flags.
+# 17.0.9 and later; probed, as older JVMs refuse it). Hour-long soak (floods of 2,000 x 1 MB into a target that never
+# reads every 60 s, cuts every 45 s), 10-minute windows after the first: exit RSS mean 237-248 MiB, peaks 254-277 MiB
+# while a flood holds twice the budget; entry mean 194-197, peaks up to 213 (with -Xmx128m and 64 MiB direct memory:
+# exit mean 249-266, peaks up to 289).
 # shellcheck disable=SC2034
 SPLITSTREAM_JAVA_OPTS="-Xms96m -Xmx112m -Xmn48m -XX:MetaspaceSize=64m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:MaxDirectMemorySize=48m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2 -Dio.netty.allocator.cacheTrimIntervalMillis=2000"
 if java -XX:TrimNativeHeapInterval=10000 -version >/dev/null 2>&1; then

@@ -60,6 +60,15 @@ sealed_data = seal(c2s, 1, data)
 ping = header(2, 0x16, 0, 0, 0, 8) + struct.pack(">Q", 42)
 sealed_ping = seal(s2c, 1, ping)
 
+# Section 3: a ROUTE_LOG (unencrypted here): service "web", via TOKEN, GET /index.html, 200, 3100 us, 0 bytes in,
+# 1234 bytes out, none skipped
+def string(b):
+    return struct.pack(">H", len(b)) + b
+
+
+route_log_body = struct.pack(">BHIQQQ", 1, 200, 0, 3100, 0, 1234) + string(b"web") + string(b"GET") + string(b"/index.html")
+route_log = header(2, 0x22, 0, 0, 0, len(route_log_body)) + route_log_body
+
 for name, value in [
     ("HELLO", hello),
     ("CHALLENGE", challenge),
@@ -72,5 +81,6 @@ for name, value in [
     ("c2s epoch 1", epoch_key(c2s, 1)),
     ("SEALED DATA", sealed_data),
     ("SEALED PING", sealed_ping),
+    ("ROUTE_LOG", route_log),
 ]:
     print(f"{name:12} {value.hex()}")

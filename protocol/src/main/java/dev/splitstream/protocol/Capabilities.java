@@ -27,5 +27,13 @@ public final class Capabilities {
      */
     public static final int EXPOSE = 8;
 
+    /**
+     * Request log for agents: the server reports each HTTP request it routed to the agent's services with a
+     * {@link Frame.RouteLog} (method, path, status, latency, bytes). Informational and lossy by design: the server sends
+     * it only when the session's outbound path is not busy, at a bounded rate, and says how many reports it left out. A
+     * client that did not offer it never receives ROUTE_LOG; received anyway, it is a {@code PROTOCOL_ERROR}.
+     */
+    public static final int ROUTE_LOG = 16;
+
     private Capabilities() {}
 }

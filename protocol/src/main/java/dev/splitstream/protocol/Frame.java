@@ -26,7 +26,8 @@ public sealed interface Frame
                 Frame.Pong,
                 Frame.Close,
                 Frame.Expose,
-                Frame.ExposeResult {
+                Frame.ExposeResult,
+                Frame.RouteLog {
 
     /** The type code written on the wire. */
     FrameType type();
@@ -277,6 +278,109 @@ public sealed interface Frame
         @Override
         public FrameType type() {
             return FrameType.EXPOSE_RESULT;
+        }
+    }
+
+    /** How an HTTP request found the agent's service on the server. */
+    enum RouteVia {
+        /** {@code /_token/<route token>/...} or an {@code X-Token} header. */
+        TOKEN(1),
+        /** A host route, {@code <service>.<domain>}. */
+        HOST(2),
+        /** The Hub API. */
+        HUB(3);
+
+        /** Wire code. */
+        public final int code;
+
+        RouteVia(int code) {
+            this.code = code;
+        }
+    }
+
+    /**
+     * One HTTP request that the server routed to one of the agent's HTTP services, reported to the agent when it
+     * completed (informational, unnumbered; server to client, only with {@link Capabilities#ROUTE_LOG}). The server may
+     * leave requests out under load; {@code skipped} says how many it left out since its previous report on this
+     * session. Nothing in it is secret: the path has no query string and no route token prefix.
+     *
+     * @param service the service the request went to (a DNS label)
+     * @param via how the request found the service
+     * @param method the request method, 1..{@link #MAX_METHOD} bytes of an HTTP token
+     * @param path the request path as {@link #loggablePath} makes it: 1..{@link #MAX_PATH} bytes, starting with '/'
+     * @param status the HTTP status answered (100..999), or 0 when none was (the request failed before a response)
+     * @param latencyMicros time from the request's arrival to its end, in microseconds
+     * @param bytesIn request body bytes read from the HTTP client
+     * @param bytesOut response body bytes written to the HTTP client
+     * @param skipped requests completed but not reported since the previous report (at most 2^32-1)
+     */
+    record RouteLog(
+            String service,
+            RouteVia via,
+            String method,
+            String path,
+            int status,
+            long latencyMicros,
+            long bytesIn,
+            long bytesOut,
+            long skipped)
+            implements Frame {
+        /** Longest path, in UTF-8 bytes. */
+        public static final int MAX_PATH = 256;
+        /** Longest method, in bytes. */
+        public static final int MAX_METHOD = 16;
+        /** Largest skipped count. */
+        public static final long MAX_SKIPPED = 0xFFFF_FFFFL;
+
+        private static final String ELLIPSIS = "\u2026";
+
+        /**
+         * A request target as a report carries it: the path only (query string and fragment dropped, since they often
+         * carry secrets), control characters replaced by '?', cut at a character boundary to at most {@link #MAX_PATH}
+         * UTF-8 bytes (ending in an ellipsis when cut), "/" when empty.
+         */
+        public static String loggablePath(String target) {
+            if (target == null || target.isEmpty()) {
+                return "/";
+            }
+            int cut = target.length();
+            int q = target.indexOf('?');
+            if (q >= 0) {
+                cut = q;
+            }
+            int f = target.indexOf('#');
+            if (f >= 0 && f < cut) {
+                cut = f;
+            }
+            StringBuilder out = new StringBuilder(Math.min(cut, MAX_PATH) + 1);
+            if (cut == 0 || target.charAt(0) != '/') {
+                out.append('/');
+            }
+            int bytes = out.length();
+            int fits = -1; // length of out when it last fitted with room for the ellipsis
+            for (int i = 0; i < cut; ) {
+                int cp = target.codePointAt(i);
+                i += Character.charCount(cp);
+                if (cp < 0x20 || cp == 0x7f || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                    cp = '?';
+                }
+                int len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+                if (bytes + len > MAX_PATH - 3 && fits < 0) {
+                    fits = out.length();
+                }
+                if (bytes + len > MAX_PATH) {
+                    out.setLength(fits);
+                    return out.append(ELLIPSIS).toString();
+                }
+                out.appendCodePoint(cp);
+                bytes += len;
+            }
+            return out.toString();
+        }
+
+        @Override
+        public FrameType type() {
+            return FrameType.ROUTE_LOG;
         }
     }
 

@@ -203,7 +203,23 @@ public final class FrameCodec {
                 }
                 yield n;
             }
+            case ROUTE_LOG -> {
+                Frame.RouteLog r = (Frame.RouteLog) frame;
+                yield ROUTE_LOG_FIXED + utf8Length(r.service()) + utf8Length(r.method()) + utf8Length(r.path());
+            }
         };
+    }
+
+    /** The fixed part of a ROUTE_LOG body: via, status, skipped, latency, bytes in, bytes out. */
+    private static final int ROUTE_LOG_FIXED = 1 + 2 + 4 + 8 + 8 + 8;
+
+    /** An HTTP method: an RFC 9110 token. */
+    private static final java.util.regex.Pattern METHOD =
+            java.util.regex.Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]{1," + Frame.RouteLog.MAX_METHOD + "}");
+
+    /** True when {@code method} is a valid method for {@link Frame.RouteLog}. */
+    public static boolean isMethod(String method) {
+        return method != null && METHOD.matcher(method).matches();
     }
 
     /** Flag bit of an EXPOSE body: the agent releases its services. */
@@ -437,7 +453,54 @@ public final class FrameCodec {
                     putString(out, g.detail());
                 }
             }
+            case ROUTE_LOG -> {
+                Frame.RouteLog r = (Frame.RouteLog) frame;
+                checkRouteLog(r);
+                out.put(u8(r.via().code));
+                out.putShort((short) u16(r.status()));
+                out.putInt((int) r.skipped());
+                out.putLong(r.latencyMicros());
+                out.putLong(r.bytesIn());
+                out.putLong(r.bytesOut());
+                putString(out, r.service());
+                putString(out, r.method());
+                putString(out, r.path());
+            }
         }
+    }
+
+    /** What a sender may put in a ROUTE_LOG: exactly what {@link #decodeRouteLog} accepts. */
+    private static void checkRouteLog(Frame.RouteLog r) {
+        if (!isServiceName(r.service())
+                || !isMethod(r.method())
+                || routeLogPathProblem(r.path()) != null
+                || r.status() < 0
+                || r.status() > 999
+                || r.status() > 0 && r.status() < 100
+                || r.latencyMicros() < 0
+                || r.bytesIn() < 0
+                || r.bytesOut() < 0
+                || r.skipped() < 0
+                || r.skipped() > Frame.RouteLog.MAX_SKIPPED) {
+            throw new IllegalArgumentException("ROUTE_LOG field out of range: " + r);
+        }
+    }
+
+    /** Why {@code path} cannot be a ROUTE_LOG path, or null when it can. */
+    private static String routeLogPathProblem(String path) {
+        if (path == null || path.isEmpty() || path.charAt(0) != '/') {
+            return "must start with '/'";
+        }
+        if (path.getBytes(StandardCharsets.UTF_8).length > Frame.RouteLog.MAX_PATH) {
+            return "exceeds " + Frame.RouteLog.MAX_PATH + " bytes";
+        }
+        for (int i = 0; i < path.length(); i++) {
+            char c = path.charAt(i);
+            if (c < 0x20 || c == 0x7f) {
+                return "has a control character";
+            }
+        }
+        return null;
     }
 
     // ---------------------------------------------------------------- decoding
@@ -628,6 +691,7 @@ public final class FrameCodec {
                     case RESET, CLOSE -> 4;
                     case EXPOSE -> 5;
                     case EXPOSE_RESULT -> 2;
+                    case ROUTE_LOG -> ROUTE_LOG_FIXED + 3 * 3;
                     default -> 0;
                 };
         if (bodyLength < minimum) {
@@ -770,6 +834,8 @@ public final class FrameCodec {
                 return decodeExpose(body);
             case EXPOSE_RESULT:
                 return decodeExposeResult(body);
+            case ROUTE_LOG:
+                return decodeRouteLog(body);
             default:
                 throw new ProtocolException("unknown frame type " + type);
         }
@@ -859,6 +925,46 @@ public final class FrameCodec {
             grants.add(new Frame.Grant(name, status == 0, port, detail));
         }
         return new Frame.ExposeResult(java.util.List.copyOf(grants));
+    }
+
+    private Frame.RouteLog decodeRouteLog(ByteBuffer body) throws ProtocolException {
+        int viaCode = body.get() & 0xFF;
+        Frame.RouteVia via = null;
+        for (Frame.RouteVia v : Frame.RouteVia.values()) {
+            if (v.code == viaCode) {
+                via = v;
+            }
+        }
+        if (via == null) {
+            throw new ProtocolException("ROUTE_LOG has unknown via " + viaCode);
+        }
+        int status = body.getShort() & 0xFFFF;
+        if (status > 999 || status > 0 && status < 100) {
+            throw new ProtocolException("ROUTE_LOG status " + status + " is neither 0 nor 100..999");
+        }
+        long skipped = body.getInt() & 0xFFFF_FFFFL;
+        long latency = body.getLong();
+        long in = body.getLong();
+        long out = body.getLong();
+        if (latency < 0 || in < 0 || out < 0) {
+            throw new ProtocolException("ROUTE_LOG latency and byte counts must be below 2^63");
+        }
+        String service = getString(body, 63, "ROUTE_LOG service");
+        if (!isServiceName(service)) {
+            throw new ProtocolException(
+                    "ROUTE_LOG service name must be a DNS label (a-z 0-9 -, at most 63 characters)");
+        }
+        String method = getString(body, Frame.RouteLog.MAX_METHOD, "ROUTE_LOG method");
+        if (!isMethod(method)) {
+            throw new ProtocolException(
+                    "ROUTE_LOG method must be an HTTP token of 1.." + Frame.RouteLog.MAX_METHOD + " characters");
+        }
+        String path = getString(body, Frame.RouteLog.MAX_PATH, "ROUTE_LOG path");
+        String problem = routeLogPathProblem(path);
+        if (problem != null) {
+            throw new ProtocolException("ROUTE_LOG path " + problem);
+        }
+        return new Frame.RouteLog(service, via, method, path, status, latency, in, out, skipped);
     }
 
     // ---------------------------------------------------------------- helpers

@@ -31,7 +31,12 @@ public enum FrameType {
     /** An agent announces the services it exposes, or releases them (unnumbered; client to server). */
     EXPOSE(0x20),
     /** The server's grants for an EXPOSE: public ports, or refusals with reasons (unnumbered; server to client). */
-    EXPOSE_RESULT(0x21);
+    EXPOSE_RESULT(0x21),
+    /**
+     * One HTTP request through a route to an agent's service, reported to the agent (unnumbered, informational; server
+     * to client, only with the ROUTE_LOG capability).
+     */
+    ROUTE_LOG(0x22);
 
     /** Wire code. */
     public final int code;

@@ -245,6 +245,15 @@ public final class Session {
                 }
                 listener.onExposeResult((Frame.ExposeResult) frame);
             }
+            case ROUTE_LOG -> {
+                if (role != Role.CLIENT) {
+                    throw new ProtocolException("ROUTE_LOG sent to a server");
+                }
+                if ((established.capabilities() & Capabilities.ROUTE_LOG) == 0) {
+                    throw new ProtocolException("ROUTE_LOG received but the capability was not agreed");
+                }
+                listener.onRouteLog((Frame.RouteLog) frame);
+            }
             case CLOSE -> {
                 Frame.Close c = (Frame.Close) frame;
                 shutdown(c.code(), c.message(), false);
@@ -469,6 +478,43 @@ public final class Session {
         }
         sink.send(frame);
         return true;
+    }
+
+    /** What became of an informational frame offered with {@link #offerRouteLog}. */
+    public enum Offer {
+        /** Handed to the transport. */
+        SENT,
+        /** The peer did not agree to {@link Capabilities#ROUTE_LOG}. */
+        NOT_AGREED,
+        /** No outbound path is attached (the peer is reconnecting) or the session is closed. */
+        AWAY,
+        /** The outbound path is busy: streams wait for room in the resend buffer, or it is half full. */
+        BUSY
+    }
+
+    /**
+     * Server side: sends a {@link Frame.RouteLog} now if the peer agreed to {@link Capabilities#ROUTE_LOG} and the
+     * outbound path is idle enough; otherwise drops it. Informational frames must never slow the data path: they are
+     * not numbered, not kept for resending, and not sent while streams wait for room in the resend buffer or while it is
+     * more than half full.
+     *
+     * @throws IllegalStateException on a client session (only servers report requests)
+     */
+    public Offer offerRouteLog(Frame.RouteLog report) {
+        if (role != Role.SERVER) {
+            throw new IllegalStateException("only a server sends ROUTE_LOG");
+        }
+        if ((established.capabilities() & Capabilities.ROUTE_LOG) == 0) {
+            return Offer.NOT_AGREED;
+        }
+        if (sink == null || closed) {
+            return Offer.AWAY;
+        }
+        if (!blocked.isEmpty() || unackedBytes > limits.maxUnacked() / 2) {
+            return Offer.BUSY;
+        }
+        sink.send(report);
+        return Offer.SENT;
     }
 
     /** Smoothed round-trip time in nanoseconds, or -1 before the first pong. */

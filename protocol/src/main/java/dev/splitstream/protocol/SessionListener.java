@@ -17,6 +17,9 @@ public interface SessionListener {
     /** Client side: the server answered this agent's announcement. */
     default void onExposeResult(Frame.ExposeResult result) {}
 
+    /** Client side: the server reports one HTTP request it routed to this agent ({@link Capabilities#ROUTE_LOG}). */
+    default void onRouteLog(Frame.RouteLog report) {}
+
     /** A pong answered one of this side's pings. */
     default void onRtt(long rttNanos) {}
 }

@@ -76,6 +76,17 @@ class FramePropertyTest {
                 }
                 yield new Frame.ExposeResult(grants);
             }
+            case ROUTE_LOG ->
+                new Frame.RouteLog(
+                        "s" + r.nextInt(100),
+                        Frame.RouteVia.values()[r.nextInt(Frame.RouteVia.values().length)],
+                        List.of("GET", "POST", "DELETE", "M-SEARCH").get(r.nextInt(4)),
+                        Frame.RouteLog.loggablePath("/" + randomString(r, 400)),
+                        r.nextInt(5) == 0 ? 0 : 100 + r.nextInt(900),
+                        r.nextLong() & Long.MAX_VALUE,
+                        r.nextLong() & Long.MAX_VALUE,
+                        r.nextLong() & Long.MAX_VALUE,
+                        r.nextLong() & Frame.RouteLog.MAX_SKIPPED);
         };
     }
 

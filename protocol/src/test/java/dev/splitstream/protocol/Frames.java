@@ -52,6 +52,17 @@ final class Frames {
                 new Frame.ExposeResult(List.of(
                         new Frame.Grant("ssh", true, 10000, "tcp://exit.example:10000"),
                         new Frame.Grant("db", false, 0, "port 10022 is leased to another agent"))),
-                new Frame.ExposeResult(List.of()));
+                new Frame.ExposeResult(List.of()),
+                new Frame.RouteLog("web", Frame.RouteVia.TOKEN, "GET", "/index.html", 200, 3_100, 0, 1_234, 0),
+                new Frame.RouteLog(
+                        "a",
+                        Frame.RouteVia.HUB,
+                        "PROPFIND",
+                        "/" + "\u00e9".repeat(127) + "x",
+                        0,
+                        Long.MAX_VALUE,
+                        Long.MAX_VALUE,
+                        0,
+                        Frame.RouteLog.MAX_SKIPPED));
     }
 }

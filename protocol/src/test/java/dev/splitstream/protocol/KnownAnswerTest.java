@@ -121,4 +121,18 @@ class KnownAnswerTest {
                 .isEqualTo("hello");
         assertThat(clientLeg.decodeMessage(sealedPing)).isEqualTo(new Frame.Ping(42));
     }
+
+    /** Section 3's ROUTE_LOG example, unsealed; also computed by known_answer.py. */
+    @Test
+    void routeLogMatchesTheDocumentedExample() throws Exception {
+        FrameCodec codec = new FrameCodec(Limits.defaults());
+        Frame.RouteLog report =
+                new Frame.RouteLog("web", Frame.RouteVia.TOKEN, "GET", "/index.html", 200, 3100, 0, 1234, 0);
+        String wire = "0222000000000000000000000000000000000036" // v2 ROUTE_LOG (0x22), unnumbered, 54-byte body
+                + "01" + "00c8" + "00000000" // via TOKEN, status 200, skipped 0
+                + "0000000000000c1c" + "0000000000000000" + "00000000000004d2" // 3100 us, 0 bytes in, 1234 out
+                + "0003" + "776562" + "0003" + "474554" + "000b" + "2f696e6465782e68746d6c"; // web GET /index.html
+        assertThat(hex(codec.encode(report))).isEqualTo(wire);
+        assertThat(codec.decodeMessage(ByteBuffer.wrap(HEX.parseHex(wire)))).isEqualTo(report);
+    }
 }

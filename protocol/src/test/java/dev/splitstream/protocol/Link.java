@@ -38,6 +38,17 @@ final class Link {
     private FrameSink serverSink;
 
     Link(Limits clientLimits, Limits serverLimits, SessionListener cl, SessionListener sl, LongSupplier nanos) {
+        this(clientLimits, serverLimits, cl, sl, nanos, 0);
+    }
+
+    /** Two sessions whose handshake agreed to {@code capabilities}. */
+    Link(
+            Limits clientLimits,
+            Limits serverLimits,
+            SessionListener cl,
+            SessionListener sl,
+            LongSupplier nanos,
+            int capabilities) {
         this.codec = new FrameCodec(Limits.defaults().withMaxPayload(Limits.HARD_MAX_PAYLOAD));
         byte[] sid = Frames.bytes(16, 42);
         Secret key = new Secret(Frames.bytes(32, 7));
@@ -48,7 +59,7 @@ final class Link {
                         Frame.Intent.NEW,
                         sid,
                         FrameCodec.MAX_VERSION,
-                        0,
+                        capabilities,
                         0,
                         key,
                         serverLimits.maxPayload(),
@@ -63,7 +74,7 @@ final class Link {
                         Frame.Intent.NEW,
                         sid,
                         FrameCodec.MAX_VERSION,
-                        0,
+                        capabilities,
                         0,
                         key,
                         serverLimits.maxPayload(),

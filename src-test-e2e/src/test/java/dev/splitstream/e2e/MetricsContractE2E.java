@@ -62,7 +62,10 @@ class MetricsContractE2E {
         }
         assertThat(expressions).as("queries found").hasSizeGreaterThan(15);
 
-        try (Tunnel tunnel = Tunnel.start(exit -> exit.allow("127.0.0.1:*"), entry -> {})) {
+        // the entry is an agent with an HTTP service, so its route request series exist (at zero)
+        try (Tunnel tunnel = Tunnel.start(
+                exit -> exit.allow("127.0.0.1:*"), entry -> entry.set("splitstream.entry.agent", "contract")
+                        .set("splitstream.entry.expose", "web=http://127.0.0.1:9"))) {
             String exported = tunnel.exit().metrics() + "\n" + tunnel.entry().metrics();
             Set<String> names = exportedNames(exported);
             assertThat(names).as("exported names").contains("splitstream_exit_sessions", "splitstream_entry_connected");

@@ -309,6 +309,42 @@ class RoutesE2E {
                 .isEqualTo("400");
     }
 
+    @Test
+    @Order(2)
+    void theAgentLogsEachRequestAsOneLineAndCountsItWithoutTheRouteToken() {
+        String base = exit.httpUrl();
+        String nonce = Tunnel.newToken().substring(0, 10);
+        String querySecret = "qs-" + Tunnel.newToken().substring(0, 16);
+        String[] got = bodyAndStatus(base + "/_token/" + ROUTE_TOKEN + "/hello.txt?n=" + nonce + "&key=" + querySecret);
+        assertThat(got[1]).isEqualTo("200");
+        // a client may put the token into the path again: it reaches nginx (404), never the agent's log
+        String[] nested =
+                bodyAndStatus(base + "/_token/" + ROUTE_TOKEN + "/_token/" + ROUTE_TOKEN + "/nested-" + nonce);
+        assertThat(nested[1]).isEqualTo("404");
+        String[] viaHub = bodyAndStatus(
+                "-H",
+                "Authorization: Bearer " + HUB_TOKEN,
+                base + "/hub/v1/agents/web-host/services/web/hub-" + nonce + ".txt");
+        assertThat(viaHub[1]).isEqualTo("404");
+
+        // the exit reports each request when it ends, a moment after curl has its answer
+        String line = agent.awaitLog("[web] GET /hello.txt 200 ", WAIT);
+        assertThat(line).containsPattern("\\[web\\] GET /hello.txt 200 [0-9.]+ (us|ms|s) 22 B");
+        String nestedLine = agent.awaitLog("/nested-" + nonce + " 404 ", WAIT);
+        // the first /_token/<t> was the route; the second is what the service saw, and it shows redacted
+        assertThat(nestedLine).contains("[web] GET /_token/<redacted>/nested-" + nonce + " 404 ");
+        assertThat(agent.awaitLog("/hub-" + nonce + ".txt 404 ", WAIT)).endsWith(" via hub");
+        assertThat(agent.logText()).doesNotContain(ROUTE_TOKEN).doesNotContain(querySecret);
+
+        assertThat(agent.metric("splitstream_entry_route_requests_seconds_count", "status=\"2xx\""))
+                .isGreaterThanOrEqualTo(1);
+        assertThat(agent.metric("splitstream_entry_route_requests_seconds_count", "status=\"4xx\""))
+                .isGreaterThanOrEqualTo(2);
+        assertThat(agent.metrics()).contains("service=\"web\"").doesNotContain(ROUTE_TOKEN);
+        assertThat(exit.metric("splitstream_exit_route_reports_total", "outcome=\"sent\""))
+                .isGreaterThanOrEqualTo(3);
+    }
+
     private static JsonNode first(JsonNode log, String method, String path) {
         for (JsonNode r : log.get("requests")) {
             if (r.get("method").asText().equals(method)
@@ -524,5 +560,21 @@ class RoutesE2E {
         String[] done = late.get(2, java.util.concurrent.TimeUnit.MINUTES);
         assertThat(done[1]).isEqualTo("200");
         assertThat(done[0]).isEqualTo("hello through a route");
+    }
+
+    @Test
+    @Order(8)
+    void theAgentsSummaryAtExitAddsRequestsByStatusClassAndLatency() {
+        String nonce = Tunnel.newToken().substring(0, 10);
+        assertThat(bodyAndStatus(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt?n=" + nonce)[1])
+                .isEqualTo("200");
+        assertThat(bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, exit.httpUrl() + "/gone-" + nonce)[1])
+                .isEqualTo("404");
+        agent.awaitLog("/gone-" + nonce + " 404 ", WAIT);
+        agent.stop();
+        String summary = agent.awaitLog("summary: ", WAIT);
+        assertThat(summary)
+                .containsPattern(" requests=[0-9]+ 2xx=[0-9]+ 4xx=[0-9]+")
+                .containsPattern("latency_min=[0-9.]+ms latency_avg=[0-9.]+ms latency_max=[0-9.]+ms");
     }
 }

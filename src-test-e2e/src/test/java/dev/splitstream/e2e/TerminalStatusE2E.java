@@ -2,7 +2,9 @@ package dev.splitstream.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.splitstream.e2e.fixture.Fixtures;
 import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.Daemon;
 import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
 import dev.splitstream.e2e.harness.NodeLogs;
@@ -12,10 +14,12 @@ import dev.splitstream.e2e.harness.Programs;
 import dev.splitstream.e2e.harness.TargetServer;
 import dev.splitstream.e2e.harness.Transfers;
 import dev.splitstream.e2e.harness.Tunnel;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -35,8 +39,27 @@ class TerminalStatusE2E {
         String token = Tunnel.newToken();
         int forward = Ports.free();
         int publicPort = Ports.free();
+        String routeToken = "route-" + Tunnel.newToken().substring(0, 20);
         try (Closer closer = new Closer()) {
             TargetServer target = closer.add(new TargetServer());
+            // an HTTP service for the agent to expose: python's static file server
+            Path www = Fixtures.tempDir("status-www");
+            Files.writeString(www.resolve("hello.txt"), "hello through a route\n");
+            int webPort = Ports.free();
+            Daemon web = closer.add(Daemon.start(
+                    "web",
+                    NodeLogs.file("web"),
+                    Map.of(),
+                    List.of(
+                            Programs.require("python3").toString(),
+                            "-m",
+                            "http.server",
+                            "--bind",
+                            "127.0.0.1",
+                            "--directory",
+                            www.toString(),
+                            Integer.toString(webPort))));
+            Fixtures.awaitPort(web, new InetSocketAddress("127.0.0.1", webPort), WAIT);
             Node exit = closer.add(NodeSpec.exit()
                             .token(token)
                             .allow("127.0.0.1:" + target.port())
@@ -45,7 +68,7 @@ class TerminalStatusE2E {
                             .start())
                     .awaitReady();
             Pane pane = closer.add(new Pane(tmux));
-            pane.start(entryScript(token, exit.wsUrl(), forward, target.port()));
+            pane.start(entryScript(token, routeToken, exit.wsUrl(), forward, target.port(), webPort));
 
             pane.await(
                     "connected",
@@ -65,6 +88,26 @@ class TerminalStatusE2E {
                             && s.contains("down 3.0 MiB"));
             assertThat(traffic).doesNotContain(token);
 
+            // a request through the exit's HTTP route to the exposed web service appears as one line on the screen
+            String querySecret = "qs-" + Tunnel.newToken().substring(0, 12);
+            Exec.Result curl = Exec.run(
+                    Duration.ofSeconds(60),
+                    Programs.require("curl").toString(),
+                    "-sS",
+                    "--noproxy",
+                    "*",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    exit.httpUrl() + "/_token/" + routeToken + "/hello.txt?key=" + querySecret);
+            assertThat(curl.assertSuccess().output().trim()).isEqualTo("200");
+            String requests = pane.await(
+                    "the request on the screen",
+                    s -> s.contains("Requests   1 routed to exposed HTTP services")
+                            && s.matches("(?s).*[0-9:]{8} \\[web\\] GET /hello.txt 200 [0-9.]+ (us|ms|s) 22 B.*"));
+            assertThat(requests).doesNotContain(routeToken).doesNotContain(querySecret);
+
             exit.close();
             pane.await(
                     "waiting for the exit again",
@@ -75,7 +118,8 @@ class TerminalStatusE2E {
             pane.keys("C-c");
             String after = pane.await(
                     "back on the console and the JVM gone",
-                    s -> s.contains("summary: connections=1")
+                    s -> s.contains("summary: connections=2")
+                            && s.matches("(?s).*requests=1 2xx=1 latency_min=[0-9.]+ms.*")
                             && s.contains("stopped in")
                             && s.contains("entry exited with status 130"));
             // the screen's own lines are gone with the alternate screen; its log panel was printed to the console
@@ -92,11 +136,15 @@ class TerminalStatusE2E {
         }
     }
 
-    private static Path entryScript(String token, String server, int forward, int targetPort) throws Exception {
+    private static Path entryScript(
+            String token, String routeToken, String server, int forward, int targetPort, int webPort) throws Exception {
         Path dir = NodeLogs.dir();
         Path tokenFile = dir.resolve("entry-token");
         Files.writeString(tokenFile, token);
         Files.setPosixFilePermissions(tokenFile, PosixFilePermissions.fromString("rw-------"));
+        Path routeTokenFile = dir.resolve("entry-route-token");
+        Files.writeString(routeTokenFile, routeToken);
+        Files.setPosixFilePermissions(routeTokenFile, PosixFilePermissions.fromString("rw-------"));
         Path state = Files.createTempDirectory("splitstream-state-").resolve("transports.json");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Path jar = NodeSpec.entry().jar();
@@ -106,6 +154,8 @@ class TerminalStatusE2E {
                 "unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY",
                 "SPLITSTREAM_TOKEN=$(cat '" + tokenFile + "')",
                 "export SPLITSTREAM_TOKEN",
+                "SPLITSTREAM_ENTRY_ROUTE_TOKEN=$(cat '" + routeTokenFile + "')",
+                "export SPLITSTREAM_ENTRY_ROUTE_TOKEN",
                 // The shell waits for the JVM and prints its exit status: tmux 3.3a at times does not reap the pane's
                 // process (the JVM is gone, a zombie, but the pane never says "Pane is dead (status ...)"), so the
                 // pane's own status is not a reliable witness. The trap keeps this shell alive on Ctrl-C; the JVM
@@ -116,7 +166,7 @@ class TerminalStatusE2E {
                         + " -Dsplitstream.entry.server=" + server
                         + " -Dsplitstream.entry.forwards=127.0.0.1:" + forward + "=127.0.0.1:" + targetPort
                         + " -Dsplitstream.entry.agent=term-agent -Dsplitstream.entry.expose=echo=127.0.0.1:"
-                        + targetPort
+                        + targetPort + ",web=http://127.0.0.1:" + webPort
                         + " -Dsplitstream.entry.reconnect-min=200ms -Dsplitstream.entry.reconnect-max=3s"
                         + " -Dsplitstream.entry.state-file=" + state
                         + " -jar '" + jar + "'",

@@ -9,6 +9,7 @@ import dev.splitstream.entry.config.ExposeSpec;
 import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.vertx.core.Vertx;
@@ -36,6 +37,8 @@ public final class Agent {
     private final Map<String, ExposeSpec> byName = new HashMap<>();
     private final Map<String, AllowList> allow = new HashMap<>();
     private final Map<String, Frame.Grant> granted = new HashMap<>();
+    /** Never logged: request lines have it replaced. */
+    private final String routeToken;
 
     public Agent(
             Vertx vertx,
@@ -53,7 +56,13 @@ public final class Agent {
         // JVM's CAs plus SPLITSTREAM_ENTRY_CA_FILE.
         this.tlsDialer = Dialer.tls(vertx, dialTimeout, serviceTrust);
         this.metrics = metrics;
+        this.routeToken = config.routeToken()
+                .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
+                .orElse(null);
         for (ExposeSpec s : config.services()) {
+            if (s.kind() == Frame.ServiceKind.HTTP) {
+                metrics.routeRequests().register(s.name());
+            }
             byName.put(s.name(), s);
             allow.put(s.name(), AllowList.parse(List.of(s.target().toString())));
         }
@@ -124,6 +133,96 @@ public final class Agent {
                 LOG.infof("exposing %s %s as an HTTP service", spec.name(), spec.display());
             }
         }
+    }
+
+    /**
+     * The exit reports one HTTP request it routed to a service: one log line ({@code [web] GET /index.html 200 3.1 ms
+     * 1.2 KiB}) on the {@value #REQUESTS_LOGGER} category, and the request counted in the metrics. A report naming
+     * anything but one of this agent's HTTP services is ignored (the metrics' service label stays bounded). The route
+     * token never shows, even where a client put it into the path again.
+     */
+    public void onRouteLog(Frame.RouteLog report) {
+        ExposeSpec spec = byName.get(report.service());
+        if (spec == null || spec.kind() != Frame.ServiceKind.HTTP) {
+            REFUSED_REPORTS.log(
+                    "unknown service",
+                    "the exit node reported a request to %s, which is not an HTTP service of this agent",
+                    report.service());
+            return;
+        }
+        String line = requestLine(report, routeToken);
+        metrics.routeRequests().record(report, line);
+        REQUESTS.log(report.service(), "%s", line);
+        if (report.skipped() > 0) {
+            REQUESTS.log(
+                    "skipped",
+                    "%d more requests were not reported by the exit node (too many at once, or the tunnel was busy)",
+                    report.skipped());
+        }
+    }
+
+    /** Category of the request log lines: set it to WARN to silence them (the metrics still count). */
+    public static final String REQUESTS_LOGGER = "dev.splitstream.entry.requests";
+
+    private static final Logger REQUESTS_LOG = Logger.getLogger(REQUESTS_LOGGER);
+    /** At most 100 lines a second per service, whatever the exit sends (it sends at most that). */
+    private static final RateLimitedLog REQUESTS =
+            new RateLimitedLog(REQUESTS_LOG::info, 100, Duration.ofSeconds(1), System::nanoTime);
+
+    private static final RateLimitedLog REFUSED_REPORTS = RateLimitedLog.of(LOG::warn);
+
+    /** {@code [web] GET /index.html 200 3.1 ms 1.2 KiB}, with what the client sent and the route when not a token. */
+    static String requestLine(Frame.RouteLog r, String routeToken) {
+        String path = r.path();
+        if (routeToken != null && !routeToken.isEmpty() && path.contains(routeToken)) {
+            path = path.replace(routeToken, "<redacted>");
+        }
+        StringBuilder b = new StringBuilder()
+                .append('[')
+                .append(r.service())
+                .append("] ")
+                .append(r.method())
+                .append(' ')
+                .append(path)
+                .append(' ')
+                .append(r.status() == 0 ? "---" : Integer.toString(r.status()))
+                .append(' ')
+                .append(latency(r.latencyMicros()))
+                .append(' ')
+                .append(bytes(r.bytesOut()));
+        if (r.bytesIn() > 0) {
+            b.append(" (sent ").append(bytes(r.bytesIn())).append(')');
+        }
+        if (r.via() != Frame.RouteVia.TOKEN) {
+            b.append(" via ").append(r.via().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        return b.toString();
+    }
+
+    /** 850 us, 3.1 ms, 2.45 s. */
+    static String latency(long micros) {
+        if (micros < 1000) {
+            return micros + " us";
+        }
+        if (micros < 1_000_000) {
+            return String.format(java.util.Locale.ROOT, "%.1f ms", micros / 1000.0);
+        }
+        return String.format(java.util.Locale.ROOT, "%.2f s", micros / 1e6);
+    }
+
+    /** 1023 B, 1.2 KiB, 3.4 MiB, 1.0 GiB. */
+    static String bytes(long n) {
+        if (n < 1024) {
+            return n + " B";
+        }
+        String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = n;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
     }
 
     /** The exit opened a stream to one of the services (host = service name, port 0). */

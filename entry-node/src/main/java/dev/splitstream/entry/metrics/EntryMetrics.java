@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The entry node's counters and gauges (Prometheus names: splitstream_entry_connected, splitstream_entry_streams,
  * splitstream_entry_bytes_total{direction="up"|"down"}, splitstream_entry_reconnects_total,
- * splitstream_entry_rtt_seconds, splitstream_entry_transport_info{transport}), plus the totals of the shutdown summary. Thread-safe: listeners update it from their
+ * splitstream_entry_rtt_seconds, splitstream_entry_transport_info{transport}, and for an agent the route requests of
+ * {@link RouteRequests}), plus the totals of the shutdown summary. Thread-safe: listeners update it from their
  * own event loops.
  */
 @ApplicationScoped
@@ -35,9 +36,11 @@ public class EntryMetrics {
     private final Counter reconnects;
     private final java.util.Map<String, AtomicInteger> transports = new java.util.concurrent.ConcurrentHashMap<>();
     private final MeterRegistry registry;
+    private final RouteRequests routeRequests;
 
     public EntryMetrics(MeterRegistry registry) {
         this.registry = registry;
+        this.routeRequests = new RouteRequests(registry);
         Gauge.builder("splitstream.entry.connected", connected, AtomicInteger::get)
                 .description("1 while a session with the exit node is established, else 0")
                 .register(registry);
@@ -193,10 +196,15 @@ public class EntryMetrics {
         return rttNanos.get();
     }
 
-    /** The line logged at shutdown. */
+    /** The requests the exit routed to this agent's HTTP services (agent mode). */
+    public RouteRequests routeRequests() {
+        return routeRequests;
+    }
+
+    /** The line logged at shutdown; an agent's adds its route requests by status class and their latency. */
     public String summary() {
         Duration uptime = Duration.between(started, Instant.now()).withNanos(0);
         return "summary: connections=" + connections.sum() + " bytes_up=" + up.sum() + " bytes_down=" + down.sum()
-                + " uptime=" + uptime;
+                + routeRequests.summary() + " uptime=" + uptime;
     }
 }

@@ -470,7 +470,7 @@ public class SessionManager {
             capabilities |= Capabilities.SPLIT;
         }
         if (agent != null) {
-            capabilities |= Capabilities.EXPOSE;
+            capabilities |= Capabilities.EXPOSE | Capabilities.ROUTE_LOG;
         }
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(
@@ -705,6 +705,13 @@ public class SessionManager {
         public void onExposeResult(Frame.ExposeResult result) {
             if (agent != null && session == SessionManager.this.session) {
                 agent.onResult(result);
+            }
+        }
+
+        @Override
+        public void onRouteLog(Frame.RouteLog report) {
+            if (agent != null && session == SessionManager.this.session) {
+                agent.onRouteLog(report);
             }
         }
 

@@ -1,5 +1,6 @@
 package dev.splitstream.entry.status;
 
+import dev.splitstream.entry.agent.Agent;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
@@ -28,8 +29,8 @@ final class LogTail extends Handler {
 
     @Override
     public void publish(LogRecord record) {
-        if (record == null || !isLoggable(record)) {
-            return;
+        if (record == null || !isLoggable(record) || Agent.REQUESTS_LOGGER.equals(record.getLoggerName())) {
+            return; // request lines have their own panel
         }
         String message = record instanceof ExtLogRecord ext ? ext.getFormattedMessage() : record.getMessage();
         StringBuilder line = new StringBuilder()

@@ -28,7 +28,8 @@ import org.jline.utils.InfoCmp.Capability;
 
 /**
  * The entry's live terminal screen (splitstream.entry.status=auto and a terminal on standard input and output):
- * server, transport and why, session state, listeners, counters and the last log lines, redrawn every second by
+ * server, transport and why, session state, listeners, counters, the newest requests routed to exposed HTTP services
+ * (agent mode) and the last log lines, redrawn every second by
  * JLine's {@link Display} (which sends only what changed). While it runs, Quarkus's console log handler is muted and
  * log records go to the screen's log panel instead; stopping restores the console and prints the panel's last lines,
  * so nothing logged is lost from view. Without a terminal nothing changes: plain log lines.
@@ -205,7 +206,9 @@ public class StatusScreen {
                 metrics.rttNanos(),
                 Duration.between(started, Instant.now()),
                 System.currentTimeMillis(),
-                tail.last(LOG_LINES));
+                tail.last(LOG_LINES),
+                metrics.routeRequests().count(),
+                metrics.routeRequests().last(StatusView.REQUEST_LINES));
     }
 
     /** True when standard input and output are a terminal (Java 22+ always has a Console: ask it). */

@@ -29,7 +29,12 @@ final class StatusView {
             long rttNanos,
             Duration uptime,
             long nowMillis,
-            List<String> log) {}
+            List<String> log,
+            long requestCount,
+            List<String> requests) {}
+
+    /** Most request lines shown (the newest); the log panel gets the rest of the screen. */
+    static final int REQUEST_LINES = 8;
 
     private StatusView() {}
 
@@ -64,6 +69,19 @@ final class StatusView {
                 plain("connections " + s.connections() + " (" + s.openStreams() + " open)   up " + bytes(s.bytesUp())
                         + " (" + bytes((long) s.upPerSecond()) + "/s)   down " + bytes(s.bytesDown()) + " ("
                         + bytes((long) s.downPerSecond()) + "/s)   reconnects " + s.reconnects())));
+        if (s.requestCount() > 0) {
+            lines.add(AttributedString.EMPTY);
+            lines.add(new AttributedStringBuilder()
+                    .style(AttributedStyle.BOLD)
+                    .append("Requests")
+                    .style(AttributedStyle.DEFAULT)
+                    .append("   " + s.requestCount() + " routed to exposed HTTP services")
+                    .toAttributedString());
+            List<String> requests = s.requests();
+            for (String line : requests.subList(Math.max(0, requests.size() - REQUEST_LINES), requests.size())) {
+                lines.add(plain(line));
+            }
+        }
         lines.add(AttributedString.EMPTY);
         lines.add(new AttributedStringBuilder()
                 .style(AttributedStyle.BOLD)

@@ -11,6 +11,10 @@ import org.junit.jupiter.api.Test;
 
 class StatusViewTest {
     private static StatusView.Snapshot snapshot(SessionManager.Status status, List<String> log) {
+        return snapshot(status, log, List.of());
+    }
+
+    private static StatusView.Snapshot snapshot(SessionManager.Status status, List<String> log, List<String> requests) {
         return new StatusView.Snapshot(
                 "ws://exit.example:8080",
                 status,
@@ -26,7 +30,9 @@ class StatusViewTest {
                 1_500_000,
                 Duration.ofSeconds(3725),
                 10_000,
-                log);
+                log,
+                requests.size(),
+                requests);
     }
 
     private static String text(List<AttributedString> lines) {
@@ -89,6 +95,31 @@ class StatusViewTest {
                 .isLessThanOrEqualTo(40));
         assertThat(lines.get(19).toString()).startsWith("line 99 ");
         assertThat(text(lines)).contains("resuming").doesNotContain("line 0 ");
+    }
+
+    @Test
+    void anAgentShowsItsNewestRequestsAboveTheLog() {
+        var status = new SessionManager.Status(
+                SessionManager.State.CONNECTED,
+                "ef".repeat(16),
+                "websocket",
+                "probe",
+                0,
+                0,
+                null,
+                List.of("web http://127.0.0.1:8080 -> HTTP service"));
+        List<String> requests = IntStream.range(0, 12)
+                .mapToObj(i -> "12:00:0" + (i % 10) + " [web] GET /r" + i + " 200 1.0 ms 12 B")
+                .toList();
+        String screen = text(StatusView.render(snapshot(status, List.of("12:00:00 INFO  hello"), requests), 60, 200));
+        assertThat(screen)
+                .contains("Requests   12 routed to exposed HTTP services")
+                .contains("[web] GET /r11 200 1.0 ms 12 B")
+                .contains("[web] GET /r4 200")
+                .doesNotContain("[web] GET /r3 200");
+        assertThat(screen.indexOf("Requests")).isLessThan(screen.indexOf("\nLog"));
+        assertThat(text(StatusView.render(snapshot(status, List.of()), 60, 200)))
+                .doesNotContain("Requests");
     }
 
     @Test

@@ -35,6 +35,7 @@ public class ExitMetrics {
     private final ConcurrentHashMap<String, Counter> evictions = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> connectionRefusals = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> httpRequests = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> routeReports = new ConcurrentHashMap<>();
     private final Counter resumes;
     private final Refusals refusals = new Refusals(200);
     private final Counter httpBytesUp;
@@ -83,6 +84,18 @@ public class ExitMetrics {
         for (String reason : new String[] {"not_allowed", "connect_failed", "too_many_streams"}) {
             counter(dialFailures, "splitstream.exit.dial.failures", reason);
         }
+        for (String outcome : new String[] {"sent", "rate", "busy", "away", "not_agreed"}) {
+            routeReportCounter(outcome);
+        }
+    }
+
+    /**
+     * What became of one route request's report to its agent (ROUTE_LOG): {@code sent}, or left out because of the
+     * rate bound ({@code rate}), a busy outbound path ({@code busy}), an agent between connections ({@code away}), or
+     * an agent that did not ask for reports ({@code not_agreed}).
+     */
+    public void routeReport(String outcome) {
+        routeReportCounter(outcome).increment();
     }
 
     /** One request of the plain-HTTP transport: {@code kind} is handshake, up or down. */
@@ -123,9 +136,29 @@ public class ExitMetrics {
                 .increment();
     }
 
+    /** {@link #connectionRefused(String)}, kept with {@code detail} (no secret) for the dashboard too. */
+    public void connectionRefused(String reason, String detail) {
+        connectionRefused(reason);
+        refusal("connection", reason, detail);
+    }
+
     /** A detached session closed to make room for a newer login of its token. */
     public void sessionEvicted() {
         counter(evictions, "splitstream.exit.sessions.evicted", "limit").increment();
+    }
+
+    /** {@link #sessionEvicted()}, kept with {@code detail} (no secret) for the dashboard too. */
+    public void sessionEvicted(String detail) {
+        sessionEvicted();
+        refusal("session", "evicted", detail);
+    }
+
+    /**
+     * Keeps a refusal for the dashboard whose counting is the caller's: {@code kind} is {@code handshake},
+     * {@code stream}, {@code connection}, {@code session} or {@code expose}; {@code detail} holds no secret.
+     */
+    public void refusal(String kind, String reason, String detail) {
+        refusals.add(new Refusals.Refusal(java.time.Instant.now(), kind, reason, detail));
     }
 
     public void sessionClosed() {
@@ -211,6 +244,13 @@ public class ExitMetrics {
 
     public void dialFailure(String reason) {
         counter(dialFailures, "splitstream.exit.dial.failures", reason).increment();
+    }
+
+    private Counter routeReportCounter(String outcome) {
+        return routeReports.computeIfAbsent(outcome, k -> Counter.builder("splitstream.exit.route.reports")
+                .tag("outcome", k)
+                .description("Reports of route requests to their agents (ROUTE_LOG), by outcome")
+                .register(registry));
     }
 
     private Counter counter(ConcurrentHashMap<String, Counter> cache, String name, String reason) {

@@ -63,6 +63,9 @@ public class HttpRoutes {
     private final ExposeRelay relay;
     private final RoutePool pool;
     private final TokenRegistry tokenPolicies;
+    /** Field-injected: the hook that reports requests to agents stays out of the constructor's signature. */
+    @jakarta.inject.Inject
+    AgentReports agentReports;
 
     public HttpRoutes(
             ExposeService expose,
@@ -199,8 +202,9 @@ public class HttpRoutes {
             long nanos,
             long in,
             long out) {
-        String shown = RequestLog.loggablePath(path);
+        String shown = RequestLog.loggablePath(AgentReports.withoutTokens(path));
         long millis = TimeUnit.NANOSECONDS.toMillis(nanos);
+        agentReports.report(agent, service, via, method, path, status, nanos, in, out);
         requestLog.add(new RequestLog.Entry(
                 java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
         LOG.debugf(

@@ -73,6 +73,15 @@ public final class ExitSession implements SessionListener {
     /** The last answer to the agent's EXPOSE: sent again whenever a new outbound leg attaches. */
     private Frame.ExposeResult exposeResult;
 
+    /** Route reports (ROUTE_LOG) the agent may get now: a token bucket, refilled at {@link #REPORTS_PER_SECOND}. */
+    private final ReportRate reportRate = new ReportRate(REPORTS_PER_SECOND, REPORTS_PER_SECOND);
+    /** Route requests not reported since the last report; the next one carries the count. */
+    private final java.util.concurrent.atomic.AtomicLong reportsSkipped = new java.util.concurrent.atomic.AtomicLong();
+    /** The agent asked for route reports (an older agent did not). */
+    private final boolean reportsAgreed;
+    /** Most ROUTE_LOG frames a second per session, so a busy route never floods an agent or its log. */
+    static final int REPORTS_PER_SECOND = 100;
+
     private final java.time.Instant since = java.time.Instant.now();
     private long rttNanos = -1;
 
@@ -98,6 +107,7 @@ public final class ExitSession implements SessionListener {
         this.registry = registry;
         this.expose = expose;
         this.tokenId = established.tokenId();
+        this.reportsAgreed = (established.capabilities() & dev.splitstream.protocol.Capabilities.ROUTE_LOG) != 0;
         this.session = new Session(Session.Role.SERVER, established, limits, this, System::nanoTime);
         this.idHex = session.idHex();
         this.sessionKey = session.sessionKey();
@@ -183,6 +193,71 @@ public final class ExitSession implements SessionListener {
                     e.getMessage());
         }
         return true;
+    }
+
+    /**
+     * Reports a finished route request to the agent (ROUTE_LOG). Dropped and counted, never queued, when the agent did
+     * not ask for reports, the rate bound is spent, or the session's outbound path is away or busy: the data path
+     * always comes first. The next report carries the number left out. Any thread; never blocks.
+     */
+    public void reportRequest(Frame.RouteLog report) {
+        if (!reportsAgreed) {
+            metrics.routeReport("not_agreed");
+            return;
+        }
+        if (!reportRate.take(System.nanoTime())) {
+            reportsSkipped.incrementAndGet();
+            metrics.routeReport("rate");
+            return;
+        }
+        execute(() -> {
+            long skipped = reportsSkipped.getAndSet(0);
+            Frame.RouteLog r = skipped == 0
+                    ? report
+                    : new Frame.RouteLog(
+                            report.service(),
+                            report.via(),
+                            report.method(),
+                            report.path(),
+                            report.status(),
+                            report.latencyMicros(),
+                            report.bytesIn(),
+                            report.bytesOut(),
+                            Math.min(skipped, Frame.RouteLog.MAX_SKIPPED));
+            Session.Offer offer = closed ? Session.Offer.AWAY : session.offerRouteLog(r);
+            if (offer != Session.Offer.SENT) {
+                reportsSkipped.addAndGet(skipped + 1);
+            }
+            metrics.routeReport(offer.name().toLowerCase(java.util.Locale.ROOT));
+        });
+    }
+
+    /** A token bucket: {@code perSecond} tokens a second, at most {@code burst} saved up. Thread-safe. */
+    static final class ReportRate {
+        private final double perNano;
+        private final double burst;
+        private double tokens;
+        private long lastNanos;
+        private boolean started;
+
+        ReportRate(int perSecond, int burst) {
+            this.perNano = perSecond / 1e9;
+            this.burst = burst;
+            this.tokens = burst;
+        }
+
+        synchronized boolean take(long nowNanos) {
+            if (started) {
+                tokens = Math.min(burst, tokens + (nowNanos - lastNanos) * perNano);
+            }
+            started = true;
+            lastNanos = nowNanos;
+            if (tokens < 1) {
+                return false;
+            }
+            tokens -= 1;
+            return true;
+        }
     }
 
     @Override
@@ -520,10 +595,10 @@ public final class ExitSession implements SessionListener {
         }
         if (budget.isSpent()) {
             // No lease for the target connection: do not dial it only to close it (the bridge says why otherwise).
+            String why = "the exit node's buffer budget is spent (" + budget.describe() + "); try again later";
             metrics.dialFailure(ResetCode.TOO_MANY_STREAMS.name());
-            stream.reset(
-                    ResetCode.TOO_MANY_STREAMS,
-                    "the exit node's buffer budget is spent (" + budget.describe() + "); try again later");
+            metrics.refusal("stream", "BUFFER_BUDGET", "token " + tokenId + " session " + idHex + ": " + why);
+            stream.reset(ResetCode.TOO_MANY_STREAMS, why);
             return;
         }
         dialer.dial(stream.host(), stream.port(), policy.get().allow(), "token " + tokenId)

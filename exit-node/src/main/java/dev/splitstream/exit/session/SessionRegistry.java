@@ -107,8 +107,9 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
     private void evict(ExitSession s, String limit) {
         // Out of the registry at once, so the new login counts against a free slot; closed on its own context.
         sessions.remove(s.idHex(), s);
-        metrics.sessionEvicted();
         long seconds = (System.nanoTime() - s.detachedSince()) / 1_000_000_000L;
+        metrics.sessionEvicted("session " + s.idHex() + " token=" + s.tokenId() + " detached for " + seconds
+                + "s closed to make room for a newer login (" + limit + " reached)");
         LOG.infof(
                 "session %s token=%s detached for %ds makes room for a newer login (%s reached)",
                 s.idHex(), s.tokenId(), seconds, limit);

@@ -111,7 +111,7 @@ public class ConnectionLimits {
     }
 
     private void refused(String reason, String format, Object... args) {
-        metrics.connectionRefused(reason);
+        metrics.connectionRefused(reason, String.format(java.util.Locale.ROOT, format, args));
         REFUSALS.log(reason, format, args);
     }
 

@@ -57,6 +57,7 @@ public final class LegHandshake {
         return (deps.settings().deflate().isPresent() ? Capabilities.DEFLATE : 0)
                 | Capabilities.SPLIT
                 | Capabilities.EXPOSE
+                | Capabilities.ROUTE_LOG
                 | (deps.settings().encryption() ? Capabilities.ENCRYPTED : 0);
     }
 

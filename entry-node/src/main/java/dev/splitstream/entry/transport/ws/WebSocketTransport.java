@@ -1,5 +1,7 @@
 package dev.splitstream.entry.transport.ws;
 
+import dev.splitstream.bridge.WebSocketMessages;
+import dev.splitstream.bridge.WebSocketWriter;
 import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ProxySpec;
 import dev.splitstream.entry.config.ServerEndpoint;
@@ -47,6 +49,9 @@ public final class WebSocketTransport implements Transport {
      */
     public static final int MAX_SEND_PAYLOAD = 65_536 - FrameCodec.HEADER_LENGTH - FrameProtection.OVERHEAD;
 
+    /** Largest message the entry accepts: the largest protocol frame an exit node may send, sealed. */
+    static final int MAX_MESSAGE = Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD;
+
     /** Time allowed for TCP connect plus the HTTP upgrade (and the proxy's CONNECT). */
     static final int CONNECT_TIMEOUT_MILLIS = 10_000;
 
@@ -73,8 +78,8 @@ public final class WebSocketTransport implements Transport {
                 .setConnectTimeout(CONNECT_TIMEOUT_MILLIS)
                 // Inbound frames may be as large as the largest protocol frame an exit node may send. Vert.x also
                 // splits outbound messages at this size, so outbound frames are kept small by MAX_SEND_PAYLOAD.
-                .setMaxFrameSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
-                .setMaxMessageSize(Limits.HARD_MAX_PAYLOAD + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD)
+                .setMaxFrameSize(MAX_MESSAGE)
+                .setMaxMessageSize(MAX_MESSAGE)
                 .setClosingTimeout(2)
                 .setVerifyHost(true)
                 .setTrustAll(false);
@@ -173,6 +178,9 @@ public final class WebSocketTransport implements Transport {
     /** One frame per binary message. */
     private final class WsConnection implements Connection {
         private final WebSocket ws;
+        /** Flushes once per event-loop turn; null if the WebSocket hides its channel (then Vert.x writes). */
+        private final WebSocketWriter writer;
+
         private final boolean unmasked;
         private volatile boolean answered;
         private boolean closed;
@@ -180,13 +188,22 @@ public final class WebSocketTransport implements Transport {
         WsConnection(WebSocket ws, Handler handler, boolean unmasked) {
             this.ws = ws;
             this.unmasked = unmasked;
-            ws.binaryMessageHandler(buf -> {
-                answered = true;
-                if (!closed) {
-                    handler.onFrame(buf.getByteBuf().nioBuffer());
+            this.writer = WebSocketWriter.of(ws);
+            // Messages straight from the frames: Vert.x's binaryMessageHandler copies every message once more.
+            ws.frameHandler(new WebSocketMessages(MAX_MESSAGE, new WebSocketMessages.Sink() {
+                @Override
+                public void onMessage(Buffer message) {
+                    answered = true;
+                    if (!closed) {
+                        handler.onFrame(message.getByteBuf().nioBuffer());
+                    }
                 }
-            });
-            ws.textMessageHandler(text -> fail(handler, "exit node sent a text message"));
+
+                @Override
+                public void onInvalid(String reason) {
+                    fail(handler, "exit node sent a bad message: " + reason);
+                }
+            }));
             ws.exceptionHandler(t -> fail(handler, describe(t)));
             ws.closeHandler(v -> {
                 Short status = ws.closeStatusCode();
@@ -219,7 +236,12 @@ public final class WebSocketTransport implements Transport {
 
         @Override
         public void send(ByteBuffer frame) {
-            if (!closed) {
+            if (closed) {
+                return;
+            }
+            if (writer != null) {
+                writer.write(frame);
+            } else {
                 ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(frame)));
             }
         }
@@ -231,7 +253,7 @@ public final class WebSocketTransport implements Transport {
 
         @Override
         public boolean writeQueueFull() {
-            return ws.writeQueueFull();
+            return writer != null ? writer.writeQueueFull() : ws.writeQueueFull();
         }
 
         @Override

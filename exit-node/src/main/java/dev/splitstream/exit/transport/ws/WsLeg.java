@@ -1,5 +1,7 @@
 package dev.splitstream.exit.transport.ws;
 
+import dev.splitstream.bridge.WebSocketMessages;
+import dev.splitstream.bridge.WebSocketWriter;
 import dev.splitstream.exit.relay.LegRelay;
 import dev.splitstream.exit.relay.WsRelay;
 import dev.splitstream.exit.session.ExitSession;
@@ -8,6 +10,8 @@ import dev.splitstream.exit.transport.LegHandshake;
 import dev.splitstream.exit.transport.TransportDeps;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.FrameSink;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.ProtocolException;
@@ -15,6 +19,7 @@ import io.netty.buffer.Unpooled;
 import io.quarkus.websockets.next.CloseReason;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.WebSocketBase;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import org.jboss.logging.Logger;
@@ -52,8 +57,16 @@ final class WsLeg implements Leg {
 
     private WsRelay relay;
 
+    /**
+     * Writes to the Vert.x WebSocket under the connection, flushing once per event-loop turn; null when websockets-next
+     * does not let us reach it (then its {@code Uni}-per-message API sends).
+     */
+    private final WebSocketWriter writer;
+
     WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
+        WebSocketBase ws = UnderlyingWebSocket.of(connection);
+        this.writer = ws == null ? null : WebSocketWriter.of(ws);
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
         this.inbound = deps.relay().inbound(connection);
@@ -64,6 +77,33 @@ final class WsLeg implements Leg {
                 refuse(CloseCode.TIMEOUT, "handshake not completed within " + ms + "ms");
             }
         });
+        if (ws != null) {
+            // Messages straight from the frames, without Vert.x's aggregating copy and websockets-next's dispatch;
+            // ExitWebSocket.onMessage then only serves connections whose WebSocket could not be reached.
+            int maxMessage =
+                    deps.settings().limits().maxPayload() + FrameCodec.HEADER_LENGTH + FrameProtection.OVERHEAD + 4096;
+            try {
+                ws.textMessageHandler(null);
+                ws.binaryMessageHandler(null);
+                ws.frameHandler(new WebSocketMessages(maxMessage, new WebSocketMessages.Sink() {
+                    @Override
+                    public void onMessage(Buffer message) {
+                        WsLeg.this.onMessage(message);
+                    }
+
+                    @Override
+                    public void onInvalid(String reason) {
+                        if (phase == Phase.OPEN && session != null) {
+                            session.protocolError(WsLeg.this, new ProtocolException(reason));
+                        } else {
+                            fail(CloseCode.PROTOCOL_ERROR, reason);
+                        }
+                    }
+                }));
+            } catch (IllegalStateException closedAlready) {
+                // the WebSocket closed before the endpoint opened: websockets-next reports the close
+            }
+        }
     }
 
     @Override
@@ -237,6 +277,10 @@ final class WsLeg implements Leg {
         // Sealed frames must leave in the order of their counters: encoding and queueing happen under one lock.
         synchronized (this) {
             ByteBuffer encoded = handshake.encoder().encode(frame);
+            if (writer != null) {
+                writer.write(encoded);
+                return;
+            }
             connection
                     .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
                     .subscribe()

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A/B of two node builds in one run: one target server, both node pairs started side by side and warmed the same,
+# each measurement taken for direct TCP, A and B in turn (medians of ROUNDS). Besides MiB/s and CPU-s per GB it prints
+# two figures the machine's load hardly moves: read/write system calls per GB (/proc/<pid>/io) and young collections
+# per GB (jstat), both nodes together. Each build runs with its own scripts/jvm-opts.sh (EXTRA_A/EXTRA_B add flags).
+# Not a test. The order inside a pair favours neither build on purpose only if you also run it swapped: under heavy
+# load the second-measured path has been seen faster (swap A and B to check).
+#   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt")
+# r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; rtt: 1-byte ping-pong p50/p99 (us).
+set -uo pipefail
+A=$1; B=$2
+ROUNDS=${ROUNDS:-3}; WARM=${WARM:-20}; SECS=${SECS:-3}; PINGS=${PINGS:-3000}; ONLY=${ONLY:-"r1 r8 t1 rtt"}
+W=$(mktemp -d "${TMPDIR:-/tmp}/splitstream-ab.XXXXXX"); PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; sleep 0.5; for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null; done; }
+trap cleanup EXIT
+javac -d $W/classes "$(dirname "$0")/TunnelBench.java"
+fp() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mkfifo $W/t.in; java -Xmx64m -XX:+UseSerialGC -cp $W/classes TunnelBench server <$W/t.in >$W/t.port 2>&1 & PIDS+=($!); exec 7>$W/t.in
+sleep 2; TARGET=$(head -1 $W/t.port)
+TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+start() { # name dir extra
+  local n=$1 d=$2 x=$3 eh=$(fp) fw=$(fp)
+  ( . $d/scripts/jvm-opts.sh; echo "$SPLITSTREAM_JAVA_OPTS" > $W/$n.opts )
+  local o=$(cat $W/$n.opts)
+  SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=$eh -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) \
+    -Dsplitstream.exit.allow=127.0.0.1:$TARGET -jar $d/exit-node/target/quarkus-app/quarkus-run.jar >$W/$n-exit.log 2>&1 &
+  PIDS+=($!); eval "${n}_EXIT=$!"
+  sleep 1
+  for i in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$eh) 2>/dev/null && break; sleep 0.5; done
+  SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) -Dsplitstream.entry.state-file=$W/$n.json \
+    -Dsplitstream.entry.forwards=127.0.0.1:$fw=127.0.0.1:$TARGET -Dsplitstream.entry.server=ws://127.0.0.1:$eh -Dsplitstream.entry.transport=websocket \
+    -jar $d/entry-node/target/quarkus-app/quarkus-run.jar >$W/$n-entry.log 2>&1 &
+  PIDS+=($!); eval "${n}_ENTRY=$!"; eval "${n}_FWD=$fw"
+  for i in $(seq 1 120); do grep -qs 'session established' $W/$n-entry.log && (exec 3<>/dev/tcp/127.0.0.1/$fw) 2>/dev/null && break; sleep 0.5; done
+}
+start A $A "${EXTRA_A:-}"; start B $B "${EXTRA_B:-}"
+echo "A=$A ($(git -C $A log -1 --format=%h 2>/dev/null)) B=$B ($(git -C $B log -1 --format=%h 2>/dev/null)) load $(cut -d' ' -f1-3 /proc/loadavg)"
+T() { timeout 120 java -Xmx512m -XX:+UseSerialGC -cp $W/classes TunnelBench "$@"; }
+ticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $12+$13}'); t=$((t+v)); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+sysw() { local t=0; for p in "$@"; do v=$(awk '/^syscw/{w=$2} /^syscr/{r=$2} END{print w+r}' /proc/$p/io); t=$((t+v)); done; echo $t; }
+ygc() { local t=0; for p in "$@"; do v=$(jstat -gc $p 2>/dev/null | awk 'NR==1{for(i=1;i<=NF;i++) if($i=="YGC") c=i} NR==2{print $c}'); t=$((t+${v%.*})); done; echo $t; }
+echo "warming $WARM s each"; for i in 1 2; do T throughput $A_FWD 2 $((WARM/2)) >/dev/null; T throughput $B_FWD 2 $((WARM/2)) >/dev/null; T throughput $A_FWD 2 1 text >/dev/null; T throughput $B_FWD 2 1 text >/dev/null; T rtt $A_FWD 2000 >/dev/null; T rtt $B_FWD 2000 >/dev/null; done
+declare -A R; add() { R[$1]="${R[$1]:-} $2"; }
+med() { echo ${R[$1]:-} | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n",(v[NR/2]+v[NR/2+1])/2}'; }
+f() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
+for r in $(seq 1 $ROUNDS); do
+  for m in $ONLY; do
+    case $m in r1) args="1 $SECS";; r8) args="8 $SECS";; t1) args="1 $SECS text";; t8) args="8 $SECS text";; esac
+    for p in D A B; do
+      case $p in D) port=$TARGET; pids="";; A) port=$A_FWD; pids="$A_EXIT $A_ENTRY";; B) port=$B_FWD; pids="$B_EXIT $B_ENTRY";; esac
+      if [ $m = rtt ]; then o=$(T rtt $port $PINGS); add $p.p50 $(f p50_us <<<"$o"); add $p.p99 $(f p99_us <<<"$o"); continue; fi
+      sw0=$(sysw $pids); yg0=$(ygc $pids); b=$(ticks $pids); o=$(T throughput $port $args); a=$(ticks $pids); sw1=$(sysw $pids); yg1=$(ygc $pids)
+      add $p.$m $(f mib_per_s <<<"$o"); by=$(f bytes <<<"$o")
+      [ -n "$pids" ] && add $p.$m.sysw $(awk -v d=$((sw1-sw0)) -v b=$by 'BEGIN{printf "%.0f", d/(b/1e9)}')
+      [ -n "$pids" ] && add $p.$m.ygc $(awk -v d=$((yg1-yg0)) -v b=$by 'BEGIN{printf "%.1f", d/(b/1e9)}')
+      [ -n "$pids" ] && add $p.$m.cpu $(awk -v t=$((a-b)) -v hz=$HZ -v b=$by 'BEGIN{printf "%.2f",(t/hz)/(b/1e9)}')
+    done
+  done
+  echo "round $r done, load $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+printf '%-22s %9s %9s %9s %7s %7s %7s\n' metric direct A B A/D B/D B/A
+rt() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0>0 && a!="-") printf "%.2f", a/b; else print "-"}'; }
+for m in $ONLY; do
+  if [ $m = rtt ]; then for k in p50 p99; do printf '%-22s %9s %9s %9s %7s %7s %7s\n' $k $(med D.$k) $(med A.$k) $(med B.$k) $(rt $(med A.$k) $(med D.$k)) $(rt $(med B.$k) $(med D.$k)) $(rt $(med B.$k) $(med A.$k)); done; continue; fi
+  printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m MiB/s" $(med D.$m) $(med A.$m) $(med B.$m) $(rt $(med A.$m) $(med D.$m)) $(rt $(med B.$m) $(med D.$m)) $(rt $(med B.$m) $(med A.$m))
+  printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m cpu s/GB" - $(med A.$m.cpu) $(med B.$m.cpu) - - $(rt $(med B.$m.cpu) $(med A.$m.cpu))
+  printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m syscalls/GB" - $(med A.$m.sysw) $(med B.$m.sysw) - - $(rt $(med B.$m.sysw) $(med A.$m.sysw))
+  printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m young GCs/GB" - $(med A.$m.ygc) $(med B.$m.ygc) - - $(rt $(med B.$m.ygc) $(med A.$m.ygc))
+done
+for n in A B; do e=${n}_EXIT; en=${n}_ENTRY; echo "$n RSS peak exit $(awk '/VmHWM/{print int($2/1024)}' /proc/${!e}/status) entry $(awk '/VmHWM/{print int($2/1024)}' /proc/${!en}/status) MiB"; done
+echo "logs in $W"

@@ -1,0 +1,104 @@
+package dev.splitstream.bridge;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
+import io.netty.util.concurrent.EventExecutor;
+import io.vertx.core.http.WebSocketBase;
+import io.vertx.core.http.impl.WebSocketInternal;
+import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Sends binary WebSocket messages of one connection and flushes once per event-loop turn rather than once per message.
+ *
+ * <p>Vert.x's {@code writeBinaryMessage} flushes every message unless it is written while the same connection is
+ * reading; a tunnel writes while another socket (the client's, the target's) is reading, so every frame cost a flush
+ * (a {@code write} system call of its own, and a TCP segment for each ACK and WINDOW_UPDATE). Here each message goes
+ * to the connection's Netty pipeline (its WebSocket encoder, TLS if any) unflushed, and one flush is queued behind
+ * the work of the current event-loop turn: small frames produced in one turn (ACKs, WINDOW_UPDATEs, a request and its
+ * credit) leave together, gathered into one {@code writev}, and a lone frame (a ping's answer) leaves in the same turn it
+ * was written. Once {@value #FLUSH_BYTES} bytes are waiting they are flushed at once, so bulk data streams out.
+ *
+ * <p>Thread-safe: a write from another thread hops to the connection's event loop, and while such hops are pending,
+ * writes on the loop queue behind them, so messages leave in the order of the calls (sealed frames must). The write
+ * queue's state is the channel's writability, the same signal Vert.x's {@code writeQueueFull} and drain handler use.
+ */
+public final class WebSocketWriter {
+    private final ChannelHandlerContext ctx;
+    private final EventExecutor loop;
+    private final Runnable flushTask = this::flushNow;
+    /** Writes from other threads queued on the loop and not yet written. */
+    private final AtomicInteger hops = new AtomicInteger();
+    /**
+     * Unflushed bytes beyond which a write flushes at once: a bulk sender's frames stream out as they are made (the
+     * peer works on one while this side makes the next) instead of in bursts of a whole read loop.
+     */
+    static final int FLUSH_BYTES = 64 * 1024;
+
+    /** Event-loop thread only. */
+    private boolean flushQueued;
+
+    private int unflushed;
+
+    private WebSocketWriter(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.loop = ctx.executor();
+    }
+
+    /**
+     * A writer for {@code ws}, or null when it does not expose its Netty channel (then use its own write methods).
+     * Use the writer for every binary message of the connection from then on; Vert.x may still write its own control
+     * frames (pongs, the close frame).
+     */
+    public static WebSocketWriter of(WebSocketBase ws) {
+        if (ws instanceof WebSocketInternal internal && internal.channelHandlerContext() != null) {
+            return new WebSocketWriter(internal.channelHandlerContext());
+        }
+        return null;
+    }
+
+    /** Sends {@code message} (its remaining bytes, which must not change afterwards) as one binary message. */
+    public void write(ByteBuffer message) {
+        ByteBuf buf = Unpooled.wrappedBuffer(message);
+        if (loop.inEventLoop() && hops.get() == 0) {
+            writeOnLoop(buf);
+        } else {
+            hops.incrementAndGet();
+            loop.execute(() -> {
+                hops.decrementAndGet();
+                writeOnLoop(buf);
+            });
+        }
+    }
+
+    private void writeOnLoop(ByteBuf buf) {
+        if (!ctx.channel().isActive()) {
+            buf.release();
+            return;
+        }
+        unflushed += buf.readableBytes();
+        ctx.write(new BinaryWebSocketFrame(buf), ctx.voidPromise());
+        if (unflushed >= FLUSH_BYTES) {
+            unflushed = 0;
+            ctx.flush();
+        } else if (!flushQueued) {
+            flushQueued = true;
+            loop.execute(flushTask);
+        }
+    }
+
+    private void flushNow() {
+        flushQueued = false;
+        if (unflushed > 0) {
+            unflushed = 0;
+            ctx.flush();
+        }
+    }
+
+    /** True while the connection's outbound buffer is above its high-water mark. Any thread. */
+    public boolean writeQueueFull() {
+        return !ctx.channel().isWritable();
+    }
+}

@@ -1,0 +1,45 @@
+package dev.splitstream.exit.transport.ws;
+
+import io.quarkus.websockets.next.WebSocketConnection;
+import io.vertx.core.http.WebSocketBase;
+import java.lang.reflect.Method;
+import org.jboss.logging.Logger;
+
+/**
+ * The Vert.x WebSocket under a websockets-next connection. websockets-next sends through a {@code Uni} per message
+ * (with context propagation on each), gives no write-queue signal, and delivers binary messages through Vert.x's
+ * aggregator (one more copy of each); its connection keeps the Vert.x {@link WebSocketBase} behind a package-private
+ * {@code webSocket()} method, which this reads once per connection. If a later Quarkus renames it, {@link #of} answers
+ * null, the leg falls back to the public API, and a warning says so.
+ */
+final class UnderlyingWebSocket {
+    private static final Logger LOG = Logger.getLogger(UnderlyingWebSocket.class);
+    private static final Method WEB_SOCKET = find();
+
+    private UnderlyingWebSocket() {}
+
+    private static Method find() {
+        try {
+            Class<?> base = Class.forName("io.quarkus.websockets.next.runtime.WebSocketConnectionBase");
+            Method m = base.getDeclaredMethod("webSocket");
+            m.setAccessible(true);
+            return m;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LOG.warnf("websockets-next hides its Vert.x WebSocket (%s): frames go out one flush each", e.toString());
+            return null;
+        }
+    }
+
+    /** The connection's Vert.x WebSocket, or null when it cannot be reached. */
+    static WebSocketBase of(WebSocketConnection connection) {
+        if (WEB_SOCKET == null || !WEB_SOCKET.getDeclaringClass().isInstance(connection)) {
+            return null;
+        }
+        try {
+            return WEB_SOCKET.invoke(connection) instanceof WebSocketBase ws ? ws : null;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LOG.debugf("cannot reach the Vert.x WebSocket of %s: %s", connection.id(), e.toString());
+            return null;
+        }
+    }
+}
