@@ -95,7 +95,7 @@ public final class TestPostgres implements QuarkusTestResourceLifecycleManager {
                 "60",
                 "-o",
                 "-p " + port + " -c listen_addresses=127.0.0.1 -k " + dir
-                        + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50",
+                        + " -c fsync=off -c full_page_writes=off -c max_connections=50",
                 "start");
     }
 

@@ -127,6 +127,10 @@ class TransportFuzzTest {
                         .get(10, TimeUnit.SECONDS);
                 ws.binaryMessageHandler(received::add);
                 ws.closeHandler(v -> closed.complete(null));
+                // The exit closes a connection that sent garbage while this client may still be writing: the
+                // client's own "Connection was closed" for such a write is expected here (without a handler Vert.x
+                // logs it at ERROR, which the test would count against the exit).
+                ws.exceptionHandler(e -> {});
                 boolean handshake = random.nextInt(3) == 0;
                 if (handshake) {
                     FrameCodec session = handshakeOverWebSocket(ws, received);
