@@ -1,5 +1,8 @@
 package dev.splitstream.exit.expose;
 
+import static dev.splitstream.exit.registry.PostgresRegistry.clip;
+import static dev.splitstream.exit.registry.PostgresRegistry.describe;
+
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -745,22 +748,6 @@ public final class PostgresExposeStore implements ExposeStore {
         }
         available = false;
         detail = why;
-    }
-
-    /** Exception class and SQL state, never a driver message that might echo connection details. */
-    static String describe(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && !(t instanceof SQLException)) {
-            t = t.getCause();
-        }
-        if (t instanceof SQLException sql) {
-            return "SQLState " + sql.getSQLState() + " " + sql.getClass().getSimpleName();
-        }
-        return t.getClass().getSimpleName();
-    }
-
-    private static String clip(String s, int max) {
-        return s == null || s.length() <= max ? s : s.substring(0, max);
     }
 
     @Override

@@ -559,7 +559,7 @@ public final class PostgresRegistry implements ExitRegistry {
     }
 
     /** Exception class and SQL state, never the message of a driver that might echo connection details. */
-    static String describe(Throwable e) {
+    public static String describe(Throwable e) {
         Throwable t = e;
         while (t.getCause() != null && !(t instanceof SQLException)) {
             t = t.getCause();
@@ -570,7 +570,8 @@ public final class PostgresRegistry implements ExitRegistry {
         return t.getClass().getSimpleName();
     }
 
-    private static String clip(String s, int max) {
+    /** {@code s} cut to at most {@code max} characters (a column's width); null stays null. */
+    public static String clip(String s, int max) {
         return s == null || s.length() <= max ? s : s.substring(0, max);
     }
 }
