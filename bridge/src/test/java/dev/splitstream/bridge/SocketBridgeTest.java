@@ -274,13 +274,19 @@ class SocketBridgeTest {
                 c.close();
             }
             try {
+                // The flood's streams end (evicted while the budget is short), except a few whose connections were
+                // accepted last, once the sweep had made room: stalled and holding nothing with half the budget free,
+                // they are left to the next new stream that needs their place (seen once on a loaded machine).
                 org.awaitility.Awaitility.await("the flood's leases end")
                         .atMost(Duration.ofSeconds(20))
                         .pollInterval(Duration.ofMillis(500))
                         .until(() -> {
                             clientBudget.evictStalled(); // what Budgets.sweep does every 5 s in a node
                             serverBudget.evictStalled();
-                            return clientBudget.leases() == 1 && serverBudget.leases() == 1;
+                            return clientBudget.leases() <= 4
+                                    && serverBudget.leases() <= 4
+                                    && clientBudget.held() == 0
+                                    && serverBudget.held() == 0;
                         });
             } catch (org.awaitility.core.ConditionTimeoutException e) {
                 throw new AssertionError(
@@ -300,12 +306,14 @@ class SocketBridgeTest {
         assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(2 * serverBudget.limit());
         System.out.printf(
                 "flood of 300 x 1 MB into a target that never reads: %d refused; max held %d KiB (budget %d KiB) and %d"
-                        + " KiB (budget %d KiB)%n",
+                        + " KiB (budget %d KiB); %d and %d stalled streams gave way to new ones%n",
                 clientBudget.refused(),
                 maxHeld[0] / 1024,
                 clientBudget.limit() / 1024,
                 maxHeld[1] / 1024,
-                serverBudget.limit() / 1024);
+                serverBudget.limit() / 1024,
+                clientBudget.preempted(),
+                serverBudget.preempted());
         for (Socket s : held) {
             s.close();
         }
