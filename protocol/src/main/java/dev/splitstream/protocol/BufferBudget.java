@@ -51,6 +51,9 @@ public final class BufferBudget {
     private final Set<Lease> open = new LinkedHashSet<>();
     private long evicted;
     private long preempted;
+    private long preemptedAtSweep;
+    /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
+    private boolean pressure;
 
     /**
      * How long a stream must have moved nothing (holding bytes, or unable to read) before a new stream may take its
@@ -131,7 +134,7 @@ public final class BufferBudget {
         return refused;
     }
 
-    /** Streams evicted so far because they were stalled while the budget was more than half committed. */
+    /** Streams evicted so far by {@link #evictStalled} (stalled while the budget was under pressure). */
     public synchronized long evicted() {
         return evicted;
     }
@@ -142,26 +145,39 @@ public final class BufferBudget {
     }
 
     /**
-     * Ends (through their {@link Lease#onEvict} callbacks, run on this thread) the leases that hold bytes and released
-     * none for the stall time, while more than half the budget is committed. Call periodically.
+     * Ends (through their {@link Lease#onEvict} callbacks, run on this thread) the leases that hold bytes (or cannot
+     * read) and released none for the stall time, while the budget is under pressure: from a call that finds more than
+     * half of it committed, or a stream preempted since the last call, until a call finds no lease that holds bytes or
+     * cannot read (so the stalled streams of a flood all end, also those that stalled after the budget had room
+     * again). Call periodically.
      *
      * @return how many were evicted
      */
     public int evictStalled() {
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed <= limit / 2) {
+            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
+                pressure = true;
+            }
+            preemptedAtSweep = preempted;
+            if (!pressure) {
                 return 0;
             }
             long now = clock.getAsLong();
+            boolean stalling = false;
             for (Lease lease : open) {
-                long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
-                if ((lease.mine > 0 || lease.blocked) && now - since > stallNanos && lease.evictor != null) {
-                    evict.add(lease.evictor);
-                    lease.evictor = null;
-                    evicted++;
+                if ((lease.mine > 0 || lease.blocked) && lease.evictor != null) {
+                    long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
+                    if (now - since > stallNanos) {
+                        evict.add(lease.evictor);
+                        lease.evictor = null;
+                        evicted++;
+                    } else {
+                        stalling = true;
+                    }
                 }
             }
+            pressure = stalling;
         }
         evict.forEach(Runnable::run);
         return evict.size();

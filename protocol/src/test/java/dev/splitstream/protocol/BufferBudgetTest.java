@@ -190,6 +190,35 @@ class BufferBudgetTest {
     }
 
     @Test
+    void onceUnderPressureEveryStalledStreamIsEvictedEvenAfterTheBudgetHasRoom() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        AtomicInteger evicted = new AtomicInteger();
+        BufferBudget.Lease early = budget.tryOpen();
+        early.onEvict(evicted::incrementAndGet);
+        early.charge(5L * SHARE); // more than half committed
+        now[0] += 20_000_000_000L;
+        BufferBudget.Lease late = budget.tryOpen(); // a flood stream whose client left later: blocked, holds nothing
+        late.onEvict(() -> evicted.addAndGet(100));
+        late.blocked(true);
+        now[0] += 11_000_000_000L;
+        assertThat(budget.evictStalled()).as("the early one stalled 31 s").isEqualTo(1);
+        early.close(); // as its socket closes: the budget has room now
+        assertThat(budget.committed()).isLessThanOrEqualTo(4L * SHARE);
+        now[0] += 20_000_000_000L;
+        assertThat(budget.evictStalled())
+                .as("the late one stalled 31 s, after the budget had room")
+                .isEqualTo(1);
+        assertThat(evicted).hasValue(101);
+        late.close();
+        BufferBudget.Lease quiet = budget.tryOpen();
+        quiet.onEvict(() -> evicted.addAndGet(10_000));
+        quiet.blocked(true);
+        now[0] += 31_000_000_000L;
+        assertThat(budget.evictStalled()).as("no pressure any more: nobody").isZero();
+    }
+
+    @Test
     void aNewStreamTakesThePlaceOfAStalledOneWhenTheBudgetIsSpent() {
         long[] now = {0};
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
