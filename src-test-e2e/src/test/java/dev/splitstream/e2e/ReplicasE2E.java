@@ -51,8 +51,17 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ReplicasE2E {
     private static final long MIB = 1024 * 1024;
-    /** 64 MiB each way: 256 MiB (the other transfer tests' size) through relays costs minutes on 2 shared cores. */
-    private static final long TRANSFER = 64 * MIB;
+    /**
+     * Each way over WebSocket and the split path: 64 MiB in CI (256 MiB through relays costs minutes on 2 shared
+     * cores); {@code bench/replicas.sh transfers} sets {@code -Dsplitstream.e2e.replicas.mib=256}.
+     */
+    private static final long TRANSFER = Long.getLong("splitstream.e2e.replicas.mib", 64) * MIB;
+    /** Each way over plain HTTP: 16 MiB in CI, {@code -Dsplitstream.e2e.replicas.http-mib} in the bench. */
+    private static final long HTTP_TRANSFER = Long.getLong("splitstream.e2e.replicas.http-mib", 16) * MIB;
+    /** Time allowed for one transfer of {@code bytes} each way: 4 minutes per 64 MiB. */
+    private static Duration allowed(long bytes) {
+        return Duration.ofMinutes(4 * Math.max(1, (bytes + 64 * MIB - 1) / (64 * MIB)));
+    }
 
     private static final String SECRET = "e2e-cluster-secret-0123456789";
     private static final Closer shared = new Closer();
@@ -271,7 +280,7 @@ class ReplicasE2E {
                         .forward(forward, "127.0.0.1", target.port()))) {
             CompletableFuture<Duration> transfer = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return Transfers.uploadAndDownload(forward, TRANSFER, 7, Duration.ofMinutes(4));
+                    return Transfers.uploadAndDownload(forward, TRANSFER, 7, allowed(TRANSFER));
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
@@ -280,7 +289,7 @@ class ReplicasE2E {
             for (int cut = 1; cut <= 2; cut++) {
                 long threshold = start + cut * 2 * TRANSFER / 3;
                 await("cutter carried " + threshold / MIB + " MiB")
-                        .atMost(Duration.ofMinutes(3))
+                        .atMost(allowed(TRANSFER))
                         .pollInterval(Duration.ofMillis(20))
                         .until(() -> cutter.relayed() >= threshold || transfer.isDone());
                 assertThat(transfer).as("transfer still running at cut %d", cut).isNotDone();
@@ -291,10 +300,11 @@ class ReplicasE2E {
                         "replicas, cut %d: resumed through another replica after %d ms",
                         cut, (System.nanoTime() - cutAt) / 1_000_000));
             }
-            Duration elapsed = transfer.get(4, TimeUnit.MINUTES);
+            Duration elapsed = transfer.get(allowed(TRANSFER).toMinutes(), TimeUnit.MINUTES);
             figure(String.format(
-                    "replicas: 64 MiB each way over WebSocket with two cuts, resumes relayed to the owner: %.1f s",
-                    elapsed.toMillis() / 1000.0));
+                    "replicas: %d MiB each way over WebSocket with two cuts, resumes relayed to the owner, SHA-256"
+                            + " equal: %.1f s, %.1f MiB/s each way",
+                    TRANSFER / MIB, elapsed.toMillis() / 1000.0, TRANSFER / MIB / (elapsed.toMillis() / 1000.0)));
             assertThat(entry.linesContaining("session established")).hasSize(1);
             // nginx round-robins: after each cut the leg reaches a replica that does not own the session
             assertThat(relayed("websocket") - relayedBefore).isGreaterThanOrEqualTo(2);
@@ -320,10 +330,11 @@ class ReplicasE2E {
                 .set("splitstream.entry.downstream", nginx.wsUrl())
                 .set("splitstream.entry.transport", "websocket")
                 .forward(forward, "127.0.0.1", target.port()))) {
-            Duration elapsed = Transfers.uploadAndDownload(forward, TRANSFER, 8, Duration.ofMinutes(4));
+            Duration elapsed = Transfers.uploadAndDownload(forward, TRANSFER, 8, allowed(TRANSFER));
             figure(String.format(
-                    "replicas: 64 MiB each way over a split path, downstream leg relayed to the owner: %.1f s",
-                    elapsed.toMillis() / 1000.0));
+                    "replicas: %d MiB each way over a split path, downstream leg relayed to the owner, SHA-256 equal:"
+                            + " %.1f s, %.1f MiB/s each way",
+                    TRANSFER / MIB, elapsed.toMillis() / 1000.0, TRANSFER / MIB / (elapsed.toMillis() / 1000.0)));
             assertThat(relayed("websocket") - relayedBefore)
                     .as("the JOIN_DOWNSTREAM leg reached another replica and was relayed")
                     .isGreaterThanOrEqualTo(1);
@@ -336,15 +347,19 @@ class ReplicasE2E {
     void plainHttpWithConsecutiveRequestsOnDifferentReplicas() throws Exception {
         int forward = Ports.free();
         double relayedBefore = relayed("http");
-        long bytes = 16 * MIB;
+        long bytes = HTTP_TRANSFER;
         try (Node entry = entry("entry-http", e -> e.server("http://127.0.0.1:" + nginx.port())
                 .set("splitstream.entry.transport", "http")
                 .forward(forward, "127.0.0.1", target.port()))) {
-            Duration elapsed = Transfers.uploadAndDownload(forward, bytes, 9, Duration.ofMinutes(4));
+            Duration elapsed = Transfers.uploadAndDownload(forward, bytes, 9, allowed(bytes));
             double relayedRequests = relayed("http") - relayedBefore;
             figure(String.format(
-                    "replicas: 16 MiB each way over plain HTTP, %d requests relayed to the owner: %.1f s",
-                    (long) relayedRequests, elapsed.toMillis() / 1000.0));
+                    "replicas: %d MiB each way over plain HTTP, %d requests relayed to the owner, SHA-256 equal: %.1f s,"
+                            + " %.1f MiB/s each way",
+                    bytes / MIB,
+                    (long) relayedRequests,
+                    elapsed.toMillis() / 1000.0,
+                    bytes / MIB / (elapsed.toMillis() / 1000.0)));
             assertThat(relayedRequests)
                     .as("POSTs and GETs that nginx sent to non-owners")
                     .isGreaterThanOrEqualTo(10);
