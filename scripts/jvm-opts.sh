@@ -20,7 +20,10 @@
 # 48 MiB direct memory 231 / 284 MiB (direct memory up to 32 MiB, 28-54 MiB outside what NMT counts); a heap fixed at
 # 96 MiB and 32 MiB direct 221 / 254 (direct up to 23); plus the mmap threshold 209 / 235 (15-23 MiB outside NMT).
 # Direct memory stays 48 MiB: at 32 MiB the 8 MiB budget throttled the streams' windows (bench/ab.sh: bulk throughput
-# 0.73x with one connection, 0.29x with eight, at equal CPU, system calls and collections per GB).
+# 0.73x with one connection, 0.29x with eight, at equal CPU, system calls and collections per GB); these flags against
+# the former ones: 1.60x and 1.19x, CPU per GB 0.85-0.93x (bench/ab.sh at load 24-34: throughput figures are rough).
+# An hour's soak with these flags: exit 10-minute means 227-238, peaks 250-275 MiB (6 of 348 samples over 256
+# MiB), entry means 191-193, peaks up to 222: a flood's direct memory on top of a heap all resident by then.
 # An hour's soak with -Xmx112m and 48 MiB direct memory: exit mean 224-248, peaks 254-277 MiB while a flood held twice
 # the budget. -Xms equal to -Xmx: a flood cannot grow the heap past the 96 MiB it starts with (-Xmx112m let the old
 # generation take 16 MiB more; a full collection leaves ~14 MiB live in it).
