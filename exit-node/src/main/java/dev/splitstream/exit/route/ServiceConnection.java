@@ -43,6 +43,9 @@ final class ServiceConnection implements StreamEndpoint {
     final EmbeddedChannel decoder = new EmbeddedChannel(decoderHandler);
     /** Bytes of the service's answer handed to the current exchange. */
     private long delivered;
+    /** The release of the previous exchange, queued on the session's thread and maybe not run yet. */
+    private volatile ReleaseCheck pendingRelease;
+
     /** The service ended or reset this stream: no further request may use it. Read by the pool on any thread. */
     private volatile boolean broken;
     /** Requests served before the current one. */
@@ -154,6 +157,10 @@ final class ServiceConnection implements StreamEndpoint {
      */
     void bind(RouteExchange ex, ByteBuffer head) {
         run(() -> {
+            ReleaseCheck pending = pendingRelease;
+            if (pending != null) {
+                pending.run();
+            }
             // A session without a leg either way (the agent reconnects; a split session's upstream leg is away) would
             // hold the request past the queue's bounds: the request takes the ordinary way, which waits in the
             // agent's queue.
@@ -164,6 +171,8 @@ final class ServiceConnection implements StreamEndpoint {
                     || !pool.carriesStreams(agent, stream)) {
                 if (current == null) {
                     closeNow("dead or detached when taken from the pool");
+                } else {
+                    broken = true; // taken while still serving: it must leave when that exchange ends, never linger
                 }
                 ex.staleConnection(this);
                 return;
@@ -247,7 +256,36 @@ final class ServiceConnection implements StreamEndpoint {
      * and finds the connection broken when the check failed).
      */
     void release(RouteExchange ex, long seen) {
-        run(() -> {
+        ReleaseCheck check = new ReleaseCheck(ex, seen);
+        pendingRelease = check;
+        run(check);
+        if (context == null || broken) {
+            return;
+        }
+        if (!pool.offer(this)) {
+            close("the route pool is full");
+        }
+    }
+
+    /**
+     * The clean-up after an exchange, on the session's thread. Idempotent: it acts only while {@code ex} is served. A
+     * {@link #bind} that runs on the session's thread before the queued check (the next request came in on that very
+     * event loop and ran inline) runs it first, so it never finds the previous exchange still current.
+     */
+    private final class ReleaseCheck implements Runnable {
+        private final RouteExchange ex;
+        private final long seen;
+
+        ReleaseCheck(RouteExchange ex, long seen) {
+            this.ex = ex;
+            this.seen = seen;
+        }
+
+        @Override
+        public void run() {
+            if (pendingRelease == this) {
+                pendingRelease = null;
+            }
             if (current != ex) {
                 return;
             }
@@ -258,12 +296,6 @@ final class ServiceConnection implements StreamEndpoint {
             } else if (delivered != seen || stream.queuedBytes() > 0) {
                 closeNow("the connection is not clean after a response");
             }
-        });
-        if (context == null || broken) {
-            return;
-        }
-        if (!pool.offer(this)) {
-            close("the route pool is full");
         }
     }
 
