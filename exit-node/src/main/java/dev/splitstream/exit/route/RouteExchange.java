@@ -140,6 +140,8 @@ final class RouteExchange {
     private EmbeddedChannel decoder;
     /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
     private boolean headSent;
+    /** The request's end went out with its head (a request without a body): the encoder is ready for the next one. */
+    private boolean lastEncoded;
 
     private boolean requestEnded;
     private boolean requestHandlers;
@@ -233,6 +235,7 @@ final class RouteExchange {
         this.attemptReused = reused;
         this.attemptBytes = 0;
         this.headSent = false;
+        this.lastEncoded = false;
         this.streamFull = false;
         this.queueFull = false;
         this.unwritten.set(0);
@@ -484,14 +487,14 @@ final class RouteExchange {
         if (clientGone || finished) {
             return;
         }
+        boolean endedBefore = requestEnded;
         ByteBuffer head = encodeHead();
         if (head.hasRemaining()) {
             write(head);
         }
-        if (requestEnded) {
-            // A request sent again after its reused connection died: it had no body, or its end came already.
+        if (endedBefore && !lastEncoded) {
+            // sent again after its reused connection died: its end came already
             encode(LastHttpContent.EMPTY_LAST_CONTENT);
-            return;
         }
         startBody();
     }
@@ -537,7 +540,16 @@ final class RouteExchange {
         } else if (!pool.enabled()) {
             h.set(HttpHeaderNames.CONNECTION, "close");
         } // else HTTP/1.1's default: the connection stays open for the next request
-        return encodeToBytes(head);
+        ByteBuffer bytes = encodeToBytes(head);
+        String length = request.getHeader("Content-Length");
+        if (!upgrade && !chunked && (length == null || length.trim().equals("0"))) {
+            // No body (RFC 9112 6.3): the request is whole with its head. Ending it here, not when Vert.x delivers the
+            // paused request's end, lets an answer that comes back first release the connection to the pool.
+            encodeToBytes(LastHttpContent.EMPTY_LAST_CONTENT);
+            lastEncoded = true;
+            requestEnded = true;
+        }
+        return bytes;
     }
 
     /** The service's connection is ready for the request's body (the head went out already). */
@@ -556,7 +568,7 @@ final class RouteExchange {
                 encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
             });
             request.endHandler(v -> {
-                if (!upgraded && !finished) {
+                if (!upgraded && !finished && !lastEncoded) {
                     encode(LastHttpContent.EMPTY_LAST_CONTENT);
                 }
                 requestEnded = true;
