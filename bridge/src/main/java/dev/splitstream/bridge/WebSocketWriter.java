@@ -116,10 +116,16 @@ public final class WebSocketWriter {
             writeOnLoop(buf);
         } else {
             hops.incrementAndGet();
-            loop.execute(() -> {
+            try {
+                loop.execute(() -> {
+                    hops.decrementAndGet();
+                    writeOnLoop(buf);
+                });
+            } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+                // the event loop is gone, and the connection with it: the (pooled) buffer goes back
                 hops.decrementAndGet();
-                writeOnLoop(buf);
-            });
+                buf.release();
+            }
         }
     }
 

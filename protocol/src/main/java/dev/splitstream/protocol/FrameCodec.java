@@ -530,7 +530,8 @@ public final class FrameCodec {
 
     /**
      * Decodes exactly one frame that fills {@code message} (a WebSocket binary message carries one frame). Advances
-     * {@code message}'s position to its limit. A DATA payload is a slice of {@code message}.
+     * {@code message}'s position to its limit. A DATA payload is a slice of {@code message}. On a protected leg the
+     * envelope is opened in place: {@code message}'s bytes are overwritten with the frame it carried (unless read-only).
      *
      * @throws ProtocolException if the bytes are not exactly one valid frame
      */
@@ -560,7 +561,8 @@ public final class FrameCodec {
     /**
      * Decodes the next frame from a byte stream (an HTTP body carrying many frames back to back). Returns null and
      * leaves {@code in}'s position unchanged when fewer bytes than one whole frame are available; otherwise advances
-     * past the frame. A DATA payload is a slice of {@code in}.
+     * past the frame. A DATA payload is a slice of {@code in}. On a protected leg each envelope is opened in place: the
+     * bytes it took from {@code in} are overwritten with the frame it carried (unless {@code in} is read-only).
      *
      * @throws ProtocolException on malformed input, as soon as the header shows it
      */

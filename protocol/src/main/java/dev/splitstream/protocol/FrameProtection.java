@@ -118,7 +118,9 @@ public final class FrameProtection {
 
     /**
      * Checks and opens the envelope of {@code bodyLength} body bytes at {@code start} of {@code in} (absolute reads;
-     * the header was checked by the codec) and returns the inner frame's bytes in a new buffer.
+     * the header was checked by the codec) and returns the inner frame's bytes. Decrypts in place, where the ciphertext
+     * was (a read-only {@code in}: into a new buffer): a frame arrives in a buffer of its own or is consumed from its
+     * transport's buffer once decoded, so a new buffer per frame was only work for the allocator and the collector.
      *
      * @throws ProtocolException a replayed or reordered envelope, or one that does not authenticate (AUTH_FAILED)
      */
@@ -138,7 +140,9 @@ public final class FrameProtection {
             opener.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_LENGTH * 8, openNonce));
             in.get(start, header);
             opener.updateAAD(header);
-            ByteBuffer plain = ByteBuffer.allocate(bodyLength - TAG_LENGTH);
+            ByteBuffer plain = in.isReadOnly()
+                    ? ByteBuffer.allocate(bodyLength - TAG_LENGTH)
+                    : in.slice(start + FrameCodec.HEADER_LENGTH, bodyLength - TAG_LENGTH);
             opener.doFinal(in.slice(start + FrameCodec.HEADER_LENGTH, bodyLength), plain);
             // Only an authenticated envelope moves the state on.
             received = counter;
