@@ -7,20 +7,27 @@
 # run; with these 35 young and 4 full, and peak RSS 215 (entry) / 184 MiB (exit). MetaspaceSize: no full collection at
 # start-up for class metadata (it cost 250-530 ms there).
 # Memory (bench/soak.sh with -XX:NativeMemoryTracking=summary): besides the heap, a node holds ~42-48 MiB of
-# metaspace, 16 of code, 12 of CDS archive, 11 of symbols, and direct memory: every byte queued to a socket is a pooled
-# direct copy, so a flood into targets that never read fills it up to twice the buffer budget (the budget defaults to
-# a quarter of the heap or of MaxDirectMemorySize, whichever is smaller: 12 MiB here). With -Xmx192m and a 32 MiB
-# budget the exit reached 351 MiB and its direct memory the 64 MiB cap, where each write blocked an event loop in
-# Bits.reserveMemory (2.4 s) and the tunnel stopped. Netty's per-thread caches kept ~29 MiB of direct memory when the
-# node held 1.4 MiB: trimmed every 2 s (cacheTrimIntervalMillis). glibc kept freed native memory in its arenas (25-32
-# MiB, given back by a trim): at most 2 arenas, and the JVM trims every 10 s where it can (TrimNativeHeapInterval: JDK
-# 17.0.9 and later; probed, as older JVMs refuse it). Hour-long soak (floods of 2,000 x 1 MB into a target that never
-# reads every 60 s, cuts every 45 s), 10-minute windows after the first: exit RSS mean 237-248 MiB, peaks 254-277 MiB
-# while a flood holds twice the budget; entry mean 194-197, peaks up to 213 (with -Xmx128m and 64 MiB direct memory:
-# exit mean 249-266, peaks up to 289).
+# metaspace, 16 of code, 12 of CDS archive, 11 of symbols, ~23 of shared libraries, and direct memory: every byte
+# queued to a socket is a pooled direct copy, so a flood into targets that never read fills it up to twice the buffer
+# budget (the budget defaults to a quarter of the heap or of MaxDirectMemorySize, whichever is smaller: 12 MiB here).
+# With -Xmx192m and a 32 MiB budget the exit reached 351 MiB and its direct memory the 64 MiB cap, where each write
+# blocked an event loop in Bits.reserveMemory (2.4 s) and the tunnel stopped. Netty's per-thread caches kept ~29 MiB of
+# direct memory when the node held 1.4 MiB: trimmed every 2 s (cacheTrimIntervalMillis). glibc kept freed native
+# memory: at most 2 arenas, the JVM trims every 10 s where it can (TrimNativeHeapInterval: JDK 17.0.9 and later;
+# probed, as older JVMs refuse it), and a fixed mmap threshold (MALLOC_MMAP_THRESHOLD_=128K; glibc otherwise raises it
+# up to 32 MiB after the first free) gives Netty's 4 MiB pool chunks and other large blocks back to the kernel when
+# freed instead of leaving them in an arena. Five-minute soaks (floods every 60 s), exit RSS mean / peak: -Xmx112m and
+# 48 MiB direct memory 231 / 284 MiB (direct memory up to 32 MiB, 28-54 MiB outside what NMT counts); a heap fixed at
+# 96 MiB and 32 MiB direct 221 / 254 (direct up to 23); plus the mmap threshold 209 / 235 (15-23 MiB outside NMT).
+# Direct memory stays 48 MiB: at 32 MiB the 8 MiB budget throttled the streams' windows (bench/ab.sh: bulk throughput
+# 0.73x with one connection, 0.29x with eight, at equal CPU, system calls and collections per GB).
+# An hour's soak with -Xmx112m and 48 MiB direct memory: exit mean 224-248, peaks 254-277 MiB while a flood held twice
+# the budget. -Xms equal to -Xmx: a flood cannot grow the heap past the 96 MiB it starts with (-Xmx112m let the old
+# generation take 16 MiB more; a full collection leaves ~14 MiB live in it).
 # shellcheck disable=SC2034
-SPLITSTREAM_JAVA_OPTS="-Xms96m -Xmx112m -Xmn48m -XX:MetaspaceSize=64m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:MaxDirectMemorySize=48m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2 -Dio.netty.allocator.cacheTrimIntervalMillis=2000"
+SPLITSTREAM_JAVA_OPTS="-Xms96m -Xmx96m -Xmn48m -XX:MetaspaceSize=64m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:MaxDirectMemorySize=48m -Xss512k -XX:ReservedCodeCacheSize=48m -XX:MaxMetaspaceSize=128m -Dio.netty.allocator.numDirectArenas=2 -Dio.netty.allocator.numHeapArenas=2 -Dio.netty.allocator.cacheTrimIntervalMillis=2000"
 if java -XX:TrimNativeHeapInterval=10000 -version >/dev/null 2>&1; then
   SPLITSTREAM_JAVA_OPTS="$SPLITSTREAM_JAVA_OPTS -XX:TrimNativeHeapInterval=10000"
 fi
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072}

@@ -65,14 +65,27 @@ public final class Budgets {
         return new BufferBudget(bytes, (int) share, stall, System::nanoTime);
     }
 
-    /** Looks for stalled streams every few seconds (on an event loop of {@code vertx}) and logs what it evicted. */
+    /**
+     * Looks for stalled streams every few seconds (on an event loop of {@code vertx}) and logs what it evicted, and the
+     * stalled streams new streams took the place of meanwhile (one line per sweep at most).
+     */
     public static void sweep(Vertx vertx, BufferBudget budget) {
+        long[] preemptedBefore = {0};
         vertx.setPeriodic(SWEEP_MILLIS, id -> {
             int n = budget.evictStalled();
+            long preempted = budget.preempted();
+            long p = preempted - preemptedBefore[0];
+            preemptedBefore[0] = preempted;
             if (n > 0) {
                 LOG.warnf(
                         "buffer budget short: reset %d stalled streams (no bytes moved for %s; %d so far; %s)",
                         n, STALL_TIMEOUT, budget.evicted(), budget.describe());
+            }
+            if (p > 0) {
+                LOG.warnf(
+                        "buffer budget spent: reset %d stalled streams to make room for new ones in the last %ds (no"
+                                + " bytes moved for %ds; %d so far; %s)",
+                        p, SWEEP_MILLIS / 1000, BufferBudget.PREEMPT_AFTER.toSeconds(), preempted, budget.describe());
             }
         });
     }

@@ -267,10 +267,12 @@ public final class SocketBridge implements StreamEndpoint {
         }
     }
 
-    /** Ends a stream that moved nothing for the stall time while the budget was short. Any thread. */
+    /**
+     * Ends a stream that moved nothing for the stall time while the budget was short, or for a shorter time when a new
+     * stream needed its place. Any thread.
+     */
     private void evict() {
-        String why = "no bytes moved for " + Budgets.STALL_TIMEOUT + " while the node's buffer budget is short ("
-                + budget.describe() + ")";
+        String why = "no bytes moved while the node's buffer budget is short (" + budget.describe() + ")";
         LOG.debugf("%s for %s evicted: %s", socketName, label, why);
         onStream(() -> {
             if (stream != null && !streamDone) {

@@ -25,12 +25,20 @@ import java.util.Set;
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link #evictStalled()} while more than half
  * the budget is committed: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
  * that stopped reading never come back.
+ *
+ * <p>Fairness: a flood of streams that stop moving must not lock new streams out for the stall time. When the budget is
+ * spent, {@link #tryOpen()} takes the place of a stalled stream that moved nothing for {@link #PREEMPT_AFTER} (the one
+ * holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
+ * callback resets its stream. Streams that move bytes, and idle ones that hold none and could read, are never
+ * preempted. The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
+ * the bound above by those of streams being reset, for the moment that takes.
  */
 public final class BufferBudget {
     private final long limit;
     private final int share;
     private final long wakeBelow;
     private final long stallNanos;
+    private final long preemptNanos;
     private final java.util.function.LongSupplier clock;
 
     // guarded by this
@@ -42,6 +50,16 @@ public final class BufferBudget {
     private final Set<Lease> waiting = new LinkedHashSet<>();
     private final Set<Lease> open = new LinkedHashSet<>();
     private long evicted;
+    private long preempted;
+    private long preemptedAtSweep;
+    /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
+    private boolean pressure;
+
+    /**
+     * How long a stream must have moved nothing (holding bytes, or unable to read) before a new stream may take its
+     * place while the budget is spent (at most the stall time).
+     */
+    public static final java.time.Duration PREEMPT_AFTER = java.time.Duration.ofSeconds(2);
 
     /**
      * @param limit bytes all leases together may commit (shares plus borrowed bytes)
@@ -69,6 +87,7 @@ public final class BufferBudget {
         // Hysteresis: paused streams wake once an eighth of the budget is free again, not at every released byte.
         this.wakeBelow = limit - limit / 8;
         this.stallNanos = stall.toNanos();
+        this.preemptNanos = Math.min(stallNanos, PREEMPT_AFTER.toNanos());
         this.clock = clock;
     }
 
@@ -115,53 +134,114 @@ public final class BufferBudget {
         return refused;
     }
 
-    /** Streams evicted so far because they were stalled while the budget was more than half committed. */
+    /** Streams evicted so far by {@link #evictStalled} (stalled while the budget was under pressure). */
     public synchronized long evicted() {
         return evicted;
     }
 
+    /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
+    public synchronized long preempted() {
+        return preempted;
+    }
+
     /**
-     * Ends (through their {@link Lease#onEvict} callbacks, run on this thread) the leases that hold bytes and released
-     * none for the stall time, while more than half the budget is committed. Call periodically.
+     * Ends (through their {@link Lease#onEvict} callbacks, run on this thread) the leases that hold bytes (or cannot
+     * read) and released none for the stall time, while the budget is under pressure: from a call that finds more than
+     * half of it committed, or a stream preempted since the last call, until a call finds no lease that holds bytes or
+     * cannot read (so the stalled streams of a flood all end, also those that stalled after the budget had room
+     * again). Call periodically.
      *
      * @return how many were evicted
      */
     public int evictStalled() {
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed <= limit / 2) {
+            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
+                pressure = true;
+            }
+            preemptedAtSweep = preempted;
+            if (!pressure) {
                 return 0;
             }
             long now = clock.getAsLong();
+            boolean stalling = false;
             for (Lease lease : open) {
-                long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
-                if ((lease.mine > 0 || lease.blocked) && now - since > stallNanos && lease.evictor != null) {
-                    evict.add(lease.evictor);
-                    lease.evictor = null;
-                    evicted++;
+                if ((lease.mine > 0 || lease.blocked) && lease.evictor != null) {
+                    long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
+                    if (now - since > stallNanos) {
+                        evict.add(lease.evictor);
+                        lease.evictor = null;
+                        evicted++;
+                    } else {
+                        stalling = true;
+                    }
                 }
             }
+            pressure = stalling;
         }
         evict.forEach(Runnable::run);
         return evict.size();
     }
 
-    /** True when a new stream would be refused now. */
+    /** True when a new stream would be refused now: no room for its share, and no stalled stream to take the place of. */
     public synchronized boolean isSpent() {
-        return reserved + borrowed + share > limit;
+        return reserved + borrowed + share > limit && preemptable(clock.getAsLong()) == null;
     }
 
-    /** A lease for a new stream, or null when the budget cannot guarantee its share (refuse or delay the stream). */
-    public synchronized Lease tryOpen() {
-        if (reserved + borrowed + share > limit) {
-            refused++;
-            return null;
+    /**
+     * A lease for a new stream, or null when the budget cannot guarantee its share (refuse or delay the stream). When
+     * the budget is spent, stalled streams give way first (see the class comment): their leases are closed here and
+     * their {@link Lease#onEvict} callbacks run on this thread before this returns.
+     */
+    public Lease tryOpen() {
+        List<Runnable> evict = new ArrayList<>();
+        Lease lease = null;
+        synchronized (this) {
+            long now = clock.getAsLong();
+            while (reserved + borrowed + share > limit) {
+                Lease victim = preemptable(now);
+                if (victim == null) {
+                    break;
+                }
+                evict.add(victim.evictor);
+                victim.evictor = null;
+                victim.closeLocked();
+                preempted++;
+            }
+            if (reserved + borrowed + share > limit) {
+                refused++;
+            } else {
+                reserved += share;
+                leases++;
+                lease = new Lease(now);
+                open.add(lease);
+            }
         }
-        reserved += share;
-        leases++;
-        Lease lease = new Lease(clock.getAsLong());
-        open.add(lease);
+        evict.forEach(Runnable::run);
         return lease;
+    }
+
+    /**
+     * The stalled lease a new stream may take the place of: it moved nothing for {@link #PREEMPT_AFTER}, holding bytes
+     * or unable to read; of those, the one holding the most bytes, then the longest stalled. Null if none.
+     */
+    private Lease preemptable(long now) {
+        Lease best = null;
+        long bestSince = 0;
+        for (Lease lease : open) {
+            if (lease.evictor == null || (lease.mine == 0 && !lease.blocked)) {
+                continue;
+            }
+            long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
+            if (now - since < preemptNanos) {
+                continue;
+            }
+            if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
+                best = lease;
+                bestSince = since;
+            }
+        }
+        return best;
     }
 
     /** A one-line description for logs and refusals: use, limit and leases. */
@@ -333,18 +413,22 @@ public final class BufferBudget {
                 if (closed) {
                     return;
                 }
-                closed = true;
-                held -= mine;
-                borrowed -= over(mine);
-                mine = 0;
-                reserved -= share;
-                leases--;
-                waiter = null;
-                evictor = null;
-                waiting.remove(this);
-                open.remove(this);
+                closeLocked();
             }
             wakeIfRoom(null);
+        }
+
+        private void closeLocked() {
+            closed = true;
+            held -= mine;
+            borrowed -= over(mine);
+            mine = 0;
+            reserved -= share;
+            leases--;
+            waiter = null;
+            evictor = null;
+            waiting.remove(this);
+            open.remove(this);
         }
     }
 }

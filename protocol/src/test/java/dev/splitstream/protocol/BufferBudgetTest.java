@@ -190,6 +190,82 @@ class BufferBudgetTest {
     }
 
     @Test
+    void onceUnderPressureEveryStalledStreamIsEvictedEvenAfterTheBudgetHasRoom() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        AtomicInteger evicted = new AtomicInteger();
+        BufferBudget.Lease early = budget.tryOpen();
+        early.onEvict(evicted::incrementAndGet);
+        early.charge(5L * SHARE); // more than half committed
+        now[0] += 20_000_000_000L;
+        BufferBudget.Lease late = budget.tryOpen(); // a flood stream whose client left later: blocked, holds nothing
+        late.onEvict(() -> evicted.addAndGet(100));
+        late.blocked(true);
+        now[0] += 11_000_000_000L;
+        assertThat(budget.evictStalled()).as("the early one stalled 31 s").isEqualTo(1);
+        early.close(); // as its socket closes: the budget has room now
+        assertThat(budget.committed()).isLessThanOrEqualTo(4L * SHARE);
+        now[0] += 20_000_000_000L;
+        assertThat(budget.evictStalled())
+                .as("the late one stalled 31 s, after the budget had room")
+                .isEqualTo(1);
+        assertThat(evicted).hasValue(101);
+        late.close();
+        BufferBudget.Lease quiet = budget.tryOpen();
+        quiet.onEvict(() -> evicted.addAndGet(10_000));
+        quiet.blocked(true);
+        now[0] += 31_000_000_000L;
+        assertThat(budget.evictStalled()).as("no pressure any more: nobody").isZero();
+    }
+
+    @Test
+    void aNewStreamTakesThePlaceOfAStalledOneWhenTheBudgetIsSpent() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<BufferBudget.Lease> flood = new ArrayList<>();
+        List<String> reset = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            lease.charge(SHARE / 2 + i); // holds bytes nobody takes
+            flood.add(lease);
+        }
+        BufferBudget.Lease moving = budget.tryOpen();
+        moving.onEvict(() -> reset.add("moving"));
+        BufferBudget.Lease idle = budget.tryOpen();
+        idle.onEvict(() -> reset.add("idle"));
+        assertThat(budget.tryOpen())
+                .as("spent, and nothing stalled long enough yet")
+                .isNull();
+        assertThat(budget.isSpent()).isTrue();
+
+        now[0] += BufferBudget.PREEMPT_AFTER.toNanos() + 1;
+        moving.charge(SHARE);
+        moving.release(SHARE); // moved just now
+        assertThat(budget.isSpent()).as("a stalled stream can make room").isFalse();
+        BufferBudget.Lease fresh = budget.tryOpen();
+        assertThat(fresh).isNotNull();
+        assertThat(reset)
+                .as("the stalled stream holding the most bytes gave way")
+                .containsExactly("flood 5");
+        assertThat(flood.get(5).mayTake()).as("its lease is closed").isFalse();
+        assertThat(budget.preempted()).isEqualTo(1);
+        assertThat(budget.leases()).isEqualTo(8);
+        assertThat(budget.held()).isEqualTo(5L * SHARE / 2 + 10);
+
+        // the idle stream (no bytes, may read) and the moving one are never taken; the flood's are, one per new stream
+        for (int i = 0; i < 5; i++) {
+            assertThat(budget.tryOpen()).isNotNull();
+        }
+        assertThat(reset).containsExactlyInAnyOrder("flood 0", "flood 1", "flood 2", "flood 3", "flood 4", "flood 5");
+        assertThat(budget.tryOpen())
+                .as("only new, moving and idle streams left")
+                .isNull();
+        assertThat(budget.committed()).isEqualTo(8L * SHARE);
+    }
+
+    @Test
     void rejectsASharesmallerThan1KiBOrALimitBelowFourShares() {
         assertThatThrownBy(() -> new BufferBudget(1 << 20, 512)).hasMessageContaining("share must be at least 1024");
         assertThatThrownBy(() -> new BufferBudget(3L * SHARE, SHARE)).hasMessageContaining("at least 4 shares");

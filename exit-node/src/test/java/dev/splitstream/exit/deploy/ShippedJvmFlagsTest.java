@@ -36,6 +36,40 @@ class ShippedJvmFlagsTest {
         }
     }
 
+    @Test
+    void systemdUnitsRunTheLaunchersFlags() throws IOException {
+        List<String> launcher = flags(ROOT.resolve("scripts/jvm-opts.sh"), "SPLITSTREAM_JAVA_OPTS=\"([^\"]*)\"");
+        for (String node : List.of("exit", "entry")) {
+            Path unit = ROOT.resolve("deploy/systemd/splitstream-" + node + ".service");
+            List<String> flags = flags(unit, "ExecStart=/usr/bin/java ([^\n]*) -jar ");
+            assertThat(flags).as(unit.toString()).containsAll(launcher);
+        }
+    }
+
+    /** The glibc settings the launcher exports (MALLOC_*) are set by the images and the systemd units too. */
+    @Test
+    void imagesAndUnitsSetTheLaunchersMallocSettings() throws IOException {
+        Matcher m = Pattern.compile("export (MALLOC_[A-Z_]+)=\\$\\{MALLOC_[A-Z_]+:-([^}]+)}")
+                .matcher(Files.readString(ROOT.resolve("scripts/jvm-opts.sh")));
+        List<String> settings = new java.util.ArrayList<>();
+        while (m.find()) {
+            settings.add(m.group(1) + "=" + m.group(2));
+        }
+        assertThat(settings).contains("MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=131072");
+        for (String setting : settings) {
+            for (String node : List.of("exit-node", "entry-node")) {
+                Path dockerfile = ROOT.resolve("deploy/docker/" + node + "/Dockerfile.jvm");
+                assertThat(Files.readString(dockerfile))
+                        .as(dockerfile.toString())
+                        .contains("ENV " + setting + "\n");
+            }
+            for (String node : List.of("exit", "entry")) {
+                Path unit = ROOT.resolve("deploy/systemd/splitstream-" + node + ".service");
+                assertThat(Files.readString(unit)).as(unit.toString()).contains("Environment=" + setting + "\n");
+            }
+        }
+    }
+
     private static List<String> flags(Path file, String regex) throws IOException {
         Matcher m = Pattern.compile(regex).matcher(Files.readString(file));
         assertThat(m.find()).as("%s has %s", file, regex).isTrue();
