@@ -8,9 +8,32 @@
 # Bounded: about 1-2 minutes. Not a test: numbers depend on the machine and its load.
 #
 #   bench/replicas.sh            # BENCH_SECONDS=4 per throughput run, BENCH_PINGS=2000, BENCH_SETUP_SECONDS=8
+#   bench/replicas.sh transfers  # the issue's large transfers: ReplicasE2E's first three cases (three replicas behind
+#                                # round-robin nginx) with 256 MiB each way (BENCH_TRANSFER_MIB) over WebSocket with two
+#                                # cuts, over a split path and over plain HTTP (BENCH_HTTP_MIB, also 256), SHA-256
+#                                # checked; CI runs the same cases with 64/16 MiB. About 5-15 minutes on 2 cores.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
+
+if [ "${1:-}" = transfers ]; then
+  MIB=${BENCH_TRANSFER_MIB:-256}
+  HTTP_MIB=${BENCH_HTTP_MIB:-256}
+  OUT=$(mktemp "${TMPDIR:-/tmp}/splitstream-bench-transfers.XXXXXX")
+  echo "[bench] ReplicasE2E with $MIB MiB (WebSocket, split) and $HTTP_MIB MiB (plain HTTP) each way; log: $OUT" >&2
+  # through the reactor, so the nodes and the protocol come from this checkout (never from ~/.m2)
+  if ./mvnw -B verify -pl src-test-e2e -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false \
+      -Dfailsafe.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
+      -Dit.test='ReplicasE2E#webSocket*+split*+plainHttp*' \
+      -Dsplitstream.e2e.replicas.mib="$MIB" -Dsplitstream.e2e.replicas.http-mib="$HTTP_MIB" >"$OUT" 2>&1; then
+    status=0
+  else
+    status=$?
+  fi
+  grep -a 'E2E-FIGURE' "$OUT" || true
+  grep -aE 'Tests run:|FAIL|ERROR\]' "$OUT" | tail -n 8 || true
+  exit "$status"
+fi
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 PINGS=${BENCH_PINGS:-2000}

@@ -48,7 +48,7 @@ class NginxSquidE2E {
                     Map.of(
                             "proxy_read_timeout 300s;", "proxy_read_timeout 4s;",
                             "proxy_send_timeout 300s;", "proxy_send_timeout 4s;",
-                            "location /splitstream/ {", "location /tunnel/ {",
+                            "location / {", "location /tunnel/ {",
                             "proxy_pass http://splitstream_exit;", "proxy_pass http://splitstream_exit/;")));
             Node entry = closer.add(NodeSpec.entry()
                             .token(token)

@@ -178,7 +178,10 @@ public class ExposeService {
         long every = Math.max(200, Math.min(1000, settings.expose().lease().toMillis() / 4));
         sweepTimer = vertx.setPeriodic(every, id -> sweep());
         if (store.shared()) {
-            store.onChange(() -> vertx.runOnContext(v -> syncListeners()));
+            store.onChange(() -> vertx.runOnContext(v -> {
+                syncListeners();
+                followAgents();
+            }));
             vertx.runOnContext(v -> syncListeners());
         }
     }
@@ -274,7 +277,13 @@ public class ExposeService {
                 Live l = live.get(agent);
                 ready = l == null || l.session != session ? List.of() : drain(l);
             }
-            ready.forEach(w -> dispatch(session, agent, w.service(), w.endpoint()));
+            ready.forEach(w -> {
+                if (w.endpoint() instanceof Parked parked) {
+                    parked.proceedHere();
+                } else {
+                    dispatch(session, agent, w.service(), w.endpoint());
+                }
+            });
             return new Frame.ExposeResult(List.copyOf(out));
         });
     }
@@ -495,18 +504,173 @@ public class ExposeService {
             remote.relayPort(socket, key, port, owner.get());
             return;
         }
+        if (remote != null && park(socket, key, port)) {
+            return;
+        }
         bridge(socket, key, "public port " + port);
     }
 
+    /**
+     * With replicas, a public connection for an agent that is away waits as a raw socket (a {@link Parked}), so that
+     * it can still be relayed when the agent comes back to another replica ({@link #followAgents}). False when the
+     * agent is here (or unknown): bridge the connection at once. On the socket's thread.
+     */
+    private boolean park(io.vertx.core.net.NetSocket socket, ServiceKey key, int port) {
+        synchronized (this) {
+            Optional<AgentRecord> known = store.agent(key.agent());
+            if (known.isEmpty()
+                    || known.get().services().stream().noneMatch(s -> s.name().equals(key.service()))) {
+                return false;
+            }
+            Live l = live.get(key.agent());
+            if (l != null && l.session != null && !l.session.isDetached()) {
+                return false;
+            }
+            l = live.computeIfAbsent(key.agent(), a -> new Live(known.get().tokenId()));
+            enqueue(l, key.agent(), key.service(), new Parked(socket, key, port));
+        }
+        return true;
+    }
+
+    /**
+     * With replicas: connections parked for an agent that is now served by another replica follow it there (relayed),
+     * instead of waiting here for a return that may never come. Runs after each import of the shared state.
+     */
+    private void followAgents() {
+        if (remote == null) {
+            return;
+        }
+        List<Map.Entry<Parked, String>> moving = new ArrayList<>();
+        synchronized (this) {
+            for (var agents = live.entrySet().iterator(); agents.hasNext(); ) {
+                Map.Entry<String, Live> e = agents.next();
+                Live l = e.getValue();
+                if (l.waiting.isEmpty() || (l.session != null && !l.session.isDetached())) {
+                    continue;
+                }
+                Optional<String> owner = store.remoteOwner(e.getKey());
+                if (owner.isEmpty()) {
+                    continue;
+                }
+                for (var waiters = l.waiting.iterator(); waiters.hasNext(); ) {
+                    Waiter w = waiters.next();
+                    if (w.endpoint() instanceof Parked parked) {
+                        waiters.remove();
+                        vertx.cancelTimer(w.timer());
+                        queued.decrementAndGet();
+                        moving.add(Map.entry(parked, owner.get()));
+                    }
+                }
+                if (l.waiting.isEmpty() && l.session == null) {
+                    agents.remove();
+                }
+            }
+        }
+        for (Map.Entry<Parked, String> m : moving) {
+            LOG.infof(
+                    "connection to port %d waiting for agent %s follows it to replica %s",
+                    m.getKey().port, m.getKey().key.agent(), m.getValue());
+            m.getKey().relayTo(m.getValue());
+        }
+    }
+
+    /**
+     * A public connection waiting for its agent, not reading: it proceeds here when the agent comes back to this
+     * replica ({@link #proceedHere}), follows it to another one ({@link #relayTo}), or is refused like any waiting
+     * stream ({@link #onOpenFailed}: queue full, timeout, agent released). Never given to a session as an endpoint.
+     */
+    private final class Parked implements StreamEndpoint {
+        final io.vertx.core.net.NetSocket socket;
+        final ServiceKey key;
+        final int port;
+        final Context context;
+        volatile boolean closed;
+
+        Parked(io.vertx.core.net.NetSocket socket, ServiceKey key, int port) {
+            this.socket = socket;
+            this.key = key;
+            this.port = port;
+            this.context = vertx.getOrCreateContext();
+            reading(socket, false);
+            socket.closeHandler(v -> closed = true);
+            socket.exceptionHandler(t -> socket.close());
+        }
+
+        void proceedHere() {
+            context.runOnContext(v -> {
+                if (!closed) {
+                    bridge(socket, key, "public port " + port);
+                }
+            });
+        }
+
+        void relayTo(String owner) {
+            context.runOnContext(v -> {
+                if (!closed) {
+                    reading(socket, true);
+                    remote.relayPort(socket, key, port, owner);
+                }
+            });
+        }
+
+        @Override
+        public boolean isAbandoned() {
+            return closed;
+        }
+
+        @Override
+        public void onOpenFailed(ResetCode code, String message) {
+            context.runOnContext(v -> {
+                if (!closed) {
+                    publicBridge(socket, key, "public port " + port).open(e -> e.onOpenFailed(code, message));
+                }
+            });
+        }
+
+        @Override
+        public void onOpen(dev.splitstream.protocol.Stream stream) {
+            throw new IllegalStateException("a parked connection is never given a stream");
+        }
+
+        @Override
+        public void onData(dev.splitstream.protocol.Stream stream, java.nio.ByteBuffer data) {
+            throw new IllegalStateException("a parked connection is never given a stream");
+        }
+
+        @Override
+        public void onFin(dev.splitstream.protocol.Stream stream) {
+            throw new IllegalStateException("a parked connection is never given a stream");
+        }
+
+        @Override
+        public void onReset(dev.splitstream.protocol.Stream stream, ResetCode code, String message) {
+            throw new IllegalStateException("a parked connection is never given a stream");
+        }
+    }
+
+    /** Stops or restarts reading {@code socket} with its channel's AUTO_READ, as {@link SocketBridge} does. */
+    private static void reading(io.vertx.core.net.NetSocket socket, boolean on) {
+        if (socket instanceof io.vertx.core.net.impl.NetSocketInternal internal) {
+            internal.channelHandlerContext().channel().config().setAutoRead(on);
+        } else if (on) {
+            socket.resume();
+        } else {
+            socket.pause();
+        }
+    }
+
     private void bridge(io.vertx.core.net.NetSocket socket, ServiceKey key, String via) {
-        SocketBridge bridge = new SocketBridge(
+        publicBridge(socket, key, via).open(endpoint -> openStream(key.agent(), key.service(), endpoint));
+    }
+
+    private SocketBridge publicBridge(io.vertx.core.net.NetSocket socket, ServiceKey key, String via) {
+        return new SocketBridge(
                 socket,
                 "public connection",
                 "agent " + key.agent() + " service " + key.service() + " (" + via + ")",
                 publicMetrics,
                 SocketBridge.PLAIN,
                 budget);
-        bridge.open(endpoint -> openStream(key.agent(), key.service(), endpoint));
     }
 
     // ------------------------------------------------------------------ replicas
@@ -522,11 +686,14 @@ public class ExposeService {
         this.remote = remote;
     }
 
-    /** The other live replica serving {@code agent} now, when its session is not here. */
+    /**
+     * The other live replica serving {@code agent} now, when its session is not here (or is here but detached, and the
+     * agent has since started a new session on another replica).
+     */
     public Optional<String> remoteOwner(String agent) {
         synchronized (this) {
             Live l = live.get(agent);
-            if (l != null && l.session != null) {
+            if (l != null && l.session != null && !l.session.isDetached()) {
                 return Optional.empty();
             }
         }

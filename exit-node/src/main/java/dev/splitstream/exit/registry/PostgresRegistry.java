@@ -232,7 +232,8 @@ public final class PostgresRegistry implements ExitRegistry {
         return new Status(
                 false,
                 "postgres: unreachable since " + downSince + " (" + detail
-                        + "); live sessions carry on, hand-offs between replicas are refused");
+                        + "); degraded: no new hand-offs between replicas and no new public ports; live sessions"
+                        + " carry on");
     }
 
     // ---------------------------------------------------------------- look-ups

@@ -28,6 +28,7 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.net.NetSocket;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.annotation.PreDestroy;
@@ -429,7 +430,12 @@ public class LegRelay {
                 .setSsl(tls)
                 .setURI(prefix + in.uri())
                 .setIdleTimeout(-1);
+        boolean upgrade = !leg && isUpgrade(in);
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        if (upgrade) {
+            headers.set("Connection", "Upgrade");
+            headers.set("Upgrade", in.getHeader("Upgrade"));
+        }
         in.headers().forEach(h -> {
             if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))
                     && !h.getKey().equalsIgnoreCase(ClusterAuth.RELAY_HEADER)
@@ -439,6 +445,13 @@ public class LegRelay {
         });
         headers.set(ClusterAuth.RELAY_HEADER, auth.sign(clientAddress));
         headers.set(ClusterAuth.FOR_HEADER, clientAddress);
+        if (!leg) {
+            // A route request: this replica is one more proxy on the way, so the client goes into X-Forwarded-For
+            // here; the owner adds this replica's address after it, as it adds any proxy's.
+            String forwardedFor = in.getHeader("X-Forwarded-For");
+            String client = dev.splitstream.exit.transport.ClientAddress.of(in);
+            headers.set("X-Forwarded-For", forwardedFor == null ? client : forwardedFor + ", " + client);
+        }
         if (body != null) {
             headers.set("Content-Length", Integer.toString(body.length()));
         }
@@ -458,6 +471,13 @@ public class LegRelay {
                 return;
             }
             HttpClientRequest req = ar.result();
+            if (!leg && in.authority() != null) {
+                req.authority(in.authority()); // host routes: the owner matches <service>.<domain> on it
+            }
+            if (upgrade) {
+                upgrade(in, out, req, failed);
+                return;
+            }
             out.closeHandler(v -> req.reset());
             Future<HttpClientResponse> sent = body != null ? req.send(body) : req.send(in);
             sent.onComplete(r -> {
@@ -476,6 +496,56 @@ public class LegRelay {
                     out.setChunked(true);
                 }
                 resp.pipeTo(out);
+            });
+        });
+    }
+
+    private static boolean isUpgrade(HttpServerRequest in) {
+        String connection = in.getHeader("Connection");
+        return in.getHeader("Upgrade") != null
+                && connection != null
+                && connection.toLowerCase(Locale.ROOT).contains("upgrade");
+    }
+
+    /**
+     * A route request asking for an upgrade (a WebSocket to the agent's service): an HTTP tunnel to the owner, joined
+     * to the client's connection once the owner answered 101 with the headers it sent; any other answer goes back as
+     * an ordinary response.
+     */
+    private static void upgrade(
+            HttpServerRequest in, HttpServerResponse out, HttpClientRequest req, Consumer<Throwable> failed) {
+        req.connect().onComplete(r -> {
+            if (r.failed()) {
+                failed.accept(r.cause());
+                return;
+            }
+            HttpClientResponse resp = r.result();
+            out.setStatusCode(resp.statusCode());
+            resp.headers().forEach(h -> {
+                if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))) {
+                    out.headers().add(h.getKey(), h.getValue());
+                }
+            });
+            if (resp.statusCode() != 101) {
+                if (resp.getHeader("Content-Length") == null) {
+                    out.setChunked(true);
+                }
+                resp.pipeTo(out);
+                return;
+            }
+            NetSocket owner = resp.netSocket();
+            out.headers().set("Connection", "Upgrade").set("Upgrade", resp.getHeader("Upgrade"));
+            in.toNetSocket().onComplete(s -> {
+                if (s.failed()) {
+                    LOG.debugf("relayed upgrade of %s: %s", in.path(), s.cause().toString());
+                    owner.close();
+                    return;
+                }
+                NetSocket client = s.result();
+                client.closeHandler(v -> owner.close());
+                owner.closeHandler(v -> client.close());
+                client.pipeTo(owner);
+                owner.pipeTo(client);
             });
         });
     }

@@ -382,6 +382,9 @@ public class HttpRoutes {
                 methodNotAllowed(ctx);
                 return;
             }
+            if (relay.route(ctx, agent.get().name())) {
+                return; // the agent's session is on another replica: only that one can release it (and its row)
+            }
             boolean released = expose.release(agent.get().name(), null);
             req.resume();
             ctx.response().setStatusCode(released ? 204 : 404).end();

@@ -128,6 +128,11 @@ public final class ExitSession implements SessionListener {
         return detachedSince;
     }
 
+    /** True while the session has no leg (its client may resume it, here or relayed). Any thread. */
+    public boolean isDetached() {
+        return detachedSince != ATTACHED;
+    }
+
     /** Key that RESUME and JOIN handshakes prove; immutable, readable from any thread. */
     public Secret sessionKey() {
         return sessionKey;

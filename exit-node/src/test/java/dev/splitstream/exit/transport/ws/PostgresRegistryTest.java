@@ -10,7 +10,6 @@ import dev.splitstream.exit.registry.AgentEntity;
 import dev.splitstream.exit.registry.AuditEntity;
 import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
-import dev.splitstream.exit.registry.NameLeaseEntity;
 import dev.splitstream.exit.registry.PortLeaseEntity;
 import dev.splitstream.exit.registry.PostgresProfile;
 import dev.splitstream.exit.registry.ReplicaEntity;
@@ -118,8 +117,11 @@ class PostgresRegistryTest {
 
     @Test
     void flywayCreatedTheSchemaAndEveryEntityRoundTrips() throws Exception {
-        assertThat(count("SELECT count(*) FROM flyway_schema_history WHERE version IN ('1', '2') AND success"))
-                .isEqualTo(2);
+        assertThat(count("SELECT count(*) FROM flyway_schema_history WHERE version IN ('1', '2', '3') AND success"))
+                .isEqualTo(3);
+        // V3 dropped the table nothing used: an agent's name is held by its live row in agents
+        assertThat(count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'name_leases'"))
+                .isZero();
         Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
         Long agentId = QuarkusTransaction.requiringNew().call(() -> {
             AgentEntity a = new AgentEntity();
@@ -144,11 +146,6 @@ class PostgresRegistryTest {
             p.service = "ssh";
             p.expiresAt = now.plusSeconds(600);
             p.persist();
-            NameLeaseEntity n = new NameLeaseEntity();
-            n.name = "laptop";
-            n.identity = "t1/laptop";
-            n.expiresAt = now.plusSeconds(600);
-            n.persist();
             return a.id;
         });
         QuarkusTransaction.requiringNew().run(() -> {
@@ -159,8 +156,6 @@ class PostgresRegistryTest {
                     .isEqualTo(10022);
             assertThat(PortLeaseEntity.<PortLeaseEntity>findById(10022).identity)
                     .isEqualTo("t1/laptop/ssh");
-            assertThat(NameLeaseEntity.<NameLeaseEntity>findById("laptop").expiresAt)
-                    .isEqualTo(now.plusSeconds(600));
         });
         // A live agent's name is unique; a soft-deleted one frees it.
         assertThatThrownBy(() -> exec("INSERT INTO agents (name, token_id, first_connected, last_seen)"
@@ -234,6 +229,22 @@ class PostgresRegistryTest {
         assertThat(lookup("ffeeddccbbaa99887766554433221100").kind()).isEqualTo(OwnerLookup.Kind.UNKNOWN);
     }
 
+    /** The value of an unlabelled meter on the management port, as Prometheus text shows it. */
+    private String metric(String name) {
+        String text = given().baseUri("http://" + management.getHost())
+                .port(management.getPort())
+                .get("/q/metrics")
+                .then()
+                .statusCode(200)
+                .extract()
+                .asString();
+        return text.lines()
+                .filter(l -> l.startsWith(name + " ") || l.startsWith(name + "{"))
+                .map(l -> l.substring(l.lastIndexOf(' ') + 1))
+                .findFirst()
+                .orElse("missing");
+    }
+
     private OwnerLookup lookup(String id) throws Exception {
         return registry.ownerOf(id).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
@@ -251,9 +262,13 @@ class PostgresRegistryTest {
                     .port(management.getPort())
                     .get("/q/health/ready")
                     .then()
-                    .statusCode(503)
+                    // UP: every replica shares the database, so DOWN would take all of them out of the endpoints
+                    .statusCode(200)
+                    .body(containsString("\"status\": \"UP\""))
+                    .body(containsString("\"degraded\": true"))
                     .body(containsString("unreachable"))
-                    .body(containsString("hand-offs between replicas are refused"));
+                    .body(containsString("no new hand-offs between replicas"));
+            assertThat(metric("splitstream_exit_registry_available")).isEqualTo("0.0");
             assertThat(lookup(id).kind()).isEqualTo(OwnerLookup.Kind.UNAVAILABLE);
             // The live session keeps moving while the database is down.
             t.write(r, "still moving");
@@ -267,7 +282,9 @@ class PostgresRegistryTest {
                 .get("/q/health/ready")
                 .then()
                 .statusCode(200)
-                .body(containsString("reachable"));
+                .body(containsString("reachable"))
+                .body(containsString("\"degraded\": false"));
+        assertThat(metric("splitstream_exit_registry_available")).isEqualTo("1.0");
         await().atMost(10, TimeUnit.SECONDS)
                 .until(() -> count("SELECT count(*) FROM sessions WHERE id = '" + id + "'") == 1);
         t.write(r, " and after");
