@@ -160,7 +160,11 @@ public final class SocketBridge implements StreamEndpoint {
             BufferBudget budget) {
         this.socket = socket;
         this.budget = budget;
-        this.lease = budget.tryOpen();
+        // Clients of a listener are told apart by address: one cannot lock the others out (BufferBudget).
+        this.lease = budget.tryOpen(
+                replies != null && socket.remoteAddress() != null
+                        ? socket.remoteAddress().host()
+                        : null);
         this.socketContext =
                 socket instanceof ConnectionBase base ? base.getContext() : (ContextInternal) Vertx.currentContext();
         this.socketName = socketName;
@@ -372,6 +376,8 @@ public final class SocketBridge implements StreamEndpoint {
         // Stalled, if nothing moves for the stall time: it cannot read, or its socket finished sending and the far
         // side does not finish (a client that left while the far side never answers; it cannot be told from TCP).
         lease.blocked(relaying && !socketClosed && (localFin || streamBlocked || budgetBlocked));
+        // stuck, to the budget: bytes to send and no credit from the far side (which does not read)
+        lease.starved(relaying && !socketClosed && streamBlocked);
     }
 
     /** The lease may take more: read again and return the credit held back. Socket thread. */
@@ -453,7 +459,7 @@ public final class SocketBridge implements StreamEndpoint {
             return;
         }
         // Released once written: until then the bytes are in this process (the socket's write queue).
-        socket.write(data).onComplete(ar -> lease.release(n));
+        socket.write(data).onComplete(ar -> lease.written(n));
         metrics.bytesToSocket(n);
         if (socket.writeQueueFull()) {
             pendingCredit += n;

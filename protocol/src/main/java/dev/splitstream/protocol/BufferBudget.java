@@ -1,8 +1,10 @@
 package dev.splitstream.protocol;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -22,15 +24,18 @@ import java.util.Set;
  * the stream instead of holding them.
  *
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
- * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link #evictStalled()} while more than half
- * the budget is committed: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
+ * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
+ * #evictStalled()} once the budget is under pressure: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
  * that stopped reading never come back.
  *
  * <p>Fairness: a flood of streams that stop moving must not lock new streams out for the stall time. When the budget is
- * spent, {@link #tryOpen()} takes the place of a stalled stream that moved nothing for {@link #PREEMPT_AFTER} (the one
- * holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
- * callback resets its stream. Streams that move bytes, and idle ones that hold none and could read, are never
- * preempted. The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
+ * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
+ * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
+ * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
+ * stalled, a new stream of a source takes the place of a stream holding bytes (the most, then the least recently
+ * moving) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
+ * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
+ * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
  * the bound above by those of streams being reset, for the moment that takes.
  */
 public final class BufferBudget {
@@ -49,6 +54,7 @@ public final class BufferBudget {
     private long refused;
     private final Set<Lease> waiting = new LinkedHashSet<>();
     private final Set<Lease> open = new LinkedHashSet<>();
+    private final Map<Object, Integer> bySource = new HashMap<>();
     private long evicted;
     private long preempted;
     private long preemptedAtSweep;
@@ -194,12 +200,23 @@ public final class BufferBudget {
      * their {@link Lease#onEvict} callbacks run on this thread before this returns.
      */
     public Lease tryOpen() {
+        return tryOpen(null);
+    }
+
+    /**
+     * As {@link #tryOpen()}, for a stream of {@code source} (a client's address; null: none): when the budget is spent
+     * and no stream is stalled, a source holding far more streams than this one gives way (see the class comment).
+     */
+    public Lease tryOpen(Object source) {
         List<Runnable> evict = new ArrayList<>();
         Lease lease = null;
         synchronized (this) {
             long now = clock.getAsLong();
             while (reserved + borrowed + share > limit) {
                 Lease victim = preemptable(now);
+                if (victim == null) {
+                    victim = unfair(source);
+                }
                 if (victim == null) {
                     break;
                 }
@@ -213,8 +230,11 @@ public final class BufferBudget {
             } else {
                 reserved += share;
                 leases++;
-                lease = new Lease(now);
+                lease = new Lease(now, source);
                 open.add(lease);
+                if (source != null) {
+                    bySource.merge(source, 1, Integer::sum);
+                }
             }
         }
         evict.forEach(Runnable::run);
@@ -222,18 +242,52 @@ public final class BufferBudget {
     }
 
     /**
-     * The stalled lease a new stream may take the place of: it moved nothing for {@link #PREEMPT_AFTER}, holding bytes
-     * or unable to read; of those, the one holding the most bytes, then the longest stalled. Null if none.
+     * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
+     * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
+     * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
+     * that holds nothing. Null if none.
+     */
+    private Lease unfair(Object source) {
+        if (source == null || bySource.isEmpty()) {
+            return null;
+        }
+        Map.Entry<Object, Integer> top = null;
+        for (Map.Entry<Object, Integer> e : bySource.entrySet()) {
+            if (top == null || e.getValue() > top.getValue()) {
+                top = e;
+            }
+        }
+        int mine = bySource.getOrDefault(source, 0);
+        if (top.getKey().equals(source) || top.getValue() < mine + 2 || top.getValue() <= limit / share / 4) {
+            return null;
+        }
+        Lease best = null;
+        for (Lease lease : open) {
+            if (lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
+                continue; // streams holding nothing are never taken
+            }
+            if (best == null
+                    || lease.queued > best.queued
+                    || (lease.queued == best.queued && lease.mine > best.mine)
+                    || (lease.queued == best.queued
+                            && lease.mine == best.mine
+                            && lease.lastProgress < best.lastProgress)) {
+                best = lease;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * The stalled lease a new stream may take the place of: it holds bytes and moved nothing for {@link
+     * #PREEMPT_AFTER}; of those, the one holding the most bytes, then the longest stalled. Null if none.
      */
     private Lease preemptable(long now) {
         Lease best = null;
         long bestSince = 0;
         for (Lease lease : open) {
-            if (lease.evictor == null || (lease.mine == 0 && !lease.blocked)) {
-                continue;
-            }
-            long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
-            if (now - since < preemptNanos) {
+            long since = lease.stuckSince();
+            if (lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
                 continue;
             }
             if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
@@ -284,9 +338,17 @@ public final class BufferBudget {
         private Runnable evictor;
         private boolean blocked;
         private long blockedAt;
+        /** Bytes arrived from the peer and not yet written to the socket ({@link #chargeArrived}, {@link #written}). */
+        private long queued;
 
-        private Lease(long now) {
+        private boolean starved;
+        private long starvedAt;
+
+        private final Object source;
+
+        private Lease(long now, Object source) {
             this.lastProgress = now;
+            this.source = source;
         }
 
         /**
@@ -340,6 +402,46 @@ public final class BufferBudget {
         }
 
         /**
+         * Since when this stream is stuck, or {@link Long#MAX_VALUE}: its socket takes none of the bytes queued to it,
+         * or its peer gives it no credit while it has bytes to send. Bytes that only wait for the peer's
+         * acknowledgement do not count: under a flood, acknowledgements queue behind the flood's frames on a shared
+         * connection, and a busy stream would look stuck.
+         */
+        private long stuckSince() {
+            long since = Long.MAX_VALUE;
+            if (queued > 0) {
+                since = lastProgress;
+            }
+            if (starved) {
+                since = Math.min(since, Math.max(lastProgress, starvedAt));
+            }
+            return since;
+        }
+
+        /**
+         * Whether the stream has bytes to send and its peer gives it no credit (the far side does not read): with
+         * {@link #blocked}, what makes a stream a candidate to give way to a new one ({@link #tryOpen}).
+         */
+        public void starved(boolean value) {
+            synchronized (BufferBudget.this) {
+                if (value && !starved) {
+                    starvedAt = clock.getAsLong();
+                }
+                starved = value;
+            }
+        }
+
+        /** Releases {@code n} bytes that arrived from the peer and are now written to the socket. */
+        public void written(long n) {
+            synchronized (BufferBudget.this) {
+                if (!closed) {
+                    queued = Math.max(0, queued - n);
+                }
+            }
+            release(n);
+        }
+
+        /**
          * Charges {@code n} bytes that arrived from the peer, unless holding them would take the node past twice its
          * limit (and this stream is past its share): then nothing is charged and the caller must drop the bytes and
          * reset the stream.
@@ -355,6 +457,7 @@ public final class BufferBudget {
                     return false;
                 }
                 add(n);
+                queued += n;
                 return true;
             }
         }
@@ -429,6 +532,9 @@ public final class BufferBudget {
             evictor = null;
             waiting.remove(this);
             open.remove(this);
+            if (source != null) {
+                bySource.computeIfPresent(source, (k, n) -> n > 1 ? n - 1 : null);
+            }
         }
     }
 }

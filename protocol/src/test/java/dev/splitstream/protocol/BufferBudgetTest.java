@@ -219,6 +219,73 @@ class BufferBudgetTest {
     }
 
     @Test
+    void onlyStuckStreamsGiveWayNotThoseWaitingForAcknowledgements() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease unacked = budget.tryOpen();
+        unacked.onEvict(() -> reset.add("unacked"));
+        unacked.charge(SHARE); // read from its socket, the peer has not acknowledged it yet
+        BufferBudget.Lease starved = budget.tryOpen();
+        starved.onEvict(() -> reset.add("starved"));
+        starved.starved(true); // bytes to send, no credit from the far side
+        BufferBudget.Lease written = budget.tryOpen();
+        written.onEvict(() -> reset.add("written"));
+        written.chargeArrived(SHARE);
+        written.written(SHARE); // its socket took what arrived
+        BufferBudget.Lease fourth = budget.tryOpen();
+        fourth.onEvict(() -> reset.add("fourth"));
+        now[0] += BufferBudget.PREEMPT_AFTER.toNanos() + 1;
+        assertThat(budget.tryOpen()).isNotNull();
+        assertThat(reset).containsExactly("starved");
+        assertThat(budget.tryOpen())
+                .as("waiting for acknowledgements is not being stuck")
+                .isNull();
+        starved.starved(false);
+    }
+
+    @Test
+    void aSourceHoldingMostStreamsGivesWayToAnotherEvenWhileItsStreamsMove() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        List<BufferBudget.Lease> flood = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            BufferBudget.Lease lease = budget.tryOpen("flooder");
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            flood.add(lease);
+            now[0] += 1_000_000;
+        }
+        BufferBudget.Lease other = budget.tryOpen("other");
+        other.onEvict(() -> reset.add("other"));
+        // every stream moves, holding a little: nothing is stalled
+        for (BufferBudget.Lease lease : flood) {
+            lease.charge(200);
+            lease.release(100);
+            now[0] += 1_000_000;
+        }
+        flood.get(0).charge(100);
+        flood.get(0).release(100); // the first moved last
+        flood.get(6).release(100); // the last holds nothing and may read: idle, never taken
+        assertThat(budget.tryOpen("flooder"))
+                .as("the flooder cannot push itself in")
+                .isNull();
+        assertThat(budget.tryOpen("other")).as("other holds 1, the flooder 7").isNotNull();
+        assertThat(reset).as("the flooder's least recently moving busy stream").containsExactly("flood 1");
+        assertThat(budget.tryOpen("third")).isNotNull();
+        assertThat(budget.tryOpen("third")).isNotNull();
+        assertThat(budget.tryOpen("third")).as("the flooder holds 4, third 2").isNotNull();
+        assertThat(budget.tryOpen("third"))
+                .as("the flooder holds 3, third 3: not two more")
+                .isNull();
+        assertThat(budget.tryOpen(null))
+                .as("no source: only stalled streams give way")
+                .isNull();
+        assertThat(reset).containsExactly("flood 1", "flood 2", "flood 3", "flood 4");
+    }
+
+    @Test
     void aNewStreamTakesThePlaceOfAStalledOneWhenTheBudgetIsSpent() {
         long[] now = {0};
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
@@ -228,7 +295,7 @@ class BufferBudgetTest {
             BufferBudget.Lease lease = budget.tryOpen();
             int n = i;
             lease.onEvict(() -> reset.add("flood " + n));
-            lease.charge(SHARE / 2 + i); // holds bytes nobody takes
+            lease.chargeArrived(SHARE / 2 + i); // queued to a socket that never takes them
             flood.add(lease);
         }
         BufferBudget.Lease moving = budget.tryOpen();

@@ -136,9 +136,13 @@ class HardeningE2E {
         int refusedLinesBefore = exit.linesContaining("handshake refused").size();
         Flood flood = new Flood(exit.httpPort(), "127.0.0.2", 4);
         try {
-            await("flood fills the source's pending handshakes")
-                    .atMost(Duration.ofSeconds(20))
-                    .until(() -> flood.status(503).get() > 0);
+            // As the attacker: enough HELLOs with the valid token id and no PROOF to fill the 1,000
+            // pending-handshake slots an exit without per-source limits had (there, every legitimate login and resume
+            // that follows got 503).
+            await("the flood sent 2,500 HELLOs").atMost(Duration.ofSeconds(60)).until(() -> flood.sent() >= 2_500);
+            assertThat(flood.status(503).get())
+                    .as("the source's pending handshakes filled")
+                    .isPositive();
 
             int resumesBefore = exit.linesContaining("resumed token=default").size();
             int expiredBefore = exit.linesContaining("idle for").size();
@@ -371,6 +375,7 @@ class HardeningE2E {
         private final List<Future<?>> workers = new ArrayList<>();
         private final long started = System.nanoTime();
         private final AtomicLong ended = new AtomicLong();
+        private final AtomicLong sent = new AtomicLong();
 
         Flood(int port, String source, int connections) {
             for (int i = 0; i < statuses.length; i++) {
@@ -384,6 +389,11 @@ class HardeningE2E {
 
         AtomicInteger status(int code) {
             return statuses[code];
+        }
+
+        /** HELLOs sent so far (half of them with the valid token id). */
+        long sent() {
+            return sent.get();
         }
 
         boolean running() {
@@ -437,6 +447,7 @@ class HardeningE2E {
                                 .getBytes(StandardCharsets.US_ASCII));
                         out.write(body);
                         out.flush();
+                        sent.incrementAndGet();
                         int status = readResponse(in);
                         statuses[Math.min(status, statuses.length - 1)].incrementAndGet();
                     }

@@ -61,7 +61,9 @@ public final class Node implements AutoCloseable {
         }
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        String flags = System.getProperty("splitstream.e2e.jvm-flags", DEFAULT_JVM_FLAGS);
+        String flags = spec.jvmFlags != null
+                ? spec.jvmFlags
+                : System.getProperty("splitstream.e2e.jvm-flags", DEFAULT_JVM_FLAGS);
         Arrays.stream(flags.trim().split("\\s+"))
                 .filter(flag -> !flag.isEmpty())
                 .forEach(command::add);

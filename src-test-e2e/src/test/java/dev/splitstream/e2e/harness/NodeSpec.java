@@ -28,6 +28,8 @@ public final class NodeSpec {
     final List<String> allow = new ArrayList<>();
     int httpPort;
     int managementPort;
+    /** JVM flags replacing the tests' defaults ({@code splitstream.e2e.jvm-flags}); null: those. */
+    String jvmFlags;
 
     private NodeSpec(Role role, String name) {
         this.role = role;
@@ -138,6 +140,38 @@ public final class NodeSpec {
         return httpPort;
     }
 
+    /**
+     * Runs the node with the JVM flags its checkout ships ({@code scripts/jvm-opts.sh} of the repository root or of
+     * {@code splitstream.e2e.nodes}) instead of the tests' roomy defaults: attacks on memory must meet the heap and
+     * direct memory a real node has. The {@code -D} flags of {@code splitstream.e2e.jvm-flags} are kept (older nodes
+     * need {@code -Dsmallrye.config.mapping.validate-unknown=false}).
+     */
+    public NodeSpec shippedJvmFlags() {
+        Path script = checkout().resolve("scripts/jvm-opts.sh");
+        String shipped = Exec.run(
+                        java.time.Duration.ofSeconds(30),
+                        "bash",
+                        "-c",
+                        ". \"$1\" && printf %s \"$SPLITSTREAM_JAVA_OPTS\"",
+                        "opts",
+                        script.toString())
+                .assertSuccess()
+                .output()
+                .trim();
+        if (shipped.isEmpty()) {
+            throw new AssertionError(script + " sets no SPLITSTREAM_JAVA_OPTS");
+        }
+        StringBuilder flags = new StringBuilder(shipped);
+        for (String flag :
+                System.getProperty("splitstream.e2e.jvm-flags", "").trim().split("\\s+")) {
+            if (flag.startsWith("-D")) {
+                flags.append(' ').append(flag);
+            }
+        }
+        this.jvmFlags = flags.toString();
+        return this;
+    }
+
     /** The management port (health, metrics); ephemeral by default. */
     public NodeSpec managementPort(int port) {
         this.managementPort = port;
@@ -153,11 +187,16 @@ public final class NodeSpec {
      * under another checkout (to run these tests against the nodes of an older commit).
      */
     public Path jar() {
-        String nodes = System.getProperty("splitstream.e2e.nodes");
-        return (nodes == null || nodes.isBlank() ? Node.repoRoot() : Path.of(nodes))
+        return checkout()
                 .resolve(role.module)
                 .resolve("target/quarkus-app/quarkus-run.jar")
                 .toAbsolutePath();
+    }
+
+    /** The checkout whose nodes run: the repository root, or {@code splitstream.e2e.nodes}. */
+    static Path checkout() {
+        String nodes = System.getProperty("splitstream.e2e.nodes");
+        return nodes == null || nodes.isBlank() ? Node.repoRoot() : Path.of(nodes);
     }
 
     /** Starts the process; it is not ready yet (see {@link Node#awaitReady()}). */
