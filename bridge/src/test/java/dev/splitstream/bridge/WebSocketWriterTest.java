@@ -1,7 +1,12 @@
 package dev.splitstream.bridge;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
+import dev.splitstream.protocol.Limits;
+import dev.splitstream.protocol.ProtocolException;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -22,6 +27,7 @@ class WebSocketWriterTest {
     private Vertx vertx;
     private final List<Integer> received = new CopyOnWriteArrayList<>();
     private final List<Integer> sizes = new CopyOnWriteArrayList<>();
+    private final List<Frame> frames = new CopyOnWriteArrayList<>();
     private int port;
 
     @BeforeEach
@@ -31,6 +37,11 @@ class WebSocketWriterTest {
                 .webSocketHandler(ws -> ws.binaryMessageHandler(m -> {
                     received.add(m.getInt(0));
                     sizes.add(m.length());
+                    try {
+                        frames.add(new FrameCodec(Limits.defaults()).decodeMessage(ByteBuffer.wrap(m.getBytes())));
+                    } catch (ProtocolException e) {
+                        // not a frame: the raw-message test
+                    }
                 }));
         port = server.listen(0, "127.0.0.1")
                 .toCompletionStage()
@@ -76,6 +87,52 @@ class WebSocketWriterTest {
         Awaitility.await("the write queue drains")
                 .atMost(Duration.ofSeconds(30))
                 .until(() -> !writer.writeQueueFull());
+    }
+
+    @Test
+    void framesEncodedIntoPooledBuffersArriveWholeAndInOrder() throws Exception {
+        Context context = vertx.getOrCreateContext();
+        WebSocket ws = vertx.createWebSocketClient()
+                .connect(new WebSocketConnectOptions()
+                        .setHost("127.0.0.1")
+                        .setPort(port)
+                        .setURI("/"))
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS);
+        WebSocketWriter writer = WebSocketWriter.of(ws);
+        FrameCodec codec = new FrameCodec(Limits.defaults());
+        int n = 400;
+        for (int i = 1; i <= n / 2; i++) {
+            writer.write(frame(i), codec);
+        }
+        context.runOnContext(v -> {
+            for (int i = n / 2 + 1; i <= n; i++) {
+                writer.write(frame(i), codec);
+            }
+        });
+        // A frame the codec refuses to encode (over the payload limit) fails the call and sends nothing.
+        Frame tooLarge =
+                new Frame.Data(1, n + 1, ByteBuffer.allocate(Limits.defaults().maxPayload() + 1), false);
+        assertThatThrownBy(() -> writer.write(tooLarge, codec)).isInstanceOf(IllegalArgumentException.class);
+        Awaitility.await("all frames").atMost(Duration.ofSeconds(60)).until(() -> frames.size() == n);
+        for (int i = 1; i <= n; i++) {
+            Frame.Data d = (Frame.Data) frames.get(i - 1);
+            assertThat(d.seq()).isEqualTo(i);
+            assertThat(d.payload().remaining()).isEqualTo(payloadSize(i));
+            assertThat(d.payload().get(payloadSize(i) - 1)).isEqualTo((byte) i);
+        }
+    }
+
+    /** Up to the server's 64 KiB message limit with the frame header. */
+    private static int payloadSize(int i) {
+        return 1 + size(i) % (60 * 1024);
+    }
+
+    private static Frame frame(int i) {
+        ByteBuffer payload = ByteBuffer.allocate(payloadSize(i));
+        payload.put(payloadSize(i) - 1, (byte) i);
+        return new Frame.Data(1, i, payload, false);
     }
 
     /** Sizes from 4 bytes to 64 KiB, so some writes flush at once and some wait for the end of the turn. */

@@ -242,34 +242,57 @@ public final class FrameCodec {
         return name != null && AGENT_NAME.matcher(name).matches();
     }
 
+    /** Where {@link #encode(Frame, Allocator)} writes a frame: a caller's buffer instead of a new heap one. */
+    @FunctionalInterface
+    public interface Allocator {
+        /** Called once per encoded frame: a buffer with at least {@code bytes} remaining, written from its position. */
+        ByteBuffer allocate(int bytes);
+    }
+
+    private static final Allocator HEAP = ByteBuffer::allocate;
+
     /**
      * Encodes a frame into a new heap buffer, flipped for reading. With {@link #withDeflate} a DATA payload of at least
      * the threshold is compressed when that makes it smaller; on a protected leg a session frame is sealed (the only
-     * encoding method that compresses or seals).
+     * encoding methods that compress or seal).
      */
     public ByteBuffer encode(Frame frame) {
+        return encode(frame, HEAP);
+    }
+
+    /**
+     * As {@link #encode(Frame)}, into the one buffer {@code allocator} gives (a transport's pooled direct buffer, so the
+     * sealed bytes are not copied once more on their way to the socket). Returns that buffer with its position where
+     * the frame starts and its limit where it ends.
+     */
+    public ByteBuffer encode(Frame frame, Allocator allocator) {
         if (protection == null || !sessionFrame(frame)) {
-            return encodePlain(frame);
+            ByteBuffer compressed = frame instanceof Frame.Data d ? tryCompress(d) : null;
+            if (compressed != null && allocator == HEAP) {
+                return compressed;
+            }
+            ByteBuffer out = allocator.allocate(compressed != null ? compressed.remaining() : encodedLength(frame));
+            int start = out.position();
+            if (compressed != null) {
+                out.put(compressed);
+            } else {
+                writePlain(frame, out);
+            }
+            return out.limit(out.position()).position(start);
         }
         if (frame instanceof Frame.Data d) {
             ByteBuffer compressed = tryCompress(d);
             if (compressed != null) {
-                return protection.seal(compressed, null, version);
+                return protection.seal(compressed, null, version, allocator);
             }
             ByteBuffer head = ByteBuffer.allocate(HEADER_LENGTH);
             writeHeader(frame, head);
-            return protection.seal(head.flip(), d.payload(), version);
+            return protection.seal(head.flip(), d.payload(), version, allocator);
         }
-        return protection.seal(encodePlain(frame), null, version);
+        return protection.seal(encodePlain(frame), null, version, allocator);
     }
 
     private ByteBuffer encodePlain(Frame frame) {
-        if (frame instanceof Frame.Data d) {
-            ByteBuffer compressed = tryCompress(d);
-            if (compressed != null) {
-                return compressed;
-            }
-        }
         ByteBuffer out = ByteBuffer.allocate(encodedLength(frame));
         writePlain(frame, out);
         return out.flip();
@@ -507,7 +530,8 @@ public final class FrameCodec {
 
     /**
      * Decodes exactly one frame that fills {@code message} (a WebSocket binary message carries one frame). Advances
-     * {@code message}'s position to its limit. A DATA payload is a slice of {@code message}.
+     * {@code message}'s position to its limit. A DATA payload is a slice of {@code message}. On a protected leg the
+     * envelope is opened in place: {@code message}'s bytes are overwritten with the frame it carried (unless read-only).
      *
      * @throws ProtocolException if the bytes are not exactly one valid frame
      */
@@ -537,7 +561,8 @@ public final class FrameCodec {
     /**
      * Decodes the next frame from a byte stream (an HTTP body carrying many frames back to back). Returns null and
      * leaves {@code in}'s position unchanged when fewer bytes than one whole frame are available; otherwise advances
-     * past the frame. A DATA payload is a slice of {@code in}.
+     * past the frame. A DATA payload is a slice of {@code in}. On a protected leg each envelope is opened in place: the
+     * bytes it took from {@code in} are overwritten with the frame it carried (unless {@code in} is read-only).
      *
      * @throws ProtocolException on malformed input, as soon as the header shows it
      */

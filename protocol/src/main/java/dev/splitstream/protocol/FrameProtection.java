@@ -75,16 +75,19 @@ public final class FrameProtection {
 
     /**
      * Seals one encoded inner frame: {@code innerHead} (the frame's header and fixed fields) followed by
-     * {@code payload} (a DATA payload, or null), into a new heap buffer holding the whole envelope, flipped for reading.
-     * The payload is read once, straight into the ciphertext (no plaintext copy); neither argument's position moves.
+     * {@code payload} (a DATA payload, or null), into a buffer of {@code allocator} holding the whole envelope, flipped
+     * for reading. The payload is read once, straight into the ciphertext (no plaintext copy); neither argument's
+     * position moves.
      */
-    synchronized ByteBuffer seal(ByteBuffer innerHead, ByteBuffer payload, int version) {
+    synchronized ByteBuffer seal(
+            ByteBuffer innerHead, ByteBuffer payload, int version, FrameCodec.Allocator allocator) {
         int inner = innerHead.remaining() + (payload == null ? 0 : payload.remaining());
         long counter = ++sent;
         if (counter <= 0) {
             throw new IllegalStateException("envelope counter exhausted on this leg");
         }
-        ByteBuffer out = ByteBuffer.allocate(FrameCodec.HEADER_LENGTH + inner + TAG_LENGTH);
+        ByteBuffer out = allocator.allocate(FrameCodec.HEADER_LENGTH + inner + TAG_LENGTH);
+        int start = out.position();
         out.put((byte) version)
                 .put((byte) SEALED)
                 .put((byte) 0)
@@ -100,7 +103,7 @@ public final class FrameProtection {
             }
             ByteBuffer.wrap(sealNonce).putLong(4, counter);
             sealer.init(Cipher.ENCRYPT_MODE, sendKey, new GCMParameterSpec(TAG_LENGTH * 8, sealNonce));
-            sealer.updateAAD(out.array(), 0, FrameCodec.HEADER_LENGTH);
+            sealer.updateAAD(out.duplicate().position(start).limit(start + FrameCodec.HEADER_LENGTH));
             if (payload == null) {
                 sealer.doFinal(innerHead.duplicate(), out);
             } else {
@@ -110,12 +113,14 @@ public final class FrameProtection {
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("sealing a frame failed", e);
         }
-        return out.flip();
+        return out.limit(out.position()).position(start);
     }
 
     /**
      * Checks and opens the envelope of {@code bodyLength} body bytes at {@code start} of {@code in} (absolute reads;
-     * the header was checked by the codec) and returns the inner frame's bytes in a new buffer.
+     * the header was checked by the codec) and returns the inner frame's bytes. Decrypts in place, where the ciphertext
+     * was (a read-only {@code in}: into a new buffer): a frame arrives in a buffer of its own or is consumed from its
+     * transport's buffer once decoded, so a new buffer per frame was only work for the allocator and the collector.
      *
      * @throws ProtocolException a replayed or reordered envelope, or one that does not authenticate (AUTH_FAILED)
      */
@@ -135,7 +140,9 @@ public final class FrameProtection {
             opener.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_LENGTH * 8, openNonce));
             in.get(start, header);
             opener.updateAAD(header);
-            ByteBuffer plain = ByteBuffer.allocate(bodyLength - TAG_LENGTH);
+            ByteBuffer plain = in.isReadOnly()
+                    ? ByteBuffer.allocate(bodyLength - TAG_LENGTH)
+                    : in.slice(start + FrameCodec.HEADER_LENGTH, bodyLength - TAG_LENGTH);
             opener.doFinal(in.slice(start + FrameCodec.HEADER_LENGTH, bodyLength), plain);
             // Only an authenticated envelope moves the state on.
             received = counter;

@@ -91,6 +91,43 @@ class FrameProtectionTest {
         assertThat(array(new FrameCodec(limits).encode(back))).isEqualTo(array(new FrameCodec(limits).encode(frame)));
     }
 
+    @ParameterizedTest
+    @MethodSource("sessionFrames")
+    void sealingIntoACallersDirectBufferGivesTheSameEnvelope(Frame frame) throws Exception {
+        Leg leg = newLeg();
+        // Two codecs of the same leg seal the same first envelope: one into a new heap buffer, one into a direct
+        // buffer handed out at an offset (as a pooled transport buffer would be).
+        FrameCodec twin = FrameCodec.forSession(limits, leg.client(), Deflate.defaults());
+        ByteBuffer heap = leg.clientCodec().encode(frame);
+        int[] calls = {0};
+        ByteBuffer direct = twin.encode(frame, n -> {
+            calls[0]++;
+            return ByteBuffer.allocateDirect(n + 10).position(7);
+        });
+        assertThat(calls[0]).isEqualTo(1);
+        assertThat(direct.isDirect()).isTrue();
+        assertThat(direct.position()).isEqualTo(7);
+        assertThat(array(direct)).isEqualTo(array(heap));
+        Frame back = leg.serverCodec().decodeMessage(direct);
+        assertThat(array(new FrameCodec(limits).encode(back))).isEqualTo(array(new FrameCodec(limits).encode(frame)));
+    }
+
+    @Test
+    void plainEncodingIntoACallersBufferMatchesTheHeapEncoding() {
+        FrameCodec compressing = new FrameCodec(limits).withDeflate(Deflate.defaults());
+        byte[] text = "abcdefgh".repeat(2048).getBytes(StandardCharsets.US_ASCII);
+        for (Frame frame : List.of(
+                new Frame.Data(3, 9, ByteBuffer.wrap(text), false),
+                new Frame.WindowUpdate(3, 10, 65536),
+                new Frame.Ack(41))) {
+            ByteBuffer heap = compressing.encode(frame);
+            ByteBuffer direct = compressing.encode(
+                    frame, n -> ByteBuffer.allocateDirect(n + 3).position(3));
+            assertThat(direct.position()).isEqualTo(3);
+            assertThat(array(direct)).isEqualTo(array(heap));
+        }
+    }
+
     @Test
     void handshakeFramesAreNeverSealed() throws Exception {
         Leg leg = newLeg();

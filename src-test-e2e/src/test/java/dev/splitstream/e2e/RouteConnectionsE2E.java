@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.splitstream.e2e.fixture.Fixtures;
 import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.CuttingRelay;
 import dev.splitstream.e2e.harness.Daemon;
 import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
@@ -45,6 +46,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * a Vert.x HTTP server in this JVM (plain requests, counting its TCP connections, and a WebSocket echo), and a python
  * service that drops every connection at its second request without answering (the race of a service closing an idle
  * keep-alive connection as the next request goes out, made certain). Clients: curl and the JDK's WebSocket client.
+ * A third agent runs the split path with its upstream leg through a {@link CuttingRelay}, so that leg can go away.
  */
 @ExtendWith(NodeLogs.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -55,6 +57,7 @@ class RouteConnectionsE2E {
     private static final String LOCKED_ROUTE_TOKEN =
             "locked-" + Tunnel.newToken().substring(0, 24);
     private static final String ROUTE_PASSWORD = "pw-" + Tunnel.newToken().substring(0, 20);
+    private static final String SPLIT_ROUTE_TOKEN = "split-" + Tunnel.newToken().substring(0, 24);
     private static final String AGENTS = Tunnel.newToken();
     private static final String LOCKED = Tunnel.newToken();
 
@@ -63,6 +66,8 @@ class RouteConnectionsE2E {
     private static Vertx vertx;
     private static Node exit;
     private static Path flakyLog;
+    private static CuttingRelay splitUp;
+    private static Node splitAgent;
 
     @BeforeAll
     static void start() throws Exception {
@@ -162,6 +167,8 @@ class RouteConnectionsE2E {
                         .set("splitstream.exit.http-domain", "routes.test")
                         // long enough that a connection is still idle when the next step of a test comes
                         .set("splitstream.exit.route-pool.idle-timeout", "120s")
+                        // a request for an agent that is away gets its 504 within a test's patience
+                        .set("splitstream.exit.queue-timeout", "4s")
                         .start())
                 .awaitReady();
         Node agent = SHARED.add(NodeSpec.entry("open-agent")
@@ -182,7 +189,19 @@ class RouteConnectionsE2E {
                 .set("splitstream.entry.route-token", LOCKED_ROUTE_TOKEN)
                 .server(exit.wsUrl())
                 .start());
+        splitUp = SHARED.add(new CuttingRelay(exit.httpPort()));
+        splitAgent = SHARED.add(NodeSpec.entry("split-agent")
+                .token(AGENTS)
+                .set("splitstream.token-id", "agents")
+                .set("splitstream.entry.agent", "split-agent")
+                .set("splitstream.entry.expose", "halves=http://127.0.0.1:" + servicePort)
+                .set("splitstream.entry.route-token", SPLIT_ROUTE_TOKEN)
+                .set("splitstream.entry.upstream", "ws://127.0.0.1:" + splitUp.port())
+                .set("splitstream.entry.downstream", exit.wsUrl())
+                .reconnect("100ms", "500ms")
+                .start());
         agent.awaitLog("exposing flaky", WAIT);
+        splitAgent.awaitLog("exposing halves", WAIT);
         locked.awaitLog("exposing guarded", WAIT);
     }
 
@@ -395,5 +414,73 @@ class RouteConnectionsE2E {
 
         assertThat(exit.logText()).doesNotContain(ROUTE_PASSWORD);
         assertThat(exit.metrics()).doesNotContain(ROUTE_PASSWORD);
+    }
+
+    @Test
+    @Order(5)
+    void anIdempotentRequestWhoseBodyWentOutIsNeverSentAgain() throws Exception {
+        // a fresh connection to the flaky service (request 1 answered), kept in the pool (this GET may itself be a
+        // pooled connection's second request, and be sent again on a new stream)
+        String[] warm = bodyAndStatus("--resolve", resolveFlaky(), flakyUrl("/warm"));
+        assertThat(warm[1]).isEqualTo("200");
+        double retriesBefore = exit.metric("splitstream_exit_route_retries_total");
+        String connection = warm[0].replaceAll(".*on connection (\\d+) request 1$", "$1");
+
+        // request 2 on it is a PUT with a body: the service reads the body, then drops the connection unanswered. PUT
+        // is idempotent, but its body was streamed already: a 502, never a second copy of the body
+        String[] put =
+                bodyAndStatus("--resolve", resolveFlaky(), "-X", "PUT", "--data-binary", "body-once", flakyUrl("/put"));
+        assertThat(put[1]).isEqualTo("502");
+        assertThat(put[0]).contains("not retried").contains("its body was already under way");
+        assertThat(exit.metric("splitstream_exit_route_retries_total") - retriesBefore)
+                .isEqualTo(0);
+        List<String> seen = Files.readAllLines(flakyLog);
+        assertThat(seen.stream().filter(l -> l.endsWith(" PUT")).count())
+                .as(seen.toString())
+                .isEqualTo(1);
+        assertThat(seen).contains("connection " + connection + " request 2 PUT");
+
+        // the same PUT without a body is sent again on a new stream when its pooled connection dies the same way
+        String[] warmAgain = bodyAndStatus("--resolve", resolveFlaky(), flakyUrl("/warm-again"));
+        assertThat(warmAgain[1]).isEqualTo("200");
+        String[] emptyPut = bodyAndStatus("--resolve", resolveFlaky(), "-X", "PUT", flakyUrl("/empty-put"));
+        assertThat(emptyPut[1]).isEqualTo("200");
+        assertThat(emptyPut[0]).matches("PUT on connection \\d+ request 1");
+        assertThat(exit.metric("splitstream_exit_route_retries_total") - retriesBefore)
+                .isEqualTo(1);
+    }
+
+    @Test
+    @Order(6)
+    void aSplitSessionWithoutItsUpstreamLegNeverGetsAPooledRequest() {
+        String url = exit.httpUrl() + "/halves";
+        String[] first = bodyAndStatus("-H", "X-Token: " + SPLIT_ROUTE_TOKEN, url);
+        assertThat(first[1]).isEqualTo("200");
+        String[] pooled = bodyAndStatus("-H", "X-Token: " + SPLIT_ROUTE_TOKEN, url);
+        assertThat(pooled[1]).isEqualTo("200");
+        double reusedBefore = exit.metric("splitstream_exit_route_pool_streams_total", "kind=\"reused\"");
+
+        // the upstream leg goes away and stays away: the session keeps its downstream leg (the agent would get a
+        // request) but hears nothing back
+        splitUp.refuseNew(true);
+        try {
+            assertThat(splitUp.cut()).isPositive();
+            exit.awaitLog("lost a leg", WAIT);
+            long t0 = System.nanoTime();
+            String[] away = bodyAndStatus("-H", "X-Token: " + SPLIT_ROUTE_TOKEN, url);
+            Duration took = Duration.ofNanos(System.nanoTime() - t0);
+            // not sent on the pooled stream (where it would wait for the leg without bound): it waited in the agent's
+            // queue for the queue timeout (4 s) and got its 504
+            assertThat(away[1]).as(away[0]).isEqualTo("504");
+            assertThat(took).isLessThan(Duration.ofSeconds(40));
+            assertThat(exit.metric("splitstream_exit_route_pool_streams_total", "kind=\"reused\"") - reusedBefore)
+                    .isEqualTo(1);
+        } finally {
+            splitUp.refuseNew(false);
+        }
+        // the leg comes back: requests go through again
+        org.awaitility.Awaitility.await()
+                .atMost(WAIT)
+                .until(() -> bodyAndStatus("-H", "X-Token: " + SPLIT_ROUTE_TOKEN, url)[1].equals("200"));
     }
 }

@@ -475,8 +475,10 @@ class RoutesE2E {
             assertThat(seen.toString()).startsWith("HTTP/1.1 200").contains("text/event-stream");
             assertThat(events).as(seen.toString()).isEqualTo(3);
             figure("SSE through a route: event lags " + lags + " ms");
-            // each event arrives as it is sent (the service waits 1 s between them), not at the end
+            // each event arrives as it is sent (the service waits 1 s between them), not at the end: the bar is
+            // 100 ms (the median here; a single event may meet a busy shared machine)
             assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(500));
+            assertThat(lags.stream().sorted().toList().get(lags.size() / 2)).isLessThan(100);
         }
     }
 

@@ -1107,7 +1107,7 @@ public class SessionManager {
             if (closed || conn == null) {
                 return;
             }
-            conn.send(codec.encode(frame));
+            conn.send(frame, codec);
         }
 
         @Override

@@ -1,5 +1,7 @@
 package dev.splitstream.entry.transport;
 
+import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
 import io.vertx.core.Future;
 import java.nio.ByteBuffer;
 
@@ -41,6 +43,11 @@ public interface Transport {
     interface Connection {
         /** Sends one encoded frame. */
         void send(ByteBuffer frame);
+
+        /** Encodes {@code frame} with {@code codec} and sends it (a transport may encode into its own buffers). */
+        default void send(Frame frame, FrameCodec codec) {
+            send(codec.encode(frame));
+        }
 
         /** True while the outbound buffer is over its limit. */
         boolean writeQueueFull();

@@ -80,6 +80,12 @@ final class RouteExchange {
     /** Methods that may be sent again when a reused connection died unanswered (RFC 9110 9.2.2). */
     private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE");
 
+    /**
+     * Most request bytes on their way from the client's thread to the session's (read, not yet written to the stream).
+     * The stream's own window bounds what it buffers; this bounds what waits for a busy session thread.
+     */
+    private static final long MAX_UNWRITTEN = 256 * 1024;
+
     /** Longest response head the decoder accepts from a service. */
     private static final int MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -87,13 +93,20 @@ final class RouteExchange {
         void done(String method, int status, long nanos, long bytesIn, long bytesOut);
     }
 
-    /** A response decoder that can say whether bytes are left over after a response ended. */
-    private static final class ResponseDecoder extends HttpResponseDecoder {
-        private final boolean head;
+    /**
+     * A response decoder that can say whether bytes are left over after a response ended. One per
+     * {@link ServiceConnection}: it starts afresh after each complete response.
+     */
+    static final class ResponseDecoder extends HttpResponseDecoder {
+        /** The request being answered is a HEAD; set by the exchange before its request goes out. */
+        private boolean head;
 
-        ResponseDecoder(boolean head) {
+        ResponseDecoder() {
             super(4096, MAX_RESPONSE_HEAD, 8192);
-            this.head = head;
+        }
+
+        void answering(boolean headRequest) {
+            this.head = headRequest;
         }
 
         @Override
@@ -121,10 +134,15 @@ final class RouteExchange {
     private final String service;
     private boolean dropAuthorization;
 
-    // Owned by the HTTP thread.
-    private EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+    // Owned by the HTTP thread. The codec is the serving connection's (useConnection).
+    private EmbeddedChannel encoder;
     private ResponseDecoder decoderHandler;
     private EmbeddedChannel decoder;
+    /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
+    private boolean headSent;
+    /** The request's end went out with its head (a request without a body): the encoder is ready for the next one. */
+    private boolean lastEncoded;
+
     private boolean requestEnded;
     private boolean requestHandlers;
     private boolean continueSent;
@@ -153,6 +171,13 @@ final class RouteExchange {
     private long bytesIn;
     private long bytesOut;
 
+    /** Request bytes handed to the connection and not yet written to (or dropped by) its stream. */
+    private final java.util.concurrent.atomic.AtomicLong unwritten = new java.util.concurrent.atomic.AtomicLong();
+    /** Reading the client paused: the stream is full (until it is writable) or too much is on its way (HTTP thread). */
+    private boolean streamFull;
+
+    private volatile boolean queueFull;
+
     /** The connection serving this request now; set on the HTTP thread, read by the connection's callbacks. */
     private volatile ServiceConnection conn;
 
@@ -178,7 +203,6 @@ final class RouteExchange {
         this.agent = agent;
         this.service = service;
         this.upgrade = isUpgrade(request);
-        newDecoder();
         request.pause();
         response.closeHandler(v -> clientClosed());
         response.exceptionHandler(t -> clientClosed());
@@ -187,11 +211,6 @@ final class RouteExchange {
     /** Sends the request: on a pooled connection when there is one, else on a new stream. */
     void start() {
         pool.open(agent, service, this);
-    }
-
-    private void newDecoder() {
-        decoderHandler = new ResponseDecoder(request.method() == io.vertx.core.http.HttpMethod.HEAD);
-        decoder = new EmbeddedChannel(decoderHandler);
     }
 
     private static boolean isUpgrade(HttpServerRequest request) {
@@ -215,6 +234,28 @@ final class RouteExchange {
         this.conn = c;
         this.attemptReused = reused;
         this.attemptBytes = 0;
+        this.headSent = false;
+        this.lastEncoded = false;
+        this.streamFull = false;
+        this.queueFull = false;
+        this.unwritten.set(0);
+        this.encoder = c.encoder;
+        this.decoder = c.decoder;
+        this.decoderHandler = c.decoderHandler;
+        decoderHandler.answering(request.method() == io.vertx.core.http.HttpMethod.HEAD);
+    }
+
+    /**
+     * The request head for a connection taken from the pool, which {@link ServiceConnection#bind} writes on the
+     * session's thread before anything else; null when the request is over already. The body waits for
+     * {@link #streamAccepted}, so a connection found dead then has carried nothing of this request.
+     */
+    ByteBuffer headForReuse() {
+        if (clientGone || finished) {
+            return null;
+        }
+        headSent = true;
+        return encodeHead();
     }
 
     boolean isAbandoned() {
@@ -232,7 +273,11 @@ final class RouteExchange {
     void streamAccepted(ServiceConnection c) {
         onHttp(() -> {
             if (c == conn) {
-                sendHead();
+                if (headSent) {
+                    startBody();
+                } else {
+                    sendHead();
+                }
             }
         });
     }
@@ -240,8 +285,11 @@ final class RouteExchange {
     /** {@code c} came from the pool but was dead by the time it was taken: nothing was sent, so any request moves on. */
     void staleConnection(ServiceConnection c) {
         onHttp(() -> {
-            if (c == conn && !finished && !clientGone) {
-                pool.openNew(agent, service, this);
+            if (c == conn) {
+                c.releaseCodec();
+                if (!finished && !clientGone) {
+                    pool.openNew(agent, service, this);
+                }
             }
         });
     }
@@ -305,12 +353,27 @@ final class RouteExchange {
             if (c != conn) {
                 return;
             }
-            if (upgraded && tunnel != null) {
+            streamFull = false;
+            updateReading();
+        });
+    }
+
+    /** Pauses or resumes reading from the client: paused while the stream is full or too much is on its way. */
+    private void updateReading() {
+        boolean pause = streamFull || queueFull;
+        if (upgraded && tunnel != null) {
+            if (pause) {
+                tunnel.pause();
+            } else {
                 tunnel.resume();
-            } else if (!finished) {
+            }
+        } else if (!finished && requestHandlers) {
+            if (pause) {
+                request.pause();
+            } else {
                 request.resume();
             }
-        });
+        }
     }
 
     // ------------------------------------------------------------------ to the connection
@@ -320,6 +383,8 @@ final class RouteExchange {
         if (c == null) {
             return;
         }
+        int n = data.remaining();
+        unwritten.addAndGet(n);
         c.write(
                 this,
                 data,
@@ -327,12 +392,23 @@ final class RouteExchange {
                     if (c != conn) {
                         return;
                     }
-                    if (upgraded && tunnel != null) {
-                        tunnel.pause();
-                    } else {
-                        request.pause();
+                    streamFull = true;
+                    updateReading();
+                }),
+                () -> {
+                    if (unwritten.addAndGet(-n) <= MAX_UNWRITTEN / 2 && queueFull) {
+                        onHttp(() -> {
+                            if (c == conn && queueFull && unwritten.get() <= MAX_UNWRITTEN / 2) {
+                                queueFull = false;
+                                updateReading();
+                            }
+                        });
                     }
-                }));
+                });
+        if (!queueFull && unwritten.get() > MAX_UNWRITTEN) {
+            queueFull = true;
+            updateReading();
+        }
     }
 
     /**
@@ -345,6 +421,7 @@ final class RouteExchange {
             return;
         }
         if (!requestEnded) {
+            c.releaseCodec();
             c.reset(this, ResetCode.CANCELLED, "the response ended before the request body");
             return;
         }
@@ -352,6 +429,7 @@ final class RouteExchange {
             flushCredit();
             c.release(this, attemptBytes);
         } else {
+            c.releaseCodec();
             c.finish(this);
         }
     }
@@ -393,10 +471,9 @@ final class RouteExchange {
         pool.retried();
         LOG.debugf("route %s/%s: %s on a reused connection died unanswered; sending it again", agent, service, method);
         resetStream(ResetCode.CANCELLED, "sent again on another stream");
-        encoder.finishAndReleaseAll();
-        encoder = new EmbeddedChannel(new HttpRequestEncoder());
-        decoder.finishAndReleaseAll();
-        newDecoder();
+        conn.releaseCodec();
+        // nothing of a body went out (bytesIn is 0): whatever comes now waits for the new stream's acceptance
+        request.pause();
         skippingInterim = false;
         serviceKeepAlive = false;
         unclean = false;
@@ -410,6 +487,20 @@ final class RouteExchange {
         if (clientGone || finished) {
             return;
         }
+        boolean endedBefore = requestEnded;
+        ByteBuffer head = encodeHead();
+        if (head.hasRemaining()) {
+            write(head);
+        }
+        if (endedBefore && !lastEncoded) {
+            // sent again after its reused connection died: its end came already
+            encode(LastHttpContent.EMPTY_LAST_CONTENT);
+        }
+        startBody();
+    }
+
+    /** The head as the service sees it, rewritten as a reverse proxy must. */
+    private ByteBuffer encodeHead() {
         DefaultHttpRequest head = new DefaultHttpRequest(
                 HttpVersion.HTTP_1_1, HttpMethod.valueOf(request.method().name()), uri);
         HttpHeaders h = head.headers();
@@ -449,10 +540,21 @@ final class RouteExchange {
         } else if (!pool.enabled()) {
             h.set(HttpHeaderNames.CONNECTION, "close");
         } // else HTTP/1.1's default: the connection stays open for the next request
-        encode(head);
-        if (requestEnded) {
-            // A request sent again after its reused connection died: it had no body, or its end came already.
-            encode(LastHttpContent.EMPTY_LAST_CONTENT);
+        ByteBuffer bytes = encodeToBytes(head);
+        String length = request.getHeader("Content-Length");
+        if (!upgrade && !chunked && (length == null || length.trim().equals("0"))) {
+            // No body (RFC 9112 6.3): the request is whole with its head. Ending it here, not when Vert.x delivers the
+            // paused request's end, lets an answer that comes back first release the connection to the pool.
+            encodeToBytes(LastHttpContent.EMPTY_LAST_CONTENT);
+            lastEncoded = true;
+            requestEnded = true;
+        }
+        return bytes;
+    }
+
+    /** The service's connection is ready for the request's body (the head went out already). */
+    private void startBody() {
+        if (clientGone || finished) {
             return;
         }
         String expect = request.getHeader("Expect");
@@ -461,19 +563,19 @@ final class RouteExchange {
             response.writeContinue();
         }
         if (!requestHandlers) {
-            requestHandlers = true;
             request.handler(chunk -> {
                 bytesIn += chunk.length();
                 encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
             });
             request.endHandler(v -> {
-                if (!upgraded && !finished) {
+                if (!upgraded && !finished && !lastEncoded) {
                     encode(LastHttpContent.EMPTY_LAST_CONTENT);
                 }
                 requestEnded = true;
             });
+            requestHandlers = true;
         }
-        request.resume();
+        updateReading();
     }
 
     private static Set<String> connectionListed(List<String> values) {
@@ -487,16 +589,39 @@ final class RouteExchange {
     }
 
     private void encode(Object message) {
+        ByteBuffer bytes = encodeToBytes(message);
+        if (bytes.hasRemaining()) {
+            write(bytes);
+        }
+    }
+
+    /** {@code message} through the connection's encoder, as one heap buffer (empty when it encodes to nothing). */
+    private ByteBuffer encodeToBytes(Object message) {
         encoder.writeOutbound(message);
-        ByteBuf out;
-        while ((out = encoder.readOutbound()) != null) {
+        ByteBuf first = encoder.readOutbound();
+        if (first == null) {
+            return ByteBuffer.allocate(0);
+        }
+        ByteBuf next = encoder.readOutbound();
+        if (next == null) {
             try {
-                if (out.isReadable()) {
-                    write(ByteBuffer.wrap(ByteBufUtil.getBytes(out)));
-                }
+                return ByteBuffer.wrap(ByteBufUtil.getBytes(first));
             } finally {
-                out.release();
+                first.release();
             }
+        }
+        ByteBuf all = Unpooled.buffer();
+        try {
+            for (ByteBuf b = first; b != null; b = b == first ? next : encoder.readOutbound()) {
+                try {
+                    all.writeBytes(b);
+                } finally {
+                    b.release();
+                }
+            }
+            return ByteBuffer.wrap(ByteBufUtil.getBytes(all));
+        } finally {
+            all.release();
         }
     }
 
@@ -594,7 +719,6 @@ final class RouteExchange {
             endAfterDrain = false;
             boolean clean =
                     pool.enabled() && !upgrade && serviceKeepAlive && !unclean && decoderHandler.leftover() == 0;
-            decoder.finishAndReleaseAll();
             endStream(clean);
         }
     }
@@ -773,9 +897,10 @@ final class RouteExchange {
             return;
         }
         completed = true;
-        encoder.finishAndReleaseAll();
-        if (!endAfterDrain) {
-            decoder.finishAndReleaseAll();
+        if (!endAfterDrain && conn != null) {
+            // ended other than by a complete response (drainDecoder decides the codec's fate then): the connection
+            // serves nothing more
+            conn.releaseCodec();
         }
         early.forEach(ByteBuf::release);
         early.clear();

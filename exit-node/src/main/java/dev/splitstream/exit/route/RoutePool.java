@@ -109,7 +109,7 @@ public class RoutePool {
             if (c != null) {
                 reused.increment();
                 ex.useConnection(c, true);
-                c.bind(ex);
+                c.bind(ex, ex.headForReuse());
                 return;
             }
         }
@@ -119,9 +119,20 @@ public class RoutePool {
     /** Sends {@code ex} on a new stream. */
     void openNew(String agent, String service, RouteExchange ex) {
         opened.increment();
-        ServiceConnection c = new ServiceConnection(this, key(agent, service), ex);
+        ServiceConnection c = new ServiceConnection(this, agent, key(agent, service), ex);
         ex.useConnection(c, false);
         expose.openStream(agent, service, c);
+    }
+
+    /**
+     * True while {@code stream} belongs to the session serving {@code agent} now and that session has a leg each way. A
+     * request on a pooled stream of a session that lacks one (a split session whose upstream leg is away) would wait
+     * outside the agent's bounded queue; it takes a new stream instead, which waits there. On the session's thread.
+     */
+    boolean carriesStreams(String agent, dev.splitstream.protocol.Stream stream) {
+        return expose.sessionOf(agent)
+                .map(s -> s.owns(stream) && s.carriesStreams())
+                .orElse(false);
     }
 
     /** Counts a request sent again after its reused connection died. */
@@ -150,7 +161,7 @@ public class RoutePool {
 
     /** Takes {@code c} in as idle; false when the pool is full (the caller closes it). */
     synchronized boolean offer(ServiceConnection c) {
-        if (!enabled() || idleCount >= maxIdleTotal) {
+        if (!enabled() || idleCount >= maxIdleTotal || c.isBroken()) {
             return false;
         }
         ArrayDeque<ServiceConnection> q = idle.computeIfAbsent(c.key, k -> new ArrayDeque<>());

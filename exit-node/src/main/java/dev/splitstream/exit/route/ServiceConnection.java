@@ -3,6 +3,8 @@ package dev.splitstream.exit.route;
 import dev.splitstream.bridge.StreamEndpoint;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.vertx.core.Vertx;
 import io.vertx.core.impl.ContextInternal;
 import java.nio.ByteBuffer;
@@ -17,30 +19,51 @@ import org.jboss.logging.Logger;
  * one served, so a late reset or credit of a finished request can never touch the next client's request. An idle
  * connection (no exchange) that hears anything from the service (bytes, an end, a reset) is closed and leaves the pool:
  * a service that talks out of turn cannot be trusted with the next request.
+ *
+ * <p>The HTTP codec ({@link #encoder}, {@link #decoder}) belongs to the connection, not to a request: it is created
+ * once per stream and used by the exchange being served, on that exchange's HTTP thread. Exchanges hand the connection
+ * on through the pool's lock, so one thread at a time uses it. A request taken from the pool sends its head with
+ * {@link #bind} (one hop to the session's thread instead of three), and the release is queued on the session's
+ * thread before the connection goes back to the pool, so the next {@code bind} always runs after it.
  */
 final class ServiceConnection implements StreamEndpoint {
     private static final Logger LOG = Logger.getLogger(ServiceConnection.class);
 
     private final RoutePool pool;
+    private final String agent;
     final String key;
 
     private volatile ContextInternal context;
     private volatile RouteExchange current;
     private Stream stream;
+    /** Request encoder and response decoder of this connection; used on the HTTP thread of the exchange served. */
+    final EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+
+    final RouteExchange.ResponseDecoder decoderHandler = new RouteExchange.ResponseDecoder();
+    final EmbeddedChannel decoder = new EmbeddedChannel(decoderHandler);
     /** Bytes of the service's answer handed to the current exchange. */
     private long delivered;
-    /** The service ended or reset this stream: no further request may use it. */
-    private boolean broken;
+    /** The release of the previous exchange, queued on the session's thread and maybe not run yet. */
+    private volatile ReleaseCheck pendingRelease;
+
+    /** The service ended or reset this stream: no further request may use it. Read by the pool on any thread. */
+    private volatile boolean broken;
     /** Requests served before the current one. */
     private int served;
 
     /** Set by the pool under its lock while the connection is idle. */
     long idleSinceNanos;
 
-    ServiceConnection(RoutePool pool, String key, RouteExchange first) {
+    ServiceConnection(RoutePool pool, String agent, String key, RouteExchange first) {
         this.pool = pool;
+        this.agent = agent;
         this.key = key;
         this.current = first;
+    }
+
+    /** The stream cannot serve another request. Any thread. */
+    boolean isBroken() {
+        return broken;
     }
 
     /** Requests this connection served before the current one (0 on a new stream). */
@@ -128,20 +151,28 @@ final class ServiceConnection implements StreamEndpoint {
     // ------------------------------------------------------------------ operations of an exchange (any thread)
 
     /**
-     * Serves {@code ex} on this idle connection taken from the pool. When the stream died meanwhile, {@code ex} hears
-     * {@link RouteExchange#staleConnection} (nothing was sent on it) and opens another.
+     * Serves {@code ex} on this idle connection taken from the pool, writing {@code head} (the request head, encoded on
+     * the exchange's thread; null when there is nothing to send) first. When the stream died meanwhile, {@code ex}
+     * hears {@link RouteExchange#staleConnection} (nothing was sent on it) and opens another.
      */
-    void bind(RouteExchange ex) {
+    void bind(RouteExchange ex, ByteBuffer head) {
         run(() -> {
-            // A session without its outbound leg (the agent reconnects) would hold the request past the queue's
-            // bounds: the request takes the ordinary way, which waits in the agent's queue.
+            ReleaseCheck pending = pendingRelease;
+            if (pending != null) {
+                pending.run();
+            }
+            // A session without a leg either way (the agent reconnects; a split session's upstream leg is away) would
+            // hold the request past the queue's bounds: the request takes the ordinary way, which waits in the
+            // agent's queue.
             if (broken
                     || stream == null
                     || stream.isClosed()
                     || current != null
-                    || !stream.session().isAttached()) {
+                    || !pool.carriesStreams(agent, stream)) {
                 if (current == null) {
                     closeNow("dead or detached when taken from the pool");
+                } else {
+                    broken = true; // taken while still serving: it must leave when that exchange ends, never linger
                 }
                 ex.staleConnection(this);
                 return;
@@ -149,18 +180,29 @@ final class ServiceConnection implements StreamEndpoint {
             current = ex;
             delivered = 0;
             ex.streamOpened(this);
+            if (head != null && current == ex) {
+                // A full stream (false) pauses the body when it starts: the exchange waits for onWritable then.
+                stream.write(head);
+            }
             ex.streamAccepted(this);
         });
     }
 
-    /** Writes request bytes; {@code paused} runs (on the stream's thread) when the stream wants the writer to wait. */
-    void write(RouteExchange ex, ByteBuffer data, Runnable paused) {
+    /**
+     * Writes request bytes; {@code paused} runs (on the stream's thread) when the stream wants the writer to wait, and
+     * {@code handled} once the bytes were written to the stream or dropped (the exchange counts what is on its way).
+     */
+    void write(RouteExchange ex, ByteBuffer data, Runnable paused, Runnable handled) {
         run(() -> {
-            if (current != ex || stream == null || stream.isClosed()) {
-                return;
-            }
-            if (!stream.write(data)) {
-                paused.run();
+            try {
+                if (current != ex || stream == null || stream.isClosed()) {
+                    return;
+                }
+                if (!stream.write(data)) {
+                    paused.run();
+                }
+            } finally {
+                handled.run();
             }
         });
     }
@@ -208,10 +250,42 @@ final class ServiceConnection implements StreamEndpoint {
     /**
      * The exchange ended cleanly with both sides allowing keep-alive, after handling {@code seen} bytes of the answer
      * and returning their credit: back to the pool, unless anything says the stream is not clean (bytes in flight
-     * that the exchange did not see, request bytes still queued, an end or reset from the service).
+     * that the exchange did not see, request bytes still queued, an end or reset from the service). Called on the
+     * exchange's thread: the check is queued on the session's thread first and the connection joins the pool at once,
+     * so the next request can take it without waiting for that thread (its {@code bind} is queued behind the check,
+     * and finds the connection broken when the check failed).
      */
     void release(RouteExchange ex, long seen) {
-        run(() -> {
+        ReleaseCheck check = new ReleaseCheck(ex, seen);
+        pendingRelease = check;
+        run(check);
+        if (context == null || broken) {
+            return;
+        }
+        if (!pool.offer(this)) {
+            close("the route pool is full");
+        }
+    }
+
+    /**
+     * The clean-up after an exchange, on the session's thread. Idempotent: it acts only while {@code ex} is served. A
+     * {@link #bind} that runs on the session's thread before the queued check (the next request came in on that very
+     * event loop and ran inline) runs it first, so it never finds the previous exchange still current.
+     */
+    private final class ReleaseCheck implements Runnable {
+        private final RouteExchange ex;
+        private final long seen;
+
+        ReleaseCheck(RouteExchange ex, long seen) {
+            this.ex = ex;
+            this.seen = seen;
+        }
+
+        @Override
+        public void run() {
+            if (pendingRelease == this) {
+                pendingRelease = null;
+            }
             if (current != ex) {
                 return;
             }
@@ -221,10 +295,14 @@ final class ServiceConnection implements StreamEndpoint {
                 closeNow("the service ended the connection");
             } else if (delivered != seen || stream.queuedBytes() > 0) {
                 closeNow("the connection is not clean after a response");
-            } else if (!pool.offer(this)) {
-                closeNow("the route pool is full");
             }
-        });
+        }
+    }
+
+    /** Frees the codec's buffers: the connection serves no further request. The exchange's thread. */
+    void releaseCodec() {
+        encoder.finishAndReleaseAll();
+        decoder.finishAndReleaseAll();
     }
 
     /** Closes an idle connection (idle timeout, eviction). Any thread. */
@@ -237,8 +315,8 @@ final class ServiceConnection implements StreamEndpoint {
     }
 
     private void closeNow(String why) {
+        broken = true; // before leaving the pool: an offer racing with this sees it under the pool's lock
         pool.remove(this);
-        broken = true;
         if (stream != null && !stream.isClosed()) {
             LOG.tracef("route connection %s closed: %s", key, why);
             stream.reset(ResetCode.CANCELLED, "route connection closed: " + why);

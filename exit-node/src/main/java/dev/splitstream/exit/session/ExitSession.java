@@ -186,7 +186,7 @@ public final class ExitSession implements SessionListener {
      * was called on the endpoint and the caller should wait for the agent.
      */
     public boolean openStream(String service, StreamEndpoint endpoint) {
-        if (closed || session.isClosed() || inbound == null || outbound == null) {
+        if (!carriesStreams()) {
             return false;
         }
         try {
@@ -381,6 +381,19 @@ public final class ExitSession implements SessionListener {
         if (leg == outbound) {
             session.detach(leg.sink());
         }
+    }
+
+    /**
+     * True while a stream can carry a request and its answer now: the session is open and has a leg each way (a split
+     * session whose upstream leg is away has an outbound sink but hears nothing back). On the session's context.
+     */
+    public boolean carriesStreams() {
+        return !closed && !session.isClosed() && inbound != null && outbound != null;
+    }
+
+    /** True if {@code stream} is one of this session's streams. Any thread. */
+    public boolean owns(dev.splitstream.protocol.Stream stream) {
+        return stream.session() == session;
     }
 
     /** True if {@code leg} carries the client's frames. On the session's context. */

@@ -6,6 +6,7 @@ import dev.splitstream.entry.config.EntrySettings;
 import dev.splitstream.entry.config.ProxySpec;
 import dev.splitstream.entry.config.ServerEndpoint;
 import dev.splitstream.entry.transport.Transport;
+import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
@@ -243,6 +244,18 @@ public final class WebSocketTransport implements Transport {
                 writer.write(frame);
             } else {
                 ws.writeBinaryMessage(Buffer.buffer(Unpooled.wrappedBuffer(frame)));
+            }
+        }
+
+        @Override
+        public void send(Frame frame, FrameCodec codec) {
+            if (closed) {
+                return;
+            }
+            if (writer != null) {
+                writer.write(frame, codec);
+            } else {
+                send(codec.encode(frame));
             }
         }
 

@@ -276,11 +276,11 @@ final class WsLeg implements Leg {
         }
         // Sealed frames must leave in the order of their counters: encoding and queueing happen under one lock.
         synchronized (this) {
-            ByteBuffer encoded = handshake.encoder().encode(frame);
             if (writer != null) {
-                writer.write(encoded);
+                writer.write(frame, handshake.encoder());
                 return;
             }
+            ByteBuffer encoded = handshake.encoder().encode(frame);
             connection
                     .sendBinary(Buffer.buffer(Unpooled.wrappedBuffer(encoded)))
                     .subscribe()
