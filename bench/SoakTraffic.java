@@ -8,6 +8,7 @@ import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.security.MessageDigest;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -64,17 +65,23 @@ public final class SoakTraffic {
                 s.getInputStream().transferTo(s.getOutputStream());
             }
         }));
-        // accepts and never reads; closes when the client's side is gone (a reset on the next probe)
-        List<Socket> held = new ArrayList<>();
+        // Accepts and never reads. A socket is closed 60 s after its accept (a flood holds for 15 s; by then the exit
+        // has reset its side), and at most 8,000 are held: keeping up to 20,000 ran this process out of file
+        // descriptors (its limit here is 20,000) 27 minutes into an hour's soak, after which every echo failed.
+        ArrayDeque<Held> held = new ArrayDeque<>();
         accept(hole, s -> {
             synchronized (held) {
-                held.add(s);
-                if (held.size() > 20_000) {
-                    held.remove(0).close();
+                long now = System.nanoTime();
+                held.addLast(new Held(s, now));
+                while (!held.isEmpty()
+                        && (held.size() > 8_000 || now - held.peekFirst().acceptedAt() > 60_000_000_000L)) {
+                    held.pollFirst().socket().close();
                 }
             }
         });
     }
+
+    private record Held(Socket socket, long acceptedAt) {}
 
     interface SocketTask {
         void run(Socket s) throws IOException;
