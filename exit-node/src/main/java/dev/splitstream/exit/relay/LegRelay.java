@@ -485,18 +485,27 @@ public class LegRelay {
                     failed.accept(r.cause());
                     return;
                 }
-                HttpClientResponse resp = r.result();
-                out.setStatusCode(resp.statusCode());
-                resp.headers().forEach(h -> {
-                    if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))) {
-                        out.headers().add(h.getKey(), h.getValue());
-                    }
-                });
-                if (resp.getHeader("Content-Length") == null) {
-                    out.setChunked(true);
-                }
-                resp.pipeTo(out);
+                respond(r.result(), out);
             });
+        });
+    }
+
+    /** The owner's answer goes back to the client as it is, its body streamed. */
+    private static void respond(HttpClientResponse resp, HttpServerResponse out) {
+        copyHead(resp, out);
+        if (resp.getHeader("Content-Length") == null) {
+            out.setChunked(true);
+        }
+        resp.pipeTo(out);
+    }
+
+    /** The owner's status and end-to-end headers (hop-by-hop ones are this hop's own). */
+    private static void copyHead(HttpClientResponse resp, HttpServerResponse out) {
+        out.setStatusCode(resp.statusCode());
+        resp.headers().forEach(h -> {
+            if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))) {
+                out.headers().add(h.getKey(), h.getValue());
+            }
         });
     }
 
@@ -520,19 +529,11 @@ public class LegRelay {
                 return;
             }
             HttpClientResponse resp = r.result();
-            out.setStatusCode(resp.statusCode());
-            resp.headers().forEach(h -> {
-                if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))) {
-                    out.headers().add(h.getKey(), h.getValue());
-                }
-            });
             if (resp.statusCode() != 101) {
-                if (resp.getHeader("Content-Length") == null) {
-                    out.setChunked(true);
-                }
-                resp.pipeTo(out);
+                respond(resp, out);
                 return;
             }
+            copyHead(resp, out);
             NetSocket owner = resp.netSocket();
             out.headers().set("Connection", "Upgrade").set("Upgrade", resp.getHeader("Upgrade"));
             in.toNetSocket().onComplete(s -> {
