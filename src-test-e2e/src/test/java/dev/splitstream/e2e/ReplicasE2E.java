@@ -800,12 +800,17 @@ class ReplicasE2E {
                 .set("splitstream.entry.transport", "websocket")
                 .forward(forward, "127.0.0.1", target.port()))) {
             Transfers.echo(forward, MIB, 20);
-            String owner = postgres.psql("SELECT owner_replica FROM sessions ORDER BY created_at DESC LIMIT 1");
+            // this entry's session is the newest; the owner may hold others (an agent killed earlier leaves its
+            // session there until it expires)
+            String[] newest = postgres.psql(
+                            "SELECT id || ' ' || owner_replica FROM sessions ORDER BY created_at DESC" + " LIMIT 1")
+                    .split(" ");
+            String session = newest[0];
+            String owner = newest[1];
             Node ownerNode = exits.stream()
                     .filter(e -> e.name().equals("exit-" + owner))
                     .findFirst()
                     .orElseThrow(() -> new AssertionError("no replica " + owner));
-            String session = postgres.psql("SELECT id FROM sessions WHERE owner_replica = '" + owner + "'");
             CompletableFuture<Duration> transfer = CompletableFuture.supplyAsync(() -> {
                 try {
                     return Transfers.uploadAndDownload(forward, TRANSFER, 21, Duration.ofMinutes(2));
