@@ -70,6 +70,12 @@ class ReplicasE2E {
     private static TargetServer target;
     private static NginxFixture nginx;
     private static final List<Node> exits = new ArrayList<>();
+    /**
+     * A fourth replica, outside nginx's round-robin, whose database writes of opened sessions take 2 s (the test-only
+     * {@code registry-test-write-delay}): its sessions' rows land after the old fixed 1.5 s look-up retry.
+     */
+    private static Node slowWriter;
+
     private static String token;
     /** Public ports of the replicas: {@value #PORTS} from lowPort, free on each replica's loopback address. */
     private static final int PORTS = 10;
@@ -103,7 +109,8 @@ class ReplicasE2E {
             lowPort = freeRange(PORTS);
             List<NodeSpec> specs = new ArrayList<>();
             StringBuilder upstream = new StringBuilder();
-            for (int i = 1; i <= 3; i++) {
+            NodeSpec slowSpec = null;
+            for (int i = 1; i <= 4; i++) {
                 NodeSpec spec = NodeSpec.exit("exit-r" + i)
                         .token(token)
                         .allow("127.0.0.1:" + target.port())
@@ -125,15 +132,23 @@ class ReplicasE2E {
                         .set("quarkus.log.category.\"dev.splitstream.exit.relay.ExposeRelay\".level", "DEBUG")
                         .env("SPLITSTREAM_EXIT_CLUSTER_SECRET", SECRET);
                 spec.set("splitstream.exit.replica-url", "http://127.0.0.1:" + spec.httpPort());
+                if (i == 4) {
+                    slowSpec = spec.set("splitstream.exit.registry-test-write-delay", "2s")
+                            // heart-beats are written by the same thread: often enough to stay live around a 2 s write
+                            .set("splitstream.exit.heartbeat-interval", "200ms");
+                    continue;
+                }
                 upstream.append("server 127.0.0.1:").append(spec.httpPort()).append("; ");
                 specs.add(spec);
             }
             for (NodeSpec spec : specs) {
                 exits.add(shared.add(spec.start()));
             }
+            slowWriter = shared.add(slowSpec.start());
             for (Node exit : exits) {
                 exit.awaitReady(Duration.ofSeconds(120));
             }
+            slowWriter.awaitReady(Duration.ofSeconds(120));
             nginx = shared.add(NginxFixture.start(0, Map.of("server 127.0.0.1:8080;", upstream.toString())));
             await("every replica sees the three").atMost(Duration.ofSeconds(30)).until(() -> exits.stream()
                     .allMatch(e -> e.logText().contains("live replicas [")
@@ -251,7 +266,7 @@ class ReplicasE2E {
             int base = ThreadLocalRandom.current().nextInt(20000, 30000 - n);
             List<ServerSocket> held = new ArrayList<>();
             try {
-                for (int i = 1; i <= 3; i++) {
+                for (int i = 1; i <= 4; i++) {
                     for (int p = base; p < base + n; p++) {
                         ServerSocket socket = new ServerSocket();
                         held.add(socket);
@@ -883,5 +898,45 @@ class ReplicasE2E {
                                 e -> e.linesContaining("address already in use").size())
                         .sum())
                 .isZero();
+    }
+
+    @Test
+    @Order(10)
+    void aSplitPathsSecondLegWaitsForASessionRowWrittenLate() throws Exception {
+        Node other = exits.stream().filter(Node::isAlive).findFirst().orElseThrow();
+        int forward = Ports.free();
+        double relayedBefore = other.metric("splitstream_exit_relayed_total", "transport=\"websocket\"");
+        // the session is opened on the slow writer (its row lands 2 s later); the JOIN_DOWNSTREAM leg reaches another
+        // replica at once, which must wait for the row rather than answer UNKNOWN_SESSION
+        try (Node entry = entry("entry-late-row", e -> e.set("splitstream.entry.upstream", slowWriter.wsUrl())
+                .set("splitstream.entry.downstream", other.wsUrl())
+                .set("splitstream.entry.transport", "websocket")
+                .forward(forward, "127.0.0.1", target.port()))) {
+            Transfers.echo(forward, MIB, 30);
+            Matcher id = Pattern.compile("session established ([0-9a-f]{32})")
+                    .matcher(entry.awaitLog("session established", Duration.ofSeconds(10)));
+            assertThat(id.find()).isTrue();
+            String session = id.group(1);
+            assertThat(entry.linesContaining("session established"))
+                    .as("one session: the JOIN was not refused")
+                    .hasSize(1);
+            assertThat(entry.linesContaining("no longer knows session")).isEmpty();
+            assertThat(other.linesContaining("UNKNOWN_SESSION").stream()
+                            .filter(l -> l.contains(session))
+                            .toList())
+                    .isEmpty();
+            assertThat(other.metric("splitstream_exit_relayed_total", "transport=\"websocket\"") - relayedBefore)
+                    .as("the downstream leg relayed to the slow writer")
+                    .isGreaterThanOrEqualTo(1);
+            Matcher waited = Pattern.compile("session " + session + " found after waiting (\\d+) ms")
+                    .matcher(String.join("\n", other.linesContaining("session " + session + " found after waiting")));
+            assertThat(waited.find())
+                    .as("%s waited for the row (log line 'session ... found after waiting')", other.name())
+                    .isTrue();
+            long ms = Long.parseLong(waited.group(1));
+            figure(String.format(
+                    "registry: a split path's second leg waited %d ms for its session's row (written 2 s late)", ms));
+            assertThat(ms).as("longer than the old fixed 1.5 s retry").isGreaterThan(1500);
+        }
     }
 }

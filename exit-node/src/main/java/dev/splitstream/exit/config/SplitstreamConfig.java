@@ -197,8 +197,8 @@ public interface SplitstreamConfig {
         Duration auditRetention();
 
         /**
-         * For tests only: every registry write transaction (sessions, audit events, the flush watermark) sleeps this
-         * long in the database ({@code pg_sleep}) before it writes, as a slow database would. Default 0s (none).
+         * For tests only: a registry write transaction that records opened sessions sleeps this long in the database
+         * ({@code pg_sleep}) before it writes them, as a slow database would. Default 0s (none).
          */
         @WithDefault("0s")
         Duration registryTestWriteDelay();

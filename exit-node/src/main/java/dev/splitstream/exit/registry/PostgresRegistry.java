@@ -302,6 +302,11 @@ public final class PostgresRegistry implements ExitRegistry {
             while (true) {
                 OwnerLookup row = sessionRow(c, sessionId);
                 if (row != null) {
+                    if (asked) {
+                        LOG.infof(
+                                "registry: session %s found after waiting %d ms for the replicas to write it",
+                                sessionId, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                    }
                     return row;
                 }
                 if (since == null) {
@@ -417,6 +422,7 @@ public final class PostgresRegistry implements ExitRegistry {
                 st.setString(1, settings.replicaId());
                 st.executeUpdate();
             }
+            idleWatermark(c);
             if (announce) {
                 notify(c, "up " + settings.replicaId());
             }
@@ -424,6 +430,26 @@ public final class PostgresRegistry implements ExitRegistry {
             succeeded();
         } catch (SQLException | RuntimeException e) {
             failed(e);
+        }
+    }
+
+    /**
+     * Moves the flush watermark on when nothing is queued, so a replica with nothing to write (just started, or idle)
+     * never holds look-ups back. On the writer thread: no flush runs meanwhile and a failed one has put back what it
+     * took, so an empty queue after the database's {@code now()} means every session opened before it is written (or
+     * was closed).
+     */
+    private void idleWatermark(Connection c) throws SQLException {
+        java.sql.Timestamp now = databaseNow(c);
+        if (!pendingOpen.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement st = c.prepareStatement("UPDATE replicas SET flushed_through = ? WHERE id = ?"
+                + " AND (flushed_through IS NULL OR flushed_through < ?)")) {
+            st.setTimestamp(1, now);
+            st.setString(2, settings.replicaId());
+            st.setTimestamp(3, now);
+            st.executeUpdate();
         }
     }
 
@@ -508,6 +534,9 @@ public final class PostgresRegistry implements ExitRegistry {
                         closes.add(id);
                     }
                 }
+                if (!opens.isEmpty() && !settings.testWriteDelay().isZero()) {
+                    testWriteDelay();
+                }
                 write(opens, closes, audits);
             });
             retryAudit.clear();
@@ -532,11 +561,14 @@ public final class PostgresRegistry implements ExitRegistry {
         em.createNativeQuery("UPDATE replicas SET flushed_through = now() WHERE id = ?1")
                 .setParameter(1, settings.replicaId())
                 .executeUpdate();
-        if (!settings.testWriteDelay().isZero()) {
-            em.createNativeQuery("SELECT 1 FROM pg_sleep(?1)")
-                    .setParameter(1, settings.testWriteDelay().toMillis() / 1000.0)
-                    .getSingleResult();
-        }
+    }
+
+    /** For tests only: the write of opened sessions takes this long in the database, as on a slow one. */
+    private void testWriteDelay() {
+        Panache.getEntityManager()
+                .createNativeQuery("SELECT 1 FROM pg_sleep(?1)")
+                .setParameter(1, settings.testWriteDelay().toMillis() / 1000.0)
+                .getSingleResult();
     }
 
     private void write(List<SessionInfo> opens, List<String> closes, List<AuditEvent> audits) {
