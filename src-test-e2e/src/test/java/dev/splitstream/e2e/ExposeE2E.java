@@ -314,4 +314,144 @@ class ExposeE2E {
                     .until(() -> !broken.isAlive());
         }
     }
+
+    /**
+     * A connection waiting (as a socket bridge holding a lease) for an agent that is away is not taken by the buffer
+     * budget's flood rule: a new stream takes the place of a stream that holds bytes and moved none for
+     * {@code BufferBudget.PREEMPT_AFTER}, and a waiting connection holds none (it does not read until its stream opens).
+     * A flood into a service that never reads fills a small budget meanwhile; the waiting connection completes once
+     * its agent is back.
+     */
+    @Test
+    @Order(6)
+    void aConnectionWaitingForAnAwayAgentIsNotTakenByAFloodsPreemption() throws Exception {
+        List<java.net.Socket> holeSockets = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<java.nio.channels.SocketChannel> flood = new ArrayList<>();
+        try (Closer closer = new Closer();
+                ServerSocket hole = new ServerSocket()) {
+            // a small receive window, so that the agent's socket fills (and the exit's streams stop) within seconds
+            hole.setReceiveBufferSize(4096);
+            hole.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 1024);
+            Thread acceptor = new Thread(() -> {
+                while (!hole.isClosed()) {
+                    try {
+                        holeSockets.add(hole.accept()); // accepted, never read
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+            acceptor.setDaemon(true);
+            acceptor.start();
+            TargetServer echo = closer.add(new TargetServer());
+            String token = Tunnel.newToken();
+            int ports = freeRange(2);
+            // 16 streams of 16 KiB: a flood of 64 connections spends it many times over
+            Node small = closer.add(NodeSpec.exit("exit-small-budget")
+                            .token(token)
+                            .set("splitstream.exit.public-ports", ports + "-" + (ports + 1))
+                            .set("splitstream.exit.public-host", "127.0.0.1")
+                            .set("splitstream.exit.queue-timeout", "120s")
+                            .set("splitstream.buffer.budget", "256K")
+                            .set("splitstream.buffer.stream-share", "16K")
+                            .start())
+                    .awaitReady();
+            Node waitedFor = closer.add(NodeSpec.entry("waited-for")
+                    .token(token)
+                    .set("splitstream.entry.agent", "waited-for")
+                    .set("splitstream.entry.expose", "echo=127.0.0.1:" + echo.port())
+                    .server(small.wsUrl())
+                    .start());
+            int port = awaitPort(waitedFor, "echo", 1);
+            Node sink = closer.add(NodeSpec.entry("sink")
+                    .token(token)
+                    .set("splitstream.entry.agent", "sink")
+                    .set("splitstream.entry.expose", "sink=127.0.0.1:" + hole.getLocalPort())
+                    .server(small.wsUrl())
+                    .start());
+            int sinkPort = awaitPort(sink, "sink", 1);
+            Transfers.echo(port, 64 * 1024, 20);
+
+            waitedFor.kill();
+            // once the exit saw the agent go (before that a new stream would wait inside its session, not in the queue)
+            small.awaitLog("detached, kept", WAIT);
+            // waits through the whole flood (about 40 s): a read timeout of its own, longer than Transfers' 30 s
+            CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> {
+                try (java.net.Socket socket = new java.net.Socket()) {
+                    socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+                    socket.setSoTimeout(180_000);
+                    byte[][] digests = TargetServer.echo(socket, 21, 256 * 1024);
+                    assertThat(dev.splitstream.e2e.harness.Payload.hex(digests[1]))
+                            .isEqualTo(dev.splitstream.e2e.harness.Payload.hex(digests[0]));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            org.awaitility.Awaitility.await("the connection waits for its agent")
+                    .atMost(WAIT)
+                    .until(() -> small.metric("splitstream_exit_expose_queued", "") >= 1);
+
+            // the flood: 64 connections at a time into the sink's port, pushing for 30 s (the agent's socket buffers
+            // take several MB per stream before its streams stop moving); each one the exit closes (refused, or reset
+            // to make room) is replaced, at most 40 a second, so new streams keep asking for the spent budget
+            InetSocketAddress sinkAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), sinkPort);
+            for (int i = 0; i < 64; i++) {
+                java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open();
+                c.configureBlocking(false);
+                c.connect(sinkAddress);
+                flood.add(c);
+            }
+            int opened = 64;
+            java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(64 * 1024);
+            long floodStarted = System.nanoTime();
+            long until = floodStarted + Duration.ofSeconds(30).toNanos();
+            long taken = 0;
+            int closedByTheExit = 0;
+            while (System.nanoTime() < until) {
+                for (int i = 0; i < flood.size(); i++) {
+                    java.nio.channels.SocketChannel c = flood.get(i);
+                    if (!c.isOpen()) {
+                        if (opened >= 64 + 40 * (System.nanoTime() - floodStarted) / 1_000_000_000L) {
+                            continue;
+                        }
+                        c = java.nio.channels.SocketChannel.open();
+                        c.configureBlocking(false);
+                        c.connect(sinkAddress);
+                        flood.set(i, c);
+                        opened++;
+                    }
+                    try {
+                        if (c.isConnectionPending() && !c.finishConnect()) {
+                            continue;
+                        }
+                        taken += c.write(chunk.clear());
+                    } catch (IOException closed) {
+                        closedByTheExit++;
+                        c.close();
+                    }
+                }
+            }
+            figure(String.format(
+                    "expose: flood into a sink for 30 s (%d connections, %d closed by the exit) took %d KB; a"
+                            + " connection waiting for its agent meanwhile kept its place",
+                    opened, closedByTheExit, taken / 1000));
+            // the flood did spend the budget and took stuck streams' places (the sweep logs it every 5 s)
+            small.awaitLog("stalled streams to make room for new ones", Duration.ofSeconds(10));
+            assertThat(waiting)
+                    .as("the waiting connection is still waiting, not reset")
+                    .isNotDone();
+            assertThat(small.metric("splitstream_exit_expose_queued", "")).isEqualTo(1.0);
+
+            waitedFor.restart();
+            assertThat(awaitPort(waitedFor, "echo", 2)).isEqualTo(port);
+            waiting.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        } finally {
+            for (java.nio.channels.SocketChannel c : flood) {
+                c.close();
+            }
+            for (java.net.Socket s : holeSockets) {
+                s.close();
+            }
+        }
+    }
 }
