@@ -18,8 +18,10 @@ import java.util.Set;
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
  * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
- * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
- * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time beyond it
+ * ({@link Lease#readSize}: larger reads only within what the lease may still take), so the bytes held never exceed
+ * {@code limit + leases * share <= 2 * limit} (plus, for the moment between a read and its charge, one read per
+ * thread racing for the same room). Bytes that arrive whether or not this side wants them (the
  * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
  * the stream instead of holding them.
  *
@@ -115,7 +117,10 @@ public final class BufferBudget {
         return limit;
     }
 
-    /** Bytes each lease is guaranteed; also the largest read a caller should make at once. */
+    /**
+     * Bytes each lease is guaranteed; also the largest read a caller should make at once beyond what its lease may
+     * take ({@link Lease#readSize}).
+     */
     public int share() {
         return share;
     }
@@ -476,6 +481,21 @@ public final class BufferBudget {
                 borrowed -= before - over(mine);
             }
             wakeIfRoom(this);
+        }
+
+        /**
+         * The most the stream should read from its socket at once, between the share and {@code max}: more than the
+         * share only as far as the lease can take it without borrowing past the limit (what is left of its share plus
+         * the budget's free room), so a bulk stream reads in large chunks (fewer system calls, frames and seals per
+         * byte) while the budget has room, and the bound of the class comment still holds: only a read of at most
+         * the share goes beyond what was allowed. Reads that race for the same room on other threads (one per event
+         * loop, each at most {@code max}) may exceed it by that much between two charges.
+         */
+        public int readSize(int max) {
+            synchronized (BufferBudget.this) {
+                long allowed = Math.max(0, share - mine) + Math.max(0, limit - reserved - borrowed);
+                return (int) Math.max(share, Math.min(max, allowed));
+            }
         }
 
         /** True while the stream may read more. */

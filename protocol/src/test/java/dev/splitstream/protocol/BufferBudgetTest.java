@@ -29,6 +29,27 @@ class BufferBudgetTest {
     }
 
     @Test
+    void readsAreLargeOnlyWhileTheLeaseMayTakeThemWithoutPassingTheLimit() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease bulk = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
+        int max = 4 * SHARE;
+        assertThat(bulk.readSize(max)).as("room for a large read").isEqualTo(max);
+        // 2 shares reserved, 6 free: after 5 shares the lease may take its last share's worth and one free share
+        assertThat(bulk.charge(5L * SHARE)).isTrue();
+        assertThat(bulk.readSize(max)).isEqualTo(2 * SHARE);
+        assertThat(bulk.charge(2L * SHARE)).isFalse();
+        assertThat(budget.committed()).isEqualTo(budget.limit());
+        assertThat(bulk.readSize(max))
+                .as("spent: one share, the read the bound allows past the limit")
+                .isEqualTo(SHARE);
+        assertThat(other.readSize(max)).as("the other lease's untouched share").isEqualTo(SHARE);
+        bulk.release(3L * SHARE);
+        assertThat(bulk.readSize(max)).isEqualTo(3 * SHARE);
+        assertThat(bulk.readSize(SHARE / 2)).as("never below the share").isEqualTo(SHARE);
+    }
+
+    @Test
     void aStreamBelowItsShareMayReadWhenOthersSpentThePool() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
         BufferBudget.Lease hog = budget.tryOpen();
