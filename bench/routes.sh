@@ -6,6 +6,7 @@
 # told (ROUTE_LOG reports sent and left out, request lines logged).
 #
 #   bench/routes.sh                      # BENCH_SECONDS=8 per run, BENCH_CONNECTIONS=16
+#   BENCH_JFR_DIR=/tmp/jfr bench/routes.sh   # a JFR profile of each node (exit.jfr, agent.jfr)
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -16,6 +17,8 @@ CONNS=${BENCH_CONNECTIONS:-16}
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
 ENTRY_JAR=entry-node/target/quarkus-app/quarkus-run.jar
+jfr() { [ -z "${BENCH_JFR_DIR:-}" ] || echo "-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=$BENCH_JFR_DIR/$1.jfr"; }
+[ -z "${BENCH_JFR_DIR:-}" ] || mkdir -p "$BENCH_JFR_DIR"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -34,6 +37,15 @@ cleanup() {
   set +e
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[$i]}" 2>/dev/null; done
   sleep 0.5
+  # a node writing its JFR recording on exit gets up to 20 s for it
+  if [ -n "${BENCH_JFR_DIR:-}" ]; then
+    for _ in $(seq 1 100); do
+      alive=0
+      for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ $alive = 0 ] && break
+      sleep 0.2
+    done
+  fi
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$WORK"
@@ -92,13 +104,13 @@ PIDS+=($!)
 
 log "exit :$EXIT_HTTP, agent exposing nginx :$BACKEND as an HTTP service"
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
+SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr exit) -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$EXIT_HTTP" \
   -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$EXIT_MGMT" \
   -jar "$EXIT_JAR" >"$WORK/exit.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 "the exit" ready "$EXIT_MGMT" || { tail -n 30 "$WORK/exit.log" >&2; die "exit not ready"; }
 # shellcheck disable=SC2086
-SPLITSTREAM_TOKEN=$TOKEN SPLITSTREAM_ENTRY_ROUTE_TOKEN=$ROUTE java $JAVA_NODE_OPTS -Dquarkus.management.host=127.0.0.1 \
+SPLITSTREAM_TOKEN=$TOKEN SPLITSTREAM_ENTRY_ROUTE_TOKEN=$ROUTE java $JAVA_NODE_OPTS $(jfr agent) -Dquarkus.management.host=127.0.0.1 \
   -Dquarkus.management.port="$AGENT_MGMT" -Dsplitstream.entry.server="ws://127.0.0.1:$EXIT_HTTP" \
   -Dsplitstream.entry.transport=websocket -Dsplitstream.entry.state-file="$WORK/transports.json" \
   -Dsplitstream.entry.expose="web=http://127.0.0.1:$BACKEND" -jar "$ENTRY_JAR" >"$WORK/agent.log" 2>&1 &

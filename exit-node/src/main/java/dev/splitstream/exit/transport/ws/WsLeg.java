@@ -63,10 +63,19 @@ final class WsLeg implements Leg {
      */
     private final WebSocketWriter writer;
 
+    private static volatile boolean warnedNoWriter;
+
     WsLeg(WebSocketConnection connection, TransportDeps deps) {
         this.connection = connection;
         WebSocketBase ws = UnderlyingWebSocket.of(connection);
         this.writer = ws == null ? null : WebSocketWriter.of(ws);
+        if (writer == null && !warnedNoWriter) {
+            warnedNoWriter = true;
+            LOG.warnf(
+                    "the exit cannot reach the Netty channel of WebSocket connections (%s): every frame goes out"
+                            + " through websockets-next's per-message API, one flush each",
+                    ws == null ? connection.getClass().getName() : ws.getClass().getName());
+        }
         this.deps = deps;
         this.handshake = new LegHandshake(deps);
         this.inbound = deps.relay().inbound(connection);
