@@ -162,7 +162,7 @@ done
 route_rps=$(cut -d' ' -f1 <<<"${R[route]}")
 awk -v a="$route_rps" -v b="$direct_rps" 'BEGIN { r = (b > 0 ? a / b : 0); printf "\nroute / direct = %.2f (target >= 0.25): %s\n", r, (r >= 0.25 ? "met" : "NOT met") }'
 
-# What the agent was told about those requests (ROUTE_LOG): at most 100 reports a second per session, none while the
+# What the agent was told about those requests (ROUTE_LOGS batches): at most 20,000 reports a second per session, none while the
 # tunnel is busy; the rest are counted as left out on both nodes, never queued.
 reports=$(curl -fsS --max-time 5 "http://127.0.0.1:$EXIT_MGMT/q/metrics" |
   awk '/^splitstream_exit_route_reports_total\{/ { match($0, /outcome="[a-z_]+"/); printf "%s=%d ", substr($0, RSTART + 9, RLENGTH - 10), $NF }')

@@ -165,9 +165,14 @@ public final class Agent {
     public static final String REQUESTS_LOGGER = "dev.splitstream.entry.requests";
 
     private static final Logger REQUESTS_LOG = Logger.getLogger(REQUESTS_LOGGER);
-    /** At most 100 lines a second per service, whatever the exit sends (it sends at most that). */
+    /**
+     * At most this many request lines a second per service, whatever the exit sends: the exit's own bound for batched
+     * reports (ROUTE_LOGS), so every request it reports is one line; 100 a second for an exit that sends them one by one.
+     */
+    static final int REQUEST_LINES_PER_SECOND = 20_000;
+
     private static final RateLimitedLog REQUESTS =
-            new RateLimitedLog(REQUESTS_LOG::info, 100, Duration.ofSeconds(1), System::nanoTime);
+            new RateLimitedLog(REQUESTS_LOG::info, REQUEST_LINES_PER_SECOND, Duration.ofSeconds(1), System::nanoTime);
 
     private static final RateLimitedLog REFUSED_REPORTS = RateLimitedLog.of(LOG::warn);
 
