@@ -142,6 +142,8 @@ final class RouteExchange {
     private boolean headSent;
     /** The request's end went out with its head (a request without a body): the encoder is ready for the next one. */
     private boolean lastEncoded;
+    /** Set on the HTTP thread before the pooled connection's bind is queued; read by that bind. */
+    private volatile boolean startedWithHead;
 
     private boolean requestEnded;
     private boolean requestHandlers;
@@ -255,7 +257,19 @@ final class RouteExchange {
             return null;
         }
         headSent = true;
-        return encodeHead();
+        ByteBuffer head = encodeHead();
+        if (lastEncoded && request.getHeader("Expect") == null) {
+            // Whole with its head: there is no body to hold back until the connection proves alive, so reading the
+            // client starts now (for its end) and bind need not hop back here once it wrote the head.
+            startedWithHead = true;
+            startBody();
+        }
+        return head;
+    }
+
+    /** The request was whole with its head and already started ({@link #headForReuse}): no acceptance needed. */
+    boolean startedWithHead() {
+        return startedWithHead;
     }
 
     boolean isAbandoned() {
@@ -426,8 +440,10 @@ final class RouteExchange {
             return;
         }
         if (clean) {
-            flushCredit();
-            c.release(this, attemptBytes);
+            // the credit of the answer's last bytes goes with the release: one task on the session's thread, not two
+            long credit = pendingCredit;
+            pendingCredit = 0;
+            c.release(this, attemptBytes, credit);
         } else {
             c.releaseCodec();
             c.finish(this);
