@@ -611,6 +611,88 @@ class ReplicasE2E {
 
     @Test
     @Order(6)
+    void routeAndHubRequestsWaitingForAnAgentFollowItToTheReplicaItComesBackTo() throws Exception {
+        Node first = exits.get(0);
+        Node other = exits.get(1);
+        Node back = exits.get(2);
+        String routeToken = "follow-" + Tunnel.newToken().substring(0, 24);
+        Consumer<NodeSpec> agentL = e -> e.set("splitstream.entry.transport", "websocket")
+                .set("splitstream.entry.agent", "agent-l")
+                .set("splitstream.entry.route-token", routeToken)
+                .set("splitstream.entry.expose", "lateweb=http://127.0.0.1:" + web.port());
+        try (Node agentOnFirst = entry("agent-l", e -> agentL.accept(e.server(first.wsUrl())))) {
+            agentOnFirst.awaitLog("exposing lateweb ", Duration.ofSeconds(60));
+            await("every replica serves agent-l's route")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> exits.stream()
+                            .allMatch(
+                                    e -> curl(e.httpUrl() + "/_token/" + routeToken + "/index.html")[0].equals("200")));
+            agentOnFirst.kill();
+        }
+        double queuedBefore = exits.stream()
+                .mapToDouble(e -> e.metric("splitstream_exit_expose_queued", ""))
+                .sum();
+        double hubBefore = exposeRelayed("hub");
+        // during the gap: on the replica the agent was on and on another one, by every kind of route and the Hub
+        Map<String, CompletableFuture<String[]>> waiting = new java.util.LinkedHashMap<>();
+        waiting.put(
+                "/_token/ route on " + first.name(),
+                CompletableFuture.supplyAsync(() -> curl(first.httpUrl() + "/_token/" + routeToken + "/index.html")));
+        waiting.put(
+                "X-Token route on " + other.name(),
+                CompletableFuture.supplyAsync(() -> curl(other.httpUrl() + "/index.html", "X-Token: " + routeToken)));
+        waiting.put(
+                "host route on " + other.name(),
+                CompletableFuture.supplyAsync(
+                        () -> curl(other.httpUrl() + "/index.html", "Host: lateweb." + HTTP_DOMAIN)));
+        waiting.put(
+                "Hub request on " + first.name(),
+                CompletableFuture.supplyAsync(() -> curl(
+                        first.httpUrl() + "/hub/v1/agents/agent-l/services/lateweb/index.html",
+                        "Authorization: Bearer " + HUB_TOKEN)));
+        await("the four requests wait for agent-l")
+                .atMost(Duration.ofSeconds(30))
+                .until(() -> exits.stream()
+                                        .mapToDouble(e -> e.metric("splitstream_exit_expose_queued", ""))
+                                        .sum()
+                                - queuedBefore
+                        >= 4);
+        assertThat(waiting.values()).noneMatch(CompletableFuture::isDone);
+        // the agent comes back, on another replica than the one it was on
+        try (Node agentOnBack = entry("agent-l-back", e -> agentL.accept(e.server(back.wsUrl())))) {
+            long backAt = System.nanoTime();
+            agentOnBack.awaitLog("exposing lateweb ", Duration.ofSeconds(60));
+            for (Map.Entry<String, CompletableFuture<String[]>> w : waiting.entrySet()) {
+                // well inside the queue timeout (60 s): the requests do not wait it out on the replica they reached
+                String[] answer = w.getValue().get(40, TimeUnit.SECONDS);
+                assertThat(answer[0]).as(w.getKey()).isEqualTo("200");
+                assertThat(answer[1].trim()).as(w.getKey()).isEqualTo(HttpFixture.BODY.trim());
+            }
+            figure(String.format(
+                    "expose: 4 route and Hub requests waiting for their agent followed it to %s, answered %d ms after"
+                            + " the agent was back",
+                    back.name(), (System.nanoTime() - backAt) / 1_000_000));
+            String follows = "waiting for agent agent-l follows it to replica "
+                    + back.name().substring("exit-".length());
+            assertThat(exits.stream()
+                            .mapToLong(e -> e.linesContaining(follows).size())
+                            .sum())
+                    .as("requests that followed agent-l (log lines '%s')", follows)
+                    .isEqualTo(4);
+            assertThat(exposeRelayed("hub") - hubBefore)
+                    .as("the Hub request relayed, counted as kind=hub")
+                    .isGreaterThanOrEqualTo(1);
+            await("nothing waits any more")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> exits.stream()
+                                    .mapToDouble(e -> e.metric("splitstream_exit_expose_queued", ""))
+                                    .sum()
+                            <= queuedBefore);
+        }
+    }
+
+    @Test
+    @Order(7)
     void postgresStoppedFor20sLiveSessionsMoveHandOffsFailClearlyAndItRecovers() throws Exception {
         int forward = Ports.free();
         try (CuttingRelay cutter = new CuttingRelay(nginx.port());
@@ -711,19 +793,24 @@ class ReplicasE2E {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void ownerKilledMidTransferTheEntryStartsANewSessionOnAnotherReplica() throws Exception {
         int forward = Ports.free();
         try (Node entry = entry("entry-kill", e -> e.server(nginx.wsUrl())
                 .set("splitstream.entry.transport", "websocket")
                 .forward(forward, "127.0.0.1", target.port()))) {
             Transfers.echo(forward, MIB, 20);
-            String owner = postgres.psql("SELECT owner_replica FROM sessions ORDER BY created_at DESC LIMIT 1");
+            // this entry's session is the newest; the owner may hold others (an agent killed earlier leaves its
+            // session there until it expires)
+            String[] newest = postgres.psql(
+                            "SELECT id || ' ' || owner_replica FROM sessions ORDER BY created_at DESC" + " LIMIT 1")
+                    .split(" ");
+            String session = newest[0];
+            String owner = newest[1];
             Node ownerNode = exits.stream()
                     .filter(e -> e.name().equals("exit-" + owner))
                     .findFirst()
                     .orElseThrow(() -> new AssertionError("no replica " + owner));
-            String session = postgres.psql("SELECT id FROM sessions WHERE owner_replica = '" + owner + "'");
             CompletableFuture<Duration> transfer = CompletableFuture.supplyAsync(() -> {
                 try {
                     return Transfers.uploadAndDownload(forward, TRANSFER, 21, Duration.ofMinutes(2));
@@ -751,7 +838,7 @@ class ReplicasE2E {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void theAgentKeepsItsPortWhenItsReplicaDies() throws Exception {
         assertThat(agent).as("the agent of the expose cases").isNotNull();
         await().atMost(Duration.ofSeconds(30)).until(() -> agentOwner().matches("r[123]"));

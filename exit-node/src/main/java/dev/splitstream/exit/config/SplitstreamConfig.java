@@ -196,6 +196,13 @@ public interface SplitstreamConfig {
         @WithDefault("30d")
         Duration auditRetention();
 
+        /**
+         * For tests only: every registry write transaction (sessions, audit events, the flush watermark) sleeps this
+         * long in the database ({@code pg_sleep}) before it writes, as a slow database would. Default 0s (none).
+         */
+        @WithDefault("0s")
+        Duration registryTestWriteDelay();
+
         /** The plain-HTTP transport under {@code /splitstream/v1/http/}. */
         Http http();
 

@@ -533,14 +533,14 @@ public class ExposeService {
     }
 
     /**
-     * With replicas: connections parked for an agent that is now served by another replica follow it there (relayed),
-     * instead of waiting here for a return that may never come. Runs after each import of the shared state.
+     * With replicas: connections and requests waiting for an agent that is now served by another replica follow it there
+     * (relayed), instead of waiting here for a return that may never come. Runs after each import of the shared state.
      */
     private void followAgents() {
         if (remote == null) {
             return;
         }
-        List<Map.Entry<Parked, String>> moving = new ArrayList<>();
+        List<Map.Entry<Follower, String>> moving = new ArrayList<>();
         synchronized (this) {
             for (var agents = live.entrySet().iterator(); agents.hasNext(); ) {
                 Map.Entry<String, Live> e = agents.next();
@@ -554,11 +554,13 @@ public class ExposeService {
                 }
                 for (var waiters = l.waiting.iterator(); waiters.hasNext(); ) {
                     Waiter w = waiters.next();
-                    if (w.endpoint() instanceof Parked parked) {
+                    if (w.endpoint() instanceof Follower follower) {
                         waiters.remove();
                         vertx.cancelTimer(w.timer());
                         queued.decrementAndGet();
-                        moving.add(Map.entry(parked, owner.get()));
+                        if (!w.endpoint().isAbandoned()) {
+                            moving.add(Map.entry(follower, owner.get()));
+                        }
                     }
                 }
                 if (l.waiting.isEmpty() && l.session == null) {
@@ -566,20 +568,25 @@ public class ExposeService {
                 }
             }
         }
-        for (Map.Entry<Parked, String> m : moving) {
-            LOG.infof(
-                    "connection to port %d waiting for agent %s follows it to replica %s",
-                    m.getKey().port, m.getKey().key.agent(), m.getValue());
-            m.getKey().relayTo(m.getValue());
-        }
+        moving.forEach(m -> m.getKey().follow(m.getValue()));
+    }
+
+    /**
+     * A connection or request waiting for an agent that can go on to another replica by itself: a parked public
+     * connection ({@link Parked}), or an HTTP route or Hub request whose client has sent nothing to the agent yet. With
+     * replicas, it follows its agent to the replica the agent came back to.
+     */
+    public interface Follower {
+        /** The agent is served by replica {@code owner} now: go there. Called at most once, from any thread. */
+        void follow(String owner);
     }
 
     /**
      * A public connection waiting for its agent, not reading: it proceeds here when the agent comes back to this
-     * replica ({@link #proceedHere}), follows it to another one ({@link #relayTo}), or is refused like any waiting
+     * replica ({@link #proceedHere}), follows it to another one ({@link #follow}), or is refused like any waiting
      * stream ({@link #onOpenFailed}: queue full, timeout, agent released). Never given to a session as an endpoint.
      */
-    private final class Parked implements StreamEndpoint {
+    private final class Parked implements StreamEndpoint, Follower {
         final io.vertx.core.net.NetSocket socket;
         final ServiceKey key;
         final int port;
@@ -604,7 +611,9 @@ public class ExposeService {
             });
         }
 
-        void relayTo(String owner) {
+        @Override
+        public void follow(String owner) {
+            LOG.infof("connection to port %d waiting for agent %s follows it to replica %s", port, key.agent(), owner);
             context.runOnContext(v -> {
                 if (!closed) {
                     reading(socket, true);
@@ -930,6 +939,15 @@ public class ExposeService {
 
     /** Call under the lock. */
     private void enqueue(Live l, String agent, String service, StreamEndpoint endpoint) {
+        if (remote != null && endpoint instanceof Follower follower) {
+            // The agent is away from here but known to be back on another replica (imported before this request got
+            // here, so no later import would move it): it goes there now.
+            Optional<String> owner = store.remoteOwner(agent);
+            if (owner.isPresent()) {
+                follower.follow(owner.get());
+                return;
+            }
+        }
         int max = tokens.policy(l.tokenId).map(p -> p.expose().maxQueued()).orElse(0);
         l.waiting.removeIf(w -> {
             if (w.endpoint().isAbandoned()) {

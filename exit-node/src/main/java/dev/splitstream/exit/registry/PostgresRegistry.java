@@ -55,8 +55,17 @@ public final class PostgresRegistry implements ExitRegistry {
     private static final int AUDIT_BATCH = 500;
     private static final int RECENT_KEPT = 1000;
     private static final Duration FLUSH_EVERY = Duration.ofMillis(200);
-    /** A session's row may lag its creation by one flush: a look-up that finds no row retries this long. */
-    private static final Duration UNKNOWN_GRACE = Duration.ofMillis(1500);
+    /**
+     * A look-up that finds no row gives a replica without a flush watermark yet (NULL: it has not flushed since the
+     * column came, or runs an older version) this long to write the row, as every replica was given before watermarks.
+     */
+    private static final Duration LEGACY_GRACE = Duration.ofMillis(1500);
+    /** A look-up waits for lagging replicas at most replica-offline-after plus this (a dead one is offline by then). */
+    private static final Duration LAGGING_MARGIN = Duration.ofSeconds(5);
+    /** Interval at which a waiting look-up reads the rows and watermarks again. */
+    private static final long LOOKUP_POLL_MS = 50;
+    /** Notification payload prefix: the replica named asks every other one to flush now (its watermark lags). */
+    static final String FLUSH_PREFIX = "flush ";
 
     private final RegistrySettings settings;
     private final AgroalDataSource dataSource;
@@ -79,6 +88,9 @@ public final class PostgresRegistry implements ExitRegistry {
     private final ArrayDeque<AuditEvent> recent = new ArrayDeque<>();
     private final AtomicLong auditDropped = new AtomicLong();
     private final java.util.concurrent.atomic.AtomicBoolean flushQueued =
+            new java.util.concurrent.atomic.AtomicBoolean();
+    /** A flush another replica asked for is queued (several requests in a burst make one flush). */
+    private final java.util.concurrent.atomic.AtomicBoolean flushAsked =
             new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Live replicas by id (refreshed on heartbeat and on notification). */
@@ -272,34 +284,103 @@ public final class PostgresRegistry implements ExitRegistry {
         return promise.future();
     }
 
+    /**
+     * The owner of {@code sessionId}. Rows are written behind (batched), so a missing row may only be late: the leg that
+     * asks reached this replica after the session was opened on its owner, so once every other live replica's flush
+     * watermark has passed the time of this look-up, a row still missing means the session is unknown. Until then the
+     * look-up asks them to flush ({@value #FLUSH_PREFIX} notification) and reads again, for at most
+     * replica-offline-after plus {@link #LAGGING_MARGIN} (a replica that stopped writing stops heart-beating too, and is
+     * offline by then); after that it answers UNAVAILABLE (the leg is refused with GOING_AWAY and retried), naming the
+     * replicas that lag.
+     */
     private OwnerLookup lookUpOwner(String sessionId) throws SQLException, InterruptedException {
-        long deadline = System.nanoTime() + UNKNOWN_GRACE.toNanos();
-        while (true) {
-            try (Connection c = dataSource.getConnection();
-                    PreparedStatement st = c.prepareStatement("SELECT s.owner_replica, r.url, r.stopped_at IS NULL"
-                            + " AND r.heartbeat > now() - make_interval(secs => ?) AS online"
-                            + " FROM sessions s LEFT JOIN replicas r ON r.id = s.owner_replica WHERE s.id = ?")) {
-                st.setDouble(1, settings.offlineAfter().toMillis() / 1000.0);
-                st.setString(2, sessionId);
-                try (ResultSet rs = st.executeQuery()) {
-                    if (rs.next()) {
-                        String owner = rs.getString(1);
-                        if (owner.equals(settings.replicaId())) {
-                            return OwnerLookup.unknown("session " + sessionId + " is no longer held by its owner");
-                        }
-                        if (rs.getString(2) == null || !rs.getBoolean(3)) {
-                            return OwnerLookup.unknown(
-                                    "session " + sessionId + " was owned by replica " + owner + ", which is offline");
-                        }
-                        return new OwnerLookup(OwnerLookup.Kind.OWNER, owner, URI.create(rs.getString(2)), null);
-                    }
+        long started = System.nanoTime();
+        Duration bound = settings.offlineAfter().plus(LAGGING_MARGIN);
+        try (Connection c = dataSource.getConnection()) {
+            java.sql.Timestamp since = null;
+            boolean asked = false;
+            while (true) {
+                OwnerLookup row = sessionRow(c, sessionId);
+                if (row != null) {
+                    return row;
+                }
+                if (since == null) {
+                    since = databaseNow(c);
+                }
+                boolean legacyOver = System.nanoTime() - started > LEGACY_GRACE.toNanos();
+                List<String> lagging = lagging(c, since, legacyOver);
+                if (lagging.isEmpty()) {
+                    // every live replica had written what it opened before this look-up: one more read, since a flush
+                    // may have committed between the first read and the watermarks
+                    row = sessionRow(c, sessionId);
+                    return row != null ? row : OwnerLookup.unknown("no session " + sessionId + " in the registry");
+                }
+                if (!asked) {
+                    notify(c, FLUSH_PREFIX + settings.replicaId());
+                    asked = true;
+                }
+                if (System.nanoTime() - started > bound.toNanos()) {
+                    return OwnerLookup.unavailable("replica(s) " + String.join(", ", lagging)
+                            + " did not write their sessions up to this look-up within " + bound.toMillis()
+                            + " ms; retry");
+                }
+                Thread.sleep(LOOKUP_POLL_MS);
+            }
+        }
+    }
+
+    /** The answer for {@code sessionId}'s row, or null when there is no row. */
+    private OwnerLookup sessionRow(Connection c, String sessionId) throws SQLException {
+        try (PreparedStatement st = c.prepareStatement("SELECT s.owner_replica, r.url, r.stopped_at IS NULL"
+                + " AND r.heartbeat > now() - make_interval(secs => ?) AS online"
+                + " FROM sessions s LEFT JOIN replicas r ON r.id = s.owner_replica WHERE s.id = ?")) {
+            st.setDouble(1, settings.offlineAfter().toMillis() / 1000.0);
+            st.setString(2, sessionId);
+            try (ResultSet rs = st.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                String owner = rs.getString(1);
+                if (owner.equals(settings.replicaId())) {
+                    return OwnerLookup.unknown("session " + sessionId + " is no longer held by its owner");
+                }
+                if (rs.getString(2) == null || !rs.getBoolean(3)) {
+                    return OwnerLookup.unknown(
+                            "session " + sessionId + " was owned by replica " + owner + ", which is offline");
+                }
+                return new OwnerLookup(OwnerLookup.Kind.OWNER, owner, URI.create(rs.getString(2)), null);
+            }
+        }
+    }
+
+    private static java.sql.Timestamp databaseNow(Connection c) throws SQLException {
+        try (Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT now()")) {
+            rs.next();
+            return rs.getTimestamp(1);
+        }
+    }
+
+    /**
+     * Other live replicas whose flush watermark is before {@code since}; one without a watermark (NULL) only while
+     * {@code legacyOver} is false.
+     */
+    private List<String> lagging(Connection c, java.sql.Timestamp since, boolean legacyOver) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement st = c.prepareStatement("SELECT id FROM replicas WHERE id <> ? AND stopped_at IS NULL"
+                + " AND heartbeat > now() - make_interval(secs => ?)"
+                + " AND (flushed_through < ? OR (flushed_through IS NULL AND NOT ?)) ORDER BY id")) {
+            st.setString(1, settings.replicaId());
+            st.setDouble(2, settings.offlineAfter().toMillis() / 1000.0);
+            st.setTimestamp(3, since);
+            st.setBoolean(4, legacyOver);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
                 }
             }
-            if (System.nanoTime() > deadline) {
-                return OwnerLookup.unknown("no session " + sessionId + " in the registry");
-            }
-            Thread.sleep(100);
         }
+        return out;
     }
 
     private OwnerLookup lookUpReplica(String replicaId) throws SQLException {
@@ -380,28 +461,55 @@ public final class PostgresRegistry implements ExitRegistry {
     }
 
     private void flush() {
-        if (pendingOpen.isEmpty() && pendingClose.isEmpty() && pendingAudit.isEmpty() && retryAudit.isEmpty()) {
+        flush(false);
+    }
+
+    /** Another replica's look-up waits for this one's watermark: flush now, once for a burst of requests. */
+    private void flushAsked() {
+        if (flushAsked.compareAndSet(false, true)) {
+            writer.execute(() -> {
+                flushAsked.set(false);
+                flush(true);
+            });
+        }
+    }
+
+    /**
+     * Writes what is pending in one transaction, with this replica's flush watermark; {@code always}: also when nothing
+     * is pending (the watermark moves on for a look-up that waits for it).
+     */
+    private void flush(boolean always) {
+        if (!always
+                && pendingOpen.isEmpty()
+                && pendingClose.isEmpty()
+                && pendingAudit.isEmpty()
+                && retryAudit.isEmpty()) {
             return;
         }
         List<SessionInfo> opens = new ArrayList<>();
-        for (String id : List.copyOf(pendingOpen.keySet())) {
-            SessionInfo s = pendingOpen.remove(id);
-            if (s != null) {
-                opens.add(s);
-            }
-        }
         List<String> closes = new ArrayList<>();
-        for (String id : List.copyOf(pendingClose.keySet())) {
-            if (pendingClose.remove(id) != null) {
-                closes.add(id);
-            }
-        }
         if (retryAudit.isEmpty()) {
             pendingAudit.drainTo(retryAudit, AUDIT_BATCH);
         }
         List<AuditEvent> audits = List.copyOf(retryAudit);
         try {
-            QuarkusTransaction.requiringNew().timeout(10).run(() -> write(opens, closes, audits));
+            QuarkusTransaction.requiringNew().timeout(10).run(() -> {
+                // The watermark first: its now() is the transaction's start, before the queue is drained below, so
+                // every session opened before it is in this transaction's rows (or an earlier one's).
+                watermark();
+                for (String id : List.copyOf(pendingOpen.keySet())) {
+                    SessionInfo s = pendingOpen.remove(id);
+                    if (s != null) {
+                        opens.add(s);
+                    }
+                }
+                for (String id : List.copyOf(pendingClose.keySet())) {
+                    if (pendingClose.remove(id) != null) {
+                        closes.add(id);
+                    }
+                }
+                write(opens, closes, audits);
+            });
             retryAudit.clear();
             succeeded();
         } catch (RuntimeException e) {
@@ -416,6 +524,18 @@ public final class PostgresRegistry implements ExitRegistry {
                     pendingClose.put(id, Boolean.TRUE);
                 }
             }
+        }
+    }
+
+    private void watermark() {
+        var em = Panache.getEntityManager();
+        em.createNativeQuery("UPDATE replicas SET flushed_through = now() WHERE id = ?1")
+                .setParameter(1, settings.replicaId())
+                .executeUpdate();
+        if (!settings.testWriteDelay().isZero()) {
+            em.createNativeQuery("SELECT 1 FROM pg_sleep(?1)")
+                    .setParameter(1, settings.testWriteDelay().toMillis() / 1000.0)
+                    .getSingleResult();
         }
     }
 
@@ -510,6 +630,10 @@ public final class PostgresRegistry implements ExitRegistry {
                             String payload = n.getParameter();
                             LOG.debugf("registry: notified %s", payload);
                             replicasChanged |= payload.startsWith("up ") || payload.startsWith("down ");
+                            if (payload.startsWith(FLUSH_PREFIX)
+                                    && !payload.equals(FLUSH_PREFIX + settings.replicaId())) {
+                                flushAsked();
+                            }
                             for (var s : subscribers) {
                                 s.accept(payload);
                             }

@@ -19,6 +19,7 @@ import java.util.regex.Pattern;
  * @param replicaId this replica's id
  * @param replicaUrl how other replicas reach this one (postgres)
  * @param clusterSecret authenticates replica-to-replica hops (postgres)
+ * @param testWriteDelay for tests only: how long each registry write transaction sleeps in the database first
  */
 public record RegistrySettings(
         boolean postgres,
@@ -27,7 +28,8 @@ public record RegistrySettings(
         Secret clusterSecret,
         Duration heartbeatInterval,
         Duration offlineAfter,
-        Duration auditRetention) {
+        Duration auditRetention,
+        Duration testWriteDelay) {
     private static final Pattern REPLICA_ID = Pattern.compile("[a-z0-9][a-z0-9-]{0,31}");
 
     public static RegistrySettings from(SplitstreamConfig config) {
@@ -64,12 +66,22 @@ public record RegistrySettings(
         positive("splitstream.exit.heartbeat-interval", exit.heartbeatInterval());
         positive("splitstream.exit.replica-offline-after", exit.replicaOfflineAfter());
         positive("splitstream.exit.audit-retention", exit.auditRetention());
+        if (exit.registryTestWriteDelay().isNegative()) {
+            throw new ConfigException("splitstream.exit.registry-test-write-delay must not be negative");
+        }
         if (exit.replicaOfflineAfter().compareTo(exit.heartbeatInterval().multipliedBy(2)) < 0) {
             throw new ConfigException(
                     "splitstream.exit.replica-offline-after must be at least twice splitstream.exit.heartbeat-interval");
         }
         return new RegistrySettings(
-                postgres, id, url, secret, exit.heartbeatInterval(), exit.replicaOfflineAfter(), exit.auditRetention());
+                postgres,
+                id,
+                url,
+                secret,
+                exit.heartbeatInterval(),
+                exit.replicaOfflineAfter(),
+                exit.auditRetention(),
+                exit.registryTestWriteDelay());
     }
 
     private static URI parseUrl(String raw) {

@@ -46,7 +46,8 @@ import org.jboss.logging.Logger;
  * </ul>
  *
  * An owner that cannot be reached (offline, registry down) closes the connection or answers 503. Agents away
- * (reconnecting) are waited for where the connection arrived.
+ * (reconnecting) are waited for where the connection or request arrived; when such an agent comes back on another
+ * replica, what waits for it follows it there ({@link ExposeService.Follower}).
  */
 @ApplicationScoped
 public class ExposeRelay implements ExposeService.Remote {
@@ -64,6 +65,7 @@ public class ExposeRelay implements ExposeService.Remote {
     private final Vertx vertx;
     private final Counter relayedPorts;
     private final Counter relayedRoutes;
+    private final Counter relayedHub;
     private final Counter unreachable;
     private volatile NetClient client;
     private volatile NetClient tlsClient;
@@ -75,11 +77,18 @@ public class ExposeRelay implements ExposeService.Remote {
         this.vertx = vertx;
         this.relayedPorts = Counter.builder("splitstream.exit.expose.relayed")
                 .tag("kind", "port")
-                .description("Public connections (port) and route requests (route) relayed to the agent's replica")
+                .description(
+                        "Public connections (port), route requests (route) and Hub requests (hub) relayed to the agent's replica")
                 .register(meters);
         this.relayedRoutes = Counter.builder("splitstream.exit.expose.relayed")
                 .tag("kind", "route")
-                .description("Public connections (port) and route requests (route) relayed to the agent's replica")
+                .description(
+                        "Public connections (port), route requests (route) and Hub requests (hub) relayed to the agent's replica")
+                .register(meters);
+        this.relayedHub = Counter.builder("splitstream.exit.expose.relayed")
+                .tag("kind", "hub")
+                .description(
+                        "Public connections (port), route requests (route) and Hub requests (hub) relayed to the agent's replica")
                 .register(meters);
         this.unreachable = Counter.builder("splitstream.exit.expose.relay.failures")
                 .description("Public connections and route requests whose agent's replica could not be reached")
@@ -334,9 +343,9 @@ public class ExposeRelay implements ExposeService.Remote {
     /**
      * For {@code HttpRoutes}: true when the request for {@code agent} was taken here (relayed to the agent's replica,
      * or answered 403/503); false when this replica handles it (its agent, an agent away, or a request another
-     * replica relayed here).
+     * replica relayed here). {@code hub}: a Hub request (counted as such).
      */
-    public boolean route(RoutingContext ctx, String agent) {
+    public boolean route(RoutingContext ctx, String agent, boolean hub) {
         if (!legs.enabled()) {
             return false;
         }
@@ -354,8 +363,33 @@ public class ExposeRelay implements ExposeService.Remote {
         if (owner.isEmpty()) {
             return false;
         }
+        forward(ctx, owner.get(), inbound.clientAddress(), hub);
+        return true;
+    }
+
+    /**
+     * For {@code HttpRoutes}: a route or Hub request that waited here for {@code agent}, which is back on replica
+     * {@code owner}, goes there (relayed like any request for an agent served elsewhere). A request another replica
+     * relayed here goes on too: it was waiting here, so it never reached the agent, and it moves only because the
+     * agent did (at most once per move, within the queue timeout).
+     */
+    public void follow(RoutingContext ctx, String agent, String owner, boolean hub) {
+        HttpServerRequest request = ctx.request();
+        // The relay header was checked when the request arrived (route() refuses a forged one), and may be stale by
+        // now: the client it names is taken as it is.
+        String relayedFor =
+                request.getHeader(ClusterAuth.RELAY_HEADER) == null ? null : request.getHeader(ClusterAuth.FOR_HEADER);
+        String client = relayedFor != null ? relayedFor : String.valueOf(request.remoteAddress());
+        LOG.infof(
+                "%s request %s waiting for agent %s follows it to replica %s",
+                hub ? "Hub" : "route", request.method(), agent, owner);
+        forward(ctx, owner, client, hub);
+    }
+
+    private void forward(RoutingContext ctx, String owner, String client, boolean hub) {
+        HttpServerRequest request = ctx.request();
         Context context = vertx.getOrCreateContext();
-        registry.replica(owner.get())
+        registry.replica(owner)
                 .onComplete(ar -> context.runOnContext(v -> {
                     OwnerLookup found =
                             ar.succeeded() ? ar.result() : OwnerLookup.unavailable(String.valueOf(ar.cause()));
@@ -366,10 +400,9 @@ public class ExposeRelay implements ExposeService.Remote {
                                 ctx.response(), 503, "the replica serving this route is unreachable now; retry later");
                         return;
                     }
-                    relayedRoutes.increment();
-                    legs.forward(ctx, found.url(), inbound.clientAddress());
+                    (hub ? relayedHub : relayedRoutes).increment();
+                    legs.forward(ctx, found.url(), client);
                 }));
-        return true;
     }
 
     private NetClient client(boolean tls) {

@@ -257,7 +257,8 @@ public class HttpRoutes {
                 passwordChecked = true;
             }
         }
-        if (relay.route(ctx, agent.name())) {
+        boolean hubRequest = via == RequestLog.Via.HUB;
+        if (relay.route(ctx, agent.name(), hubRequest)) {
             return; // the agent's session is on another replica: relayed there (which checks the password again)
         }
         active.incrementAndGet();
@@ -274,6 +275,11 @@ public class HttpRoutes {
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
                     record(agent.name(), service, via, method, path, status, nanos, in, out);
                 });
+        exchange.onFollow(owner -> {
+            // waited here for the agent, which came back on another replica: the request goes there, as it is
+            active.decrementAndGet();
+            relay.follow(ctx, agent.name(), owner, hubRequest);
+        });
         if (passwordChecked) {
             exchange.withoutAuthorization(); // the route's own password is not the service's business
         }
@@ -402,7 +408,7 @@ public class HttpRoutes {
                 methodNotAllowed(ctx);
                 return;
             }
-            if (relay.route(ctx, agent.get().name())) {
+            if (relay.route(ctx, agent.get().name(), true)) {
                 return; // the agent's session is on another replica: only that one can release it (and its row)
             }
             boolean released = expose.release(agent.get().name(), null);

@@ -133,6 +133,8 @@ final class RouteExchange {
     private final String agent;
     private final String service;
     private boolean dropAuthorization;
+    /** Where a request that waited for its agent goes when the agent came back on another replica (null: nowhere). */
+    private java.util.function.Consumer<String> follower;
 
     // Owned by the HTTP thread. The codec is the serving connection's (useConnection).
     private EmbeddedChannel encoder;
@@ -229,6 +231,37 @@ final class RouteExchange {
 
     boolean isUpgrade() {
         return upgrade;
+    }
+
+    /**
+     * With replicas: {@code follower} takes this request over (relays it to the replica named) if its agent comes back
+     * on another replica while the request waits for it.
+     */
+    void onFollow(java.util.function.Consumer<String> follower) {
+        this.follower = follower;
+    }
+
+    /**
+     * The stream {@code c} waited for the agent, which is back on replica {@code owner}: nothing of the request went to
+     * the agent (its body is unread; a head sent on a reused connection that died was never answered), so the whole
+     * request is handed to the follower, which relays it there. This exchange is over without an answer of its own.
+     * Always hops to the HTTP thread, never runs in the caller (which may hold the expose service's lock).
+     */
+    void follow(ServiceConnection c, String owner) {
+        httpContext.runOnContext(v -> guarded(() -> {
+            if (c != conn || finished || clientGone) {
+                return;
+            }
+            if (follower == null || bytesIn > 0 || responseStarted || continueSent || upgraded) {
+                fail(hub ? 503 : 504, "the agent came back on another replica after this request had started here");
+                return;
+            }
+            finished = true;
+            completed = true;
+            conn = null;
+            c.releaseCodec();
+            follower.accept(owner);
+        }));
     }
 
     /** The pool hands this request {@code c} (HTTP thread). */

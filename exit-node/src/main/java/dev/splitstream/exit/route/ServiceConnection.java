@@ -26,7 +26,7 @@ import org.jboss.logging.Logger;
  * {@link #bind} (one hop to the session's thread instead of three), and the release is queued on the session's
  * thread before the connection goes back to the pool, so the next {@code bind} always runs after it.
  */
-final class ServiceConnection implements StreamEndpoint {
+final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.expose.ExposeService.Follower {
     private static final Logger LOG = Logger.getLogger(ServiceConnection.class);
 
     private final RoutePool pool;
@@ -89,6 +89,19 @@ final class ServiceConnection implements StreamEndpoint {
         RouteExchange ex = current;
         if (ex != null) {
             ex.openFailed(this, code, message);
+        }
+    }
+
+    /**
+     * With replicas: this new stream was waiting for an agent that came back on another replica. It never opened, so
+     * its exchange has sent nothing to the agent and goes there instead ({@link RouteExchange#follow}).
+     */
+    @Override
+    public void follow(String owner) {
+        broken = true;
+        RouteExchange ex = current;
+        if (ex != null) {
+            ex.follow(this, owner);
         }
     }
 

@@ -117,8 +117,9 @@ class PostgresRegistryTest {
 
     @Test
     void flywayCreatedTheSchemaAndEveryEntityRoundTrips() throws Exception {
-        assertThat(count("SELECT count(*) FROM flyway_schema_history WHERE version IN ('1', '2', '3') AND success"))
-                .isEqualTo(3);
+        assertThat(count(
+                        "SELECT count(*) FROM flyway_schema_history WHERE version IN ('1', '2', '3', '4') AND success"))
+                .isEqualTo(4);
         // V3 dropped the table nothing used: an agent's name is held by its live row in agents
         assertThat(count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'name_leases'"))
                 .isZero();
@@ -227,6 +228,82 @@ class PostgresRegistryTest {
         assertThat(gone.kind()).isEqualTo(OwnerLookup.Kind.UNKNOWN);
         assertThat(gone.detail()).contains("owned by replica other, which is offline");
         assertThat(lookup("ffeeddccbbaa99887766554433221100").kind()).isEqualTo(OwnerLookup.Kind.UNKNOWN);
+    }
+
+    /**
+     * A session row written late (its owner's batched write took longer than any fixed retry) is waited for: the
+     * look-up asks the other replicas to flush and reads again until every live one's flush watermark has passed its
+     * start. Replica {@code late} is played here in SQL, as a replica with a slow database would write: the row and
+     * the watermark in one transaction, 2 s after the look-up began (the old fixed retry gave up after 1.5 s).
+     */
+    @Test
+    void aSessionRowWrittenLateIsFoundOnceItsReplicasWatermarkPassesTheLookUp() throws Exception {
+        String id = "0123456789abcdef0123456789abcdef";
+        // live for the whole test (a heartbeat ahead of now), its watermark a minute behind
+        exec("INSERT INTO replicas (id, url, started_at, heartbeat, flushed_through) VALUES ('late',"
+                + " 'http://127.0.0.1:9', now(), now() + interval '1 minute', now() - interval '1 minute')"
+                + " ON CONFLICT (id) DO UPDATE SET heartbeat = EXCLUDED.heartbeat,"
+                + " flushed_through = EXCLUDED.flushed_through, stopped_at = NULL");
+        try (Connection listening = dataSource.getConnection()) {
+            try (Statement st = listening.createStatement()) {
+                st.execute("LISTEN splitstream_registry");
+            }
+            org.postgresql.PGConnection pg = listening.unwrap(org.postgresql.PGConnection.class);
+            List<String> notes = new ArrayList<>();
+            java.util.concurrent.CompletableFuture<OwnerLookup> pending =
+                    registry.ownerOf(id).toCompletionStage().toCompletableFuture();
+            await("the look-up asks the other replicas to flush")
+                    .atMost(10, TimeUnit.SECONDS)
+                    .until(() -> {
+                        for (org.postgresql.PGNotification n : pg.getNotifications(100)) {
+                            notes.add(n.getParameter());
+                        }
+                        return notes.contains("flush test-replica");
+                    });
+            await("the look-up waits while replica late lags")
+                    .during(java.time.Duration.ofSeconds(2))
+                    .atMost(java.time.Duration.ofSeconds(5))
+                    .until(() -> !pending.isDone());
+            try (Connection c = dataSource.getConnection()) {
+                c.setAutoCommit(false);
+                try (Statement st = c.createStatement()) {
+                    st.execute("UPDATE replicas SET flushed_through = now() WHERE id = 'late'");
+                    st.execute("INSERT INTO sessions (id, token_id, owner_replica, transport, created_at, last_seen)"
+                            + " VALUES ('" + id + "', 'x', 'late', 'websocket', now(), now())");
+                }
+                c.commit();
+            }
+            OwnerLookup found = pending.get(10, TimeUnit.SECONDS);
+            assertThat(found.kind()).isEqualTo(OwnerLookup.Kind.OWNER);
+            assertThat(found.replicaId()).isEqualTo("late");
+
+            // A session nobody has: once late's watermark is past the look-up, it is unknown without further wait.
+            exec("UPDATE replicas SET flushed_through = now() + interval '1 minute' WHERE id = 'late'");
+            long started = System.nanoTime();
+            OwnerLookup unknown = lookup("fedcba9876543210fedcba9876543210");
+            assertThat(unknown.kind()).isEqualTo(OwnerLookup.Kind.UNKNOWN);
+            assertThat(unknown.detail()).contains("no session");
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started))
+                    .as("no wait for a replica that flushed past the look-up")
+                    .isLessThan(1500);
+
+            // A replica that never writes (live, watermark stuck): the look-up gives up after replica-offline-after
+            // (2 s here) plus 5 s, saying which replica lags, and the leg is refused for a retry (GOING_AWAY).
+            exec("UPDATE replicas SET flushed_through = now() - interval '1 minute' WHERE id = 'late'");
+            started = System.nanoTime();
+            OwnerLookup stuck = registry.ownerOf("00000000000000000000000000000abc")
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS);
+            assertThat(stuck.kind()).isEqualTo(OwnerLookup.Kind.UNAVAILABLE);
+            assertThat(stuck.detail())
+                    .contains("replica(s) late did not write their sessions up to this look-up within 7000 ms");
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started))
+                    .isGreaterThanOrEqualTo(7000);
+        } finally {
+            exec("UPDATE replicas SET heartbeat = now() - interval '1 hour' WHERE id = 'late'");
+            exec("DELETE FROM sessions WHERE id = '" + id + "'");
+        }
     }
 
     /** The value of an unlabelled meter on the management port, as Prometheus text shows it. */
