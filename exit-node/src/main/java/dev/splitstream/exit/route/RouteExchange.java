@@ -243,8 +243,8 @@ final class RouteExchange {
 
     /**
      * The stream {@code c} waited for the agent, which is back on replica {@code owner}: nothing of the request went to
-     * the agent (its body is unread; a head sent on a reused connection that died was never answered), so the whole
-     * request is handed to the follower, which relays it there. This exchange is over without an answer of its own.
+     * the agent (its body is unread, or it had none and was read to its end; a head sent on a reused connection that
+     * died was never answered), so the whole request is handed to the follower, which relays it there. This exchange is over without an answer of its own.
      * Always hops to the HTTP thread, never runs in the caller (which may hold the expose service's lock).
      */
     void follow(ServiceConnection c, String owner) {
