@@ -501,10 +501,9 @@ class RoutesE2E {
             assertThat(seen.toString()).startsWith("HTTP/1.1 200").contains("text/event-stream");
             assertThat(events).as(seen.toString()).isEqualTo(3);
             figure("SSE through a route: event lags " + lags + " ms");
-            // each event arrives as it is sent (the service waits 1 s between them), not at the end: the bar is
-            // 100 ms (the median here; a single event may meet a busy shared machine)
-            assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(500));
-            assertThat(lags.stream().sorted().toList().get(lags.size() / 2)).isLessThan(100);
+            // each event arrives as it is sent (the service waits 1 s between them), not at the end, within the issue's
+            // bar of 100 ms: 18 runs on the shared 2-core machine (soaks and builds alongside) saw at most 39 ms
+            assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(100));
         }
     }
 
