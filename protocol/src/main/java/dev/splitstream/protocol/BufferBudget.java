@@ -18,7 +18,7 @@ import java.util.Set;
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
  * <p>Bound, by construction: the bytes held never exceed {@code 2 * limit}. Callers read at most {@code share} bytes
- * at a time, and only while their lease is <em>armed</em>: from its opening, or since {@link Lease#whenMayTake} ran its
+ * at a time (or what {@link Lease#readSize} allowed, its excess over the share counted in {@code exposure} until charged), and only while their lease is <em>armed</em>: from its opening, or since {@link Lease#whenMayTake} ran its
  * callback, until {@link Lease#charge} or {@link Lease#mayTake()} returned false (the caller stops reading at once). The
  * budget counts the most each armed lease's next read can add ({@code exposure}: every lease's bytes beyond its share,
  * with one more read of a share for an armed one), and keeps {@code shares + exposure <= 2 * limit} at every step:
@@ -364,6 +364,9 @@ public final class BufferBudget {
         /** The caller may read (at most a share at once): counted in {@link #exposure} (class comment). */
         private boolean armed = true;
 
+        /** Beyond the share, what the next read may take ({@link #readSize}): counted in {@link #exposure} while armed. */
+        private long readAhead;
+
         private final Object source;
 
         private Lease(long now, Object source) {
@@ -397,16 +400,26 @@ public final class BufferBudget {
 
         /** What this lease counts in {@link #exposure} with {@code bytes} held and armed or not. */
         private long exposed(long bytes, boolean reading) {
-            return over(bytes + (reading ? share : 0));
+            return over(bytes + (reading ? share + readAhead : 0));
         }
 
         /** Moves to {@code bytes} held and {@code reading} armed or not, keeping the budget's sums. */
         private void set(long bytes, boolean reading) {
+            long before = exposed(mine, armed);
             held += bytes - mine;
             borrowed += over(bytes) - over(mine);
-            exposure += exposed(bytes, reading) - exposed(mine, armed);
             mine = bytes;
             armed = reading;
+            if (!reading) {
+                readAhead = 0;
+            }
+            exposure += exposed(mine, armed) - before;
+        }
+
+        private void setReadAhead(long bytes) {
+            long before = exposed(mine, armed);
+            readAhead = bytes;
+            exposure += exposed(mine, armed) - before;
         }
 
         private void add(long n) {
@@ -421,8 +434,8 @@ public final class BufferBudget {
             if (closed) {
                 return false;
             }
-            long extra = exposed(mine, true) - exposed(mine, armed);
-            return exposed(mine, true) == over(mine) || reserved + exposure + extra <= limit;
+            long extra = over(mine + share) - exposed(mine, armed);
+            return over(mine + share) == over(mine) || reserved + exposure + extra <= limit;
         }
 
         /** Arms the lease if its next read fits, disarms it otherwise (the caller stops reading): whether it may read. */
@@ -447,7 +460,27 @@ public final class BufferBudget {
                     return false;
                 }
                 add(n);
+                setReadAhead(0);
                 return armLocked();
+            }
+        }
+
+        /**
+         * The most the caller should read from its socket at once, between the share and {@code max}: more than the
+         * share only while the lease is armed and the budget's headroom below its limit ({@code limit - shares -
+         * exposure}) covers the difference, which is counted in {@code exposure} until the read is charged, so the bound
+         * of the class comment holds for any number of threads. A bulk stream then reads in large chunks (fewer system
+         * calls, frames and seals per byte) while the budget has room, and one share at a time when it has little.
+         */
+        public int readSize(int max) {
+            synchronized (BufferBudget.this) {
+                if (closed || !armed || max <= share) {
+                    return share;
+                }
+                setReadAhead(0);
+                long extra = Math.max(0, Math.min(max - share, limit - reserved - exposure));
+                setReadAhead(extra);
+                return (int) (share + extra);
             }
         }
 

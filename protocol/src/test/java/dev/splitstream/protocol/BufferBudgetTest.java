@@ -39,6 +39,51 @@ class BufferBudgetTest {
     }
 
     @Test
+    void readsAreLargeOnlyWhileTheHeadroomBelowTheLimitCoversThem() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease bulk = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
+        int max = 4 * SHARE;
+        assertThat(bulk.readSize(max)).as("6 shares of headroom").isEqualTo(max);
+        assertThat(bulk.charge(max)).isTrue();
+        assertThat(bulk.readSize(max)).as("2 shares of headroom left").isEqualTo(3 * SHARE);
+        assertThat(other.readSize(max))
+                .as("the headroom is counted for bulk's next read until it is charged")
+                .isEqualTo(SHARE);
+        assertThat(bulk.charge(3L * SHARE)).isFalse();
+        assertThat(budget.held()).isEqualTo(7L * SHARE).isLessThanOrEqualTo(2 * budget.limit());
+        assertThat(bulk.readSize(max))
+                .as("not armed: a share, as the bound allows")
+                .isEqualTo(SHARE);
+        bulk.release(7L * SHARE);
+        assertThat(bulk.mayTake()).isTrue();
+        assertThat(bulk.readSize(max)).isEqualTo(max);
+        assertThat(bulk.readSize(SHARE / 2)).as("never below the share").isEqualTo(SHARE);
+    }
+
+    @Test
+    void largeReadsOfManyLeasesKeepTheBound() {
+        BufferBudget budget = new BufferBudget(64L * SHARE, SHARE);
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            leases.add(budget.tryOpen());
+        }
+        Random random = new Random(7);
+        for (int step = 0; step < 20_000; step++) {
+            BufferBudget.Lease lease = leases.get(random.nextInt(leases.size()));
+            if (random.nextInt(3) == 0) {
+                lease.release(random.nextInt(4 * SHARE));
+                lease.mayTake();
+            } else if (lease.mayTake()) {
+                int size = lease.readSize(4 * SHARE);
+                assertThat(size).isBetween(SHARE, 4 * SHARE);
+                lease.charge(1 + random.nextInt(size));
+            }
+            assertThat(budget.held()).isLessThanOrEqualTo(2 * budget.limit());
+        }
+    }
+
+    @Test
     void aStreamHoldingNothingMayReadItsShareWhenOthersSpentThePool() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
         BufferBudget.Lease hog = budget.tryOpen();
