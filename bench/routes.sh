@@ -5,7 +5,7 @@
 # Bounded: about a minute. Not a test: numbers depend on the machine and its load. Also prints what the agent was
 # told (ROUTE_LOG reports sent and left out, request lines logged).
 #
-#   bench/routes.sh                      # BENCH_SECONDS=8 per run, BENCH_CONNECTIONS=16
+#   bench/routes.sh                      # BENCH_SECONDS=8 per run, BENCH_CONNECTIONS=16, BENCH_WARMUP=10 (route, s)
 #   BENCH_JFR_DIR=/tmp/jfr bench/routes.sh   # a JFR profile of each node (exit.jfr, agent.jfr)
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
@@ -13,6 +13,7 @@ cd "$ROOT"
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 CONNS=${BENCH_CONNECTIONS:-16}
+WARMUP=${BENCH_WARMUP:-10}
 . "$ROOT/scripts/jvm-opts.sh"
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
@@ -136,8 +137,10 @@ run_wrk() {
   printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "${errs:-none}"
 }
 
-log "warm-up"
-wrk -t2 -c"$CONNS" -d3s -H "X-Token: $ROUTE" "http://127.0.0.1:$EXIT_HTTP/1k.bin" >/dev/null
+# The nodes' JIT needs several seconds of full load before the route path is compiled: with 3 s of warm-up on a loaded
+# machine (load ~30, during a soak) the route measured 196 req/s where a warmer pair of the same build did 2,000-4,600.
+log "warm-up (${WARMUP}s)"
+wrk -t2 -c"$CONNS" -d"${WARMUP}s" -H "X-Token: $ROUTE" "http://127.0.0.1:$EXIT_HTTP/1k.bin" >/dev/null
 declare -A R
 for name in direct nginx route; do
   case $name in
