@@ -69,6 +69,12 @@ def string(b):
 route_log_body = struct.pack(">BHIQQQ", 1, 200, 0, 3100, 0, 1234) + string(b"web") + string(b"GET") + string(b"/index.html")
 route_log = header(2, 0x22, 0, 0, 0, len(route_log_body)) + route_log_body
 
+# Section 3: ROUTE_LOGS (unencrypted here) carrying that report and a second one: service "web", via HOST, POST /api,
+# 201, 850 us, 12 bytes in, 2 bytes out, 3 requests skipped before it
+second_body = struct.pack(">BHIQQQ", 2, 201, 3, 850, 12, 2) + string(b"web") + string(b"POST") + string(b"/api")
+route_logs_body = struct.pack(">H", 2) + route_log_body + second_body
+route_logs = header(2, 0x23, 0, 0, 0, len(route_logs_body)) + route_logs_body
+
 for name, value in [
     ("HELLO", hello),
     ("CHALLENGE", challenge),
@@ -82,5 +88,6 @@ for name, value in [
     ("SEALED DATA", sealed_data),
     ("SEALED PING", sealed_ping),
     ("ROUTE_LOG", route_log),
+    ("ROUTE_LOGS", route_logs),
 ]:
     print(f"{name:12} {value.hex()}")

@@ -35,5 +35,13 @@ public final class Capabilities {
      */
     public static final int ROUTE_LOG = 16;
 
+    /**
+     * Batched request log: with {@link #ROUTE_LOG} also agreed, the server sends its reports as {@link Frame.RouteLogs}
+     * (up to {@link Frame.RouteLogs#MAX_REPORTS} a frame) instead of one ROUTE_LOG each, so one frame (one seal, one
+     * WebSocket message) carries many requests and the rate bound can cover a busy route. Without it ROUTE_LOGS is
+     * never sent; received anyway, it is a {@code PROTOCOL_ERROR}.
+     */
+    public static final int ROUTE_LOG_BATCH = 32;
+
     private Capabilities() {}
 }

@@ -27,7 +27,8 @@ public sealed interface Frame
                 Frame.Close,
                 Frame.Expose,
                 Frame.ExposeResult,
-                Frame.RouteLog {
+                Frame.RouteLog,
+                Frame.RouteLogs {
 
     /** The type code written on the wire. */
     FrameType type();
@@ -381,6 +382,27 @@ public sealed interface Frame
         @Override
         public FrameType type() {
             return FrameType.ROUTE_LOG;
+        }
+    }
+
+    /**
+     * Several {@link RouteLog} reports in one frame (informational, unnumbered; server to client, only with
+     * {@link Capabilities#ROUTE_LOG_BATCH}), in the order the requests completed. Each report's {@code skipped} counts
+     * the requests left out just before it.
+     *
+     * @param reports 1..{@link #MAX_REPORTS} reports
+     */
+    record RouteLogs(java.util.List<RouteLog> reports) implements Frame {
+        /** Most reports in one frame: at most about 24 KiB of body, well under the smallest payload limit. */
+        public static final int MAX_REPORTS = 64;
+
+        public RouteLogs {
+            reports = java.util.List.copyOf(reports);
+        }
+
+        @Override
+        public FrameType type() {
+            return FrameType.ROUTE_LOGS;
         }
     }
 

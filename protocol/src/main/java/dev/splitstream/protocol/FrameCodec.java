@@ -203,11 +203,19 @@ public final class FrameCodec {
                 }
                 yield n;
             }
-            case ROUTE_LOG -> {
-                Frame.RouteLog r = (Frame.RouteLog) frame;
-                yield ROUTE_LOG_FIXED + utf8Length(r.service()) + utf8Length(r.method()) + utf8Length(r.path());
+            case ROUTE_LOG -> routeLogLength((Frame.RouteLog) frame);
+            case ROUTE_LOGS -> {
+                int n = 2;
+                for (Frame.RouteLog r : ((Frame.RouteLogs) frame).reports()) {
+                    n += routeLogLength(r);
+                }
+                yield n;
             }
         };
+    }
+
+    private static int routeLogLength(Frame.RouteLog r) {
+        return ROUTE_LOG_FIXED + utf8Length(r.service()) + utf8Length(r.method()) + utf8Length(r.path());
     }
 
     /** The fixed part of a ROUTE_LOG body: via, status, skipped, latency, bytes in, bytes out. */
@@ -476,20 +484,32 @@ public final class FrameCodec {
                     putString(out, g.detail());
                 }
             }
-            case ROUTE_LOG -> {
-                Frame.RouteLog r = (Frame.RouteLog) frame;
-                checkRouteLog(r);
-                out.put(u8(r.via().code));
-                out.putShort((short) u16(r.status()));
-                out.putInt((int) r.skipped());
-                out.putLong(r.latencyMicros());
-                out.putLong(r.bytesIn());
-                out.putLong(r.bytesOut());
-                putString(out, r.service());
-                putString(out, r.method());
-                putString(out, r.path());
+            case ROUTE_LOG -> putRouteLog(out, (Frame.RouteLog) frame);
+            case ROUTE_LOGS -> {
+                java.util.List<Frame.RouteLog> reports = ((Frame.RouteLogs) frame).reports();
+                if (reports.isEmpty() || reports.size() > Frame.RouteLogs.MAX_REPORTS) {
+                    throw new IllegalArgumentException("ROUTE_LOGS holds " + reports.size() + " reports, 1.."
+                            + Frame.RouteLogs.MAX_REPORTS + " allowed");
+                }
+                out.putShort((short) reports.size());
+                for (Frame.RouteLog r : reports) {
+                    putRouteLog(out, r);
+                }
             }
         }
+    }
+
+    private static void putRouteLog(ByteBuffer out, Frame.RouteLog r) {
+        checkRouteLog(r);
+        out.put(u8(r.via().code));
+        out.putShort((short) u16(r.status()));
+        out.putInt((int) r.skipped());
+        out.putLong(r.latencyMicros());
+        out.putLong(r.bytesIn());
+        out.putLong(r.bytesOut());
+        putString(out, r.service());
+        putString(out, r.method());
+        putString(out, r.path());
     }
 
     /** What a sender may put in a ROUTE_LOG: exactly what {@link #decodeRouteLog} accepts. */
@@ -717,6 +737,7 @@ public final class FrameCodec {
                     case EXPOSE -> 5;
                     case EXPOSE_RESULT -> 2;
                     case ROUTE_LOG -> ROUTE_LOG_FIXED + 3 * 3;
+                    case ROUTE_LOGS -> 2 + ROUTE_LOG_FIXED + 3 * 3;
                     default -> 0;
                 };
         if (bodyLength < minimum) {
@@ -861,6 +882,8 @@ public final class FrameCodec {
                 return decodeExposeResult(body);
             case ROUTE_LOG:
                 return decodeRouteLog(body);
+            case ROUTE_LOGS:
+                return decodeRouteLogs(body);
             default:
                 throw new ProtocolException("unknown frame type " + type);
         }
@@ -950,6 +973,22 @@ public final class FrameCodec {
             grants.add(new Frame.Grant(name, status == 0, port, detail));
         }
         return new Frame.ExposeResult(java.util.List.copyOf(grants));
+    }
+
+    private Frame.RouteLogs decodeRouteLogs(ByteBuffer body) throws ProtocolException {
+        int count = body.getShort() & 0xFFFF;
+        if (count == 0 || count > Frame.RouteLogs.MAX_REPORTS) {
+            throw new ProtocolException(
+                    "ROUTE_LOGS holds " + count + " reports, 1.." + Frame.RouteLogs.MAX_REPORTS + " allowed");
+        }
+        java.util.List<Frame.RouteLog> reports = new java.util.ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            if (body.remaining() < ROUTE_LOG_FIXED + 3 * 2) {
+                throw new ProtocolException("ROUTE_LOGS report " + i + " is truncated");
+            }
+            reports.add(decodeRouteLog(body));
+        }
+        return new Frame.RouteLogs(reports);
     }
 
     private Frame.RouteLog decodeRouteLog(ByteBuffer body) throws ProtocolException {

@@ -36,7 +36,12 @@ public enum FrameType {
      * One HTTP request through a route to an agent's service, reported to the agent (unnumbered, informational; server
      * to client, only with the ROUTE_LOG capability).
      */
-    ROUTE_LOG(0x22);
+    ROUTE_LOG(0x22),
+    /**
+     * Several ROUTE_LOG reports in one frame (unnumbered, informational; server to client, only with the
+     * ROUTE_LOG_BATCH capability).
+     */
+    ROUTE_LOGS(0x23);
 
     /** Wire code. */
     public final int code;

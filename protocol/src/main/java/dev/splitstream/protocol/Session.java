@@ -254,6 +254,18 @@ public final class Session {
                 }
                 listener.onRouteLog((Frame.RouteLog) frame);
             }
+            case ROUTE_LOGS -> {
+                if (role != Role.CLIENT) {
+                    throw new ProtocolException("ROUTE_LOGS sent to a server");
+                }
+                int both = Capabilities.ROUTE_LOG | Capabilities.ROUTE_LOG_BATCH;
+                if ((established.capabilities() & both) != both) {
+                    throw new ProtocolException("ROUTE_LOGS received but the capability was not agreed");
+                }
+                for (Frame.RouteLog r : ((Frame.RouteLogs) frame).reports()) {
+                    listener.onRouteLog(r);
+                }
+            }
             case CLOSE -> {
                 Frame.Close c = (Frame.Close) frame;
                 shutdown(c.code(), c.message(), false);
@@ -501,10 +513,24 @@ public final class Session {
      * @throws IllegalStateException on a client session (only servers report requests)
      */
     public Offer offerRouteLog(Frame.RouteLog report) {
+        return offerReport(report, Capabilities.ROUTE_LOG);
+    }
+
+    /**
+     * Server side: sends several reports in one {@link Frame.RouteLogs} now, under the same conditions as
+     * {@link #offerRouteLog}, if the peer also agreed to {@link Capabilities#ROUTE_LOG_BATCH}.
+     *
+     * @throws IllegalStateException on a client session (only servers report requests)
+     */
+    public Offer offerRouteLogs(Frame.RouteLogs reports) {
+        return offerReport(reports, Capabilities.ROUTE_LOG | Capabilities.ROUTE_LOG_BATCH);
+    }
+
+    private Offer offerReport(Frame report, int capabilities) {
         if (role != Role.SERVER) {
-            throw new IllegalStateException("only a server sends ROUTE_LOG");
+            throw new IllegalStateException("only a server sends " + report.type());
         }
-        if ((established.capabilities() & Capabilities.ROUTE_LOG) == 0) {
+        if ((established.capabilities() & capabilities) != capabilities) {
             return Offer.NOT_AGREED;
         }
         if (sink == null || closed) {

@@ -18,9 +18,13 @@ class FramePropertyTest {
     private final FrameCodec codec = new FrameCodec(Limits.defaults());
 
     static Frame randomFrame(Random r) {
+        return randomFrame(r, FrameType.values()[r.nextInt(FrameType.values().length)]);
+    }
+
+    static Frame randomFrame(Random r, FrameType type) {
         int stream = 1 + r.nextInt(Integer.MAX_VALUE - 1);
         long seq = 1 + (r.nextLong() & Long.MAX_VALUE) % Long.MAX_VALUE;
-        return switch (FrameType.values()[r.nextInt(FrameType.values().length)]) {
+        return switch (type) {
             case HELLO -> {
                 Frame.Intent intent = Frame.Intent.values()[r.nextInt(4)];
                 int min = 1 + r.nextInt(200);
@@ -75,6 +79,13 @@ class FramePropertyTest {
                     grants.add(new Frame.Grant("s" + i, r.nextBoolean(), r.nextInt(65536), randomString(r, 300)));
                 }
                 yield new Frame.ExposeResult(grants);
+            }
+            case ROUTE_LOGS -> {
+                List<Frame.RouteLog> reports = new ArrayList<>();
+                for (int i = 1 + r.nextInt(Frame.RouteLogs.MAX_REPORTS); i > 0; i--) {
+                    reports.add((Frame.RouteLog) randomFrame(r, FrameType.ROUTE_LOG));
+                }
+                yield new Frame.RouteLogs(reports);
             }
             case ROUTE_LOG ->
                 new Frame.RouteLog(

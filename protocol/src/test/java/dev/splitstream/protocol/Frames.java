@@ -63,6 +63,9 @@ final class Frames {
                         Long.MAX_VALUE,
                         Long.MAX_VALUE,
                         0,
-                        Frame.RouteLog.MAX_SKIPPED));
+                        Frame.RouteLog.MAX_SKIPPED),
+                new Frame.RouteLogs(List.of(
+                        new Frame.RouteLog("web", Frame.RouteVia.TOKEN, "GET", "/a", 200, 900, 0, 1_024, 0),
+                        new Frame.RouteLog("web", Frame.RouteVia.HOST, "POST", "/b", 0, 12, 5, 0, 7))));
     }
 }

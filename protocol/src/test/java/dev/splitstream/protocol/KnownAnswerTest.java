@@ -9,6 +9,7 @@ import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
@@ -134,5 +135,23 @@ class KnownAnswerTest {
                 + "0003" + "776562" + "0003" + "474554" + "000b" + "2f696e6465782e68746d6c"; // web GET /index.html
         assertThat(hex(codec.encode(report))).isEqualTo(wire);
         assertThat(codec.decodeMessage(ByteBuffer.wrap(HEX.parseHex(wire)))).isEqualTo(report);
+    }
+
+    /** Section 3's ROUTE_LOGS example (the ROUTE_LOG above and a second report), unsealed; also known_answer.py's. */
+    @Test
+    void routeLogsMatchesTheDocumentedExample() throws Exception {
+        FrameCodec codec = new FrameCodec(Limits.defaults());
+        Frame.RouteLogs batch = new Frame.RouteLogs(List.of(
+                new Frame.RouteLog("web", Frame.RouteVia.TOKEN, "GET", "/index.html", 200, 3100, 0, 1234, 0),
+                new Frame.RouteLog("web", Frame.RouteVia.HOST, "POST", "/api", 201, 850, 12, 2, 3)));
+        String wire = "0223000000000000000000000000000000000068" // v2 ROUTE_LOGS (0x23), unnumbered, 104-byte body
+                + "0002" // two reports
+                + "01" + "00c8" + "00000000" + "0000000000000c1c" + "0000000000000000" + "00000000000004d2"
+                + "0003" + "776562" + "0003" + "474554" + "000b" + "2f696e6465782e68746d6c" // the ROUTE_LOG body above
+                + "02" + "00c9" + "00000003" // via HOST, status 201, 3 skipped before it
+                + "0000000000000352" + "000000000000000c" + "0000000000000002" // 850 us, 12 bytes in, 2 out
+                + "0003" + "776562" + "0004" + "504f5354" + "0004" + "2f617069"; // web POST /api
+        assertThat(hex(codec.encode(batch))).isEqualTo(wire);
+        assertThat(codec.decodeMessage(ByteBuffer.wrap(HEX.parseHex(wire)))).isEqualTo(batch);
     }
 }

@@ -221,4 +221,105 @@ class RouteLogTest {
         deliverAll(link);
         assertThat(agent.reports).extracting(Frame.RouteLog::path).containsExactly("/before", "/after");
     }
+
+    // ------------------------------------------------------------------ batches (ROUTE_LOGS)
+
+    private static final int BATCHED = Capabilities.EXPOSE | Capabilities.ROUTE_LOG | Capabilities.ROUTE_LOG_BATCH;
+
+    @Test
+    void anAgreedBatchReachesTheAgentReportByReportInOrder() throws Exception {
+        Link link = link(BATCHED);
+        List<Frame.RouteLog> reports = new ArrayList<>();
+        for (int i = 0; i < Frame.RouteLogs.MAX_REPORTS; i++) {
+            reports.add(report("/r" + i));
+        }
+        int before = link.sentByServer.size();
+        assertThat(link.server.offerRouteLogs(new Frame.RouteLogs(reports))).isEqualTo(Session.Offer.SENT);
+        assertThat(link.sentByServer).hasSize(before + 1); // one frame for all of them
+        deliverAll(link);
+        assertThat(agent.reports).isEqualTo(reports);
+        assertThat(link.server.lastSentSeq()).isZero();
+    }
+
+    @Test
+    void aBatchNeedsBothCapabilities() throws Exception {
+        Link link = link(Capabilities.EXPOSE | Capabilities.ROUTE_LOG);
+        Frame.RouteLogs batch = new Frame.RouteLogs(List.of(report("/")));
+        assertThat(link.server.offerRouteLogs(batch)).isEqualTo(Session.Offer.NOT_AGREED);
+        assertThat(link.server.offerRouteLog(report("/single"))).isEqualTo(Session.Offer.SENT);
+        assertThatThrownBy(() -> link.client.receive(batch))
+                .isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("ROUTE_LOGS received but the capability was not agreed");
+        assertThat(link.client.isClosed()).isTrue();
+    }
+
+    @Test
+    void onlyServersSendBatches() throws Exception {
+        Link link = link(BATCHED);
+        Frame.RouteLogs batch = new Frame.RouteLogs(List.of(report("/")));
+        assertThatThrownBy(() -> link.client.offerRouteLogs(batch)).isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> link.server.receive(batch))
+                .isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("ROUTE_LOGS sent to a server");
+    }
+
+    @Test
+    void encoderRefusesAnEmptyOrOversizedBatch() {
+        assertThatThrownBy(() -> codec.encode(new Frame.RouteLogs(List.of())))
+                .isInstanceOf(IllegalArgumentException.class);
+        List<Frame.RouteLog> many = new ArrayList<>();
+        for (int i = 0; i <= Frame.RouteLogs.MAX_REPORTS; i++) {
+            many.add(report("/"));
+        }
+        assertThatThrownBy(() -> codec.encode(new Frame.RouteLogs(many)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("65 reports");
+        assertThatThrownBy(() -> codec.encode(new Frame.RouteLogs(List.of(report("no-slash")))))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** A ROUTE_LOGS frame claiming {@code count} reports around the given report bodies. */
+    private static byte[] rawBatch(int count, byte[]... reportBodies) {
+        int body = 2;
+        for (byte[] b : reportBodies) {
+            body += b.length;
+        }
+        ByteBuffer b = ByteBuffer.allocate(20 + body);
+        b.put((byte) 2)
+                .put((byte) 0x23)
+                .putShort((short) 0)
+                .putInt(0)
+                .putLong(0)
+                .putInt(body);
+        b.putShort((short) count);
+        for (byte[] r : reportBodies) {
+            b.put(r);
+        }
+        return b.array();
+    }
+
+    /** The body of one report as ROUTE_LOG carries it. */
+    private static byte[] reportBody(int status, String path) {
+        byte[] frame = raw(1, status, "web", "GET", path.getBytes(StandardCharsets.UTF_8));
+        return java.util.Arrays.copyOfRange(frame, 20, frame.length);
+    }
+
+    @Test
+    void decoderReadsAHandWrittenBatchAndRefusesMalformedOnes() throws Exception {
+        byte[] one = reportBody(200, "/one");
+        byte[] two = reportBody(404, "/two");
+        Frame f = codec.decodeMessage(ByteBuffer.wrap(rawBatch(2, one, two)));
+        assertThat(((Frame.RouteLogs) f).reports())
+                .extracting(Frame.RouteLog::path, Frame.RouteLog::status)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("/one", 200),
+                        org.assertj.core.groups.Tuple.tuple("/two", 404));
+        assertRejected(rawBatch(0, one)).hasMessageContaining("0 reports");
+        byte[][] many = new byte[Frame.RouteLogs.MAX_REPORTS + 1][];
+        java.util.Arrays.fill(many, one);
+        assertRejected(rawBatch(Frame.RouteLogs.MAX_REPORTS + 1, many)).hasMessageContaining("65 reports");
+        assertRejected(rawBatch(3, one, two)).hasMessageContaining("truncated");
+        assertRejected(rawBatch(1, one, two)); // bytes after the last report
+        assertRejected(rawBatch(2, one, reportBody(42, "/bad"))).hasMessageContaining("status 42");
+    }
 }

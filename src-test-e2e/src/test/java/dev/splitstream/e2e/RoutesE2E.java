@@ -345,6 +345,32 @@ class RoutesE2E {
                 .isGreaterThanOrEqualTo(3);
     }
 
+    @Test
+    @Order(2)
+    void aBurstOfRequestsIsOneAgentLineEachBecauseReportsTravelBatched() {
+        // 600 requests as fast as 8 parallel keep-alive connections go: an exit that sent one ROUTE_LOG each at most
+        // 100 a second (and an agent that logged at most 100 lines a second) logged a few hundred of them
+        String nonce = Tunnel.newToken().substring(0, 10);
+        int n = 600;
+        String codes = curl(
+                        "-Z",
+                        "--parallel-max",
+                        "8",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\n",
+                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/burst-" + nonce + "-[1-" + n + "].txt")
+                .assertSuccess()
+                .output();
+        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+        List<String> lines = agent.awaitLogCount("/burst-" + nonce + "-", n, WAIT);
+        assertThat(lines).hasSize(n).allSatisfy(l -> assertThat(l).contains("[web] GET /burst-" + nonce + "-"));
+        assertThat(agent.linesContaining("/burst-" + nonce + "-1.txt 404 ")).hasSize(1);
+        assertThat(agent.linesContaining("/burst-" + nonce + "-" + n + ".txt 404 "))
+                .hasSize(1);
+    }
+
     private static JsonNode first(JsonNode log, String method, String path) {
         for (JsonNode r : log.get("requests")) {
             if (r.get("method").asText().equals(method)
@@ -475,10 +501,9 @@ class RoutesE2E {
             assertThat(seen.toString()).startsWith("HTTP/1.1 200").contains("text/event-stream");
             assertThat(events).as(seen.toString()).isEqualTo(3);
             figure("SSE through a route: event lags " + lags + " ms");
-            // each event arrives as it is sent (the service waits 1 s between them), not at the end: the bar is
-            // 100 ms (the median here; a single event may meet a busy shared machine)
-            assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(500));
-            assertThat(lags.stream().sorted().toList().get(lags.size() / 2)).isLessThan(100);
+            // each event arrives as it is sent (the service waits 1 s between them), not at the end, within the issue's
+            // bar of 100 ms: 18 runs on the shared 2-core machine (soaks and builds alongside) saw at most 39 ms
+            assertThat(lags).allSatisfy(lag -> assertThat(lag).isLessThan(100));
         }
     }
 

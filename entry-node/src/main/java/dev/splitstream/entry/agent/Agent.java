@@ -152,7 +152,7 @@ public final class Agent {
         }
         String line = requestLine(report, routeToken);
         metrics.routeRequests().record(report, line);
-        REQUESTS.log(report.service(), "%s", line);
+        REQUESTS.log(report.service(), line); // no arguments: written as it is, never parsed as a format
         if (report.skipped() > 0) {
             REQUESTS.log(
                     "skipped",
@@ -165,9 +165,14 @@ public final class Agent {
     public static final String REQUESTS_LOGGER = "dev.splitstream.entry.requests";
 
     private static final Logger REQUESTS_LOG = Logger.getLogger(REQUESTS_LOGGER);
-    /** At most 100 lines a second per service, whatever the exit sends (it sends at most that). */
+    /**
+     * At most this many request lines a second per service, whatever the exit sends: the exit's own bound for batched
+     * reports (ROUTE_LOGS), so every request it reports is one line; 100 a second for an exit that sends them one by one.
+     */
+    static final int REQUEST_LINES_PER_SECOND = 20_000;
+
     private static final RateLimitedLog REQUESTS =
-            new RateLimitedLog(REQUESTS_LOG::info, 100, Duration.ofSeconds(1), System::nanoTime);
+            new RateLimitedLog(REQUESTS_LOG::info, REQUEST_LINES_PER_SECOND, Duration.ofSeconds(1), System::nanoTime);
 
     private static final RateLimitedLog REFUSED_REPORTS = RateLimitedLog.of(LOG::warn);
 
@@ -204,16 +209,29 @@ public final class Agent {
         if (micros < 1000) {
             return micros + " us";
         }
+        // what "%.1f ms" and "%.2f s" print (half up), without a Formatter per request line
         if (micros < 1_000_000) {
-            return String.format(java.util.Locale.ROOT, "%.1f ms", micros / 1000.0);
+            return decimal(micros / 100 + (micros % 100 >= 50 ? 1 : 0), 1) + " ms";
         }
-        return String.format(java.util.Locale.ROOT, "%.2f s", micros / 1e6);
+        return decimal(micros / 10_000 + (micros % 10_000 >= 5_000 ? 1 : 0), 2) + " s";
+    }
+
+    /** {@code scaled} / 10^{@code places} with exactly {@code places} decimals. */
+    private static String decimal(long scaled, int places) {
+        long unit = places == 1 ? 10 : 100;
+        long fraction = scaled % unit;
+        return (scaled / unit) + "." + (places == 2 && fraction < 10 ? "0" : "") + fraction;
     }
 
     /** 1023 B, 1.2 KiB, 3.4 MiB, 1.0 GiB. */
     static String bytes(long n) {
         if (n < 1024) {
             return n + " B";
+        }
+        if (n < 1L << 30) {
+            // what "%.1f KiB" / "%.1f MiB" print (half up), without a Formatter per request line
+            int shift = n < 1L << 20 ? 10 : 20;
+            return decimal((n * 10 + (1L << (shift - 1))) >> shift, 1) + (shift == 10 ? " KiB" : " MiB");
         }
         String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
         double v = n;

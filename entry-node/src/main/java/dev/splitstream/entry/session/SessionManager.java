@@ -470,7 +470,7 @@ public class SessionManager {
             capabilities |= Capabilities.SPLIT;
         }
         if (agent != null) {
-            capabilities |= Capabilities.EXPOSE | Capabilities.ROUTE_LOG;
+            capabilities |= Capabilities.EXPOSE | Capabilities.ROUTE_LOG | Capabilities.ROUTE_LOG_BATCH;
         }
         boolean join = l.intent != Frame.Intent.NEW;
         l.handshake = new ClientHandshake(

@@ -3,6 +3,7 @@ package dev.splitstream.entry.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.splitstream.protocol.Frame;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class RequestLineTest {
@@ -37,5 +38,52 @@ class RequestLineTest {
         assertThat(Agent.latency(61_000_000)).isEqualTo("61.00 s");
         assertThat(Agent.bytes(1023)).isEqualTo("1023 B");
         assertThat(Agent.bytes(Long.MAX_VALUE)).isEqualTo("8.0 EiB");
+    }
+
+    @Test
+    void latencyAndBytesPrintWhatTheFormatterPrinted() {
+        java.util.Random r = new java.util.Random(8);
+        List<Long> values = new java.util.ArrayList<>(List.of(
+                1_000L,
+                1_049L,
+                1_050L,
+                1_051L,
+                999_949L,
+                999_950L,
+                999_999L,
+                1_000_000L,
+                1_004_999L,
+                1_005_000L,
+                1_024L,
+                1_075L,
+                1_076L,
+                1_048_575L,
+                1_048_576L,
+                1_073_741_823L,
+                1_073_741_824L,
+                86_400_000_000L));
+        for (int i = 0; i < 20_000; i++) {
+            values.add(1_000 + (r.nextLong() & Long.MAX_VALUE) % (i % 2 == 0 ? 2_000_000L : 2_000_000_000L));
+        }
+        for (long v : values) {
+            String ms = v < 1_000_000
+                    ? String.format(java.util.Locale.ROOT, "%.1f ms", v / 1000.0)
+                    : String.format(java.util.Locale.ROOT, "%.2f s", v / 1e6);
+            assertThat(Agent.latency(v)).as("latency %d", v).isEqualTo(ms);
+            double b = v;
+            int u = -1;
+            while (b >= 1024 && u < 5) {
+                b /= 1024;
+                u++;
+            }
+            if (u < 0) {
+                assertThat(Agent.bytes(v)).isEqualTo(v + " B");
+                continue;
+            }
+            String unit = List.of("KiB", "MiB", "GiB", "TiB", "PiB", "EiB").get(u);
+            assertThat(Agent.bytes(v))
+                    .as("bytes %d", v)
+                    .isEqualTo(String.format(java.util.Locale.ROOT, "%.1f %s", b, unit));
+        }
     }
 }

@@ -67,11 +67,15 @@ public class RouteTokens {
     }
 
     /** The agent whose route token is {@code token}. */
-    public synchronized Optional<String> agentFor(String token) {
+    public Optional<String> agentFor(String token) {
         if (token == null || token.isEmpty()) {
             return Optional.empty();
         }
-        return Optional.ofNullable(agentByDigest.get(digest(token)));
+        // hashed outside the lock: every event loop of the HTTP port asks on every route request
+        String d = digest(token);
+        synchronized (this) {
+            return Optional.ofNullable(agentByDigest.get(d));
+        }
     }
 
     /** Forgets {@code agent}'s token. */
@@ -87,12 +91,18 @@ public class RouteTokens {
         return agentByDigest.size();
     }
 
-    private static String digest(String token) {
+    /** One SHA-256 per thread: looking the algorithm up per request cost as much as hashing the token. */
+    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
         try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            return HexFormat.of().formatHex(md.digest(token.getBytes(StandardCharsets.UTF_8)));
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    });
+
+    private static String digest(String token) {
+        MessageDigest md = SHA256.get();
+        md.reset();
+        return HexFormat.of().formatHex(md.digest(token.getBytes(StandardCharsets.UTF_8)));
     }
 }

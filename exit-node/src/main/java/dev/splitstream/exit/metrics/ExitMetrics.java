@@ -98,6 +98,11 @@ public class ExitMetrics {
         routeReportCounter(outcome).increment();
     }
 
+    /** {@code count} reports with the same outcome (a ROUTE_LOGS batch). */
+    public void routeReports(String outcome, int count) {
+        routeReportCounter(outcome).increment(count);
+    }
+
     /** One request of the plain-HTTP transport: {@code kind} is handshake, up or down. */
     public void httpRequest(String kind) {
         httpRequest(kind, 1);

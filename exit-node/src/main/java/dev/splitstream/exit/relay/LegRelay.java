@@ -479,7 +479,9 @@ public class LegRelay {
                 return;
             }
             out.closeHandler(v -> req.reset());
-            Future<HttpClientResponse> sent = body != null ? req.send(body) : req.send(in);
+            // A route request that followed its agent here may have been read to its end already (a request without
+            // a body starts reading at once, RouteExchange.headForReuse): it has nothing more to stream.
+            Future<HttpClientResponse> sent = body != null ? req.send(body) : in.isEnded() ? req.send() : req.send(in);
             sent.onComplete(r -> {
                 if (r.failed()) {
                     failed.accept(r.cause());

@@ -207,9 +207,11 @@ public class HttpRoutes {
         agentReports.report(agent, service, via, method, path, status, nanos, in, out);
         requestLog.add(new RequestLog.Entry(
                 java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
-        LOG.debugf(
-                "route %s/%s via %s: %s %s -> %d in %d ms (%d bytes in, %d out)",
-                agent, service, via.label(), method, shown, status, millis, in, out);
+        if (LOG.isDebugEnabled()) { // eight arguments: an array and four boxes per request otherwise
+            LOG.debugf(
+                    "route %s/%s via %s: %s %s -> %d in %d ms (%d bytes in, %d out)",
+                    agent, service, via.label(), method, shown, status, millis, in, out);
+        }
     }
 
     private void proxy(
@@ -221,7 +223,7 @@ public class HttpRoutes {
                 .orElse("");
         String xHost = ctx.request().getHeader("X-Host");
         String streamName = service;
-        String hostHeader = hostOf(target);
+        String hostHeader = hostHeader(target);
         if (xHost != null) {
             Optional<URI> other = parseXHost(xHost.trim());
             if (other.isEmpty()) {
@@ -306,6 +308,24 @@ public class HttpRoutes {
         } catch (java.net.URISyntaxException e) {
             return Optional.empty();
         }
+    }
+
+    /** Most targets whose Host header is kept: announced targets are few; past this the cache starts over. */
+    private static final int MAX_HOST_HEADERS = 1024;
+
+    private final Map<String, String> hostHeaders = new ConcurrentHashMap<>();
+
+    /** {@link #hostOf}, parsed once per announced target rather than once per request. */
+    private String hostHeader(String target) {
+        String host = hostHeaders.get(target);
+        if (host == null) {
+            if (hostHeaders.size() >= MAX_HOST_HEADERS) {
+                hostHeaders.clear();
+            }
+            host = hostOf(target);
+            hostHeaders.put(target, host);
+        }
+        return host;
     }
 
     /** {@code host:port} of an announced {@code http://host:port} target, for the Host header towards the service. */

@@ -144,6 +144,8 @@ final class RouteExchange {
     private boolean headSent;
     /** The request's end went out with its head (a request without a body): the encoder is ready for the next one. */
     private boolean lastEncoded;
+    /** Set on the HTTP thread before the pooled connection's bind is queued; read by that bind. */
+    private volatile boolean startedWithHead;
 
     private boolean requestEnded;
     private boolean requestHandlers;
@@ -241,8 +243,8 @@ final class RouteExchange {
 
     /**
      * The stream {@code c} waited for the agent, which is back on replica {@code owner}: nothing of the request went to
-     * the agent (its body is unread; a head sent on a reused connection that died was never answered), so the whole
-     * request is handed to the follower, which relays it there. This exchange is over without an answer of its own.
+     * the agent (its body is unread, or it had none and was read to its end; a head sent on a reused connection that
+     * died was never answered), so the whole request is handed to the follower, which relays it there. This exchange is over without an answer of its own.
      * Always hops to the HTTP thread, never runs in the caller (which may hold the expose service's lock).
      */
     void follow(ServiceConnection c, String owner) {
@@ -288,7 +290,19 @@ final class RouteExchange {
             return null;
         }
         headSent = true;
-        return encodeHead();
+        ByteBuffer head = encodeHead();
+        if (lastEncoded && request.getHeader("Expect") == null) {
+            // Whole with its head: there is no body to hold back until the connection proves alive, so reading the
+            // client starts now (for its end) and bind need not hop back here once it wrote the head.
+            startedWithHead = true;
+            startBody();
+        }
+        return head;
+    }
+
+    /** The request was whole with its head and already started ({@link #headForReuse}): no acceptance needed. */
+    boolean startedWithHead() {
+        return startedWithHead;
     }
 
     boolean isAbandoned() {
@@ -459,8 +473,10 @@ final class RouteExchange {
             return;
         }
         if (clean) {
-            flushCredit();
-            c.release(this, attemptBytes);
+            // the credit of the answer's last bytes goes with the release: one task on the session's thread, not two
+            long credit = pendingCredit;
+            pendingCredit = 0;
+            c.release(this, attemptBytes, credit);
         } else {
             c.releaseCodec();
             c.finish(this);

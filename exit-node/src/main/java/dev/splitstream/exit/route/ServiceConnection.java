@@ -197,7 +197,9 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
                 // A full stream (false) pauses the body when it starts: the exchange waits for onWritable then.
                 stream.write(head);
             }
-            ex.streamAccepted(this);
+            if (!ex.startedWithHead()) {
+                ex.streamAccepted(this);
+            }
         });
     }
 
@@ -261,15 +263,15 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
     }
 
     /**
-     * The exchange ended cleanly with both sides allowing keep-alive, after handling {@code seen} bytes of the answer
-     * and returning their credit: back to the pool, unless anything says the stream is not clean (bytes in flight
+     * The exchange ended cleanly with both sides allowing keep-alive, after handling {@code seen} bytes of the answer,
+     * with {@code credit} bytes of it not yet returned (the check returns them first): back to the pool, unless anything says the stream is not clean (bytes in flight
      * that the exchange did not see, request bytes still queued, an end or reset from the service). Called on the
      * exchange's thread: the check is queued on the session's thread first and the connection joins the pool at once,
      * so the next request can take it without waiting for that thread (its {@code bind} is queued behind the check,
      * and finds the connection broken when the check failed).
      */
-    void release(RouteExchange ex, long seen) {
-        ReleaseCheck check = new ReleaseCheck(ex, seen);
+    void release(RouteExchange ex, long seen, long credit) {
+        ReleaseCheck check = new ReleaseCheck(ex, seen, credit);
         pendingRelease = check;
         run(check);
         if (context == null || broken) {
@@ -288,10 +290,12 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
     private final class ReleaseCheck implements Runnable {
         private final RouteExchange ex;
         private final long seen;
+        private final long credit;
 
-        ReleaseCheck(RouteExchange ex, long seen) {
+        ReleaseCheck(RouteExchange ex, long seen, long credit) {
             this.ex = ex;
             this.seen = seen;
+            this.credit = credit;
         }
 
         @Override
@@ -301,6 +305,9 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
             }
             if (current != ex) {
                 return;
+            }
+            if (credit > 0 && stream != null && !stream.isClosed()) {
+                stream.consumed((int) Math.min(Integer.MAX_VALUE, credit));
             }
             current = null;
             served++;

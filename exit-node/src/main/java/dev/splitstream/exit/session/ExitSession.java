@@ -12,6 +12,7 @@ import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.CloseCode;
 import dev.splitstream.protocol.Frame;
+import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.HandshakeResult;
 import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
@@ -73,14 +74,33 @@ public final class ExitSession implements SessionListener {
     /** The last answer to the agent's EXPOSE: sent again whenever a new outbound leg attaches. */
     private Frame.ExposeResult exposeResult;
 
-    /** Route reports (ROUTE_LOG) the agent may get now: a token bucket, refilled at {@link #REPORTS_PER_SECOND}. */
-    private final ReportRate reportRate = new ReportRate(REPORTS_PER_SECOND, REPORTS_PER_SECOND);
+    /** Route reports the agent may get now: a token bucket, refilled at {@link #REPORTS_PER_SECOND} (or batched). */
+    private final ReportRate reportRate;
     /** Route requests not reported since the last report; the next one carries the count. */
     private final java.util.concurrent.atomic.AtomicLong reportsSkipped = new java.util.concurrent.atomic.AtomicLong();
     /** The agent asked for route reports (an older agent did not). */
     private final boolean reportsAgreed;
     /** Most ROUTE_LOG frames a second per session, so a busy route never floods an agent or its log. */
     static final int REPORTS_PER_SECOND = 100;
+    /**
+     * Most reports a second per session to an agent that takes them batched (ROUTE_LOG_BATCH): a ROUTE_LOGS frame of
+     * up to 64 costs about what one ROUTE_LOG did, so the bound covers a busy route (bench/routes.sh) while an agent's
+     * log still cannot be flooded beyond it.
+     */
+    static final int BATCHED_REPORTS_PER_SECOND = 20_000;
+    /** A report waits at most this long for others to share its ROUTE_LOGS frame. */
+    static final long REPORT_BATCH_MILLIS = 25;
+
+    /** The agent takes ROUTE_LOGS (ROUTE_LOG_BATCH agreed). */
+    private final boolean reportsBatched;
+    /** Reports waiting for their ROUTE_LOGS frame (at most MAX_REPORTS, and what fits in half a payload); guarded by itself. */
+    private final java.util.ArrayList<Frame.RouteLog> reportBatch = new java.util.ArrayList<>();
+    /** Body bytes of {@link #reportBatch}; guarded by it. */
+    private int reportBatchBytes;
+    /** A send of {@link #reportBatch} is scheduled; guarded by it. */
+    private boolean reportBatchQueued;
+
+    private final int reportBatchMaxBytes;
 
     private final java.time.Instant since = java.time.Instant.now();
     private long rttNanos = -1;
@@ -108,6 +128,11 @@ public final class ExitSession implements SessionListener {
         this.expose = expose;
         this.tokenId = established.tokenId();
         this.reportsAgreed = (established.capabilities() & dev.splitstream.protocol.Capabilities.ROUTE_LOG) != 0;
+        this.reportsBatched = reportsAgreed
+                && (established.capabilities() & dev.splitstream.protocol.Capabilities.ROUTE_LOG_BATCH) != 0;
+        int perSecond = reportsBatched ? BATCHED_REPORTS_PER_SECOND : REPORTS_PER_SECOND;
+        this.reportRate = new ReportRate(perSecond, perSecond);
+        this.reportBatchMaxBytes = limits.maxPayload() / 2;
         this.session = new Session(Session.Role.SERVER, established, limits, this, System::nanoTime);
         this.idHex = session.idHex();
         this.sessionKey = session.sessionKey();
@@ -215,6 +240,10 @@ public final class ExitSession implements SessionListener {
             metrics.routeReport("rate");
             return;
         }
+        if (reportsBatched) {
+            batchReport(report);
+            return;
+        }
         execute(() -> {
             long skipped = reportsSkipped.getAndSet(0);
             Frame.RouteLog r = skipped == 0
@@ -235,6 +264,73 @@ public final class ExitSession implements SessionListener {
             }
             metrics.routeReport(offer.name().toLowerCase(java.util.Locale.ROOT));
         });
+    }
+
+    /**
+     * Adds {@code report} to the batch that goes out as one ROUTE_LOGS frame when it is full or
+     * {@value #REPORT_BATCH_MILLIS} ms after its first report. Any thread: the batch is guarded by itself, and only its
+     * first report (or the one that fills it) hops to the session's thread. A report that finds the batch full (its send
+     * not run yet) is counted as skipped, so the batch stays bounded.
+     */
+    private void batchReport(Frame.RouteLog report) {
+        boolean schedule;
+        boolean full;
+        synchronized (reportBatch) {
+            int bytes = FrameCodec.bodyLength(report);
+            if (reportBatch.size() >= Frame.RouteLogs.MAX_REPORTS || reportBatchBytes + bytes > reportBatchMaxBytes) {
+                reportsSkipped.incrementAndGet();
+                metrics.routeReport("busy");
+                return;
+            }
+            long skipped = reportsSkipped.getAndSet(0);
+            reportBatch.add(skipped == 0 ? report : withSkipped(report, skipped));
+            reportBatchBytes += bytes;
+            schedule = !reportBatchQueued;
+            reportBatchQueued = true;
+            full = reportBatch.size() >= Frame.RouteLogs.MAX_REPORTS
+                    || reportBatchBytes + FrameCodec.bodyLength(report) > reportBatchMaxBytes;
+        }
+        if (full) {
+            execute(this::sendReportBatch);
+        } else if (schedule) {
+            execute(() -> vertx.setTimer(REPORT_BATCH_MILLIS, id -> sendReportBatch()));
+        }
+    }
+
+    private static Frame.RouteLog withSkipped(Frame.RouteLog r, long skipped) {
+        return new Frame.RouteLog(
+                r.service(),
+                r.via(),
+                r.method(),
+                r.path(),
+                r.status(),
+                r.latencyMicros(),
+                r.bytesIn(),
+                r.bytesOut(),
+                Math.min(skipped, Frame.RouteLog.MAX_SKIPPED));
+    }
+
+    /** Sends the waiting reports as one ROUTE_LOGS (session thread); those it cannot send are counted as skipped. */
+    private void sendReportBatch() {
+        java.util.List<Frame.RouteLog> reports;
+        synchronized (reportBatch) {
+            reportBatchQueued = false;
+            if (reportBatch.isEmpty()) {
+                return;
+            }
+            reports = new java.util.ArrayList<>(reportBatch);
+            reportBatch.clear();
+            reportBatchBytes = 0;
+        }
+        Session.Offer offer = closed ? Session.Offer.AWAY : session.offerRouteLogs(new Frame.RouteLogs(reports));
+        if (offer != Session.Offer.SENT) {
+            long lost = 0;
+            for (Frame.RouteLog r : reports) {
+                lost += r.skipped() + 1;
+            }
+            reportsSkipped.addAndGet(lost);
+        }
+        metrics.routeReports(offer.name().toLowerCase(java.util.Locale.ROOT), reports.size());
     }
 
     /** A token bucket: {@code perSecond} tokens a second, at most {@code burst} saved up. Thread-safe. */

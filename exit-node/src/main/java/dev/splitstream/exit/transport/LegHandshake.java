@@ -58,6 +58,7 @@ public final class LegHandshake {
                 | Capabilities.SPLIT
                 | Capabilities.EXPOSE
                 | Capabilities.ROUTE_LOG
+                | Capabilities.ROUTE_LOG_BATCH
                 | (deps.settings().encryption() ? Capabilities.ENCRYPTED : 0);
     }
 
