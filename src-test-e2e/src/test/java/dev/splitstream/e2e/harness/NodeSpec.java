@@ -194,7 +194,7 @@ public final class NodeSpec {
     }
 
     /** The checkout whose nodes run: the repository root, or {@code splitstream.e2e.nodes}. */
-    static Path checkout() {
+    public static Path checkout() {
         String nodes = System.getProperty("splitstream.e2e.nodes");
         return nodes == null || nodes.isBlank() ? Node.repoRoot() : Path.of(nodes);
     }
