@@ -72,6 +72,9 @@ public final class Budgets {
     public static void sweep(Vertx vertx, BufferBudget budget) {
         long[] preemptedBefore = {0};
         vertx.setPeriodic(SWEEP_MILLIS, id -> {
+            // the counts of rate-limited lines, once their interval is over
+            SocketBridge.OVERRUNS.flush();
+            SocketBridge.REFUSALS.flush();
             int n = budget.evictStalled();
             long preempted = budget.preempted();
             long p = preempted - preemptedBefore[0];

@@ -66,6 +66,11 @@ public final class SocketBridge implements StreamEndpoint {
     private static final Logger LOG = Logger.getLogger(SocketBridge.class);
     /** Refusals local clients (or a peer) can provoke at any rate: a few lines per reason per interval. */
     public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
+    /**
+     * Streams reset because the node will not hold the peer's bytes (a flood resets thousands): a few lines per interval,
+     * then a count; the budget counts every one ({@link BufferBudget#overruns()}).
+     */
+    public static final RateLimitedLog OVERRUNS = RateLimitedLog.of(LOG::info);
 
     private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
     /** Whether new streams are being refused for the budget now (one budget per node process), and since which count. */
@@ -615,7 +620,7 @@ public final class SocketBridge implements StreamEndpoint {
             streamDone = true;
             String why = "the node's buffer budget is spent (" + budget.describe()
                     + ") and this stream's reader does not keep up";
-            LOG.infof("stream %d to %s reset: %s", s.id(), label, why);
+            OVERRUNS.log("budget", "stream %d to %s reset: %s", s.id(), label, why);
             s.reset(ResetCode.INTERNAL, why);
             onSocket(this::abort);
             return;

@@ -60,6 +60,7 @@ public final class BufferBudget {
     private long held;
     private int leases;
     private long refused;
+    private long overruns;
     private final Set<Lease> waiting = new LinkedHashSet<>();
     private final Set<Lease> open = new LinkedHashSet<>();
     private final Map<Object, Integer> bySource = new HashMap<>();
@@ -146,6 +147,11 @@ public final class BufferBudget {
     /** Streams refused a lease so far because the budget was spent. */
     public synchronized long refused() {
         return refused;
+    }
+
+    /** Times so far the peer's bytes were refused ({@link Lease#chargeArrived} false: the caller resets the stream). */
+    public synchronized long overruns() {
+        return overruns;
     }
 
     /** Streams evicted so far by {@link #evictStalled} (stalled while the budget was under pressure). */
@@ -541,6 +547,7 @@ public final class BufferBudget {
                 // Past its share, the last quarter of the limit below the ceiling stays for streams within theirs.
                 long ceiling = mine + n <= share ? 2 * limit : 2 * limit - limit / 4;
                 if (more > 0 && reserved + exposure + more > ceiling) {
+                    overruns++;
                     return false;
                 }
                 add(n);

@@ -182,6 +182,7 @@ class BufferBudgetTest {
         lease.release(SHARE);
         assertThat(lease.chargeArrived(SHARE)).isTrue();
         assertThat(lease.chargeArrived(1)).isFalse();
+        assertThat(budget.overruns()).as("every refusal counted").isEqualTo(2);
     }
 
     @Test
