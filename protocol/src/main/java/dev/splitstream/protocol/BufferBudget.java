@@ -17,16 +17,11 @@ import java.util.Set;
  * reading its socket until {@link Lease#whenMayTake} tells it to go on. A new stream gets a lease only while its share
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
- * <p>Bound, by construction: the bytes held never exceed {@code 2 * limit}. Callers read at most {@code share} bytes
- * at a time (or what {@link Lease#readSize} allowed, its excess over the share counted in {@code exposure} until charged), and only while their lease is <em>armed</em>: from its opening, or since {@link Lease#whenMayTake} ran its
- * callback, until {@link Lease#charge} or {@link Lease#mayTake()} returned false (the caller stops reading at once). The
- * budget counts the most each armed lease's next read can add ({@code exposure}: every lease's bytes beyond its share,
- * with one more read of a share for an armed one), and keeps {@code shares + exposure <= 2 * limit} at every step:
- * reads are armed only while {@code shares + exposure <= limit} (a lease that holds nothing may always read its own
- * share), a new stream's share must fit, and bytes that arrive whether or not this side wants them (the peer's DATA
- * within its window) are refused when they would cross that ceiling ({@link Lease#chargeArrived}; a quarter of the limit
- * lower for bytes past the stream's share): the caller resets the stream instead of holding them. The bytes held, each lease's bytes within its share plus those beyond, never
- * exceed {@code shares + exposure}.
+ * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
+ * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
+ * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
+ * the stream instead of holding them.
  *
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
@@ -54,13 +49,9 @@ public final class BufferBudget {
     // guarded by this
     private long reserved;
     private long borrowed;
-    /** Bytes beyond their shares the leases hold, plus, for armed leases, what one more read can add (class comment). */
-    private long exposure;
-
     private long held;
     private int leases;
     private long refused;
-    private long overruns;
     private final Set<Lease> waiting = new LinkedHashSet<>();
     private final Set<Lease> open = new LinkedHashSet<>();
     private final Map<Object, Integer> bySource = new HashMap<>();
@@ -149,11 +140,6 @@ public final class BufferBudget {
         return refused;
     }
 
-    /** Times so far the peer's bytes were refused ({@link Lease#chargeArrived} false: the caller resets the stream). */
-    public synchronized long overruns() {
-        return overruns;
-    }
-
     /** Streams evicted so far by {@link #evictStalled} (stalled while the budget was under pressure). */
     public synchronized long evicted() {
         return evicted;
@@ -205,12 +191,7 @@ public final class BufferBudget {
 
     /** True when a new stream would be refused now: no room for its share, and no stalled stream to take the place of. */
     public synchronized boolean isSpent() {
-        return !roomForShare() && preemptable(clock.getAsLong()) == null;
-    }
-
-    /** Whether a new lease's share fits: within the limit, and under the ceiling on what may be held. */
-    private boolean roomForShare() {
-        return reserved + borrowed + share <= limit && reserved + exposure + share <= 2 * limit;
+        return reserved + borrowed + share > limit && preemptable(clock.getAsLong()) == null;
     }
 
     /**
@@ -231,7 +212,7 @@ public final class BufferBudget {
         Lease lease = null;
         synchronized (this) {
             long now = clock.getAsLong();
-            while (!roomForShare()) {
+            while (reserved + borrowed + share > limit) {
                 Lease victim = preemptable(now);
                 if (victim == null) {
                     victim = unfair(source);
@@ -244,7 +225,7 @@ public final class BufferBudget {
                 victim.closeLocked();
                 preempted++;
             }
-            if (!roomForShare()) {
+            if (reserved + borrowed + share > limit) {
                 refused++;
             } else {
                 reserved += share;
@@ -332,17 +313,12 @@ public final class BufferBudget {
                 return;
             }
             if (reserved + borrowed <= wakeBelow) {
-                // Each one whose next read fits (arming it counts that read); the others wait for more room.
-                for (java.util.Iterator<Lease> it = waiting.iterator(); it.hasNext(); ) {
-                    Lease lease = it.next();
-                    if (!lease.armLocked()) {
-                        continue;
-                    }
+                for (Lease lease : waiting) {
                     wake.add(lease.waiter);
                     lease.waiter = null;
-                    it.remove();
                 }
-            } else if (released != null && released.waiter != null && released.armLocked()) {
+                waiting.clear();
+            } else if (released != null && released.waiter != null && released.mayTakeLocked()) {
                 wake.add(released.waiter);
                 released.waiter = null;
                 waiting.remove(released);
@@ -367,11 +343,6 @@ public final class BufferBudget {
 
         private boolean starved;
         private long starvedAt;
-        /** The caller may read (at most a share at once): counted in {@link #exposure} (class comment). */
-        private boolean armed = true;
-
-        /** Beyond the share, what the next read may take ({@link #readSize}): counted in {@link #exposure} while armed. */
-        private long readAhead;
 
         private final Object source;
 
@@ -404,61 +375,21 @@ public final class BufferBudget {
             return Math.max(0, bytes - share);
         }
 
-        /** What this lease counts in {@link #exposure} with {@code bytes} held and armed or not. */
-        private long exposed(long bytes, boolean reading) {
-            return over(bytes + (reading ? share + readAhead : 0));
-        }
-
-        /** Moves to {@code bytes} held and {@code reading} armed or not, keeping the budget's sums. */
-        private void set(long bytes, boolean reading) {
-            long before = exposed(mine, armed);
-            held += bytes - mine;
-            borrowed += over(bytes) - over(mine);
-            mine = bytes;
-            armed = reading;
-            if (!reading) {
-                readAhead = 0;
-            }
-            exposure += exposed(mine, armed) - before;
-        }
-
-        private void setReadAhead(long bytes) {
-            long before = exposed(mine, armed);
-            readAhead = bytes;
-            exposure += exposed(mine, armed) - before;
-        }
-
         private void add(long n) {
-            set(mine + n, armed);
+            long before = over(mine);
+            mine += n;
+            held += n;
+            borrowed += over(mine) - before;
+        }
+
+        private boolean mayTakeLocked() {
+            return !closed && (mine < share || reserved + borrowed < limit);
         }
 
         /**
-         * Whether one more read fits: the lease holds nothing (its share covers the read), or counting the read keeps
-         * {@code reserved + exposure} within the limit.
-         */
-        private boolean mayReadLocked() {
-            if (closed) {
-                return false;
-            }
-            long extra = over(mine + share) - exposed(mine, armed);
-            return over(mine + share) == over(mine) || reserved + exposure + extra <= limit;
-        }
-
-        /** Arms the lease if its next read fits, disarms it otherwise (the caller stops reading): whether it may read. */
-        private boolean armLocked() {
-            if (closed) {
-                return false;
-            }
-            boolean may = mayReadLocked();
-            set(mine, may);
-            return may;
-        }
-
-        /**
-         * Charges {@code n} bytes this node now holds for the stream, read from its socket: at most a share, read while
-         * the lease was armed (class comment).
+         * Charges {@code n} bytes this node now holds for the stream (read from its socket).
          *
-         * @return true while the stream may read more; false: stop reading at once and wait for {@link #whenMayTake}
+         * @return true while the stream may read more; false: stop reading and wait for {@link #whenMayTake}
          */
         public boolean charge(long n) {
             synchronized (BufferBudget.this) {
@@ -466,27 +397,7 @@ public final class BufferBudget {
                     return false;
                 }
                 add(n);
-                setReadAhead(0);
-                return armLocked();
-            }
-        }
-
-        /**
-         * The most the caller should read from its socket at once, between the share and {@code max}: more than the
-         * share only while the lease is armed and the budget's headroom below its limit ({@code limit - shares -
-         * exposure}) covers the difference, which is counted in {@code exposure} until the read is charged, so the bound
-         * of the class comment holds for any number of threads. A bulk stream then reads in large chunks (fewer system
-         * calls, frames and seals per byte) while the budget has room, and one share at a time when it has little.
-         */
-        public int readSize(int max) {
-            synchronized (BufferBudget.this) {
-                if (closed || !armed || max <= share) {
-                    return share;
-                }
-                setReadAhead(0);
-                long extra = Math.max(0, Math.min(max - share, limit - reserved - exposure));
-                setReadAhead(extra);
-                return (int) (share + extra);
+                return mayTakeLocked();
             }
         }
 
@@ -531,10 +442,9 @@ public final class BufferBudget {
         }
 
         /**
-         * Charges {@code n} bytes that arrived from the peer, unless holding them would take the node past its ceiling
-         * (counting what armed leases may still read: twice its limit for bytes within this stream's share, a quarter
-         * of the limit less for bytes past it, so a flood of streams past their shares leaves room for the others):
-         * then nothing is charged and the caller must drop the bytes and reset the stream.
+         * Charges {@code n} bytes that arrived from the peer, unless holding them would take the node past twice its
+         * limit (and this stream is past its share): then nothing is charged and the caller must drop the bytes and
+         * reset the stream.
          *
          * @return false when the bytes must not be kept
          */
@@ -543,11 +453,7 @@ public final class BufferBudget {
                 if (closed) {
                     return false;
                 }
-                long more = exposed(mine + n, armed) - exposed(mine, armed);
-                // Past its share, the last quarter of the limit below the ceiling stays for streams within theirs.
-                long ceiling = mine + n <= share ? 2 * limit : 2 * limit - limit / 4;
-                if (more > 0 && reserved + exposure + more > ceiling) {
-                    overruns++;
+                if (mine + n > share && held + n > 2 * limit) {
                     return false;
                 }
                 add(n);
@@ -562,19 +468,20 @@ public final class BufferBudget {
                 if (closed || n <= 0) {
                     return;
                 }
+                long m = Math.min(n, mine);
                 lastProgress = clock.getAsLong();
-                set(mine - Math.min(n, mine), armed);
+                long before = over(mine);
+                mine -= m;
+                held -= m;
+                borrowed -= before - over(mine);
             }
             wakeIfRoom(this);
         }
 
-        /**
-         * True while the stream may read more (its next read fits: the lease is armed for it); false: stop reading at
-         * once and wait for {@link #whenMayTake}.
-         */
+        /** True while the stream may read more. */
         public boolean mayTake() {
             synchronized (BufferBudget.this) {
-                return armLocked();
+                return mayTakeLocked();
             }
         }
 
@@ -594,7 +501,7 @@ public final class BufferBudget {
                 if (closed) {
                     return;
                 }
-                if (!armLocked()) {
+                if (!mayTakeLocked()) {
                     waiter = resume;
                     waiting.add(this);
                     return;
@@ -615,8 +522,10 @@ public final class BufferBudget {
         }
 
         private void closeLocked() {
-            set(0, false);
             closed = true;
+            held -= mine;
+            borrowed -= over(mine);
+            mine = 0;
             reserved -= share;
             leases--;
             waiter = null;

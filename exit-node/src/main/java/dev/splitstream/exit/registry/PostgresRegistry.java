@@ -318,6 +318,11 @@ public final class PostgresRegistry implements ExitRegistry {
                     // every live replica had written what it opened before this look-up: one more read, since a flush
                     // may have committed between the first read and the watermarks
                     row = sessionRow(c, sessionId);
+                    if (row != null && asked) {
+                        LOG.infof(
+                                "registry: session %s found after waiting %d ms for the replicas to write it",
+                                sessionId, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                    }
                     return row != null ? row : OwnerLookup.unknown("no session " + sessionId + " in the registry");
                 }
                 if (!asked) {
