@@ -25,7 +25,8 @@
 # An hour's soak with a fixed 96 MiB heap (-Xmn48m): exit 10-minute means 227-238, peaks 250-275 MiB (6 of 348
 # samples over 256 MiB), entry means 191-193, peaks up to 222: a flood's direct memory (the budget's bound then let up
 # to 3x the budget be held) on top of a heap all resident by then. An hour with -Xmx112m: exit mean 224-248, peaks
-# 254-277. Hence 80 MiB (-Xmn40m) and the budget's bound enforced at 2x: bench/ab.sh 80 vs 96 MiB, both orders, at
+# 254-277. Hence 80 MiB (-Xmn40m; measured together with a 2x bound on the budget that was taken back: it starved
+# interactive streams during a flood, BufferBudgetE2E): bench/ab.sh 80 vs 96 MiB, both orders, at
 # load 10-19: CPU s/GB 0.90-1.04x, system calls/GB 0.92-1.06x, young collections/GB 1.15-1.22x (a smaller eden), MiB/s
 # 0.38-1.55x (noise at that load; medians of 3), RSS peaks 4-16 MiB lower. Six-minute soaks side by side (same
 # load): with 96 MiB and the former bound exit mean 224 / peak 260 MiB, entry peak 203, bytes held up to 11.3 / 14.1

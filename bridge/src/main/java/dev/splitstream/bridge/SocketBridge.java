@@ -68,7 +68,7 @@ public final class SocketBridge implements StreamEndpoint {
     public static final RateLimitedLog REFUSALS = RateLimitedLog.of(LOG::warn);
     /**
      * Streams reset because the node will not hold the peer's bytes (a flood resets thousands): a few lines per interval,
-     * then a count; the budget counts every one ({@link BufferBudget#overruns()}).
+     * then a count.
      */
     public static final RateLimitedLog OVERRUNS = RateLimitedLog.of(LOG::info);
 

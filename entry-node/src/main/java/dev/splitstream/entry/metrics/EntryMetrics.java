@@ -66,8 +66,7 @@ public class EntryMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_entry_buffer_refused_total (streams refused because it was spent), _overruns_total (streams reset
-     * because the peer's bytes would have taken the node past twice its budget).
+     * splitstream_entry_buffer_refused_total (streams refused because it was spent).
      */
     public void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.entry.buffer.held", budget, BufferBudget::held)
@@ -88,10 +87,6 @@ public class EntryMetrics {
                 .register(registry);
         FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
-                .register(registry);
-        FunctionCounter.builder("splitstream.entry.buffer.overruns", budget, BufferBudget::overruns)
-                .description("Streams reset because the peer's bytes would have taken the node past twice its buffer"
-                        + " budget (their reader did not keep up)")
                 .register(registry);
     }
 

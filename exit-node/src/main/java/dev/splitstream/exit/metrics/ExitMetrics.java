@@ -291,8 +291,7 @@ public class ExitMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_exit_buffer_refused_total (streams refused because it was spent), _overruns_total (streams reset
-     * because the peer's bytes would have taken the node past twice its budget).
+     * splitstream_exit_buffer_refused_total (streams refused because it was spent).
      */
     private void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.exit.buffer.held", budget, BufferBudget::held)
@@ -313,10 +312,6 @@ public class ExitMetrics {
                 .register(registry);
         FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
-                .register(registry);
-        FunctionCounter.builder("splitstream.exit.buffer.overruns", budget, BufferBudget::overruns)
-                .description("Streams reset because the peer's bytes would have taken the node past twice its buffer"
-                        + " budget (their reader did not keep up)")
                 .register(registry);
     }
 }
