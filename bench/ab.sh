@@ -5,10 +5,12 @@
 # per GB (jstat), both nodes together. Each build runs with its own scripts/jvm-opts.sh (EXTRA_A/EXTRA_B add flags).
 # Not a test. The order inside a pair favours neither build on purpose only if you also run it swapped: under heavy
 # load the second-measured path has been seen faster (swap A and B to check).
-#   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt")
+#   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt"
+#                                        TRANSPORT=websocket, or http for the plain-HTTP transport)
 # r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; rtt: 1-byte ping-pong p50/p99 (us).
 set -uo pipefail
 A=$1; B=$2
+TRANSPORT=${TRANSPORT:-websocket}; case $TRANSPORT in websocket) SCHEME=ws;; http) SCHEME=http;; *) echo "TRANSPORT is websocket or http" >&2; exit 2;; esac
 ROUNDS=${ROUNDS:-3}; WARM=${WARM:-20}; SECS=${SECS:-3}; PINGS=${PINGS:-3000}; ONLY=${ONLY:-"r1 r8 t1 rtt"}
 W=$(mktemp -d "${TMPDIR:-/tmp}/splitstream-ab.XXXXXX"); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; sleep 0.5; for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null; done; }
@@ -29,13 +31,13 @@ start() { # name dir extra
   sleep 1
   for i in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$eh) 2>/dev/null && break; sleep 0.5; done
   env $e SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) -Dsplitstream.entry.state-file=$W/$n.json \
-    -Dsplitstream.entry.forwards=127.0.0.1:$fw=127.0.0.1:$TARGET -Dsplitstream.entry.server=ws://127.0.0.1:$eh -Dsplitstream.entry.transport=websocket \
+    -Dsplitstream.entry.forwards=127.0.0.1:$fw=127.0.0.1:$TARGET -Dsplitstream.entry.server=$SCHEME://127.0.0.1:$eh -Dsplitstream.entry.transport=$TRANSPORT \
     -jar $d/entry-node/target/quarkus-app/quarkus-run.jar >$W/$n-entry.log 2>&1 &
   PIDS+=($!); eval "${n}_ENTRY=$!"; eval "${n}_FWD=$fw"
   for i in $(seq 1 120); do grep -qs 'session established' $W/$n-entry.log && (exec 3<>/dev/tcp/127.0.0.1/$fw) 2>/dev/null && break; sleep 0.5; done
 }
 start A $A "${EXTRA_A:-}"; start B $B "${EXTRA_B:-}"
-echo "A=$A ($(git -C $A log -1 --format=%h 2>/dev/null)) B=$B ($(git -C $B log -1 --format=%h 2>/dev/null)) load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "A=$A ($(git -C $A log -1 --format=%h 2>/dev/null)) B=$B ($(git -C $B log -1 --format=%h 2>/dev/null)) transport $TRANSPORT, load $(cut -d' ' -f1-3 /proc/loadavg)"
 T() { timeout 120 java -Xmx512m -XX:+UseSerialGC -cp $W/classes TunnelBench "$@"; }
 ticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $12+$13}'); t=$((t+v)); done; echo $t; }
 HZ=$(getconf CLK_TCK)

@@ -111,6 +111,7 @@ public record ExitSettings(
      */
     public record Http(
             int maxBatch,
+            int upstreamInFlight,
             Duration streamMax,
             long streamMaxBytes,
             Duration pollWait,
@@ -206,8 +207,13 @@ public record ExitSettings(
         positive("splitstream.exit.http.max-pending-handshakes", h.maxPendingHandshakes());
         positive("splitstream.exit.http.max-pending-handshakes-per-source", h.maxPendingHandshakesPerSource());
         positive("splitstream.exit.http.handshake-timeout", h.handshakeTimeout());
+        if (h.upstreamInFlight() < 1 || h.upstreamInFlight() > 16) {
+            throw new ConfigException(
+                    "splitstream.exit.http.upstream-in-flight must be between 1 and 16, was " + h.upstreamInFlight());
+        }
         Http http = new Http(
                 (int) maxBatch,
+                h.upstreamInFlight(),
                 h.streamMax(),
                 h.streamMaxBytes().asLongValue(),
                 h.pollWait(),

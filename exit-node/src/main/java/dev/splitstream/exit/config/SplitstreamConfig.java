@@ -299,6 +299,14 @@ public interface SplitstreamConfig {
         @WithDefault("1M")
         MemorySize maxBatch();
 
+        /**
+         * Most {@code POST .../up} requests of one leg in flight at once (numbered; the exit puts them back in order,
+         * holding at most this many minus one bodies per leg). Announced to the entry in the handshake; 1 asks entries
+         * for one POST at a time. 1 to 16. Default 4.
+         */
+        @WithDefault("4")
+        int upstreamInFlight();
+
         /** Longest a {@code mode=stream} downstream response stays open before the exit ends it. Default 30s. */
         @WithDefault("30s")
         Duration streamMax();

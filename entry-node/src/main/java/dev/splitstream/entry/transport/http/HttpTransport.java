@@ -29,7 +29,8 @@ import org.jboss.logging.Logger;
 
 /**
  * The plain-HTTP transport for paths without WebSocket: a two-request handshake ({@code POST handshake}), upstream
- * frames in {@code POST up} batches (one in flight per leg), downstream frames in long {@code GET down} responses,
+ * frames in {@code POST up} batches (numbered, as many in flight per leg as the exit announced in its WELCOME answer;
+ * one at a time with an exit that announced nothing), downstream frames in long {@code GET down} responses,
  * streamed, or polled where something on the path buffers responses. Callbacks run on the context that called
  * {@link #connect}.
  */
@@ -39,6 +40,12 @@ public final class HttpTransport implements Transport {
     static final String HANDSHAKE_HEADER = "X-Splitstream-Handshake";
     static final String LEG_HEADER = "X-Splitstream-Leg";
     static final String LAST_RECEIVED_HEADER = "X-Splitstream-Last-Received";
+    static final String UP_WINDOW_HEADER = "X-Splitstream-Up-Window";
+    static final String BATCH_HEADER = "X-Splitstream-Batch";
+    static final String BATCH_RESET_HEADER = "X-Splitstream-Batch-Reset";
+    /** Most upstream POSTs in flight per leg, whatever the exit announces. */
+    static final int MAX_UP_WINDOW = 16;
+
     static final String CONTENT_TYPE = "application/octet-stream";
 
     /** A streamed downstream response must show its first frame (the exit pings first) within this time. */
@@ -117,6 +124,18 @@ public final class HttpTransport implements Transport {
         return client.close();
     }
 
+    /** The exit's announced up-window, bounded; 1 when absent or malformed (one POST at a time, unnumbered). */
+    static int upWindow(String header) {
+        if (header == null) {
+            return 1;
+        }
+        try {
+            return Math.max(1, Math.min(MAX_UP_WINDOW, Integer.parseInt(header.trim())));
+        } catch (NumberFormatException e) {
+            return 1;
+        }
+    }
+
     private static Backoff retryBackoff() {
         return new Backoff(
                 RETRY_MIN, RETRY_MAX, () -> ThreadLocalRandom.current().nextDouble());
@@ -159,7 +178,16 @@ public final class HttpTransport implements Transport {
         // Upstream: frames waiting for the next POST; bounded by the session's unacknowledged-bytes limit.
         private final Deque<ByteBuffer> queue = new ArrayDeque<>();
         private long queuedBytes;
-        private boolean posting;
+        /** Upstream POSTs in flight, at most {@link #upWindow}. */
+        private int inFlight;
+        /** After a failed POST: sending waits until the exit said what arrived. */
+        private boolean recovering;
+        /** Bumped by every failure: answers to POSTs of an older generation are ignored. */
+        private int generation;
+        /** POSTs allowed in flight: what the exit announced, 1 (and no numbers) if it announced nothing. */
+        private int upWindow = 1;
+        /** Number of the next upstream batch (numbered only when upWindow > 1). */
+        private long nextBatch = 1;
 
         // Downstream.
         private HttpClientRequest down;
@@ -259,6 +287,7 @@ public final class HttpTransport implements Transport {
             String legId = resp.getHeader(LEG_HEADER);
             if (resp.statusCode() == 200 && legId != null) {
                 leg = legId;
+                upWindow = upWindow(resp.getHeader(UP_WINDOW_HEADER));
             }
             deliver(body);
             if (leg != null && !closed && direction != Direction.UP) {
@@ -270,32 +299,35 @@ public final class HttpTransport implements Transport {
         // ---- upstream
 
         private void flush() {
-            if (closed || posting || leg == null || queue.isEmpty()) {
-                return;
+            while (!closed && !recovering && leg != null && !queue.isEmpty() && inFlight < upWindow) {
+                Buffer batch = Buffer.buffer((int) Math.min(queuedBytes, maxBatch));
+                while (!queue.isEmpty()
+                        && (batch.length() == 0 || batch.length() + queue.peek().remaining() <= maxBatch)) {
+                    ByteBuffer f = queue.poll();
+                    queuedBytes -= f.remaining();
+                    batch.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(f)));
+                }
+                post(batch);
             }
-            Buffer batch = Buffer.buffer((int) Math.min(queuedBytes, maxBatch));
-            while (!queue.isEmpty()
-                    && (batch.length() == 0 || batch.length() + queue.peek().remaining() <= maxBatch)) {
-                ByteBuffer f = queue.poll();
-                queuedBytes -= f.remaining();
-                batch.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(f)));
-            }
-            post(batch);
         }
 
         private void post(Buffer batch) {
-            posting = true;
+            inFlight++;
+            int gen = generation;
             RequestOptions o = request(HttpMethod.POST, "up", session(), leg)
                     .setTimeout(REQUEST_TIMEOUT_MILLIS)
                     .putHeader("Content-Type", CONTENT_TYPE);
+            if (upWindow > 1) {
+                o.putHeader(BATCH_HEADER, Long.toString(nextBatch++));
+            }
             client.request(o)
                     .compose(req -> req.send(batch))
                     .compose(resp -> resp.body().map(b -> resp))
                     .onComplete(ar -> {
-                        posting = false;
-                        if (closed) {
+                        if (closed || gen != generation) {
                             return;
                         }
+                        inFlight--;
                         if (ar.succeeded() && ar.result().statusCode() == 200) {
                             upBackoff.reset();
                             flush();
@@ -312,9 +344,14 @@ public final class HttpTransport implements Transport {
                     });
         }
 
-        /** Asks again what arrived after a backoff delay; upstream sending waits meanwhile. */
+        /**
+         * Asks again what arrived after a backoff delay; upstream sending waits meanwhile, and answers to the POSTs
+         * still in flight are ignored (the session resends whatever the exit did not take).
+         */
         private void retryUpstream(String why, int attempt) {
-            posting = true;
+            recovering = true;
+            generation++;
+            inFlight = 0;
             queue.clear();
             queuedBytes = 0;
             vertx.setTimer(upBackoff.nextDelayMillis(), id -> {
@@ -324,22 +361,28 @@ public final class HttpTransport implements Transport {
             });
         }
 
-        /** After a failed POST: an empty POST tells what the exit received; the session resends the rest. */
+        /**
+         * After a failed POST: an empty POST tells what the exit received (numbered legs restart their numbering with
+         * it, so a late batch from before is never opened); the session resends the rest.
+         */
         private void recoverUpstream(String why, int attempt) {
-            posting = true;
             queue.clear();
             queuedBytes = 0;
+            int gen = generation;
             RequestOptions o = request(HttpMethod.POST, "up", session(), leg).setTimeout(REQUEST_TIMEOUT_MILLIS);
+            if (upWindow > 1) {
+                o.putHeader(BATCH_RESET_HEADER, Long.toString(nextBatch));
+            }
             client.request(o)
                     .compose(req -> req.send(Buffer.buffer()))
                     .compose(resp -> resp.body().map(b -> resp))
                     .onComplete(ar -> {
-                        posting = false;
-                        if (closed) {
+                        if (closed || gen != generation) {
                             return;
                         }
                         String last = ar.succeeded() ? ar.result().getHeader(LAST_RECEIVED_HEADER) : null;
                         if (ar.succeeded() && ar.result().statusCode() == 200 && last != null) {
+                            recovering = false;
                             queue.clear();
                             queuedBytes = 0;
                             handler.onUpstreamLost(Long.parseLong(last.trim()));

@@ -22,6 +22,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jboss.logging.Logger;
@@ -66,6 +67,12 @@ final class HttpLeg implements Leg {
     private long highestLast;
     /** Highest sequence number an ACK handed to this leg's responses acknowledged. */
     private long highestAckOffered;
+    /** Number of the next numbered upstream batch to deliver. */
+    private long nextBatch = 1;
+    /** Numbered batches that arrived before their predecessor: fewer than {@code upstream-in-flight}. */
+    private final TreeMap<Long, Held> held = new TreeMap<>();
+    /** {@code held.size()}, readable from any thread. */
+    private volatile int heldCount;
 
     HttpLeg(
             String id,
@@ -125,6 +132,9 @@ final class HttpLeg implements Leg {
         transport.register(this);
         LOG.debugf("session %s: HTTP leg %s… %s", sessionHex, shortId(), established.intent());
         reply.putHeader(HttpTransport.LEG_HEADER, id).putHeader(HttpTransport.SESSION_HEADER, sessionHex);
+        if (http.upstreamInFlight() > 1) {
+            reply.putHeader(HttpTransport.UP_WINDOW_HEADER, Integer.toString(http.upstreamInFlight()));
+        }
         HttpTransport.reply(reply, 200, codec, welcome);
     }
 
@@ -176,6 +186,98 @@ final class HttpLeg implements Leg {
             HttpTransport.text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
             return;
         }
+        List<Frame> frames = decode(s, response, body);
+        if (frames == null) {
+            return;
+        }
+        Context requestContext = Vertx.currentContext();
+        s.execute(() -> deliver(s, frames, response, requestContext));
+    }
+
+    /**
+     * POST .../up with a batch number (or a reset): on the session's context the batches are decoded and delivered in
+     * number order, so several may be in flight on different connections. A batch that arrives before its predecessor
+     * waits (at most {@code upstream-in-flight} minus one per leg, each at most {@link #HOLD_MILLIS}); one whose number
+     * has passed, or that a reset superseded, is answered 409 without being opened.
+     */
+    void upstreamNumbered(HttpServerResponse response, Buffer body, long batch, long reset) {
+        ExitSession s = session;
+        if (s == null || closed) {
+            HttpTransport.text(response, 404, "unknown or expired leg: handshake again (RESUME or JOIN)");
+            return;
+        }
+        Held b = new Held(response, body, batch, Vertx.currentContext());
+        s.execute(() -> ordered(s, b, reset));
+    }
+
+    /** A numbered upstream POST, on the session's context until it is delivered or answered. */
+    private record Held(HttpServerResponse response, Buffer body, long batch, Context requestContext) {}
+
+    /** How long a numbered batch waits for its predecessor before it is answered 409 (the entry then recovers). */
+    static final long HOLD_MILLIS = 10_000;
+
+    private void ordered(ExitSession s, Held b, long reset) {
+        if (reset > 0) {
+            dropHeld(409, "batch numbering reset to " + reset);
+            nextBatch = reset;
+            if (b.body().length() > 0) {
+                answer(b, 400, "a reset POST carries no frames");
+                return;
+            }
+            deliver(s, List.of(), b.response(), b.requestContext());
+            return;
+        }
+        long window = http.upstreamInFlight();
+        if (b.batch() < nextBatch || held.containsKey(b.batch())) {
+            answer(b, 409, "batch " + b.batch() + " already passed (next is " + nextBatch + ")");
+            return;
+        }
+        if (b.batch() >= nextBatch + window) {
+            answer(b, 400, "batch " + b.batch() + " is more than " + window + " ahead of " + nextBatch);
+            return;
+        }
+        if (b.batch() > nextBatch) {
+            held.put(b.batch(), b);
+            heldCount = held.size();
+            vertx.setTimer(HOLD_MILLIS, t -> {
+                if (held.remove(b.batch(), b)) {
+                    heldCount = held.size();
+                    answer(b, 409, "batch " + nextBatch + " did not arrive within " + HOLD_MILLIS + " ms");
+                }
+            });
+            return;
+        }
+        Held next = b;
+        while (next != null) {
+            nextBatch++;
+            List<Frame> frames = decode(s, next.response(), next.body());
+            if (frames != null) {
+                deliver(s, frames, next.response(), next.requestContext());
+            }
+            next = held.remove(nextBatch);
+        }
+        heldCount = held.size();
+    }
+
+    /** Answers every held batch; on the session's context. */
+    private void dropHeld(int status, String message) {
+        for (Held h : held.values()) {
+            answer(h, status, message);
+        }
+        held.clear();
+        heldCount = 0;
+    }
+
+    int heldCount() {
+        return heldCount;
+    }
+
+    private static void answer(Held b, int status, String message) {
+        b.requestContext().runOnContext(v -> HttpTransport.text(b.response(), status, message));
+    }
+
+    /** The frames of an upstream body, or null after answering 400 (a malformed body is a protocol error). */
+    private List<Frame> decode(ExitSession s, HttpServerResponse response, Buffer body) {
         List<Frame> frames = new ArrayList<>();
         ByteBuffer in = HttpTransport.nio(body);
         try {
@@ -204,45 +306,47 @@ final class HttpLeg implements Leg {
         } catch (ProtocolException e) {
             s.protocolError(this, e);
             HttpTransport.text(response, 400, e.getMessage());
-            return;
+            return null;
         }
-        Context requestContext = Vertx.currentContext();
-        s.execute(() -> {
-            int status;
-            String message = null;
-            if (!frames.isEmpty() && !s.isInbound(this)) {
-                status = s.isClosed() ? 404 : 409;
-                message = s.isClosed() ? "session " + sessionHex + " ended" : "this leg carries no upstream frames";
-                if (status == 409 && s.isOutbound(this)) {
-                    // Frames on a downstream-only leg break the split-path contract: the leg is closed.
-                    LegHandshake.REFUSALS.log(
-                            "downstream_only",
-                            "session %s: frames on downstream-only HTTP leg %s…, leg closed",
-                            sessionHex,
-                            shortId());
-                    closeTransport(CloseCode.PROTOCOL_ERROR, message);
-                }
-            } else if (!frames.isEmpty() && !s.receiveAll(this, frames)) {
-                status = 404;
-                message = "session " + sessionHex + " ended";
-            } else {
-                status = s.isClosed() ? 404 : 200;
-                message = s.isClosed() ? "session " + sessionHex + " ended" : null;
+        return frames;
+    }
+
+    /** On the session's context: hands the frames to the session, then answers with lastReceivedSeq. */
+    private void deliver(ExitSession s, List<Frame> frames, HttpServerResponse response, Context requestContext) {
+        int status;
+        String message = null;
+        if (!frames.isEmpty() && !s.isInbound(this)) {
+            status = s.isClosed() ? 404 : 409;
+            message = s.isClosed() ? "session " + sessionHex + " ended" : "this leg carries no upstream frames";
+            if (status == 409 && s.isOutbound(this)) {
+                // Frames on a downstream-only leg break the split-path contract: the leg is closed.
+                LegHandshake.REFUSALS.log(
+                        "downstream_only",
+                        "session %s: frames on downstream-only HTTP leg %s…, leg closed",
+                        sessionHex,
+                        shortId());
+                closeTransport(CloseCode.PROTOCOL_ERROR, message);
             }
-            long last = s.lastReceivedSeq();
-            int finalStatus = status;
-            String finalMessage = message;
-            requestContext.runOnContext(v -> {
-                response.putHeader(HttpTransport.SESSION_HEADER, sessionHex);
-                if (finalStatus == 200) {
-                    response.putHeader(HttpTransport.LAST_RECEIVED_HEADER, Long.toString(last));
-                    if (!response.ended() && !response.closed()) {
-                        response.setStatusCode(200).end();
-                    }
-                } else {
-                    HttpTransport.text(response, finalStatus, finalMessage);
+        } else if (!frames.isEmpty() && !s.receiveAll(this, frames)) {
+            status = 404;
+            message = "session " + sessionHex + " ended";
+        } else {
+            status = s.isClosed() ? 404 : 200;
+            message = s.isClosed() ? "session " + sessionHex + " ended" : null;
+        }
+        long last = s.lastReceivedSeq();
+        int finalStatus = status;
+        String finalMessage = message;
+        requestContext.runOnContext(v -> {
+            response.putHeader(HttpTransport.SESSION_HEADER, sessionHex);
+            if (finalStatus == 200) {
+                response.putHeader(HttpTransport.LAST_RECEIVED_HEADER, Long.toString(last));
+                if (!response.ended() && !response.closed()) {
+                    response.setStatusCode(200).end();
                 }
-            });
+            } else {
+                HttpTransport.text(response, finalStatus, finalMessage);
+            }
         });
     }
 
@@ -342,6 +446,7 @@ final class HttpLeg implements Leg {
         ExitSession s = session;
         if (s != null) {
             s.execute(() -> {
+                dropHeld(404, "leg closed");
                 Down d = current;
                 if (d != null) {
                     d.finish();
@@ -363,6 +468,7 @@ final class HttpLeg implements Leg {
         ExitSession s = session;
         if (s != null) {
             s.execute(() -> {
+                dropHeld(404, "leg expired");
                 Down d = current;
                 if (d != null) {
                     d.finish();

@@ -46,6 +46,13 @@ public class HttpTransport {
     static final String LEG_HEADER = "X-Splitstream-Leg";
     static final String SESSION_HEADER = "X-Splitstream-Session";
     static final String LAST_RECEIVED_HEADER = "X-Splitstream-Last-Received";
+    /** WELCOME answer: how many numbered upstream POSTs the leg may have in flight. */
+    static final String UP_WINDOW_HEADER = "X-Splitstream-Up-Window";
+    /** Upstream POST: its number on the leg (1, 2, 3...), when the exit announced an up-window. */
+    static final String BATCH_HEADER = "X-Splitstream-Batch";
+    /** Empty upstream POST after a failure: numbering restarts at this value; held batches are dropped. */
+    static final String BATCH_RESET_HEADER = "X-Splitstream-Batch-Reset";
+
     static final String CONTENT_TYPE = "application/octet-stream";
 
     private static final Logger LOG = Logger.getLogger(HttpTransport.class);
@@ -115,6 +122,11 @@ public class HttpTransport {
     /** Number of live legs (for tests and health). */
     public int legCount() {
         return legs.size();
+    }
+
+    /** Numbered upstream batches waiting for a predecessor, all legs (for tests). */
+    int heldBatches() {
+        return legs.values().stream().mapToInt(HttpLeg::heldCount).sum();
     }
 
     // ---------------------------------------------------------------- handshake
@@ -253,10 +265,23 @@ public class HttpTransport {
                     .onComplete(ar -> request.connection().close());
             return;
         }
+        long batch;
+        long reset;
+        try {
+            batch = number(ctx.request().getHeader(BATCH_HEADER));
+            reset = number(ctx.request().getHeader(BATCH_RESET_HEADER));
+        } catch (NumberFormatException e) {
+            text(ctx.response(), 400, BATCH_HEADER + " and " + BATCH_RESET_HEADER + " must be positive numbers");
+            return;
+        }
         leg.requestStarted(ctx.response());
         readBody(ctx, http.maxBatch(), body -> {
             deps.metrics().httpBytesUp(body.length());
-            leg.upstream(ctx.response(), body);
+            if (batch == 0 && reset == 0) {
+                leg.upstream(ctx.response(), body);
+            } else {
+                leg.upstreamNumbered(ctx.response(), body, batch, reset);
+            }
         });
     }
 
@@ -286,6 +311,18 @@ public class HttpTransport {
             return;
         }
         leg.downstream(ctx.response(), last, mode.equals("poll"));
+    }
+
+    /** A positive number from a header, 0 when absent; NumberFormatException when malformed or not positive. */
+    static long number(String header) {
+        if (header == null) {
+            return 0;
+        }
+        long n = Long.parseLong(header.trim());
+        if (n <= 0) {
+            throw new NumberFormatException("not positive: " + n);
+        }
+        return n;
     }
 
     /** True while the leg with this id is usable. */

@@ -206,6 +206,65 @@ class ExitHttpTransportTest {
     }
 
     @Test
+    void numberedBatchesThatArriveOutOfOrderAreDeliveredInOrder() throws Exception {
+        HttpTestTunnel t = tunnel();
+        HttpTestTunnel.Answer welcome = t.open(TOKEN_ID, SECRET, 0);
+        assertThat(welcome.headers().get(HttpTransport.UP_WINDOW_HEADER)).isEqualTo("4");
+        t.startDown("stream");
+        Recorder r = t.openStream("127.0.0.1", echo.actualPort());
+        r.accepted.get(10, TimeUnit.SECONDS);
+        t.holdUp = true;
+        byte[] data = random(128 * 1024);
+        t.write(r, data);
+        await().atMost(20, TimeUnit.SECONDS).until(() -> t.pendingUpCount() >= 4);
+        List<Buffer> frames = t.takeUp();
+        int half = frames.size() / 2;
+        Buffer first = Buffer.buffer();
+        frames.subList(0, half).forEach(first::appendBuffer);
+        Buffer second = Buffer.buffer();
+        frames.subList(half, frames.size()).forEach(second::appendBuffer);
+
+        // Batch 2 arrives first and waits for batch 1; together they deliver every byte, in order.
+        var late = t.postAsync("/up", batch(t, HttpTransport.BATCH_HEADER, 2), second);
+        await().atMost(20, TimeUnit.SECONDS).until(() -> transport.heldBatches() == 1);
+        assertThat(late).isNotDone();
+        assertThat(t.post("/up", batch(t, HttpTransport.BATCH_HEADER, 1), first).status())
+                .isEqualTo(200);
+        assertThat(late.get(20, TimeUnit.SECONDS).status()).isEqualTo(200);
+        t.holdUp = false;
+        await().atMost(30, TimeUnit.SECONDS).until(() -> r.receivedLength() >= data.length);
+        assertThat(r.receivedBytes()).isEqualTo(data);
+
+        // A number that has passed, or one too far ahead, is refused without being opened.
+        assertThat(t.post("/up", batch(t, HttpTransport.BATCH_HEADER, 1), Buffer.buffer())
+                        .status())
+                .isEqualTo(409);
+        assertThat(t.post("/up", batch(t, HttpTransport.BATCH_HEADER, 7), Buffer.buffer())
+                        .status())
+                .isEqualTo(400);
+        // Batch 4 waits for a batch 3 that never comes; the entry's reset answers it and restarts the numbering.
+        var stranded = t.postAsync("/up", batch(t, HttpTransport.BATCH_HEADER, 4), Buffer.buffer());
+        await().atMost(20, TimeUnit.SECONDS).until(() -> transport.heldBatches() == 1);
+        HttpTestTunnel.Answer reset = t.post("/up", batch(t, HttpTransport.BATCH_RESET_HEADER, 10), Buffer.buffer());
+        assertThat(reset.status()).isEqualTo(200);
+        assertThat(reset.headers().get(HttpTransport.LAST_RECEIVED_HEADER)).isNotBlank();
+        assertThat(stranded.get(20, TimeUnit.SECONDS).status()).isEqualTo(409);
+        assertThat(transport.heldBatches()).isZero();
+        assertThat(t.post("/up", batch(t, HttpTransport.BATCH_HEADER, 10), Buffer.buffer())
+                        .status())
+                .isEqualTo(200);
+        assertThat(t.post("/up", batch(t, HttpTransport.BATCH_HEADER, 0), Buffer.buffer())
+                        .status())
+                .isEqualTo(400);
+    }
+
+    private static MultiMap batch(HttpTestTunnel t, String header, long n) {
+        return MultiMap.caseInsensitiveMultiMap()
+                .add(HttpTransport.LEG_HEADER, t.upLeg)
+                .add(header, Long.toString(n));
+    }
+
+    @Test
     void splitHttpSendsDownstreamFramesOnlyOnTheJoinedLeg() throws Exception {
         HttpTestTunnel t = opened(Capabilities.SPLIT);
         String upLeg = t.upLeg;

@@ -28,6 +28,8 @@ import io.vertx.core.http.RequestOptions;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -251,10 +253,45 @@ final class HttpTestTunnel implements AutoCloseable {
 
     private void sendUp(Frame frame) {
         pendingUp.add(Buffer.buffer(Unpooled.wrappedBuffer(legCodec(upLeg).encode(frame))));
-        if (!flushScheduled && !posting) {
+        if (!holdUp && !flushScheduled && !posting) {
             flushScheduled = true;
             context.runOnContext(v -> flushUp());
         }
+    }
+
+    /** While true, frames the session sends upstream wait for {@link #takeUp()} instead of being POSTed. */
+    volatile boolean holdUp;
+
+    /** The encoded frames waiting upstream, taken out of the batcher. */
+    List<Buffer> takeUp() throws Exception {
+        return call(() -> {
+            List<Buffer> l = new ArrayList<>(pendingUp);
+            pendingUp.clear();
+            return l;
+        });
+    }
+
+    int pendingUpCount() throws Exception {
+        return call(pendingUp::size);
+    }
+
+    /** Like {@link #post}, without waiting for the answer. */
+    CompletableFuture<Answer> postAsync(String path, MultiMap headers, Buffer body) {
+        CompletableFuture<Answer> f = new CompletableFuture<>();
+        context.runOnContext(v -> client.request(new RequestOptions()
+                        .setMethod(HttpMethod.POST)
+                        .setURI(HttpTransport.BASE + path)
+                        .setHeaders(headers))
+                .compose(req -> req.send(body))
+                .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), b)))
+                .onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        f.complete(ar.result());
+                    } else {
+                        f.completeExceptionally(ar.cause());
+                    }
+                }));
+        return f;
     }
 
     private void flushUp() {
