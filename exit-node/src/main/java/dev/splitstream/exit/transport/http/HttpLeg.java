@@ -211,7 +211,21 @@ final class HttpLeg implements Leg {
     }
 
     /** A numbered upstream POST, on the session's context until it is delivered or answered. */
-    private record Held(HttpServerResponse response, Buffer body, long batch, Context requestContext) {}
+    private static final class Held {
+        final HttpServerResponse response;
+        final long batch;
+        final Context requestContext;
+        Buffer body;
+        /** The timer that answers it if its predecessor does not come, while it is held. */
+        long timer = -1;
+
+        Held(HttpServerResponse response, Buffer body, long batch, Context requestContext) {
+            this.response = response;
+            this.body = body;
+            this.batch = batch;
+            this.requestContext = requestContext;
+        }
+    }
 
     /** How long a numbered batch waits for its predecessor before it is answered 409 (the entry then recovers). */
     static final long HOLD_MILLIS = 10_000;
@@ -220,27 +234,28 @@ final class HttpLeg implements Leg {
         if (reset > 0) {
             dropHeld(409, "batch numbering reset to " + reset);
             nextBatch = reset;
-            if (b.body().length() > 0) {
+            if (b.body.length() > 0) {
                 answer(b, 400, "a reset POST carries no frames");
                 return;
             }
-            deliver(s, List.of(), b.response(), b.requestContext());
+            deliver(s, List.of(), b.response, b.requestContext);
             return;
         }
         long window = http.upstreamInFlight();
-        if (b.batch() < nextBatch || held.containsKey(b.batch())) {
-            answer(b, 409, "batch " + b.batch() + " already passed (next is " + nextBatch + ")");
+        if (b.batch < nextBatch || held.containsKey(b.batch)) {
+            answer(b, 409, "batch " + b.batch + " already passed (next is " + nextBatch + ")");
             return;
         }
-        if (b.batch() >= nextBatch + window) {
-            answer(b, 400, "batch " + b.batch() + " is more than " + window + " ahead of " + nextBatch);
+        if (b.batch >= nextBatch + window) {
+            answer(b, 400, "batch " + b.batch + " is more than " + window + " ahead of " + nextBatch);
             return;
         }
-        if (b.batch() > nextBatch) {
-            held.put(b.batch(), b);
+        if (b.batch > nextBatch) {
+            held.put(b.batch, b);
             heldCount = held.size();
-            vertx.setTimer(HOLD_MILLIS, t -> {
-                if (held.remove(b.batch(), b)) {
+            b.timer = vertx.setTimer(HOLD_MILLIS, t -> {
+                b.timer = -1;
+                if (held.remove(b.batch, b)) {
                     heldCount = held.size();
                     answer(b, 409, "batch " + nextBatch + " did not arrive within " + HOLD_MILLIS + " ms");
                 }
@@ -250,9 +265,12 @@ final class HttpLeg implements Leg {
         Held next = b;
         while (next != null) {
             nextBatch++;
-            List<Frame> frames = decode(s, next.response(), next.body());
+            cancelHoldTimer(next);
+            Buffer body = next.body;
+            next.body = null;
+            List<Frame> frames = decode(s, next.response, body);
             if (frames != null) {
-                deliver(s, frames, next.response(), next.requestContext());
+                deliver(s, frames, next.response, next.requestContext);
             }
             next = held.remove(nextBatch);
         }
@@ -262,6 +280,8 @@ final class HttpLeg implements Leg {
     /** Answers every held batch; on the session's context. */
     private void dropHeld(int status, String message) {
         for (Held h : held.values()) {
+            cancelHoldTimer(h);
+            h.body = null;
             answer(h, status, message);
         }
         held.clear();
@@ -272,8 +292,15 @@ final class HttpLeg implements Leg {
         return heldCount;
     }
 
+    private void cancelHoldTimer(Held h) {
+        if (h.timer >= 0) {
+            vertx.cancelTimer(h.timer);
+            h.timer = -1;
+        }
+    }
+
     private static void answer(Held b, int status, String message) {
-        b.requestContext().runOnContext(v -> HttpTransport.text(b.response(), status, message));
+        b.requestContext.runOnContext(v -> HttpTransport.text(b.response, status, message));
     }
 
     /** The frames of an upstream body, or null after answering 400 (a malformed body is a protocol error). */
