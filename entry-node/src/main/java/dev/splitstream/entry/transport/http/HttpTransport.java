@@ -23,7 +23,9 @@ import io.vertx.core.net.TrustOptions;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import org.jboss.logging.Logger;
 
@@ -300,14 +302,16 @@ public final class HttpTransport implements Transport {
 
         private void flush() {
             while (!closed && !recovering && leg != null && !queue.isEmpty() && inFlight < upWindow) {
-                Buffer batch = Buffer.buffer((int) Math.min(queuedBytes, maxBatch));
-                while (!queue.isEmpty()
-                        && (batch.length() == 0 || batch.length() + queue.peek().remaining() <= maxBatch)) {
+                // The encoded frames are wrapped as one composite body, not copied into a new buffer.
+                List<ByteBuffer> frames = new ArrayList<>();
+                long bytes = 0;
+                while (!queue.isEmpty() && (bytes == 0 || bytes + queue.peek().remaining() <= maxBatch)) {
                     ByteBuffer f = queue.poll();
                     queuedBytes -= f.remaining();
-                    batch.appendBuffer(Buffer.buffer(Unpooled.wrappedBuffer(f)));
+                    bytes += f.remaining();
+                    frames.add(f);
                 }
-                post(batch);
+                post(Buffer.buffer(Unpooled.wrappedBuffer(frames.size(), frames.toArray(new ByteBuffer[0]))));
             }
         }
 
