@@ -217,7 +217,7 @@ public final class SocketBridge implements StreamEndpoint {
     }
 
     /** Stops or restarts reading {@code socket} (AUTO_READ on its channel; see the class comment for why). */
-    static void reading(NetSocket socket, boolean on) {
+    public static void reading(NetSocket socket, boolean on) {
         if (socket instanceof NetSocketInternal internal) {
             internal.channelHandlerContext().channel().config().setAutoRead(on);
         } else if (on) {

@@ -1,10 +1,13 @@
 package dev.splitstream.exit.route;
 
+import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.protocol.ResetCode;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
@@ -23,6 +26,7 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.impl.ContextInternal;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -52,7 +56,11 @@ import org.jboss.logging.Logger;
  * queue has room, else when it drains. Nothing is buffered beyond one stream window either way.
  *
  * <p>After a {@code 101 Switching Protocols} (WebSocket and other upgrades) both sides relay raw bytes; an upgrade
- * always gets a new stream, which never goes back to the pool.
+ * always gets a new stream, which never goes back to the pool. Half-close works as nginx does it for an upgraded
+ * connection: the client's FIN becomes the stream's FIN (the service sees the end of its input) and the service's
+ * answer keeps flowing; the service's FIN becomes the client connection's FIN once every byte before it was written.
+ * Once one direction has ended, the other must end within {@code upgrade-half-close-timeout}, else the connection is
+ * closed and the stream reset.
  */
 final class RouteExchange {
     private static final Logger LOG = Logger.getLogger(RouteExchange.class);
@@ -167,6 +175,13 @@ final class RouteExchange {
     private boolean endAfterDrain;
 
     private NetSocket tunnel;
+    /** The client half-closed the upgraded connection (its FIN went on to the service). */
+    private boolean clientFin;
+    /** The service ended its side of the upgraded connection (the client gets a FIN once its bytes are written). */
+    private boolean serviceFin;
+
+    private boolean tunnelClosed;
+    private long halfClosedTimer = -1;
     /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
     private final List<ByteBuf> early = new ArrayList<>();
 
@@ -409,11 +424,8 @@ final class RouteExchange {
     private void updateReading() {
         boolean pause = streamFull || queueFull;
         if (upgraded && tunnel != null) {
-            if (pause) {
-                tunnel.pause();
-            } else {
-                tunnel.resume();
-            }
+            // AUTO_READ, not pause(): a FIN never overtakes bytes waiting in a paused socket's queue
+            SocketBridge.reading(tunnel, !pause);
         } else if (!finished && requestHandlers) {
             if (pause) {
                 request.pause();
@@ -834,16 +846,30 @@ final class RouteExchange {
 
     private void startTunnel(NetSocket socket) {
         tunnel = socket;
+        SocketBridge.configure(socket); // half-close allowed: the client's FIN arrives as an event
         socket.handler(buf -> {
             bytesIn += buf.length();
             write(ByteBuffer.wrap(buf.getBytes()));
         });
+        if (socket instanceof NetSocketInternal internal) {
+            internal.eventHandler(event -> {
+                if (event == ChannelInputShutdownEvent.INSTANCE) {
+                    clientFinished();
+                }
+            });
+        } else {
+            socket.endHandler(v -> clientFinished());
+        }
         socket.closeHandler(v -> {
+            tunnelClosed = true;
+            cancelHalfClosedTimer();
             if (!finished) {
                 finished = true;
                 complete();
             }
-            resetStream(ResetCode.CANCELLED, "the HTTP client closed the upgraded connection");
+            if (!clientFin || !serviceFin) {
+                resetStream(ResetCode.CANCELLED, "the HTTP client closed the upgraded connection");
+            } // else both sides ended: the stream's FIN follows the client's last bytes to the service
         });
         socket.drainHandler(v -> flushCredit());
         // Bytes the service sent right after its 101.
@@ -854,6 +880,81 @@ final class RouteExchange {
         }
         early.clear();
         drainDecoder();
+        if (serviceFin) {
+            endTunnelOutput();
+        }
+        updateReading();
+    }
+
+    /** The client's FIN on the upgraded connection (its event loop, this exchange's HTTP thread). */
+    private void clientFinished() {
+        if (clientFin || tunnelClosed) {
+            return;
+        }
+        clientFin = true;
+        ServiceConnection c = conn;
+        if (c != null) {
+            c.finishWriting(this); // after every byte written before it: same thread, same order
+        }
+        if (serviceFin) {
+            tunnel.close();
+        } else {
+            startHalfClosedTimer();
+        }
+    }
+
+    /** The service ended its side: the client gets a FIN once everything before it was written. */
+    private void endTunnelOutput() {
+        NetSocket t = tunnel;
+        t.write(Buffer.buffer())
+                .onComplete(ar -> onHttp(() -> {
+                    if (tunnelClosed) {
+                        return;
+                    }
+                    if (clientFin) {
+                        t.close();
+                        return;
+                    }
+                    if (t instanceof NetSocketInternal internal
+                            && internal.channelHandlerContext().channel() instanceof DuplexChannel duplex) {
+                        if (!duplex.isOutputShutdown()) {
+                            duplex.shutdownOutput();
+                        }
+                        startHalfClosedTimer();
+                    } else {
+                        t.close();
+                    }
+                }));
+    }
+
+    private void startHalfClosedTimer() {
+        if (halfClosedTimer >= 0 || tunnelClosed) {
+            return;
+        }
+        long ms = pool.halfClosedMillis();
+        halfClosedTimer = pool.vertx()
+                .setTimer(
+                        ms,
+                        id -> onHttp(() -> {
+                            halfClosedTimer = -1;
+                            if (tunnelClosed) {
+                                return;
+                            }
+                            LOG.debugf(
+                                    "route %s/%s: upgraded connection half-closed for over %d ms; closed",
+                                    agent, service, ms);
+                            resetStream(
+                                    ResetCode.CANCELLED,
+                                    "the upgraded connection stayed half-closed for over " + ms + " ms");
+                            tunnel.close();
+                        }));
+    }
+
+    private void cancelHalfClosedTimer() {
+        if (halfClosedTimer >= 0) {
+            pool.vertx().cancelTimer(halfClosedTimer);
+            halfClosedTimer = -1;
+        }
     }
 
     private void toTunnel(ByteBuf data, int n) {
@@ -877,8 +978,11 @@ final class RouteExchange {
             return;
         }
         if (upgraded) {
-            if (tunnel != null) {
-                tunnel.end();
+            if (!serviceFin) {
+                serviceFin = true;
+                if (tunnel != null) {
+                    endTunnelOutput();
+                } // else startTunnel ends it after the bytes the service sent
             }
             return;
         }
@@ -929,7 +1033,9 @@ final class RouteExchange {
 
     private void clientClosed() {
         clientGone = true;
-        resetStream(ResetCode.CANCELLED, "the HTTP client went away");
+        if (!(clientFin && serviceFin)) {
+            resetStream(ResetCode.CANCELLED, "the HTTP client went away");
+        }
         if (!finished) {
             finished = true;
             if (status == 0) {

@@ -248,6 +248,18 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
         });
     }
 
+    /**
+     * The client of an upgraded exchange half-closed its connection: a FIN goes to the service after the bytes written
+     * before it, and the service's answer keeps coming to the same exchange.
+     */
+    void finishWriting(RouteExchange ex) {
+        run(() -> {
+            if (current == ex && stream != null && !stream.isClosed()) {
+                stream.finish();
+            }
+        });
+    }
+
     /** The exchange gave up: reset the stream (the agent closes its connection to the service). */
     void reset(RouteExchange ex, ResetCode code, String message) {
         run(() -> {
