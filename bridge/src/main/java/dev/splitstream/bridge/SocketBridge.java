@@ -217,7 +217,7 @@ public final class SocketBridge implements StreamEndpoint {
     }
 
     /** Stops or restarts reading {@code socket} (AUTO_READ on its channel; see the class comment for why). */
-    static void reading(NetSocket socket, boolean on) {
+    public static void reading(NetSocket socket, boolean on) {
         if (socket instanceof NetSocketInternal internal) {
             internal.channelHandlerContext().channel().config().setAutoRead(on);
         } else if (on) {
@@ -629,6 +629,12 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onAcknowledged(Stream s, int bytes) {
         lease.release(bytes);
+    }
+
+    @Override
+    public int growWindow(Stream s, int wanted) {
+        // Credit the peer may use must be credit the budget can hold: else a stream whose reader pauses is reset.
+        return lease == null ? 0 : lease.growWindow(wanted);
     }
 
     @Override

@@ -177,6 +177,7 @@ public record ExitSettings(
         positive("splitstream.exit.ping-interval", e.pingInterval());
         positive("splitstream.exit.max-connections-per-source", e.maxConnectionsPerSource());
         positive("splitstream.exit.header-timeout", e.headerTimeout());
+        positive("splitstream.exit.upgrade-half-close-timeout", e.upgradeHalfCloseTimeout());
         // 1 MiB initial stream window (protocol default 256 KiB): on a loaded host the credit round trip is
         // milliseconds, and 256 KiB per round trip capped one upload at ~65 MiB/s; the auto-tuner, which compares
         // with the idle ping RTT, does not grow it. Still bounded: credit is returned only once the target took the

@@ -254,6 +254,14 @@ public interface SplitstreamConfig {
 
         /** Keep-alive connections from HTTP routes to agents' HTTP services ({@code splitstream.exit.route-pool.*}). */
         RoutePool routePool();
+
+        /**
+         * How long an upgraded route connection (a WebSocket or other HTTP upgrade to an agent's service) may stay
+         * half-closed: after one side's FIN the other direction keeps flowing for at most this long, then both are
+         * closed (SPLITSTREAM_EXIT_UPGRADE_HALF_CLOSE_TIMEOUT). Default 60s.
+         */
+        @WithDefault("60s")
+        Duration upgradeHalfCloseTimeout();
     }
 
     /**

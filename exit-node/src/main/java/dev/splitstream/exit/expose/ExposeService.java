@@ -108,6 +108,10 @@ public class ExposeService {
         }
     }
 
+    /** The audit log: one {@code expose} row per public connection (field-injected; absent in unit tests). */
+    @jakarta.inject.Inject
+    dev.splitstream.exit.registry.ExitRegistry audit;
+
     public ExposeService(
             Vertx vertx,
             ExitSettings settings,
@@ -677,9 +681,63 @@ public class ExposeService {
                 socket,
                 "public connection",
                 "agent " + key.agent() + " service " + key.service() + " (" + via + ")",
-                publicMetrics,
+                audited(socket, key, via),
                 SocketBridge.PLAIN,
                 budget);
+    }
+
+    /**
+     * The public ports' meters, plus this connection's own byte counts for its {@code expose} row in the audit log,
+     * written when it closes: client address, {@code <via> of <token>/<agent>/<service>}, bytes each way, duration.
+     */
+    private BridgeMetrics audited(io.vertx.core.net.NetSocket socket, ServiceKey key, String via) {
+        dev.splitstream.exit.registry.ExitRegistry log = audit;
+        if (log == null) {
+            return publicMetrics;
+        }
+        io.vertx.core.net.SocketAddress remoteAddress = socket.remoteAddress();
+        String client = remoteAddress == null
+                ? null
+                : remoteAddress.hostAddress() != null ? remoteAddress.hostAddress() : remoteAddress.toString();
+        long started = System.nanoTime();
+        java.util.concurrent.atomic.AtomicLong in = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicLong out = new java.util.concurrent.atomic.AtomicLong();
+        return new BridgeMetrics() {
+            @Override
+            public void connectionOpened() {
+                publicMetrics.connectionOpened();
+            }
+
+            @Override
+            public void connectionClosed() {
+                publicMetrics.connectionClosed();
+                log.audit(new dev.splitstream.exit.registry.AuditEvent(
+                        java.time.Instant.now(),
+                        "expose",
+                        null,
+                        key.tokenId(),
+                        client,
+                        "public-port",
+                        via + " of " + key,
+                        in.get(),
+                        out.get(),
+                        "closed",
+                        (System.nanoTime() - started) / 1_000_000,
+                        null));
+            }
+
+            @Override
+            public void bytesFromSocket(int bytes) {
+                publicMetrics.bytesFromSocket(bytes);
+                in.addAndGet(bytes);
+            }
+
+            @Override
+            public void bytesToSocket(int bytes) {
+                publicMetrics.bytesToSocket(bytes);
+                out.addAndGet(bytes);
+            }
+        };
     }
 
     // ------------------------------------------------------------------ replicas

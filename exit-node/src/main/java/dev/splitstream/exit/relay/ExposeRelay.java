@@ -7,10 +7,6 @@ import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.netty.channel.Channel;
-import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.DuplexChannel;
-import io.netty.util.AttributeKey;
 import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -19,7 +15,6 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
-import io.vertx.core.net.impl.NetSocketInternal;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.annotation.PreDestroy;
@@ -54,11 +49,6 @@ public class ExposeRelay implements ExposeService.Remote {
     private static final Logger LOG = Logger.getLogger(ExposeRelay.class);
     static final String PATH = "/splitstream/v1/cluster/expose";
     static final String UPGRADE = "splitstream-expose";
-    /** Bytes one direction of a splice may queue before its reader pauses. */
-    private static final int HIGH_WATER = 512 * 1024;
-
-    private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
-
     private final LegRelay legs;
     private final ExposeService expose;
     private final ExitRegistry registry;
@@ -197,17 +187,12 @@ public class ExposeRelay implements ExposeService.Remote {
             long started,
             Buffer early) {
         relayedPorts.increment();
-        long[] bytes = new long[] {0, early.length()};
-        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
-        Runnable end = () -> {
-            if (!done.compareAndSet(false, true)) {
-                return;
-            }
-            socket.close();
-            hop.close();
+        // No bound on the half-closed state here: the owner's bridge decides when the connection ends, and its end
+        // closes the hop.
+        Splice.start(vertx, socket, hop, early, null, (in, out, timedOut) -> {
             LOG.debugf(
                     "public connection from %s to port %d (%s) relayed to replica %s: %d bytes in, %d out",
-                    client, port, key, owner.replicaId(), bytes[0], bytes[1]);
+                    client, port, key, owner.replicaId(), in, out);
             legs.audit(
                     null,
                     client,
@@ -215,88 +200,10 @@ public class ExposeRelay implements ExposeService.Remote {
                     owner.replicaId(),
                     "relayed",
                     "port " + port + " of " + key,
-                    bytes[0],
-                    bytes[1],
+                    in,
+                    out,
                     (System.nanoTime() - started) / 1_000_000);
-        };
-        java.util.concurrent.atomic.AtomicInteger finished = new java.util.concurrent.atomic.AtomicInteger();
-        Runnable fin = () -> {
-            if (finished.incrementAndGet() == 2) {
-                end.run();
-            }
-        };
-        if (early.length() > 0) {
-            socket.write(early);
-        }
-        Channel publicChannel = channel(socket);
-        Channel hopChannel = channel(hop);
-        splice(socket, publicChannel, hop, hopChannel, n -> bytes[0] += n, fin, end);
-        splice(hop, hopChannel, socket, publicChannel, n -> bytes[1] += n, fin, end);
-        socket.closeHandler(v -> end.run());
-        hop.closeHandler(v -> socket.write(Buffer.buffer()).onComplete(x -> end.run()));
-        socket.resume();
-    }
-
-    private static Channel channel(NetSocket socket) {
-        return socket instanceof NetSocketInternal internal
-                ? internal.channelHandlerContext().channel()
-                : null;
-    }
-
-    /**
-     * Copies {@code from} to {@code to}: reading stops (the channel's AUTO_READ, so a FIN never overtakes data) while
-     * {@code to} cannot take more. {@code from}'s FIN becomes {@code to}'s once everything before it was written, then
-     * {@code fin} runs. Both sockets allow half-close ({@link SocketBridge#configure}): a FIN arrives as an event.
-     */
-    private static void splice(
-            NetSocket from,
-            Channel fromChannel,
-            NetSocket to,
-            Channel toChannel,
-            java.util.function.LongConsumer counted,
-            Runnable fin,
-            Runnable close) {
-        to.setWriteQueueMaxSize(HIGH_WATER);
-        from.handler(buffer -> {
-            counted.accept(buffer.length());
-            to.write(buffer);
-            if (to.writeQueueFull()) {
-                reading(from, fromChannel, false);
-                to.drainHandler(v -> reading(from, fromChannel, true));
-            }
         });
-        from.exceptionHandler(t -> close.run());
-        Runnable finish = () -> to.write(Buffer.buffer()).onComplete(v -> {
-            if (toChannel instanceof DuplexChannel duplex && !duplex.isOutputShutdown()) {
-                duplex.shutdownOutput();
-            } else if (!(toChannel instanceof DuplexChannel)) {
-                to.end();
-            }
-            fin.run();
-        });
-        if (!(from instanceof NetSocketInternal internal)) {
-            from.endHandler(v -> finish.run());
-            return;
-        }
-        internal.eventHandler(event -> {
-            if (event == ChannelInputShutdownEvent.INSTANCE) {
-                finish.run();
-            }
-        });
-        // A FIN that came while the owner was looked up was noted by the listener (SocketBridge.configure).
-        if (Boolean.TRUE.equals(fromChannel.attr(INPUT_SHUT_DOWN).get())) {
-            finish.run();
-        }
-    }
-
-    private static void reading(NetSocket socket, Channel channel, boolean on) {
-        if (channel != null) {
-            channel.config().setAutoRead(on);
-        } else if (on) {
-            socket.resume();
-        } else {
-            socket.pause();
-        }
     }
 
     private void refused(NetSocket socket, ServiceKey key, int port, String owner, String client, String why) {
@@ -339,6 +246,12 @@ public class ExposeRelay implements ExposeService.Remote {
     }
 
     // ---------------------------------------------------------------- HTTP routes
+
+    /** The client of a route request: the one a relaying replica names (signed), else the peer. */
+    public String clientOf(HttpServerRequest request) {
+        LegRelay.Inbound inbound = legs.inbound(request);
+        return inbound.relayed() ? inbound.clientAddress() : dev.splitstream.exit.transport.ClientAddress.of(request);
+    }
 
     /**
      * For {@code HttpRoutes}: true when the request for {@code agent} was taken here (relayed to the agent's replica,

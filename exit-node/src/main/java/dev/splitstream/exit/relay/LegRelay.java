@@ -1,6 +1,8 @@
 package dev.splitstream.exit.relay;
 
+import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.exit.config.ExitSettings;
+import dev.splitstream.exit.config.SplitstreamConfig;
 import dev.splitstream.exit.registry.AuditEvent;
 import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
@@ -11,7 +13,19 @@ import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequestEncoder;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseDecoder;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -28,6 +42,8 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -37,6 +53,7 @@ import jakarta.enterprise.event.Observes;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Set;
@@ -56,6 +73,9 @@ public class LegRelay {
     private static final String HTTP_BASE = "/splitstream/v1/http";
     private static final String HANDSHAKE_HEADER = "X-Splitstream-Handshake";
     private static final String LEG_HEADER = "X-Splitstream-Leg";
+    /** Longest head of an owner's answer to a relayed upgrade. */
+    private static final int MAX_RESPONSE_HEAD = 64 * 1024;
+
     private static final Set<String> HOP_BY_HOP = Set.of(
             "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host");
 
@@ -66,8 +86,13 @@ public class LegRelay {
     private final ClusterAuth auth;
     private final Counter relayedWs;
     private final Counter relayedHttp;
+    /** Longest half-closed state of a relayed upgrade (the owner bounds it the same way). */
+    private final Duration halfClosed;
+
     private volatile HttpClient http;
     private volatile WebSocketClient ws;
+    private volatile NetClient net;
+    private volatile NetClient tlsNet;
 
     public LegRelay(
             ExitRegistry registry,
@@ -75,8 +100,10 @@ public class LegRelay {
             SessionRegistry sessions,
             ExitSettings settings,
             Vertx vertx,
-            MeterRegistry meters) {
+            MeterRegistry meters,
+            SplitstreamConfig config) {
         this.registry = registry;
+        this.halfClosed = config.exit().upgradeHalfCloseTimeout();
         this.relayedWs = Counter.builder("splitstream.exit.relayed")
                 .description("Legs (websocket) and requests (http) relayed to the replica owning their session")
                 .tag("transport", "websocket")
@@ -430,7 +457,7 @@ public class LegRelay {
                 .setSsl(tls)
                 .setURI(prefix + in.uri())
                 .setIdleTimeout(-1);
-        boolean upgrade = !leg && isUpgrade(in);
+        boolean upgrade = !leg && isUpgrade(in) && !hasBody(in);
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();
         if (upgrade) {
             headers.set("Connection", "Upgrade");
@@ -465,6 +492,12 @@ public class LegRelay {
                 out.reset();
             }
         };
+        if (upgrade) {
+            // host routes: the owner matches <service>.<domain> on the authority
+            headers.set("Host", in.authority() != null ? in.authority().toString() : owner.getHost() + ":" + port);
+            upgrade(in, out, owner.getHost(), port, tls, prefix + in.uri(), headers, clientAddress, failed);
+            return;
+        }
         httpClient().request(options).onComplete(ar -> {
             if (ar.failed()) {
                 failed.accept(ar.cause());
@@ -473,10 +506,6 @@ public class LegRelay {
             HttpClientRequest req = ar.result();
             if (!leg && in.authority() != null) {
                 req.authority(in.authority()); // host routes: the owner matches <service>.<domain> on it
-            }
-            if (upgrade) {
-                upgrade(in, out, req, failed);
-                return;
             }
             out.closeHandler(v -> req.reset());
             // A route request that followed its agent here may have been read to its end already (a request without
@@ -518,39 +547,244 @@ public class LegRelay {
                 && connection.toLowerCase(Locale.ROOT).contains("upgrade");
     }
 
+    /** A request that announces a body (an upgrade carries none; one that does is proxied as an ordinary request). */
+    private static boolean hasBody(HttpServerRequest in) {
+        String length = in.getHeader("Content-Length");
+        return in.getHeader("Transfer-Encoding") != null
+                || (length != null && !length.trim().equals("0"));
+    }
+
     /**
-     * A route request asking for an upgrade (a WebSocket to the agent's service): an HTTP tunnel to the owner, joined
-     * to the client's connection once the owner answered 101 with the headers it sent; any other answer goes back as
-     * an ordinary response.
+     * A route request asking for an upgrade (a WebSocket to the agent's service): the request head goes to the owner on
+     * a TCP connection of its own; once the owner answered 101, the client's connection and that one are spliced with
+     * half-close ({@link Splice}: one side's FIN reaches the other and the other direction keeps flowing, at most
+     * {@code upgrade-half-close-timeout}); any other answer goes back as an ordinary response. Written on a raw socket
+     * rather than with Vert.x's HTTP client tunnel, whose socket hides its channel (no FIN can be passed on) and never
+     * completes an empty write.
      */
-    private static void upgrade(
-            HttpServerRequest in, HttpServerResponse out, HttpClientRequest req, Consumer<Throwable> failed) {
-        req.connect().onComplete(r -> {
-            if (r.failed()) {
-                failed.accept(r.cause());
+    private void upgrade(
+            HttpServerRequest in,
+            HttpServerResponse out,
+            String host,
+            int port,
+            boolean tls,
+            String uri,
+            MultiMap headers,
+            String clientAddress,
+            Consumer<Throwable> failed) {
+        DefaultHttpRequest head = new DefaultHttpRequest(
+                HttpVersion.HTTP_1_1, HttpMethod.valueOf(in.method().name()), uri);
+        headers.forEach(h -> head.headers().add(h.getKey(), h.getValue()));
+        Buffer request = encode(head);
+        long started = System.nanoTime();
+        netClient(tls).connect(port, host).onComplete(ar -> {
+            if (ar.failed()) {
+                failed.accept(ar.cause());
                 return;
             }
-            HttpClientResponse resp = r.result();
-            if (resp.statusCode() != 101) {
-                respond(resp, out);
+            NetSocket hop = ar.result();
+            SocketBridge.configure(hop);
+            out.closeHandler(v -> hop.close());
+            EmbeddedChannel decoder = new EmbeddedChannel(new HttpResponseDecoder(4096, MAX_RESPONSE_HEAD, 8192));
+            UpgradeAnswer answer = new UpgradeAnswer(in, out, hop, decoder, clientAddress, started, failed);
+            hop.closeHandler(v -> answer.hopClosed());
+            hop.exceptionHandler(t -> hop.close());
+            hop.handler(answer::fromOwner);
+            hop.write(request);
+        });
+    }
+
+    /** {@code message} as bytes, through Netty's request encoder. */
+    private static Buffer encode(Object message) {
+        EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+        try {
+            encoder.writeOutbound(message);
+            Buffer bytes = Buffer.buffer();
+            for (ByteBuf b = encoder.readOutbound(); b != null; b = encoder.readOutbound()) {
+                try {
+                    bytes.appendBytes(ByteBufUtil.getBytes(b));
+                } finally {
+                    b.release();
+                }
+            }
+            return bytes;
+        } finally {
+            encoder.finishAndReleaseAll();
+        }
+    }
+
+    /**
+     * The owner's answer to a relayed upgrade, parsed by Netty's response decoder: a 101 joins the two connections (the
+     * bytes after its head go to the client first), anything else is streamed back as an ordinary response. On the
+     * hop's event loop.
+     */
+    private final class UpgradeAnswer {
+        private final HttpServerRequest in;
+        private final HttpServerResponse out;
+        private final NetSocket hop;
+        private final EmbeddedChannel decoder;
+        private final String clientAddress;
+        private final long started;
+        private final Consumer<Throwable> failed;
+        /** Bytes after the 101's head, until the client's connection is ready. */
+        private final Buffer early = Buffer.buffer();
+
+        private boolean answered;
+        private boolean switched;
+        private boolean spliced;
+        private boolean ended;
+
+        UpgradeAnswer(
+                HttpServerRequest in,
+                HttpServerResponse out,
+                NetSocket hop,
+                EmbeddedChannel decoder,
+                String clientAddress,
+                long started,
+                Consumer<Throwable> failed) {
+            this.in = in;
+            this.out = out;
+            this.hop = hop;
+            this.decoder = decoder;
+            this.clientAddress = clientAddress;
+            this.started = started;
+            this.failed = failed;
+        }
+
+        void fromOwner(Buffer buffer) {
+            if (spliced) {
+                return; // the splice has its own handler; nothing reaches this one
+            }
+            if (switched) {
+                early.appendBuffer(buffer);
                 return;
             }
-            copyHead(resp, out);
-            NetSocket owner = resp.netSocket();
-            out.headers().set("Connection", "Upgrade").set("Upgrade", resp.getHeader("Upgrade"));
-            in.toNetSocket().onComplete(s -> {
-                if (s.failed()) {
-                    LOG.debugf("relayed upgrade of %s: %s", in.path(), s.cause().toString());
-                    owner.close();
+            decoder.writeInbound(Unpooled.wrappedBuffer(buffer.getBytes()));
+            for (Object msg = decoder.readInbound(); msg != null; msg = decoder.readInbound()) {
+                try {
+                    handle(msg);
+                } finally {
+                    ReferenceCountUtil.release(msg);
+                }
+            }
+        }
+
+        private void handle(Object msg) {
+            if (msg instanceof HttpResponse r && !answered) {
+                if (r.decoderResult().isFailure()) {
+                    hop.close();
+                    failed.accept(new IllegalStateException("invalid answer from the owner: " + r.decoderResult()));
                     return;
                 }
-                NetSocket client = s.result();
-                client.closeHandler(v -> owner.close());
-                owner.closeHandler(v -> client.close());
-                client.pipeTo(owner);
-                owner.pipeTo(client);
+                answered = true;
+                out.setStatusCode(r.status().code());
+                r.headers().forEach(h -> {
+                    if (!HOP_BY_HOP.contains(h.getKey().toLowerCase(Locale.ROOT))) {
+                        out.headers().add(h.getKey(), h.getValue());
+                    }
+                });
+                if (r.status().code() == 101) {
+                    switched = true;
+                    // the hop waits (AUTO_READ off) until the client's connection is taken over
+                    SocketBridge.reading(hop, false);
+                    out.headers()
+                            .set("Connection", "Upgrade")
+                            .set("Upgrade", r.headers().get("Upgrade"));
+                    in.toNetSocket().onComplete(this::join);
+                    return;
+                }
+                if (!r.headers().contains("Content-Length")) {
+                    out.setChunked(true);
+                }
+                out.drainHandler(v -> SocketBridge.reading(hop, true));
+                return;
+            }
+            if (switched) {
+                if (msg instanceof ByteBuf raw && raw.isReadable()) {
+                    early.appendBytes(ByteBufUtil.getBytes(raw)); // after a 101 the decoder passes bytes on as they are
+                }
+                return;
+            }
+            if (msg instanceof HttpContent c && answered && !ended) {
+                if (c.decoderResult().isFailure()) {
+                    hop.close();
+                    out.reset();
+                    return;
+                }
+                if (c.content().isReadable()) {
+                    out.write(Buffer.buffer(ByteBufUtil.getBytes(c.content())));
+                    if (out.writeQueueFull()) {
+                        SocketBridge.reading(hop, false);
+                    }
+                }
+                if (c instanceof LastHttpContent) {
+                    ended = true;
+                    out.end();
+                    hop.close();
+                }
+            }
+        }
+
+        private void join(io.vertx.core.AsyncResult<NetSocket> s) {
+            if (s.failed()) {
+                LOG.debugf("relayed upgrade of %s: %s", in.path(), s.cause().toString());
+                hop.close();
+                return;
+            }
+            NetSocket client = s.result();
+            SocketBridge.configure(client);
+            spliced = true;
+            decoder.finishAndReleaseAll();
+            Splice.start(vertx, client, hop, early, halfClosed, (up, down, timedOut) -> {
+                LOG.debugf(
+                        "relayed upgrade of %s from %s ended: %d bytes up, %d down%s",
+                        in.path(),
+                        clientAddress,
+                        up,
+                        down,
+                        timedOut ? " (closed: half-closed for longer than " + halfClosed + ")" : "");
             });
-        });
+            SocketBridge.reading(hop, true);
+        }
+
+        /** The owner closed the hop before the splice: an answer cut short, or none at all. */
+        void hopClosed() {
+            if (spliced) {
+                return;
+            }
+            decoder.finishAndReleaseAll();
+            if (!answered) {
+                failed.accept(new IllegalStateException("the owner closed the connection without an answer"));
+            } else if (!ended && !switched) {
+                // an answer without a length ends with the connection
+                ended = true;
+                if (out.isChunked()) {
+                    out.end();
+                } else {
+                    out.reset();
+                }
+            }
+        }
+    }
+
+    private NetClient netClient(boolean tls) {
+        NetClient c = tls ? tlsNet : net;
+        if (c == null) {
+            synchronized (this) {
+                NetClientOptions options = new NetClientOptions()
+                        .setTcpNoDelay(true)
+                        .setConnectTimeout(5_000)
+                        .setSsl(tls)
+                        .setHostnameVerificationAlgorithm(tls ? "HTTPS" : "");
+                if (tls && tlsNet == null) {
+                    tlsNet = vertx.createNetClient(options);
+                } else if (!tls && net == null) {
+                    net = vertx.createNetClient(options);
+                }
+                c = tls ? tlsNet : net;
+            }
+        }
+        return c;
     }
 
     static void text(HttpServerResponse response, int status, String message) {
@@ -570,6 +804,12 @@ public class LegRelay {
         }
         if (ws != null) {
             ws.close();
+        }
+        if (net != null) {
+            net.close();
+        }
+        if (tlsNet != null) {
+            tlsNet.close();
         }
     }
 }

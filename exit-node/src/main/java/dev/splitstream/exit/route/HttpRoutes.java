@@ -5,6 +5,8 @@ import dev.splitstream.exit.config.SplitstreamConfig;
 import dev.splitstream.exit.expose.AgentRecord;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.exit.expose.RouteTokens;
+import dev.splitstream.exit.registry.AuditEvent;
+import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.relay.ExposeRelay;
 import dev.splitstream.exit.session.SessionRegistry;
 import dev.splitstream.exit.token.RoutePassword;
@@ -66,6 +68,9 @@ public class HttpRoutes {
     /** Field-injected: the hook that reports requests to agents stays out of the constructor's signature. */
     @jakarta.inject.Inject
     AgentReports agentReports;
+    /** Field-injected as well: the audit log (registry) takes one row per route request. */
+    @jakarta.inject.Inject
+    ExitRegistry audit;
 
     public HttpRoutes(
             ExposeService expose,
@@ -182,17 +187,31 @@ public class HttpRoutes {
         if (service.isEmpty()) {
             notFound(ctx);
             // the token is known, so is its agent: the request belongs in that agent's log
-            record(agentName, "", RequestLog.Via.TOKEN, ctx.request().method().name(), path, 404, 0, 0, 0);
+            record(
+                    ctx.request(),
+                    agent.map(AgentRecord::tokenId).orElse(null),
+                    agentName,
+                    "",
+                    RequestLog.Via.TOKEN,
+                    ctx.request().method().name(),
+                    path,
+                    404,
+                    0,
+                    0,
+                    0);
             return;
         }
         proxy(ctx, agent.get(), service.get().name(), uri, path, RequestLog.Via.TOKEN);
     }
 
     /**
-     * One line per request at DEBUG and an entry in the dashboard's request log. {@code path} is the path the client
-     * asked for without the {@code /_token/<token>} prefix; the query string is dropped.
+     * One line per request at DEBUG, an entry in the dashboard's request log and a {@code route} row in the audit log.
+     * {@code path} is the path the client asked for without the {@code /_token/<token>} prefix; the query string is
+     * dropped.
      */
     private void record(
+            HttpServerRequest request,
+            String tokenId,
             String agent,
             String service,
             RequestLog.Via via,
@@ -205,8 +224,22 @@ public class HttpRoutes {
         String shown = RequestLog.loggablePath(AgentReports.withoutTokens(path));
         long millis = TimeUnit.NANOSECONDS.toMillis(nanos);
         agentReports.report(agent, service, via, method, path, status, nanos, in, out);
-        requestLog.add(new RequestLog.Entry(
-                java.time.Instant.now(), agent, service, via, method, shown, status, millis, in, out));
+        java.time.Instant now = java.time.Instant.now();
+        requestLog.add(new RequestLog.Entry(now, agent, service, via, method, shown, status, millis, in, out));
+        // who (the client a relaying replica names, else the peer), which route, bytes, status, duration
+        audit.audit(new AuditEvent(
+                now,
+                "route",
+                null,
+                tokenId,
+                relay.clientOf(request),
+                via.label(),
+                agent + "/" + service,
+                in,
+                out,
+                Integer.toString(status),
+                millis,
+                method + " " + shown));
         if (LOG.isDebugEnabled()) { // eight arguments: an array and four boxes per request otherwise
             LOG.debugf(
                     "route %s/%s via %s: %s %s -> %d in %d ms (%d bytes in, %d out)",
@@ -251,7 +284,18 @@ public class HttpRoutes {
                             .putHeader("WWW-Authenticate", "Basic realm=\"splitstream route\", charset=\"UTF-8\"")
                             .putHeader("Content-Type", "text/plain; charset=utf-8")
                             .end("this route needs a password\n");
-                    record(agent.name(), service, via, ctx.request().method().name(), path, 401, 0, 0, 0);
+                    record(
+                            ctx.request(),
+                            agent.tokenId(),
+                            agent.name(),
+                            service,
+                            via,
+                            ctx.request().method().name(),
+                            path,
+                            401,
+                            0,
+                            0,
+                            0);
                     return;
                 }
                 passwordChecked = true;
@@ -273,7 +317,18 @@ public class HttpRoutes {
                 (method, status, nanos, in, out) -> {
                     active.decrementAndGet();
                     timer(status).record(nanos, TimeUnit.NANOSECONDS);
-                    record(agent.name(), service, via, method, path, status, nanos, in, out);
+                    record(
+                            ctx.request(),
+                            agent.tokenId(),
+                            agent.name(),
+                            service,
+                            via,
+                            method,
+                            path,
+                            status,
+                            nanos,
+                            in,
+                            out);
                 });
         exchange.onFollow(owner -> {
             // waited here for the agent, which came back on another replica: the request goes there, as it is

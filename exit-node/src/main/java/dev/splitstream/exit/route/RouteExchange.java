@@ -1,10 +1,15 @@
 package dev.splitstream.exit.route;
 
+import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.protocol.ResetCode;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.EncoderException;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
@@ -23,6 +28,7 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.impl.ContextInternal;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -52,7 +58,11 @@ import org.jboss.logging.Logger;
  * queue has room, else when it drains. Nothing is buffered beyond one stream window either way.
  *
  * <p>After a {@code 101 Switching Protocols} (WebSocket and other upgrades) both sides relay raw bytes; an upgrade
- * always gets a new stream, which never goes back to the pool.
+ * always gets a new stream, which never goes back to the pool. Half-close works as nginx does it for an upgraded
+ * connection: the client's FIN becomes the stream's FIN (the service sees the end of its input) and the service's
+ * answer keeps flowing; the service's FIN becomes the client connection's FIN once every byte before it was written.
+ * Once one direction has ended, the other must end within {@code upgrade-half-close-timeout}, else the connection is
+ * closed and the stream reset.
  */
 final class RouteExchange {
     private static final Logger LOG = Logger.getLogger(RouteExchange.class);
@@ -91,6 +101,47 @@ final class RouteExchange {
 
     interface Done {
         void done(String method, int status, long nanos, long bytesIn, long bytesOut);
+    }
+
+    /**
+     * Netty's request encoder, also called without the {@link EmbeddedChannel} around it: for a request head and the empty
+     * end of a request, which hold no buffer of their own, the channel's write, flush and read-back cost more than the
+     * encoding itself (about 6% of the exit's event-loop samples in bench/routes.sh). Body chunks still go through the
+     * channel, which manages their buffers' reference counts. One per {@link ServiceConnection}; both ways share the
+     * encoder's state (a head, then its body, then its end).
+     */
+    static final class RequestEncoder extends HttpRequestEncoder {
+        private final List<Object> out = new ArrayList<>(2);
+
+        /** {@code message} (a head or {@link LastHttpContent#EMPTY_LAST_CONTENT}) as one heap buffer. */
+        ByteBuffer encodeBare(ChannelHandlerContext ctx, Object message) {
+            out.clear();
+            try {
+                encode(ctx, message, out);
+                int size = 0;
+                for (Object o : out) {
+                    size += ((ByteBuf) o).readableBytes();
+                }
+                byte[] bytes = new byte[size];
+                int at = 0;
+                for (Object o : out) {
+                    ByteBuf b = (ByteBuf) o;
+                    int n = b.readableBytes();
+                    b.getBytes(b.readerIndex(), bytes, at, n);
+                    at += n;
+                }
+                return ByteBuffer.wrap(bytes);
+            } catch (EncoderException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new EncoderException(e);
+            } finally {
+                for (Object o : out) {
+                    release(o);
+                }
+                out.clear();
+            }
+        }
     }
 
     /**
@@ -138,6 +189,8 @@ final class RouteExchange {
 
     // Owned by the HTTP thread. The codec is the serving connection's (useConnection).
     private EmbeddedChannel encoder;
+    private RequestEncoder encoderHandler;
+    private ChannelHandlerContext encoderContext;
     private ResponseDecoder decoderHandler;
     private EmbeddedChannel decoder;
     /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
@@ -151,6 +204,14 @@ final class RouteExchange {
     private boolean requestHandlers;
     private boolean continueSent;
     private boolean responseStarted;
+    /**
+     * The response's head waits to go out with its first body bytes, or its end, in one write: Vert.x flushes every
+     * write made outside the client connection's own read, so head, body and end written apart cost three system
+     * calls and three pipeline passes per response. Written at the end of the decoder's drain at the latest, so a
+     * server-sent event stream or a long poll still gets its head at once.
+     */
+    private boolean headPending;
+
     private boolean finished;
     private boolean upgraded;
     private boolean skippingInterim;
@@ -167,6 +228,13 @@ final class RouteExchange {
     private boolean endAfterDrain;
 
     private NetSocket tunnel;
+    /** The client half-closed the upgraded connection (its FIN went on to the service). */
+    private boolean clientFin;
+    /** The service ended its side of the upgraded connection (the client gets a FIN once its bytes are written). */
+    private boolean serviceFin;
+
+    private boolean tunnelClosed;
+    private long halfClosedTimer = -1;
     /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
     private final List<ByteBuf> early = new ArrayList<>();
 
@@ -275,6 +343,8 @@ final class RouteExchange {
         this.queueFull = false;
         this.unwritten.set(0);
         this.encoder = c.encoder;
+        this.encoderHandler = c.encoderHandler;
+        this.encoderContext = c.encoderContext;
         this.decoder = c.decoder;
         this.decoderHandler = c.decoderHandler;
         decoderHandler.answering(request.method() == io.vertx.core.http.HttpMethod.HEAD);
@@ -409,11 +479,8 @@ final class RouteExchange {
     private void updateReading() {
         boolean pause = streamFull || queueFull;
         if (upgraded && tunnel != null) {
-            if (pause) {
-                tunnel.pause();
-            } else {
-                tunnel.resume();
-            }
+            // AUTO_READ, not pause(): a FIN never overtakes bytes waiting in a paused socket's queue
+            SocketBridge.reading(tunnel, !pause);
         } else if (!finished && requestHandlers) {
             if (pause) {
                 request.pause();
@@ -589,12 +656,12 @@ final class RouteExchange {
         } else if (!pool.enabled()) {
             h.set(HttpHeaderNames.CONNECTION, "close");
         } // else HTTP/1.1's default: the connection stays open for the next request
-        ByteBuffer bytes = encodeToBytes(head);
+        ByteBuffer bytes = encoderHandler.encodeBare(encoderContext, head);
         String length = request.getHeader("Content-Length");
         if (!upgrade && !chunked && (length == null || length.trim().equals("0"))) {
             // No body (RFC 9112 6.3): the request is whole with its head. Ending it here, not when Vert.x delivers the
             // paused request's end, lets an answer that comes back first release the connection to the pool.
-            encodeToBytes(LastHttpContent.EMPTY_LAST_CONTENT);
+            encoderHandler.encodeBare(encoderContext, LastHttpContent.EMPTY_LAST_CONTENT);
             lastEncoded = true;
             requestEnded = true;
         }
@@ -734,16 +801,28 @@ final class RouteExchange {
                 }
                 try {
                     if (!finished && !upgraded) {
+                        boolean last = c instanceof LastHttpContent;
                         if (c.decoderResult().isFailure()) {
                             unclean = true;
                             abortClient();
                         } else if (c.content().isReadable()) {
                             bytesOut += c.content().readableBytes();
-                            response.write(Buffer.buffer(ByteBufUtil.getBytes(c.content())));
+                            Buffer chunk = Buffer.buffer(ByteBufUtil.getBytes(c.content()));
+                            headPending = false;
+                            if (last) {
+                                // head (if still pending), body and end in one write
+                                finished = true;
+                                endAfterDrain = true;
+                                response.end(chunk);
+                                complete();
+                            } else {
+                                response.write(chunk);
+                            }
                         }
-                        if (c instanceof LastHttpContent && !finished) {
+                        if (last && !finished) {
                             finished = true;
                             endAfterDrain = true;
+                            headPending = false;
                             response.end();
                             complete();
                         }
@@ -762,6 +841,13 @@ final class RouteExchange {
                 } else {
                     raw.release();
                 }
+            }
+        }
+        if (headPending) {
+            // no body bytes came with the head: it goes out now (server-sent events, long polls)
+            headPending = false;
+            if (!finished && !clientGone) {
+                response.writeHead();
             }
         }
         if (endAfterDrain) {
@@ -828,22 +914,41 @@ final class RouteExchange {
             response.setChunked(true);
         }
         response.drainHandler(v -> flushCredit());
-        // Headers go out at once: server-sent events and long polls must not wait for the first body bytes.
-        response.writeHead();
+        if (noBody) {
+            response.writeHead();
+        } else {
+            // with the first body bytes or the end, else at the end of this drain (headPending): server-sent events and
+            // long polls never wait for more bytes from the service
+            headPending = true;
+        }
     }
 
     private void startTunnel(NetSocket socket) {
         tunnel = socket;
+        SocketBridge.configure(socket); // half-close allowed: the client's FIN arrives as an event
         socket.handler(buf -> {
             bytesIn += buf.length();
             write(ByteBuffer.wrap(buf.getBytes()));
         });
+        if (socket instanceof NetSocketInternal internal) {
+            internal.eventHandler(event -> {
+                if (event == ChannelInputShutdownEvent.INSTANCE) {
+                    clientFinished();
+                }
+            });
+        } else {
+            socket.endHandler(v -> clientFinished());
+        }
         socket.closeHandler(v -> {
+            tunnelClosed = true;
+            cancelHalfClosedTimer();
             if (!finished) {
                 finished = true;
                 complete();
             }
-            resetStream(ResetCode.CANCELLED, "the HTTP client closed the upgraded connection");
+            if (!clientFin || !serviceFin) {
+                resetStream(ResetCode.CANCELLED, "the HTTP client closed the upgraded connection");
+            } // else both sides ended: the stream's FIN follows the client's last bytes to the service
         });
         socket.drainHandler(v -> flushCredit());
         // Bytes the service sent right after its 101.
@@ -854,6 +959,81 @@ final class RouteExchange {
         }
         early.clear();
         drainDecoder();
+        if (serviceFin) {
+            endTunnelOutput();
+        }
+        updateReading();
+    }
+
+    /** The client's FIN on the upgraded connection (its event loop, this exchange's HTTP thread). */
+    private void clientFinished() {
+        if (clientFin || tunnelClosed) {
+            return;
+        }
+        clientFin = true;
+        ServiceConnection c = conn;
+        if (c != null) {
+            c.finishWriting(this); // after every byte written before it: same thread, same order
+        }
+        if (serviceFin) {
+            tunnel.close();
+        } else {
+            startHalfClosedTimer();
+        }
+    }
+
+    /** The service ended its side: the client gets a FIN once everything before it was written. */
+    private void endTunnelOutput() {
+        NetSocket t = tunnel;
+        t.write(Buffer.buffer())
+                .onComplete(ar -> onHttp(() -> {
+                    if (tunnelClosed) {
+                        return;
+                    }
+                    if (clientFin) {
+                        t.close();
+                        return;
+                    }
+                    if (t instanceof NetSocketInternal internal
+                            && internal.channelHandlerContext().channel() instanceof DuplexChannel duplex) {
+                        if (!duplex.isOutputShutdown()) {
+                            duplex.shutdownOutput();
+                        }
+                        startHalfClosedTimer();
+                    } else {
+                        t.close();
+                    }
+                }));
+    }
+
+    private void startHalfClosedTimer() {
+        if (halfClosedTimer >= 0 || tunnelClosed) {
+            return;
+        }
+        long ms = pool.halfClosedMillis();
+        halfClosedTimer = pool.vertx()
+                .setTimer(
+                        ms,
+                        id -> onHttp(() -> {
+                            halfClosedTimer = -1;
+                            if (tunnelClosed) {
+                                return;
+                            }
+                            LOG.debugf(
+                                    "route %s/%s: upgraded connection half-closed for over %d ms; closed",
+                                    agent, service, ms);
+                            resetStream(
+                                    ResetCode.CANCELLED,
+                                    "the upgraded connection stayed half-closed for over " + ms + " ms");
+                            tunnel.close();
+                        }));
+    }
+
+    private void cancelHalfClosedTimer() {
+        if (halfClosedTimer >= 0) {
+            pool.vertx().cancelTimer(halfClosedTimer);
+            halfClosedTimer = -1;
+        }
     }
 
     private void toTunnel(ByteBuf data, int n) {
@@ -877,8 +1057,11 @@ final class RouteExchange {
             return;
         }
         if (upgraded) {
-            if (tunnel != null) {
-                tunnel.end();
+            if (!serviceFin) {
+                serviceFin = true;
+                if (tunnel != null) {
+                    endTunnelOutput();
+                } // else startTunnel ends it after the bytes the service sent
             }
             return;
         }
@@ -929,7 +1112,9 @@ final class RouteExchange {
 
     private void clientClosed() {
         clientGone = true;
-        resetStream(ResetCode.CANCELLED, "the HTTP client went away");
+        if (!(clientFin && serviceFin)) {
+            resetStream(ResetCode.CANCELLED, "the HTTP client went away");
+        }
         if (!finished) {
             finished = true;
             if (status == 0) {

@@ -33,6 +33,7 @@ public class RoutePool {
     private final int maxIdle;
     private final int maxIdleTotal;
     private final long idleTimeoutNanos;
+    private final long halfClosedMillis;
     private final Map<String, ArrayDeque<ServiceConnection>> idle = new HashMap<>();
     private int idleCount;
     private long sweepTimer = -1;
@@ -59,6 +60,8 @@ public class RoutePool {
         this.maxIdle = c.maxIdle();
         this.maxIdleTotal = c.maxIdleTotal();
         this.idleTimeoutNanos = c.idleTimeout().toNanos();
+        this.halfClosedMillis =
+                Math.max(1, config.exit().upgradeHalfCloseTimeout().toMillis());
         Gauge.builder("splitstream.exit.route.pool.idle", this, RoutePool::idleCount)
                 .description("Idle keep-alive connections to agents' HTTP services, waiting for the next request")
                 .register(registry);
@@ -91,6 +94,15 @@ public class RoutePool {
             idleCount = 0;
         }
         all.forEach(c -> c.close("the exit node stops"));
+    }
+
+    /** How long an upgraded route connection may stay half-closed ({@code upgrade-half-close-timeout}), ms. */
+    long halfClosedMillis() {
+        return halfClosedMillis;
+    }
+
+    Vertx vertx() {
+        return vertx;
     }
 
     /** Whether connections are kept between requests at all ({@code max-idle} above zero). */
