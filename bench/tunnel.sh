@@ -17,6 +17,7 @@
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
 #   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
 #   BENCH_EXPOSE=0 bench/tunnel.sh                      # skips the public-port (expose) vs forward rows
+#   BENCH_EXPOSE_WARMUP=20 bench/tunnel.sh              # s of warm-up of the expose pair (default 10, --quick 4)
 #   BENCH_NODES_DIR=/tmp/base bench/tunnel.sh --quick  # the nodes built in another checkout (A/B comparisons)
 #   BENCH_JFR_DIR=/tmp/jfr bench/tunnel.sh --quick   # a JFR profile of each node (exit.jfr, entry-main.jfr, ...)
 set -euo pipefail
@@ -32,9 +33,11 @@ else
   RUNS=${BENCH_RUNS:-3}; SECONDS_PER_RUN=${BENCH_SECONDS:-3}; PG_SECONDS=${BENCH_PG_SECONDS:-5}
   PINGS=${BENCH_PINGS:-3000}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
 fi
+EXPOSE_WARMUP=${BENCH_EXPOSE_WARMUP:-$([ $QUICK = 1 ] && echo 4 || echo 10)} # s of warm-up for the fresh expose pair
 DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
 PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
 ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,expose}
+[ "${BENCH_EXPOSE:-1}" = 0 ] && ONLY=${ONLY//expose/} # BENCH_EXPOSE=0: no expose rows
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 want idle || IDLE=0
 TRANSPORTS=${BENCH_TRANSPORTS-http}
@@ -407,14 +410,29 @@ if want expose; then
   A_PID=$!
   PIDS+=("$A_PID")
   if wait_for 90 "the agent's public port" grep -qs "exposing bench" "$WORK/agent.log"; then
-    run_tool throughput "$X_PUB" 2 2 >/dev/null || true # warm-up
+    # The forward pair has carried every row above; this pair is fresh. With 2 s of warm-up and the forward path
+    # always measured first, the rows compared a compiled path with one the JIT was still working on. So: warm this
+    # pair too (BENCH_EXPOSE_WARMUP seconds, 1 and 8 connections and pings), and alternate the order.
+    run_tool throughput "$X_PUB" 2 "$EXPOSE_WARMUP" >/dev/null || true
+    run_tool throughput "$X_PUB" 8 2 >/dev/null || true
+    run_tool rtt "$X_PUB" 2000 >/dev/null || true
     for run in $(seq 1 "$RUNS"); do
+      order="fwd pub"
+      [ $((run % 2)) = 0 ] && order="pub fwd"
       for conns in 1 8; do
-        bulk "$FWD" "$conns" random "x.fwd.$conns"
-        bulk "$X_PUB" "$conns" random "x.pub.$conns"
+        for p in $order; do
+          case $p in
+            fwd) bulk "$FWD" "$conns" random "x.fwd.$conns" "$SPLIT_PIDS" ;;
+            pub) bulk "$X_PUB" "$conns" random "x.pub.$conns" "$X_PID $A_PID" ;;
+          esac
+        done
       done
-      add x.fwd.p50 "$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")"
-      add x.pub.p50 "$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")"
+      for p in $order; do
+        case $p in
+          fwd) add x.fwd.p50 "$(field p50_us <<<"$(run_tool rtt "$FWD" "$((PINGS / 3))")")" ;;
+          pub) add x.pub.p50 "$(field p50_us <<<"$(run_tool rtt "$X_PUB" "$((PINGS / 3))")")" ;;
+        esac
+      done
     done
     log "expose: public port $(med x.pub.1.mibs) / $(med x.pub.8.mibs) MiB/s (forward $(med x.fwd.1.mibs) / $(med x.fwd.8.mibs))"
   else
@@ -472,6 +490,10 @@ if [ -n "${R[x.pub.1.mibs]:-}" ]; then
     row "expose public port, $conns conn(s) (MiB/s)" "-" "fwd $f" "$p" "-" "-" "pub/fwd $(ratio "$p" "$f")"
   done
   row "expose public port, ping-pong p50 (us)" "-" "fwd $(med x.fwd.p50)" "$(med x.pub.p50)" "-" "-" "pub/fwd $(ratio "$(med x.pub.p50)" "$(med x.fwd.p50)")"
+  for conns in 1 8; do
+    f=$(med "x.fwd.$conns.cpu"); p=$(med "x.pub.$conns.cpu")
+    row "expose public port, $conns conn(s) (CPU-s/GB)" "-" "fwd $f" "$p" "-" "-" "pub/fwd $(ratio "$p" "$f")"
+  done
 fi
 echo
 row "CPU of the middle (CPU-s per GB)" "" "relays" "splitstream" "" "" "split/rel"

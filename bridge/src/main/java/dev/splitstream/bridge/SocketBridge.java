@@ -632,6 +632,12 @@ public final class SocketBridge implements StreamEndpoint {
     }
 
     @Override
+    public int growWindow(Stream s, int wanted) {
+        // Credit the peer may use must be credit the budget can hold: else a stream whose reader pauses is reset.
+        return lease == null ? 0 : lease.growWindow(wanted);
+    }
+
+    @Override
     public void onFin(Stream s) {
         finReceived = true;
         finishedBothWays();

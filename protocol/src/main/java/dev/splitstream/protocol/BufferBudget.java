@@ -58,6 +58,8 @@ public final class BufferBudget {
     private long evicted;
     private long preempted;
     private long preemptedAtSweep;
+    /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
+    private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
     private boolean pressure;
 
@@ -118,6 +120,20 @@ public final class BufferBudget {
     /** Bytes each lease is guaranteed; also the largest read a caller should make at once. */
     public int share() {
         return share;
+    }
+
+    /**
+     * How far all streams' receive windows together may grow beyond their initial size: half the limit. With the
+     * initial windows (1 MiB on both nodes) this keeps what a peer may send within its windows under the ceiling of
+     * {@link Lease#chargeArrived} unless more than about a dozen streams whose readers all stopped are open.
+     */
+    public long windowGrowthLimit() {
+        return limit / 2;
+    }
+
+    /** Bytes the open streams' receive windows grew beyond their initial size, together. */
+    public synchronized long windowGrowth() {
+        return windowGrowth;
     }
 
     /** Stream bytes held now (charged and not yet released). */
@@ -344,6 +360,9 @@ public final class BufferBudget {
         private boolean starved;
         private long starvedAt;
 
+        /** Bytes this stream's receive window grew beyond its initial size ({@link #growWindow}). */
+        private long grownWindow;
+
         private final Object source;
 
         private Lease(long now, Object source) {
@@ -510,6 +529,25 @@ public final class BufferBudget {
             resume.run();
         }
 
+        /**
+         * The stream's receive window would grow by {@code wanted} bytes: returns how much of it this budget backs (0
+         * once the node's streams together grew their windows by {@link #windowGrowthLimit()}). Credit a node grants is
+         * credit its peers may use: windows that grew without this bound let a few fast streams whose readers then
+         * paused (a target in a collection, a loaded host) receive more than the budget holds, and those streams were
+         * reset ({@link #chargeArrived}) although their peer kept to its window.
+         */
+        public int growWindow(int wanted) {
+            synchronized (BufferBudget.this) {
+                if (closed || wanted <= 0) {
+                    return 0;
+                }
+                int granted = (int) Math.max(0, Math.min(wanted, windowGrowthLimit() - windowGrowth));
+                windowGrowth += granted;
+                grownWindow += granted;
+                return granted;
+            }
+        }
+
         /** Gives back the share and everything still charged (the stream ended). Idempotent. */
         public void close() {
             synchronized (BufferBudget.this) {
@@ -523,6 +561,8 @@ public final class BufferBudget {
 
         private void closeLocked() {
             closed = true;
+            windowGrowth -= grownWindow;
+            grownWindow = 0;
             held -= mine;
             borrowed -= over(mine);
             mine = 0;

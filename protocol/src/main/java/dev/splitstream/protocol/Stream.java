@@ -229,7 +229,8 @@ public final class Stream {
 
     /**
      * Doubles the window when a whole window was consumed within two credit loops (the window limits throughput), a
-     * credit loop being the smoothed RTT but at least {@link #MIN_CREDIT_LOOP_NANOS}.
+     * credit loop being the smoothed RTT but at least {@link #MIN_CREDIT_LOOP_NANOS}, as far as the handler lets it
+     * grow ({@link StreamHandler#growWindow}).
      */
     private void autoTune() {
         long now = session.nanoTime();
@@ -237,9 +238,10 @@ public final class Stream {
         int max = session.limits().maxWindow();
         long loop = Math.max(rtt, MIN_CREDIT_LOOP_NANOS);
         if (rtt > 0 && now - epochStartNanos < 2 * loop && recvWindow < max) {
-            int grown = (int) Math.min((long) recvWindow * 2, max);
-            pendingUpdate += grown - recvWindow;
-            recvWindow = grown;
+            int wanted = (int) Math.min((long) recvWindow * 2, max) - recvWindow;
+            int granted = handler == null ? wanted : Math.max(0, Math.min(wanted, handler.growWindow(this, wanted)));
+            pendingUpdate += granted;
+            recvWindow += granted;
         }
         epochStartNanos = now;
         epochConsumed = 0;

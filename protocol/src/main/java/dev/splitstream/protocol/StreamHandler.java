@@ -27,4 +27,14 @@ public interface StreamHandler {
      * (a {@link BufferBudget} lease can release them). Not called for bytes still unacknowledged when the stream ends.
      */
     default void onAcknowledged(Stream stream, int bytes) {}
+
+    /**
+     * The stream's receive window would grow by {@code wanted} bytes (auto-tuning: the window limits throughput).
+     * Returns how many of them it may grow, {@code 0..wanted}: credit granted is credit the peer may use, so a handler
+     * that holds arrived bytes in a bounded {@link BufferBudget} grants only what the budget can back
+     * ({@link BufferBudget.Lease#growWindow}). The default grants all of it.
+     */
+    default int growWindow(Stream stream, int wanted) {
+        return wanted;
+    }
 }

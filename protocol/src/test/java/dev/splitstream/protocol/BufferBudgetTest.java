@@ -29,6 +29,26 @@ class BufferBudgetTest {
     }
 
     @Test
+    void receiveWindowsGrowTogetherByHalfTheLimitAndGiveItBackOnClose() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease fast = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
+        assertThat(budget.windowGrowthLimit()).isEqualTo(4L * SHARE);
+        assertThat(fast.growWindow(3 * SHARE)).isEqualTo(3 * SHARE);
+        assertThat(other.growWindow(2 * SHARE)).as("only what is left").isEqualTo(SHARE);
+        assertThat(other.growWindow(SHARE)).isZero();
+        assertThat(budget.windowGrowth()).isEqualTo(4L * SHARE);
+        fast.close();
+        fast.close();
+        assertThat(budget.windowGrowth()).isEqualTo(SHARE);
+        assertThat(fast.growWindow(SHARE)).as("a closed lease grows nothing").isZero();
+        assertThat(other.growWindow(-1)).isZero();
+        assertThat(other.growWindow(5 * SHARE)).isEqualTo(3 * SHARE);
+        other.close();
+        assertThat(budget.windowGrowth()).isZero();
+    }
+
+    @Test
     void aStreamBelowItsShareMayReadWhenOthersSpentThePool() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
         BufferBudget.Lease hog = budget.tryOpen();

@@ -22,6 +22,8 @@ class Recorder implements StreamHandler, SessionListener {
     boolean autoAccept = true;
     /** Return credit for data right away. */
     boolean autoConsume = true;
+    /** Bytes the receive windows of this recorder's streams may still grow by, together. */
+    long windowGrowthLeft = Long.MAX_VALUE;
 
     @Override
     public void onStreamOpened(Stream stream) {
@@ -47,6 +49,13 @@ class Recorder implements StreamHandler, SessionListener {
     @Override
     public void onAcknowledged(Stream stream, int bytes) {
         acknowledged += bytes;
+    }
+
+    @Override
+    public int growWindow(Stream stream, int wanted) {
+        int granted = (int) Math.min(wanted, windowGrowthLeft);
+        windowGrowthLeft -= granted;
+        return granted;
     }
 
     @Override

@@ -483,6 +483,26 @@ class SessionTest {
     }
 
     @Test
+    void windowGrowsOnlyAsFarAsItsHandlerBacksIt() throws Exception {
+        Link link = link(limits.withWindows(64 * 1024, 1024 * 1024));
+        serverEvents.windowGrowthLeft = 96 * 1024;
+        now[0] += 50_000_000; // rtt 50 ms
+        link.settle();
+        Stream s = link.client.open("h", 1, new Recorder());
+        link.settle();
+        Stream peer = serverEvents.opened.get(0);
+        for (int round = 0; round < 6; round++) {
+            s.write(ByteBuffer.wrap(Frames.bytes(peer.receiveWindow(), round)));
+            link.settle();
+            now[0] += 10_000_000; // a window per 10 ms: the window limits throughput
+        }
+        // 64 KiB, then +64 KiB, then the last 32 KiB the handler allows; never the 1 MiB maximum
+        assertThat(peer.receiveWindow()).isEqualTo(160 * 1024);
+        assertThat(s.sendWindow()).as("credit never beyond the window").isLessThanOrEqualTo(160 * 1024);
+        assertThat(serverEvents.windowGrowthLeft).isZero();
+    }
+
+    @Test
     void windowGrowsWhenTheCreditLoopIsLongerThanAnIdlePing() throws Exception {
         Link link = link(limits.withWindows(64 * 1024, 256 * 1024));
         now[0] += 200_000; // idle ping: 0.2 ms

@@ -5,9 +5,11 @@ import dev.splitstream.protocol.ResetCode;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.EncoderException;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
@@ -102,6 +104,47 @@ final class RouteExchange {
     }
 
     /**
+     * Netty's request encoder, also called without the {@link EmbeddedChannel} around it: for a request head and the empty
+     * end of a request, which hold no buffer of their own, the channel's write, flush and read-back cost more than the
+     * encoding itself (about 6% of the exit's event-loop samples in bench/routes.sh). Body chunks still go through the
+     * channel, which manages their buffers' reference counts. One per {@link ServiceConnection}; both ways share the
+     * encoder's state (a head, then its body, then its end).
+     */
+    static final class RequestEncoder extends HttpRequestEncoder {
+        private final List<Object> out = new ArrayList<>(2);
+
+        /** {@code message} (a head or {@link LastHttpContent#EMPTY_LAST_CONTENT}) as one heap buffer. */
+        ByteBuffer encodeBare(ChannelHandlerContext ctx, Object message) {
+            out.clear();
+            try {
+                encode(ctx, message, out);
+                int size = 0;
+                for (Object o : out) {
+                    size += ((ByteBuf) o).readableBytes();
+                }
+                byte[] bytes = new byte[size];
+                int at = 0;
+                for (Object o : out) {
+                    ByteBuf b = (ByteBuf) o;
+                    int n = b.readableBytes();
+                    b.getBytes(b.readerIndex(), bytes, at, n);
+                    at += n;
+                }
+                return ByteBuffer.wrap(bytes);
+            } catch (EncoderException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new EncoderException(e);
+            } finally {
+                for (Object o : out) {
+                    release(o);
+                }
+                out.clear();
+            }
+        }
+    }
+
+    /**
      * A response decoder that can say whether bytes are left over after a response ended. One per
      * {@link ServiceConnection}: it starts afresh after each complete response.
      */
@@ -146,6 +189,8 @@ final class RouteExchange {
 
     // Owned by the HTTP thread. The codec is the serving connection's (useConnection).
     private EmbeddedChannel encoder;
+    private RequestEncoder encoderHandler;
+    private ChannelHandlerContext encoderContext;
     private ResponseDecoder decoderHandler;
     private EmbeddedChannel decoder;
     /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
@@ -159,6 +204,14 @@ final class RouteExchange {
     private boolean requestHandlers;
     private boolean continueSent;
     private boolean responseStarted;
+    /**
+     * The response's head waits to go out with its first body bytes, or its end, in one write: Vert.x flushes every
+     * write made outside the client connection's own read, so head, body and end written apart cost three system
+     * calls and three pipeline passes per response. Written at the end of the decoder's drain at the latest, so a
+     * server-sent event stream or a long poll still gets its head at once.
+     */
+    private boolean headPending;
+
     private boolean finished;
     private boolean upgraded;
     private boolean skippingInterim;
@@ -290,6 +343,8 @@ final class RouteExchange {
         this.queueFull = false;
         this.unwritten.set(0);
         this.encoder = c.encoder;
+        this.encoderHandler = c.encoderHandler;
+        this.encoderContext = c.encoderContext;
         this.decoder = c.decoder;
         this.decoderHandler = c.decoderHandler;
         decoderHandler.answering(request.method() == io.vertx.core.http.HttpMethod.HEAD);
@@ -601,12 +656,12 @@ final class RouteExchange {
         } else if (!pool.enabled()) {
             h.set(HttpHeaderNames.CONNECTION, "close");
         } // else HTTP/1.1's default: the connection stays open for the next request
-        ByteBuffer bytes = encodeToBytes(head);
+        ByteBuffer bytes = encoderHandler.encodeBare(encoderContext, head);
         String length = request.getHeader("Content-Length");
         if (!upgrade && !chunked && (length == null || length.trim().equals("0"))) {
             // No body (RFC 9112 6.3): the request is whole with its head. Ending it here, not when Vert.x delivers the
             // paused request's end, lets an answer that comes back first release the connection to the pool.
-            encodeToBytes(LastHttpContent.EMPTY_LAST_CONTENT);
+            encoderHandler.encodeBare(encoderContext, LastHttpContent.EMPTY_LAST_CONTENT);
             lastEncoded = true;
             requestEnded = true;
         }
@@ -746,16 +801,28 @@ final class RouteExchange {
                 }
                 try {
                     if (!finished && !upgraded) {
+                        boolean last = c instanceof LastHttpContent;
                         if (c.decoderResult().isFailure()) {
                             unclean = true;
                             abortClient();
                         } else if (c.content().isReadable()) {
                             bytesOut += c.content().readableBytes();
-                            response.write(Buffer.buffer(ByteBufUtil.getBytes(c.content())));
+                            Buffer chunk = Buffer.buffer(ByteBufUtil.getBytes(c.content()));
+                            headPending = false;
+                            if (last) {
+                                // head (if still pending), body and end in one write
+                                finished = true;
+                                endAfterDrain = true;
+                                response.end(chunk);
+                                complete();
+                            } else {
+                                response.write(chunk);
+                            }
                         }
-                        if (c instanceof LastHttpContent && !finished) {
+                        if (last && !finished) {
                             finished = true;
                             endAfterDrain = true;
+                            headPending = false;
                             response.end();
                             complete();
                         }
@@ -774,6 +841,13 @@ final class RouteExchange {
                 } else {
                     raw.release();
                 }
+            }
+        }
+        if (headPending) {
+            // no body bytes came with the head: it goes out now (server-sent events, long polls)
+            headPending = false;
+            if (!finished && !clientGone) {
+                response.writeHead();
             }
         }
         if (endAfterDrain) {
@@ -840,8 +914,13 @@ final class RouteExchange {
             response.setChunked(true);
         }
         response.drainHandler(v -> flushCredit());
-        // Headers go out at once: server-sent events and long polls must not wait for the first body bytes.
-        response.writeHead();
+        if (noBody) {
+            response.writeHead();
+        } else {
+            // with the first body bytes or the end, else at the end of this drain (headPending): server-sent events and
+            // long polls never wait for more bytes from the service
+            headPending = true;
+        }
     }
 
     private void startTunnel(NetSocket socket) {

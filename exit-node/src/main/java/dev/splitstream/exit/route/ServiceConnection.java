@@ -3,8 +3,8 @@ package dev.splitstream.exit.route;
 import dev.splitstream.bridge.StreamEndpoint;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
-import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.vertx.core.Vertx;
 import io.vertx.core.impl.ContextInternal;
 import java.nio.ByteBuffer;
@@ -37,7 +37,11 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
     private volatile RouteExchange current;
     private Stream stream;
     /** Request encoder and response decoder of this connection; used on the HTTP thread of the exchange served. */
-    final EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+    final RouteExchange.RequestEncoder encoderHandler = new RouteExchange.RequestEncoder();
+
+    final EmbeddedChannel encoder = new EmbeddedChannel(encoderHandler);
+    /** The encoder's context in {@link #encoder}, for heads encoded without a pass through the channel. */
+    final ChannelHandlerContext encoderContext = encoder.pipeline().context(encoderHandler);
 
     final RouteExchange.ResponseDecoder decoderHandler = new RouteExchange.ResponseDecoder();
     final EmbeddedChannel decoder = new EmbeddedChannel(decoderHandler);

@@ -45,7 +45,7 @@ class ExposeServiceTest {
         Files.writeString(
                 tokens, "tokens:\n  - {id: alice, secret: alice-secret-0123456789, expose: {maxQueued: 2}}\n");
         ExitSettings settings = ExitSettings.from(TestConfigs.config(
-                Map.of("splitstream.exit.tokens-file", tokens.toString(), "splitstream.exit.queue-timeout", "300ms")));
+                Map.of("splitstream.exit.tokens-file", tokens.toString(), "splitstream.exit.queue-timeout", "2s")));
         TokenRegistry tokenRegistry = new TokenRegistry(settings, vertx);
         // loads the tokens file as at start-up (package-private in the token package)
         java.lang.reflect.Method onStart =
@@ -138,8 +138,8 @@ class ExposeServiceTest {
 
         await().atMost(Duration.ofSeconds(10)).until(() -> waiting.failed.get() != null);
         assertThat(waiting.failed.get()).isEqualTo(ResetCode.TIMEOUT);
-        assertThat(waiting.message.get()).contains("did not come back within 300ms");
-        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofMillis(250));
+        assertThat(waiting.message.get()).contains("did not come back within 2000ms");
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofMillis(1900));
         assertThat(waiting.opened).isFalse();
         assertThat(expose.queuedConnections()).isZero();
     }
