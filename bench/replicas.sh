@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Replicas benchmark: two exit replicas sharing a throwaway PostgreSQL registry, and one exit in memory mode.
 #  1. throughput (1 connection, upload) and 1-byte ping-pong RTT through the replica that owns the session, then
-#     through the other replica, which relays the resumed WebSocket leg to the owner; prints the ratio.
+#     through the other replica, which relays the resumed WebSocket leg to the owner; BENCH_ROUNDS rounds (default 3)
+#     alternate the two (the entry's connection is cut and resumed through the other replica each time), so a change
+#     of the machine's load falls on both; prints each round, the medians and their ratio.
 #     The entry reaches the replicas through a socat switch (in both runs, so its cost cancels out of the ratio).
 #  2. session set-up rate (WebSocket + handshake + CLOSE, BENCH_SETUP_WORKERS loops) against the memory exit and a
 #     postgres replica (which records every session's owner and its audit row).
-# Bounded: about 1-2 minutes. Not a test: numbers depend on the machine and its load.
+# Bounded: about 2-3 minutes. Not a test: numbers depend on the machine and its load.
 #
 #   bench/replicas.sh            # BENCH_SECONDS=4 per throughput run, BENCH_PINGS=2000, BENCH_SETUP_SECONDS=8
 #   bench/replicas.sh transfers  # the issue's large transfers: ReplicasE2E's first three cases (three replicas behind
 #                                # round-robin nginx) with 256 MiB each way (BENCH_TRANSFER_MIB) over WebSocket with two
 #                                # cuts, over a split path and over plain HTTP (BENCH_HTTP_MIB, also 256), SHA-256
-#                                # checked; CI runs the same cases with 64/16 MiB. About 5-15 minutes on 2 cores.
+#                                # checked; CI runs the same cases at the same size. About 5-15 minutes on 2 cores.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
@@ -39,6 +41,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 PINGS=${BENCH_PINGS:-2000}
 SETUP_SECONDS=${BENCH_SETUP_SECONDS:-8}
 SETUP_WORKERS=${BENCH_SETUP_WORKERS:-4}
+ROUNDS=${BENCH_ROUNDS:-3}
 . "$ROOT/scripts/jvm-opts.sh"
 JAVA_NODE_OPTS=${BENCH_JAVA_OPTS:-$SPLITSTREAM_JAVA_OPTS}
 EXIT_JAR=exit-node/target/quarkus-app/quarkus-run.jar
@@ -177,27 +180,43 @@ PIDS+=($!)
 wait_for 60 "the entry's session" grep -q 'session established' "$WORK/entry.log" || { tail -n 30 "$WORK/entry.log" >&2; die "no session"; }
 
 declare -A R
-measure() { # label
+ROWS=()
+measure() { # label round
   timeout 180 "${BENCH[@]}" throughput "$FWD" 1 2 >/dev/null # warm-up
-  local out
+  local out tp p50 p99
   out=$(timeout 180 "${BENCH[@]}" throughput "$FWD" 1 "$SECONDS_PER_RUN")
-  R[$1.tp]=$(field mib_per_s <<<"$out")
+  tp=$(field mib_per_s <<<"$out")
   out=$(timeout 180 "${BENCH[@]}" rtt "$FWD" "$PINGS")
-  R[$1.p50]=$(field p50_us <<<"$out")
-  R[$1.p99]=$(field p99_us <<<"$out")
-  log "$1: ${R[$1.tp]} MiB/s, RTT p50 ${R[$1.p50]} us p99 ${R[$1.p99]} us"
+  p50=$(field p50_us <<<"$out")
+  p99=$(field p99_us <<<"$out")
+  R[$1.tp]+="$tp "
+  R[$1.p50]+="$p50 "
+  R[$1.p99]+="$p99 "
+  ROWS+=("| $2 | $1 | $tp | $p50 | $p99 |")
+  log "round $2, $1: $tp MiB/s, RTT p50 $p50 us p99 $p99 us"
+}
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+RESUMES=0
+switch_to() { # replica
+  echo "${HTTP[$1]}" >"$WORK/switch.target"
+  pkill -P "$SOCAT_PID" || true
+  RESUMES=$((RESUMES + 1))
+  wait_for 30 "the resume through $1" bash -c "[ \$(grep -c 'session resumed' '$WORK/entry.log') -ge $RESUMES ]" ||
+    { tail -n 30 "$WORK/entry.log" >&2; die "no resume through $1"; }
 }
 
-log "through the owner (r1)"
-measure owner
-log "switching the entry's next connection to r2 and cutting the current one"
-echo "${HTTP[r2]}" >"$WORK/switch.target"
-pkill -P "$SOCAT_PID" || true
-wait_for 30 "the resume through r2" grep -q 'session resumed' "$WORK/entry.log" || { tail -n 30 "$WORK/entry.log" >&2; die "no resume"; }
+for round in $(seq 1 "$ROUNDS"); do
+  if [ "$round" -gt 1 ]; then switch_to r1; fi
+  log "round $round: through the owner (r1)"
+  measure owner "$round"
+  log "round $round: switching the entry's next connection to r2 and cutting the current one"
+  switch_to r2
+  log "round $round: through r2 relaying to r1"
+  measure relayed "$round"
+done
 RELAYED=$(curl -fsS "http://127.0.0.1:${MGMT[r2]}/q/metrics" | sed -n 's/^splitstream_exit_relayed_total{transport="websocket"[^}]*} \([0-9.]*\)/\1/p')
-[ "${RELAYED%.*}" -ge 1 ] 2>/dev/null || die "r2 did not relay the leg (relayed_total=$RELAYED)"
-log "through r2 relaying to r1"
-measure relayed
+[ "${RELAYED%.*}" -ge "$ROUNDS" ] 2>/dev/null || die "r2 relayed fewer legs than rounds (relayed_total=$RELAYED)"
+for k in owner.tp owner.p50 owner.p99 relayed.tp relayed.p50 relayed.p99; do R[$k]=$(median <<<"${R[$k]}"); done
 
 # Two rounds in alternating order, so a change of the machine's load does not favour one side.
 setup() { "${SETUP[@]}" "ws://127.0.0.1:${HTTP[$1]}" default "$TOKEN" "$SETUP_WORKERS" "$SETUP_SECONDS"; }
@@ -211,7 +230,11 @@ AUDITED=$("${AS_PG[@]}" psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -At -c "SELE
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "| path (1 connection, WebSocket) | upload MiB/s | RTT p50 us | RTT p99 us |"
+echo "| round | path (1 connection, WebSocket) | upload MiB/s | RTT p50 us | RTT p99 us |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "| medians of $ROUNDS rounds | upload MiB/s | RTT p50 us | RTT p99 us |"
 echo "|---|---|---|---|"
 echo "| entry -> owner replica | ${R[owner.tp]} | ${R[owner.p50]} | ${R[owner.p99]} |"
 echo "| entry -> other replica -> owner (relayed) | ${R[relayed.tp]} | ${R[relayed.p50]} | ${R[relayed.p99]} |"

@@ -141,7 +141,8 @@ class ReplicasE2E {
                 spec.set("splitstream.exit.replica-url", "http://127.0.0.1:" + spec.httpPort());
                 if (i == 4) {
                     slowSpec = spec.set("splitstream.exit.registry-test-write-delay", "2s")
-                            // heart-beats are written by the same thread: often enough to stay live around a 2 s write
+                            // the writer thread heart-beats too, between its 2 s writes; the pulse thread keeps the
+                            // heartbeat fresh during them
                             .set("splitstream.exit.heartbeat-interval", "200ms");
                     continue;
                 }
@@ -1019,8 +1020,23 @@ class ReplicasE2E {
                 .orElseThrow();
         assertThat(ownerNode.isAlive()).isTrue();
         int announced = agent.linesContaining("exposing tcp ").size();
+        Node survivor = exits.stream()
+                .filter(e -> e != ownerNode && e.isAlive())
+                .findFirst()
+                .orElseThrow();
         long killedAt = System.nanoTime();
         ownerNode.kill();
+        // A connection made while the agent has no replica: the survivor still takes the dead replica for the agent's
+        // (until it is offline), so its relay fails; the connection waits for the agent and proceeds once it is back.
+        CompletableFuture<Long> queued = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = open(publicHost(survivor), agentPort)) {
+                byte[][] d = TargetServer.upload(s, 58, MIB, new AtomicLong());
+                assertThat(Payload.hex(d[1])).isEqualTo(Payload.hex(d[0]));
+                return (System.nanoTime() - killedAt) / 1_000_000;
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
         List<String> lines = agent.awaitLogCount("exposing tcp ", announced + 1, Duration.ofSeconds(90));
         Matcher m = EXPOSING.matcher(lines.get(lines.size() - 1));
         assertThat(m.find()).isTrue();
@@ -1030,6 +1046,16 @@ class ReplicasE2E {
         figure(String.format(
                 "expose: agent's replica killed, port %d granted again by another replica after %d ms",
                 agentPort, (System.nanoTime() - killedAt) / 1_000_000));
+        long queuedMs = queued.get(120, TimeUnit.SECONDS);
+        figure(String.format(
+                "expose: a connection made through %s right after the agent's replica died completed %d ms after the"
+                        + " kill (1 MiB, SHA-256 equal)",
+                survivor.name(), queuedMs));
+        awaitAudit(
+                "the relay to the dead replica that failed",
+                "kind = 'relay' AND transport = 'public-port' AND outcome = 'owner_unreachable' AND target = 'replica "
+                        + owner + "'",
+                1);
         await("the agent's new replica is in the registry")
                 .atMost(Duration.ofSeconds(30))
                 .until(() -> agentOwner().matches("r[123]") && !agentOwner().equals(owner));
@@ -1058,6 +1084,20 @@ class ReplicasE2E {
     @Test
     @Order(11)
     void aSplitPathsSecondLegWaitsForASessionRowWrittenLate() throws Exception {
+        // The case shows the old failure only when the JOIN arrives within 0.5 s of the session's opening (the row
+        // lands 2 s after it, the old look-up gave up after 1.5 s). On a loaded machine the entry's second leg may come
+        // later; then the row is found sooner and the case is repeated, at most three times.
+        long ms = 0;
+        for (int attempt = 1; attempt <= 3 && ms <= 1500; attempt++) {
+            ms = lateRowAttempt(attempt);
+        }
+        assertThat(ms)
+                .as("longer than the old fixed 1.5 s retry (in one of three attempts)")
+                .isGreaterThan(1500);
+    }
+
+    /** One split session opened on the slow writer, its downstream leg on another replica: how long the leg waited. */
+    private long lateRowAttempt(int attempt) throws Exception {
         Node other = exits.stream().filter(Node::isAlive).findFirst().orElseThrow();
         int forward = Ports.free();
         double relayedBefore = other.metric("splitstream_exit_relayed_total", "transport=\"websocket\"");
@@ -1090,8 +1130,10 @@ class ReplicasE2E {
                     .isTrue();
             long ms = Long.parseLong(waited.group(1));
             figure(String.format(
-                    "registry: a split path's second leg waited %d ms for its session's row (written 2 s late)", ms));
-            assertThat(ms).as("longer than the old fixed 1.5 s retry").isGreaterThan(1500);
+                    "registry: a split path's second leg waited %d ms for its session's row (written 2 s late; attempt"
+                            + " %d)",
+                    ms, attempt));
+            return ms;
         }
     }
 }

@@ -537,6 +537,45 @@ public class ExposeService {
     }
 
     /**
+     * With replicas: a public connection relayed to replica {@code owner} could not go there (the replica is dead or
+     * unreachable, or no longer holds the agent) before a byte moved. Like a connection that arrived while its agent was
+     * away, it waits for the agent (bounded by the queue's size and timeout) and follows it once it shows up on this or
+     * another replica, never on {@code owner} again. False when the agent or its service is unknown: close it. On the
+     * socket's thread.
+     */
+    public boolean relayFailed(io.vertx.core.net.NetSocket socket, ServiceKey key, int port, String owner) {
+        if (socket instanceof io.vertx.core.net.impl.NetSocketInternal internal
+                && !internal.channelHandlerContext().channel().isActive()) {
+            return false; // the client left meanwhile
+        }
+        boolean here = false;
+        synchronized (this) {
+            Optional<AgentRecord> known = store.agent(key.agent());
+            if (known.isEmpty()
+                    || known.get().services().stream().noneMatch(s -> s.name().equals(key.service()))) {
+                return false;
+            }
+            Live l = live.get(key.agent());
+            if (l != null && l.session != null && !l.session.isDetached()) {
+                here = true; // the agent came back to this replica meanwhile
+            } else {
+                l = live.computeIfAbsent(key.agent(), a -> new Live(known.get().tokenId()));
+                enqueue(l, key.agent(), key.service(), new Parked(socket, key, port, owner));
+            }
+        }
+        if (here) {
+            reading(socket, false);
+            bridge(socket, key, "public port " + port);
+        }
+        return true;
+    }
+
+    /** {@code endpoint} is a parked connection whose relay to {@code owner} failed already. */
+    private static boolean avoids(StreamEndpoint endpoint, String owner) {
+        return endpoint instanceof Parked p && owner.equals(p.avoid);
+    }
+
+    /**
      * With replicas: connections and requests waiting for an agent that is now served by another replica follow it there
      * (relayed), instead of waiting here for a return that may never come. Runs after each import of the shared state.
      */
@@ -558,6 +597,9 @@ public class ExposeService {
                 }
                 for (var waiters = l.waiting.iterator(); waiters.hasNext(); ) {
                     Waiter w = waiters.next();
+                    if (avoids(w.endpoint(), owner.get())) {
+                        continue; // a relay there failed: it waits for the agent to show up elsewhere
+                    }
                     if (w.endpoint() instanceof Follower follower) {
                         waiters.remove();
                         vertx.cancelTimer(w.timer());
@@ -594,13 +636,21 @@ public class ExposeService {
         final io.vertx.core.net.NetSocket socket;
         final ServiceKey key;
         final int port;
+        /** A replica a relay to failed (dead, or without the agent by then): not followed there again; or null. */
+        final String avoid;
+
         final Context context;
         volatile boolean closed;
 
         Parked(io.vertx.core.net.NetSocket socket, ServiceKey key, int port) {
+            this(socket, key, port, null);
+        }
+
+        Parked(io.vertx.core.net.NetSocket socket, ServiceKey key, int port, String avoid) {
             this.socket = socket;
             this.key = key;
             this.port = port;
+            this.avoid = avoid;
             this.context = vertx.getOrCreateContext();
             reading(socket, false);
             socket.closeHandler(v -> closed = true);
@@ -1001,7 +1051,7 @@ public class ExposeService {
             // The agent is away from here but known to be back on another replica (imported before this request got
             // here, so no later import would move it): it goes there now.
             Optional<String> owner = store.remoteOwner(agent);
-            if (owner.isPresent()) {
+            if (owner.isPresent() && !avoids(endpoint, owner.get())) {
                 follower.follow(owner.get());
                 return;
             }

@@ -36,7 +36,10 @@ import org.postgresql.PGNotification;
  *
  * <ul>
  *   <li>writes (sessions opened and closed, audit events) are queued in bounded, coalescing structures and written in
- *       batches by one {@code splitstream-registry} thread, which also heart-beats this replica;
+ *       batches by one {@code splitstream-registry} thread, which also heart-beats this replica (and moves its flush
+ *       watermark);
+ *   <li>a {@code splitstream-registry-pulse} thread only keeps the heartbeat fresh, so that a slow batch write (a
+ *       loaded database) never makes the other replicas take this one for dead and refuse its sessions' legs;
  *   <li>hand-off look-ups ({@link #ownerOf}) run on two {@code splitstream-registry-lookup} threads with a bounded
  *       queue, and answer UNAVAILABLE instead of waiting when the database is down;
  *   <li>a {@code splitstream-registry-listen} thread LISTENs on {@value #CHANNEL} (before this replica announces
@@ -70,6 +73,7 @@ public final class PostgresRegistry implements ExitRegistry {
     private final RegistrySettings settings;
     private final AgroalDataSource dataSource;
     private final ScheduledExecutorService writer;
+    private final ScheduledExecutorService pulse;
     private final ThreadPoolExecutor lookups;
     private final Thread listener;
     private final CountDownLatch listening = new CountDownLatch(1);
@@ -106,6 +110,7 @@ public final class PostgresRegistry implements ExitRegistry {
         this.settings = settings;
         this.dataSource = dataSource;
         this.writer = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "splitstream-registry"));
+        this.pulse = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "splitstream-registry-pulse"));
         this.lookups = new ThreadPoolExecutor(
                 2,
                 2,
@@ -148,6 +153,7 @@ public final class PostgresRegistry implements ExitRegistry {
         writer.execute(this::heartbeat);
         long hb = settings.heartbeatInterval().toMillis();
         writer.scheduleWithFixedDelay(this::heartbeat, hb, hb, TimeUnit.MILLISECONDS);
+        pulse.scheduleWithFixedDelay(this::pulse, hb, hb, TimeUnit.MILLISECONDS);
         long flush = FLUSH_EVERY.toMillis();
         writer.scheduleWithFixedDelay(this::flush, flush, flush, TimeUnit.MILLISECONDS);
         writer.scheduleWithFixedDelay(this::cleanUp, 5, 600, TimeUnit.SECONDS);
@@ -159,6 +165,7 @@ public final class PostgresRegistry implements ExitRegistry {
     @Override
     public void stop() {
         running = false;
+        pulse.shutdownNow();
         try {
             writer.submit(() -> {
                         flush();
@@ -408,6 +415,25 @@ public final class PostgresRegistry implements ExitRegistry {
         return OwnerLookup.unknown("replica " + replicaId + " is offline or unknown");
     }
 
+    /**
+     * The heartbeat alone, on its own thread: liveness does not wait behind a slow batch write. The writer's
+     * {@link #heartbeat} does the rest (the row's first insert, sessions' last_seen, the idle watermark). Failures
+     * are the writer's to report: this one only tries again at the next interval.
+     */
+    private void pulse() {
+        if (!running) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement st = c.prepareStatement(
+                        "UPDATE replicas SET heartbeat = now() WHERE id = ? AND stopped_at IS NULL")) {
+            st.setString(1, settings.replicaId());
+            st.executeUpdate();
+        } catch (SQLException | RuntimeException e) {
+            LOG.debugf("registry: heartbeat not written: %s", e.toString());
+        }
+    }
+
     // ---------------------------------------------------------------- writer thread
 
     private void heartbeat() {
@@ -525,9 +551,11 @@ public final class PostgresRegistry implements ExitRegistry {
         List<AuditEvent> audits = List.copyOf(retryAudit);
         try {
             QuarkusTransaction.requiringNew().timeout(10).run(() -> {
-                // The watermark first: its now() is the transaction's start, before the queue is drained below, so
-                // every session opened before it is in this transaction's rows (or an earlier one's).
-                watermark();
+                // The transaction starts here, before the queue is drained below: its now(), which the watermark takes
+                // at the end, is earlier than every session taken, so every session opened before the watermark is
+                // in this transaction's rows (or an earlier one's). The replicas row is updated last, so that a slow
+                // write holds no lock on it and the pulse thread's heartbeat goes through meanwhile.
+                transactionStart();
                 for (String id : List.copyOf(pendingOpen.keySet())) {
                     SessionInfo s = pendingOpen.remove(id);
                     if (s != null) {
@@ -543,6 +571,7 @@ public final class PostgresRegistry implements ExitRegistry {
                     testWriteDelay();
                 }
                 write(opens, closes, audits);
+                watermark();
             });
             retryAudit.clear();
             succeeded();
@@ -561,6 +590,12 @@ public final class PostgresRegistry implements ExitRegistry {
         }
     }
 
+    /** Begins the database transaction (and so fixes its {@code now()}) without taking any lock. */
+    private void transactionStart() {
+        Panache.getEntityManager().createNativeQuery("SELECT now()").getSingleResult();
+    }
+
+    /** This replica's flush watermark: the transaction's {@code now()}, i.e. its start ({@link #transactionStart}). */
     private void watermark() {
         var em = Panache.getEntityManager();
         em.createNativeQuery("UPDATE replicas SET flushed_through = now() WHERE id = ?1")

@@ -102,7 +102,9 @@ public class ExposeRelay implements ExposeService.Remote {
 
     @Override
     public void relayPort(NetSocket socket, ServiceKey key, int port, String owner) {
-        socket.pause();
+        // AUTO_READ off, not pause(): nothing waits in Vert.x's queue, so the connection can still wait here as a
+        // parked socket if the owner turns out unreachable (ExposeService.relayFailed)
+        SocketBridge.reading(socket, false);
         String client = String.valueOf(socket.remoteAddress());
         Context context = vertx.getOrCreateContext();
         long started = System.nanoTime();
@@ -206,12 +208,23 @@ public class ExposeRelay implements ExposeService.Remote {
         });
     }
 
+    /**
+     * The relay to {@code owner} failed before a byte moved: the connection waits for the agent to show up elsewhere
+     * (or here), as a connection for an away agent does; closed when the agent is unknown.
+     */
     private void refused(NetSocket socket, ServiceKey key, int port, String owner, String client, String why) {
         unreachable.increment();
+        legs.audit(null, client, "public-port", owner, "owner_unreachable", "port " + port + " of " + key + ": " + why);
+        if (expose.relayFailed(socket, key, port, owner)) {
+            LOG.warnf(
+                    "public connection to port %d (%s): agent's replica %s unreachable (%s); waits for the agent"
+                            + " elsewhere",
+                    port, key, owner, why);
+            return;
+        }
         LOG.warnf(
                 "public connection to port %d (%s): agent's replica %s unreachable (%s); closed",
                 port, key, owner, why);
-        legs.audit(null, client, "public-port", owner, "owner_unreachable", "port " + port + " of " + key + ": " + why);
         socket.close();
     }
 

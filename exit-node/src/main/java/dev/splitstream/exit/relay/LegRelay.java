@@ -744,7 +744,6 @@ public class LegRelay {
                         down,
                         timedOut ? " (closed: half-closed for longer than " + halfClosed + ")" : "");
             });
-            SocketBridge.reading(hop, true);
         }
 
         /** The owner closed the hop before the splice: an answer cut short, or none at all. */

@@ -55,7 +55,8 @@ final class Splice {
 
     /**
      * Joins {@code a} and {@code b}; {@code early} (bytes {@code b} sent before the splice, e.g. after an HTTP answer's
-     * head) goes to {@code a} first. Sockets paused with {@code pause()} are resumed here.
+     * head) goes to {@code a} first. Both start reading here (callers hold them with AUTO_READ off, so no bytes wait
+     * in a paused socket's queue behind a FIN).
      */
     static Splice start(Vertx vertx, NetSocket a, NetSocket b, Buffer early, Duration halfClosed, Ended ended) {
         Splice s = new Splice(vertx, a, b, halfClosed, ended);
@@ -70,10 +71,11 @@ final class Splice {
         // A socket that closes (both ways, or reset) ends the splice once what it sent reached the other side.
         a.closeHandler(v -> b.write(Buffer.buffer()).onComplete(x -> s.end()));
         b.closeHandler(v -> a.write(Buffer.buffer()).onComplete(x -> s.end()));
-        // Sockets paused through Vert.x (their bytes wait in its queue) deliver those first; a caller that stopped a
-        // socket's AUTO_READ turns it back on after this.
+        // Sockets paused through Vert.x deliver what waits in its queue; sockets whose AUTO_READ was off read again.
         a.resume();
         b.resume();
+        reading(a, ca, true);
+        reading(b, cb, true);
         return s;
     }
 

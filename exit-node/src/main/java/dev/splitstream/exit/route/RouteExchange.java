@@ -206,8 +206,8 @@ final class RouteExchange {
     private boolean responseStarted;
     /**
      * The response's head waits to go out with its first body bytes, or its end, in one write: Vert.x flushes every
-     * write made outside the client connection's own read, so head, body and end written apart cost three system
-     * calls and three pipeline passes per response. Written at the end of the decoder's drain at the latest, so a
+     * write made outside the client connection's own read, so head, body and end written apart cost a flush (a write
+     * system call) and a pipeline pass each. Written at the end of the decoder's drain at the latest, so a
      * server-sent event stream or a long poll still gets its head at once.
      */
     private boolean headPending;

@@ -231,6 +231,45 @@ class PostgresRegistryTest {
     }
 
     /**
+     * A batch write that takes long (here: held by a lock on the sessions table, as a loaded database would hold it)
+     * does not stop this replica's heartbeat: the other replicas keep taking it for live, and do not refuse its
+     * sessions' legs as owned by a dead replica. Past replica-offline-after (2 s here) with the writer stuck, the
+     * heartbeat must still be fresh.
+     */
+    @Test
+    void aSlowBatchWriteDoesNotStopTheHeartbeat() throws Exception {
+        try (Connection holder = dataSource.getConnection()) {
+            holder.setAutoCommit(false);
+            try (Statement st = holder.createStatement()) {
+                st.execute("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE");
+            }
+            try {
+                session(); // its row waits behind the lock, and so does the writer thread
+                long stuckSince = System.nanoTime();
+                await("the writer thread is stuck behind the lock")
+                        .atMost(10, TimeUnit.SECONDS)
+                        .until(() -> count("SELECT count(*) FROM pg_locks WHERE NOT granted") > 0);
+                await("4 s with the writer stuck")
+                        .during(java.time.Duration.ofSeconds(4))
+                        .atMost(java.time.Duration.ofSeconds(10))
+                        .until(() -> count("SELECT count(*) FROM replicas WHERE id = 'test-replica'"
+                                        + " AND heartbeat > now() - interval '1500 milliseconds'")
+                                == 1);
+                assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stuckSince))
+                        .isGreaterThanOrEqualTo(4000);
+                assertThat(count("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+                        .as("the writer still waits for the lock")
+                        .isPositive();
+            } finally {
+                holder.rollback();
+            }
+        }
+        await("the session's row once the lock is gone")
+                .atMost(10, TimeUnit.SECONDS)
+                .until(() -> count("SELECT count(*) FROM sessions WHERE owner_replica = 'test-replica'") >= 1);
+    }
+
+    /**
      * A session row written late (its owner's batched write took longer than any fixed retry) is waited for: the
      * look-up asks the other replicas to flush and reads again until every live one's flush watermark has passed its
      * start. Replica {@code late} is played here in SQL, as a replica with a slow database would write: the row and
