@@ -216,7 +216,7 @@ class ExitHttpTransportTest {
         t.holdUp = true;
         byte[] data = random(128 * 1024);
         t.write(r, data);
-        await().atMost(20, TimeUnit.SECONDS).until(() -> t.pendingUpCount() >= 4);
+        await().atMost(20, TimeUnit.SECONDS).until(() -> t.pendingUpCount() >= 2);
         List<Buffer> frames = t.takeUp();
         int half = frames.size() / 2;
         Buffer first = Buffer.buffer();
