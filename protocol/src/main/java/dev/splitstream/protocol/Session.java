@@ -66,6 +66,9 @@ public final class Session {
     private final ArrayDeque<Stream> blocked = new ArrayDeque<>();
 
     private long lastReceivedSeq;
+    /** True while {@link #attach} resends: frames numbered meanwhile wait in the resend buffer for its loop. */
+    private boolean resending;
+
     private long lastAckSent;
     private long bytesSinceAck;
     private int framesSinceAck;
@@ -174,14 +177,34 @@ public final class Session {
         // The handshake told the peer what we received only if this connection carries both directions (a split
         // path's legs do not), so acknowledge again on the next flush; one frame per attach.
         ackWanted = lastReceivedSeq > 0;
-        discardAcked(peerLastReceivedSeq);
-        Unacked[] resend = unacked.toArray(new Unacked[0]);
-        for (Unacked u : resend) {
-            if (this.sink != sink || closed) {
-                break;
+        // Frames numbered while this resends (a stream's handler may write from onAcknowledged: a budget waiter that
+        // returns credit sends a WINDOW_UPDATE) only join the resend buffer; the loop below sends them after the
+        // older ones. Sent at once they overtook the resend, and the peer closed the session on a sequence gap.
+        long resendThrough = nextSeq - 1;
+        resending = true;
+        try {
+            discardAcked(peerLastReceivedSeq);
+            long sentThrough = peerLastReceivedSeq;
+            boolean more = true;
+            while (more && this.sink == sink && !closed) {
+                more = false;
+                for (Unacked u : unacked.toArray(new Unacked[0])) {
+                    if (u.seq() <= sentThrough) {
+                        continue;
+                    }
+                    if (this.sink != sink || closed) {
+                        break;
+                    }
+                    if (u.seq() <= resendThrough) {
+                        framesResent++;
+                    }
+                    sink.send(view(u.frame()));
+                    sentThrough = u.seq();
+                    more = true;
+                }
             }
-            framesResent++;
-            sink.send(view(u.frame()));
+        } finally {
+            resending = false;
         }
         // Measure an RTT early, but keep an outstanding ping: transports that re-attach often (every GET of the HTTP
         // transport) would otherwise replace its opaque before its pong arrives, and never measure one.
@@ -635,7 +658,7 @@ public final class Session {
         if (frame instanceof Frame.Data d) {
             bytesSent += d.payload().remaining();
         }
-        if (sink != null) {
+        if (sink != null && !resending) {
             sink.send(view(frame));
         }
     }

@@ -46,9 +46,13 @@ class Recorder implements StreamHandler, SessionListener {
         rtt = rttNanos;
     }
 
+    /** Runs on every acknowledgement (a handler that writes from it, as a budget waiter returning credit does). */
+    Runnable onAck = () -> {};
+
     @Override
     public void onAcknowledged(Stream stream, int bytes) {
         acknowledged += bytes;
+        onAck.run();
     }
 
     @Override

@@ -395,6 +395,35 @@ class SessionTest {
     }
 
     @Test
+    void framesWrittenFromAnAcknowledgementDuringAttachFollowTheResentOnes() throws Exception {
+        Link link = link(limits);
+        Recorder c = new Recorder();
+        Stream s = link.client.open("h", 1, c);
+        link.settle();
+        s.write(text("received "));
+        link.deliverToServer(); // the server has it; its ACK never reaches the client
+        s.write(text("lost in flight "));
+        link.drop();
+        // attach acknowledges "received " (the server's last sequence) and the handler writes at once, as a budget
+        // waiter that returns credit does: that frame must not overtake the resend of "lost in flight "
+        boolean[] once = {false};
+        c.onAck = () -> {
+            if (!once[0]) {
+                once[0] = true;
+                s.write(text("written on ack"));
+            }
+        };
+        link.connect();
+        link.settle();
+        assertThat(link.server.isClosed())
+                .as("no sequence gap closed the session")
+                .isFalse();
+        assertThat(serverEvents.received.toString(StandardCharsets.UTF_8))
+                .isEqualTo("received lost in flight written on ack");
+        assertThat(link.client.stats().framesResent()).isEqualTo(1);
+    }
+
+    @Test
     void attachRefusesSequencesNeverSentOrAlreadyDiscarded() throws Exception {
         Link link = link(limits);
         link.client.open("h", 1, new Recorder());
