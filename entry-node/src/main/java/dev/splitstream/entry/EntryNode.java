@@ -13,6 +13,7 @@ import dev.splitstream.entry.metrics.EntryMetrics;
 import dev.splitstream.entry.session.SessionManager;
 import dev.splitstream.entry.status.StatusScreen;
 import dev.splitstream.protocol.BufferBudget;
+import dev.splitstream.protocol.FrameCodec;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.runtime.configuration.ConfigurationException;
@@ -77,6 +78,9 @@ public class EntryNode {
                     Set.of(e.getMessage().substring(0, e.getMessage().indexOf(':'))));
         }
         Budgets.sweep(vertx, budget);
+        if (settings.encryption()) {
+            FrameCodec.warmUpInBackground();
+        }
         manager.start(settings, budget);
         String via = manager.serverDisplay();
         settings.proxy()

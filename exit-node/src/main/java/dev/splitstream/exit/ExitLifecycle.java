@@ -7,6 +7,7 @@ import dev.splitstream.exit.token.TokenRegistry;
 import dev.splitstream.exit.transport.http.HttpTransport;
 import dev.splitstream.exit.transport.ws.ExitWebSocket;
 import dev.splitstream.protocol.CloseCode;
+import dev.splitstream.protocol.FrameCodec;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.vertx.http.HttpServer;
@@ -52,6 +53,9 @@ public class ExitLifecycle {
     void onStart(@Observes @Priority(100) StartupEvent event) {
         startedAt = Instant.now();
         started = true;
+        if (settings.encryption()) {
+            FrameCodec.warmUpInBackground();
+        }
     }
 
     // Fired asynchronously once the HTTP server listens, so the line carries the real port (also when it is 0).

@@ -121,6 +121,86 @@ public final class FrameCodec {
         return new FrameCodec(limits, established.version(), agreed ? deflate : null, protection);
     }
 
+    /** At least this many envelopes are sealed and opened by {@link #warmUp}: past the JIT's thresholds for C2. */
+    public static final int WARM_UP_MIN_FRAMES = 20_000;
+
+    /** At most this many (about 2 CPU-seconds at the plain-Java speed): the warm-up always ends. */
+    public static final int WARM_UP_MAX_FRAMES = 200_000;
+
+    /** A 16 KiB frame sealed and opened within this much thread CPU time ran on the intrinsics (about 20 us there). */
+    static final long WARM_UP_FAST_NANOS = 100_000;
+
+    /**
+     * Seals and opens throwaway frames (mostly small, some empty, some of one whole read; into heap and direct buffers,
+     * opened in place in both, of every length modulo 16) under random keys, so that the JIT compiles the sealing and
+     * opening paths with the JDK's AES and GHASH intrinsics before the first session needs them. Goes on after
+     * {@code minFrames} until the last eight 16 KiB frames each took under {@link #WARM_UP_FAST_NANOS} of CPU, and
+     * stops after {@code maxFrames} in any case. Returns the number of frames that went through.
+     *
+     * <p>Why: on JDK 17 an AES-GCM decryption does all its work in one {@code doFinal}, and the GHASH intrinsic is used
+     * only once its caller is compiled by C2, which takes thousands of calls. With 16-64 KiB frames that is hundreds of
+     * MiB sealed or opened by the plain-Java GHASH at about 70 MiB per CPU-second, against 3-4 GiB with the intrinsic
+     * (and a branch the compiled code never saw, such as a length that is a whole number of blocks, sends it back to the
+     * interpreter): a fresh node carried bulk data at a few dozen MiB/s for its first seconds, and for much longer on a
+     * loaded machine, where the JIT's threads get little CPU. Small frames pass the thresholds in a fraction of that.
+     */
+    public static int warmUp(int minFrames, int maxFrames) {
+        java.security.SecureRandom random = new java.security.SecureRandom();
+        byte[] a = new byte[32];
+        byte[] b = new byte[32];
+        random.nextBytes(a);
+        random.nextBytes(b);
+        Limits limits = Limits.defaults();
+        FrameCodec sender = new FrameCodec(
+                limits, MAX_VERSION, null, new FrameProtection(new FrameKeys(new Secret(a), new Secret(b))));
+        FrameCodec receiver = new FrameCodec(
+                limits, MAX_VERSION, null, new FrameProtection(new FrameKeys(new Secret(b), new Secret(a))));
+        int large = 16 * 1024;
+        ByteBuffer payload = ByteBuffer.allocate(large);
+        ByteBuffer direct = ByteBuffer.allocateDirect(large + FrameProtection.OVERHEAD + HEADER_LENGTH);
+        Allocator intoDirect = bytes -> direct.clear();
+        java.lang.management.ThreadMXBean cpu = java.lang.management.ManagementFactory.getThreadMXBean();
+        boolean timed = cpu.isCurrentThreadCpuTimeSupported();
+        int fastInARow = 0;
+        int done = 0;
+        try {
+            for (int i = 1; i <= maxFrames; i++) {
+                // Every length modulo the AES block size: a branch the JIT never saw taken deoptimizes the compiled
+                // code, and the JDK's GCM code branches on whether a length is a whole number of blocks.
+                boolean whole = i % 64 < 2;
+                int size = whole ? large - (i >> 6) % 16 : i * 7 % 200;
+                Frame frame = i % 4 == 3
+                        ? new Frame.WindowUpdate(1, i, size + 1)
+                        : new Frame.Data(1, i, payload.slice(0, size), false);
+                long before = whole && timed ? cpu.getCurrentThreadCpuTime() : 0;
+                ByteBuffer sealed = i % 2 == 0 ? sender.encode(frame, intoDirect) : sender.encode(frame);
+                receiver.decodeMessage(sealed);
+                done++;
+                if (whole && timed) {
+                    boolean fast = cpu.getCurrentThreadCpuTime() - before < WARM_UP_FAST_NANOS;
+                    fastInARow = fast ? fastInARow + 1 : 0;
+                }
+                if (i >= minFrames && (fastInARow >= 8 || !timed)) {
+                    break;
+                }
+            }
+        } catch (ProtocolException e) {
+            throw new IllegalStateException("warming up frame protection failed", e);
+        }
+        return done;
+    }
+
+    /**
+     * Starts {@link #warmUp} on a daemon thread (a node calls it at start-up when frames are sealed), so that start-up
+     * does not wait for it.
+     */
+    public static void warmUpInBackground() {
+        Thread t = new Thread(() -> warmUp(WARM_UP_MIN_FRAMES, WARM_UP_MAX_FRAMES), "splitstream-cipher-warm-up");
+        t.setDaemon(true);
+        t.setPriority(Thread.MIN_PRIORITY);
+        t.start();
+    }
+
     /** This leg's frame protection, or null when frames travel unprotected. */
     public FrameProtection protection() {
         return protection;

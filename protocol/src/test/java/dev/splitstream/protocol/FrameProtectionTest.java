@@ -376,4 +376,12 @@ class FrameProtectionTest {
         }
         return false;
     }
+
+    @Test
+    void warmUpSealsAndOpensItsMinimumAndStopsAtItsMaximum() {
+        // Every frame it seals must open again (a failure throws), and the loop is bounded whatever the timings say.
+        assertThat(FrameCodec.warmUp(300, 300)).isEqualTo(300);
+        assertThat(FrameCodec.warmUp(100, 5_000)).isBetween(100, 5_000);
+        assertThat(FrameCodec.warmUp(0, 64)).isBetween(1, 64);
+    }
 }
