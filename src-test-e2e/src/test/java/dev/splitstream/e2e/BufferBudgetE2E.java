@@ -209,6 +209,99 @@ class BufferBudgetE2E {
         }
     }
 
+    /**
+     * Users of ssh or database pools keep many connections open and idle through one forward. Each open stream used to
+     * reserve a share of the budget (16 KiB of 12 MiB with the shipped flags), so 768 idle connections locked every new
+     * stream out of the node ("buffer budget spent ... committed by 768 streams (0.0 MiB held)"). Idle streams now lend
+     * their share and claim one back when they move: 1,000 idle connections leave room for a new one at once, and each
+     * of them still echoes afterwards.
+     */
+    @Test
+    void aThousandIdleConnectionsThroughOneForwardLeaveRoomForNewOnes() throws Exception {
+        int forward = Ports.free();
+        List<Socket> idle = new ArrayList<>();
+        try (Closer closer = new Closer()) {
+            TargetServer target = closer.add(new TargetServer());
+            Tunnel tunnel = closer.add(Tunnel.start(
+                    exit -> exit.allow("127.0.0.1:" + target.port()).shippedJvmFlags(),
+                    entry -> entry.forward(forward, "127.0.0.1", target.port()).shippedJvmFlags()));
+            var entry = tunnel.entry();
+            entry.awaitLog("forwarding 127.0.0.1:" + forward, Duration.ofSeconds(20));
+            long[] rssBefore = {entry.rssKb()[0], tunnel.exit().rssKb()[0]};
+
+            long started = System.nanoTime();
+            for (int i = 0; i < IDLE; i++) {
+                Socket s = Transfers.connect(forward, Duration.ofSeconds(30));
+                idle.add(s);
+                DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.write('E');
+                out.writeLong(1L << 40);
+                out.write(i);
+                out.flush();
+            }
+            for (int i = 0; i < IDLE; i++) {
+                assertThat(idle.get(i).getInputStream().read())
+                        .as("idle connection %d confirmed by its echo", i)
+                        .isEqualTo(i & 0xff);
+            }
+            long openMs = (System.nanoTime() - started) / 1_000_000;
+            double limit = entry.metric("splitstream_entry_buffer_limit_bytes");
+            double leases = entry.metric("splitstream_entry_buffer_leases");
+            double dormant = entry.metric("splitstream_entry_buffer_dormant");
+            long[] rssDuring = {entry.rssKb()[0], tunnel.exit().rssKb()[0]};
+
+            // a new connection echoes at once
+            long newcomer = System.nanoTime();
+            try (Socket fresh = Transfers.connect(forward, Duration.ofSeconds(30))) {
+                DataOutputStream out = new DataOutputStream(fresh.getOutputStream());
+                DataInputStream in = new DataInputStream(fresh.getInputStream());
+                out.write('E');
+                out.writeLong(1L << 40);
+                echoPiece(out, in, new Random(3));
+            }
+            long newcomerMs = (System.nanoTime() - newcomer) / 1_000_000;
+
+            // and every idle connection still echoes (each claims a share back from the others)
+            long again = System.nanoTime();
+            for (int i = 0; i < IDLE; i++) {
+                Socket s = idle.get(i);
+                s.getOutputStream().write(i + 1);
+                s.getOutputStream().flush();
+                assertThat(s.getInputStream().read())
+                        .as("idle connection %d echoes again", i)
+                        .isEqualTo((i + 1) & 0xff);
+            }
+            long againMs = (System.nanoTime() - again) / 1_000_000;
+            figure(String.format(
+                    "%d idle connections through one forward (shipped JVM flags, budget %.0f MiB, %.0f streams on the"
+                            + " entry, %.0f of them lent their share): opened and confirmed in %d ms; a new connection echoed 16 KiB after %d ms;"
+                            + " every idle one echoed again in %d ms; RSS entry %d -> %d MiB, exit %d -> %d MiB",
+                    IDLE,
+                    limit / 1048576,
+                    leases,
+                    dormant,
+                    openMs,
+                    newcomerMs,
+                    againMs,
+                    rssBefore[0] / 1024,
+                    rssDuring[0] / 1024,
+                    rssBefore[1] / 1024,
+                    rssDuring[1] / 1024));
+            assertThat(leases).as("streams open on the entry").isGreaterThanOrEqualTo(IDLE);
+            assertThat(Duration.ofMillis(newcomerMs))
+                    .as("a new connection's wait")
+                    .isLessThanOrEqualTo(Duration.ofSeconds(5));
+            assertThat(entry.linesContaining("buffer budget spent")).isEmpty();
+            assertThat(tunnel.exit().linesContaining("buffer budget spent")).isEmpty();
+        } finally {
+            for (Socket s : idle) {
+                s.close();
+            }
+        }
+    }
+
+    private static final int IDLE = 1000;
+
     /** 16 KiB through the echo connection and back, intact. */
     private static void echoPiece(DataOutputStream out, DataInputStream in, Random random) throws IOException {
         byte[] sent = new byte[16 * 1024];

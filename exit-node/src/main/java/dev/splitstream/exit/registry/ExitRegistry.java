@@ -27,6 +27,11 @@ public interface ExitRegistry {
     /** Records one audit event. Never blocks; under a long database outage the oldest unsent events are dropped (counted). */
     void audit(AuditEvent event);
 
+    /** Audit events dropped so far because they could not be stored in time (never in memory mode). */
+    default long auditDropped() {
+        return 0;
+    }
+
     /** Which live replica owns {@code sessionId}: completes with {@link OwnerLookup}, never fails. */
     Future<OwnerLookup> ownerOf(String sessionId);
 

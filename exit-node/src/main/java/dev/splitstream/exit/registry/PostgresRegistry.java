@@ -91,6 +91,12 @@ public final class PostgresRegistry implements ExitRegistry {
 
     private final ArrayDeque<AuditEvent> recent = new ArrayDeque<>();
     private final AtomicLong auditDropped = new AtomicLong();
+    /** Dropped audit events are logged at most once a minute ({@link System#nanoTime} of the next line). */
+    private volatile long nextDropLog = System.nanoTime();
+
+    private static final long DROP_LOG_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+    private static final java.util.concurrent.atomic.AtomicLongFieldUpdater<PostgresRegistry> DROP_LOG =
+            java.util.concurrent.atomic.AtomicLongFieldUpdater.newUpdater(PostgresRegistry.class, "nextDropLog");
     private final java.util.concurrent.atomic.AtomicBoolean flushQueued =
             new java.util.concurrent.atomic.AtomicBoolean();
     /** A flush another replica asked for is queued (several requests in a burst make one flush). */
@@ -214,7 +220,15 @@ public final class PostgresRegistry implements ExitRegistry {
         }
         while (!pendingAudit.offer(event)) {
             if (pendingAudit.poll() != null) {
-                auditDropped.incrementAndGet();
+                long dropped = auditDropped.incrementAndGet();
+                long now = System.nanoTime();
+                long next = nextDropLog;
+                if (now - next >= 0 && DROP_LOG.compareAndSet(this, next, now + DROP_LOG_EVERY_NANOS)) {
+                    LOG.warnf(
+                            "registry: audit queue full (%d events wait for the database): the oldest are dropped, %d"
+                                    + " so far (splitstream_exit_audit_dropped_total)",
+                            AUDIT_QUEUE, dropped);
+                }
             }
         }
     }
@@ -228,6 +242,7 @@ public final class PostgresRegistry implements ExitRegistry {
     }
 
     /** Audit events dropped because the database was unreachable for long (the queue holds {@value #AUDIT_QUEUE}). */
+    @Override
     public long auditDropped() {
         return auditDropped.get();
     }

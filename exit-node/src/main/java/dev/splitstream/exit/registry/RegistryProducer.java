@@ -2,6 +2,8 @@ package dev.splitstream.exit.registry;
 
 import dev.splitstream.exit.config.SplitstreamConfig;
 import io.agroal.api.AgroalDataSource;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.Priority;
@@ -31,7 +33,10 @@ public class RegistryProducer {
                 : new MemoryRegistry(settings.replicaId());
     }
 
-    void onStart(@Observes @Priority(50) StartupEvent event, ExitRegistry registry) {
+    void onStart(@Observes @Priority(50) StartupEvent event, ExitRegistry registry, MeterRegistry meters) {
+        FunctionCounter.builder("splitstream.exit.audit.dropped", registry, ExitRegistry::auditDropped)
+                .description("audit events dropped because the database could not take them in time")
+                .register(meters);
         registry.start();
     }
 

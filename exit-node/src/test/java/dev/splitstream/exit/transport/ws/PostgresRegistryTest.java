@@ -401,6 +401,8 @@ class PostgresRegistryTest {
                 .body(containsString("reachable"))
                 .body(containsString("\"degraded\": false"));
         assertThat(metric("splitstream_exit_registry_available")).isEqualTo("1.0");
+        // a short outage fills nothing: no audit event was lost (the queue and its count: PostgresRegistryQueueTest)
+        assertThat(metric("splitstream_exit_audit_dropped_total")).isEqualTo("0.0");
         await().atMost(10, TimeUnit.SECONDS)
                 .until(() -> count("SELECT count(*) FROM sessions WHERE id = '" + id + "'") == 1);
         t.write(r, " and after");
