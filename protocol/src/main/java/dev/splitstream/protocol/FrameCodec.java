@@ -301,33 +301,65 @@ public final class FrameCodec {
     /** The fixed part of a ROUTE_LOG body: via, status, skipped, latency, bytes in, bytes out. */
     private static final int ROUTE_LOG_FIXED = 1 + 2 + 4 + 8 + 8 + 8;
 
-    /** An HTTP method: an RFC 9110 token. */
-    private static final java.util.regex.Pattern METHOD =
-            java.util.regex.Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]{1," + Frame.RouteLog.MAX_METHOD + "}");
-
-    /** True when {@code method} is a valid method for {@link Frame.RouteLog}. */
+    /**
+     * True when {@code method} is a valid method for {@link Frame.RouteLog}: an RFC 9110 token
+     * ({@code [A-Za-z0-9!#$%&'*+.^_`|~-]}) of 1..{@value Frame.RouteLog#MAX_METHOD} characters. Checked for every routed
+     * request on both nodes, so by hand rather than with a regular expression.
+     */
     public static boolean isMethod(String method) {
-        return method != null && METHOD.matcher(method).matches();
+        if (method == null || method.isEmpty() || method.length() > Frame.RouteLog.MAX_METHOD) {
+            return false;
+        }
+        for (int i = 0; i < method.length(); i++) {
+            char c = method.charAt(i);
+            if (!(isAsciiLetterOrDigit(c) || "!#$%&'*+.^_`|~-".indexOf(c) >= 0)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isAsciiLetterOrDigit(char c) {
+        return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9';
+    }
+
+    private static boolean isLowerLabelChar(char c) {
+        return c >= 'a' && c <= 'z' || c >= '0' && c <= '9';
     }
 
     /** Flag bit of an EXPOSE body: the agent releases its services. */
     private static final int EXPOSE_RELEASE = 0x01;
 
-    /** A service name: a DNS label of at most 63 characters. */
-    private static final java.util.regex.Pattern SERVICE_NAME =
-            java.util.regex.Pattern.compile("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
-
-    /** An agent name: 1..64 characters of letters, digits, '.', '_' and '-'. */
-    private static final java.util.regex.Pattern AGENT_NAME = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
-
-    /** True when {@code name} is a valid service name for {@link Frame.ExposedService}. */
+    /**
+     * True when {@code name} is a valid service name for {@link Frame.ExposedService}: a DNS label of 1..63 characters
+     * ({@code [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?}). Checked for every routed request, so by hand.
+     */
     public static boolean isServiceName(String name) {
-        return name != null && SERVICE_NAME.matcher(name).matches();
+        if (name == null || name.isEmpty() || name.length() > 63) {
+            return false;
+        }
+        int last = name.length() - 1;
+        for (int i = 0; i <= last; i++) {
+            char c = name.charAt(i);
+            if (!(isLowerLabelChar(c) || c == '-' && i > 0 && i < last)) {
+                return false;
+            }
+        }
+        return true;
     }
 
-    /** True when {@code name} is a valid agent name for {@link Frame.Expose}. */
+    /** True when {@code name} is a valid agent name for {@link Frame.Expose}: 1..64 of {@code A-Z a-z 0-9 . _ -}. */
     public static boolean isAgentName(String name) {
-        return name != null && AGENT_NAME.matcher(name).matches();
+        if (name == null || name.isEmpty() || name.length() > 64) {
+            return false;
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (!(isAsciiLetterOrDigit(c) || c == '.' || c == '_' || c == '-')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Where {@link #encode(Frame, Allocator)} writes a frame: a caller's buffer instead of a new heap one. */
@@ -614,7 +646,7 @@ public final class FrameCodec {
         if (path == null || path.isEmpty() || path.charAt(0) != '/') {
             return "must start with '/'";
         }
-        if (path.getBytes(StandardCharsets.UTF_8).length > Frame.RouteLog.MAX_PATH) {
+        if (utf8Bytes(path) > Frame.RouteLog.MAX_PATH) {
             return "exceeds " + Frame.RouteLog.MAX_PATH + " bytes";
         }
         for (int i = 0; i < path.length(); i++) {
@@ -1201,6 +1233,10 @@ public final class FrameCodec {
         }
         ByteBuffer bytes = body.slice(body.position(), length);
         body.position(body.position() + length);
+        String ascii = asciiOrNull(bytes);
+        if (ascii != null) {
+            return ascii; // the common case (paths, names, methods), without a decoder per string
+        }
         CharsetDecoder decoder = StandardCharsets.UTF_8
                 .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
@@ -1213,6 +1249,23 @@ public final class FrameCodec {
         }
     }
 
+    /** {@code bytes} as a string when every byte is ASCII (valid UTF-8 as it is), else null. Leaves the position. */
+    private static String asciiOrNull(ByteBuffer bytes) {
+        int start = bytes.position();
+        int end = bytes.limit();
+        for (int i = start; i < end; i++) {
+            if (bytes.get(i) < 0) {
+                return null;
+            }
+        }
+        if (bytes.hasArray()) {
+            return new String(bytes.array(), bytes.arrayOffset() + start, end - start, StandardCharsets.ISO_8859_1);
+        }
+        byte[] copy = new byte[end - start];
+        bytes.get(start, copy);
+        return new String(copy, StandardCharsets.ISO_8859_1);
+    }
+
     private static void putString(ByteBuffer out, String s) {
         byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
         if (bytes.length > 0xFFFF) {
@@ -1223,7 +1276,33 @@ public final class FrameCodec {
     }
 
     private static int utf8Length(String s) {
-        return 2 + s.getBytes(StandardCharsets.UTF_8).length;
+        return 2 + utf8Bytes(s);
+    }
+
+    /**
+     * What {@code s.getBytes(UTF_8).length} returns, without making the array: a lone surrogate encodes as '?' (one
+     * byte), as {@code getBytes} replaces it.
+     */
+    static int utf8Bytes(String s) {
+        int n = s.length();
+        int bytes = n;
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                continue;
+            }
+            if (c < 0x800) {
+                bytes += 1;
+            } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+                bytes += 2; // the pair's two chars count 2, its encoding is 4 bytes
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                // unpaired: encoded as '?', counted once already
+            } else {
+                bytes += 2;
+            }
+        }
+        return bytes;
     }
 
     private static int lengthOf(byte[] b) {

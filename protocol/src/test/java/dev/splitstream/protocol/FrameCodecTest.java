@@ -448,4 +448,79 @@ class FrameCodecTest {
         assertThat(java.util.Arrays.copyOfRange(w, 20, w.length)).containsExactly(0, 1, 0, 2, 0xC3 & 0xFF, 0xA9 & 0xFF);
         assertThat(new String(w, 24, 2, StandardCharsets.UTF_8)).isEqualTo("é");
     }
+
+    /** The hand-written checks replaced these regular expressions (per routed request, on both nodes): same verdicts. */
+    @Test
+    void nameAndMethodChecksAgreeWithTheirRegularExpressions() {
+        java.util.regex.Pattern method = java.util.regex.Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}");
+        java.util.regex.Pattern service = java.util.regex.Pattern.compile("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
+        java.util.regex.Pattern agent = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
+        String alphabet = "aZ09-._!#~|`^ /:\u00e9\u0000\u007fA-";
+        java.util.Random random = new java.util.Random(8);
+        List<String> samples = new ArrayList<>(List.of(
+                "",
+                "GET",
+                "get",
+                "M-SEARCH",
+                "PROPFIND",
+                "a",
+                "-",
+                "a-",
+                "-a",
+                "a-b",
+                "web",
+                "web.1",
+                "a".repeat(16),
+                "a".repeat(17),
+                "a".repeat(63),
+                "a".repeat(64),
+                "a".repeat(65),
+                "x".repeat(62) + "-"));
+        for (int i = 0; i < 20_000; i++) {
+            StringBuilder b = new StringBuilder();
+            int length = random.nextInt(70);
+            for (int j = 0; j < length; j++) {
+                b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+            }
+            samples.add(b.toString());
+        }
+        for (String s : samples) {
+            assertThat(FrameCodec.isMethod(s))
+                    .as("method %s", s)
+                    .isEqualTo(method.matcher(s).matches());
+            assertThat(FrameCodec.isServiceName(s))
+                    .as("service %s", s)
+                    .isEqualTo(service.matcher(s).matches());
+            assertThat(FrameCodec.isAgentName(s))
+                    .as("agent %s", s)
+                    .isEqualTo(agent.matcher(s).matches());
+        }
+        assertThat(FrameCodec.isMethod(null)).isFalse();
+        assertThat(FrameCodec.isServiceName(null)).isFalse();
+        assertThat(FrameCodec.isAgentName(null)).isFalse();
+    }
+
+    @Test
+    void utf8LengthIsWhatGetBytesMakes() {
+        for (String s : List.of(
+                "",
+                "/index.html",
+                "/caf\u00e9",
+                "/\u20ac",
+                "/\ud83d\ude00",
+                "/lone\ud83d",
+                "/lone\ude00x",
+                "\ud83d\ud83d\ude00",
+                "\u07ff\u0800\uffff")) {
+            assertThat(FrameCodec.utf8Bytes(s)).as(s).isEqualTo(s.getBytes(StandardCharsets.UTF_8).length);
+        }
+    }
+
+    @Test
+    void nonAsciiStringsStillDecode() throws Exception {
+        Frame.RouteLog r =
+                new Frame.RouteLog("web", Frame.RouteVia.TOKEN, "GET", "/caf\u00e9/\ud83d\ude00", 200, 5, 0, 10, 0);
+        Frame back = codec.decodeMessage(ByteBuffer.wrap(wire(r)));
+        assertThat(back).isEqualTo(r);
+    }
 }

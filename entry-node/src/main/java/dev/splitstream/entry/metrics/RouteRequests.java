@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * The agent's view of the HTTP requests the exit routed to its services (reported with ROUTE_LOG): Prometheus meters
@@ -30,12 +31,20 @@ public final class RouteRequests {
     private static final DateTimeFormatter TIME =
             DateTimeFormatter.ofPattern("HH:mm:ss").withZone(ZoneId.systemDefault());
 
+    /** The classes {@link #statusClass} names, in the order of each service's timers. */
+    private static final String[] CLASSES = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+
     private final MeterRegistry registry;
-    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+    /** Per service, its timers by {@link #classIndex}: no key built per request. */
+    private final Map<String, AtomicReferenceArray<Timer>> timers = new ConcurrentHashMap<>();
+
     private final Counter unreported;
 
+    /** A request line and when it was recorded; the time is formatted only when the status screen asks. */
+    private record Recent(long millis, String line) {}
+
     // guarded by this
-    private final ArrayDeque<String> recent = new ArrayDeque<>(RECENT);
+    private final ArrayDeque<Recent> recent = new ArrayDeque<>(RECENT);
     private final TreeMap<String, Long> byClass = new TreeMap<>();
     private long count;
     private long unreportedCount;
@@ -52,7 +61,11 @@ public final class RouteRequests {
 
     /** {@code 1xx} .. {@code 5xx}, or {@code other} (0: no response), as on the exit node. */
     public static String statusClass(int status) {
-        return status >= 100 && status < 600 ? (status / 100) + "xx" : "other";
+        return CLASSES[classIndex(status)];
+    }
+
+    private static int classIndex(int status) {
+        return status >= 100 && status < 600 ? status / 100 - 1 : CLASSES.length - 1;
     }
 
     /**
@@ -60,14 +73,15 @@ public final class RouteRequests {
      * service label stays bounded) and keeps {@code line} for the status screen.
      */
     public void record(Frame.RouteLog report, String line) {
-        timer(report.service(), statusClass(report.status())).record(report.latencyMicros(), TimeUnit.MICROSECONDS);
+        int c = classIndex(report.status());
+        timer(report.service(), c).record(report.latencyMicros(), TimeUnit.MICROSECONDS);
         if (report.skipped() > 0) {
             unreported.increment(report.skipped());
         }
-        String stamped = TIME.format(Instant.now()) + " " + line;
+        Recent stamped = new Recent(System.currentTimeMillis(), line);
         synchronized (this) {
             count++;
-            byClass.merge(statusClass(report.status()), 1L, Long::sum);
+            byClass.merge(CLASSES[c], 1L, Long::sum);
             minMicros = Math.min(minMicros, report.latencyMicros());
             maxMicros = Math.max(maxMicros, report.latencyMicros());
             sumMicros += report.latencyMicros();
@@ -84,26 +98,41 @@ public final class RouteRequests {
      * increase (as the exit does for its classes).
      */
     public void register(String service) {
-        for (String c : new String[] {"2xx", "3xx", "4xx", "5xx"}) {
+        for (int c = 1; c <= 4; c++) {
             timer(service, c);
         }
     }
 
-    private Timer timer(String service, String statusClass) {
-        return timers.computeIfAbsent(service + " " + statusClass, k -> Timer.builder(
-                        "splitstream.entry.route.requests")
-                .tag("service", service)
-                .tag("status", statusClass)
-                .description("HTTP requests the exit node routed to this agent's services, by service and status class")
-                .publishPercentileHistogram()
-                .maximumExpectedValue(Duration.ofMinutes(5))
-                .register(registry));
+    private Timer timer(String service, int statusClass) {
+        AtomicReferenceArray<Timer> byClass =
+                timers.computeIfAbsent(service, k -> new AtomicReferenceArray<>(CLASSES.length));
+        Timer t = byClass.get(statusClass);
+        if (t == null) {
+            // Micrometer returns the meter registered before for the same name and tags, so a race makes no second one
+            t = Timer.builder("splitstream.entry.route.requests")
+                    .tag("service", service)
+                    .tag("status", CLASSES[statusClass])
+                    .description(
+                            "HTTP requests the exit node routed to this agent's services, by service and status class")
+                    .publishPercentileHistogram()
+                    .maximumExpectedValue(Duration.ofMinutes(5))
+                    .register(registry);
+            byClass.set(statusClass, t);
+        }
+        return t;
     }
 
-    /** The newest {@code n} request lines, oldest first. */
+    /** The newest {@code n} request lines, oldest first, each after its time ({@code HH:mm:ss}). */
     public synchronized List<String> last(int n) {
-        List<String> all = new ArrayList<>(recent);
-        return all.subList(Math.max(0, all.size() - n), all.size());
+        List<String> out = new ArrayList<>(Math.min(n, recent.size()));
+        int skip = Math.max(0, recent.size() - n);
+        for (Recent r : recent) {
+            if (skip-- > 0) {
+                continue;
+            }
+            out.add(TIME.format(Instant.ofEpochMilli(r.millis())) + " " + r.line());
+        }
+        return out;
     }
 
     /** Requests reported so far. */

@@ -12,12 +12,9 @@ import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.net.NetClient;
-import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.net.URI;
@@ -57,11 +54,17 @@ public class ExposeRelay implements ExposeService.Remote {
     private final Counter relayedRoutes;
     private final Counter relayedHub;
     private final Counter unreachable;
-    private volatile NetClient client;
-    private volatile NetClient tlsClient;
+    private final ReplicaConnections replicas;
 
-    public ExposeRelay(LegRelay legs, ExposeService expose, ExitRegistry registry, Vertx vertx, MeterRegistry meters) {
+    public ExposeRelay(
+            LegRelay legs,
+            ExposeService expose,
+            ExitRegistry registry,
+            Vertx vertx,
+            MeterRegistry meters,
+            ReplicaConnections replicas) {
         this.legs = legs;
+        this.replicas = replicas;
         this.expose = expose;
         this.registry = registry;
         this.vertx = vertx;
@@ -138,7 +141,7 @@ public class ExposeRelay implements ExposeService.Remote {
                 + ClusterAuth.RELAY_HEADER + ": " + legs.sign(client) + "\r\n"
                 + ClusterAuth.FOR_HEADER + ": " + client + "\r\n\r\n";
         Consumer<String> failed = why -> refused(socket, key, port, owner.replicaId(), client, why);
-        client(tls).connect(ownerPort, base.getHost()).onComplete(ar -> {
+        replicas.client(tls).connect(ownerPort, base.getHost()).onComplete(ar -> {
             if (ar.failed()) {
                 failed.accept(ar.cause().toString());
                 return;
@@ -331,37 +334,7 @@ public class ExposeRelay implements ExposeService.Remote {
                 }));
     }
 
-    private NetClient client(boolean tls) {
-        NetClient c = tls ? tlsClient : client;
-        if (c == null) {
-            synchronized (this) {
-                NetClientOptions options = new NetClientOptions()
-                        .setTcpNoDelay(true)
-                        .setConnectTimeout(5_000)
-                        .setSsl(tls)
-                        .setHostnameVerificationAlgorithm(tls ? "HTTPS" : "");
-                if (tls && tlsClient == null) {
-                    tlsClient = vertx.createNetClient(options);
-                } else if (!tls && client == null) {
-                    client = vertx.createNetClient(options);
-                }
-                c = tls ? tlsClient : client;
-            }
-        }
-        return c;
-    }
-
     private static String encode(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
-    }
-
-    @PreDestroy
-    void close() {
-        if (client != null) {
-            client.close();
-        }
-        if (tlsClient != null) {
-            tlsClient.close();
-        }
     }
 }

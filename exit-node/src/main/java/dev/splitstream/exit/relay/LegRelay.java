@@ -42,8 +42,6 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketClientOptions;
-import io.vertx.core.net.NetClient;
-import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -91,8 +89,7 @@ public class LegRelay {
 
     private volatile HttpClient http;
     private volatile WebSocketClient ws;
-    private volatile NetClient net;
-    private volatile NetClient tlsNet;
+    private final ReplicaConnections replicas;
 
     public LegRelay(
             ExitRegistry registry,
@@ -101,8 +98,10 @@ public class LegRelay {
             ExitSettings settings,
             Vertx vertx,
             MeterRegistry meters,
-            SplitstreamConfig config) {
+            SplitstreamConfig config,
+            ReplicaConnections replicas) {
         this.registry = registry;
+        this.replicas = replicas;
         this.halfClosed = config.exit().upgradeHalfCloseTimeout();
         this.relayedWs = Counter.builder("splitstream.exit.relayed")
                 .description("Legs (websocket) and requests (http) relayed to the replica owning their session")
@@ -577,7 +576,7 @@ public class LegRelay {
         headers.forEach(h -> head.headers().add(h.getKey(), h.getValue()));
         Buffer request = encode(head);
         long started = System.nanoTime();
-        netClient(tls).connect(port, host).onComplete(ar -> {
+        replicas.client(tls).connect(port, host).onComplete(ar -> {
             if (ar.failed()) {
                 failed.accept(ar.cause());
                 return;
@@ -766,26 +765,6 @@ public class LegRelay {
         }
     }
 
-    private NetClient netClient(boolean tls) {
-        NetClient c = tls ? tlsNet : net;
-        if (c == null) {
-            synchronized (this) {
-                NetClientOptions options = new NetClientOptions()
-                        .setTcpNoDelay(true)
-                        .setConnectTimeout(5_000)
-                        .setSsl(tls)
-                        .setHostnameVerificationAlgorithm(tls ? "HTTPS" : "");
-                if (tls && tlsNet == null) {
-                    tlsNet = vertx.createNetClient(options);
-                } else if (!tls && net == null) {
-                    net = vertx.createNetClient(options);
-                }
-                c = tls ? tlsNet : net;
-            }
-        }
-        return c;
-    }
-
     static void text(HttpServerResponse response, int status, String message) {
         if (response.ended() || response.closed()) {
             return;
@@ -803,12 +782,6 @@ public class LegRelay {
         }
         if (ws != null) {
             ws.close();
-        }
-        if (net != null) {
-            net.close();
-        }
-        if (tlsNet != null) {
-            tlsNet.close();
         }
     }
 }

@@ -31,7 +31,6 @@ import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -86,6 +85,14 @@ final class RouteExchange {
      * password ({@link #withoutAuthorization}).
      */
     private static final Set<String> PRIVATE = Set.of("x-token", "x-host", "expect");
+
+    /**
+     * {@link #HOP_BY_HOP} and {@link #PRIVATE} as arrays, compared ignoring case: the header loops run for every
+     * routed request and response, and lower-casing each name there made a string per header.
+     */
+    private static final String[] HOP_BY_HOP_NAMES = HOP_BY_HOP.toArray(String[]::new);
+
+    private static final String[] PRIVATE_NAMES = PRIVATE.toArray(String[]::new);
 
     /** Methods that may be sent again when a reused connection died unanswered (RFC 9110 9.2.2). */
     private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE");
@@ -617,19 +624,20 @@ final class RouteExchange {
 
     /** The head as the service sees it, rewritten as a reverse proxy must. */
     private ByteBuffer encodeHead() {
+        // Names are not validated again: they are the client's, which Vert.x's decoder accepted, and our own.
         DefaultHttpRequest head = new DefaultHttpRequest(
-                HttpVersion.HTTP_1_1, HttpMethod.valueOf(request.method().name()), uri);
+                HttpVersion.HTTP_1_1, HttpMethod.valueOf(request.method().name()), uri, false);
         HttpHeaders h = head.headers();
-        Set<String> listed = connectionListed(request.headers().getAll("Connection"));
+        List<String> listed = connectionListed(request.headers().getAll("Connection"));
         for (Map.Entry<String, String> e : request.headers()) {
-            String name = e.getKey().toLowerCase(Locale.ROOT);
-            if (HOP_BY_HOP.contains(name) || listed.contains(name) || PRIVATE.contains(name)) {
+            String name = e.getKey();
+            if (isOneOf(name, HOP_BY_HOP_NAMES) || isListed(name, listed) || isOneOf(name, PRIVATE_NAMES)) {
                 continue;
             }
-            if (name.startsWith("x-forwarded-") || name.equals("host")) {
+            if (name.regionMatches(true, 0, "x-forwarded-", 0, 12) || name.equalsIgnoreCase("host")) {
                 continue;
             }
-            if (dropAuthorization && name.equals("authorization")) {
+            if (dropAuthorization && name.equalsIgnoreCase("authorization")) {
                 continue;
             }
             h.add(e.getKey(), e.getValue());
@@ -694,14 +702,36 @@ final class RouteExchange {
         updateReading();
     }
 
-    private static Set<String> connectionListed(List<String> values) {
-        Set<String> out = new HashSet<>();
+    /** The header names a {@code Connection} header lists (hop-by-hop too, RFC 9110 7.6.1), as sent. */
+    private static List<String> connectionListed(List<String> values) {
+        if (values.isEmpty()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
         for (String v : values) {
             for (String token : v.split(",")) {
-                out.add(token.trim().toLowerCase(Locale.ROOT));
+                out.add(token.trim());
             }
         }
         return out;
+    }
+
+    private static boolean isListed(String name, List<String> listed) {
+        for (int i = 0; i < listed.size(); i++) {
+            if (name.equalsIgnoreCase(listed.get(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isOneOf(String name, String[] lowerCaseNames) {
+        for (String n : lowerCaseNames) {
+            if (name.equalsIgnoreCase(n)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void encode(Object message) {
@@ -807,7 +837,7 @@ final class RouteExchange {
                             abortClient();
                         } else if (c.content().isReadable()) {
                             bytesOut += c.content().readableBytes();
-                            Buffer chunk = Buffer.buffer(ByteBufUtil.getBytes(c.content()));
+                            Buffer chunk = copyOf(c.content());
                             headPending = false;
                             if (last) {
                                 // head (if still pending), body and end in one write
@@ -834,7 +864,7 @@ final class RouteExchange {
                 // After a 101 the decoder passes bytes through as they are.
                 if (tunnel != null) {
                     bytesOut += raw.readableBytes();
-                    tunnel.write(Buffer.buffer(ByteBufUtil.getBytes(raw)));
+                    tunnel.write(copyOf(raw));
                     raw.release();
                 } else if (upgraded && !finished) {
                     early.add(raw);
@@ -858,6 +888,14 @@ final class RouteExchange {
         }
     }
 
+    /**
+     * {@code bytes}' readable bytes in one new heap buffer: copied once ({@code Buffer.buffer(byte[])} copies its array
+     * again), and owned by the caller's {@link Buffer} alone, so {@code bytes} may be released right away.
+     */
+    private static Buffer copyOf(ByteBuf bytes) {
+        return Buffer.buffer(Unpooled.copiedBuffer(bytes));
+    }
+
     private static void release(Object msg) {
         if (msg instanceof io.netty.util.ReferenceCounted rc) {
             rc.release();
@@ -870,11 +908,13 @@ final class RouteExchange {
         }
         responseStarted = true;
         status = r.status().code();
-        Set<String> listed = connectionListed(r.headers().getAll(HttpHeaderNames.CONNECTION));
+        List<String> listed = connectionListed(r.headers().getAll(HttpHeaderNames.CONNECTION));
         if (status == 101 && upgrade) {
             for (Map.Entry<String, String> e : r.headers()) {
-                String name = e.getKey().toLowerCase(Locale.ROOT);
-                if (!name.equals("connection") && !name.equals("upgrade") && !listed.contains(name)) {
+                String name = e.getKey();
+                if (!name.equalsIgnoreCase("connection")
+                        && !name.equalsIgnoreCase("upgrade")
+                        && !isListed(name, listed)) {
                     response.headers().add(e.getKey(), e.getValue());
                 }
             }
@@ -899,8 +939,8 @@ final class RouteExchange {
             response.setStatusMessage(r.status().reasonPhrase());
         }
         for (Map.Entry<String, String> e : r.headers()) {
-            String name = e.getKey().toLowerCase(Locale.ROOT);
-            if (HOP_BY_HOP.contains(name) || listed.contains(name)) {
+            String name = e.getKey();
+            if (isOneOf(name, HOP_BY_HOP_NAMES) || isListed(name, listed)) {
                 continue;
             }
             response.headers().add(e.getKey(), e.getValue());
@@ -954,7 +994,7 @@ final class RouteExchange {
         // Bytes the service sent right after its 101.
         for (ByteBuf raw : early) {
             bytesOut += raw.readableBytes();
-            socket.write(Buffer.buffer(ByteBufUtil.getBytes(raw)));
+            socket.write(copyOf(raw));
             raw.release();
         }
         early.clear();
@@ -1044,7 +1084,7 @@ final class RouteExchange {
             return;
         }
         bytesOut += n;
-        tunnel.write(Buffer.buffer(ByteBufUtil.getBytes(data)));
+        tunnel.write(copyOf(data));
         data.release();
         if (!tunnel.writeQueueFull()) {
             flushCredit();

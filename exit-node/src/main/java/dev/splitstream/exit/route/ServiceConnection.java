@@ -125,6 +125,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     @Override
     public void onData(Stream s, ByteBuffer data) {
+        settle();
         RouteExchange ex = current;
         if (ex == null) {
             broken = true;
@@ -137,6 +138,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     @Override
     public void onFin(Stream s) {
+        settle();
         broken = true;
         RouteExchange ex = current;
         if (ex == null) {
@@ -148,6 +150,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     @Override
     public void onReset(Stream s, ResetCode code, String message) {
+        settle();
         broken = true;
         RouteExchange ex = current;
         if (ex == null) {
@@ -159,6 +162,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     @Override
     public void onWritable(Stream s) {
+        settle();
         RouteExchange ex = current;
         if (ex != null) {
             ex.streamWritable(this);
@@ -174,10 +178,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
      */
     void bind(RouteExchange ex, ByteBuffer head) {
         run(() -> {
-            ReleaseCheck pending = pendingRelease;
-            if (pending != null) {
-                pending.run();
-            }
+            settle();
             // A session without a leg either way (the agent reconnects; a split session's upstream leg is away) would
             // hold the request past the queue's bounds: the request takes the ordinary way, which waits in the
             // agent's queue.
@@ -280,21 +281,34 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     /**
      * The exchange ended cleanly with both sides allowing keep-alive, after handling {@code seen} bytes of the answer,
-     * with {@code credit} bytes of it not yet returned (the check returns them first): back to the pool, unless anything says the stream is not clean (bytes in flight
-     * that the exchange did not see, request bytes still queued, an end or reset from the service). Called on the
-     * exchange's thread: the check is queued on the session's thread first and the connection joins the pool at once,
-     * so the next request can take it without waiting for that thread (its {@code bind} is queued behind the check,
-     * and finds the connection broken when the check failed).
+     * with {@code credit} bytes of it not yet returned (the check returns them first): back to the pool, unless
+     * anything says the stream is not clean (bytes in flight that the exchange did not see, request bytes still
+     * queued, an end or reset from the service). Called on the exchange's thread: the connection joins the pool at
+     * once and the check runs on the session's thread before that thread does anything else with it ({@link
+     * #settle}): the next {@code bind} runs it first and finds the connection broken when it failed. A connection the
+     * pool does not take has its check queued there at once.
      */
     void release(RouteExchange ex, long seen, long credit) {
         ReleaseCheck check = new ReleaseCheck(ex, seen, credit);
         pendingRelease = check;
-        run(check);
         if (context == null || broken) {
+            run(check);
             return;
         }
         if (!pool.offer(this)) {
+            run(check);
             close("the route pool is full");
+        }
+        // else the check waits for the session's thread to touch this connection next (the next bind, a stream event,
+        // a close): a hop per request fewer. Its credit (the answer's last bytes) waits with it; the stream's window
+        // needs it only for the next answer, which comes after that bind.
+    }
+
+    /** Runs the previous exchange's release check if it has not run yet. The session's thread. */
+    private void settle() {
+        ReleaseCheck pending = pendingRelease;
+        if (pending != null) {
+            pending.run();
         }
     }
 
@@ -344,6 +358,7 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
     /** Closes an idle connection (idle timeout, eviction). Any thread. */
     void close(String why) {
         run(() -> {
+            settle();
             if (current == null) {
                 closeNow(why);
             }
