@@ -147,7 +147,7 @@ public final class NodeSpec {
      * need {@code -Dsmallrye.config.mapping.validate-unknown=false}).
      */
     public NodeSpec shippedJvmFlags() {
-        Path script = checkout().resolve("scripts/jvm-opts.sh");
+        Path script = roleCheckout().resolve("scripts/jvm-opts.sh");
         String shipped = Exec.run(
                         java.time.Duration.ofSeconds(30),
                         "bash",
@@ -187,10 +187,20 @@ public final class NodeSpec {
      * under another checkout (to run these tests against the nodes of an older commit).
      */
     public Path jar() {
-        return checkout()
+        return roleCheckout()
                 .resolve(role.module)
                 .resolve("target/quarkus-app/quarkus-run.jar")
                 .toAbsolutePath();
+    }
+
+    /**
+     * The checkout whose node of this role runs: {@code splitstream.e2e.exit-nodes} or {@code splitstream.e2e.entry-nodes}
+     * when set (a mixed pair: an older entry against this checkout's exit, or the reverse), else {@link #checkout()}.
+     */
+    public Path roleCheckout() {
+        String own =
+                System.getProperty(role == Role.EXIT ? "splitstream.e2e.exit-nodes" : "splitstream.e2e.entry-nodes");
+        return own == null || own.isBlank() ? checkout() : Path.of(own);
     }
 
     /** The checkout whose nodes run: the repository root, or {@code splitstream.e2e.nodes}. */

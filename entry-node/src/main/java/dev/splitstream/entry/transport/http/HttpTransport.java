@@ -48,6 +48,13 @@ public final class HttpTransport implements Transport {
     /** Most upstream POSTs in flight per leg, whatever the exit announces. */
     static final int MAX_UP_WINDOW = 16;
 
+    /**
+     * Connections to the exit: a leg's numbered POSTs (up to {@link #MAX_UP_WINDOW}) and its GET, twice, for the
+     * requests of a leg that is being replaced. HTTP/1.1 carries one request per connection at a time; with a pool of
+     * 8 an exit announcing more than 7 got at most 7 POSTs in flight. Connections open only when requests wait.
+     */
+    static final int MAX_POOL = 2 * (MAX_UP_WINDOW + 1);
+
     static final String CONTENT_TYPE = "application/octet-stream";
 
     /** A streamed downstream response must show its first frame (the exit pings first) within this time. */
@@ -94,7 +101,7 @@ public final class HttpTransport implements Transport {
                 .setConnectTimeout(REQUEST_TIMEOUT_MILLIS)
                 .setVerifyHost(true)
                 .setTrustAll(false)
-                .setMaxPoolSize(8);
+                .setMaxPoolSize(MAX_POOL);
         if (server.tls()) {
             options.setSsl(true);
             settings.caFile().ifPresent(ca -> options.setTrustOptions(TrustOptions.wrap(TrustStores.withExtraCa(ca))));
