@@ -47,8 +47,8 @@ import java.util.Set;
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
  * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
  * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
- * stalled, a new stream of a source takes the place of a stream holding bytes (the least recently active, then the one
- * holding the most) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
+ * stalled, a new stream of a source takes the place of a stream holding bytes (the most, then the least recently
+ * moving) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
  * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
  * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). Taken
  * streams count as {@link #preempted()} (stuck) or {@link #displaced()} (fairness). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
@@ -413,7 +413,7 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the least recently active lease holding bytes, then the one holding the most; never one
+     * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
      * that holds nothing. Null if none.
      */
     private Lease unfair(Object source, Lease self) {
@@ -435,12 +435,12 @@ public final class BufferBudget {
             if (lease == self || lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
                 continue; // streams holding nothing are never taken
             }
-            // The least recently active first: an interactive stream of the same address (it just moved, and may hold
-            // its piece or the reply queued to its client) is the last to go; the flood's streams stop being active
-            // as soon as the budget stops their reads.
             if (best == null
-                    || lease.lastActive < best.lastActive
-                    || (lease.lastActive == best.lastActive && lease.mine > best.mine)) {
+                    || lease.queued > best.queued
+                    || (lease.queued == best.queued && lease.mine > best.mine)
+                    || (lease.queued == best.queued
+                            && lease.mine == best.mine
+                            && lease.lastProgress < best.lastProgress)) {
                 best = lease;
             }
         }
@@ -459,13 +459,7 @@ public final class BufferBudget {
             if (lease == self || lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
                 continue;
             }
-            // The least recently active first, then the one holding the most: reads are sized to the share now, so a
-            // flood stream holds no more than an interactive stream's piece, and under a flood every stream of the
-            // session may look stuck for a while (the session's send buffer is full): the one that just moved goes
-            // last.
-            if (best == null
-                    || lease.lastActive < best.lastActive
-                    || (lease.lastActive == best.lastActive && lease.mine > best.mine)) {
+            if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
                 best = lease;
                 bestSince = since;
             }
@@ -486,9 +480,7 @@ public final class BufferBudget {
                     && lease.mine > 0
                     && since != Long.MAX_VALUE
                     && now - since >= preemptNanos
-                    && (best == null
-                            || lease.lastActive < best.lastActive
-                            || (lease.lastActive == best.lastActive && lease.mine > best.mine))) {
+                    && (best == null || lease.mine > best.mine)) {
                 best = lease;
             }
         }
