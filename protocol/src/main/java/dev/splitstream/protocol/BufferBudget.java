@@ -50,8 +50,7 @@ import java.util.Set;
  * stalled, a new stream of a source takes the place of a stream holding bytes (the most, then the least recently
  * moving) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
  * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
- * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). Taken
- * streams count as {@link #preempted()} (stuck) or {@link #displaced()} (fairness). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
+ * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
  * the bound above by those of streams being reset, for the moment that takes.
  */
 public final class BufferBudget {
@@ -78,11 +77,6 @@ public final class BufferBudget {
     private long lent;
 
     private long overrunVictims;
-    /** Streams refused bytes past the ceiling (their callers reset them), each counted once. */
-    private long overrunRefusals;
-    /** Streams of a client holding far the most, reset for another client's new stream (fairness, not spent). */
-    private long displaced;
-
     private int dormant;
     /** New streams waiting for a share ({@link #startWaiting}). */
     private int openWaiters;
@@ -213,23 +207,7 @@ public final class BufferBudget {
         return overrunVictims;
     }
 
-    /**
-     * Streams reset so far because the node would not hold more of the peer's bytes (past twice the limit): the stuck
-     * streams reset to make room for an arrival, and the streams whose arrival was refused (counted once each).
-     */
-    public synchronized long overruns() {
-        return overrunVictims + overrunRefusals;
-    }
-
-    /**
-     * Streams reset so far for fairness: of a client address holding far the most streams, to make room for another
-     * client's new stream while nothing was stuck (see the class comment). Not counted in {@link #preempted()}.
-     */
-    public synchronized long displaced() {
-        return displaced;
-    }
-
-    /** Stuck streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
+    /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
     }
@@ -246,10 +224,10 @@ public final class BufferBudget {
     public int evictStalled() {
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed > limit / 2 || preempted + displaced > preemptedAtSweep) {
+            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
                 pressure = true;
             }
-            preemptedAtSweep = preempted + displaced;
+            preemptedAtSweep = preempted;
             if (!pressure) {
                 return 0;
             }
@@ -342,10 +320,8 @@ public final class BufferBudget {
                 continue;
             }
             Lease victim = preemptable(now, self);
-            boolean fairness = false;
             if (victim == null) {
                 victim = unfair(source, self);
-                fairness = true;
             }
             if (victim == null) {
                 return false;
@@ -353,11 +329,7 @@ public final class BufferBudget {
             evict.add(victim.evictor);
             victim.evictor = null;
             victim.closeLocked();
-            if (fairness) {
-                displaced++;
-            } else {
-                preempted++;
-            }
+            preempted++;
         }
         return true;
     }
@@ -538,8 +510,6 @@ public final class BufferBudget {
 
         /** No share: lent to another stream while idle ({@link BufferBudget#IDLE_AFTER}); claimed again when needed. */
         private boolean dormant;
-        /** An arrival was refused (counted once in {@link BufferBudget#overruns()}). */
-        private boolean overrun;
         /** When bytes last moved for this stream either way (read, arrived, written, acknowledged). */
         private long lastActive;
         /** Bytes granted to a read in progress ({@link #grantRead}), charged already, settled by {@link #settleRead}. */
@@ -800,9 +770,6 @@ public final class BufferBudget {
                     add(n);
                     queued += n;
                     lastActive = now;
-                } else if (!overrun) {
-                    overrun = true;
-                    overrunRefusals++;
                 }
             }
             evict.forEach(Runnable::run);
