@@ -8,9 +8,8 @@
 # at start-up for class metadata (it cost 250-530 ms there).
 # Memory (bench/soak.sh with -XX:NativeMemoryTracking=summary): besides the heap, a node holds ~42-48 MiB of
 # metaspace, 16 of code, 12 of CDS archive, 11 of symbols, ~23 of shared libraries, and direct memory: every byte
-# queued to a socket is a pooled direct copy, so a flood into targets that never read fills it with up to three times
-# the buffer budget, by construction (BufferBudget; the soaks saw about twice). The budget defaults to a quarter of the
-# heap or of MaxDirectMemorySize, whichever is smaller, and may be at most a third: 12 MiB here, 36 MiB at worst.
+# queued to a socket is a pooled direct copy, so a flood into targets that never read fills it up to twice the buffer
+# budget (the budget defaults to a quarter of the heap or of MaxDirectMemorySize, whichever is smaller: 12 MiB here).
 # With -Xmx192m and a 32 MiB budget the exit reached 351 MiB and its direct memory the 64 MiB cap, where each write
 # blocked an event loop in Bits.reserveMemory (2.4 s) and the tunnel stopped. Netty's per-thread caches kept ~29 MiB of
 # direct memory when the node held 1.4 MiB: trimmed every 2 s (cacheTrimIntervalMillis). glibc kept freed native

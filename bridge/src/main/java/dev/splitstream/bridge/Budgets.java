@@ -36,10 +36,10 @@ public final class Budgets {
     /**
      * As {@link #create(Optional, long, Duration)} for a JVM with these limits. Held bytes live on the heap until a
      * socket takes them, then in direct memory: Netty copies every heap buffer written to a socket into a pooled direct
-     * buffer, which stays until the kernel took it. So held bytes (at most three times the budget, {@link BufferBudget})
-     * may all be direct memory at once (a flood into targets that never read), and a budget past a third of the direct
-     * memory would not protect the node: at -XX:MaxDirectMemorySize every write blocks its event loop in the JDK's
-     * reservation (System.gc and sleeps, seconds in a soak), then fails.
+     * buffer, which stays until the kernel took it. So held bytes (up to twice the budget) may all be direct memory at
+     * once (a flood into targets that never read), and a budget past half the direct memory would not protect the node:
+     * at -XX:MaxDirectMemorySize every write blocks its event loop in the JDK's reservation (System.gc and sleeps,
+     * seconds in a soak), then fails.
      */
     static BufferBudget create(Optional<Long> limit, long share, Duration stall, long maxHeap, long maxDirect) {
         if (stall.compareTo(Duration.ofSeconds(1)) < 0) {
@@ -53,14 +53,14 @@ public final class Budgets {
             throw new IllegalArgumentException(
                     BUDGET + ": must be at least 4 stream shares (" + 4 * share + " bytes), was " + bytes);
         }
-        if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 3) {
-            // Held bytes may reach three times the budget: past a third of the heap the bound would not protect it.
-            throw new IllegalArgumentException(BUDGET + ": must be at most a third of the maximum heap (" + maxHeap / 3
+        if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 2) {
+            // Held bytes may reach twice the budget: past half the heap the bound would not protect the node.
+            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum heap (" + maxHeap / 2
                     + " bytes with this -Xmx), was " + bytes);
         }
-        if (maxDirect > 0 && maxDirect != Long.MAX_VALUE && bytes > maxDirect / 3) {
-            throw new IllegalArgumentException(BUDGET + ": must be at most a third of the maximum direct memory ("
-                    + maxDirect / 3 + " bytes with this -XX:MaxDirectMemorySize), was " + bytes);
+        if (maxDirect > 0 && maxDirect != Long.MAX_VALUE && bytes > maxDirect / 2) {
+            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum direct memory ("
+                    + maxDirect / 2 + " bytes with this -XX:MaxDirectMemorySize), was " + bytes);
         }
         return new BufferBudget(bytes, (int) share, stall, System::nanoTime);
     }

@@ -5,8 +5,8 @@ import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
@@ -55,11 +55,7 @@ import org.jboss.logging.Logger;
  * at once (on the socket's thread, before they cross to the session) and released when the peer acknowledges them;
  * bytes from the stream are charged when they arrive and released when the socket has written them. A bridge whose
  * lease may take no more stops reading its socket and holds back the stream's receive credit until the budget has
- * room. Each read is sized by what the lease grants at that moment ({@link BudgetReads}, installed before the socket's
- * first read), at most one share, so reads never take the budget past its limit. A bridge that gets no lease waits
- * (reading nothing) while an idle stream will lend its share within {@link BufferBudget#IDLE_AFTER}, else refuses its
- * stream, saying so (the budget is spent). A dormant lease (it lent its share while idle) claims one when its socket
- * has bytes or its peer sends; until it gets one, it reads nothing and looks again every {@link #CLAIM_RETRY_MILLIS}.
+ * room; reads are at most one share. A bridge that gets no lease (the budget is spent) refuses its stream, saying so.
  * The lease ends when the socket closes.
  *
  * <p>Resets: a socket that fails or closes before both directions finished resets the stream with the reason; a reset
@@ -111,23 +107,8 @@ public final class SocketBridge implements StreamEndpoint {
     private final BridgeMetrics metrics;
     private final Replies replies;
     private final BufferBudget budget;
-    /**
-     * Null while the budget has no share for this bridge: it waits for one an idle stream will lend, else its stream is
-     * refused. Set once.
-     */
-    private volatile BufferBudget.Lease lease;
-
-    private final Object source;
-    private final long createdAt = System.nanoTime();
-    /** Bytes the last reads charged already ({@link BudgetReads}): {@link #fromSocket} charges only the rest. */
-    private long readCharged;
-    /** What the last settled read said: the lease may take more. */
-    private boolean readMayTake = true;
-
-    private boolean claimRetry;
-
-    /** How often a dormant lease that could not claim a share looks again (a stream may become idle or stuck). */
-    static final long CLAIM_RETRY_MILLIS = 250;
+    /** Null when the budget was spent as this bridge was created: its stream is refused. */
+    private final BufferBudget.Lease lease;
 
     /**
      * Most bytes read from the socket and not yet taken by the stream (they wait in tasks for the stream's thread).
@@ -185,10 +166,10 @@ public final class SocketBridge implements StreamEndpoint {
         this.socket = socket;
         this.budget = budget;
         // Clients of a listener are told apart by address: one cannot lock the others out (BufferBudget).
-        this.source = replies != null && socket.remoteAddress() != null
-                ? socket.remoteAddress().host()
-                : null;
-        this.lease = budget.tryOpen(source);
+        this.lease = budget.tryOpen(
+                replies != null && socket.remoteAddress() != null
+                        ? socket.remoteAddress().host()
+                        : null);
         this.socketContext =
                 socket instanceof ConnectionBase base ? base.getContext() : (ContextInternal) Vertx.currentContext();
         this.socketName = socketName;
@@ -196,35 +177,17 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
-        if (socket instanceof NetSocketInternal internal) {
-            // Each read sized by the lease's grant (the budget's read contract). Installed by configure, before the
-            // socket's first read; here only if it was not (then Netty may keep the handle it made before).
-            ChannelConfig config = internal.channelHandlerContext().channel().config();
-            BudgetReads reads = BudgetReads.of(config);
-            if (reads == null) {
-                reads = new BudgetReads();
-                config.setRecvByteBufAllocator(reads);
-            }
-            reads.grants(new BudgetReads.Grants() {
-                @Override
-                public int grant(int wanted) {
-                    return grantRead(wanted);
-                }
-
-                @Override
-                public void settle(int granted, int read) {
-                    settleRead(granted, read);
-                }
-
-                @Override
-                public int maxRead() {
-                    return budget.share();
-                }
-            });
+        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
+            // Reads of at most one share: a lease overshoots its allowance by one read at most.
+            internal.channelHandlerContext()
+                    .channel()
+                    .config()
+                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
         }
         metrics.connectionOpened();
+        noteBudget(budget, lease != null);
         if (lease != null) {
-            leaseGranted();
+            lease.onEvict(this::evict);
         }
         socket.closeHandler(v -> onSocketClosed());
         socket.exceptionHandler(t -> {
@@ -245,7 +208,6 @@ public final class SocketBridge implements StreamEndpoint {
             Channel ch = internal.channelHandlerContext().channel();
             ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
             ch.config().setOption(ChannelOption.TCP_NODELAY, true);
-            ch.config().setRecvByteBufAllocator(new BudgetReads());
             internal.eventHandler(event -> {
                 if (event == ChannelInputShutdownEvent.INSTANCE) {
                     ch.attr(INPUT_SHUT_DOWN).set(Boolean.TRUE);
@@ -291,79 +253,13 @@ public final class SocketBridge implements StreamEndpoint {
      */
     public void open(Consumer<StreamEndpoint> opener) {
         if (lease == null) {
-            awaitLease(
-                    () -> {
-                        if (!socketClosed) {
-                            opener.accept(this);
-                        }
-                    },
-                    why -> {
-                        LOG.debugf("stream to %s refused: %s", label, why);
-                        cancelled = true;
-                        refuse(ResetCode.TOO_MANY_STREAMS, why);
-                    });
+            String why = spentMessage();
+            LOG.debugf("stream to %s refused: %s", label, why);
+            cancelled = true;
+            refuse(ResetCode.TOO_MANY_STREAMS, why);
             return;
         }
         opener.accept(this);
-    }
-
-    /** The most a new stream waits for a share (an idle stream lends it, a stuck one gives way) before it is refused. */
-    static final long LEASE_WAIT_NANOS = BufferBudget.IDLE_AFTER.toNanos() + 3_000_000_000L;
-
-    /**
-     * No share now: waits for one (on this thread, retrying by timer: streams that just moved become idle and lend
-     * theirs, stuck ones give way) for at most {@link #LEASE_WAIT_NANOS}, then runs {@code granted}; or {@code refused}
-     * with the reason when no share came, or too many new streams wait already ({@link BufferBudget#maxWaiting}).
-     * Nothing runs if the socket closed meanwhile.
-     */
-    private void awaitLease(Runnable granted, Consumer<String> refused) {
-        if (cancelled) {
-            return;
-        }
-        if (!budget.startWaiting()) {
-            noteBudget(budget, false);
-            refused.accept(spentMessage());
-            return;
-        }
-        retryLease((ContextInternal) Vertx.currentContext(), granted, refused);
-    }
-
-    private void retryLease(ContextInternal ctx, Runnable granted, Consumer<String> refused) {
-        long soon = budget.idleWithin();
-        long delay = soon >= 0 ? Math.max(20, Math.min(250, soon / 1_000_000 + 5)) : 250;
-        ctx.owner()
-                .setTimer(
-                        delay,
-                        id -> run(ctx, () -> {
-                            if (cancelled) {
-                                budget.stopWaiting();
-                                return;
-                            }
-                            BufferBudget.Lease l = budget.tryOpen(source);
-                            if (l == null) {
-                                if (System.nanoTime() - createdAt + delay * 1_000_000 <= LEASE_WAIT_NANOS) {
-                                    retryLease(ctx, granted, refused);
-                                } else {
-                                    budget.stopWaiting();
-                                    noteBudget(budget, false);
-                                    refused.accept(spentMessage());
-                                }
-                                return;
-                            }
-                            budget.stopWaiting();
-                            lease = l;
-                            if (cancelled) {
-                                l.close(); // the socket closed meanwhile (onSocketClosed may not have seen the lease)
-                                return;
-                            }
-                            leaseGranted();
-                            granted.run();
-                        }));
-    }
-
-    private void leaseGranted() {
-        noteBudget(budget, true);
-        lease.onEvict(this::evict);
     }
 
     /** Logs once per change of state: when the budget starts refusing new streams, and when it has room again. */
@@ -413,11 +309,9 @@ public final class SocketBridge implements StreamEndpoint {
         streamContext = (ContextInternal) Vertx.currentContext();
         stream = s;
         if (lease == null) {
-            awaitLease(() -> accept(s), why -> {
-                streamDone = true;
-                s.reset(ResetCode.TOO_MANY_STREAMS, why);
-                onSocket(socket::close);
-            });
+            streamDone = true;
+            s.reset(ResetCode.TOO_MANY_STREAMS, spentMessage());
+            onSocket(socket::close);
             return;
         }
         if (cancelled) {
@@ -511,56 +405,6 @@ public final class SocketBridge implements StreamEndpoint {
         }
         budgetBlocked = true;
         lease.whenMayTake(() -> onSocket(this::budgetRoom));
-        retryClaim();
-    }
-
-    /**
-     * A dormant lease is woken when the budget has room, not when another stream becomes idle or stuck (time passing):
-     * it looks again every {@link #CLAIM_RETRY_MILLIS} while it waits. Socket thread.
-     */
-    private void retryClaim() {
-        if (claimRetry || !budgetBlocked || socketClosed || !lease.isDormant()) {
-            return;
-        }
-        claimRetry = true;
-        socketContext
-                .owner()
-                .setTimer(
-                        CLAIM_RETRY_MILLIS,
-                        id -> onSocket(() -> {
-                            claimRetry = false;
-                            if (budgetBlocked && !socketClosed && lease.mayTake()) {
-                                budgetRoom();
-                            } else {
-                                retryClaim();
-                            }
-                        }));
-    }
-
-    /**
-     * The size of the socket's next read ({@link BudgetReads}): what the lease grants now, at most one share; 0 stops
-     * reading until the budget has room. Socket thread.
-     */
-    private int grantRead(int wanted) {
-        BufferBudget.Lease l = lease;
-        if (l == null || !relaying || socketClosed) {
-            return Math.min(wanted, budget.share()); // not relaying: early bytes, charged when relaying starts
-        }
-        int granted = l.grantRead(Math.min(wanted, budget.share()));
-        if (granted == 0) {
-            waitForBudget();
-            updateReading();
-        }
-        return granted;
-    }
-
-    private void settleRead(int granted, int read) {
-        BufferBudget.Lease l = lease;
-        if (l == null || granted == 0) {
-            return;
-        }
-        readMayTake = l.settleRead(granted, read);
-        readCharged += Math.max(0, Math.min(read, granted));
     }
 
     // ---- socket thread ----
@@ -571,12 +415,8 @@ public final class SocketBridge implements StreamEndpoint {
             return;
         }
         metrics.bytesFromSocket(n);
-        // Bytes of a granted read are charged already (BudgetReads); others (read before relaying) are charged now.
-        long charged = Math.min(n, readCharged);
-        readCharged -= charged;
-        boolean mayTake = charged < n ? lease.charge(n - charged) : readMayTake;
-        if (!mayTake) {
-            // Stop before the bytes cross to the session.
+        if (!lease.charge(n)) {
+            // Stop before the bytes cross to the session: the bound holds however many sockets are reading.
             waitForBudget();
             updateReading();
         }
@@ -675,11 +515,11 @@ public final class SocketBridge implements StreamEndpoint {
         }
         socketClosed = true;
         metrics.connectionClosed();
-        cancelled = true; // before reading the lease: a lease granted meanwhile on the stream's thread sees it
         if (lease != null) {
             lease.close();
         }
         String reason = closedMessage(failure);
+        cancelled = true;
         onStream(() -> {
             if (stream != null && !streamDone) {
                 streamDone = true;

@@ -20,7 +20,7 @@ class BudgetsTest {
 
     @Test
     void defaultIsAQuarterOfDirectMemoryWhenThatIsSmaller() {
-        // Held bytes wait for their socket in direct memory: with 64 MiB of it a 48 MiB budget (3x = 144 MiB held)
+        // Held bytes wait for their socket in direct memory: with 64 MiB of it a 48 MiB budget (2x = 96 MiB held)
         // would run writes into -XX:MaxDirectMemorySize and block event loops.
         assertThat(Budgets.create(Optional.empty(), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
                         .limit())
@@ -35,31 +35,20 @@ class BudgetsTest {
     }
 
     @Test
-    void refusesABudgetPastAThirdOfTheDirectMemory() {
-        // three times the budget may be held (BufferBudget's bound), all of it direct buffers queued to sockets
-        assertThatThrownBy(() -> Budgets.create(Optional.of(22 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB))
+    void refusesABudgetPastHalfTheDirectMemory() {
+        assertThatThrownBy(() -> Budgets.create(Optional.of(48 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("splitstream.buffer.budget")
-                .hasMessageContaining("a third of the maximum direct memory")
                 .hasMessageContaining("MaxDirectMemorySize");
-        assertThat(Budgets.create(Optional.of(21 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
+        assertThat(Budgets.create(Optional.of(32 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
                         .limit())
-                .isEqualTo(21 * MIB);
+                .isEqualTo(32 * MIB);
     }
 
     @Test
-    void refusesABudgetPastAThirdOfTheHeap() {
-        assertThatThrownBy(() -> Budgets.create(Optional.of(43 * MIB), 16 * 1024, STALL, 128 * MIB, 1024 * MIB))
+    void refusesABudgetPastHalfTheHeap() {
+        assertThatThrownBy(() -> Budgets.create(Optional.of(80 * MIB), 16 * 1024, STALL, 128 * MIB, 1024 * MIB))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("a third of the maximum heap");
-    }
-
-    @Test
-    void theShippedFlagsKeepTheWorstCaseBelowTheDirectMemory() {
-        // scripts/jvm-opts.sh: -Xmx80m -XX:MaxDirectMemorySize=48m; the default budget is 12 MiB, 36 MiB at worst
-        long limit = Budgets.create(Optional.empty(), 16 * 1024, STALL, 80 * MIB, 48 * MIB)
-                .limit();
-        assertThat(limit).isEqualTo(12 * MIB);
-        assertThat(3 * limit).isLessThan(48 * MIB);
+                .hasMessageContaining("half the maximum heap");
     }
 }

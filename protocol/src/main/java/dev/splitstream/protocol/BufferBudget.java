@@ -17,26 +17,11 @@ import java.util.Set;
  * reading its socket until {@link Lease#whenMayTake} tells it to go on. A new stream gets a lease only while its share
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
- * <p>Idle streams lend their share: a stream that holds nothing and moved nothing for {@link #IDLE_AFTER} (an ssh or
- * database-pool connection left open) keeps its lease, but a new stream that finds no room takes its share ({@link
- * #tryOpen}: the longest idle first, before any stuck stream is reset). The idle stream becomes <em>dormant</em>: no
- * reset, nothing lost; when it next reads or receives it claims a share like a newcomer (from free room, else from
- * another idle stream, else from a stuck one), and until it has one it reads nothing ({@link Lease#grantRead} grants
- * 0 bytes) and holds back its peer's credit. So the number of open streams is not limited by {@code limit / share}:
- * only the streams that move need a share.
- *
- * <p>Bound, by construction, on the bytes held (the socket read contract: a read's buffer is sized by {@link
- * Lease#grantRead} and the read settled by {@link Lease#settleRead}): shares are reserved only while {@code committed +
- * share <= limit}, so the shares of non-dormant leases total {@code R <= limit}; a read is granted at most what the
- * lease may take at that moment (what is left of its share plus the free room) and the grant is charged when it is
- * made, so reads never take {@code committed} past the limit beyond a lease's own share; bytes that arrive from the
- * peer within a lease's share are always taken (the share is reserved), and bytes past it are refused once they would
- * take the bytes held past {@code 2 * limit} ({@link Lease#chargeArrived}: a stuck stream holding bytes is reset first,
- * else the arriving stream). Bytes within shares total at most {@code R}, bytes past shares at most {@code 2 * limit}
- * (their last increase was a read within the limit or an arrival under the ceiling), so {@code held <= R + 2 * limit <=
- * 3 * limit}; the schedule that reaches it: dormant streams receive up to the ceiling, then every share fills ({@code
- * BufferBudgetTest}). Every held byte may be a direct buffer at once (queued to a socket that does not take it), so a
- * budget must stay within a third of the direct memory (and heap).
+ * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
+ * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
+ * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
+ * the stream instead of holding them.
  *
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
@@ -73,13 +58,6 @@ public final class BufferBudget {
     private long evicted;
     private long preempted;
     private long preemptedAtSweep;
-    /** Shares taken from idle streams (they became dormant), and streams reset for an arrival past the ceiling. */
-    private long lent;
-
-    private long overrunVictims;
-    private int dormant;
-    /** New streams waiting for a share ({@link #startWaiting}). */
-    private int openWaiters;
     /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
     private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
@@ -90,15 +68,6 @@ public final class BufferBudget {
      * place while the budget is spent (at most the stall time).
      */
     public static final java.time.Duration PREEMPT_AFTER = java.time.Duration.ofSeconds(2);
-
-    /**
-     * How long a stream must have held nothing and moved nothing before a stream that needs a share may take its share
-     * (it becomes dormant, see the class comment): long enough that an interactive stream between two exchanges keeps
-     * it.
-     */
-    public static final java.time.Duration IDLE_AFTER = java.time.Duration.ofSeconds(2);
-
-    private final long idleNanos = IDLE_AFTER.toNanos();
 
     /**
      * @param limit bytes all leases together may commit (shares plus borrowed bytes)
@@ -192,21 +161,6 @@ public final class BufferBudget {
         return evicted;
     }
 
-    /** Leases open now without a share: they lent it to another stream while idle (see the class comment). */
-    public synchronized int dormant() {
-        return dormant;
-    }
-
-    /** Shares taken from idle streams so far (each made a stream dormant; none was reset for it). */
-    public synchronized long lent() {
-        return lent;
-    }
-
-    /** Stuck streams reset so far to hold the bytes that arrived for another stream ({@link Lease#chargeArrived}). */
-    public synchronized long overrunVictims() {
-        return overrunVictims;
-    }
-
     /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
@@ -253,99 +207,7 @@ public final class BufferBudget {
 
     /** True when a new stream would be refused now: no room for its share, and no stalled stream to take the place of. */
     public synchronized boolean isSpent() {
-        long now = clock.getAsLong();
-        return reserved + borrowed + share > limit && preemptable(now, null) == null && idle(now, null) == null;
-    }
-
-    /** How many new streams may wait for a share at once: half as many as the budget has shares, at least 16. */
-    public int maxWaiting() {
-        return (int) Math.max(16, limit / share / 2);
-    }
-
-    /**
-     * A new stream that got no share ({@link #tryOpen} returned null) starts waiting for one (it retries {@link
-     * #tryOpen} for a few seconds: streams that just moved become idle, stuck ones may be taken): false when {@link
-     * #maxWaiting()} streams wait already (refuse it). Each true must be followed by one {@link #stopWaiting()}.
-     */
-    public synchronized boolean startWaiting() {
-        if (openWaiters >= maxWaiting()) {
-            return false;
-        }
-        openWaiters++;
-        return true;
-    }
-
-    /** A stream that waited for a share got one, or gave up. */
-    public synchronized void stopWaiting() {
-        openWaiters = Math.max(0, openWaiters - 1);
-    }
-
-    /** True when a new stream may neither have a share now nor wait for one: refuse it at once. */
-    public synchronized boolean isSpentForNew() {
-        return isSpent() && openWaiters >= maxWaiting();
-    }
-
-    /**
-     * Nanoseconds until an open stream that holds nothing has been idle for {@link #IDLE_AFTER} (0: one has), or -1 if
-     * none holds nothing: a new stream refused now may wait that long for a share instead of being refused.
-     */
-    public synchronized long idleWithin() {
-        return idleWithinLocked(clock.getAsLong());
-    }
-
-    private long idleWithinLocked(long now) {
-        long soonest = -1;
-        for (Lease lease : open) {
-            if (lease.quiet()) {
-                long left = Math.max(0, idleNanos - (now - lease.lastActive));
-                if (soonest < 0 || left < soonest) {
-                    soonest = left;
-                }
-            }
-        }
-        return soonest;
-    }
-
-    /**
-     * Makes room for one more share, if it can (the lock held): the longest idle stream lends its share (it becomes
-     * dormant), else a stuck stream is closed (its evictor queued on {@code evict}), else a stream of a source holding
-     * far more than {@code source}. Never touches {@code self}. Each pass removes a candidate, so it ends.
-     */
-    private boolean makeRoomLocked(long now, Object source, Lease self, List<Runnable> evict) {
-        while (reserved + borrowed + share > limit) {
-            Lease idle = idle(now, self);
-            if (idle != null) {
-                idle.dormantLocked();
-                lent++;
-                continue;
-            }
-            Lease victim = preemptable(now, self);
-            if (victim == null) {
-                victim = unfair(source, self);
-            }
-            if (victim == null) {
-                return false;
-            }
-            evict.add(victim.evictor);
-            victim.evictor = null;
-            victim.closeLocked();
-            preempted++;
-        }
-        return true;
-    }
-
-    /** The stream idle the longest (at least {@link #IDLE_AFTER}, holding nothing, with a share), other than {@code self}. */
-    private Lease idle(long now, Lease self) {
-        Lease best = null;
-        for (Lease lease : open) {
-            if (lease != self
-                    && lease.quiet()
-                    && now - lease.lastActive >= idleNanos
-                    && (best == null || lease.lastActive < best.lastActive)) {
-                best = lease;
-            }
-        }
-        return best;
+        return reserved + borrowed + share > limit && preemptable(clock.getAsLong()) == null;
     }
 
     /**
@@ -366,7 +228,20 @@ public final class BufferBudget {
         Lease lease = null;
         synchronized (this) {
             long now = clock.getAsLong();
-            if (!makeRoomLocked(now, source, null, evict)) {
+            while (reserved + borrowed + share > limit) {
+                Lease victim = preemptable(now);
+                if (victim == null) {
+                    victim = unfair(source);
+                }
+                if (victim == null) {
+                    break;
+                }
+                evict.add(victim.evictor);
+                victim.evictor = null;
+                victim.closeLocked();
+                preempted++;
+            }
+            if (reserved + borrowed + share > limit) {
                 refused++;
             } else {
                 reserved += share;
@@ -388,7 +263,7 @@ public final class BufferBudget {
      * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
      * that holds nothing. Null if none.
      */
-    private Lease unfair(Object source, Lease self) {
+    private Lease unfair(Object source) {
         if (source == null || bySource.isEmpty()) {
             return null;
         }
@@ -404,7 +279,7 @@ public final class BufferBudget {
         }
         Lease best = null;
         for (Lease lease : open) {
-            if (lease == self || lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
+            if (lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
                 continue; // streams holding nothing are never taken
             }
             if (best == null
@@ -423,12 +298,12 @@ public final class BufferBudget {
      * The stalled lease a new stream may take the place of: it holds bytes and moved nothing for {@link
      * #PREEMPT_AFTER}; of those, the one holding the most bytes, then the longest stalled. Null if none.
      */
-    private Lease preemptable(long now, Lease self) {
+    private Lease preemptable(long now) {
         Lease best = null;
         long bestSince = 0;
         for (Lease lease : open) {
             long since = lease.stuckSince();
-            if (lease == self || lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
+            if (lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
                 continue;
             }
             if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
@@ -439,31 +314,11 @@ public final class BufferBudget {
         return best;
     }
 
-    /**
-     * The stuck stream holding the most bytes (stuck for {@link #PREEMPT_AFTER}, see {@link Lease#stuckSince}), other
-     * than {@code self}, that holds any: null if none.
-     */
-    private Lease stuckHolding(long now, Lease self) {
-        Lease best = null;
-        for (Lease lease : open) {
-            long since = lease.stuckSince();
-            if (lease != self
-                    && lease.evictor != null
-                    && lease.mine > 0
-                    && since != Long.MAX_VALUE
-                    && now - since >= preemptNanos
-                    && (best == null || lease.mine > best.mine)) {
-                best = lease;
-            }
-        }
-        return best;
-    }
-
     /** A one-line description for logs and refusals: use, limit and leases. */
     public synchronized String describe() {
         return String.format(
-                "%.1f MiB of %.1f MiB committed by %d streams (%.1f MiB held; %d idle streams lent their share)",
-                (reserved + borrowed) / 1048576.0, limit / 1048576.0, leases, held / 1048576.0, dormant);
+                "%.1f MiB of %.1f MiB committed by %d streams (%.1f MiB held)",
+                (reserved + borrowed) / 1048576.0, limit / 1048576.0, leases, held / 1048576.0);
     }
 
     /** Wakes the waiting leases once the budget has room again, and {@code released} if it may take more itself. */
@@ -508,70 +363,11 @@ public final class BufferBudget {
         /** Bytes this stream's receive window grew beyond its initial size ({@link #growWindow}). */
         private long grownWindow;
 
-        /** No share: lent to another stream while idle ({@link BufferBudget#IDLE_AFTER}); claimed again when needed. */
-        private boolean dormant;
-        /** When bytes last moved for this stream either way (read, arrived, written, acknowledged). */
-        private long lastActive;
-        /** Bytes granted to a read in progress ({@link #grantRead}), charged already, settled by {@link #settleRead}. */
-        private long granted;
-
         private final Object source;
 
         private Lease(long now, Object source) {
             this.lastProgress = now;
-            this.lastActive = now;
             this.source = source;
-        }
-
-        /** Holds nothing, waits for nothing, has a share: it may lend it once idle long enough. */
-        private boolean quiet() {
-            return !closed
-                    && !dormant
-                    && mine == 0
-                    && queued == 0
-                    && granted == 0
-                    && !blocked
-                    && !starved
-                    && waiter == null;
-        }
-
-        /** Lends the share (the lock held; {@link #quiet()} holds, so nothing is borrowed). */
-        private void dormantLocked() {
-            dormant = true;
-            reserved -= share;
-            BufferBudget.this.dormant++;
-        }
-
-        /**
-         * A dormant lease claims a share again (the lock held): from free room, else from an idle stream or a stuck one
-         * ({@link #makeRoomLocked}). True if it has a share now.
-         */
-        private boolean claimLocked(long now, List<Runnable> evict) {
-            if (!dormant) {
-                return true;
-            }
-            // Its own bytes count as borrowed while it is dormant; with the share they are (partly) within it.
-            long asDormant = mine;
-            if (!makeRoomLocked(now, source, this, evict)) {
-                return false;
-            }
-            dormant = false;
-            BufferBudget.this.dormant--;
-            reserved += share;
-            borrowed -= asDormant - over(mine);
-            return true;
-        }
-
-        /** Whether a dormant lease would get a share now (no side effects; the lock held). */
-        private boolean mayClaimLocked(long now) {
-            return reserved + borrowed + share <= limit || idle(now, this) != null || preemptable(now, this) != null;
-        }
-
-        /** True while this lease has no share (it lent it while idle). */
-        public boolean isDormant() {
-            synchronized (BufferBudget.this) {
-                return dormant;
-            }
         }
 
         /**
@@ -595,7 +391,7 @@ public final class BufferBudget {
         }
 
         private long over(long bytes) {
-            return Math.max(0, bytes - (dormant ? 0 : share));
+            return Math.max(0, bytes - share);
         }
 
         private void add(long n) {
@@ -606,96 +402,22 @@ public final class BufferBudget {
         }
 
         private boolean mayTakeLocked() {
-            if (closed) {
-                return false;
-            }
-            if (dormant) {
-                return mayClaimLocked(clock.getAsLong());
-            }
-            return mine < share || reserved + borrowed < limit;
-        }
-
-        /** What a read may take now (the lock held; the lease has its share): the rest of its share plus the free room. */
-        private long allowanceLocked() {
-            return Math.max(0, share - mine) + Math.max(0, limit - reserved - borrowed);
+            return !closed && (mine < share || reserved + borrowed < limit);
         }
 
         /**
-         * Charges {@code n} bytes this node now holds for the stream, read from its socket outside {@link #grantRead}
-         * (bytes a listener read before the stream existed).
+         * Charges {@code n} bytes this node now holds for the stream (read from its socket).
          *
          * @return true while the stream may read more; false: stop reading and wait for {@link #whenMayTake}
          */
         public boolean charge(long n) {
-            List<Runnable> evict = new ArrayList<>();
-            boolean more;
             synchronized (BufferBudget.this) {
                 if (closed) {
                     return false;
                 }
-                claimLocked(clock.getAsLong(), evict);
                 add(n);
-                lastActive = clock.getAsLong();
-                more = mayTakeLocked();
+                return mayTakeLocked();
             }
-            evict.forEach(Runnable::run);
-            return more;
-        }
-
-        /**
-         * The size of the next socket read, at most {@code wanted}: what the lease may take now (a dormant lease claims a
-         * share first; 0 if it gets none, or if the lease may take nothing: then do not read, and wait for {@link
-         * #whenMayTake}). The grant is charged at once, so concurrent reads of other streams cannot take the same room;
-         * {@link #settleRead} gives back what the read did not use. One read at a time per lease.
-         */
-        public int grantRead(int wanted) {
-            List<Runnable> evict = new ArrayList<>();
-            int g = 0;
-            synchronized (BufferBudget.this) {
-                if (!closed && wanted > 0 && claimLocked(clock.getAsLong(), evict)) {
-                    g = (int) Math.min(wanted, allowanceLocked());
-                    add(g);
-                    granted += g;
-                }
-            }
-            evict.forEach(Runnable::run);
-            return g;
-        }
-
-        /**
-         * The read granted {@code grant} bytes ({@link #grantRead}) took {@code read} (0 or less: none, or end of
-         * stream): the rest of the grant is given back.
-         *
-         * @return true while the stream may read more; false: stop reading and wait for {@link #whenMayTake}
-         */
-        public boolean settleRead(int grant, int read) {
-            boolean more;
-            long unused = grant - Math.max(0, Math.min(read, grant));
-            synchronized (BufferBudget.this) {
-                if (closed) {
-                    return false;
-                }
-                granted -= grant;
-                if (read > 0) {
-                    lastActive = clock.getAsLong();
-                }
-                if (unused > 0) {
-                    sub(unused);
-                }
-                more = mayTakeLocked();
-            }
-            if (unused > 0) {
-                wakeIfRoom(null);
-            }
-            return more;
-        }
-
-        private void sub(long n) {
-            long m = Math.min(n, mine);
-            long before = over(mine);
-            mine -= m;
-            held -= m;
-            borrowed -= before - over(mine);
         }
 
         /**
@@ -746,34 +468,17 @@ public final class BufferBudget {
          * @return false when the bytes must not be kept
          */
         public boolean chargeArrived(long n) {
-            List<Runnable> evict = new ArrayList<>();
-            boolean kept;
             synchronized (BufferBudget.this) {
                 if (closed) {
                     return false;
                 }
-                long now = clock.getAsLong();
-                claimLocked(now, evict);
-                if (mine + n > (dormant ? 0 : share) && held + n > 2 * limit && mine <= 2L * share) {
-                    // A stream that moves (it holds at most about two shares) is not the one to punish: stuck
-                    // streams holding the most go first (each pass closes one, so this ends).
-                    Lease victim;
-                    while (held + n > 2 * limit && (victim = stuckHolding(now, this)) != null) {
-                        evict.add(victim.evictor);
-                        victim.evictor = null;
-                        victim.closeLocked();
-                        overrunVictims++;
-                    }
+                if (mine + n > share && held + n > 2 * limit) {
+                    return false;
                 }
-                kept = mine + n <= (dormant ? 0 : share) || held + n <= 2 * limit;
-                if (kept) {
-                    add(n);
-                    queued += n;
-                    lastActive = now;
-                }
+                add(n);
+                queued += n;
+                return true;
             }
-            evict.forEach(Runnable::run);
-            return kept;
         }
 
         /** Releases {@code n} bytes the node no longer holds (acknowledged by the peer, or written to the socket). */
@@ -782,9 +487,12 @@ public final class BufferBudget {
                 if (closed || n <= 0) {
                     return;
                 }
+                long m = Math.min(n, mine);
                 lastProgress = clock.getAsLong();
-                lastActive = lastProgress;
-                sub(n);
+                long before = over(mine);
+                mine -= m;
+                held -= m;
+                borrowed -= before - over(mine);
             }
             wakeIfRoom(this);
         }
@@ -858,13 +566,7 @@ public final class BufferBudget {
             held -= mine;
             borrowed -= over(mine);
             mine = 0;
-            granted = 0;
-            if (dormant) {
-                dormant = false;
-                BufferBudget.this.dormant--;
-            } else {
-                reserved -= share;
-            }
+            reserved -= share;
             leases--;
             waiter = null;
             evictor = null;

@@ -67,8 +67,7 @@ public class EntryMetrics {
 
     /**
      * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
-     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (open streams), _dormant (idle ones that lent
-     * their share) and
+     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
      * splitstream_entry_buffer_refused_total (streams refused because it was spent).
      */
     public void watchBudget(BufferBudget budget) {
@@ -86,10 +85,7 @@ public class EntryMetrics {
                 .description("The buffer budget (splitstream.buffer.budget)")
                 .register(registry);
         Gauge.builder("splitstream.entry.buffer.leases", budget, BufferBudget::leases)
-                .description("Streams open with a lease of the buffer budget (with a share, or idle and lent it)")
-                .register(registry);
-        Gauge.builder("splitstream.entry.buffer.dormant", budget, BufferBudget::dormant)
-                .description("Idle streams that lent their share to others (they claim one back when they move)")
+                .description("Streams holding a share of the buffer budget")
                 .register(registry);
         FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")

@@ -294,8 +294,7 @@ public class ExitMetrics {
 
     /**
      * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
-     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (open streams), _dormant (idle ones that lent
-     * their share) and
+     * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
      * splitstream_exit_buffer_refused_total (streams refused because it was spent).
      */
     private void watchBudget(BufferBudget budget) {
@@ -313,10 +312,7 @@ public class ExitMetrics {
                 .description("The buffer budget (splitstream.buffer.budget)")
                 .register(registry);
         Gauge.builder("splitstream.exit.buffer.leases", budget, BufferBudget::leases)
-                .description("Streams open with a lease of the buffer budget (with a share, or idle and lent it)")
-                .register(registry);
-        Gauge.builder("splitstream.exit.buffer.dormant", budget, BufferBudget::dormant)
-                .description("Idle streams that lent their share to others (they claim one back when they move)")
+                .description("Streams holding a share of the buffer budget")
                 .register(registry);
         FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
