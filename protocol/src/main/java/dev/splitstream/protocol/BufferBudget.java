@@ -47,10 +47,11 @@ import java.util.Set;
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
  * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
  * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
- * stalled, a new stream of a source takes the place of a stream holding bytes (the most, then the least recently
- * moving) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
+ * stalled, a new stream of a source takes the place of a stream holding bytes (the least recently active, then the one
+ * holding the most) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
  * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
- * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
+ * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). Taken
+ * streams count as {@link #preempted()} (stuck) or {@link #displaced()} (fairness). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
  * the bound above by those of streams being reset, for the moment that takes.
  */
 public final class BufferBudget {
@@ -77,6 +78,11 @@ public final class BufferBudget {
     private long lent;
 
     private long overrunVictims;
+    /** Streams refused bytes past the ceiling (their callers reset them), each counted once. */
+    private long overrunRefusals;
+    /** Streams of a client holding far the most, reset for another client's new stream (fairness, not spent). */
+    private long displaced;
+
     private int dormant;
     /** New streams waiting for a share ({@link #startWaiting}). */
     private int openWaiters;
@@ -207,7 +213,23 @@ public final class BufferBudget {
         return overrunVictims;
     }
 
-    /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
+    /**
+     * Streams reset so far because the node would not hold more of the peer's bytes (past twice the limit): the stuck
+     * streams reset to make room for an arrival, and the streams whose arrival was refused (counted once each).
+     */
+    public synchronized long overruns() {
+        return overrunVictims + overrunRefusals;
+    }
+
+    /**
+     * Streams reset so far for fairness: of a client address holding far the most streams, to make room for another
+     * client's new stream while nothing was stuck (see the class comment). Not counted in {@link #preempted()}.
+     */
+    public synchronized long displaced() {
+        return displaced;
+    }
+
+    /** Stuck streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
     }
@@ -224,10 +246,10 @@ public final class BufferBudget {
     public int evictStalled() {
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
+            if (reserved + borrowed > limit / 2 || preempted + displaced > preemptedAtSweep) {
                 pressure = true;
             }
-            preemptedAtSweep = preempted;
+            preemptedAtSweep = preempted + displaced;
             if (!pressure) {
                 return 0;
             }
@@ -320,8 +342,10 @@ public final class BufferBudget {
                 continue;
             }
             Lease victim = preemptable(now, self);
+            boolean fairness = false;
             if (victim == null) {
                 victim = unfair(source, self);
+                fairness = true;
             }
             if (victim == null) {
                 return false;
@@ -329,7 +353,11 @@ public final class BufferBudget {
             evict.add(victim.evictor);
             victim.evictor = null;
             victim.closeLocked();
-            preempted++;
+            if (fairness) {
+                displaced++;
+            } else {
+                preempted++;
+            }
         }
         return true;
     }
@@ -385,7 +413,7 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
+     * least two more than {@code source}), the least recently active lease holding bytes, then the one holding the most; never one
      * that holds nothing. Null if none.
      */
     private Lease unfair(Object source, Lease self) {
@@ -407,12 +435,12 @@ public final class BufferBudget {
             if (lease == self || lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
                 continue; // streams holding nothing are never taken
             }
+            // The least recently active first: an interactive stream of the same address (it just moved, and may hold
+            // its piece or the reply queued to its client) is the last to go; the flood's streams stop being active
+            // as soon as the budget stops their reads.
             if (best == null
-                    || lease.queued > best.queued
-                    || (lease.queued == best.queued && lease.mine > best.mine)
-                    || (lease.queued == best.queued
-                            && lease.mine == best.mine
-                            && lease.lastProgress < best.lastProgress)) {
+                    || lease.lastActive < best.lastActive
+                    || (lease.lastActive == best.lastActive && lease.mine > best.mine)) {
                 best = lease;
             }
         }
@@ -431,7 +459,13 @@ public final class BufferBudget {
             if (lease == self || lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
                 continue;
             }
-            if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
+            // The least recently active first, then the one holding the most: reads are sized to the share now, so a
+            // flood stream holds no more than an interactive stream's piece, and under a flood every stream of the
+            // session may look stuck for a while (the session's send buffer is full): the one that just moved goes
+            // last.
+            if (best == null
+                    || lease.lastActive < best.lastActive
+                    || (lease.lastActive == best.lastActive && lease.mine > best.mine)) {
                 best = lease;
                 bestSince = since;
             }
@@ -452,7 +486,9 @@ public final class BufferBudget {
                     && lease.mine > 0
                     && since != Long.MAX_VALUE
                     && now - since >= preemptNanos
-                    && (best == null || lease.mine > best.mine)) {
+                    && (best == null
+                            || lease.lastActive < best.lastActive
+                            || (lease.lastActive == best.lastActive && lease.mine > best.mine))) {
                 best = lease;
             }
         }
@@ -510,6 +546,8 @@ public final class BufferBudget {
 
         /** No share: lent to another stream while idle ({@link BufferBudget#IDLE_AFTER}); claimed again when needed. */
         private boolean dormant;
+        /** An arrival was refused (counted once in {@link BufferBudget#overruns()}). */
+        private boolean overrun;
         /** When bytes last moved for this stream either way (read, arrived, written, acknowledged). */
         private long lastActive;
         /** Bytes granted to a read in progress ({@link #grantRead}), charged already, settled by {@link #settleRead}. */
@@ -770,6 +808,9 @@ public final class BufferBudget {
                     add(n);
                     queued += n;
                     lastActive = now;
+                } else if (!overrun) {
+                    overrun = true;
+                    overrunRefusals++;
                 }
             }
             evict.forEach(Runnable::run);

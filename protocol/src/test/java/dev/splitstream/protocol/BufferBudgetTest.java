@@ -328,6 +328,12 @@ class BufferBudgetTest {
                 .isTrue();
         assertThat(reset).containsExactly("big");
         assertThat(budget.overrunVictims()).isEqualTo(1);
+        assertThat(budget.overruns())
+                .as("the refused arrival and the stuck stream reset for the next")
+                .isEqualTo(2);
+        assertThat(echo.chargeArrived(100L * SHARE)).isFalse();
+        assertThat(echo.chargeArrived(100L * SHARE)).isFalse();
+        assertThat(budget.overruns()).as("a refused stream counts once").isEqualTo(3);
         assertThat(big.held()).isZero();
     }
 
@@ -462,6 +468,35 @@ class BufferBudgetTest {
                 .as("no source: only stalled streams give way")
                 .isNull();
         assertThat(reset).containsExactly("flood 1", "flood 2", "flood 3", "flood 4");
+        assertThat(budget.displaced()).as("fairness takeovers, counted apart").isEqualTo(4);
+        assertThat(budget.preempted()).as("nothing was stuck").isZero();
+    }
+
+    /**
+     * BufferBudgetE2E's connection made before the flood comes from the flood's address: while it echoes it holds its
+     * piece (read, not yet acknowledged) and the reply queued to its client, as much as a flood stream holds. It was
+     * the one taken for another client (it held the most queued bytes): the least recently active goes first now.
+     */
+    @Test
+    void fairnessTakesTheFloodersLeastRecentlyActiveStreamNotItsInteractiveOne() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            BufferBudget.Lease flood = budget.tryOpen("flooder");
+            int n = i;
+            flood.onEvict(() -> reset.add("flood " + n));
+            flood.charge(SHARE); // read up to its share, then the budget stopped it
+            now[0] += 10_000_000;
+        }
+        BufferBudget.Lease interactive = budget.tryOpen("flooder");
+        interactive.onEvict(() -> reset.add("interactive"));
+        now[0] += 500_000_000;
+        interactive.charge(SHARE); // its piece, not yet acknowledged
+        interactive.chargeArrived(SHARE); // and the previous reply, queued to its client
+        assertThat(budget.tryOpen("other")).isNotNull();
+        // two flood streams go (the interactive one borrowed a share beyond its own), oldest first
+        assertThat(reset).containsExactly("flood 0", "flood 1");
     }
 
     @Test

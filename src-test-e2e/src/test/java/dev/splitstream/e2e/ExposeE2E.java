@@ -26,6 +26,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -454,6 +456,362 @@ class ExposeE2E {
             for (java.net.Socket s : holeSockets) {
                 s.close();
             }
+        }
+    }
+
+    /**
+     * One agent's route and public port get everything hostile at once, from clients and from its own service, while
+     * a second agent (same tenant, same service name {@code web}) is probed: its route and its public port must keep
+     * answering, each probe within {@link #UNAFFECTED}. The hostile side: malformed request lines, an oversized header
+     * and request line, uploads that stall mid-body, and a service that answers garbage, an endless head, nothing at
+     * all, or once and then never again (so its connection may sit in the exit's route pool), plus connections into a
+     * public port whose service never reads. What it would catch: anything the two agents share that the hostile one
+     * can hold (an event loop blocked or busy, a pool or queue slot taken across agents, a lock held while waiting),
+     * which shows as a probe that fails or waits, or a status that is not the hostile agent's own. Run against an exit
+     * whose route pool keys connections by service name alone, it fails: the hostile route's {@code /garbage} took the
+     * good agent's pooled connection and got 200 from the good agent's service instead of 502.
+     */
+    @Test
+    @Order(7)
+    void hostileInputToOneAgentLeavesAnotherAgentsRouteAndPortAnswering() throws Exception {
+        String goodRoute = "good-route-" + Tunnel.newToken().substring(0, 20);
+        String badRoute = "bad-route-" + Tunnel.newToken().substring(0, 20);
+        ExecutorService attackers = Executors.newFixedThreadPool(4);
+        List<java.net.Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<java.nio.channels.SocketChannel> sinkFlood = new ArrayList<>();
+        try (Closer closer = new Closer();
+                dev.splitstream.e2e.fixture.HttpFixture web = new dev.splitstream.e2e.fixture.HttpFixture();
+                HostileService hostile = new HostileService()) {
+            TargetServer echo = closer.add(new TargetServer());
+            Node good = closer.add(agent(
+                            "good-agent",
+                            "agents",
+                            AGENTS,
+                            "web=http://127.0.0.1:" + web.port() + ",echo=127.0.0.1:" + echo.port())
+                    .set("splitstream.entry.route-token", goodRoute)
+                    .start());
+            Node bad = closer.add(agent(
+                            "bad-agent",
+                            "agents",
+                            AGENTS,
+                            "web=http://127.0.0.1:" + hostile.httpPort() + ",sink=127.0.0.1:" + hostile.sinkPort())
+                    .set("splitstream.entry.route-token", badRoute)
+                    .start());
+            int goodPort = awaitPort(good, "echo", 1);
+            int sinkPort = awaitPort(bad, "sink", 1);
+            good.awaitLog("exposing web", WAIT);
+            bad.awaitLog("exposing web", WAIT);
+            String route = exit.httpUrl() + "/probe";
+            assertThat(probeRoute(route, goodRoute)).isEqualTo(HttpFixture_BODY);
+            Transfers.echo(goodPort, 16 * 1024, 70);
+
+            // the service's own misbehaviour, each with the status a client must get; /fine last: its connection goes
+            // to the pool and never answers again, so the hostile agent's next request there waits for nothing
+            assertThat(routeStatus(exit.httpUrl() + "/garbage", badRoute)).isEqualTo(502);
+            assertThat(routeStatus(exit.httpUrl() + "/huge-head", badRoute)).isEqualTo(502);
+            assertThat(routeStatus(exit.httpUrl() + "/fine", badRoute)).isEqualTo(200);
+
+            long attackUntil = System.nanoTime() + ATTACK.toNanos();
+            java.util.concurrent.atomic.AtomicInteger answered2xx = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.ConcurrentHashMap<String, Integer> statuses =
+                    new java.util.concurrent.ConcurrentHashMap<>();
+            // uploads that stop after 16 KiB of a 1 MiB body, and requests the service never answers, held open
+            for (int i = 0; i < 16; i++) {
+                java.net.Socket stalled = rawConnect();
+                held.add(stalled);
+                stalled.getOutputStream()
+                        .write(("POST /upload HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute
+                                        + "\r\nContent-Length: 1048576\r\n\r\n" + "x".repeat(16 * 1024))
+                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                java.net.Socket silent = rawConnect();
+                held.add(silent);
+                silent.getOutputStream()
+                        .write(("GET /" + (i % 2 == 0 ? "silent" : "fine") + " HTTP/1.1\r\nHost: a\r\n" + "X-Token: "
+                                        + badRoute + "\r\n\r\n")
+                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            }
+            // connections into the hostile agent's public port, whose service never reads, pushing until they block
+            for (int i = 0; i < 8; i++) {
+                java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(
+                        new InetSocketAddress(InetAddress.getLoopbackAddress(), sinkPort));
+                c.configureBlocking(false);
+                sinkFlood.add(c);
+            }
+            // malformed and oversized requests, over and over, and the service's garbage again
+            List<String> malformed = List.of(
+                    "BLAH\r\n\r\n",
+                    "GET /x HTTP/1.1 extra\r\nX-Token: " + badRoute + "\r\n\r\n",
+                    "GET /x HTTP/9.9\r\nHost: a\r\nX-Token: " + badRoute + "\r\n\r\n",
+                    "\u0001\u0002\u0003garbage\r\n\r\n",
+                    "GET /x HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute + "\r\nX-Big: " + "b".repeat(64 * 1024)
+                            + "\r\n\r\n",
+                    "GET /" + "u".repeat(16 * 1024) + " HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute + "\r\n\r\n",
+                    "GET /x HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute + "\r\nContent-Length: -5\r\n\r\n",
+                    "GET /garbage HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute + "\r\n\r\n",
+                    "GET /huge-head HTTP/1.1\r\nHost: a\r\nX-Token: " + badRoute + "\r\n\r\n");
+            List<java.util.concurrent.Future<?>> attacks = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                int first = t;
+                attacks.add(attackers.submit(() -> {
+                    for (int i = first; System.nanoTime() < attackUntil; i += 2) {
+                        String status = rawStatus(malformed.get(i % malformed.size()));
+                        statuses.merge(status, 1, Integer::sum);
+                        if (status.startsWith("2")) {
+                            answered2xx.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            attacks.add(attackers.submit(() -> {
+                java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(64 * 1024);
+                try (java.nio.channels.Selector selector = java.nio.channels.Selector.open()) {
+                    for (java.nio.channels.SocketChannel c : sinkFlood) {
+                        c.register(selector, java.nio.channels.SelectionKey.OP_WRITE);
+                    }
+                    // writes whenever a connection has room, waiting (at most 100 ms at a time) while all are full
+                    while (System.nanoTime() < attackUntil && !selector.keys().isEmpty()) {
+                        selector.select(100);
+                        for (java.nio.channels.SelectionKey k : selector.selectedKeys()) {
+                            java.nio.channels.SocketChannel c = (java.nio.channels.SocketChannel) k.channel();
+                            try {
+                                c.write(chunk.clear());
+                            } catch (IOException closedByTheExit) {
+                                k.cancel();
+                                c.close();
+                            }
+                        }
+                        selector.selectedKeys().clear();
+                    }
+                }
+                return null;
+            }));
+
+            // the other agent meanwhile: its route and its public port, probed one after the other
+            List<Long> routeMillis = new ArrayList<>();
+            List<Long> portMillis = new ArrayList<>();
+            int probe = 0;
+            while (System.nanoTime() < attackUntil || probe < 10) {
+                long t0 = System.nanoTime();
+                assertThat(probeRoute(route, goodRoute))
+                        .as("the good agent's route answers during the attack (probe %d)", probe)
+                        .isEqualTo(HttpFixture_BODY);
+                long t1 = System.nanoTime();
+                Transfers.echo(goodPort, 16 * 1024, 71 + probe);
+                long t2 = System.nanoTime();
+                routeMillis.add((t1 - t0) / 1_000_000);
+                portMillis.add((t2 - t1) / 1_000_000);
+                probe++;
+            }
+            for (java.util.concurrent.Future<?> a : attacks) {
+                a.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            }
+            figure(String.format(
+                    "expose: another agent under attack for %d s (%s); the good agent's route: %d probes, median %d ms,"
+                            + " max %d ms; its public port (16 KiB echo): median %d ms, max %d ms",
+                    ATTACK.toSeconds(),
+                    new java.util.TreeMap<>(statuses),
+                    routeMillis.size(),
+                    median(routeMillis),
+                    java.util.Collections.max(routeMillis),
+                    median(portMillis),
+                    java.util.Collections.max(portMillis)));
+            assertThat(java.util.Collections.max(routeMillis))
+                    .as("slowest route probe, ms")
+                    .isLessThan(UNAFFECTED.toMillis());
+            assertThat(java.util.Collections.max(portMillis))
+                    .as("slowest public port probe, ms")
+                    .isLessThan(UNAFFECTED.toMillis());
+            assertThat(answered2xx.get()).as("malformed requests answered 2xx").isZero();
+            // 400 for the malformed lines; the service's garbage and endless head get 502 once the connections that
+            // went silent after /fine are used up ("none": no answer within 5 s, and the client gave up)
+            assertThat(statuses.keySet())
+                    .as("statuses of the malformed requests")
+                    .contains("400");
+            assertThat(good.isAlive() && bad.isAlive()).isTrue();
+        } finally {
+            attackers.shutdownNow();
+            for (java.net.Socket s : held) {
+                s.close();
+            }
+            for (java.nio.channels.SocketChannel c : sinkFlood) {
+                c.close();
+            }
+        }
+    }
+
+    /** How long the hostile agent is attacked while the other is probed. */
+    private static final Duration ATTACK = Duration.ofSeconds(15);
+
+    /**
+     * The slowest probe of the other agent allowed during the attack. The hostile requests wait far longer (a silent
+     * service, a stalled upload: the whole attack), so a probe stuck behind one of them exceeds it.
+     */
+    private static final Duration UNAFFECTED = Duration.ofSeconds(5);
+
+    private static final String HttpFixture_BODY = dev.splitstream.e2e.fixture.HttpFixture.BODY.strip();
+
+    private static long median(List<Long> values) {
+        List<Long> sorted = new ArrayList<>(values);
+        java.util.Collections.sort(sorted);
+        return sorted.get(sorted.size() / 2);
+    }
+
+    /** curl through the route with {@code X-Token}: the body (asserted 200). */
+    private static String probeRoute(String url, String token) {
+        Exec.Result r = Exec.run(
+                CLIENT_TIMEOUT,
+                Programs.require("curl").toString(),
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "60",
+                "-f",
+                "-H",
+                "X-Token: " + token,
+                url);
+        r.assertSuccess();
+        return r.output().strip();
+    }
+
+    /** curl through the route: the status code only (the body may be anything, or never come: 30 s at most). */
+    private static int routeStatus(String url, String token) {
+        Exec.Result r = Exec.run(
+                CLIENT_TIMEOUT,
+                Programs.require("curl").toString(),
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "30",
+                "-o",
+                "/dev/null",
+                "-w",
+                "status=%{http_code}",
+                "-H",
+                "X-Token: " + token,
+                url);
+        Matcher m = Pattern.compile("status=(\\d{3})").matcher(r.output());
+        assertThat(m.find()).as(r.describe("curl " + url)).isTrue();
+        return Integer.parseInt(m.group(1));
+    }
+
+    /** A connection to the exit's HTTP port whose reads give up after 5 s (a request the service never answers). */
+    private static java.net.Socket rawConnect() throws IOException {
+        return Transfers.connect(exit.httpPort(), Duration.ofSeconds(5));
+    }
+
+    /**
+     * Sends {@code request} on a new connection to the exit's HTTP port: the status code of the answer's first line,
+     * {@code closed} when the exit closed without one, {@code none} when nothing came within 5 s (the service does
+     * not answer).
+     */
+    private static String rawStatus(String request) {
+        try (java.net.Socket s = rawConnect()) {
+            s.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            byte[] line = new byte[12];
+            int n = 0;
+            while (n < line.length) {
+                int r = s.getInputStream().read(line, n, line.length - n);
+                if (r < 0) {
+                    break;
+                }
+                n += r;
+            }
+            String head = new String(line, 0, n, java.nio.charset.StandardCharsets.ISO_8859_1);
+            return head.startsWith("HTTP/1.1 ") && n == 12 ? head.substring(9, 12) : "closed";
+        } catch (java.net.SocketTimeoutException e) {
+            return "none";
+        } catch (IOException e) {
+            return "closed";
+        }
+    }
+
+    /**
+     * A hostile service behind an agent. Its HTTP port answers the first request of each connection by its path:
+     * {@code /fine} with a valid 200 (then nothing more on that connection: a pooled connection to it never answers
+     * again), {@code /garbage} with bytes that are not HTTP, {@code /huge-head} with a head that never ends (80 KiB and
+     * counting), anything else never; it reads everything sent to it. Its sink port accepts and never reads. Threads
+     * and sockets end with {@link #close}.
+     */
+    private static final class HostileService implements AutoCloseable {
+        private final ServerSocket http = new ServerSocket(0, 256, InetAddress.getLoopbackAddress());
+        private final ServerSocket sink = new ServerSocket(0, 256, InetAddress.getLoopbackAddress());
+        private final List<java.net.Socket> accepted = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final ExecutorService threads = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "hostile-service");
+            t.setDaemon(true);
+            return t;
+        });
+
+        HostileService() throws IOException {
+            sink.setReceiveBufferSize(4096);
+            threads.submit(() -> accept(sink, s -> {}));
+            threads.submit(() -> accept(http, this::serve));
+        }
+
+        int httpPort() {
+            return http.getLocalPort();
+        }
+
+        int sinkPort() {
+            return sink.getLocalPort();
+        }
+
+        private void accept(ServerSocket server, java.util.function.Consumer<java.net.Socket> then) {
+            while (!server.isClosed()) {
+                try {
+                    java.net.Socket s = server.accept();
+                    accepted.add(s);
+                    threads.submit(() -> then.accept(s));
+                } catch (IOException | java.util.concurrent.RejectedExecutionException e) {
+                    return;
+                }
+            }
+        }
+
+        private void serve(java.net.Socket s) {
+            try {
+                java.io.InputStream in = new java.io.BufferedInputStream(s.getInputStream());
+                java.io.OutputStream out = s.getOutputStream();
+                StringBuilder head = new StringBuilder();
+                int c;
+                while (!head.toString().endsWith("\r\n\r\n") && head.length() < 64 * 1024 && (c = in.read()) >= 0) {
+                    head.append((char) c);
+                }
+                String path = head.toString().split(" ", 3).length > 1
+                        ? head.toString().split(" ", 3)[1]
+                        : "";
+                switch (path) {
+                    case "/fine" -> out.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfine\n".getBytes());
+                    case "/garbage" -> {
+                        byte[] junk = new byte[2048];
+                        ThreadLocalRandom.current().nextBytes(junk);
+                        out.write("NOT HTTP AT ALL\r\n".getBytes());
+                        out.write(junk);
+                    }
+                    case "/huge-head" -> out.write(("HTTP/1.1 200 OK\r\nX-Big: " + "a".repeat(80 * 1024)).getBytes());
+                    default -> {}
+                }
+                out.flush();
+                byte[] drain = new byte[8192];
+                while (in.read(drain) >= 0) {
+                    // read everything, answer nothing more
+                }
+            } catch (IOException closed) {
+                // the exit, the agent or close() ended it
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            http.close();
+            sink.close();
+            for (java.net.Socket s : accepted) {
+                s.close();
+            }
+            threads.shutdownNow();
         }
     }
 }

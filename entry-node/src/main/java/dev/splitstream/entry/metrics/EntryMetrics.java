@@ -68,8 +68,9 @@ public class EntryMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (open streams), _dormant (idle ones that lent
-     * their share) and
-     * splitstream_entry_buffer_refused_total (streams refused because it was spent).
+     * their share),
+     * splitstream_entry_buffer_refused_total (streams refused because it was spent) and _overruns_total (streams reset
+     * because the node would not hold more of the peer's bytes).
      */
     public void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.entry.buffer.held", budget, BufferBudget::held)
@@ -90,6 +91,10 @@ public class EntryMetrics {
                 .register(registry);
         Gauge.builder("splitstream.entry.buffer.dormant", budget, BufferBudget::dormant)
                 .description("Idle streams that lent their share to others (they claim one back when they move)")
+                .register(registry);
+        FunctionCounter.builder("splitstream.entry.buffer.overruns", budget, BufferBudget::overruns)
+                .description("Streams reset because the node would not hold more of the peer's bytes (past twice the"
+                        + " budget): stuck ones reset to make room, and those whose bytes were refused")
                 .register(registry);
         FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")

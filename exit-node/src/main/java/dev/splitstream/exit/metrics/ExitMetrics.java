@@ -295,8 +295,9 @@ public class ExitMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (open streams), _dormant (idle ones that lent
-     * their share) and
-     * splitstream_exit_buffer_refused_total (streams refused because it was spent).
+     * their share),
+     * splitstream_exit_buffer_refused_total (streams refused because it was spent) and _overruns_total (streams reset
+     * because the node would not hold more of the peer's bytes).
      */
     private void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.exit.buffer.held", budget, BufferBudget::held)
@@ -317,6 +318,10 @@ public class ExitMetrics {
                 .register(registry);
         Gauge.builder("splitstream.exit.buffer.dormant", budget, BufferBudget::dormant)
                 .description("Idle streams that lent their share to others (they claim one back when they move)")
+                .register(registry);
+        FunctionCounter.builder("splitstream.exit.buffer.overruns", budget, BufferBudget::overruns)
+                .description("Streams reset because the node would not hold more of the peer's bytes (past twice the"
+                        + " budget): stuck ones reset to make room, and those whose bytes were refused")
                 .register(registry);
         FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
