@@ -1,6 +1,7 @@
 # Default JVM flags for a node (sourced by ./splitstream and bench/tunnel.sh; JAVA_OPTS replaces them).
 # Small footprint: each node stays under 256 MiB RSS through bulk transfers and floods (bench/soak.sh). The buffer
-# budget these flags give (12 MiB) caps open streams at 768 per node (docs/OPERATIONS.md). SerialGC: two cores and a
+# budget these flags give (12 MiB) caps open streams at 1,152 per node, 768 of them moving (idle ones lend their share;
+# docs/OPERATIONS.md), and bytes held below 3.5 x 12 = 42 MiB, within the 48 MiB of direct memory. SerialGC: two cores and a
 # small heap need no concurrent collector threads or regions; Netty's arenas default to 2 per core.
 # ExitOnOutOfMemoryError: a node whose heap ran out exits (a supervisor restarts it) instead of limping in full GC.
 # A fixed 40 MiB young generation (half the heap): payloads live for one ACK round trip, so with the 10 MiB young

@@ -12,6 +12,8 @@ public final class Budgets {
     private static final Logger LOG = Logger.getLogger(Budgets.class);
     /** How often stalled streams are looked for. */
     static final long SWEEP_MILLIS = 5_000;
+    /** How often new streams waiting for a share are looked at (BufferBudget.admitWaiting). */
+    static final long ADMIT_MILLIS = 100;
 
     /** Configuration key of the budget, bytes. */
     public static final String BUDGET = "splitstream.buffer.budget";
@@ -36,8 +38,9 @@ public final class Budgets {
     /**
      * As {@link #create(Optional, long, Duration)} for a JVM with these limits. Held bytes live on the heap until a
      * socket takes them, then in direct memory: Netty copies every heap buffer written to a socket into a pooled direct
-     * buffer, which stays until the kernel took it. So held bytes (up to twice the budget) may all be direct memory at
-     * once (a flood into targets that never read), and a budget past half the direct memory would not protect the node:
+     * buffer, which stays until the kernel took it. So held bytes (at most 3.5 times the budget: BufferBudget) may all be
+     * direct memory at once (a flood into targets that never read), and a budget past 2/7 of the direct memory would
+     * not protect the node:
      * at -XX:MaxDirectMemorySize every write blocks its event loop in the JDK's reservation (System.gc and sleeps,
      * seconds in a soak), then fails.
      */
@@ -53,14 +56,14 @@ public final class Budgets {
             throw new IllegalArgumentException(
                     BUDGET + ": must be at least 4 stream shares (" + 4 * share + " bytes), was " + bytes);
         }
-        if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 2) {
-            // Held bytes may reach twice the budget: past half the heap the bound would not protect the node.
-            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum heap (" + maxHeap / 2
+        if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 7 * 2) {
+            // Held bytes may reach 3.5 times the budget: past 2/7 of the heap the bound would not protect the node.
+            throw new IllegalArgumentException(BUDGET + ": must be at most 2/7 of the maximum heap (" + maxHeap / 7 * 2
                     + " bytes with this -Xmx), was " + bytes);
         }
-        if (maxDirect > 0 && maxDirect != Long.MAX_VALUE && bytes > maxDirect / 2) {
-            throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum direct memory ("
-                    + maxDirect / 2 + " bytes with this -XX:MaxDirectMemorySize), was " + bytes);
+        if (maxDirect > 0 && maxDirect != Long.MAX_VALUE && bytes > maxDirect / 7 * 2) {
+            throw new IllegalArgumentException(BUDGET + ": must be at most 2/7 of the maximum direct memory ("
+                    + maxDirect / 7 * 2 + " bytes with this -XX:MaxDirectMemorySize), was " + bytes);
         }
         return new BufferBudget(bytes, (int) share, stall, System::nanoTime);
     }
@@ -71,6 +74,8 @@ public final class Budgets {
      */
     public static void sweep(Vertx vertx, BufferBudget budget) {
         long[] preemptedBefore = {0};
+        // new streams waiting for a share get one as soon as an idle stream can lend it (BufferBudget.openOrWait)
+        vertx.setPeriodic(ADMIT_MILLIS, id -> budget.admitWaiting());
         vertx.setPeriodic(SWEEP_MILLIS, id -> {
             // the counts of rate-limited lines, once their interval is over
             SocketBridge.OVERRUNS.flush();

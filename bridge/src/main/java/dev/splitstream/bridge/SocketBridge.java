@@ -107,8 +107,19 @@ public final class SocketBridge implements StreamEndpoint {
     private final BridgeMetrics metrics;
     private final Replies replies;
     private final BufferBudget budget;
-    /** Null when the budget was spent as this bridge was created: its stream is refused. */
-    private final BufferBudget.Lease lease;
+    /** Null until the budget granted a share ({@link #granted}); for good when {@link #waiter} is null. */
+    private volatile BufferBudget.Lease lease;
+    /** Null when the budget was spent as this bridge was created and too many streams waited already: refused. */
+    private final BufferBudget.Waiter waiter;
+    /**
+     * How long a new stream waits for a share of a spent budget before it is refused: a burst of connections arrives
+     * faster than earlier streams become idle (2 s) and lend theirs.
+     */
+    static final long SHARE_WAIT_MILLIS = 5_000;
+
+    // Guarded by this: what to go on with once a share is granted.
+    private Consumer<StreamEndpoint> pendingOpener;
+    private boolean pendingAccept;
 
     /**
      * Most bytes read from the socket and not yet taken by the stream (they wait in tasks for the stream's thread).
@@ -138,6 +149,12 @@ public final class SocketBridge implements StreamEndpoint {
     private boolean streamDone;
     private boolean finSent;
     private boolean finReceived;
+    /**
+     * {@link Stream#write} returned false and {@link #onWritable} has not come since. Alone it does not make the stream
+     * stuck: under a flood the session's send buffer is full for every stream; only a stream whose peer gives it no
+     * credit (its far side does not read) is {@link BufferBudget.Lease#starved}.
+     */
+    private boolean writeRefused;
 
     // Crossing: written once by one side, read by the other.
     private final java.util.concurrent.atomic.AtomicLong inFlight = new java.util.concurrent.atomic.AtomicLong();
@@ -165,11 +182,6 @@ public final class SocketBridge implements StreamEndpoint {
             BufferBudget budget) {
         this.socket = socket;
         this.budget = budget;
-        // Clients of a listener are told apart by address: one cannot lock the others out (BufferBudget).
-        this.lease = budget.tryOpen(
-                replies != null && socket.remoteAddress() != null
-                        ? socket.remoteAddress().host()
-                        : null);
         this.socketContext =
                 socket instanceof ConnectionBase base ? base.getContext() : (ContextInternal) Vertx.currentContext();
         this.socketName = socketName;
@@ -179,9 +191,15 @@ public final class SocketBridge implements StreamEndpoint {
         reading(false);
         sizeReads(socket, budget);
         metrics.connectionOpened();
-        noteBudget(budget, lease != null);
-        if (lease != null) {
-            lease.onEvict(this::evict);
+        // Clients of a listener are told apart by address: one cannot lock the others out (BufferBudget). A share may
+        // be granted at once (granted runs here) or later, while the socket reads nothing.
+        this.waiter = budget.openOrWait(
+                replies != null && socket.remoteAddress() != null
+                        ? socket.remoteAddress().host()
+                        : null,
+                this::granted);
+        if (waiter == null) {
+            noteBudget(budget, false);
         }
         socket.closeHandler(v -> onSocketClosed());
         socket.exceptionHandler(t -> {
@@ -267,14 +285,70 @@ public final class SocketBridge implements StreamEndpoint {
      * {@link #onReset}) or {@link #onOpenFailed} on the session's thread. Call on the socket's thread.
      */
     public void open(Consumer<StreamEndpoint> opener) {
-        if (lease == null) {
-            String why = spentMessage();
-            LOG.debugf("stream to %s refused: %s", label, why);
-            cancelled = true;
-            refuse(ResetCode.TOO_MANY_STREAMS, why);
+        if (waiter == null) {
+            refuseForBudget();
             return;
         }
-        opener.accept(this);
+        boolean now;
+        synchronized (this) {
+            now = lease != null;
+            if (!now) {
+                pendingOpener = opener;
+            }
+        }
+        if (now) {
+            opener.accept(this);
+            return;
+        }
+        socketContext
+                .owner()
+                .setTimer(
+                        SHARE_WAIT_MILLIS,
+                        id -> onSocket(() -> {
+                            if (waiter.cancel()) {
+                                synchronized (this) {
+                                    pendingOpener = null;
+                                }
+                                noteBudget(budget, false);
+                                refuseForBudget();
+                            }
+                        }));
+    }
+
+    private void refuseForBudget() {
+        String why = spentMessage();
+        LOG.debugf("stream to %s refused: %s", label, why);
+        cancelled = true;
+        refuse(ResetCode.TOO_MANY_STREAMS, why);
+    }
+
+    /** The budget granted this bridge its share (any thread; at once in the constructor, or after a wait). */
+    private void granted(BufferBudget.Lease granted) {
+        Consumer<StreamEndpoint> opener;
+        boolean accept;
+        synchronized (this) {
+            lease = granted;
+            opener = pendingOpener;
+            pendingOpener = null;
+            accept = pendingAccept;
+            pendingAccept = false;
+        }
+        if (cancelled) {
+            granted.close(); // the socket closed meanwhile (it may not have seen the lease)
+            return;
+        }
+        granted.onEvict(this::evict);
+        noteBudget(budget, true);
+        if (opener != null) {
+            onSocket(() -> {
+                if (!socketClosed) {
+                    opener.accept(this);
+                }
+            });
+        }
+        if (accept) {
+            onStream(this::acceptGranted);
+        }
     }
 
     /** Logs once per change of state: when the budget starts refusing new streams, and when it has room again. */
@@ -309,7 +383,7 @@ public final class SocketBridge implements StreamEndpoint {
 
     /** True when this bridge got no part of the budget: its stream is refused. */
     public boolean refusedForBudget() {
-        return lease == null;
+        return waiter == null;
     }
 
     private String spentMessage() {
@@ -323,10 +397,46 @@ public final class SocketBridge implements StreamEndpoint {
     public void accept(Stream s) {
         streamContext = (ContextInternal) Vertx.currentContext();
         stream = s;
-        if (lease == null) {
+        if (waiter == null) {
             streamDone = true;
             s.reset(ResetCode.TOO_MANY_STREAMS, spentMessage());
             onSocket(socket::close);
+            return;
+        }
+        boolean now;
+        synchronized (this) {
+            now = lease != null;
+            if (!now) {
+                pendingAccept = true;
+            }
+        }
+        if (now) {
+            acceptGranted();
+            return;
+        }
+        streamContext
+                .owner()
+                .setTimer(
+                        SHARE_WAIT_MILLIS,
+                        id -> onStream(() -> {
+                            if (waiter.cancel()) {
+                                synchronized (this) {
+                                    pendingAccept = false;
+                                }
+                                noteBudget(budget, false);
+                                if (!streamDone) {
+                                    streamDone = true;
+                                    s.reset(ResetCode.TOO_MANY_STREAMS, spentMessage());
+                                }
+                                onSocket(socket::close);
+                            }
+                        }));
+    }
+
+    /** The rest of {@link #accept}, once the share is granted (stream thread). */
+    private void acceptGranted() {
+        Stream s = stream;
+        if (streamDone) {
             return;
         }
         if (cancelled) {
@@ -396,8 +506,6 @@ public final class SocketBridge implements StreamEndpoint {
         // Stalled, if nothing moves for the stall time: it cannot read, or its socket finished sending and the far
         // side does not finish (a client that left while the far side never answers; it cannot be told from TCP).
         lease.blocked(relaying && !socketClosed && (localFin || streamBlocked || budgetBlocked));
-        // stuck, to the budget: bytes to send and no credit from the far side (which does not read)
-        lease.starved(relaying && !socketClosed && streamBlocked);
     }
 
     /** The lease may take more: read again and return the credit held back. Socket thread. */
@@ -444,6 +552,10 @@ public final class SocketBridge implements StreamEndpoint {
         }
         onStream(() -> {
             boolean more = stream == null || streamDone || stream.write(bytes);
+            if (!more) {
+                writeRefused = true;
+                lease.starved(stream.sendWindow() <= 0);
+            }
             long left = inFlight.addAndGet(-n);
             if (!more || (left <= IN_FLIGHT_LOW && flightBlocked)) {
                 onSocket(() -> {
@@ -530,11 +642,14 @@ public final class SocketBridge implements StreamEndpoint {
         }
         socketClosed = true;
         metrics.connectionClosed();
-        if (lease != null) {
-            lease.close();
+        cancelled = true; // before looking at the lease: a share granted meanwhile is closed by granted()
+        BufferBudget.Lease l = lease;
+        if (l != null) {
+            l.close();
+        } else if (waiter != null) {
+            waiter.abandon();
         }
         String reason = closedMessage(failure);
-        cancelled = true;
         onStream(() -> {
             if (stream != null && !streamDone) {
                 streamDone = true;
@@ -644,6 +759,10 @@ public final class SocketBridge implements StreamEndpoint {
     @Override
     public void onAcknowledged(Stream s, int bytes) {
         lease.release(bytes);
+        if (writeRefused) {
+            // the session may have sent its queued bytes meanwhile: what is left to wait for is the peer's credit
+            lease.starved(s.sendWindow() <= 0);
+        }
     }
 
     @Override
@@ -682,6 +801,8 @@ public final class SocketBridge implements StreamEndpoint {
 
     @Override
     public void onWritable(Stream s) {
+        writeRefused = false;
+        lease.starved(false);
         onSocket(() -> {
             streamBlocked = false;
             updateReading();

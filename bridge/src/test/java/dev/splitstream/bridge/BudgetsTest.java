@@ -20,7 +20,7 @@ class BudgetsTest {
 
     @Test
     void defaultIsAQuarterOfDirectMemoryWhenThatIsSmaller() {
-        // Held bytes wait for their socket in direct memory: with 64 MiB of it a 48 MiB budget (2x = 96 MiB held)
+        // Held bytes wait for their socket in direct memory: with 64 MiB of it a 48 MiB budget (up to 3.5x held)
         // would run writes into -XX:MaxDirectMemorySize and block event loops.
         assertThat(Budgets.create(Optional.empty(), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
                         .limit())
@@ -35,20 +35,30 @@ class BudgetsTest {
     }
 
     @Test
-    void refusesABudgetPastHalfTheDirectMemory() {
-        assertThatThrownBy(() -> Budgets.create(Optional.of(48 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB))
+    void refusesABudgetPastTwoSeventhsOfTheDirectMemory() {
+        // held bytes may reach 3.5x the budget (BufferBudget), all of it direct memory at once
+        assertThatThrownBy(() -> Budgets.create(Optional.of(19 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("splitstream.buffer.budget")
                 .hasMessageContaining("MaxDirectMemorySize");
-        assertThat(Budgets.create(Optional.of(32 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
+        assertThat(Budgets.create(Optional.of(18 * MIB), 16 * 1024, STALL, 192 * MIB, 64 * MIB)
                         .limit())
-                .isEqualTo(32 * MIB);
+                .isEqualTo(18 * MIB);
     }
 
     @Test
-    void refusesABudgetPastHalfTheHeap() {
-        assertThatThrownBy(() -> Budgets.create(Optional.of(80 * MIB), 16 * 1024, STALL, 128 * MIB, 1024 * MIB))
+    void theShippedFlagsBudgetAtItsWorstStaysBelowTheirDirectMemory() {
+        // scripts/jvm-opts.sh: -Xmx80m, -XX:MaxDirectMemorySize=48m: the default budget is 12 MiB
+        long budget = Budgets.create(Optional.empty(), 16 * 1024, STALL, 80 * MIB, 48 * MIB)
+                .limit();
+        assertThat(budget).isEqualTo(12 * MIB);
+        assertThat(budget * 7 / 2).as("the most bytes held (3.5x)").isLessThan(48 * MIB);
+    }
+
+    @Test
+    void refusesABudgetPastTwoSeventhsOfTheHeap() {
+        assertThatThrownBy(() -> Budgets.create(Optional.of(40 * MIB), 16 * 1024, STALL, 128 * MIB, 1024 * MIB))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("half the maximum heap");
+                .hasMessageContaining("2/7 of the maximum heap");
     }
 }

@@ -17,11 +17,29 @@ import java.util.Set;
  * reading its socket until {@link Lease#whenMayTake} tells it to go on. A new stream gets a lease only while its share
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
- * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
- * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
- * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
- * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
- * the stream instead of holding them.
+ * <p>Idle streams lend their share: a stream that holds nothing and moved nothing for {@link #IDLE_AFTER} (an ssh or
+ * database-pool connection left open) keeps its lease, but a new stream that finds no room takes its share ({@link
+ * #tryOpen}: the longest idle first, before any stuck stream gives way; at most {@link #maxDormant()} at once). The idle
+ * stream becomes <em>dormant</em>: no reset, nothing lost. When it next reads or receives it claims a share back as a
+ * newcomer would (free room, another idle stream's, a stuck stream's, never by fairness), and until it has one it is
+ * told to stop reading ({@link Lease#mayTake()} false) and holds back its peer's credit; it wakes when a share's room
+ * appears, or at the next sweep ({@link #evictStalled}) when an idle or stuck stream could give it one. So open streams
+ * are not limited to {@code limit / share}: only streams that move need a share.
+ *
+ * <p>Bound, by construction, on the bytes held ({@code H}), for callers that read at most {@code share} bytes at a time
+ * and stop reading when {@link Lease#charge} returns false until {@link Lease#whenMayTake} runs. Let {@code C} be the
+ * committed bytes (the shares of leases that are not dormant, {@code R <= limit}, plus every byte past a lease's share,
+ * a dormant lease's share being 0); bytes within shares are at most {@code R}, so {@code H <= C}. {@code C} grows only
+ * by (1) a share, reserved only while {@code C + share <= limit}; (2) bytes that arrived past a stream's share, kept
+ * only while {@code C} stays within {@code 2 * limit} ({@link Lease#chargeArrived}; past it the stream is reset); (3)
+ * reads past a share. From the last moment {@code C <= 2 * limit} on, (1) and (2) add nothing and {@code C > limit},
+ * so a lease may start a read only below its share, and each lease adds at most one read past its share (the read it
+ * had started, or one begun below its share) before it must first give bytes back: {@code C <= 2 * limit + leases *
+ * share}. Leases number at most {@code limit / share + maxDormant() = 1.5 * limit / share}, so {@code H <= 3.5 *
+ * limit}; the schedule that reaches it: one stream receives up to the ceiling, then every other lease fills its share
+ * and reads once more, and every dormant stream reads once without getting a share back ({@code BufferBudgetTest}).
+ * Every held byte may be a direct buffer at once (queued to a socket that does not take it), so a budget must stay
+ * within 2/7 of the direct memory (and heap): {@code Budgets}.
  *
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
@@ -53,11 +71,20 @@ public final class BufferBudget {
     private int leases;
     private long refused;
     private final Set<Lease> waiting = new LinkedHashSet<>();
+    /** New streams waiting for a share ({@link #openOrWait}), oldest first. */
+    private final java.util.ArrayDeque<Waiter> newWaiters = new java.util.ArrayDeque<>();
+    /** The dormant ones of {@link #waiting}: they need only a share of room to claim theirs back. */
+    private final Set<Lease> dormantWaiting = new LinkedHashSet<>();
+
     private final Set<Lease> open = new LinkedHashSet<>();
     private final Map<Object, Integer> bySource = new HashMap<>();
     private long evicted;
     private long preempted;
     private long preemptedAtSweep;
+    /** Leases open now without a share: they lent it while idle ({@link #IDLE_AFTER}). */
+    private int dormant;
+    /** Shares lent so far by idle streams (each made a stream dormant; none was reset for it). */
+    private long lent;
     /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
     private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
@@ -68,6 +95,15 @@ public final class BufferBudget {
      * place while the budget is spent (at most the stall time).
      */
     public static final java.time.Duration PREEMPT_AFTER = java.time.Duration.ofSeconds(2);
+
+    /**
+     * How long a stream must have held nothing and moved nothing before it lends its share to a stream that needs one
+     * (it becomes dormant, see the class comment); also how recently a stream must have moved bytes to never be chosen
+     * to give way (an interactive stream between two exchanges keeps its place).
+     */
+    public static final java.time.Duration IDLE_AFTER = java.time.Duration.ofSeconds(2);
+
+    private static final long IDLE_NANOS = IDLE_AFTER.toNanos();
 
     /**
      * @param limit bytes all leases together may commit (shares plus borrowed bytes)
@@ -161,6 +197,25 @@ public final class BufferBudget {
         return evicted;
     }
 
+    /** Leases open now without a share: they lent it to another stream while idle (see the class comment). */
+    public synchronized int dormant() {
+        return dormant;
+    }
+
+    /** Shares lent so far by idle streams (each made a stream dormant; none was reset for it). */
+    public synchronized long lent() {
+        return lent;
+    }
+
+    /**
+     * How many streams may be dormant at once: half as many as the budget has shares. Each may read once (at most a
+     * share) before it finds it cannot claim a share back, so this bounds what dormant streams add to the bytes held
+     * (see the class comment), and it caps open streams at one and a half times {@code limit / share}.
+     */
+    public int maxDormant() {
+        return (int) (limit / share / 2);
+    }
+
     /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
@@ -176,6 +231,7 @@ public final class BufferBudget {
      * @return how many were evicted
      */
     public int evictStalled() {
+        wakeClaimable();
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
             if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
@@ -205,9 +261,31 @@ public final class BufferBudget {
         return evict.size();
     }
 
+    /**
+     * Wakes the dormant streams waiting to claim a share back that would get one now from an idle stream or a stuck one
+     * (room alone wakes them as it appears, {@link #wakeIfRoom}); called by each sweep ({@link #evictStalled}).
+     */
+    private void wakeClaimable() {
+        List<Runnable> wake = new ArrayList<>();
+        synchronized (this) {
+            long now = clock.getAsLong();
+            for (var it = dormantWaiting.iterator(); it.hasNext(); ) {
+                Lease lease = it.next();
+                if (lease.mayClaimLocked(now)) {
+                    wake.add(lease.waiter);
+                    lease.waiter = null;
+                    waiting.remove(lease);
+                    it.remove();
+                }
+            }
+        }
+        wake.forEach(Runnable::run);
+    }
+
     /** True when a new stream would be refused now: no room for its share, and no stalled stream to take the place of. */
     public synchronized boolean isSpent() {
-        return reserved + borrowed + share > limit && preemptable(clock.getAsLong()) == null;
+        long now = clock.getAsLong();
+        return reserved + borrowed + share > limit && preemptable(now, null) == null && !lendingSuffices(now, null);
     }
 
     /**
@@ -228,33 +306,258 @@ public final class BufferBudget {
         Lease lease = null;
         synchronized (this) {
             long now = clock.getAsLong();
-            while (reserved + borrowed + share > limit) {
-                Lease victim = preemptable(now);
-                if (victim == null) {
-                    victim = unfair(source);
-                }
-                if (victim == null) {
-                    break;
-                }
-                evict.add(victim.evictor);
-                victim.evictor = null;
-                victim.closeLocked();
-                preempted++;
-            }
-            if (reserved + borrowed + share > limit) {
+            if (!makeRoomLocked(now, source, null, evict)) {
                 refused++;
             } else {
-                reserved += share;
-                leases++;
-                lease = new Lease(now, source);
-                open.add(lease);
-                if (source != null) {
-                    bySource.merge(source, 1, Integer::sum);
-                }
+                lease = openLocked(now, source);
             }
         }
         evict.forEach(Runnable::run);
         return lease;
+    }
+
+    /** A new lease (the lock held; {@link #makeRoomLocked} made room for its share). */
+    private Lease openLocked(long now, Object source) {
+        reserved += share;
+        leases++;
+        Lease lease = new Lease(now, source);
+        open.add(lease);
+        if (source != null) {
+            bySource.merge(source, 1, Integer::sum);
+        }
+        return lease;
+    }
+
+    /**
+     * How many new streams may wait for a share at once ({@link #openOrWait}): half as many as the budget has shares, at
+     * least 16.
+     */
+    public int maxWaiting() {
+        return (int) Math.max(16, limit / share / 2);
+    }
+
+    /**
+     * True when a new stream would be refused now: no share for it ({@link #isSpent()}) and {@link #maxWaiting()}
+     * streams wait for one already ({@link #openOrWait}).
+     */
+    public boolean isSpentForNew() {
+        synchronized (this) {
+            if (mayWaitLocked()) {
+                return false;
+            }
+        }
+        return isSpent();
+    }
+
+    /**
+     * Whether one more new stream may wait for a share (the lock held): only while streams that hold nothing and wait
+     * for nothing (they become idle and lend their share once they moved nothing for {@link #IDLE_AFTER}) outnumber
+     * the streams waiting already, and may still become dormant, and fewer than {@link #maxWaiting()} wait. Under a flood
+     * streams hold bytes, so new ones are refused at once (and clients retry) rather than queued behind the flood.
+     */
+    private boolean mayWaitLocked() {
+        int queued = newWaiters.size();
+        if (queued >= maxWaiting() || maxDormant() - dormant <= queued) {
+            return false;
+        }
+        int quiet = 0;
+        for (Lease lease : open) {
+            if (lease.quiet() && ++quiet > queued) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** New streams waiting for a share now. */
+    public synchronized int waiting() {
+        return newWaiters.size();
+    }
+
+    /**
+     * As {@link #tryOpen(Object)}, but a new stream that finds no share may wait for one (a burst of connections arrives
+     * faster than earlier streams become idle and lend theirs): {@code granted} gets the lease, on this thread before
+     * this returns when there is room now, else on the thread of a later {@link #admitWaiting} (first come, first
+     * served). Returns null when {@link #maxWaiting()} streams wait already: the stream is refused (counted). The caller
+     * gives up waiting with {@link Waiter#cancel} (also counted as refused).
+     */
+    public Waiter openOrWait(Object source, java.util.function.Consumer<Lease> granted) {
+        Lease lease = tryOpenQuietly(source);
+        Waiter w = new Waiter(source, granted);
+        if (lease != null) {
+            w.done = true;
+            granted.accept(lease);
+            return w;
+        }
+        synchronized (this) {
+            if (!mayWaitLocked()) {
+                refused++;
+                return null;
+            }
+            newWaiters.addLast(w);
+            return w;
+        }
+    }
+
+    /** {@link #tryOpen(Object)} without counting a refusal. */
+    private Lease tryOpenQuietly(Object source) {
+        List<Runnable> evict = new ArrayList<>();
+        Lease lease = null;
+        synchronized (this) {
+            long now = clock.getAsLong();
+            if (makeRoomLocked(now, source, null, evict)) {
+                lease = openLocked(now, source);
+            }
+        }
+        evict.forEach(Runnable::run);
+        return lease;
+    }
+
+    /**
+     * Gives shares to the new streams waiting for one ({@link #openOrWait}), first come first served, as long as {@link
+     * #tryOpen} would give them one. Call often (the nodes do every 100 ms); cheap when nobody waits.
+     */
+    public void admitWaiting() {
+        List<Runnable> evict = new ArrayList<>();
+        List<Runnable> grant = new ArrayList<>();
+        synchronized (this) {
+            long now = clock.getAsLong();
+            // One failed attempt per source and call: another client's stream may get the place of a stream of a
+            // source holding far more (fairness), while the rest of that source's waiters would fail the same way.
+            Set<Object> failed = new java.util.HashSet<>();
+            boolean noSourceFailed = false;
+            for (var it = newWaiters.iterator(); it.hasNext(); ) {
+                Waiter w = it.next();
+                if (w.source == null ? noSourceFailed : failed.contains(w.source)) {
+                    continue;
+                }
+                if (!makeRoomLocked(now, w.source, null, evict)) {
+                    if (w.source == null) {
+                        noSourceFailed = true;
+                    } else {
+                        failed.add(w.source);
+                    }
+                    continue;
+                }
+                it.remove();
+                w.done = true;
+                Lease lease = openLocked(now, w.source);
+                grant.add(() -> w.granted.accept(lease));
+            }
+        }
+        evict.forEach(Runnable::run);
+        grant.forEach(Runnable::run);
+    }
+
+    /** A new stream waiting for a share ({@link #openOrWait}). */
+    public final class Waiter {
+        private final Object source;
+        private final java.util.function.Consumer<Lease> granted;
+        // guarded by BufferBudget.this
+        private boolean done;
+
+        private Waiter(Object source, java.util.function.Consumer<Lease> granted) {
+            this.source = source;
+            this.granted = granted;
+        }
+
+        /**
+         * Stops waiting: true if no lease was granted (the stream is refused, and counted so); false if one was, or is
+         * being, handed to the callback (which must then close it if the stream is gone).
+         */
+        public boolean cancel() {
+            synchronized (BufferBudget.this) {
+                if (done) {
+                    return false;
+                }
+                done = true;
+                newWaiters.remove(this);
+                refused++;
+                return true;
+            }
+        }
+
+        /** Stops waiting because the stream went away (not counted as refused). */
+        public void abandon() {
+            synchronized (BufferBudget.this) {
+                if (!done) {
+                    done = true;
+                    newWaiters.remove(this);
+                }
+            }
+        }
+    }
+
+    /**
+     * Makes room for one more share, if it can (the lock held): idle streams lend their shares (the longest idle first;
+     * only while that alone can make the room, and while fewer than {@link #maxDormant()} are dormant, unless {@code
+     * self} is a dormant stream claiming its share back, which leaves that count as it is), else a stuck stream gives
+     * way (its evictor queued on {@code evict}), else, for a new stream ({@code self} null), a stream of a source
+     * holding far more than {@code source}. Never touches {@code self}. Each pass removes a candidate, so it ends.
+     */
+    private boolean makeRoomLocked(long now, Object source, Lease self, List<Runnable> evict) {
+        while (roomNeeded(self) > 0) {
+            Lease idle = lendingSuffices(now, self) ? idle(now, self) : null;
+            if (idle != null) {
+                idle.dormantLocked();
+                lent++;
+                continue;
+            }
+            Lease victim = preemptable(now, self);
+            if (victim == null && self == null) {
+                victim = unfair(source, now);
+            }
+            if (victim == null) {
+                return false;
+            }
+            evict.add(victim.evictor);
+            victim.evictor = null;
+            victim.closeLocked();
+            preempted++;
+        }
+        return true;
+    }
+
+    /** The stream idle the longest (see {@link Lease#idle}), other than {@code self}; null if none. */
+    private Lease idle(long now, Lease self) {
+        Lease best = null;
+        for (Lease lease : open) {
+            if (lease != self && lease.idle(now) && (best == null || lease.lastActive < best.lastActive)) {
+                best = lease;
+            }
+        }
+        return best;
+    }
+
+    private long idleCount(long now, Lease self) {
+        long n = 0;
+        for (Lease lease : open) {
+            if (lease != self && lease.idle(now)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Bytes to free before one more share fits (the lock held), for a new stream ({@code self} null) or a dormant
+     * {@code self} claiming its share back: its own bytes, up to a share, then count within the share instead of past
+     * it, so they need no room. Either way the shares stay within the limit.
+     */
+    private long roomNeeded(Lease self) {
+        long own = self == null ? 0 : Math.min(self.mine, share);
+        return reserved + borrowed + share - own - limit;
+    }
+
+    /**
+     * Whether idle streams' shares alone make room for one more (the lock held): lending is no use while bytes past
+     * shares fill the budget (a stuck stream must give way then), and new streams ({@code self} null) may make at most
+     * {@link #maxDormant()} streams dormant.
+     */
+    private boolean lendingSuffices(long now, Lease self) {
+        long need = roomNeeded(self);
+        long mayLend = self != null ? Long.MAX_VALUE : maxDormant() - dormant;
+        return need > 0 && mayLend > 0 && need <= share * Math.min(mayLend, idleCount(now, self));
     }
 
     /**
@@ -263,7 +566,7 @@ public final class BufferBudget {
      * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
      * that holds nothing. Null if none.
      */
-    private Lease unfair(Object source) {
+    private Lease unfair(Object source, long now) {
         if (source == null || bySource.isEmpty()) {
             return null;
         }
@@ -282,6 +585,15 @@ public final class BufferBudget {
             if (lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
                 continue; // streams holding nothing are never taken
             }
+            // Streams that moved nothing lately go first: a client's interactive stream may share the flood's address.
+            boolean quiet = now - lease.lastActive >= IDLE_NANOS;
+            boolean bestQuiet = best != null && now - best.lastActive >= IDLE_NANOS;
+            if (best != null && quiet != bestQuiet) {
+                if (quiet) {
+                    best = lease;
+                }
+                continue;
+            }
             if (best == null
                     || lease.queued > best.queued
                     || (lease.queued == best.queued && lease.mine > best.mine)
@@ -298,13 +610,17 @@ public final class BufferBudget {
      * The stalled lease a new stream may take the place of: it holds bytes and moved nothing for {@link
      * #PREEMPT_AFTER}; of those, the one holding the most bytes, then the longest stalled. Null if none.
      */
-    private Lease preemptable(long now) {
+    private Lease preemptable(long now, Lease self) {
         Lease best = null;
         long bestSince = 0;
         for (Lease lease : open) {
             long since = lease.stuckSince();
-            if (lease.evictor == null || since == Long.MAX_VALUE || now - since < preemptNanos) {
-                continue;
+            if (lease == self
+                    || lease.evictor == null
+                    || since == Long.MAX_VALUE
+                    || now - since < preemptNanos
+                    || now - lease.lastActive < IDLE_NANOS) {
+                continue; // not stuck, or moved bytes lately
             }
             if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
                 best = lease;
@@ -317,8 +633,8 @@ public final class BufferBudget {
     /** A one-line description for logs and refusals: use, limit and leases. */
     public synchronized String describe() {
         return String.format(
-                "%.1f MiB of %.1f MiB committed by %d streams (%.1f MiB held)",
-                (reserved + borrowed) / 1048576.0, limit / 1048576.0, leases, held / 1048576.0);
+                "%.1f MiB of %.1f MiB committed by %d streams (%.1f MiB held; %d idle streams lent their share)",
+                (reserved + borrowed) / 1048576.0, limit / 1048576.0, leases, held / 1048576.0, dormant);
     }
 
     /** Wakes the waiting leases once the budget has room again, and {@code released} if it may take more itself. */
@@ -334,10 +650,19 @@ public final class BufferBudget {
                     lease.waiter = null;
                 }
                 waiting.clear();
+                dormantWaiting.clear();
             } else if (released != null && released.waiter != null && released.mayTakeLocked()) {
                 wake.add(released.waiter);
                 released.waiter = null;
                 waiting.remove(released);
+                dormantWaiting.remove(released);
+            } else if (!dormantWaiting.isEmpty() && reserved + borrowed + share <= limit) {
+                // room for a share: a dormant stream waiting to claim one back goes first
+                Lease first = dormantWaiting.iterator().next();
+                wake.add(first.waiter);
+                first.waiter = null;
+                waiting.remove(first);
+                dormantWaiting.remove(first);
             }
         }
         // Outside the lock: a waiter typically hops to its socket's thread.
@@ -365,9 +690,75 @@ public final class BufferBudget {
 
         private final Object source;
 
+        /** No share: lent to another stream while idle; claimed back when the stream next moves. */
+        private boolean dormant;
+        /** When bytes last moved for this stream either way (read, arrived, written, acknowledged). */
+        private long lastActive;
+
         private Lease(long now, Object source) {
             this.lastProgress = now;
+            this.lastActive = now;
             this.source = source;
+        }
+
+        /**
+         * Holds nothing, waits for nothing, has a share, and moved nothing for {@link #IDLE_AFTER}: it may lend its
+         * share (the lock held).
+         */
+        private boolean idle(long now) {
+            return quiet() && now - lastActive >= IDLE_NANOS;
+        }
+
+        /** Holds nothing, waits for nothing, has a share: idle once it moved nothing for a while (the lock held). */
+        private boolean quiet() {
+            return !closed
+                    && !dormant
+                    && evictor != null
+                    && mine == 0
+                    && queued == 0
+                    && !blocked
+                    && !starved
+                    && waiter == null;
+        }
+
+        /** Lends the share (the lock held; {@link #idle} holds, so it borrowed nothing). */
+        private void dormantLocked() {
+            dormant = true;
+            reserved -= share;
+            BufferBudget.this.dormant++;
+        }
+
+        /**
+         * A dormant lease claims a share back (the lock held) as a new stream would, but never by taking another
+         * client's place for fairness: from free room, an idle stream or a stuck one. True if it has a share now.
+         */
+        private boolean claimLocked(long now, List<Runnable> evict) {
+            if (!dormant) {
+                return true;
+            }
+            if (!makeRoomLocked(now, source, this, evict)) {
+                return false;
+            }
+            // Its bytes counted as borrowed while it had no share; with the share back, part of them are within it.
+            long asDormant = mine;
+            dormant = false;
+            BufferBudget.this.dormant--;
+            dormantWaiting.remove(this);
+            reserved += share;
+            borrowed -= asDormant - over(mine);
+            return true;
+        }
+
+        /** Whether a dormant lease would get a share back now (no side effects; the lock held). */
+        private boolean mayClaimLocked(long now) {
+            return roomNeeded(this) <= 0 || lendingSuffices(now, this) || preemptable(now, this) != null;
+        }
+
+        /** True while this lease has no share (it lent it while idle). */
+        public boolean isDormant() {
+            synchronized (BufferBudget.this) {
+                return dormant;
+            }
         }
 
         /**
@@ -391,7 +782,7 @@ public final class BufferBudget {
         }
 
         private long over(long bytes) {
-            return Math.max(0, bytes - share);
+            return Math.max(0, bytes - (dormant ? 0 : share));
         }
 
         private void add(long n) {
@@ -402,7 +793,13 @@ public final class BufferBudget {
         }
 
         private boolean mayTakeLocked() {
-            return !closed && (mine < share || reserved + borrowed < limit);
+            if (closed) {
+                return false;
+            }
+            if (dormant) {
+                return mayClaimLocked(clock.getAsLong());
+            }
+            return mine < share || reserved + borrowed < limit;
         }
 
         /**
@@ -411,13 +808,20 @@ public final class BufferBudget {
          * @return true while the stream may read more; false: stop reading and wait for {@link #whenMayTake}
          */
         public boolean charge(long n) {
+            List<Runnable> evict = new ArrayList<>();
+            boolean more;
             synchronized (BufferBudget.this) {
                 if (closed) {
                     return false;
                 }
+                long now = clock.getAsLong();
+                claimLocked(now, evict);
                 add(n);
-                return mayTakeLocked();
+                lastActive = now;
+                more = mayTakeLocked();
             }
+            evict.forEach(Runnable::run);
+            return more;
         }
 
         /**
@@ -461,24 +865,33 @@ public final class BufferBudget {
         }
 
         /**
-         * Charges {@code n} bytes that arrived from the peer, unless holding them would take the node past twice its
-         * limit (and this stream is past its share): then nothing is charged and the caller must drop the bytes and
-         * reset the stream.
+         * Charges {@code n} bytes that arrived from the peer, unless they take this stream past its share and the
+         * committed bytes past twice the limit: then nothing is charged and the caller must drop the bytes and reset
+         * the stream. A dormant stream claims a share back first (free room, an idle stream's, a stuck one's).
          *
          * @return false when the bytes must not be kept
          */
         public boolean chargeArrived(long n) {
+            List<Runnable> evict = new ArrayList<>();
+            boolean kept;
             synchronized (BufferBudget.this) {
                 if (closed) {
                     return false;
                 }
-                if (mine + n > share && held + n > 2 * limit) {
-                    return false;
+                long now = clock.getAsLong();
+                claimLocked(now, evict);
+                // past its share, bytes are kept only while the committed bytes stay within twice the limit (see the
+                // class comment for why committed, not held)
+                kept = mine + n <= (dormant ? 0 : share)
+                        || reserved + borrowed + over(mine + n) - over(mine) <= 2 * limit;
+                if (kept) {
+                    add(n);
+                    queued += n;
+                    lastActive = now;
                 }
-                add(n);
-                queued += n;
-                return true;
             }
+            evict.forEach(Runnable::run);
+            return kept;
         }
 
         /** Releases {@code n} bytes the node no longer holds (acknowledged by the peer, or written to the socket). */
@@ -489,6 +902,7 @@ public final class BufferBudget {
                 }
                 long m = Math.min(n, mine);
                 lastProgress = clock.getAsLong();
+                lastActive = lastProgress;
                 long before = over(mine);
                 mine -= m;
                 held -= m;
@@ -523,6 +937,9 @@ public final class BufferBudget {
                 if (!mayTakeLocked()) {
                     waiter = resume;
                     waiting.add(this);
+                    if (dormant) {
+                        dormantWaiting.add(this);
+                    }
                     return;
                 }
             }
@@ -566,11 +983,17 @@ public final class BufferBudget {
             held -= mine;
             borrowed -= over(mine);
             mine = 0;
-            reserved -= share;
+            if (dormant) {
+                dormant = false;
+                BufferBudget.this.dormant--;
+            } else {
+                reserved -= share;
+            }
             leases--;
             waiter = null;
             evictor = null;
             waiting.remove(this);
+            dormantWaiting.remove(this);
             open.remove(this);
             if (source != null) {
                 bySource.computeIfPresent(source, (k, n) -> n > 1 ? n - 1 : null);

@@ -256,6 +256,11 @@ class BufferBudgetTest {
         BufferBudget.Lease fourth = budget.tryOpen();
         fourth.onEvict(() -> reset.add("fourth"));
         now[0] += BufferBudget.PREEMPT_AFTER.toNanos() + 1;
+        // the two streams that hold nothing moved just now: not idle, so they lend nothing
+        written.chargeArrived(1);
+        written.written(1);
+        fourth.charge(1);
+        fourth.release(1);
         assertThat(budget.tryOpen()).isNotNull();
         assertThat(reset).containsExactly("starved");
         assertThat(budget.tryOpen())
@@ -334,22 +339,279 @@ class BufferBudgetTest {
         BufferBudget.Lease fresh = budget.tryOpen();
         assertThat(fresh).isNotNull();
         assertThat(reset)
-                .as("the stalled stream holding the most bytes gave way")
+                .as("the idle stream lends its share first: nobody is reset")
+                .isEmpty();
+        assertThat(idle.isDormant()).isTrue();
+        assertThat(budget.lent()).isEqualTo(1);
+        assertThat(budget.tryOpen()).isNotNull();
+        assertThat(reset)
+                .as("then the stalled stream holding the most bytes gave way")
                 .containsExactly("flood 5");
         assertThat(flood.get(5).mayTake()).as("its lease is closed").isFalse();
         assertThat(budget.preempted()).isEqualTo(1);
-        assertThat(budget.leases()).isEqualTo(8);
+        assertThat(budget.leases()).isEqualTo(9);
         assertThat(budget.held()).isEqualTo(5L * SHARE / 2 + 10);
 
-        // the idle stream (no bytes, may read) and the moving one are never taken; the flood's are, one per new stream
+        // the idle (now dormant) stream and the moving one are never reset; the flood's are, one per new stream
         for (int i = 0; i < 5; i++) {
             assertThat(budget.tryOpen()).isNotNull();
         }
         assertThat(reset).containsExactlyInAnyOrder("flood 0", "flood 1", "flood 2", "flood 3", "flood 4", "flood 5");
         assertThat(budget.tryOpen())
-                .as("only new, moving and idle streams left")
+                .as("only new, moving and dormant streams left")
                 .isNull();
         assertThat(budget.committed()).isEqualTo(8L * SHARE);
+    }
+
+    @Test
+    void idleStreamsLendTheirShareToNewOnesAndClaimOneBackWhenTheyMove() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        List<BufferBudget.Lease> pool = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            BufferBudget.Lease lease = budget.tryOpen("pool");
+            int n = i;
+            lease.onEvict(() -> reset.add("pool " + n));
+            pool.add(lease);
+        }
+        assertThat(budget.tryOpen("pool"))
+                .as("spent, and nobody idle long enough yet")
+                .isNull();
+
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        BufferBudget.Lease fresh = budget.tryOpen("pool");
+        assertThat(fresh).isNotNull();
+        assertThat(pool.get(0).isDormant())
+                .as("the longest idle lent its share")
+                .isTrue();
+        assertThat(budget.dormant()).isEqualTo(1);
+        assertThat(budget.leases()).isEqualTo(9);
+        assertThat(budget.committed()).isEqualTo(8L * SHARE);
+
+        // the dormant stream moves: it claims a share back from another idle stream
+        assertThat(pool.get(0).charge(100)).isTrue();
+        assertThat(pool.get(0).isDormant()).isFalse();
+        assertThat(pool.get(1).isDormant()).isTrue();
+        assertThat(budget.lent()).isEqualTo(2);
+        assertThat(budget.held()).isEqualTo(100);
+        pool.get(0).release(100);
+
+        // at most maxDormant (half the shares) at once: 12 streams open on 8 shares
+        for (int i = 0; i < 3; i++) {
+            assertThat(budget.tryOpen("pool")).isNotNull();
+        }
+        assertThat(budget.dormant()).isEqualTo(budget.maxDormant()).isEqualTo(4);
+        assertThat(budget.leases()).isEqualTo(12);
+        assertThat(budget.tryOpen("pool")).as("four dormant already").isNull();
+        assertThat(reset).as("nobody was reset").isEmpty();
+        assertThat(budget.committed()).isEqualTo(8L * SHARE);
+    }
+
+    @Test
+    void aDormantStreamThatFindsNoShareWaitsWithoutBeingResetUntilOneCanBeLent() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            int n = i;
+            lease.onEvict(() -> reset.add("lease " + n));
+            leases.add(lease);
+        }
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        BufferBudget.Lease fresh = budget.tryOpen();
+        assertThat(fresh).isNotNull();
+        BufferBudget.Lease sleeper = leases.get(0);
+        assertThat(sleeper.isDormant()).isTrue();
+        // everybody else moves now: no idle stream is left to lend a share
+        for (BufferBudget.Lease lease : List.of(leases.get(1), leases.get(2), leases.get(3), fresh)) {
+            lease.charge(1);
+            lease.release(1);
+        }
+        assertThat(sleeper.charge(SHARE / 2))
+                .as("no share to claim: stop reading")
+                .isFalse();
+        assertThat(sleeper.isDormant()).isTrue();
+        AtomicInteger woke = new AtomicInteger();
+        sleeper.whenMayTake(woke::incrementAndGet);
+        budget.evictStalled();
+        assertThat(woke).as("nothing to claim yet").hasValue(0);
+
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        budget.evictStalled(); // the sweep finds idle streams again
+        assertThat(woke).hasValue(1);
+        assertThat(sleeper.charge(1)).isTrue();
+        assertThat(sleeper.isDormant()).as("it claimed a share back").isFalse();
+        assertThat(budget.dormant()).isEqualTo(1);
+        assertThat(reset).as("nobody was reset").isEmpty();
+    }
+
+    @Test
+    void aStuckStreamThatMovedBytesLatelyIsNotChosenToGiveWay() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            int n = i;
+            lease.onEvict(() -> reset.add("lease " + n));
+            lease.charge(SHARE / 2); // holds bytes: never idle
+            leases.add(lease);
+        }
+        leases.get(0).chargeArrived(SHARE / 4); // queued to a socket that takes nothing: stuck from now on
+        now[0] += BufferBudget.PREEMPT_AFTER.toNanos() + 1;
+        leases.get(0).chargeArrived(1); // but bytes still arrive for it
+        assertThat(budget.tryOpen()).as("it moved bytes lately").isNull();
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        assertThat(budget.tryOpen()).isNotNull();
+        assertThat(reset).containsExactly("lease 0");
+    }
+
+    @Test
+    void aSourcesStreamsThatMovedNothingLatelyGiveWayBeforeOneThatDid() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            lease.charge(500);
+        }
+        BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
+        interactive.onEvict(() -> reset.add("interactive"));
+        BufferBudget.Lease other = budget.tryOpen("127.0.0.2");
+        other.onEvict(() -> reset.add("other"));
+        other.charge(10);
+        now[0] += BufferBudget.IDLE_AFTER.toNanos() + 1;
+        interactive.charge(SHARE); // the same address as the flood, holding the most, but moving
+        assertThat(budget.tryOpen("127.0.0.3")).isNotNull();
+        assertThat(reset).hasSize(1).allMatch(r -> r.startsWith("flood"));
+    }
+
+    @Test
+    void bytesHeldReachAtMostThreeAndAHalfTimesTheLimitAndThisScheduleReachesIt() {
+        long[] now = {0};
+        long limit = 8L * SHARE;
+        BufferBudget budget = new BufferBudget(limit, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<BufferBudget.Lease> first = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            lease.onEvict(() -> {
+                throw new AssertionError("nobody is reset here");
+            });
+            first.add(lease);
+        }
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        List<BufferBudget.Lease> later = new ArrayList<>();
+        for (int i = 0; i < budget.maxDormant(); i++) {
+            later.add(budget.tryOpen()); // each takes an idle stream's share
+        }
+        List<BufferBudget.Lease> dormant = first.subList(0, 4);
+        assertThat(dormant).allMatch(BufferBudget.Lease::isDormant);
+        assertThat(budget.leases()).isEqualTo(12);
+
+        // one stream receives past its share up to the ceiling: committed reaches twice the limit
+        BufferBudget.Lease big = first.get(4);
+        int arrivals = 0;
+        while (big.chargeArrived(SHARE)) {
+            arrivals++;
+        }
+        assertThat(arrivals).isEqualTo(9);
+        assertThat(budget.committed()).isEqualTo(2 * limit);
+        // the read it had begun before lands
+        big.charge(SHARE);
+        // every other stream with a share reads below its share, and once more from just below it
+        List<BufferBudget.Lease> others = new ArrayList<>(first.subList(5, 8));
+        others.addAll(later);
+        for (BufferBudget.Lease lease : others) {
+            assertThat(lease.mayTake()).isTrue();
+            assertThat(lease.charge(SHARE - 1)).isTrue();
+            assertThat(lease.charge(SHARE)).isFalse();
+        }
+        // every dormant stream's read (begun while it was idle) lands, and it finds no share to claim back
+        for (BufferBudget.Lease lease : dormant) {
+            assertThat(lease.charge(SHARE)).isFalse();
+            assertThat(lease.isDormant()).isTrue();
+        }
+        // 2 * limit + leases * share, less one byte per stream that read from just below its share
+        assertThat(budget.held()).isEqualTo(2 * limit + 12L * SHARE - 7).isLessThanOrEqualTo(limit * 7 / 2);
+        assertThat(budget.leases() * (long) SHARE).isEqualTo(limit * 3 / 2);
+        for (BufferBudget.Lease lease : first) {
+            assertThat(lease.mayTake()).isFalse();
+        }
+        for (BufferBudget.Lease lease : later) {
+            assertThat(lease.mayTake()).isFalse();
+        }
+    }
+
+    @Test
+    void heldNeverExceedsThreeAndAHalfTimesTheLimitWhateverStreamsDoAndTimeBrings() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(64L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        Random random = new Random(17);
+        List<BufferBudget.Lease> leases = new ArrayList<>();
+        java.util.Map<BufferBudget.Lease, boolean[]> reading = new java.util.HashMap<>();
+        long maxHeld = 0;
+        int maxLeases = 0;
+        for (int step = 0; step < 300_000; step++) {
+            int op = random.nextInt(12);
+            // the first 16 streams of the list are busy; the others were opened and mostly stay idle (a pool of idle
+            // connections), so their shares may be lent
+            BufferBudget.Lease lease = leases.isEmpty()
+                    ? null
+                    : leases.get(random.nextInt(random.nextInt(16) > 0 ? Math.min(16, leases.size()) : leases.size()));
+            if (op == 0 || (op == 1 && random.nextBoolean())) {
+                BufferBudget.Lease opened = budget.tryOpen("source " + random.nextInt(3));
+                if (opened != null) {
+                    // most streams are busy; the rest open and then mostly stay idle (pools of idle connections)
+                    leases.add(opened);
+                    reading.put(opened, new boolean[] {true});
+                    opened.onEvict(() -> {
+                        opened.close();
+                        leases.remove(opened);
+                    });
+                }
+            } else if (lease == null) {
+                continue;
+            } else if (op == 1) {
+                leases.remove(lease);
+                lease.close();
+            } else if (op < 6) {
+                // a socket read of at most one share, only while the stream reads (see the read contract)
+                boolean[] on = reading.get(lease);
+                if (on[0] && !lease.charge(1 + random.nextInt(SHARE))) {
+                    on[0] = false;
+                    lease.whenMayTake(() -> on[0] = true);
+                }
+            } else if (op < 8) {
+                if (!lease.chargeArrived(1 + random.nextInt(4 * SHARE))) {
+                    leases.remove(lease); // the caller resets the stream
+                    lease.close();
+                }
+            } else if (op == 8) {
+                lease.release(random.nextInt(2 * SHARE));
+            } else if (op == 9) {
+                lease.starved(random.nextBoolean());
+            } else if (op == 10) {
+                now[0] += random.nextInt(1_000_000_000);
+            } else {
+                budget.evictStalled();
+            }
+            maxHeld = Math.max(maxHeld, budget.held());
+            maxLeases = Math.max(maxLeases, budget.leases());
+            assertThat(budget.held()).isLessThanOrEqualTo(budget.limit() * 7 / 2);
+            assertThat(budget.leases()).isLessThanOrEqualTo(96);
+        }
+        assertThat(maxHeld).isGreaterThan(budget.limit());
+        assertThat(maxLeases).as("idle streams lent their shares").isGreaterThan(64);
+        new ArrayList<>(leases).forEach(BufferBudget.Lease::close);
+        assertThat(budget.held()).isZero();
+        assertThat(budget.committed()).isZero();
+        assertThat(budget.dormant()).isZero();
     }
 
     @Test

@@ -26,7 +26,12 @@ import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
@@ -38,6 +43,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * that moved nothing for {@code BufferBudget.PREEMPT_AFTER}), and recovers once the flood has gone.
  */
 @ExtendWith(NodeLogs.class)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class BufferBudgetE2E {
     private static final int FLOOD = 5000;
     private static final long MB = 1_000_000;
@@ -46,36 +52,65 @@ class BufferBudgetE2E {
     /** The longest a new client may wait for a working connection, during the flood and after it. */
     private static final Duration LOCKOUT_LIMIT = Duration.ofSeconds(10);
 
+    // One pair of nodes with their shipped JVM flags for the class: the idle case runs first (it checks that the budget
+    // was never spent), then the flood.
+    private static final List<Socket> holeSockets = new CopyOnWriteArrayList<>();
+    private static Closer closer;
+    private static Tunnel tunnel;
+    private static int echoForward;
+    private static int holeForward;
+
+    @BeforeAll
+    static void startTunnel() throws Exception {
+        closer = new Closer();
+        echoForward = Ports.free();
+        holeForward = Ports.free();
+        ServerSocket hole = closer.add(new ServerSocket(0, 4096, InetAddress.getLoopbackAddress()));
+        TargetServer target = closer.add(new TargetServer());
+        Thread acceptor = new Thread(() -> {
+            while (!hole.isClosed()) {
+                try {
+                    holeSockets.add(hole.accept()); // accepted, never read
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        tunnel = closer.add(Tunnel.start(
+                exit -> exit.allow("127.0.0.1:" + target.port(), "127.0.0.1:" + hole.getLocalPort())
+                        .set("splitstream.exit.max-streams", "8192")
+                        .shippedJvmFlags(),
+                entry -> entry.forward(echoForward, "127.0.0.1", target.port())
+                        .forward(holeForward, "127.0.0.1", hole.getLocalPort())
+                        .shippedJvmFlags()));
+        tunnel.entry().awaitLog("forwarding 127.0.0.1:" + holeForward, Duration.ofSeconds(10));
+    }
+
+    @AfterAll
+    static void stopTunnel() throws Exception {
+        for (Socket s : holeSockets) {
+            s.close();
+        }
+        if (closer != null) {
+            closer.close();
+        }
+    }
+
     @Test
+    @Order(2)
     void aFloodIntoATargetThatNeverReadsLeavesTheEntryServingAndItRecovers() throws Exception {
-        int echoForward = Ports.free();
-        int holeForward = Ports.free();
-        List<Socket> holeSockets = new CopyOnWriteArrayList<>();
         List<SocketChannel> flood = new ArrayList<>();
         Newcomers newcomers = null;
-        try (Closer closer = new Closer();
-                ServerSocket hole = new ServerSocket(0, 4096, InetAddress.getLoopbackAddress())) {
-            TargetServer target = closer.add(new TargetServer());
-            Thread acceptor = new Thread(() -> {
-                while (!hole.isClosed()) {
-                    try {
-                        holeSockets.add(hole.accept()); // accepted, never read
-                    } catch (IOException e) {
-                        return;
-                    }
-                }
-            });
-            acceptor.setDaemon(true);
-            acceptor.start();
-            Tunnel tunnel = closer.add(Tunnel.start(
-                    exit -> exit.allow("127.0.0.1:" + target.port(), "127.0.0.1:" + hole.getLocalPort())
-                            .set("splitstream.exit.max-streams", "8192")
-                            .shippedJvmFlags(),
-                    entry -> entry.forward(echoForward, "127.0.0.1", target.port())
-                            .forward(holeForward, "127.0.0.1", hole.getLocalPort())
-                            .shippedJvmFlags()));
+        try {
             var entry = tunnel.entry();
-            entry.awaitLog("forwarding 127.0.0.1:" + holeForward, Duration.ofSeconds(10));
+            // the streams of the case before (on the same nodes) have ended
+            await("no stream open on either node")
+                    .atMost(Duration.ofSeconds(60))
+                    .pollInterval(Duration.ofMillis(250))
+                    .until(() -> entry.metric("splitstream_entry_buffer_leases") == 0
+                            && tunnel.exit().metric("splitstream_exit_buffer_leases") == 0);
 
             // a connection made before the flood, echoing in pieces all through it
             try (Socket legit = Transfers.connect(echoForward, Duration.ofSeconds(15))) {
@@ -203,11 +238,97 @@ class BufferBudgetE2E {
             for (SocketChannel c : flood) {
                 c.close();
             }
-            for (Socket s : holeSockets) {
+        }
+    }
+
+    /**
+     * Users of ssh or database pools keep many connections open and idle through one forward. Each open stream used to
+     * reserve a share of the budget (16 KiB of 12 MiB with the shipped flags), so 768 idle connections locked every new
+     * stream out of the node ("buffer budget spent ... committed by 768 streams (0.0 MiB held)"). Idle streams now lend
+     * their share and claim one back when they move: 1,000 idle connections leave room for a new one at once, and each
+     * of them still echoes afterwards.
+     */
+    @Test
+    @Order(1)
+    void aThousandIdleConnectionsThroughOneForwardLeaveRoomForNewOnes() throws Exception {
+        int forward = echoForward;
+        List<Socket> idle = new ArrayList<>();
+        try {
+            var entry = tunnel.entry();
+            long[] rssBefore = {entry.rssKb()[0], tunnel.exit().rssKb()[0]};
+
+            long started = System.nanoTime();
+            for (int i = 0; i < IDLE; i++) {
+                Socket s = Transfers.connect(forward, Duration.ofSeconds(30));
+                idle.add(s);
+                DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.write('E');
+                out.writeLong(1L << 40);
+                out.write(i);
+                out.flush();
+            }
+            for (int i = 0; i < IDLE; i++) {
+                assertThat(idle.get(i).getInputStream().read())
+                        .as("idle connection %d confirmed by its echo", i)
+                        .isEqualTo(i & 0xff);
+            }
+            long openMs = (System.nanoTime() - started) / 1_000_000;
+            double limit = entry.metric("splitstream_entry_buffer_limit_bytes");
+            double leases = entry.metric("splitstream_entry_buffer_leases");
+            double dormant = entry.metric("splitstream_entry_buffer_dormant");
+            long[] rssDuring = {entry.rssKb()[0], tunnel.exit().rssKb()[0]};
+
+            // a new connection echoes at once
+            long newcomer = System.nanoTime();
+            try (Socket fresh = Transfers.connect(forward, Duration.ofSeconds(30))) {
+                DataOutputStream out = new DataOutputStream(fresh.getOutputStream());
+                DataInputStream in = new DataInputStream(fresh.getInputStream());
+                out.write('E');
+                out.writeLong(1L << 40);
+                echoPiece(out, in, new Random(3));
+            }
+            long newcomerMs = (System.nanoTime() - newcomer) / 1_000_000;
+
+            // and every idle connection still echoes (each claims a share back from the others)
+            long again = System.nanoTime();
+            for (int i = 0; i < IDLE; i++) {
+                Socket s = idle.get(i);
+                s.getOutputStream().write(i + 1);
+                s.getOutputStream().flush();
+                assertThat(s.getInputStream().read())
+                        .as("idle connection %d echoes again", i)
+                        .isEqualTo((i + 1) & 0xff);
+            }
+            long againMs = (System.nanoTime() - again) / 1_000_000;
+            figure(String.format(
+                    "%d idle connections through one forward (shipped JVM flags, budget %.0f MiB, %.0f streams on the"
+                            + " entry, %.0f of them lent their share): opened and confirmed in %d ms; a new connection echoed 16 KiB after %d ms;"
+                            + " every idle one echoed again in %d ms; RSS entry %d -> %d MiB, exit %d -> %d MiB",
+                    IDLE,
+                    limit / 1048576,
+                    leases,
+                    dormant,
+                    openMs,
+                    newcomerMs,
+                    againMs,
+                    rssBefore[0] / 1024,
+                    rssDuring[0] / 1024,
+                    rssBefore[1] / 1024,
+                    rssDuring[1] / 1024));
+            assertThat(leases).as("streams open on the entry").isGreaterThanOrEqualTo(IDLE);
+            assertThat(Duration.ofMillis(newcomerMs))
+                    .as("a new connection's wait")
+                    .isLessThanOrEqualTo(Duration.ofSeconds(5));
+            assertThat(entry.linesContaining("buffer budget spent")).isEmpty();
+            assertThat(tunnel.exit().linesContaining("buffer budget spent")).isEmpty();
+        } finally {
+            for (Socket s : idle) {
                 s.close();
             }
         }
     }
+
+    private static final int IDLE = 1000;
 
     /** 16 KiB through the echo connection and back, intact. */
     private static void echoPiece(DataOutputStream out, DataInputStream in, Random random) throws IOException {

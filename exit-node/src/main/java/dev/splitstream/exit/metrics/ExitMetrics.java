@@ -295,7 +295,7 @@ public class ExitMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_exit_buffer_refused_total (streams refused because it was spent).
+     * splitstream_exit_buffer_refused_total (streams refused because it was spent), splitstream_exit_buffer_dormant (idle streams that lent their share).
      */
     private void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.exit.buffer.held", budget, BufferBudget::held)
@@ -312,7 +312,11 @@ public class ExitMetrics {
                 .description("The buffer budget (splitstream.buffer.budget)")
                 .register(registry);
         Gauge.builder("splitstream.exit.buffer.leases", budget, BufferBudget::leases)
-                .description("Streams holding a share of the buffer budget")
+                .description("Streams open on the buffer budget (with a share, or dormant)")
+                .register(registry);
+        Gauge.builder("splitstream.exit.buffer.dormant", budget, BufferBudget::dormant)
+                .description(
+                        "Idle streams that lent their share to another stream (they claim one back when they move)")
                 .register(registry);
         FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")

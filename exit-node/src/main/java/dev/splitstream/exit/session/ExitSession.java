@@ -707,8 +707,9 @@ public final class ExitSession implements SessionListener {
                                     + policy.get().maxStreams() + ")"));
             return;
         }
-        if (budget.isSpent()) {
-            // No lease for the target connection: do not dial it only to close it (the bridge says why otherwise).
+        if (budget.isSpentForNew()) {
+            // No lease for the target connection, nor room to wait for one: do not dial it only to close it (the bridge
+            // says why otherwise).
             String why = "the exit node's buffer budget is spent (" + budget.describe() + "); try again later";
             metrics.dialFailure(ResetCode.TOO_MANY_STREAMS.name());
             metrics.refusal("stream", "BUFFER_BUDGET", "token " + tokenId + " session " + idHex + ": " + why);
