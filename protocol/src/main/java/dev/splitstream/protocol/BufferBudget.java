@@ -231,7 +231,7 @@ public final class BufferBudget {
      * @return how many were evicted
      */
     public int evictStalled() {
-        wakeClaimable();
+        wakeClaimable(Integer.MAX_VALUE);
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
             if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
@@ -263,13 +263,15 @@ public final class BufferBudget {
 
     /**
      * Wakes the dormant streams waiting to claim a share back that would get one now from an idle stream or a stuck one
-     * (room alone wakes them as it appears, {@link #wakeIfRoom}); called by each sweep ({@link #evictStalled}).
+     * (room alone wakes them as it appears, {@link #wakeIfRoom}), the oldest {@code most} of them looked at: all by each
+     * sweep ({@link #evictStalled}), four by each {@link #admitWaiting}.
      */
-    private void wakeClaimable() {
+    private void wakeClaimable(int most) {
         List<Runnable> wake = new ArrayList<>();
         synchronized (this) {
             long now = clock.getAsLong();
-            for (var it = dormantWaiting.iterator(); it.hasNext(); ) {
+            int looked = 0;
+            for (var it = dormantWaiting.iterator(); it.hasNext() && looked++ < most; ) {
                 Lease lease = it.next();
                 if (lease.mayClaimLocked(now)) {
                     wake.add(lease.waiter);
@@ -418,6 +420,7 @@ public final class BufferBudget {
      * #tryOpen} would give them one. Call often (the nodes do every 100 ms); cheap when nobody waits.
      */
     public void admitWaiting() {
+        wakeClaimable(4);
         List<Runnable> evict = new ArrayList<>();
         List<Runnable> grant = new ArrayList<>();
         synchronized (this) {
@@ -582,12 +585,17 @@ public final class BufferBudget {
         }
         Lease best = null;
         for (Lease lease : open) {
-            if (lease.evictor == null || !top.getKey().equals(lease.source) || lease.mine == 0) {
-                continue; // streams holding nothing are never taken
+            if (lease.evictor == null
+                    || !top.getKey().equals(lease.source)
+                    || lease.mine == 0
+                    || (lease.dormant && lease.waiter != null)) {
+                // streams holding nothing are never taken, nor one that lent its share and waits to claim one back
+                // (it holds one read at most)
+                continue;
             }
             // Streams that moved nothing lately go first: a client's interactive stream may share the flood's address.
-            boolean quiet = now - lease.lastActive >= IDLE_NANOS;
-            boolean bestQuiet = best != null && now - best.lastActive >= IDLE_NANOS;
+            boolean quiet = now - lease.lastMoved >= IDLE_NANOS;
+            boolean bestQuiet = best != null && now - best.lastMoved >= IDLE_NANOS;
             if (best != null && quiet != bestQuiet) {
                 if (quiet) {
                     best = lease;
@@ -619,7 +627,7 @@ public final class BufferBudget {
                     || lease.evictor == null
                     || since == Long.MAX_VALUE
                     || now - since < preemptNanos
-                    || now - lease.lastActive < IDLE_NANOS) {
+                    || now - lease.lastMoved < IDLE_NANOS) {
                 continue; // not stuck, or moved bytes lately
             }
             if (best == null || lease.mine > best.mine || (lease.mine == best.mine && since < bestSince)) {
@@ -694,10 +702,17 @@ public final class BufferBudget {
         private boolean dormant;
         /** When bytes last moved for this stream either way (read, arrived, written, acknowledged). */
         private long lastActive;
+        /**
+         * When this stream last moved bytes itself (read from its socket, arrived from the peer, written to its socket):
+         * acknowledgements do not count, as a flood stream whose far side does not read still gets them for a while.
+         * A stream that moved lately is never chosen to give way.
+         */
+        private long lastMoved;
 
         private Lease(long now, Object source) {
             this.lastProgress = now;
             this.lastActive = now;
+            this.lastMoved = now;
             this.source = source;
         }
 
@@ -818,6 +833,7 @@ public final class BufferBudget {
                 claimLocked(now, evict);
                 add(n);
                 lastActive = now;
+                lastMoved = now;
                 more = mayTakeLocked();
             }
             evict.forEach(Runnable::run);
@@ -859,6 +875,7 @@ public final class BufferBudget {
             synchronized (BufferBudget.this) {
                 if (!closed) {
                     queued = Math.max(0, queued - n);
+                    lastMoved = clock.getAsLong();
                 }
             }
             release(n);
@@ -888,6 +905,7 @@ public final class BufferBudget {
                     add(n);
                     queued += n;
                     lastActive = now;
+                    lastMoved = now;
                 }
             }
             evict.forEach(Runnable::run);
