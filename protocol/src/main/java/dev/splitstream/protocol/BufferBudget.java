@@ -58,6 +58,8 @@ public final class BufferBudget {
     private long evicted;
     private long preempted;
     private long preemptedAtSweep;
+    /** Streams of a client holding far the most, reset for another client's new stream (fairness, not spent). */
+    private long displaced;
     /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
     private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
@@ -161,9 +163,17 @@ public final class BufferBudget {
         return evicted;
     }
 
-    /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
+    /** Stuck streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
+    }
+
+    /**
+     * Streams reset so far for fairness: of a client address holding far the most streams, to make room for another
+     * client's new stream while nothing was stuck (see the class comment). Not counted in {@link #preempted()}.
+     */
+    public synchronized long displaced() {
+        return displaced;
     }
 
     /**
@@ -178,10 +188,10 @@ public final class BufferBudget {
     public int evictStalled() {
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
+            if (reserved + borrowed > limit / 2 || preempted + displaced > preemptedAtSweep) {
                 pressure = true;
             }
-            preemptedAtSweep = preempted;
+            preemptedAtSweep = preempted + displaced;
             if (!pressure) {
                 return 0;
             }
@@ -230,8 +240,10 @@ public final class BufferBudget {
             long now = clock.getAsLong();
             while (reserved + borrowed + share > limit) {
                 Lease victim = preemptable(now);
+                boolean fairness = false;
                 if (victim == null) {
                     victim = unfair(source);
+                    fairness = true;
                 }
                 if (victim == null) {
                     break;
@@ -239,7 +251,11 @@ public final class BufferBudget {
                 evict.add(victim.evictor);
                 victim.evictor = null;
                 victim.closeLocked();
-                preempted++;
+                if (fairness) {
+                    displaced++;
+                } else {
+                    preempted++;
+                }
             }
             if (reserved + borrowed + share > limit) {
                 refused++;

@@ -303,6 +303,8 @@ class BufferBudgetTest {
                 .as("no source: only stalled streams give way")
                 .isNull();
         assertThat(reset).containsExactly("flood 1", "flood 2", "flood 3", "flood 4");
+        assertThat(budget.displaced()).as("fairness takeovers, counted apart").isEqualTo(4);
+        assertThat(budget.preempted()).as("nothing was stuck").isZero();
     }
 
     @Test
