@@ -60,6 +60,8 @@ public final class BufferBudget {
     private long preemptedAtSweep;
     /** Streams of a client holding far the most, reset for another client's new stream (fairness, not spent). */
     private long displaced;
+    /** Streams refused bytes past the ceiling ({@link Lease#chargeArrived}; their callers reset them), each once. */
+    private long overruns;
     /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
     private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
@@ -166,6 +168,14 @@ public final class BufferBudget {
     /** Stuck streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
+    }
+
+    /**
+     * Streams reset so far because the node would not hold more of the peer's bytes (past the ceiling of {@link
+     * Lease#chargeArrived}), each counted once however many of its arrivals were refused.
+     */
+    public synchronized long overruns() {
+        return overruns;
     }
 
     /**
@@ -381,6 +391,9 @@ public final class BufferBudget {
 
         private final Object source;
 
+        /** An arrival was refused (counted once in {@link BufferBudget#overruns()}). */
+        private boolean overrun;
+
         private Lease(long now, Object source) {
             this.lastProgress = now;
             this.source = source;
@@ -489,6 +502,10 @@ public final class BufferBudget {
                     return false;
                 }
                 if (mine + n > share && held + n > 2 * limit) {
+                    if (!overrun) {
+                        overrun = true;
+                        overruns++;
+                    }
                     return false;
                 }
                 add(n);

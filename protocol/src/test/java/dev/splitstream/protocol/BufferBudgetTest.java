@@ -132,11 +132,17 @@ class BufferBudgetTest {
     void arrivedBytesPastTwiceTheLimitAreRefused() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
         BufferBudget.Lease lease = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
         assertThat(lease.chargeArrived(16L * SHARE)).isTrue();
         assertThat(lease.chargeArrived(1)).isFalse();
+        assertThat(lease.chargeArrived(1)).isFalse();
+        assertThat(budget.overruns()).as("a stream refused twice counts once").isEqualTo(1);
         assertThat(budget.held()).isEqualTo(16L * SHARE);
         lease.release(SHARE);
         assertThat(lease.chargeArrived(SHARE)).isTrue();
+        assertThat(other.chargeArrived(SHARE)).as("within its share").isTrue();
+        assertThat(other.chargeArrived(1)).isFalse();
+        assertThat(budget.overruns()).isEqualTo(2);
     }
 
     @Test

@@ -68,7 +68,8 @@ public class EntryMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_entry_buffer_refused_total (streams refused because it was spent).
+     * splitstream_entry_buffer_refused_total (streams refused because it was spent),
+     * splitstream_entry_buffer_overruns_total (streams reset because the node would not hold more of the peer's bytes).
      */
     public void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.entry.buffer.held", budget, BufferBudget::held)
@@ -89,6 +90,10 @@ public class EntryMetrics {
                 .register(registry);
         FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
+                .register(registry);
+        FunctionCounter.builder("splitstream.entry.buffer.overruns", budget, BufferBudget::overruns)
+                .description("Streams reset because the node would not hold more of the peer's bytes (past twice the"
+                        + " budget), each once")
                 .register(registry);
     }
 
