@@ -34,17 +34,19 @@ if [[ " $ONLY " == *" pg4 "* ]]; then # a throwaway PostgreSQL, as bench/tunnel.
 fi
 TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 start() { # name dir extra
-  local n=$1 d=$2 x=$3 eh=$(fp) fw=$(fp) pf=$(fp)
+  local n=$1 d=$2 x=$3 eh=$(fp) fw=$(fp) pf=$(fp) allow=127.0.0.1:$TARGET forwards
+  forwards=127.0.0.1:$fw=127.0.0.1:$TARGET
+  if [ $PG_PORT != 0 ]; then allow=$allow,127.0.0.1:$PG_PORT; forwards=$forwards,127.0.0.1:$pf=127.0.0.1:$PG_PORT; fi
   # the build's flags and the malloc settings its jvm-opts.sh exports (MALLOC_*), for its nodes only
   ( unset ${!MALLOC_*}; . $d/scripts/jvm-opts.sh; echo "$SPLITSTREAM_JAVA_OPTS" > $W/$n.opts; env | grep '^MALLOC_' > $W/$n.env || true )
   local o=$(cat $W/$n.opts) e=$(cat $W/$n.env)
   env $e SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=$eh -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) \
-    -Dsplitstream.exit.allow=127.0.0.1:$TARGET,127.0.0.1:$PG_PORT -jar $d/exit-node/target/quarkus-app/quarkus-run.jar >$W/$n-exit.log 2>&1 &
+    -Dsplitstream.exit.allow=$allow -jar $d/exit-node/target/quarkus-app/quarkus-run.jar >$W/$n-exit.log 2>&1 &
   PIDS+=($!); eval "${n}_EXIT=$!"
   sleep 1
   for i in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$eh) 2>/dev/null && break; sleep 0.5; done
   env $e SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) -Dsplitstream.entry.state-file=$W/$n.json \
-    -Dsplitstream.entry.forwards=127.0.0.1:$fw=127.0.0.1:$TARGET,127.0.0.1:$pf=127.0.0.1:$PG_PORT -Dsplitstream.entry.server=$SCHEME://127.0.0.1:$eh -Dsplitstream.entry.transport=$TRANSPORT \
+    -Dsplitstream.entry.forwards=$forwards -Dsplitstream.entry.server=$SCHEME://127.0.0.1:$eh -Dsplitstream.entry.transport=$TRANSPORT \
     -jar $d/entry-node/target/quarkus-app/quarkus-run.jar >$W/$n-entry.log 2>&1 &
   PIDS+=($!); eval "${n}_ENTRY=$!"; eval "${n}_FWD=$fw"; eval "${n}_PGF=$pf"
   for i in $(seq 1 120); do grep -qs 'session established' $W/$n-entry.log && (exec 3<>/dev/tcp/127.0.0.1/$fw) 2>/dev/null && break; sleep 0.5; done
