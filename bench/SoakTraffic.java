@@ -12,7 +12,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -28,6 +31,12 @@ import java.util.concurrent.atomic.AtomicLong;
  *                                                 through ECHO_FWD; every FLOOD_EVERY s, FLOOD_CONNS connections send
  *                                                 1 MB each into HOLE_FWD (a target that never reads), held 15 s
  * </pre>
+ *
+ * <p>Failed echoes are counted by what went wrong and when: {@code connect} (no connection within 10 s), {@code nothing}
+ * (closed before a byte came back: how a forward answers a stream the exit or the budget refused), {@code short} (the
+ * echo ended early after some bytes: a reset), {@code timeout} (no byte for 60 s), {@code corrupt} (as many bytes or more
+ * came back, but different: the one kind that is a defect whatever else happens), each {@code in-flood} (a flood was
+ * running or had ended less than 5 s before) or {@code between} (the relay's cuts are the usual cause then).
  */
 public final class SoakTraffic {
     public static void main(String[] args) throws Exception {
@@ -171,6 +180,7 @@ public final class SoakTraffic {
         AtomicLong ok = new AtomicLong();
         AtomicLong failed = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
+        Map<String, AtomicLong> causes = new ConcurrentHashMap<>();
         List<Thread> workers = new ArrayList<>();
         for (int w = 0; w < 4; w++) {
             int seed = w;
@@ -184,6 +194,8 @@ public final class SoakTraffic {
                         bytes.addAndGet(size);
                     } catch (Exception e) {
                         failed.incrementAndGet(); // cuts may reset a connection: counted, not fatal
+                        String when = System.nanoTime() - floodEndedAt < 5_000_000_000L ? "in-flood" : "between";
+                        causes.computeIfAbsent(kind(e) + "/" + when, k -> new AtomicLong()).incrementAndGet();
                         sleep(500);
                     }
                 }
@@ -197,12 +209,14 @@ public final class SoakTraffic {
         while (System.nanoTime() < end) {
             if (System.nanoTime() >= nextFlood) {
                 floods++;
+                floodEndedAt = Long.MAX_VALUE / 2; // running
                 flood(holeFwd, floodConns, Math.min(15, Math.max(1, (end - System.nanoTime()) / 1_000_000_000L)));
+                floodEndedAt = System.nanoTime();
                 nextFlood = System.nanoTime() + floodEvery * 1_000_000_000L;
             }
             if (System.nanoTime() >= nextReport) {
-                System.err.printf("traffic: %d echoes ok (%d MiB), %d failed, %d floods%n",
-                        ok.get(), bytes.get() >> 20, failed.get(), floods);
+                System.err.printf("traffic: %d echoes ok (%d MiB), %d failed %s, %d floods%n",
+                        ok.get(), bytes.get() >> 20, failed.get(), tally(causes), floods);
                 nextReport += 60_000_000_000L;
             }
             sleep(200);
@@ -210,15 +224,72 @@ public final class SoakTraffic {
         for (Thread t : workers) {
             t.join(120_000);
         }
-        System.out.printf("traffic: %d echoes ok (%d MiB), %d failed, %d floods of %d connections%n",
-                ok.get(), bytes.get() >> 20, failed.get(), floods, floodConns);
+        System.out.printf("traffic: %d echoes ok (%d MiB), %d failed %s, %d floods of %d connections%n",
+                ok.get(), bytes.get() >> 20, failed.get(), tally(causes), floods, floodConns);
+    }
+
+    /** When the last flood ended ({@code System.nanoTime()}); far in the future while one runs. */
+    private static volatile long floodEndedAt = Long.MIN_VALUE / 2;
+
+    /** An echo that came back wrong: as many bytes or more, but not the ones sent. */
+    private static final class Corrupt extends IOException {
+        Corrupt(String message) {
+            super(message);
+        }
+    }
+
+    /** An echo that ended before all its bytes came back. */
+    private static final class Short extends IOException {
+        Short(String message) {
+            super(message);
+        }
+    }
+
+    /** An echo closed before a byte came back: the stream was refused (or reset before the echo's first byte). */
+    private static final class Nothing extends IOException {
+        Nothing(String message) {
+            super(message);
+        }
+    }
+
+    private static final class ConnectFailed extends IOException {
+        ConnectFailed(IOException cause) {
+            super(cause);
+        }
+    }
+
+    private static String kind(Exception e) {
+        if (e instanceof Corrupt) {
+            return "corrupt";
+        }
+        if (e instanceof ConnectFailed) {
+            return "connect";
+        }
+        if (e instanceof Nothing) {
+            return "nothing";
+        }
+        if (e instanceof java.net.SocketTimeoutException) {
+            return "timeout";
+        }
+        return "short"; // Short, or a reset while reading
+    }
+
+    /** "{connect/between=2, short/in-flood=31}", sorted, for the report lines. */
+    private static String tally(Map<String, AtomicLong> causes) {
+        Map<String, Long> sorted = new TreeMap<>();
+        causes.forEach((k, v) -> sorted.put(k, v.get()));
+        return sorted.toString();
     }
 
     private static void echoOnce(int port, int size, Random random) throws Exception {
         byte[] data = new byte[size];
         random.nextBytes(data);
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            try {
+                s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            } catch (IOException e) {
+                throw new ConnectFailed(e);
+            }
             s.setSoTimeout(60_000);
             OutputStream out = s.getOutputStream();
             InputStream in = s.getInputStream();
@@ -234,8 +305,14 @@ public final class SoakTraffic {
             byte[] back = in.readAllBytes();
             writer.join(60_000);
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            if (back.length == 0) {
+                throw new Nothing("echo of " + size + " bytes: closed before a byte came back");
+            }
+            if (back.length < size) {
+                throw new Short("echo of " + size + " bytes ended after " + back.length);
+            }
             if (!Arrays.equals(sha.digest(back), MessageDigest.getInstance("SHA-256").digest(data))) {
-                throw new IOException("echo of " + size + " bytes came back as " + back.length + " different bytes");
+                throw new Corrupt("echo of " + size + " bytes came back as " + back.length + " different bytes");
             }
         }
     }

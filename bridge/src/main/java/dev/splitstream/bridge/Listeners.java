@@ -1,5 +1,6 @@
 package dev.splitstream.bridge;
 
+import dev.splitstream.protocol.BufferBudget;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -34,19 +35,35 @@ public final class Listeners {
      */
     public static Future<NetServer> listen(
             Vertx vertx, Context context, String host, int port, Handler<NetSocket> handler) {
+        return listen(vertx, context, host, port, null, handler);
+    }
+
+    /**
+     * As {@link #listen(Vertx, Context, String, int, Handler)}, for listeners whose sockets read a request before their
+     * {@link SocketBridge} exists (SOCKS5, HTTP CONNECT): every read takes at most one share of {@code budget} from the
+     * socket's first read on ({@link SocketBridge#configure(NetSocket, BufferBudget)}).
+     */
+    public static Future<NetServer> listen(
+            Vertx vertx, Context context, String host, int port, BufferBudget budget, Handler<NetSocket> handler) {
         Promise<NetServer> listening = Promise.promise();
-        context.runOnContext(v -> server(vertx, host, port, handler).listen().onComplete(listening));
+        context.runOnContext(
+                v -> server(vertx, host, port, budget, handler).listen().onComplete(listening));
         return listening.future();
     }
 
-    private static NetServer server(Vertx vertx, String host, int port, Handler<NetSocket> handler) {
+    private static NetServer server(
+            Vertx vertx, String host, int port, BufferBudget budget, Handler<NetSocket> handler) {
         NetServerOptions options = new NetServerOptions()
                 .setHost(host)
                 .setPort(port)
                 .setTcpNoDelay(true)
                 .setReuseAddress(true);
         return vertx.createNetServer(options).connectHandler(socket -> {
-            SocketBridge.configure(socket);
+            if (budget == null) {
+                SocketBridge.configure(socket);
+            } else {
+                SocketBridge.configure(socket, budget);
+            }
             handler.handle(socket);
         });
     }

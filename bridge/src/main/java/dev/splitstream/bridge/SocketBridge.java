@@ -177,13 +177,7 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
-        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
-            // Reads of at most one share: a lease overshoots its allowance by one read at most.
-            internal.channelHandlerContext()
-                    .channel()
-                    .config()
-                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
-        }
+        sizeReads(socket, budget);
         metrics.connectionOpened();
         noteBudget(budget, lease != null);
         if (lease != null) {
@@ -213,6 +207,27 @@ public final class SocketBridge implements StreamEndpoint {
                     ch.attr(INPUT_SHUT_DOWN).set(Boolean.TRUE);
                 }
             });
+        }
+    }
+
+    /**
+     * As {@link #configure(NetSocket)}, and every read of {@code socket} takes at most one share of {@code budget}
+     * from its first read on: for sockets that read before their bridge exists (a SOCKS5 or HTTP CONNECT request).
+     * Netty keeps the read handle it made at a channel's first read, so the sizing a bridge's constructor sets applies
+     * only to sockets that had read nothing yet; such a socket would otherwise read up to 64 KiB at once.
+     */
+    public static void configure(NetSocket socket, BufferBudget budget) {
+        configure(socket);
+        sizeReads(socket, budget);
+    }
+
+    /** Reads of at most one share: a lease overshoots its allowance by one read at most (see the class comment). */
+    private static void sizeReads(NetSocket socket, BufferBudget budget) {
+        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
+            internal.channelHandlerContext()
+                    .channel()
+                    .config()
+                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
         }
     }
 

@@ -372,6 +372,73 @@ class SocketBridgeTest {
         }
     }
 
+    /**
+     * A socket that read before its bridge existed (as SOCKS5 and HTTP CONNECT clients' sockets read their request)
+     * still reads within its lease's allowance: Netty keeps the read handle made at a channel's first read, so an
+     * allocator set in the bridge's constructor never applied to it, and it read up to 64 KiB at once.
+     */
+    @Test
+    void aSocketThatReadItsRequestBeforeItsBridgeReadsWithinTheAllowance() throws Exception {
+        clientBudget = new BufferBudget(4L << 20, 16 * 1024);
+        Thread acceptor = new Thread(() -> {
+            try (Socket s = target.accept()) {
+                s.getInputStream().transferTo(s.getOutputStream());
+            } catch (Exception ignored) {
+                // closed
+            }
+        });
+        acceptor.setDaemon(true);
+        acceptor.start();
+        java.util.concurrent.atomic.AtomicReference<io.vertx.core.net.NetSocket> bridged =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        // as the entry's SOCKS5 and HTTP CONNECT listeners listen
+        NetServer negotiating = Listeners.listen(
+                        vertx,
+                        vertx.getOrCreateContext(),
+                        "127.0.0.1",
+                        0,
+                        clientBudget,
+                        socket -> socket.handler(request -> {
+                            // a one-byte "request" read before the bridge, then the bridge takes over (no early bytes)
+                            socket.handler(null);
+                            SocketBridge bridge = new SocketBridge(
+                                    socket,
+                                    "client connection",
+                                    "target",
+                                    BridgeMetrics.NONE,
+                                    SocketBridge.PLAIN,
+                                    clientBudget);
+                            bridged.set(socket);
+                            bridge.open(endpoint -> clientCtx.runOnContext(v -> {
+                                try {
+                                    endpoint.onOpen(client.open("127.0.0.1", target.getLocalPort(), endpoint));
+                                } catch (ProtocolException e) {
+                                    endpoint.onOpenFailed(ResetCode.INTERNAL, e.getMessage());
+                                }
+                            }));
+                        }))
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS);
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), negotiating.actualPort())) {
+            s.setSoTimeout(20_000);
+            s.getOutputStream().write('R');
+            org.awaitility.Awaitility.await("the bridge takes over")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> bridged.get() != null);
+            assertEchoes(s, 1_000_000);
+            io.netty.channel.Channel channel = ((io.vertx.core.net.impl.NetSocketInternal) bridged.get())
+                    .channelHandlerContext()
+                    .channel();
+            int guess = channel.eventLoop()
+                    .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(guess)
+                    .as("the next read's size after 1 MB (Netty's own sizing grows to 64 KiB)")
+                    .isLessThanOrEqualTo(clientBudget.share());
+        }
+    }
+
     private static void assertEchoes(Socket s, int bytes) throws Exception {
         byte[] sent = new byte[bytes];
         new Random(bytes).nextBytes(sent);

@@ -13,8 +13,13 @@ public final class HttpConnectListener {
     private HttpConnectListener() {}
 
     public static Future<NetServer> start(Vertx vertx, ListenSpec spec, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, manager.context(), spec.bindHost(), spec.port(), socket -> new ConnectConnection(
-                        vertx, socket, manager, metrics)
-                .start());
+        return Listeners.listen(
+                vertx,
+                manager.context(),
+                spec.bindHost(),
+                spec.port(),
+                // its request is read before the bridge exists: reads sized by the budget from the first one on
+                manager.budget(),
+                socket -> new ConnectConnection(vertx, socket, manager, metrics).start());
     }
 }

@@ -16,8 +16,13 @@ public final class SocksListener {
 
     public static Future<NetServer> start(
             Vertx vertx, ListenSpec spec, Optional<SocksAuth> auth, SessionManager manager, EntryMetrics metrics) {
-        return Listeners.listen(vertx, manager.context(), spec.bindHost(), spec.port(), socket -> new SocksConnection(
-                        vertx, socket, auth, manager, metrics)
-                .start());
+        return Listeners.listen(
+                vertx,
+                manager.context(),
+                spec.bindHost(),
+                spec.port(),
+                // its request is read before the bridge exists: reads sized by the budget from the first one on
+                manager.budget(),
+                socket -> new SocksConnection(vertx, socket, auth, manager, metrics).start());
     }
 }
