@@ -49,9 +49,8 @@ public class EntryMetrics {
                 .description("Smoothed round-trip time to the exit node measured by keepalive pings")
                 .register(registry);
         // Counted per socket read and write into LongAdders, which the registry reads when scraped: Micrometer's
-        // counter
-        // in Quarkus's composite registry walked its children on every increment (5 of 48 JFR samples of the event
-        // loop under pgbench -S).
+        // counter in Quarkus's composite registry walked its children on every increment (5 of 48 JFR samples of the
+        // event loop under pgbench -S).
         FunctionCounter.builder("splitstream.entry.bytes", up, LongAdder::sum)
                 .description("Payload bytes tunnelled; up = from local clients to targets")
                 .tag("direction", "up")
