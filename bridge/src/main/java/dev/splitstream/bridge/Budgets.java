@@ -36,8 +36,10 @@ public final class Budgets {
     /**
      * As {@link #create(Optional, long, Duration)} for a JVM with these limits. Held bytes live on the heap until a
      * socket takes them, then in direct memory: Netty copies every heap buffer written to a socket into a pooled direct
-     * buffer, which stays until the kernel took it. So held bytes (up to twice the budget) may all be direct memory at
-     * once (a flood into targets that never read), and a budget past half the direct memory would not protect the node:
+     * buffer, which stays until the kernel took it. So the bytes that arrived for sockets (refused past twice the budget
+     * held, except what a stream below its share takes: three times the budget at the very most, about twice in floods)
+     * may all be direct memory at once (a flood into targets that never read), and a budget past half the direct memory
+     * would not protect the node:
      * at -XX:MaxDirectMemorySize every write blocks its event loop in the JDK's reservation (System.gc and sleeps,
      * seconds in a soak), then fails.
      */
@@ -54,7 +56,8 @@ public final class Budgets {
                     BUDGET + ": must be at least 4 stream shares (" + 4 * share + " bytes), was " + bytes);
         }
         if (maxHeap != Long.MAX_VALUE && bytes > maxHeap / 2) {
-            // Held bytes may reach twice the budget: past half the heap the bound would not protect the node.
+            // Held bytes reach about twice the budget in floods (four times at the very most, BufferBudget): past half
+            // the heap the bound would not protect the node.
             throw new IllegalArgumentException(BUDGET + ": must be at most half the maximum heap (" + maxHeap / 2
                     + " bytes with this -Xmx), was " + bytes);
         }

@@ -18,10 +18,14 @@ import java.util.Set;
  * is free ({@link #tryOpen()} returns null otherwise: the caller refuses or delays the stream, saying why).
  *
  * <p>Bound, by construction: leases never commit more than {@code limit} (shares plus borrowed bytes); a lease charges
- * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so the bytes held
- * never exceed {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this side wants them (the
- * peer's DATA within its window) are refused past that same ceiling ({@link Lease#chargeArrived}): the caller resets
- * the stream instead of holding them.
+ * at most one read beyond what it was allowed, and callers read at most {@code share} bytes at a time, so reads alone
+ * never take the bytes held past {@code limit + leases * share <= 2 * limit}. Bytes that arrive whether or not this
+ * side wants them (the peer's DATA within its window) are refused past that same ceiling, {@code 2 * limit} held
+ * ({@link Lease#chargeArrived}): the caller resets the stream instead of holding them. Reads do not look at that
+ * ceiling: a stream below its share may always read. So the worst case is arrivals first, up to {@code 2 * limit},
+ * then every other stream reading one byte short of its share and then one more share: {@code 4 * limit - 2 * share -
+ * (leases - 1)} at the very most (BufferBudgetTest plays that schedule). Floods in the end-to-end tests and the soak
+ * held about twice the limit.
  *
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
