@@ -69,11 +69,13 @@ public final class Budgets {
     }
 
     /**
-     * Looks for stalled streams every few seconds (on an event loop of {@code vertx}) and logs what it evicted, and the
-     * stalled streams new streams took the place of meanwhile (one line per sweep at most).
+     * Looks for stalled streams every few seconds (on an event loop of {@code vertx}) and logs what it evicted, the
+     * stalled streams new streams took the place of meanwhile, and the streams reset for fairness (one line each per
+     * sweep at most).
      */
     public static void sweep(Vertx vertx, BufferBudget budget) {
         long[] preemptedBefore = {0};
+        long[] displacedBefore = {0};
         // new streams waiting for a share get one as soon as an idle stream can lend it (BufferBudget.openOrWait)
         vertx.setPeriodic(ADMIT_MILLIS, id -> budget.admitWaiting());
         vertx.setPeriodic(SWEEP_MILLIS, id -> {
@@ -84,6 +86,9 @@ public final class Budgets {
             long preempted = budget.preempted();
             long p = preempted - preemptedBefore[0];
             preemptedBefore[0] = preempted;
+            long displaced = budget.displaced();
+            long d = displaced - displacedBefore[0];
+            displacedBefore[0] = displaced;
             if (n > 0) {
                 LOG.warnf(
                         "buffer budget short: reset %d stalled streams (no bytes moved for %s; %d so far; %s)",
@@ -94,6 +99,13 @@ public final class Budgets {
                         "buffer budget spent: reset %d stalled streams to make room for new ones in the last %ds (no"
                                 + " bytes moved for %ds; %d so far; %s)",
                         p, SWEEP_MILLIS / 1000, BufferBudget.PREEMPT_AFTER.toSeconds(), preempted, budget.describe());
+            }
+            if (d > 0) {
+                // Not "spent": a client address holding far the most streams gives way to another's new streams.
+                LOG.warnf(
+                        "buffer budget fairness: reset %d streams of the client holding the most to make room for"
+                                + " another client's in the last %ds (%d so far; %s)",
+                        d, SWEEP_MILLIS / 1000, displaced, budget.describe());
             }
         });
     }

@@ -73,10 +73,17 @@ public final class SocketBridge implements StreamEndpoint {
     public static final RateLimitedLog OVERRUNS = RateLimitedLog.of(LOG::info);
 
     private static final AttributeKey<Boolean> INPUT_SHUT_DOWN = AttributeKey.valueOf("splitstream.inputShutDown");
-    /** Whether new streams are being refused for the budget now (one budget per node process), and since which count. */
-    private static final AtomicBoolean REFUSING = new AtomicBoolean();
+    /**
+     * Per budget (tests run two in one JVM; a single static made the "refused meanwhile" count negative): whether new
+     * streams are being refused for it now, and its refusal count when that began.
+     */
+    private static final java.util.Map<BufferBudget, Refusing> REFUSING =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
-    private static final AtomicLong REFUSED_BEFORE = new AtomicLong();
+    private static final class Refusing {
+        final AtomicBoolean now = new AtomicBoolean();
+        final AtomicLong before = new AtomicLong();
+    }
 
     /** What a listener does when the far side answered an {@link #open}ed stream (both run on the socket's thread). */
     public interface Replies {
@@ -352,17 +359,24 @@ public final class SocketBridge implements StreamEndpoint {
     }
 
     /** Logs once per change of state: when the budget starts refusing new streams, and when it has room again. */
-    private static void noteBudget(BufferBudget budget, boolean granted) {
-        if (!granted && REFUSING.compareAndSet(false, true)) {
-            REFUSED_BEFORE.set(budget.refused() - 1);
+    static void noteBudget(BufferBudget budget, boolean granted) {
+        Refusing refusing = REFUSING.computeIfAbsent(budget, b -> new Refusing());
+        if (!granted && refusing.now.compareAndSet(false, true)) {
+            refusing.before.set(budget.refused() - 1);
             LOG.warnf(
                     "buffer budget spent: new streams are refused until it has room (%s; splitstream.buffer.budget)",
                     budget.describe());
-        } else if (granted && REFUSING.compareAndSet(true, false)) {
+        } else if (granted && refusing.now.compareAndSet(true, false)) {
             LOG.infof(
                     "buffer budget has room again: new streams are accepted (%d refused meanwhile; %s)",
-                    budget.refused() - REFUSED_BEFORE.get(), budget.describe());
+                    refusedMeanwhile(budget), budget.describe());
         }
+    }
+
+    /** Streams {@code budget} refused since it began refusing (for the "has room again" line). */
+    static long refusedMeanwhile(BufferBudget budget) {
+        Refusing refusing = REFUSING.get(budget);
+        return refusing == null ? 0 : budget.refused() - refusing.before.get();
     }
 
     /**
@@ -370,7 +384,11 @@ public final class SocketBridge implements StreamEndpoint {
      * stream needed its place. Any thread.
      */
     private void evict() {
-        String why = "no bytes moved while the node's buffer budget is short (" + budget.describe() + ")";
+        BufferBudget.Lease evicted = lease;
+        String rule = evicted == null ? "" : evicted.evictedFor();
+        // which rule chose it, and why: stalled, preempted (stuck while the budget was spent) or fairness
+        String why = "the node's buffer budget ended it (" + (rule.isEmpty() ? "short" : rule) + "; "
+                + budget.describe() + ")";
         LOG.debugf("%s for %s evicted: %s", socketName, label, why);
         onStream(() -> {
             if (stream != null && !streamDone) {

@@ -61,4 +61,28 @@ class BudgetsTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("2/7 of the maximum heap");
     }
+
+    @Test
+    void theRefusedMeanwhileCountIsKeptPerBudget() {
+        // two budgets in one JVM (as in tests): one static count made the other's "refused meanwhile" negative
+        dev.splitstream.protocol.BufferBudget a = full();
+        dev.splitstream.protocol.BufferBudget b = full();
+        for (int i = 0; i < 3; i++) {
+            assertThat(a.tryOpen()).isNull();
+            SocketBridge.noteBudget(a, false); // as a bridge does at each refusal
+        }
+        assertThat(b.tryOpen()).isNull();
+        SocketBridge.noteBudget(b, false);
+        assertThat(SocketBridge.refusedMeanwhile(a)).isEqualTo(3);
+        assertThat(SocketBridge.refusedMeanwhile(b)).isEqualTo(1);
+    }
+
+    private static dev.splitstream.protocol.BufferBudget full() {
+        dev.splitstream.protocol.BufferBudget budget =
+                new dev.splitstream.protocol.BufferBudget(4 * 16 * 1024, 16 * 1024);
+        for (int i = 0; i < 4; i++) {
+            budget.tryOpen().charge(1);
+        }
+        return budget;
+    }
 }

@@ -85,6 +85,10 @@ public final class BufferBudget {
     private int dormant;
     /** Shares lent so far by idle streams (each made a stream dormant; none was reset for it). */
     private long lent;
+    /** Streams of a client holding far the most, reset for another client's new stream (fairness, not spent). */
+    private long displaced;
+    /** Streams refused bytes past the ceiling ({@link Lease#chargeArrived}; their callers reset them), each once. */
+    private long overruns;
     /** Bytes all open leases' receive windows grew beyond their initial size ({@link Lease#growWindow}). */
     private long windowGrowth;
     /** {@link #evictStalled} keeps evicting stalled leases until none is left (see there). */
@@ -216,9 +220,25 @@ public final class BufferBudget {
         return (int) (limit / share / 2);
     }
 
-    /** Streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
+    /** Stuck streams reset so far to make room for a new stream ({@link #tryOpen()} preempted them). */
     public synchronized long preempted() {
         return preempted;
+    }
+
+    /**
+     * Streams reset so far because the node would not hold more of the peer's bytes (past the ceiling of {@link
+     * Lease#chargeArrived}), each counted once however many of its arrivals were refused.
+     */
+    public synchronized long overruns() {
+        return overruns;
+    }
+
+    /**
+     * Streams reset so far for fairness: of a client address holding far the most streams, to make room for another
+     * client's new stream while nothing was stuck (see the class comment). Not counted in {@link #preempted()}.
+     */
+    public synchronized long displaced() {
+        return displaced;
     }
 
     /**
@@ -234,10 +254,10 @@ public final class BufferBudget {
         wakeClaimable(Integer.MAX_VALUE);
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
-            if (reserved + borrowed > limit / 2 || preempted > preemptedAtSweep) {
+            if (reserved + borrowed > limit / 2 || preempted + displaced > preemptedAtSweep) {
                 pressure = true;
             }
-            preemptedAtSweep = preempted;
+            preemptedAtSweep = preempted + displaced;
             if (!pressure) {
                 return 0;
             }
@@ -247,6 +267,9 @@ public final class BufferBudget {
                 if ((lease.mine > 0 || lease.blocked) && lease.evictor != null) {
                     long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
                     if (now - since > stallNanos) {
+                        lease.evictedFor = String.format(
+                                "stalled: %s for %d s while the budget was under pressure",
+                                lease.stateLocked(), (now - since) / 1_000_000_000L);
                         evict.add(lease.evictor);
                         lease.evictor = null;
                         evicted++;
@@ -507,16 +530,30 @@ public final class BufferBudget {
                 continue;
             }
             Lease victim = preemptable(now, self);
+            boolean fairness = false;
             if (victim == null && self == null) {
-                victim = unfair(source, now);
+                victim = unfair(source);
+                fairness = true;
             }
             if (victim == null) {
                 return false;
             }
+            victim.evictedFor = fairness
+                    ? String.format(
+                            "fairness: its client %s holds %d streams, the most; a stream of another client took the"
+                                    + " place of the one of them holding the most (%s)",
+                            victim.source, bySource.get(victim.source), victim.stateLocked())
+                    : String.format(
+                            "preempted: stuck for %d ms (%s) and the budget spent; a new stream took its place",
+                            (now - victim.stuckSince()) / 1_000_000L, victim.stateLocked());
             evict.add(victim.evictor);
             victim.evictor = null;
             victim.closeLocked();
-            preempted++;
+            if (fairness) {
+                displaced++;
+            } else {
+                preempted++;
+            }
         }
         return true;
     }
@@ -566,10 +603,12 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the lease holding the most bytes, then the least recently moving; never one
-     * that holds nothing. Null if none.
+     * least two more than {@code source}), the lease with the most bytes queued to its socket, then holding the most,
+     * then the least recently moving (main's order: a "moved nothing lately first" preference was tried and dropped, as
+     * an interactive stream waiting for its echo under a flood moved nothing lately); never one that holds nothing, nor
+     * a dormant one waiting to claim its share back. Null if none.
      */
-    private Lease unfair(Object source, long now) {
+    private Lease unfair(Object source) {
         if (source == null || bySource.isEmpty()) {
             return null;
         }
@@ -591,15 +630,6 @@ public final class BufferBudget {
                     || (lease.dormant && lease.waiter != null)) {
                 // streams holding nothing are never taken, nor one that lent its share and waits to claim one back
                 // (it holds one read at most)
-                continue;
-            }
-            // Streams that moved nothing lately go first: a client's interactive stream may share the flood's address.
-            boolean quiet = now - lease.lastMoved >= IDLE_NANOS;
-            boolean bestQuiet = best != null && now - best.lastMoved >= IDLE_NANOS;
-            if (best != null && quiet != bestQuiet) {
-                if (quiet) {
-                    best = lease;
-                }
                 continue;
             }
             if (best == null
@@ -685,6 +715,11 @@ public final class BufferBudget {
         private Runnable waiter;
         private long lastProgress;
         private Runnable evictor;
+        /** An arrival was refused (counted once in {@link BufferBudget#overruns()}). */
+        private boolean overrun;
+        /** Which rule ended this stream and why, for the reset's reason ({@link #evictedFor}). */
+        private String evictedFor = "";
+
         private boolean blocked;
         private long blockedAt;
         /** Bytes arrived from the peer and not yet written to the socket ({@link #chargeArrived}, {@link #written}). */
@@ -787,6 +822,27 @@ public final class BufferBudget {
                 }
                 blocked = value;
             }
+        }
+
+        /**
+         * Which rule of the budget chose this stream to end, and why (set before its {@link #onEvict} callback runs:
+         * stalled, preempted or fairness, with what it held); empty if none did.
+         */
+        public String evictedFor() {
+            synchronized (BufferBudget.this) {
+                return evictedFor;
+            }
+        }
+
+        /** What the choice of this stream rested on, for {@link #evictedFor} (the lock held). */
+        private String stateLocked() {
+            long now = clock.getAsLong();
+            return String.format(
+                    "held %d bytes, %d of them queued to its socket, %s, last moved %d ms ago",
+                    mine,
+                    queued,
+                    starved ? "no credit from its peer" : blocked ? "not reading" : "reading",
+                    (now - lastMoved) / 1_000_000L);
         }
 
         /** What ends this stream when {@link #evictStalled} finds it stalled (any thread; run at most once). */
@@ -906,6 +962,9 @@ public final class BufferBudget {
                     queued += n;
                     lastActive = now;
                     lastMoved = now;
+                } else if (!overrun) {
+                    overrun = true;
+                    overruns++;
                 }
             }
             evict.forEach(Runnable::run);

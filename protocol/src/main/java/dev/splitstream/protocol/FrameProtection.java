@@ -37,6 +37,16 @@ public final class FrameProtection {
 
     private static final String ALGORITHM = "AES/GCM/NoPadding";
 
+    /**
+     * Largest sealed body (inner frame and tag) sealed through a per-thread array: a default-sized DATA frame (64 KiB)
+     * fits. Larger ones (a peer may negotiate up to {@link Limits#HARD_MAX_PAYLOAD}) take the ByteBuffer path, so no
+     * thread keeps more than this.
+     */
+    static final int SCRATCH_MAX = 64 * 1024 + 1024;
+
+    /** Per thread, not per leg: a node has a few event-loop threads and may have thousands of legs. */
+    private static final ThreadLocal<byte[]> SCRATCH = new ThreadLocal<>();
+
     private final byte[] sendBase;
     private final byte[] receiveBase;
     private final Cipher sealer;
@@ -44,6 +54,7 @@ public final class FrameProtection {
     private final byte[] sealNonce = new byte[12];
     private final byte[] openNonce = new byte[12];
     private final byte[] header = new byte[FrameCodec.HEADER_LENGTH];
+    private final byte[] sealHeader = new byte[FrameCodec.HEADER_LENGTH];
     private long sent;
     private long received;
     private long sendEpoch = -1;
@@ -76,8 +87,8 @@ public final class FrameProtection {
     /**
      * Seals one encoded inner frame: {@code innerHead} (the frame's header and fixed fields) followed by
      * {@code payload} (a DATA payload, or null), into a buffer of {@code allocator} holding the whole envelope, flipped
-     * for reading. The payload is read once, straight into the ciphertext (no plaintext copy); neither argument's
-     * position moves.
+     * for reading. Neither argument's position moves; both are read during the call only (the caller may reuse them as
+     * soon as it returns).
      */
     synchronized ByteBuffer seal(
             ByteBuffer innerHead, ByteBuffer payload, int version, FrameCodec.Allocator allocator) {
@@ -88,13 +99,15 @@ public final class FrameProtection {
         }
         ByteBuffer out = allocator.allocate(FrameCodec.HEADER_LENGTH + inner + TAG_LENGTH);
         int start = out.position();
-        out.put((byte) version)
+        ByteBuffer.wrap(sealHeader)
+                .put((byte) version)
                 .put((byte) SEALED)
                 .put((byte) 0)
                 .put((byte) 0)
                 .putInt(0)
                 .putLong(counter)
                 .putInt(inner + TAG_LENGTH);
+        out.put(sealHeader);
         try {
             long epoch = counter >>> EPOCH_BITS;
             if (epoch != sendEpoch) {
@@ -103,8 +116,24 @@ public final class FrameProtection {
             }
             ByteBuffer.wrap(sealNonce).putLong(4, counter);
             sealer.init(Cipher.ENCRYPT_MODE, sendKey, new GCMParameterSpec(TAG_LENGTH * 8, sealNonce));
-            sealer.updateAAD(out.duplicate().position(start).limit(start + FrameCodec.HEADER_LENGTH));
-            if (payload == null) {
+            sealer.updateAAD(sealHeader);
+            if (inner + TAG_LENGTH <= SCRATCH_MAX) {
+                // Through a byte[]: the JDK's GCM works on arrays; its ByteBuffer entry points copy through temporary
+                // arrays of their own (more so into a direct buffer), and a 20-byte update buffers a partial block.
+                // Measured with bench/seal.sh: 15-35% less CPU per frame and a third of the garbage.
+                byte[] scratch = scratch(inner + TAG_LENGTH);
+                int head = innerHead.remaining();
+                innerHead.get(innerHead.position(), scratch, 0, head);
+                if (payload != null) {
+                    payload.get(payload.position(), scratch, head, payload.remaining());
+                }
+                if (out.hasArray()) {
+                    int at = out.arrayOffset() + out.position();
+                    out.position(out.position() + sealer.doFinal(scratch, 0, inner, out.array(), at));
+                } else {
+                    out.put(scratch, 0, sealer.doFinal(scratch, 0, inner, scratch, 0));
+                }
+            } else if (payload == null) {
                 sealer.doFinal(innerHead.duplicate(), out);
             } else {
                 sealer.update(innerHead.duplicate(), out);
@@ -114,6 +143,20 @@ public final class FrameProtection {
             throw new IllegalStateException("sealing a frame failed", e);
         }
         return out.limit(out.position()).position(start);
+    }
+
+    private static byte[] scratch(int bytes) {
+        byte[] scratch = SCRATCH.get();
+        if (scratch == null || scratch.length < bytes) {
+            // grows to the largest frame this thread sealed (at most SCRATCH_MAX), in few steps
+            int size = scratch == null ? 4096 : scratch.length;
+            while (size < bytes) {
+                size *= 2;
+            }
+            scratch = new byte[Math.min(size, SCRATCH_MAX)];
+            SCRATCH.set(scratch);
+        }
+        return scratch;
     }
 
     /**

@@ -132,15 +132,25 @@ class BufferBudgetTest {
     void arrivedBytesPastTwiceTheLimitAreRefused() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
         BufferBudget.Lease lease = budget.tryOpen();
-        assertThat(lease.chargeArrived(16L * SHARE)).isTrue();
+        BufferBudget.Lease other = budget.tryOpen();
+        // committed: two shares plus the 14 shares past the first one's share make twice the limit
+        assertThat(lease.chargeArrived(15L * SHARE)).isTrue();
+        assertThat(budget.committed()).isEqualTo(2 * budget.limit());
         assertThat(lease.chargeArrived(1)).isFalse();
-        assertThat(budget.held()).isEqualTo(16L * SHARE);
+        assertThat(lease.chargeArrived(1)).isFalse();
+        assertThat(budget.overruns()).as("a stream refused twice counts once").isEqualTo(1);
+        assertThat(budget.held()).isEqualTo(15L * SHARE);
         lease.release(SHARE);
         assertThat(lease.chargeArrived(SHARE)).isTrue();
+        assertThat(other.chargeArrived(SHARE)).as("within its share").isTrue();
+        assertThat(other.chargeArrived(1)).isFalse();
+        assertThat(budget.overruns()).isEqualTo(2);
     }
 
     @Test
-    void heldNeverExceedsTwiceTheLimitWhateverStreamsDo() {
+    void aRandomWalkOfReadsArrivalsAndReleasesHoldsAtMostTwiceTheLimit() {
+        // random schedules stay far from the worst case (bytesHeldReachAtMostThreeAndAHalfTimes...): the bound needs
+        // arrivals first, then reads stopping one byte short of each share
         BufferBudget budget = new BufferBudget(64L * SHARE, SHARE);
         Random random = new Random(11);
         List<BufferBudget.Lease> leases = new ArrayList<>();
@@ -298,6 +308,8 @@ class BufferBudgetTest {
                 .isNull();
         assertThat(budget.tryOpen("other")).as("other holds 1, the flooder 7").isNotNull();
         assertThat(reset).as("the flooder's least recently moving busy stream").containsExactly("flood 1");
+        assertThat(flood.get(1).evictedFor()).startsWith("fairness: its client flooder holds 7 streams");
+        assertThat(flood.get(2).evictedFor()).isEmpty();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).as("the flooder holds 4, third 2").isNotNull();
@@ -308,6 +320,8 @@ class BufferBudgetTest {
                 .as("no source: only stalled streams give way")
                 .isNull();
         assertThat(reset).containsExactly("flood 1", "flood 2", "flood 3", "flood 4");
+        assertThat(budget.displaced()).as("fairness takeovers, counted apart").isEqualTo(4);
+        assertThat(budget.preempted()).as("nothing was stuck").isZero();
     }
 
     @Test
@@ -468,28 +482,6 @@ class BufferBudgetTest {
         now[0] += BufferBudget.IDLE_AFTER.toNanos();
         assertThat(budget.tryOpen()).isNotNull();
         assertThat(reset).containsExactly("lease 0");
-    }
-
-    @Test
-    void aSourcesStreamsThatMovedNothingLatelyGiveWayBeforeOneThatDid() {
-        long[] now = {0};
-        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
-        List<String> reset = new ArrayList<>();
-        for (int i = 0; i < 6; i++) {
-            BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
-            int n = i;
-            lease.onEvict(() -> reset.add("flood " + n));
-            lease.charge(500);
-        }
-        BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
-        interactive.onEvict(() -> reset.add("interactive"));
-        BufferBudget.Lease other = budget.tryOpen("127.0.0.2");
-        other.onEvict(() -> reset.add("other"));
-        other.charge(10);
-        now[0] += BufferBudget.IDLE_AFTER.toNanos() + 1;
-        interactive.charge(SHARE); // the same address as the flood, holding the most, but moving
-        assertThat(budget.tryOpen("127.0.0.3")).isNotNull();
-        assertThat(reset).hasSize(1).allMatch(r -> r.startsWith("flood"));
     }
 
     @Test

@@ -59,6 +59,8 @@ class BufferBudgetE2E {
     private static Tunnel tunnel;
     private static int echoForward;
     private static int holeForward;
+    /** The echo target's port: the nodes' reset lines of its streams name it. */
+    private static int echoTarget;
 
     @BeforeAll
     static void startTunnel() throws Exception {
@@ -67,6 +69,7 @@ class BufferBudgetE2E {
         holeForward = Ports.free();
         ServerSocket hole = closer.add(new ServerSocket(0, 4096, InetAddress.getLoopbackAddress()));
         TargetServer target = closer.add(new TargetServer());
+        echoTarget = target.port();
         Thread acceptor = new Thread(() -> {
             while (!hole.isClosed()) {
                 try {
@@ -177,7 +180,12 @@ class BufferBudgetE2E {
                         .doesNotContain("OutOfMemoryError");
                 assertThat(entry.isAlive()).as("the entry is alive").isTrue();
                 assertThat(pieceFailure)
-                        .as("the connection made before the flood echoed all through it (%d pieces)", pieces)
+                        .as(
+                                "the connection made before the flood echoed all through it (%d pieces; its resets, with"
+                                        + " the rule of the budget that chose it: %s %s)",
+                                pieces,
+                                entry.linesContaining("to 127.0.0.1:" + echoTarget + " reset"),
+                                tunnel.exit().linesContaining("to 127.0.0.1:" + echoTarget + " reset"))
                         .isNull();
                 double limit = entry.metric("splitstream_entry_buffer_limit_bytes");
                 double refusedByEntry = entry.metric("splitstream_entry_buffer_refused_total");

@@ -44,6 +44,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 class RoutesE2E {
     private static final Duration CURL = Duration.ofSeconds(240);
     private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final Duration RESPONSE_TIMEOUT = Duration.ofSeconds(4);
+    private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);
     private static final long MIB = 1024 * 1024;
     private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
     private static final String DASHBOARD_PASSWORD = "dash-" + Tunnel.newToken().substring(0, 16);
@@ -114,7 +116,43 @@ class RoutesE2E {
                         "import http.server, sys, time",
                         "class H(http.server.BaseHTTPRequestHandler):",
                         "    protocol_version = 'HTTP/1.1'",
+                        "    answered = 0",
                         "    def do_GET(self):",
+                        // one handler per connection: /once answers the first request on a connection, then is silent
+                        "        if self.path.startswith('/once'):",
+                        "            self.answered += 1",
+                        "            if self.answered > 1:",
+                        "                time.sleep(60)",
+                        "                self.close_connection = True",
+                        "                return",
+                        "            self.send_response(200)",
+                        "            self.send_header('Content-Length', '5')",
+                        "            self.end_headers()",
+                        "            self.wfile.write(b'once\\n')",
+                        "            return",
+                        "        if self.path.startswith('/silent'):",
+                        "            time.sleep(60)",
+                        "            self.close_connection = True",
+                        "            return",
+                        "        if self.path.startswith('/stall'):",
+                        "            self.send_response(200)",
+                        "            self.send_header('Content-Length', '100')",
+                        "            self.end_headers()",
+                        "            self.wfile.write(b'0123456789')",
+                        "            self.wfile.flush()",
+                        "            time.sleep(60)",
+                        "            self.close_connection = True",
+                        "            return",
+                        "        if self.path.startswith('/heartbeat'):",
+                        "            self.send_response(200)",
+                        "            self.send_header('Content-Type', 'text/event-stream')",
+                        "            self.send_header('Connection', 'close')",
+                        "            self.end_headers()",
+                        "            for i in range(8):",
+                        "                self.wfile.write(('data: beat %d\\n\\n' % i).encode())",
+                        "                self.wfile.flush()",
+                        "                time.sleep(1)",
+                        "            return",
                         "        self.send_response(200)",
                         "        self.send_header('Content-Type', 'text/event-stream')",
                         "        self.send_header('Cache-Control', 'no-cache')",
@@ -148,12 +186,17 @@ class RoutesE2E {
                         .set("splitstream.exit.http-domain", "routes.test")
                         .set("splitstream.exit.hub-token", HUB_TOKEN)
                         .set("splitstream.exit.queue-timeout", "30s")
+                        // short enough for the silent-service cases; the other cases' answers start at once and their
+                        // bodies (SSE: an event a second) never pause this long
+                        .set("splitstream.exit.route-response-timeout", RESPONSE_TIMEOUT.toMillis() + "ms")
+                        .set("splitstream.exit.route-read-timeout", READ_TIMEOUT.toMillis() + "ms")
                         .set("splitstream.exit.dashboard.password", DASHBOARD_PASSWORD)
                         .start())
                 .awaitReady();
         agent = SHARED.add(agent("web-host").start());
         agent.awaitLog("exposing web http://127.0.0.1:" + nginxPort + " as an HTTP service", WAIT);
         agent.awaitLog("exposing events", WAIT);
+        agent.awaitLog("exposing once", WAIT);
     }
 
     private static NodeSpec agent(String name) {
@@ -163,7 +206,9 @@ class RoutesE2E {
                 .set("splitstream.entry.agent", name)
                 .set(
                         "splitstream.entry.expose",
-                        "web=http://127.0.0.1:" + nginxPort + ",events=http://127.0.0.1:" + ssePort)
+                        // "once": the same python service under its own name, so its pooled connections are its own
+                        "web=http://127.0.0.1:" + nginxPort + ",events=http://127.0.0.1:" + ssePort
+                                + ",once=http://127.0.0.1:" + ssePort)
                 .set("splitstream.entry.route-token", ROUTE_TOKEN)
                 .set("splitstream.entry.http-hosts", "http://localhost:\\d+")
                 .server(exit.wsUrl());
@@ -550,10 +595,106 @@ class RoutesE2E {
         assertThat(stats[0])
                 .contains("sessions=1\n")
                 .contains("agents=1\n")
-                .contains("services=2\n")
+                .contains("services=3\n")
                 .contains("routes=1\n")
                 .contains("queued=0\n")
                 .contains("agent.web-host.connected=true");
+    }
+
+    /** curl with a 30 s bound, whatever its exit code: {body, status (000 when none), exit code, elapsed ms}. */
+    private static String[] bounded(String... args) {
+        List<String> command = new ArrayList<>(List.of(
+                Programs.require("curl").toString(),
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "30",
+                "-w",
+                "\n%{http_code}"));
+        command.addAll(List.of(args));
+        Exec.Result r = Exec.run(CURL, command.toArray(String[]::new));
+        String out = r.output();
+        int nl = out.lastIndexOf('\n');
+        return new String[] {
+            out.substring(0, Math.max(0, nl)).strip(),
+            out.substring(nl + 1).trim(),
+            Integer.toString(r.exitCode()),
+            Long.toString(r.elapsed().toMillis())
+        };
+    }
+
+    @Test
+    @Order(6)
+    void aSilentServiceGets504WithinTheResponseTimeoutAndASilentPooledConnectionIsNotReused() throws Exception {
+        String host = "Host: events.routes.test";
+        long head = RESPONSE_TIMEOUT.toMillis();
+        long read = READ_TIMEOUT.toMillis();
+        // all at once, so the case takes one timeout's time, not five (own threads: the common pool has one here)
+        java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            silentServiceCases(clients, host, head, read);
+        } finally {
+            clients.shutdownNow();
+        }
+    }
+
+    private static void silentServiceCases(
+            java.util.concurrent.ExecutorService clients, String host, long head, long read) throws Exception {
+        var silentRoute = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded("-H", host, exit.httpUrl() + "/silent"), clients);
+        var silentHub = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded(
+                        "-H",
+                        "Authorization: Bearer " + HUB_TOKEN,
+                        exit.httpUrl() + "/hub/v1/agents/web-host/services/events/silent"),
+                clients);
+        var stalled = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded("-H", host, exit.httpUrl() + "/stall"), clients);
+        var heartbeats = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded("-N", "-H", host, exit.httpUrl() + "/heartbeat"), clients);
+        // a pooled connection that answered once and then goes silent: its next request waits for the head timeout
+        // (504), and the request after it gets a fresh connection that answers (service "once" has nothing else in
+        // its pool)
+        List<String> once = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            String[] r = bounded("-H", "Host: once.routes.test", exit.httpUrl() + "/once");
+            once.add(r[1] + " in " + r[3] + " ms");
+            assertThat(r[1]).as("request %d to /once: %s", i, once).isIn("200", "504");
+            if (r[1].equals("504")) {
+                assertThat(Long.parseLong(r[3])).as(once.toString()).isBetween(head - 500, head + 20_000);
+            } else {
+                assertThat(r[0]).isEqualTo("once");
+            }
+        }
+        figure("silent pooled connection: /once answered " + once);
+        // every connection to "once" answers its first request only: a new one answers (200) and goes to the pool,
+        // the next request takes it and gets 504, which closes it, so the one after gets a new connection again
+        for (int i = 0; i < once.size(); i++) {
+            assertThat(once.get(i)).as(once.toString()).startsWith(i % 2 == 0 ? "200" : "504");
+        }
+
+        String[] route = silentRoute.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        String[] hub = silentHub.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        figure("silent service: route " + route[1] + " in " + route[3] + " ms, hub " + hub[1] + " in " + hub[3]
+                + " ms (response timeout " + head + " ms)");
+        for (String[] r : List.of(route, hub)) {
+            assertThat(r[1]).as(String.join(" | ", r)).isEqualTo("504");
+            assertThat(Long.parseLong(r[3])).isBetween(head - 500, head + 20_000);
+            assertThat(r[0]).contains("did not answer within");
+        }
+        // head and 10 of 100 bytes, then silence: cut after the read timeout (curl: partial transfer)
+        String[] stall = stalled.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        figure("stalled body: curl exit " + stall[2] + " after " + stall[3] + " ms (read timeout " + read + " ms)");
+        assertThat(stall[2]).as(String.join(" | ", stall)).isNotEqualTo("0").isNotEqualTo("28");
+        assertThat(Long.parseLong(stall[3])).isBetween(read - 500, read + 20_000);
+        // a server-sent event stream with an event a second outlives both timeouts
+        String[] sse = heartbeats.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        figure("heartbeat SSE: " + sse[1] + ", curl exit " + sse[2] + " after " + sse[3] + " ms");
+        assertThat(sse[2]).as(String.join(" | ", sse)).isEqualTo("0");
+        assertThat(sse[1]).isEqualTo("200");
+        assertThat(sse[0]).contains("data: beat 0").contains("data: beat 7");
+        assertThat(Long.parseLong(sse[3])).isGreaterThan(Math.max(head, read));
     }
 
     @Test

@@ -49,9 +49,8 @@ public class EntryMetrics {
                 .description("Smoothed round-trip time to the exit node measured by keepalive pings")
                 .register(registry);
         // Counted per socket read and write into LongAdders, which the registry reads when scraped: Micrometer's
-        // counter
-        // in Quarkus's composite registry walked its children on every increment (5 of 48 JFR samples of the event
-        // loop under pgbench -S).
+        // counter in Quarkus's composite registry walked its children on every increment (5 of 48 JFR samples of the
+        // event loop under pgbench -S).
         FunctionCounter.builder("splitstream.entry.bytes", up, LongAdder::sum)
                 .description("Payload bytes tunnelled; up = from local clients to targets")
                 .tag("direction", "up")
@@ -68,7 +67,9 @@ public class EntryMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_entry_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_entry_buffer_refused_total (streams refused because it was spent), splitstream_entry_buffer_dormant (idle streams that lent their share).
+     * splitstream_entry_buffer_refused_total (streams refused because it was spent),
+     * splitstream_entry_buffer_overruns_total (streams reset because the node would not hold more of the peer's bytes),
+     * splitstream_entry_buffer_dormant (idle streams that lent their share).
      */
     public void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.entry.buffer.held", budget, BufferBudget::held)
@@ -93,6 +94,10 @@ public class EntryMetrics {
                 .register(registry);
         FunctionCounter.builder("splitstream.entry.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
+                .register(registry);
+        FunctionCounter.builder("splitstream.entry.buffer.overruns", budget, BufferBudget::overruns)
+                .description("Streams reset because the node would not hold more of the peer's bytes (past twice the"
+                        + " budget), each once")
                 .register(registry);
     }
 

@@ -256,6 +256,25 @@ public interface SplitstreamConfig {
         RoutePool routePool();
 
         /**
+         * Longest wait for the head of an agent's HTTP service's response, from the end of the request (its last body
+         * byte sent) to the response's status line and headers, on routes and the Hub (nginx's
+         * {@code proxy_read_timeout} for the first read): past it the client gets 504 and the connection to the service
+         * is closed, never reused (SPLITSTREAM_EXIT_ROUTE_RESPONSE_TIMEOUT). Default 60s.
+         */
+        @WithDefault("60s")
+        Duration routeResponseTimeout();
+
+        /**
+         * Longest silence between two reads of a response body from an agent's HTTP service once its head came (nginx's
+         * {@code proxy_read_timeout}): past it the client's connection and the stream are closed. Server-sent event
+         * streams and long polls must send something (an SSE comment line as a heartbeat) more often than this; time
+         * spent waiting for a slow client to take the bytes does not count. Not applied after a {@code 101} upgrade
+         * ({@code upgrade-half-close-timeout} bounds those) (SPLITSTREAM_EXIT_ROUTE_READ_TIMEOUT). Default 120s.
+         */
+        @WithDefault("120s")
+        Duration routeReadTimeout();
+
+        /**
          * How long an upgraded route connection (a WebSocket or other HTTP upgrade to an agent's service) may stay
          * half-closed: after one side's FIN the other direction keeps flowing for at most this long, then both are
          * closed (SPLITSTREAM_EXIT_UPGRADE_HALF_CLOSE_TIMEOUT). Default 60s.

@@ -520,20 +520,36 @@ public class ExposeService {
      * agent is here (or unknown): bridge the connection at once. On the socket's thread.
      */
     private boolean park(io.vertx.core.net.NetSocket socket, ServiceKey key, int port) {
-        synchronized (this) {
-            Optional<AgentRecord> known = store.agent(key.agent());
-            if (known.isEmpty()
-                    || known.get().services().stream().noneMatch(s -> s.name().equals(key.service()))) {
-                return false;
-            }
-            Live l = live.get(key.agent());
-            if (l != null && l.session != null && !l.session.isDetached()) {
-                return false;
-            }
-            l = live.computeIfAbsent(key.agent(), a -> new Live(known.get().tokenId()));
-            enqueue(l, key.agent(), key.service(), new Parked(socket, key, port));
+        return parkUnlessHere(key, () -> new Parked(socket, key, port)) == Parking.PARKED;
+    }
+
+    /** What {@link #parkUnlessHere} did. */
+    private enum Parking {
+        /** The agent or its service is unknown: nothing to wait for. */
+        UNKNOWN,
+        /** The agent is attached here: the connection can go to it now. */
+        AGENT_HERE,
+        /** Queued for the agent. */
+        PARKED
+    }
+
+    /**
+     * Queues the connection {@code parked} makes for {@code key}'s agent, unless the agent or its service is unknown or
+     * the agent is attached here; {@code parked} runs only when it is queued.
+     */
+    private synchronized Parking parkUnlessHere(ServiceKey key, java.util.function.Supplier<Parked> parked) {
+        Optional<AgentRecord> known = store.agent(key.agent());
+        if (known.isEmpty()
+                || known.get().services().stream().noneMatch(s -> s.name().equals(key.service()))) {
+            return Parking.UNKNOWN;
         }
-        return true;
+        Live l = live.get(key.agent());
+        if (l != null && l.session != null && !l.session.isDetached()) {
+            return Parking.AGENT_HERE;
+        }
+        l = live.computeIfAbsent(key.agent(), a -> new Live(known.get().tokenId()));
+        enqueue(l, key.agent(), key.service(), parked.get());
+        return Parking.PARKED;
     }
 
     /**
@@ -548,22 +564,12 @@ public class ExposeService {
                 && !internal.channelHandlerContext().channel().isActive()) {
             return false; // the client left meanwhile
         }
-        boolean here = false;
-        synchronized (this) {
-            Optional<AgentRecord> known = store.agent(key.agent());
-            if (known.isEmpty()
-                    || known.get().services().stream().noneMatch(s -> s.name().equals(key.service()))) {
-                return false;
-            }
-            Live l = live.get(key.agent());
-            if (l != null && l.session != null && !l.session.isDetached()) {
-                here = true; // the agent came back to this replica meanwhile
-            } else {
-                l = live.computeIfAbsent(key.agent(), a -> new Live(known.get().tokenId()));
-                enqueue(l, key.agent(), key.service(), new Parked(socket, key, port, owner));
-            }
+        Parking parking = parkUnlessHere(key, () -> new Parked(socket, key, port, owner));
+        if (parking == Parking.UNKNOWN) {
+            return false;
         }
-        if (here) {
+        if (parking == Parking.AGENT_HERE) {
+            // the agent came back to this replica meanwhile
             reading(socket, false);
             bridge(socket, key, "public port " + port);
         }

@@ -295,7 +295,9 @@ public class ExitMetrics {
     /**
      * Gauges of the node's buffer budget: splitstream_exit_buffer_held_bytes (stream bytes in memory now),
      * _committed_bytes (shares plus borrowed), _limit_bytes, _leases (streams holding a share) and
-     * splitstream_exit_buffer_refused_total (streams refused because it was spent), splitstream_exit_buffer_dormant (idle streams that lent their share).
+     * splitstream_exit_buffer_refused_total (streams refused because it was spent),
+     * splitstream_exit_buffer_overruns_total (streams reset because the node would not hold more of the peer's bytes),
+     * splitstream_exit_buffer_dormant (idle streams that lent their share).
      */
     private void watchBudget(BufferBudget budget) {
         Gauge.builder("splitstream.exit.buffer.held", budget, BufferBudget::held)
@@ -320,6 +322,10 @@ public class ExitMetrics {
                 .register(registry);
         FunctionCounter.builder("splitstream.exit.buffer.refused", budget, BufferBudget::refused)
                 .description("Streams refused because the buffer budget was spent")
+                .register(registry);
+        FunctionCounter.builder("splitstream.exit.buffer.overruns", budget, BufferBudget::overruns)
+                .description("Streams reset because the node would not hold more of the peer's bytes (past twice the"
+                        + " budget), each once")
                 .register(registry);
     }
 }

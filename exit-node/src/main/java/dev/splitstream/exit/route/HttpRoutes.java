@@ -15,9 +15,17 @@ import dev.splitstream.protocol.FrameCodec;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -113,6 +121,9 @@ public class HttpRoutes {
     }
 
     private void dispatch(RoutingContext ctx) {
+        if (refusedFraming(ctx)) {
+            return; // on any path of the HTTP port: nothing behind it reads such a request correctly
+        }
         HttpServerRequest req = ctx.request();
         String path = req.path() == null ? "" : req.path();
         if (path.equals(STATS)) {
@@ -160,6 +171,59 @@ public class HttpRoutes {
             return;
         }
         ctx.next();
+    }
+
+    /**
+     * Refuses, as nginx does, what Vert.x's decoder lets through but a reverse proxy must not forward (RFC 9112): an
+     * HTTP version other than 1.0 and 1.1 ({@code 505}; the decoder accepts any {@code HTTP/x.y}, and Vert.x names no
+     * version for it), and a transfer coding other than {@code chunked} ({@code 501}, RFC 9112 6.1; the decoder treats
+     * such a request as bodyless, so its body would be read as the next request: 6.3 says to close). The connection is
+     * closed after the answer. True when the request was refused.
+     */
+    private static boolean refusedFraming(RoutingContext ctx) {
+        HttpServerRequest req = ctx.request();
+        int status = 0;
+        String message = null;
+        if (req.version() == null) {
+            status = 505;
+            message = "only HTTP/1.0 and HTTP/1.1 are supported";
+        } else {
+            String te = req.getHeader("Transfer-Encoding");
+            if (te != null) {
+                for (String coding : te.split(",", 16)) {
+                    if (!coding.trim().equalsIgnoreCase("chunked")) {
+                        status = 501;
+                        message = "transfer codings other than chunked are not supported";
+                        break;
+                    }
+                }
+            }
+        }
+        if (status == 0) {
+            return false;
+        }
+        HttpConnection connection = req.connection();
+        if (status == 505 && connection instanceof ConnectionBase base) {
+            // Vert.x answers in the request's version ("HTTP/9.9 505"), which no client can read: the answer goes to
+            // Netty's response encoder as HTTP/1.1 itself, and the connection closes after it.
+            FullHttpResponse answer = new DefaultFullHttpResponse(
+                    io.netty.handler.codec.http.HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
+                    Unpooled.copiedBuffer(message + "\n", StandardCharsets.UTF_8));
+            answer.headers()
+                    .set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .set(HttpHeaderNames.CONTENT_LENGTH, answer.content().readableBytes())
+                    .set(HttpHeaderNames.CONNECTION, "close");
+            base.channelHandlerContext().writeAndFlush(answer).addListener(ChannelFutureListener.CLOSE);
+            return true;
+        }
+        ctx.response()
+                .setStatusCode(status)
+                .putHeader("Content-Type", "text/plain; charset=utf-8")
+                .putHeader("Connection", "close")
+                .end(message + "\n")
+                .onComplete(ar -> connection.close());
+        return true;
     }
 
     /** {@code <service>.<domain>} from the Host header, when host routes are on. */

@@ -242,6 +242,15 @@ final class RouteExchange {
 
     private boolean tunnelClosed;
     private long halfClosedTimer = -1;
+    /**
+     * The response timer: from the request's end until the response's head ({@code route-response-timeout}), then
+     * between reads of its body ({@code route-read-timeout}); -1 when none runs. HTTP thread.
+     */
+    private long responseTimer = -1;
+    /** The response's head came: the timer measures silence between body reads, not the wait for the head. */
+    private boolean readTimerPhase;
+    /** When the service's last bytes of this response arrived (System.nanoTime), for the read timer. */
+    private long lastReadNanos;
     /** Bytes the service sent right after its 101, before the client's socket is ready (at most one DATA payload). */
     private final List<ByteBuf> early = new ArrayList<>();
 
@@ -333,6 +342,7 @@ final class RouteExchange {
             }
             finished = true;
             completed = true;
+            cancelResponseTimer();
             conn = null;
             c.releaseCodec();
             follower.accept(owner);
@@ -618,6 +628,7 @@ final class RouteExchange {
         if (endedBefore && !lastEncoded) {
             // sent again after its reused connection died: its end came already
             encode(LastHttpContent.EMPTY_LAST_CONTENT);
+            startHeadTimer();
         }
         startBody();
     }
@@ -672,6 +683,7 @@ final class RouteExchange {
             encoderHandler.encodeBare(encoderContext, LastHttpContent.EMPTY_LAST_CONTENT);
             lastEncoded = true;
             requestEnded = true;
+            startHeadTimer();
         }
         return bytes;
     }
@@ -696,6 +708,7 @@ final class RouteExchange {
                     encode(LastHttpContent.EMPTY_LAST_CONTENT);
                 }
                 requestEnded = true;
+                startHeadTimer();
             });
             requestHandlers = true;
         }
@@ -786,6 +799,7 @@ final class RouteExchange {
             toTunnel(data, n);
             return;
         }
+        lastReadNanos = System.nanoTime();
         decoder.writeInbound(data);
         drainDecoder();
         if (upgraded || finished || !response.writeQueueFull()) {
@@ -880,6 +894,10 @@ final class RouteExchange {
                 response.writeHead();
             }
         }
+        if (responseStarted && !finished && !upgraded && !readTimerPhase) {
+            // the head came and the body has not ended with it: from now on the timer measures silences between reads
+            startReadTimer();
+        }
         if (endAfterDrain) {
             endAfterDrain = false;
             boolean clean =
@@ -924,6 +942,7 @@ final class RouteExchange {
             response.headers().set(HttpHeaderNames.CONNECTION, "Upgrade");
             response.headers().set(HttpHeaderNames.UPGRADE, protocol != null ? protocol : request.getHeader("Upgrade"));
             upgraded = true;
+            cancelResponseTimer(); // an upgraded connection may stay silent; upgrade-half-close-timeout bounds its end
             request.toNetSocket().onComplete(ar -> {
                 if (ar.failed()) {
                     LOG.debugf("upgrade failed: %s", ar.cause().toString());
@@ -1044,6 +1063,85 @@ final class RouteExchange {
                         t.close();
                     }
                 }));
+    }
+
+    /**
+     * The request's end went to the service: its answer's head must come within {@code route-response-timeout}, else
+     * the client gets 504 and the connection is reset (never pooled again). Started again when the request is sent
+     * again on a new stream.
+     */
+    private void startHeadTimer() {
+        if (finished || responseStarted || clientGone) {
+            return;
+        }
+        cancelResponseTimer();
+        readTimerPhase = false;
+        ServiceConnection c = conn;
+        long ms = pool.responseTimeoutMillis();
+        responseTimer = pool.vertx()
+                .setTimer(
+                        ms,
+                        id -> onHttp(() -> {
+                            if (responseTimer != id) {
+                                return;
+                            }
+                            responseTimer = -1;
+                            if (finished || responseStarted || clientGone || c != conn) {
+                                return;
+                            }
+                            LOG.debugf("route %s/%s: no response head within %d ms; 504", agent, service, ms);
+                            unclean = true;
+                            fail(504, "the agent's service did not answer within " + ms + " ms");
+                        }));
+    }
+
+    /**
+     * The response's head came and its body is under way: each silence between reads must end within
+     * {@code route-read-timeout}. The timer is not moved at every read: when it fires it waits again for what is left
+     * since the last read (as Netty's idle handlers do). Time the client's full write queue holds the service back
+     * (its credit is withheld) does not count.
+     */
+    private void startReadTimer() {
+        cancelResponseTimer();
+        readTimerPhase = true;
+        scheduleReadTimer(pool.readTimeoutMillis());
+    }
+
+    private void scheduleReadTimer(long ms) {
+        responseTimer = pool.vertx()
+                .setTimer(
+                        Math.max(1, ms),
+                        id -> onHttp(() -> {
+                            if (responseTimer != id) {
+                                return;
+                            }
+                            responseTimer = -1;
+                            if (finished || upgraded || clientGone) {
+                                return;
+                            }
+                            long limit = pool.readTimeoutMillis();
+                            if (response.writeQueueFull()) {
+                                // the client is slow, not the service: the service waits for credit
+                                lastReadNanos = System.nanoTime();
+                                scheduleReadTimer(limit);
+                                return;
+                            }
+                            long silent = (System.nanoTime() - lastReadNanos) / 1_000_000;
+                            if (silent < limit) {
+                                scheduleReadTimer(limit - silent);
+                                return;
+                            }
+                            LOG.debugf("route %s/%s: response body silent for %d ms; closed", agent, service, silent);
+                            unclean = true;
+                            abortClient();
+                        }));
+    }
+
+    private void cancelResponseTimer() {
+        if (responseTimer >= 0) {
+            pool.vertx().cancelTimer(responseTimer);
+            responseTimer = -1;
+        }
     }
 
     private void startHalfClosedTimer() {
@@ -1171,6 +1269,7 @@ final class RouteExchange {
             return;
         }
         completed = true;
+        cancelResponseTimer();
         if (!endAfterDrain && conn != null) {
             // ended other than by a complete response (drainDecoder decides the codec's fate then): the connection
             // serves nothing more

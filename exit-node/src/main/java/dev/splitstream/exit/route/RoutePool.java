@@ -11,6 +11,7 @@ import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Vertx;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -34,6 +35,8 @@ public class RoutePool {
     private final int maxIdleTotal;
     private final long idleTimeoutNanos;
     private final long halfClosedMillis;
+    private final long responseTimeoutMillis;
+    private final long readTimeoutMillis;
     private final Map<String, ArrayDeque<ServiceConnection>> idle = new HashMap<>();
     private int idleCount;
     private long sweepTimer = -1;
@@ -57,6 +60,18 @@ public class RoutePool {
             throw new ConfigException("splitstream.exit.route-pool.idle-timeout"
                     + " (SPLITSTREAM_EXIT_ROUTE_POOL_IDLE_TIMEOUT) must be positive");
         }
+        Duration responseTimeout = config.exit().routeResponseTimeout();
+        if (responseTimeout.isNegative() || responseTimeout.toMillis() < 1) {
+            throw new ConfigException("splitstream.exit.route-response-timeout"
+                    + " (SPLITSTREAM_EXIT_ROUTE_RESPONSE_TIMEOUT) must be at least 1ms, was " + responseTimeout);
+        }
+        Duration readTimeout = config.exit().routeReadTimeout();
+        if (readTimeout.isNegative() || readTimeout.toMillis() < 1) {
+            throw new ConfigException("splitstream.exit.route-read-timeout"
+                    + " (SPLITSTREAM_EXIT_ROUTE_READ_TIMEOUT) must be at least 1ms, was " + readTimeout);
+        }
+        this.responseTimeoutMillis = responseTimeout.toMillis();
+        this.readTimeoutMillis = readTimeout.toMillis();
         this.maxIdle = c.maxIdle();
         this.maxIdleTotal = c.maxIdleTotal();
         this.idleTimeoutNanos = c.idleTimeout().toNanos();
@@ -99,6 +114,16 @@ public class RoutePool {
     /** How long an upgraded route connection may stay half-closed ({@code upgrade-half-close-timeout}), ms. */
     long halfClosedMillis() {
         return halfClosedMillis;
+    }
+
+    /** Longest wait from a request's end to its response's head ({@code route-response-timeout}), ms. */
+    long responseTimeoutMillis() {
+        return responseTimeoutMillis;
+    }
+
+    /** Longest silence between two reads of a response body ({@code route-read-timeout}), ms. */
+    long readTimeoutMillis() {
+        return readTimeoutMillis;
     }
 
     Vertx vertx() {
