@@ -50,8 +50,8 @@ import java.util.Set;
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
  * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
  * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
- * stalled, a new stream of a source takes the place of a stream holding bytes (the most, then the least recently
- * moving) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
+ * stalled, a new stream of a source takes the place of a stream holding bytes (the one opened last, so a connection
+ * from before a flood keeps its place) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
  * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
  * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
  * the bound above by those of streams being reset, for the moment that takes.
@@ -541,7 +541,7 @@ public final class BufferBudget {
             victim.evictedFor = fairness
                     ? String.format(
                             "fairness: its client %s holds %d streams, the most; a stream of another client took the"
-                                    + " place of the one of them holding the most (%s)",
+                                    + " place of the one of them opened last that holds bytes (%s)",
                             victim.source, bySource.get(victim.source), victim.stateLocked())
                     : String.format(
                             "preempted: stuck for %d ms (%s) and the budget spent; a new stream took its place",
@@ -603,10 +603,11 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the lease with the most bytes queued to its socket, then holding the most,
-     * then the least recently moving (main's order: a "moved nothing lately first" preference was tried and dropped, as
-     * an interactive stream waiting for its echo under a flood moved nothing lately); never one that holds nothing, nor
-     * a dormant one waiting to claim its share back. Null if none.
+     * least two more than {@code source}), the lease opened last that holds bytes; never one that holds nothing, nor a
+     * dormant one waiting to claim its share back. Null if none. Opened last, not holding the most: a client's
+     * interactive stream may share the flood's address, and while it waits for its echo it holds its whole piece, as
+     * much as a flood stream (BufferBudgetE2E: "the most held, then the least recently moving" and "moved nothing
+     * lately first" both reset it); a flood's streams are newer than the connections its address had before.
      */
     private Lease unfair(Object source) {
         if (source == null || bySource.isEmpty()) {
@@ -632,14 +633,8 @@ public final class BufferBudget {
                 // (it holds one read at most)
                 continue;
             }
-            if (best == null
-                    || lease.queued > best.queued
-                    || (lease.queued == best.queued && lease.mine > best.mine)
-                    || (lease.queued == best.queued
-                            && lease.mine == best.mine
-                            && lease.lastProgress < best.lastProgress)) {
-                best = lease;
-            }
+            // the one opened last: open is in opening order
+            best = lease;
         }
         return best;
     }

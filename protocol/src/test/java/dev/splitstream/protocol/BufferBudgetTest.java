@@ -307,9 +307,9 @@ class BufferBudgetTest {
                 .as("the flooder cannot push itself in")
                 .isNull();
         assertThat(budget.tryOpen("other")).as("other holds 1, the flooder 7").isNotNull();
-        assertThat(reset).as("the flooder's least recently moving busy stream").containsExactly("flood 1");
-        assertThat(flood.get(1).evictedFor()).startsWith("fairness: its client flooder holds 7 streams");
-        assertThat(flood.get(2).evictedFor()).isEmpty();
+        assertThat(reset).as("the flooder's busy stream opened last").containsExactly("flood 5");
+        assertThat(flood.get(5).evictedFor()).startsWith("fairness: its client flooder holds 7 streams");
+        assertThat(flood.get(4).evictedFor()).isEmpty();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).as("the flooder holds 4, third 2").isNotNull();
@@ -319,9 +319,36 @@ class BufferBudgetTest {
         assertThat(budget.tryOpen(null))
                 .as("no source: only stalled streams give way")
                 .isNull();
-        assertThat(reset).containsExactly("flood 1", "flood 2", "flood 3", "flood 4");
+        assertThat(reset).containsExactly("flood 5", "flood 4", "flood 3", "flood 2");
         assertThat(budget.displaced()).as("fairness takeovers, counted apart").isEqualTo(4);
         assertThat(budget.preempted()).as("nothing was stuck").isZero();
+    }
+
+    @Test
+    void aStreamOpenedBeforeAFloodFromItsAddressKeepsItsPlaceWhileItHoldsTheMost() {
+        // BufferBudgetE2E: the interactive connection shares the flood's address and, waiting for its echo, holds its
+        // whole 16 KiB piece; "most held, then least recently moving" chose it (reset after 1 and 7 pieces)
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
+        interactive.onEvict(() -> reset.add("interactive"));
+        interactive.charge(SHARE);
+        for (int i = 0; i < 7; i++) {
+            now[0] += 1_000_000;
+            BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            lease.charge(SHARE / 2);
+        }
+        now[0] += 1_000_000;
+        interactive.release(1); // acknowledged a moment ago: nothing is stuck
+        interactive.charge(1);
+        for (int i = 0; i < 3; i++) {
+            assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        }
+        assertThat(reset).containsExactly("flood 6", "flood 5", "flood 4");
+        assertThat(budget.displaced()).isEqualTo(3);
     }
 
     @Test
