@@ -50,8 +50,8 @@ import java.util.Set;
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
  * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
  * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
- * stalled, a new stream of a source takes the place of a stream holding bytes (the one opened last, so a connection
- * from before a flood keeps its place) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
+ * stalled, a new stream of a source takes the place of a stream whose peer gives it no credit, else of one holding
+ * bytes (of those the one opened last, so a connection from before a flood keeps its place) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
  * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
  * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
  * the bound above by those of streams being reset, for the moment that takes.
@@ -603,7 +603,8 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the lease opened last that holds bytes; never one that holds nothing, nor a
+     * least two more than {@code source}), the lease opened last whose peer gives it no credit, else the lease opened
+     * last that holds bytes; never one that holds nothing and has credit, nor a
      * dormant one waiting to claim its share back. Null if none. Opened last, not holding the most: a client's
      * interactive stream may share the flood's address, and while it waits for its echo it holds its whole piece, as
      * much as a flood stream (BufferBudgetE2E: "the most held, then the least recently moving" and "moved nothing
@@ -627,14 +628,20 @@ public final class BufferBudget {
         for (Lease lease : open) {
             if (lease.evictor == null
                     || !top.getKey().equals(lease.source)
-                    || lease.mine == 0
+                    || (lease.mine == 0 && !lease.starved)
                     || (lease.dormant && lease.waiter != null)) {
-                // streams holding nothing are never taken, nor one that lent its share and waits to claim one back
+                // streams holding nothing are never taken unless their peer gives them no credit (an idle one may
+                // look blocked: it waits to return credit), nor one that lent its share and waits to claim one back
                 // (it holds one read at most)
                 continue;
             }
-            // the one opened last: open is in opening order
-            best = lease;
+            // streams whose peer takes nothing from them first (under a flood its streams have their bytes
+            // acknowledged and then wait for credit, holding nothing, while the interactive stream holds its piece
+            // until its acknowledgement: BufferBudgetE2E); of those, or else, the one opened last (open is in
+            // opening order)
+            if (best == null || lease.starved || !best.starved) {
+                best = lease;
+            }
         }
         return best;
     }

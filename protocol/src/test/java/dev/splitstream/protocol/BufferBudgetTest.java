@@ -352,6 +352,36 @@ class BufferBudgetTest {
     }
 
     @Test
+    void aFloodStreamWaitingForCreditGivesWayBeforeTheInteractiveStreamHoldingItsPiece() {
+        // BufferBudgetE2E (1198c51, 1 run of 3): the flood's streams had their bytes acknowledged and waited for the
+        // exit's credit holding nothing, so the interactive stream, holding its unacknowledged pieces, was the only
+        // stream of its address fairness could take
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        List<BufferBudget.Lease> flood = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            flood.add(lease);
+        }
+        BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
+        interactive.onEvict(() -> reset.add("interactive"));
+        interactive.charge(SHARE); // opened last, holding a piece waiting for its acknowledgement
+        for (BufferBudget.Lease lease : flood.subList(0, 3)) {
+            lease.charge(SHARE);
+            lease.starved(true); // no credit from the peer
+            lease.release(SHARE); // everything acknowledged
+        }
+        assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        assertThat(reset).containsExactly("flood 2", "flood 1");
+        assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        assertThat(reset).containsExactly("flood 2", "flood 1", "flood 0");
+    }
+
+    @Test
     void aNewStreamTakesThePlaceOfAStalledOneWhenTheBudgetIsSpent() {
         long[] now = {0};
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
