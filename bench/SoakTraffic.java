@@ -231,24 +231,13 @@ public final class SoakTraffic {
     /** When the last flood ended ({@code System.nanoTime()}); far in the future while one runs. */
     private static volatile long floodEndedAt = Long.MIN_VALUE / 2;
 
-    /** An echo that came back wrong: as many bytes or more, but not the ones sent. */
-    private static final class Corrupt extends IOException {
-        Corrupt(String message) {
-            super(message);
-        }
-    }
+    /** An echo that failed in a way the echo itself shows: {@code nothing}, {@code short} or {@code corrupt}. */
+    private static final class EchoFailed extends IOException {
+        final String kind;
 
-    /** An echo that ended before all its bytes came back. */
-    private static final class Short extends IOException {
-        Short(String message) {
+        EchoFailed(String kind, String message) {
             super(message);
-        }
-    }
-
-    /** An echo closed before a byte came back: the stream was refused (or reset before the echo's first byte). */
-    private static final class Nothing extends IOException {
-        Nothing(String message) {
-            super(message);
+            this.kind = kind;
         }
     }
 
@@ -259,19 +248,16 @@ public final class SoakTraffic {
     }
 
     private static String kind(Exception e) {
-        if (e instanceof Corrupt) {
-            return "corrupt";
+        if (e instanceof EchoFailed f) {
+            return f.kind;
         }
         if (e instanceof ConnectFailed) {
             return "connect";
         }
-        if (e instanceof Nothing) {
-            return "nothing";
-        }
         if (e instanceof java.net.SocketTimeoutException) {
             return "timeout";
         }
-        return "short"; // Short, or a reset while reading
+        return "short"; // a reset while reading
     }
 
     /** "{connect/between=2, short/in-flood=31}", sorted, for the report lines. */
@@ -306,13 +292,14 @@ public final class SoakTraffic {
             writer.join(60_000);
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             if (back.length == 0) {
-                throw new Nothing("echo of " + size + " bytes: closed before a byte came back");
+                throw new EchoFailed("nothing", "echo of " + size + " bytes: closed before a byte came back");
             }
             if (back.length < size) {
-                throw new Short("echo of " + size + " bytes ended after " + back.length);
+                throw new EchoFailed("short", "echo of " + size + " bytes ended after " + back.length);
             }
             if (!Arrays.equals(sha.digest(back), MessageDigest.getInstance("SHA-256").digest(data))) {
-                throw new Corrupt("echo of " + size + " bytes came back as " + back.length + " different bytes");
+                throw new EchoFailed(
+                        "corrupt", "echo of " + size + " bytes came back as " + back.length + " different bytes");
             }
         }
     }

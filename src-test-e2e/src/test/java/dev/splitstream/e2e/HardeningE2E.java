@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.splitstream.e2e.harness.CuttingRelay;
+import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
 import dev.splitstream.e2e.harness.NodeLogs;
 import dev.splitstream.e2e.harness.NodeSpec;
@@ -16,6 +17,11 @@ import dev.splitstream.protocol.Capabilities;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
 import dev.splitstream.protocol.Limits;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -97,12 +103,14 @@ class HardeningE2E {
 
     /**
      * Whether the exit under test knows the tokens file's {@code maxSessions} (attack 8's fix). An exit from before it
-     * ({@code splitstream.e2e.nodes} pointing at an older checkout, to show these attacks succeed there) refuses a
+     * ({@code splitstream.e2e.nodes} or {@code exit-nodes} pointing at an older checkout, to show these attacks succeed there) refuses a
      * tokens file with it and would not start: the other attacks then run with a tokens file without it, and attack 8's
-     * test fails on what it tests. Told by the checkout's sources; a checkout without them is taken as current.
+     * test fails on what it tests. Told by the exit's checkout's sources; a checkout without them is taken as current.
      */
     static boolean exitReadsTokenSessionLimits() throws IOException {
-        Path source = NodeSpec.checkout().resolve("exit-node/src/main/java/dev/splitstream/exit/token/TokensFile.java");
+        Path source = NodeSpec.exit()
+                .roleCheckout()
+                .resolve("exit-node/src/main/java/dev/splitstream/exit/token/TokensFile.java");
         return !Files.exists(source) || Files.readString(source).contains("maxSessions");
     }
 
@@ -135,7 +143,9 @@ class HardeningE2E {
      * unknown. Told by the checkout's sources, as {@link #exitReadsTokenSessionLimits}.
      */
     static int floodCapabilities() throws IOException {
-        Path source = NodeSpec.checkout().resolve("protocol/src/main/java/dev/splitstream/protocol/Capabilities.java");
+        Path source = NodeSpec.exit()
+                .roleCheckout()
+                .resolve("protocol/src/main/java/dev/splitstream/protocol/Capabilities.java");
         return !Files.exists(source) || Files.readString(source).contains("ENCRYPTED") ? Capabilities.ENCRYPTED : 0;
     }
 
@@ -253,6 +263,114 @@ class HardeningE2E {
                 .atMost(Duration.ofSeconds(20))
                 .until(() -> exit.metric("splitstream_exit_http_pending_handshakes", "") == 0);
         Transfers.echo(forward, 256 * 1024, 13);
+    }
+
+    /**
+     * Attack 3 as the issue ran it: junk HELLOs (fresh nonce, unknown token id, never a PROOF) over WebSocket, one per
+     * connection, as fast as 16 connections at a time from 127.0.0.5 go. An exit that records a HELLO's nonce before
+     * any proof keeps about 175 bytes of heap per junk HELLO for the replay window (4 min), which is what filled the
+     * issue's heap; plain-HTTP handshakes do not show it there, the pending-handshake cap refusing them first. Measured
+     * on the exit: the heap it keeps (used after a full collection, {@code jcmd GC.run}, before and after the flood),
+     * its GC time during the flood, and a new WebSocket entry's login and an echo's latency during and after it.
+     */
+    @Test
+    void junkHelloFloodOverWebSocketCostsTheExitNoHeap() throws Exception {
+        double authBefore = metricOrNaN("splitstream_exit_handshake_failures_total", "reason=\"auth_failed\"");
+        long heapBefore = keptHeapBytes();
+        double gcBefore = exit.metric("jvm_gc_pause_seconds_sum", "");
+        long floodStart = System.nanoTime();
+        WsFlood flood = new WsFlood(exit.httpPort(), "127.0.0.5", 16, 120_000, Duration.ofSeconds(35));
+        long loginMillis;
+        long echoDuringMillis;
+        try {
+            await("the WebSocket flood sent 5,000 HELLOs")
+                    .atMost(Duration.ofSeconds(20))
+                    .until(() -> flood.sent() >= 5_000);
+            long start = System.nanoTime();
+            Node ws = add(NodeSpec.entry("entry-ws-during-flood")
+                    .token(token)
+                    .server(exit.wsUrl())
+                    .reconnect("100ms", "1s")
+                    .forward(Ports.free(), "127.0.0.1", target.port())
+                    .start());
+            ws.awaitLog("session established", Duration.ofSeconds(30));
+            loginMillis = (System.nanoTime() - start) / 1_000_000;
+            start = System.nanoTime();
+            Transfers.echo(forward, 64 * 1024, 41);
+            echoDuringMillis = (System.nanoTime() - start) / 1_000_000;
+            assertThat(flood.running())
+                    .as("the flood was still on during the login and the echo")
+                    .isTrue();
+            ws.close();
+            await("the flood ends (count or time bound)")
+                    .atMost(Duration.ofSeconds(40))
+                    .until(flood::finished);
+        } finally {
+            flood.stop();
+        }
+        double floodSeconds = (System.nanoTime() - floodStart) / 1e9;
+        double gcSeconds = exit.metric("jvm_gc_pause_seconds_sum", "") - gcBefore;
+        long start = System.nanoTime();
+        Transfers.echo(forward, 64 * 1024, 42);
+        long echoAfterMillis = (System.nanoTime() - start) / 1_000_000;
+        long heapAfter = keptHeapBytes();
+        long kept = heapAfter - heapBefore;
+        figure(String.format(
+                "WebSocket junk-HELLO flood: %d HELLOs (%d refused by a close, %d connections failed) in %.1f s; exit"
+                        + " heap kept %.1f -> %.1f MiB (%+.1f MiB, %.0f bytes per HELLO), GC %.2f s (%.0f%% of the"
+                        + " flood); a new WS login took %d ms, echo during %d ms, after %d ms",
+                flood.sent(),
+                flood.closed(),
+                flood.failed(),
+                flood.seconds(),
+                heapBefore / 1048576.0,
+                heapAfter / 1048576.0,
+                kept / 1048576.0,
+                (double) kept / Math.max(1, flood.sent()),
+                gcSeconds,
+                100 * gcSeconds / floodSeconds,
+                loginMillis,
+                echoDuringMillis,
+                echoAfterMillis));
+        assertThat(flood.sent()).as("junk HELLOs sent").isGreaterThanOrEqualTo(40_000);
+        SoftAssertions cost = new SoftAssertions();
+        cost.assertThat(kept)
+                .as(
+                        "attack 3: heap the exit keeps after %d junk HELLOs (the issue's exit: ~175 bytes each for 4"
+                                + " min)",
+                        flood.sent())
+                .isLessThan(3L * 1024 * 1024);
+        cost.assertThat(gcSeconds / floodSeconds)
+                .as("share of the flood the exit spent in GC")
+                .isLessThan(0.3);
+        cost.assertThat(loginMillis)
+                .as("a new WebSocket entry's login during the flood (ms)")
+                .isLessThan(15_000);
+        cost.assertThat(echoDuringMillis)
+                .as("a 64 KiB echo during the flood (ms)")
+                .isLessThan(5_000);
+        cost.assertThat(echoAfterMillis)
+                .as("a 64 KiB echo after the flood (ms)")
+                .isLessThan(2_000);
+        cost.assertThat(metricOrNaN("splitstream_exit_handshake_failures_total", "reason=\"auth_failed\"") - authBefore)
+                .as("junk HELLOs refused AUTH_FAILED and counted")
+                .isGreaterThanOrEqualTo(flood.sent() * 9 / 10);
+        cost.assertAll();
+    }
+
+    /**
+     * Heap the exit keeps: its heap in use just after a full collection ({@code jcmd GC.run}), the lowest of three tries
+     * (the metrics request itself allocates a little).
+     */
+    private static long keptHeapBytes() {
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        long least = Long.MAX_VALUE;
+        for (int i = 0; i < 3; i++) {
+            Exec.run(Duration.ofSeconds(60), jcmd, Long.toString(exit.pid()), "GC.run")
+                    .assertSuccess();
+            least = Math.min(least, (long) exit.metric("jvm_memory_used_bytes", "area=\"heap\""));
+        }
+        return least;
     }
 
     /**
@@ -551,6 +669,120 @@ class HardeningE2E {
                 return 599;
             }
             return status;
+        }
+    }
+    /**
+     * WebSocket connections from {@code source}, {@code parallel} at a time, each sending one junk HELLO (fresh nonce,
+     * unknown token id) and waiting for the exit to close it; bounded by {@code max} HELLOs and {@code limit} time.
+     */
+    private static final class WsFlood {
+        private final Vertx vertx = Vertx.vertx();
+        private final WebSocketClient client;
+        private final FrameCodec codec = new FrameCodec(Limits.defaults());
+        private final SecureRandom random = new SecureRandom();
+        private final int capabilities;
+        private final int port;
+        private final long max;
+        private final long deadline;
+        private final long started = System.nanoTime();
+        private final AtomicLong ended = new AtomicLong();
+        private final AtomicBoolean stop = new AtomicBoolean();
+        private final AtomicLong sent = new AtomicLong();
+        private final AtomicLong closed = new AtomicLong();
+        private final AtomicLong failed = new AtomicLong();
+        private final AtomicInteger inFlight = new AtomicInteger();
+
+        WsFlood(int port, String source, int parallel, long max, Duration limit) throws IOException {
+            this.port = port;
+            this.max = max;
+            this.deadline = started + limit.toNanos();
+            this.capabilities = floodCapabilities();
+            client = vertx.createWebSocketClient(new WebSocketClientOptions()
+                    .setLocalAddress(source)
+                    .setConnectTimeout(5_000)
+                    .setMaxConnections(parallel));
+            for (int i = 0; i < parallel; i++) {
+                next();
+            }
+        }
+
+        long sent() {
+            return sent.get();
+        }
+
+        long closed() {
+            return closed.get();
+        }
+
+        long failed() {
+            return failed.get();
+        }
+
+        boolean running() {
+            return !finished();
+        }
+
+        boolean finished() {
+            return inFlight.get() == 0;
+        }
+
+        double seconds() {
+            long end = ended.get() == 0 ? System.nanoTime() : ended.get();
+            return (end - started) / 1e9;
+        }
+
+        void stop() throws Exception {
+            stop.set(true);
+            await("the WebSocket flood's connections ended")
+                    .atMost(Duration.ofSeconds(20))
+                    .until(this::finished);
+            ended.compareAndSet(0, System.nanoTime());
+            vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+        }
+
+        /** Opens the next connection, unless a bound is reached (then this chain ends). */
+        private void next() {
+            long n = sent.get();
+            if (stop.get() || n >= max || System.nanoTime() >= deadline) {
+                ended.compareAndSet(0, System.nanoTime());
+                return;
+            }
+            inFlight.incrementAndGet();
+            client.connect(port, "127.0.0.1", "/splitstream/v1/ws").onComplete(ar -> {
+                if (ar.failed()) {
+                    failed.incrementAndGet();
+                    done();
+                    return;
+                }
+                WebSocket ws = ar.result();
+                long timer = vertx.setTimer(10_000, t -> ws.close());
+                ws.closeHandler(v -> {
+                    vertx.cancelTimer(timer);
+                    closed.incrementAndGet();
+                    done();
+                });
+                ws.exceptionHandler(e -> {});
+                byte[] nonce = new byte[FrameCodec.NONCE_LENGTH];
+                random.nextBytes(nonce);
+                ByteBuffer hello = codec.encode(new Frame.Hello(
+                        1,
+                        FrameCodec.MAX_VERSION,
+                        "junk-" + sent.incrementAndGet(),
+                        nonce,
+                        System.currentTimeMillis(),
+                        Frame.Intent.NEW,
+                        new byte[0],
+                        0,
+                        capabilities));
+                byte[] bytes = new byte[hello.remaining()];
+                hello.get(bytes);
+                ws.writeBinaryMessage(Buffer.buffer(bytes));
+            });
+        }
+
+        private void done() {
+            next();
+            inFlight.decrementAndGet();
         }
     }
 }

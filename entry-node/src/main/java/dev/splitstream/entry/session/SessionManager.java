@@ -310,6 +310,9 @@ public class SessionManager {
         }
     }
 
+    /** How long a stopping entry gives its GOING_AWAY to leave before it closes its links, ms. */
+    static final long CLOSE_GRACE_MILLIS = 300;
+
     /** Closes the session (telling the exit node) and stops reconnecting; waits up to {@code timeoutMillis}. */
     public void stop(long timeoutMillis) {
         Context ctx = context;
@@ -331,26 +334,38 @@ public class SessionManager {
             }
             Session s = session;
             session = null;
+            boolean told = false;
             if (s != null && !s.isClosed()) {
                 if (agent != null && agent.releaseOnExit() && s.sendControl(agent.release())) {
                     LOG.infof("agent %s released its public ports", agent.name());
                 }
                 s.close(CloseCode.GOING_AWAY, "entry node shutting down");
+                told = true;
             }
             if (agent != null) {
                 agent.close();
             }
             metrics.connected(false);
-            List<Future<Void>> closing = new ArrayList<>();
-            for (Slot slot : slots()) {
-                slot.cancelReconnect();
-                Link l = slot.link;
-                slot.link = null;
-                if (l != null) {
-                    closing.add(l.close("shutdown"));
+            Runnable closeLinks = () -> {
+                List<Future<Void>> closing = new ArrayList<>();
+                for (Slot slot : slots()) {
+                    slot.cancelReconnect();
+                    Link l = slot.link;
+                    slot.link = null;
+                    if (l != null) {
+                        closing.add(l.close("shutdown"));
+                    }
                 }
+                Future.join(closing).onComplete(ar -> done.tryComplete());
+            };
+            if (told) {
+                // The close must leave before the links do: over plain HTTP it travels in the next upstream POST, and
+                // closing the link at once dropped it (nginx logged 499), so the exit kept the session for its idle
+                // and resume time (ReplicasE2E). A short grace, well within stop's own bound.
+                vertx.setTimer(CLOSE_GRACE_MILLIS, t -> closeLinks.run());
+            } else {
+                closeLinks.run();
             }
-            Future.join(closing).onComplete(ar -> done.tryComplete());
         });
         try {
             done.future()
