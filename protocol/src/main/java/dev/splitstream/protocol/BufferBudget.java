@@ -30,7 +30,8 @@ import java.util.Set;
  * and stop reading when {@link Lease#charge} returns false until {@link Lease#whenMayTake} runs. Let {@code C} be the
  * committed bytes (the shares of leases that are not dormant, {@code R <= limit}, plus every byte past a lease's share,
  * a dormant lease's share being 0); bytes within shares are at most {@code R}, so {@code H <= C}. {@code C} grows only
- * by (1) a share, reserved only while {@code C + share <= limit}; (2) bytes that arrived past a stream's share, kept
+ * by (1) a share, reserved only while {@code C + share <= limit}, or in place of a stream that gave way and freed at
+ * least as much ({@code C} does not grow then); (2) bytes that arrived past a stream's share, kept
  * only while {@code C} stays within {@code 2 * limit} ({@link Lease#chargeArrived}; past it the stream is reset); (3)
  * reads past a share. From the last moment {@code C <= 2 * limit} on, (1) and (2) add nothing and {@code C > limit},
  * so a lease may start a read only below its share, and each lease adds at most one read past its share (the read it
@@ -48,13 +49,20 @@ import java.util.Set;
  *
  * <p>Fairness: a flood of streams that stop moving must not lock new streams out for the stall time. When the budget is
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
- * peer gave it no credit, for {@link #PREEMPT_AFTER}) (the one holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
- * callback resets its stream. Streams that move bytes, and streams that hold none, are not preempted for that. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when no stream is
- * stalled, a new stream of a source takes the place of a stream whose peer gives it no credit, else of one holding
- * bytes (of those the one opened last, so a connection from before a flood keeps its place) of the source holding the most leases, if that source holds more than a quarter of the streams the budget can hold and
- * at least two more than the new stream's source, so one client's flood of streams that trickle cannot lock the others
- * out either; streams that hold nothing are never taken (an idle one may look blocked: it waits to return credit). The preempted stream's bytes are dropped by its callback on its own thread, so the bytes held may exceed
- * the bound above by those of streams being reset, for the moment that takes.
+ * peer gave it no credit, for {@link #PREEMPT_AFTER}, and it moved no bytes itself for {@link #IDLE_AFTER}) (the one
+ * holding the most bytes, then the longest stalled): that lease is closed at once and its {@link Lease#onEvict}
+ * callback resets its stream. Sources ({@link #tryOpen(Object)}: a client's address) are treated fairly besides: when
+ * no stream is stalled, a new stream of a source takes the place of a stream of the source holding the most leases, if
+ * that source holds more than a quarter of the streams the budget can hold and at least two more than the new stream's
+ * source, so one client's flood of streams cannot lock the others out either. Any of that source's streams that costs
+ * the budget something may give way (its reserved share plus the bytes it holds: also a stream holding nothing, since
+ * a flood's streams have their bytes acknowledged and spend the budget by their shares alone), never a dormant one
+ * (it reserves nothing). Streams whose peer sent them bytes within the stall time go last (an interactive connection
+ * from the flood's address gets its answers; a flood into a target that never reads gets none), and otherwise the one
+ * opened last goes first (a connection from before a flood keeps its place). One stream gives way per new stream: its
+ * freed share is the new one's, so the committed bytes do not grow, and bytes other streams borrowed past the limit
+ * are not freed by resetting more. The preempted stream's bytes are dropped by its callback on its own thread, so the
+ * bytes held may exceed the bound above by those of streams being reset, for the moment that takes.
  */
 public final class BufferBudget {
     private final long limit;
@@ -522,7 +530,18 @@ public final class BufferBudget {
      * holding far more than {@code source}. Never touches {@code self}. Each pass removes a candidate, so it ends.
      */
     private boolean makeRoomLocked(long now, Object source, Lease self, List<Runnable> evict) {
+        long committedBefore = reserved + borrowed;
+        boolean tookOne = false;
         while (roomNeeded(self) > 0) {
+            if (tookOne
+                    && reserved + borrowed + share - ownWithinShare(self) <= committedBefore
+                    && reserved + share <= limit) {
+                // A stream that gave way freed at least a share: the new one takes its place, the committed bytes do
+                // not grow and the shares stay within the limit, so the bounds of the class comment hold. Freeing every
+                // byte past the limit as well
+                // (bytes other streams borrowed) took hundreds of streams holding nothing for one newcomer.
+                return true;
+            }
             Lease idle = lendingSuffices(now, self) ? idle(now, self) : null;
             if (idle != null) {
                 idle.dormantLocked();
@@ -532,7 +551,7 @@ public final class BufferBudget {
             Lease victim = preemptable(now, self);
             boolean fairness = false;
             if (victim == null && self == null) {
-                victim = unfair(source);
+                victim = unfair(source, now);
                 fairness = true;
             }
             if (victim == null) {
@@ -541,7 +560,8 @@ public final class BufferBudget {
             victim.evictedFor = fairness
                     ? String.format(
                             "fairness: its client %s holds %d streams, the most; a stream of another client took the"
-                                    + " place of the one of them opened last that holds bytes (%s)",
+                                    + " place of one of them, those answered by their peer last, then the one"
+                                    + " opened last (%s)",
                             victim.source, bySource.get(victim.source), victim.stateLocked())
                     : String.format(
                             "preempted: stuck for %d ms (%s) and the budget spent; a new stream took its place",
@@ -549,6 +569,7 @@ public final class BufferBudget {
             evict.add(victim.evictor);
             victim.evictor = null;
             victim.closeLocked();
+            tookOne = true;
             if (fairness) {
                 displaced++;
             } else {
@@ -585,8 +606,12 @@ public final class BufferBudget {
      * it, so they need no room. Either way the shares stay within the limit.
      */
     private long roomNeeded(Lease self) {
-        long own = self == null ? 0 : Math.min(self.mine, share);
-        return reserved + borrowed + share - own - limit;
+        return reserved + borrowed + share - ownWithinShare(self) - limit;
+    }
+
+    /** Of a dormant {@code self}'s bytes, those that count within its share once it has one back (0 for a new stream). */
+    private long ownWithinShare(Lease self) {
+        return self == null ? 0 : Math.min(self.mine, share);
     }
 
     /**
@@ -603,14 +628,19 @@ public final class BufferBudget {
     /**
      * The lease a new stream of {@code source} may take the place of when none is stalled: of the source holding the
      * most leases (if that is another source holding more than a quarter of the leases the budget can hold and at
-     * least two more than {@code source}), the lease opened last whose peer gives it no credit, else the lease opened
-     * last that holds bytes; never one that holds nothing and has credit, nor a
-     * dormant one waiting to claim its share back. Null if none. Opened last, not holding the most: a client's
-     * interactive stream may share the flood's address, and while it waits for its echo it holds its whole piece, as
-     * much as a flood stream (BufferBudgetE2E: "the most held, then the least recently moving" and "moved nothing
-     * lately first" both reset it); a flood's streams are newer than the connections its address had before.
+     * least two more than {@code source}), any lease that costs the budget something (its reserved share plus the
+     * bytes it holds: every lease with a share, holding bytes or not), never a dormant one (it reserves nothing, so
+     * ending it makes no room). Of those, the streams that received nothing from their peer within the stall time
+     * first, the one opened last first; the streams that did (the far side answers them) last, the one that received
+     * least lately first. Null if none.
+     *
+     * <p>Why not only streams holding bytes (as before): under a flood into a target that never reads, the flood's
+     * streams have their bytes acknowledged and hold nothing, the budget being spent by their reserved shares, while an
+     * interactive connection from the flood's address holds its pieces until their acknowledgement (16-160 KiB under
+     * the flood): it was the only candidate and was reset (BufferBudgetE2E, 1 run in 3). It receives its echoes; the
+     * flood's streams receive nothing, and are newer than the connections their address had before.
      */
-    private Lease unfair(Object source) {
+    private Lease unfair(Object source, long now) {
         if (source == null || bySource.isEmpty()) {
             return null;
         }
@@ -625,22 +655,19 @@ public final class BufferBudget {
             return null;
         }
         Lease best = null;
+        boolean bestAnswered = false;
         for (Lease lease : open) {
-            if (lease.evictor == null
-                    || !top.getKey().equals(lease.source)
-                    || (lease.mine == 0 && !lease.starved)
-                    || (lease.dormant && lease.waiter != null)) {
-                // streams holding nothing are never taken unless their peer gives them no credit (an idle one may
-                // look blocked: it waits to return credit), nor one that lent its share and waits to claim one back
-                // (it holds one read at most)
+            if (lease.evictor == null || lease.dormant || !top.getKey().equals(lease.source)) {
                 continue;
             }
-            // streams whose peer takes nothing from them first (under a flood its streams have their bytes
-            // acknowledged and then wait for credit, holding nothing, while the interactive stream holds its piece
-            // until its acknowledgement: BufferBudgetE2E); of those, or else, the one opened last (open is in
-            // opening order)
-            if (best == null || lease.starved || !best.starved) {
+            boolean answered = lease.lastArrived != Long.MIN_VALUE && now - lease.lastArrived <= stallNanos;
+            // open is in opening order: a later lease of the same rank replaces the earlier one
+            if (best == null
+                    || (bestAnswered && !answered)
+                    || (!bestAnswered && !answered)
+                    || (bestAnswered && answered && lease.lastArrived < best.lastArrived)) {
                 best = lease;
+                bestAnswered = answered;
             }
         }
         return best;
@@ -745,6 +772,12 @@ public final class BufferBudget {
          * A stream that moved lately is never chosen to give way.
          */
         private long lastMoved;
+        /**
+         * When bytes last arrived for this stream from its peer ({@link #chargeArrived}); {@link Long#MIN_VALUE} if never.
+         * For a stream of a client (a source), that is the far side answering: an interactive connection gets its
+         * echoes, a flood stream into a target that never reads gets nothing. Fairness takes such a stream last.
+         */
+        private long lastArrived = Long.MIN_VALUE;
 
         private Lease(long now, Object source) {
             this.lastProgress = now;
@@ -840,11 +873,14 @@ public final class BufferBudget {
         private String stateLocked() {
             long now = clock.getAsLong();
             return String.format(
-                    "held %d bytes, %d of them queued to its socket, %s, last moved %d ms ago",
+                    "held %d bytes, %d of them queued to its socket, %s, last moved %d ms ago, %s",
                     mine,
                     queued,
                     starved ? "no credit from its peer" : blocked ? "not reading" : "reading",
-                    (now - lastMoved) / 1_000_000L);
+                    (now - lastMoved) / 1_000_000L,
+                    lastArrived == Long.MIN_VALUE
+                            ? "nothing received from its peer"
+                            : "last received from its peer " + (now - lastArrived) / 1_000_000L + " ms ago");
         }
 
         /** What ends this stream when {@link #evictStalled} finds it stalled (any thread; run at most once). */
@@ -964,6 +1000,7 @@ public final class BufferBudget {
                     queued += n;
                     lastActive = now;
                     lastMoved = now;
+                    lastArrived = now;
                 } else if (!overrun) {
                     overrun = true;
                     overruns++;

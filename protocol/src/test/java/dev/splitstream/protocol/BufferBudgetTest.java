@@ -302,14 +302,18 @@ class BufferBudgetTest {
         }
         flood.get(0).charge(100);
         flood.get(0).release(100); // the first moved last
-        flood.get(6).release(100); // the last holds nothing and may read: idle, never taken
+        flood.get(6).release(100); // the last holds nothing, but its share spends the budget all the same
         assertThat(budget.tryOpen("flooder"))
                 .as("the flooder cannot push itself in")
                 .isNull();
         assertThat(budget.tryOpen("other")).as("other holds 1, the flooder 7").isNotNull();
-        assertThat(reset).as("the flooder's busy stream opened last").containsExactly("flood 5");
-        assertThat(flood.get(5).evictedFor()).startsWith("fairness: its client flooder holds 7 streams");
-        assertThat(flood.get(4).evictedFor()).isEmpty();
+        assertThat(reset)
+                .as("the flooder's stream opened last, holding nothing")
+                .containsExactly("flood 6");
+        assertThat(flood.get(6).evictedFor())
+                .startsWith("fairness: its client flooder holds 7 streams")
+                .contains("held 0 bytes");
+        assertThat(flood.get(5).evictedFor()).isEmpty();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).isNotNull();
         assertThat(budget.tryOpen("third")).as("the flooder holds 4, third 2").isNotNull();
@@ -319,7 +323,7 @@ class BufferBudgetTest {
         assertThat(budget.tryOpen(null))
                 .as("no source: only stalled streams give way")
                 .isNull();
-        assertThat(reset).containsExactly("flood 5", "flood 4", "flood 3", "flood 2");
+        assertThat(reset).containsExactly("flood 6", "flood 5", "flood 4", "flood 3");
         assertThat(budget.displaced()).as("fairness takeovers, counted apart").isEqualTo(4);
         assertThat(budget.preempted()).as("nothing was stuck").isZero();
     }
@@ -352,10 +356,11 @@ class BufferBudgetTest {
     }
 
     @Test
-    void aFloodStreamWaitingForCreditGivesWayBeforeTheInteractiveStreamHoldingItsPiece() {
-        // BufferBudgetE2E (1198c51, 1 run of 3): the flood's streams had their bytes acknowledged and waited for the
-        // exit's credit holding nothing, so the interactive stream, holding its unacknowledged pieces, was the only
-        // stream of its address fairness could take
+    void floodStreamsHoldingNothingGiveWayBeforeTheInteractiveStreamTheirAddressHasWhichItsPeerAnswers() {
+        // BufferBudgetE2E (e4b11a2, 2 runs of 6): the flood's streams from 127.0.0.1 had their bytes acknowledged and
+        // held nothing (the node held 0.0 MiB: their shares spent the budget), neither stuck nor without credit; the
+        // interactive stream from the same address held its pieces until their acknowledgement (16-160 KiB), so it
+        // was the only stream fairness could take, and was reset. It receives its echoes; the flood receives nothing.
         long[] now = {0};
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
         List<String> reset = new ArrayList<>();
@@ -364,21 +369,61 @@ class BufferBudgetTest {
             BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
             int n = i;
             lease.onEvict(() -> reset.add("flood " + n));
+            lease.charge(SHARE);
+            lease.release(SHARE); // sent and acknowledged: holds nothing, may read
             flood.add(lease);
+            now[0] += 1_000_000;
         }
+        // opened after the flood's streams, so "opened last" alone would choose it
         BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
         interactive.onEvict(() -> reset.add("interactive"));
-        interactive.charge(SHARE); // opened last, holding a piece waiting for its acknowledgement
-        for (BufferBudget.Lease lease : flood.subList(0, 3)) {
-            lease.charge(SHARE);
-            lease.starved(true); // no credit from the peer
-            lease.release(SHARE); // everything acknowledged
+        interactive.charge(SHARE);
+        interactive.chargeArrived(SHARE); // an echo
+        interactive.written(SHARE);
+        interactive.charge(SHARE); // the next piece, waiting for its acknowledgement
+        now[0] += 5_000_000_000L; // acknowledgements lag seconds under a flood; nothing is stuck, nothing idle
+        for (BufferBudget.Lease lease : flood) {
+            lease.charge(1);
+            lease.release(1);
         }
+        for (int i = 0; i < 4; i++) {
+            assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        }
+        assertThat(reset).containsExactly("flood 6", "flood 5", "flood 4", "flood 3");
+        assertThat(flood.get(6).evictedFor()).contains("held 0 bytes").contains("nothing received from its peer");
+        assertThat(budget.displaced()).isEqualTo(4);
+        assertThat(budget.preempted()).isZero();
+    }
+
+    @Test
+    void aNewStreamEndsOneStreamHoldingNothingNotAsManyAsOtherStreamsBorrowedPastTheLimit() {
+        // BufferBudgetE2E (e4b11a2): with bytes borrowed past the limit, one newcomer reset streams until all of it was
+        // free again (186-626 resets per 5 s sweep). Its share is all it needs: one stream's freed share.
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(16L * SHARE, SHARE, java.time.Duration.ofSeconds(30), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease interactive = budget.tryOpen("127.0.0.1");
+        interactive.onEvict(() -> reset.add("interactive"));
+        for (int i = 0; i < 15; i++) {
+            BufferBudget.Lease lease = budget.tryOpen("127.0.0.1");
+            int n = i;
+            lease.onEvict(() -> reset.add("flood " + n));
+            now[0] += 1_000_000;
+        }
+        assertThat(interactive.chargeArrived(8L * SHARE)).isTrue(); // 7 shares past its own, queued to its socket
+        long committed = budget.committed();
+        assertThat(committed).isEqualTo(23L * SHARE);
+
         assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
+        assertThat(reset).as("one stream for one new stream").containsExactly("flood 14");
+        assertThat(budget.displaced()).isEqualTo(1);
+        assertThat(budget.committed()).as("committed bytes do not grow").isEqualTo(committed);
+        assertThat(budget.tryOpen(null))
+                .as("no stream stuck, no source: refused")
+                .isNull();
         assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
-        assertThat(reset).containsExactly("flood 2", "flood 1");
-        assertThat(budget.tryOpen("127.0.0.2")).isNotNull();
-        assertThat(reset).containsExactly("flood 2", "flood 1", "flood 0");
+        assertThat(reset).containsExactly("flood 14", "flood 13");
+        assertThat(budget.committed()).isEqualTo(committed);
     }
 
     @Test
