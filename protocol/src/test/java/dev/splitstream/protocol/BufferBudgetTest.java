@@ -659,7 +659,10 @@ class BufferBudgetTest {
                     ? null
                     : leases.get(random.nextInt(random.nextInt(16) > 0 ? Math.min(16, leases.size()) : leases.size()));
             if (op == 0 || (op == 1 && random.nextBoolean())) {
-                BufferBudget.Lease opened = budget.tryOpen("source " + random.nextInt(3));
+                // one address opens most streams, so fairness (one stream of it for each other client's new one)
+                // and preemption take their turns, each swapping a freed share for the new stream's
+                BufferBudget.Lease opened =
+                        budget.tryOpen(random.nextInt(4) == 0 ? "client " + random.nextInt(3) : "flooder");
                 if (opened != null) {
                     // most streams are busy; the rest open and then mostly stay idle (pools of idle connections)
                     leases.add(opened);
@@ -699,8 +702,13 @@ class BufferBudgetTest {
             maxLeases = Math.max(maxLeases, budget.leases());
             assertThat(budget.held()).isLessThanOrEqualTo(budget.limit() * 7 / 2);
             assertThat(budget.leases()).isLessThanOrEqualTo(96);
+            assertThat(budget.leases() - budget.dormant())
+                    .as("streams with a share")
+                    .isLessThanOrEqualTo(64);
         }
         assertThat(maxHeld).isGreaterThan(budget.limit());
+        assertThat(budget.displaced()).as("streams that gave way for fairness").isPositive();
+        assertThat(budget.preempted()).as("stuck streams that gave way").isPositive();
         assertThat(maxLeases).as("idle streams lent their shares").isGreaterThan(64);
         new ArrayList<>(leases).forEach(BufferBudget.Lease::close);
         assertThat(budget.held()).isZero();

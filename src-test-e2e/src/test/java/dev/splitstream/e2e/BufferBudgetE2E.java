@@ -39,8 +39,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * never reads, against nodes with the JVM flags they ship ({@code scripts/jvm-opts.sh}). Before the buffer budget the
  * entry ran out of heap within seconds and served nothing for minutes. Now the entry keeps serving a connection made
  * before the flood, holds at most twice its budget, refuses what does not fit with a reason, lets new connections of
- * another client in within a few seconds all through the flood and after it (they take the place of flood streams
- * that moved nothing for {@code BufferBudget.PREEMPT_AFTER}), and recovers once the flood has gone.
+ * another client in within a few seconds all through the flood and after it (each takes the place of one flood stream:
+ * a stuck one, or by the address rule one of the flood's address, the one opened last of those that receive nothing;
+ * the connection made before the flood shares that address and receives its echoes, so it goes last), and recovers
+ * once the flood has gone.
  */
 @ExtendWith(NodeLogs.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
