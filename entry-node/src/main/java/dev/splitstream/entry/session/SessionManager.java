@@ -894,6 +894,9 @@ public class SessionManager {
     private void flushAck() {
         if (session != null && session.isAttached()) {
             session.flushAck();
+            if (session.isOutboundFull() && primary.link != null) {
+                primary.link.drained();
+            }
         }
     }
 
@@ -1123,6 +1126,25 @@ public class SessionManager {
                 return;
             }
             conn.send(frame, codec);
+            // A full transport stops the session's streams (their sockets pause) until it drains, as a full socket
+            // pauses the stream that writes to it; else the transport's queue grows to the resend buffer's limit.
+            if (session != null && conn.writeQueueFull()) {
+                session.outboundFull(this);
+            }
+        }
+
+        @Override
+        public void onDrained() {
+            // Always a task of its own: an HTTP leg reports its drain from inside a send, and waking streams there
+            // would re-enter the session in the middle of the frame it is sending.
+            context.runOnContext(v -> drained());
+        }
+
+        /** Streams go on once the transport took its queue down (also checked on the ACK timer: a missed drain). */
+        void drained() {
+            if (!closed && conn != null && session != null && session.isOutboundFull() && !conn.writeQueueFull()) {
+                session.outboundDrained(this);
+            }
         }
 
         @Override
