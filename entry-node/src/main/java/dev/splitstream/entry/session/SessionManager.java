@@ -1103,6 +1103,8 @@ public class SessionManager {
         long stableTimer = -1;
         Kind kind;
         boolean closed;
+        /** This link told the session its transport is full; drain events (from any thread) matter only then. */
+        volatile boolean full;
 
         Link(Slot slot) {
             this.slot = slot;
@@ -1127,20 +1129,29 @@ public class SessionManager {
             // A full transport stops the session's streams (their sockets pause) until it drains, as a full socket
             // pauses the stream that writes to it; else the transport's queue grows to the resend buffer's limit.
             if (session != null && conn.writeQueueFull()) {
+                full = true;
                 session.outboundFull(this);
             }
         }
 
         @Override
         public void onDrained() {
-            // Always a task of its own: an HTTP leg reports its drain from inside a send, and waking streams there
-            // would re-enter the session in the middle of the frame it is sending.
-            context.runOnContext(v -> drained());
+            // Only after this link said it was full: a bulk transfer's WebSocket turns unwritable and writable again
+            // around every flush. Always a task of its own: an HTTP leg reports its drain from inside a send, and
+            // waking
+            // streams there would re-enter the session in the middle of the frame it is sending.
+            if (full) {
+                context.runOnContext(v -> drained());
+            }
         }
 
         /** Streams go on once the transport took its queue down (also checked on the ACK timer: a missed drain). */
         void drained() {
-            if (!closed && conn != null && session != null && session.isOutboundFull() && !conn.writeQueueFull()) {
+            if (closed || conn == null || session == null || conn.writeQueueFull()) {
+                return;
+            }
+            full = false;
+            if (session.isOutboundFull()) {
                 session.outboundDrained(this);
             }
         }
