@@ -732,17 +732,71 @@ class RoutesE2E {
 
     @Test
     @Order(8)
-    void theAgentsSummaryAtExitAddsRequestsByStatusClassAndLatency() {
+    void theAgentsSummaryAtExitAddsRequestsByStatusClassAndLatencyAndNoRequestLineIsLostOnSigterm() throws Exception {
         String nonce = Tunnel.newToken().substring(0, 10);
         assertThat(bodyAndStatus(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt?n=" + nonce)[1])
                 .isEqualTo("200");
         assertThat(bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, exit.httpUrl() + "/gone-" + nonce)[1])
                 .isEqualTo("404");
         agent.awaitLog("/gone-" + nonce + " 404 ", WAIT);
+
+        // The agent writes request lines in batches (up to 100 ms late): a burst counted by its metrics, then SIGTERM
+        // at once, while the last lines still wait to be written. Every one of them is in its log after the exit.
+        double before = agent.metric("splitstream_entry_route_requests_seconds_count", "status=\"4xx\"");
+        double unreportedBefore = agent.metric("splitstream_entry_route_unreported_total");
+        int n = 300;
+        String codes = curl(
+                        "-Z",
+                        "--parallel-max",
+                        "8",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\n",
+                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/last-" + nonce + "-[1-" + n + "].txt")
+                .assertSuccess()
+                .output();
+        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+        // (a report the exit could not send at once is counted as unreported: no line for it)
+        double[] counted = new double[1];
+        org.awaitility.Awaitility.await("the agent counted the burst")
+                .atMost(WAIT)
+                .pollInterval(Duration.ofMillis(5))
+                .until(() -> {
+                    String metrics = agent.metrics();
+                    counted[0] = sum(metrics, "splitstream_entry_route_requests_seconds_count", "status=\"4xx\"");
+                    return counted[0] + sum(metrics, "splitstream_entry_route_unreported_total", "")
+                            >= before + unreportedBefore + n;
+                });
+        // SIGTERM at once; what the log held then is counted afterwards, from its length at that moment
+        long logBytes = Files.size(agent.log());
         agent.stop();
+        int reported = (int) Math.round(counted[0] - before);
         String summary = agent.awaitLog("summary: ", WAIT);
         assertThat(summary)
                 .containsPattern(" requests=[0-9]+ 2xx=[0-9]+ 4xx=[0-9]+")
                 .containsPattern("latency_min=[0-9.]+ms latency_avg=[0-9.]+ms latency_max=[0-9.]+ms");
+        int logged = linesBefore(agent.log(), logBytes, "/last-" + nonce + "-");
+        assertThat(agent.linesContaining("/last-" + nonce + "-"))
+                .as("request lines in the agent's log (%d of them before SIGTERM)", logged)
+                .hasSize(reported);
+        assertThat(reported).isGreaterThan(n / 2);
+        figure("request lines at SIGTERM: " + logged + " in the log, " + reported + " reported of " + n + "; all "
+                + reported + " in the log after the exit");
+    }
+
+    /** The Prometheus text's series of {@code name} whose labels contain {@code labels}, summed. */
+    private static double sum(String metrics, String name, String labels) {
+        return metrics.lines()
+                .filter(l -> (l.startsWith(name + "{") || l.startsWith(name + " ")) && l.contains(labels))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
+    }
+
+    /** Lines containing {@code text} in the first {@code bytes} bytes of {@code log}. */
+    private static int linesBefore(Path log, long bytes, String text) throws java.io.IOException {
+        byte[] all = Files.readAllBytes(log);
+        String head = new String(all, 0, (int) Math.min(all.length, bytes), StandardCharsets.UTF_8);
+        return (int) head.lines().filter(l -> l.contains(text)).count();
     }
 }
