@@ -307,8 +307,8 @@ public class SessionManager {
         }
     }
 
-    /** How long a stopping entry gives its GOING_AWAY to leave before it closes its links, ms. */
-    static final long CLOSE_GRACE_MILLIS = 300;
+    /** How long a stopping entry waits for its GOING_AWAY to leave before it closes its links anyway, ms. */
+    static final long CLOSE_SEND_MILLIS = 1000;
 
     /** Closes the session (telling the exit node) and stops reconnecting; waits up to {@code timeoutMillis}. */
     public void stop(long timeoutMillis) {
@@ -343,26 +343,19 @@ public class SessionManager {
                 agent.close();
             }
             metrics.connected(false);
-            Runnable closeLinks = () -> {
-                List<Future<Void>> closing = new ArrayList<>();
-                for (Slot slot : slots()) {
-                    slot.cancelReconnect();
-                    Link l = slot.link;
-                    slot.link = null;
-                    if (l != null) {
-                        closing.add(l.close("shutdown"));
-                    }
+            // The close must leave before the links go: over plain HTTP it travels in the next upstream POST, and
+            // closing the link at once dropped it (nginx logged 499), so the exit kept the session for its idle and
+            // resume time (ReplicasE2E). A link with a close to deliver closes once it was sent, within stop's bound.
+            List<Future<Void>> closing = new ArrayList<>();
+            for (Slot slot : slots()) {
+                slot.cancelReconnect();
+                Link l = slot.link;
+                slot.link = null;
+                if (l != null) {
+                    closing.add(told ? l.closeAfterSending("shutdown", CLOSE_SEND_MILLIS) : l.close("shutdown"));
                 }
-                Future.join(closing).onComplete(ar -> done.tryComplete());
-            };
-            if (told) {
-                // The close must leave before the links do: over plain HTTP it travels in the next upstream POST, and
-                // closing the link at once dropped it (nginx logged 499), so the exit kept the session for its idle
-                // and resume time (ReplicasE2E). A short grace, well within stop's own bound.
-                vertx.setTimer(CLOSE_GRACE_MILLIS, t -> closeLinks.run());
-            } else {
-                closeLinks.run();
             }
+            Future.join(closing).onComplete(ar -> done.tryComplete());
         });
         try {
             done.future()
@@ -1112,6 +1105,11 @@ public class SessionManager {
         Future<Void> close(String reason) {
             closed = true;
             return conn == null ? Future.succeededFuture() : conn.close(reason);
+        }
+
+        Future<Void> closeAfterSending(String reason, long maxMillis) {
+            closed = true;
+            return conn == null ? Future.succeededFuture() : conn.closeAfterSending(reason, maxMillis);
         }
 
         @Override

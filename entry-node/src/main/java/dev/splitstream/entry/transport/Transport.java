@@ -57,6 +57,15 @@ public interface Transport {
 
         /** Closes the connection; the handler is not called any more. */
         Future<Void> close(String reason);
+
+        /**
+         * Closes the connection once what was sent has left (the session's last frame, its close, must reach the exit),
+         * at most {@code maxMillis} later; the handler is not called any more. A transport whose own close already
+         * sends what is queued first (a WebSocket's close frame follows its data) just closes.
+         */
+        default Future<Void> closeAfterSending(String reason, long maxMillis) {
+            return close(reason);
+        }
     }
 
     /** What a connection reports, on the session's context. */

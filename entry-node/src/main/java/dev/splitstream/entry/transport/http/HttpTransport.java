@@ -11,6 +11,7 @@ import dev.splitstream.protocol.FrameProtection;
 import dev.splitstream.protocol.Limits;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -181,6 +182,9 @@ public final class HttpTransport implements Transport {
         private String handshakeId;
         private String leg;
         private boolean closed;
+        /** Set by {@link #closeAfterSending}: completed when the queue and the POSTs in flight are done. */
+        private Promise<Void> finishing;
+
         private boolean poll = startInPoll;
         private boolean bufferingLogged;
 
@@ -241,9 +245,44 @@ public final class HttpTransport implements Transport {
         }
 
         @Override
+        public Future<Void> closeAfterSending(String reason, long maxMillis) {
+            if (closed || finishing != null) {
+                return finishing != null ? finishing.future() : Future.succeededFuture();
+            }
+            finishing = Promise.promise();
+            // Nothing more comes down: only what is queued or in flight upstream still has to leave.
+            cancelFirstBytesTimer();
+            if (down != null) {
+                down.reset();
+                down = null;
+            }
+            long timer = vertx.setTimer(maxMillis, id -> {
+                if (!closed) {
+                    LOG.debugf(
+                            "closing the HTTP leg with %d bytes queued and %d POSTs in flight after %d ms",
+                            queuedBytes, inFlight, maxMillis);
+                    close(reason);
+                }
+            });
+            finishing.future().onComplete(ar -> vertx.cancelTimer(timer));
+            finishIfSent(reason);
+            return finishing.future();
+        }
+
+        /** While finishing: closes once nothing is queued or in flight (or the leg cannot send any more). */
+        private void finishIfSent(String reason) {
+            if (finishing != null && !closed && (leg == null || recovering || queue.isEmpty() && inFlight == 0)) {
+                close(reason);
+            }
+        }
+
+        @Override
         public Future<Void> close(String reason) {
             if (!closed) {
                 closed = true;
+                if (finishing != null) {
+                    finishing.tryComplete();
+                }
                 cancelFirstBytesTimer();
                 if (down != null) {
                     down.reset();
@@ -257,8 +296,11 @@ public final class HttpTransport implements Transport {
 
         private void fail(String reason) {
             if (!closed) {
+                boolean told = finishing == null;
                 close(reason);
-                handler.onFailed(reason);
+                if (told) {
+                    handler.onFailed(reason);
+                }
             }
         }
 
@@ -342,12 +384,17 @@ public final class HttpTransport implements Transport {
                         if (ar.succeeded() && ar.result().statusCode() == 200) {
                             upBackoff.reset();
                             flush();
+                            finishIfSent("shutdown");
                         } else if (ar.succeeded() && ar.result().statusCode() == 404) {
                             fail("HTTP leg unknown or expired on the exit node");
                         } else {
                             String why = ar.succeeded()
                                     ? "HTTP " + ar.result().statusCode()
                                     : WebSocketTransport.describe(ar.cause());
+                            if (finishing != null) {
+                                close("shutdown"); // the session is over: nothing to resend
+                                return;
+                            }
                             LOG.debugf(
                                     "upstream batch of %d bytes failed (%s); asking what arrived", batch.length(), why);
                             retryUpstream(why, 0);
@@ -411,7 +458,7 @@ public final class HttpTransport implements Transport {
         // ---- downstream
 
         private void openDown() {
-            if (closed) {
+            if (closed || finishing != null) {
                 return;
             }
             boolean pollNow = poll;
