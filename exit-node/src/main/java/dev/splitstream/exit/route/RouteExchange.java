@@ -199,7 +199,6 @@ final class RouteExchange {
     private RequestEncoder encoderHandler;
     private ChannelHandlerContext encoderContext;
     private ResponseDecoder decoderHandler;
-    private ChannelHandlerContext decoderContext;
     private EmbeddedChannel decoder;
     /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
     private boolean headSent;
@@ -247,9 +246,7 @@ final class RouteExchange {
      * The response timer: from the request's end until the response's head ({@code route-response-timeout}), then
      * between reads of its body ({@code route-read-timeout}); -1 when none runs. HTTP thread.
      */
-    private io.netty.util.concurrent.ScheduledFuture<?> responseTimer;
-    /** Counts response timers started, so a timer that fired as it was replaced or cancelled does nothing. */
-    private long responseTimerSeq;
+    private long responseTimer = -1;
     /**
      * Runs while the stream to the service is full, that is while the service leaves the request body unread
      * ({@code route-send-timeout}); null when none runs. HTTP thread.
@@ -377,7 +374,6 @@ final class RouteExchange {
         this.encoderContext = c.encoderContext;
         this.decoder = c.decoder;
         this.decoderHandler = c.decoderHandler;
-        this.decoderContext = c.decoderContext;
         decoderHandler.answering(request.method() == io.vertx.core.http.HttpMethod.HEAD);
     }
 
@@ -820,27 +816,11 @@ final class RouteExchange {
             return;
         }
         lastReadNanos = System.nanoTime();
-        decode(data);
+        decoder.writeInbound(data);
         drainDecoder();
         if (upgraded || finished || !response.writeQueueFull()) {
             // after a 101 the bytes went to the tunnel (or wait in `early`); after the end, nowhere
             flushCredit();
-        }
-    }
-
-    /**
-     * Hands {@code data} to the decoder itself, not through {@link EmbeddedChannel#writeInbound}: the channel's pass
-     * (its pending tasks, scheduled tasks and exception check after every write) cost more than a small answer's
-     * parsing. What the decoder makes still lands in the channel's inbound queue ({@link #drainDecoder} reads it);
-     * the decoder keeps a partial head or chunk in its own cumulation as before.
-     */
-    private void decode(ByteBuf data) {
-        try {
-            decoderHandler.channelRead(decoderContext, data);
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Exception e) {
-            throw new io.netty.handler.codec.DecoderException(e);
         }
     }
 
@@ -1114,35 +1094,21 @@ final class RouteExchange {
         readTimerPhase = false;
         ServiceConnection c = conn;
         long ms = pool.responseTimeoutMillis();
-        startResponseTimer(ms, () -> {
-            if (finished || responseStarted || clientGone || c != conn) {
-                return;
-            }
-            LOG.debugf("route %s/%s: no response head within %d ms; 504", agent, service, ms);
-            unclean = true;
-            fail(504, "the agent's service did not answer within " + ms + " ms");
-        });
-    }
-
-    /**
-     * Runs {@code expired} on the HTTP thread after {@code ms} unless the timer is cancelled or replaced first. On the
-     * event loop's own scheduler rather than a Vert.x timer: every routed request starts one and nearly always cancels
-     * it within a millisecond, and Vert.x's timer map and handler added a few percent of the exit's event-loop time.
-     */
-    private void startResponseTimer(long ms, Runnable expired) {
-        long seq = ++responseTimerSeq;
-        responseTimer = httpContext
-                .nettyEventLoop()
-                .schedule(
-                        () -> onHttp(() -> {
-                            if (responseTimerSeq != seq || responseTimer == null) {
+        responseTimer = pool.vertx()
+                .setTimer(
+                        ms,
+                        id -> onHttp(() -> {
+                            if (responseTimer != id) {
                                 return;
                             }
-                            responseTimer = null;
-                            expired.run();
-                        }),
-                        Math.max(1, ms),
-                        java.util.concurrent.TimeUnit.MILLISECONDS);
+                            responseTimer = -1;
+                            if (finished || responseStarted || clientGone || c != conn) {
+                                return;
+                            }
+                            LOG.debugf("route %s/%s: no response head within %d ms; 504", agent, service, ms);
+                            unclean = true;
+                            fail(504, "the agent's service did not answer within " + ms + " ms");
+                        }));
     }
 
     /**
@@ -1158,26 +1124,33 @@ final class RouteExchange {
     }
 
     private void scheduleReadTimer(long ms) {
-        startResponseTimer(ms, () -> {
-            if (finished || upgraded || clientGone) {
-                return;
-            }
-            long limit = pool.readTimeoutMillis();
-            if (response.writeQueueFull()) {
-                // the client is slow, not the service: the service waits for credit
-                lastReadNanos = System.nanoTime();
-                scheduleReadTimer(limit);
-                return;
-            }
-            long silent = (System.nanoTime() - lastReadNanos) / 1_000_000;
-            if (silent < limit) {
-                scheduleReadTimer(limit - silent);
-                return;
-            }
-            LOG.debugf("route %s/%s: response body silent for %d ms; closed", agent, service, silent);
-            unclean = true;
-            abortClient();
-        });
+        responseTimer = pool.vertx()
+                .setTimer(
+                        Math.max(1, ms),
+                        id -> onHttp(() -> {
+                            if (responseTimer != id) {
+                                return;
+                            }
+                            responseTimer = -1;
+                            if (finished || upgraded || clientGone) {
+                                return;
+                            }
+                            long limit = pool.readTimeoutMillis();
+                            if (response.writeQueueFull()) {
+                                // the client is slow, not the service: the service waits for credit
+                                lastReadNanos = System.nanoTime();
+                                scheduleReadTimer(limit);
+                                return;
+                            }
+                            long silent = (System.nanoTime() - lastReadNanos) / 1_000_000;
+                            if (silent < limit) {
+                                scheduleReadTimer(limit - silent);
+                                return;
+                            }
+                            LOG.debugf("route %s/%s: response body silent for %d ms; closed", agent, service, silent);
+                            unclean = true;
+                            abortClient();
+                        }));
     }
 
     /**
@@ -1222,9 +1195,9 @@ final class RouteExchange {
     }
 
     private void cancelResponseTimer() {
-        if (responseTimer != null) {
-            responseTimer.cancel(false);
-            responseTimer = null;
+        if (responseTimer >= 0) {
+            pool.vertx().cancelTimer(responseTimer);
+            responseTimer = -1;
         }
     }
 

@@ -45,8 +45,6 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     final RouteExchange.ResponseDecoder decoderHandler = new RouteExchange.ResponseDecoder();
     final EmbeddedChannel decoder = new EmbeddedChannel(decoderHandler);
-    /** The decoder's context in {@link #decoder}: answer bytes go to the decoder without a pass through the channel. */
-    final ChannelHandlerContext decoderContext = decoder.pipeline().context(decoderHandler);
     /** Bytes of the service's answer handed to the current exchange. */
     private long delivered;
     /** The release of the previous exchange, queued on the session's thread and maybe not run yet. */
