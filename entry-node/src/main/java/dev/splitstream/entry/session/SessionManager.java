@@ -113,9 +113,6 @@ public class SessionManager {
 
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
-    /** How long the agent waits for a connection to one of its services. */
-    private static final java.time.Duration AGENT_DIAL_TIMEOUT = java.time.Duration.ofSeconds(10);
-
     /** Agent mode, or null. */
     private Agent agent;
 
@@ -148,7 +145,7 @@ public class SessionManager {
                         vertx,
                         a,
                         settings.server().host(),
-                        AGENT_DIAL_TIMEOUT,
+                        a.connectTimeout(),
                         settings.caFile()
                                 .map(ca -> TrustOptions.wrap(TrustStores.withExtraCa(ca)))
                                 .orElse(null),
