@@ -1135,8 +1135,7 @@ public class SessionManager {
         public void onDrained() {
             // Only after this link said it was full: a bulk transfer's WebSocket turns unwritable and writable again
             // around every flush. Always a task of its own: an HTTP leg reports its drain from inside a send, and
-            // waking
-            // streams there would re-enter the session in the middle of the frame it is sending.
+            // waking streams there would re-enter the session in the middle of the frame it is sending.
             if (full) {
                 context.runOnContext(v -> drained());
             }
