@@ -75,6 +75,9 @@ public final class Session {
     private boolean ackWanted;
 
     private FrameSink sink;
+    /** The attached sink's transport said its write queue is full: stream data waits until {@link #outboundDrained}. */
+    private boolean outboundFull;
+
     private boolean closed;
     private CloseCode closeCode;
     private String closeMessage;
@@ -174,6 +177,7 @@ public final class Session {
                     + " but it already acknowledged up to " + peerAckedSeq);
         }
         this.sink = sink;
+        outboundFull = false;
         // The handshake told the peer what we received only if this connection carries both directions (a split
         // path's legs do not), so acknowledge again on the next flush; one frame per attach.
         ackWanted = lastReceivedSeq > 0;
@@ -218,7 +222,33 @@ public final class Session {
     public void detach(FrameSink sink) {
         if (this.sink == sink) {
             this.sink = null;
+            outboundFull = false;
         }
+    }
+
+    /**
+     * The transport under {@code sink} cannot take more now (its write queue is over its high-water mark): no new DATA
+     * frame is made until {@link #outboundDrained}, so streams stop taking bytes ({@link Stream#write} returns false)
+     * and their sockets pause instead of filling the transport's queue up to the resend buffer's limit. Control frames
+     * (ACK, WINDOW_UPDATE, PONG, RESET) still go. No-op if {@code sink} is not the attached sink.
+     */
+    public void outboundFull(FrameSink sink) {
+        if (this.sink == sink && sink != null) {
+            outboundFull = true;
+        }
+    }
+
+    /** The transport under {@code sink} drained: streams waiting for it go on. No-op if it is not the attached sink. */
+    public void outboundDrained(FrameSink sink) {
+        if (this.sink == sink && outboundFull) {
+            outboundFull = false;
+            drainBlocked();
+        }
+    }
+
+    /** True between {@link #outboundFull} and {@link #outboundDrained} (or the next attach or detach). */
+    public boolean isOutboundFull() {
+        return outboundFull;
     }
 
     /** True while an outbound path is attached. */
@@ -673,7 +703,7 @@ public final class Session {
 
     /** Payload bytes a DATA frame may carry now without overfilling the resend buffer; 0 when it must wait. */
     int dataRoom(int wanted) {
-        if (closed) {
+        if (closed || outboundFull) {
             return 0;
         }
         long room = limits.maxUnacked() - unackedBytes - FrameCodec.HEADER_LENGTH;

@@ -41,6 +41,40 @@ class FlowControlTest {
     }
 
     @Test
+    void aFullTransportStopsStreamsUntilItDrains() throws Exception {
+        Traffic.Side clientSide = new Traffic.Side("client", 1, 0);
+        Traffic.Side serverSide = new Traffic.Side("server", 2, 0);
+        Link link = new Link(LIMITS, LIMITS, clientSide, serverSide, System::nanoTime);
+        link.record = false;
+        link.connect();
+        Traffic.Pump a = clientSide.open(link.client, 700_000);
+        Traffic.Pump b = clientSide.open(link.client, 700_000);
+        link.client.outboundFull(link.clientSink());
+        for (int i = 0; i < 1_000 && !(a.paused && b.paused); i++) {
+            link.settle();
+        }
+        // no DATA frame made while the transport is full: each writer holds at most its one refused write
+        assertThat(a.paused).isTrue();
+        assertThat(b.paused).isTrue();
+        assertThat(link.client.unackedBytes()).isLessThan(1_000);
+        assertThat(a.stream.queuedBytes()).isLessThanOrEqualTo(40_000);
+        assertThat(b.stream.queuedBytes()).isLessThanOrEqualTo(40_000);
+        assertThat(link.client.isOutboundFull()).isTrue();
+        // another sink's drain (a link that is not the session's outbound path) changes nothing
+        link.client.outboundDrained(f -> {});
+        assertThat(link.client.isOutboundFull()).isTrue();
+        link.client.outboundDrained(link.clientSink());
+        for (int i = 0; i < 100_000 && !(a.done() && b.done()); i++) {
+            link.settle();
+        }
+        for (Traffic.Pump p : new Traffic.Pump[] {a, b}) {
+            Traffic.Pump peer = serverSide.pumps.get(p.stream.id());
+            assertThat(peer.received).isEqualTo(700_000);
+            assertThat(peer.receivedHash()).isEqualTo(p.sentHash());
+        }
+    }
+
+    @Test
     void windowIsNeverExceededWhateverTheReadersPace() throws Exception {
         for (long seed = 1; seed <= 3; seed++) {
             Random random = new Random(seed);

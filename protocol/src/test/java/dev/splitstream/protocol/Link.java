@@ -135,6 +135,11 @@ final class Link {
         return this;
     }
 
+    /** The client's sink of the current connection (the session's outbound path). */
+    FrameSink clientSink() {
+        return clientSink;
+    }
+
     /** The connection drops: whatever was in flight is lost. */
     void drop() {
         generation++;

@@ -46,6 +46,8 @@ class RoutesE2E {
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final Duration RESPONSE_TIMEOUT = Duration.ofSeconds(4);
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);
+    private static final Duration SEND_TIMEOUT = Duration.ofSeconds(4);
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
     private static final long MIB = 1024 * 1024;
     private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
     private static final String DASHBOARD_PASSWORD = "dash-" + Tunnel.newToken().substring(0, 16);
@@ -58,6 +60,8 @@ class RoutesE2E {
     private static Path www;
     private static int nginxPort;
     private static int ssePort;
+    /** A listening socket whose accept backlog is full: a further SYN to it is dropped, as by a blackhole. */
+    private static int fullBacklogPort;
 
     @BeforeAll
     static void start() throws Exception {
@@ -162,6 +166,10 @@ class RoutesE2E {
                         "            self.wfile.write(('data: %d %f\\n\\n' % (i, time.time())).encode())",
                         "            self.wfile.flush()",
                         "            time.sleep(1)",
+                        // a service that never reads a request body
+                        "    def do_PUT(self):",
+                        "        time.sleep(60)",
+                        "        self.close_connection = True",
                         "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()",
                         ""));
         Daemon python = SHARED.add(Daemon.start(
@@ -170,6 +178,24 @@ class RoutesE2E {
                 Map.of(),
                 List.of(Programs.require("python3").toString(), sse.toString(), Integer.toString(ssePort))));
         Fixtures.awaitPort(python, new InetSocketAddress("127.0.0.1", ssePort), WAIT);
+
+        // Backlog 1, never accepting: Linux keeps backlog + 1 handshaken connections in the accept queue and drops
+        // further SYNs, so a connect to it waits until the dialer's timeout (as a firewall that drops packets would).
+        java.net.ServerSocket full =
+                SHARED.add(new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()));
+        fullBacklogPort = full.getLocalPort();
+        boolean blocked = false;
+        for (int i = 0; i < 16 && !blocked; i++) {
+            Socket filler = new Socket();
+            try {
+                filler.connect(new InetSocketAddress("127.0.0.1", fullBacklogPort), 1000);
+                SHARED.add(filler);
+            } catch (java.net.SocketTimeoutException e) {
+                filler.close();
+                blocked = true;
+            }
+        }
+        assertThat(blocked).as("a connect to the full backlog hangs").isTrue();
 
         Path tokens = Fixtures.tempDir("routes-tokens").resolve("tokens.yaml");
         Files.writeString(
@@ -190,6 +216,7 @@ class RoutesE2E {
                         // bodies (SSE: an event a second) never pause this long
                         .set("splitstream.exit.route-response-timeout", RESPONSE_TIMEOUT.toMillis() + "ms")
                         .set("splitstream.exit.route-read-timeout", READ_TIMEOUT.toMillis() + "ms")
+                        .set("splitstream.exit.route-send-timeout", SEND_TIMEOUT.toMillis() + "ms")
                         .set("splitstream.exit.dashboard.password", DASHBOARD_PASSWORD)
                         .start())
                 .awaitReady();
@@ -197,6 +224,7 @@ class RoutesE2E {
         agent.awaitLog("exposing web http://127.0.0.1:" + nginxPort + " as an HTTP service", WAIT);
         agent.awaitLog("exposing events", WAIT);
         agent.awaitLog("exposing once", WAIT);
+        agent.awaitLog("exposing stuck", WAIT);
     }
 
     private static NodeSpec agent(String name) {
@@ -208,7 +236,8 @@ class RoutesE2E {
                         "splitstream.entry.expose",
                         // "once": the same python service under its own name, so its pooled connections are its own
                         "web=http://127.0.0.1:" + nginxPort + ",events=http://127.0.0.1:" + ssePort
-                                + ",once=http://127.0.0.1:" + ssePort)
+                                + ",once=http://127.0.0.1:" + ssePort + ",stuck=http://127.0.0.1:" + fullBacklogPort)
+                .set("splitstream.entry.service-connect-timeout", CONNECT_TIMEOUT.toMillis() + "ms")
                 .set("splitstream.entry.route-token", ROUTE_TOKEN)
                 .set("splitstream.entry.http-hosts", "http://localhost:\\d+")
                 .server(exit.wsUrl());
@@ -595,7 +624,7 @@ class RoutesE2E {
         assertThat(stats[0])
                 .contains("sessions=1\n")
                 .contains("agents=1\n")
-                .contains("services=3\n")
+                .contains("services=4\n")
                 .contains("routes=1\n")
                 .contains("queued=0\n")
                 .contains("agent.web-host.connected=true");
@@ -631,7 +660,7 @@ class RoutesE2E {
         long head = RESPONSE_TIMEOUT.toMillis();
         long read = READ_TIMEOUT.toMillis();
         // all at once, so the case takes one timeout's time, not five (own threads: the common pool has one here)
-        java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
+        java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(6);
         try {
             silentServiceCases(clients, host, head, read);
         } finally {
@@ -653,6 +682,12 @@ class RoutesE2E {
                 () -> bounded("-H", host, exit.httpUrl() + "/stall"), clients);
         var heartbeats = java.util.concurrent.CompletableFuture.supplyAsync(
                 () -> bounded("-N", "-H", host, exit.httpUrl() + "/heartbeat"), clients);
+        // a service whose accept backlog is full (SYNs dropped): 504 once the agent's connect timeout passes
+        var unreachable = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded("-H", "Host: stuck.routes.test", exit.httpUrl() + "/"), clients);
+        // a service that reads the head of an upload, never its body: 504 once the send timeout passes
+        var unread = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> bounded("-T", bigUpload().toString(), "-H", host, exit.httpUrl() + "/noread"), clients);
         // a pooled connection that answered once and then goes silent: its next request waits for the head timeout
         // (504), and the request after it gets a fresh connection that answers (service "once" has nothing else in
         // its pool)
@@ -695,6 +730,63 @@ class RoutesE2E {
         assertThat(sse[1]).isEqualTo("200");
         assertThat(sse[0]).contains("data: beat 0").contains("data: beat 7");
         assertThat(Long.parseLong(sse[3])).isGreaterThan(Math.max(head, read));
+
+        long connect = CONNECT_TIMEOUT.toMillis();
+        String[] stuck = unreachable.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        figure("service with a full accept backlog: " + stuck[1] + " in " + stuck[3] + " ms (connect timeout " + connect
+                + " ms)");
+        assertThat(stuck[1]).as(String.join(" | ", stuck)).isEqualTo("504");
+        // the agent's dial used to wait 10 s whatever was configured
+        assertThat(Long.parseLong(stuck[3])).isBetween(connect - 500, connect + 6_000);
+
+        long send = SEND_TIMEOUT.toMillis();
+        String[] upload = unread.get(2, java.util.concurrent.TimeUnit.MINUTES);
+        figure("upload to a service that never reads it: " + upload[1] + ", curl exit " + upload[2] + " after "
+                + upload[3] + " ms (send timeout " + send + " ms)");
+        // the 504, or (curl still sending when the connection closed after it) a send/receive error; never curl's own
+        // 30 s limit (28)
+        assertThat(upload[2]).as(String.join(" | ", upload)).isIn("0", "55", "56");
+        if (upload[2].equals("0")) {
+            assertThat(upload[1]).isEqualTo("504");
+        }
+        assertThat(Long.parseLong(upload[3])).isBetween(send - 500, send + 15_000);
+        // that connection was reset, not pooled: the service's next request gets a fresh connection that answers
+        // (a reused one would reach the handler still sleeping on the unread upload and time out with 504)
+        String[] after = bounded("-H", host, exit.httpUrl() + "/after-unread");
+        assertThat(after[1]).as(String.join(" | ", after)).isEqualTo("200");
+    }
+
+    /** The Prometheus text's series of {@code name} whose labels contain {@code labels}, summed. */
+    private static double sum(String metrics, String name, String labels) {
+        return metrics.lines()
+                .filter(l -> (l.startsWith(name + "{") || l.startsWith(name + " ")) && l.contains(labels))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
+    }
+
+    /** Lines containing {@code text} in the first {@code bytes} bytes of {@code log}. */
+    private static int linesBefore(Path log, long bytes, String text) throws java.io.IOException {
+        byte[] all = Files.readAllBytes(log);
+        String head = new String(all, 0, (int) Math.min(all.length, bytes), StandardCharsets.UTF_8);
+        return (int) head.lines().filter(l -> l.contains(text)).count();
+    }
+
+    /** 64 MiB, more than every buffer on the way to a service holds. */
+    private static Path bigUpload() {
+        try {
+            Path f = Fixtures.tempDir("routes-upload").resolve("big.bin");
+            if (!Files.exists(f)) {
+                try (var out = Files.newOutputStream(f)) {
+                    byte[] block = new byte[1 << 20];
+                    for (int i = 0; i < 64; i++) {
+                        out.write(block);
+                    }
+                }
+            }
+            return f;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
@@ -732,17 +824,56 @@ class RoutesE2E {
 
     @Test
     @Order(8)
-    void theAgentsSummaryAtExitAddsRequestsByStatusClassAndLatency() {
+    void theAgentsSummaryAtExitAddsRequestsByStatusClassAndLatencyAndNoRequestLineIsLostOnSigterm() throws Exception {
         String nonce = Tunnel.newToken().substring(0, 10);
         assertThat(bodyAndStatus(exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt?n=" + nonce)[1])
                 .isEqualTo("200");
         assertThat(bodyAndStatus("-H", "X-Token: " + ROUTE_TOKEN, exit.httpUrl() + "/gone-" + nonce)[1])
                 .isEqualTo("404");
         agent.awaitLog("/gone-" + nonce + " 404 ", WAIT);
+
+        // The agent writes request lines in batches (up to 100 ms late): a burst counted by its metrics, then SIGTERM
+        // at once, while the last lines still wait to be written. Every one of them is in its log after the exit.
+        double before = agent.metric("splitstream_entry_route_requests_seconds_count", "status=\"4xx\"");
+        double unreportedBefore = agent.metric("splitstream_entry_route_unreported_total");
+        int n = 300;
+        String codes = curl(
+                        "-Z",
+                        "--parallel-max",
+                        "8",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\n",
+                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/last-" + nonce + "-[1-" + n + "].txt")
+                .assertSuccess()
+                .output();
+        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+        // (a report the exit could not send at once is counted as unreported: no line for it)
+        double[] counted = new double[1];
+        org.awaitility.Awaitility.await("the agent counted the burst")
+                .atMost(WAIT)
+                .pollInterval(Duration.ofMillis(5))
+                .until(() -> {
+                    String metrics = agent.metrics();
+                    counted[0] = sum(metrics, "splitstream_entry_route_requests_seconds_count", "status=\"4xx\"");
+                    return counted[0] + sum(metrics, "splitstream_entry_route_unreported_total", "")
+                            >= before + unreportedBefore + n;
+                });
+        // SIGTERM at once; what the log held then is counted afterwards, from its length at that moment
+        long logBytes = Files.size(agent.log());
         agent.stop();
+        int reported = (int) Math.round(counted[0] - before);
         String summary = agent.awaitLog("summary: ", WAIT);
         assertThat(summary)
                 .containsPattern(" requests=[0-9]+ 2xx=[0-9]+ 4xx=[0-9]+")
                 .containsPattern("latency_min=[0-9.]+ms latency_avg=[0-9.]+ms latency_max=[0-9.]+ms");
+        int logged = linesBefore(agent.log(), logBytes, "/last-" + nonce + "-");
+        assertThat(agent.linesContaining("/last-" + nonce + "-"))
+                .as("request lines in the agent's log (%d of them before SIGTERM)", logged)
+                .hasSize(reported);
+        assertThat(reported).isGreaterThan(n / 2);
+        figure("request lines at SIGTERM: " + logged + " in the log, " + reported + " reported of " + n + "; all "
+                + reported + " in the log after the exit");
     }
 }

@@ -39,6 +39,8 @@ public final class Agent {
     private final Map<String, Frame.Grant> granted = new HashMap<>();
     /** Never logged: request lines have it replaced. */
     private final String routeToken;
+    /** The console's batching of request lines; null when the console is not a plain console handler. */
+    private final BatchedConsole console;
 
     public Agent(
             Vertx vertx,
@@ -59,6 +61,7 @@ public final class Agent {
         this.routeToken = config.routeToken()
                 .map(t -> new String(t.bytes(), java.nio.charset.StandardCharsets.UTF_8))
                 .orElse(null);
+        this.console = BatchedConsole.install(vertx, REQUESTS_LOGGER);
         for (ExposeSpec s : config.services()) {
             if (s.kind() == Frame.ServiceKind.HTTP) {
                 metrics.routeRequests().register(s.name());
@@ -338,5 +341,8 @@ public final class Agent {
     public void close() {
         dialer.close();
         tlsDialer.close();
+        if (console != null) {
+            console.close();
+        }
     }
 }

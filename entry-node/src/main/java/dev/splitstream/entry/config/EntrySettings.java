@@ -54,19 +54,23 @@ public record EntrySettings(
      * @param services what it exposes
      * @param releaseOnExit free its leases on a normal stop
      * @param routeToken the route token of its first HTTP service, empty for none
+     * @param connectTimeout longest wait for a connection to one of its services
      */
     public record Agent(
             String name,
             List<ExposeSpec> services,
             boolean releaseOnExit,
             Optional<Secret> routeToken,
-            Optional<java.util.regex.Pattern> httpHosts) {
+            Optional<java.util.regex.Pattern> httpHosts,
+            java.time.Duration connectTimeout) {
         public Agent(String name, List<ExposeSpec> services, boolean releaseOnExit) {
-            this(name, services, releaseOnExit, Optional.empty(), Optional.empty());
+            this(name, services, releaseOnExit, Optional.empty(), Optional.empty(), java.time.Duration.ofSeconds(10));
         }
     }
 
     public static final String HTTP_HOSTS = "splitstream.entry.http-hosts";
+
+    public static final String SERVICE_CONNECT_TIMEOUT = "splitstream.entry.service-connect-timeout";
 
     public static final String ROUTE_TOKEN = "splitstream.entry.route-token";
 
@@ -274,10 +278,19 @@ public record EntrySettings(
         } catch (java.util.regex.PatternSyntaxException ex) {
             throw new ConfigException(HTTP_HOSTS, "is not a valid regular expression: " + ex.getDescription());
         }
+        java.time.Duration connectTimeout = e.serviceConnectTimeout();
+        if (connectTimeout.isNegative() || connectTimeout.toMillis() < 1) {
+            throw new ConfigException(SERVICE_CONNECT_TIMEOUT, "must be at least 1ms, was " + connectTimeout);
+        }
         Optional<Agent> agent = exposed.isEmpty()
                 ? Optional.empty()
                 : Optional.of(new Agent(
-                        agentName, List.copyOf(exposed), e.releaseOnExit(), routeToken.map(Secret::ofText), httpHosts));
+                        agentName,
+                        List.copyOf(exposed),
+                        e.releaseOnExit(),
+                        routeToken.map(Secret::ofText),
+                        httpHosts,
+                        connectTimeout));
         return new EntrySettings(
                 token,
                 tokenId,

@@ -132,6 +132,15 @@ public interface SplitstreamConfig {
         Optional<String> httpHosts();
 
         /**
+         * Agent mode: longest wait for the TCP connection (and TLS handshake, for https:// services) to one of the
+         * agent's services or an X-Host target (nginx's {@code proxy_connect_timeout}). A service that does not answer
+         * within it (down, firewalled, its accept backlog full) gets the stream reset, and the client of the route
+         * or the Hub a 504. Default 10s.
+         */
+        @io.smallrye.config.WithDefault("10s")
+        java.time.Duration serviceConnectTimeout();
+
+        /**
          * On a normal stop, tell the exit node to free this agent's public ports at once instead of keeping them for
          * the lease time (for an agent that is not coming back). Default false.
          */

@@ -113,9 +113,6 @@ public class SessionManager {
 
     private final Deque<PendingOpen> pending = new ArrayDeque<>();
 
-    /** How long the agent waits for a connection to one of its services. */
-    private static final java.time.Duration AGENT_DIAL_TIMEOUT = java.time.Duration.ofSeconds(10);
-
     /** Agent mode, or null. */
     private Agent agent;
 
@@ -148,7 +145,7 @@ public class SessionManager {
                         vertx,
                         a,
                         settings.server().host(),
-                        AGENT_DIAL_TIMEOUT,
+                        a.connectTimeout(),
                         settings.caFile()
                                 .map(ca -> TrustOptions.wrap(TrustStores.withExtraCa(ca)))
                                 .orElse(null),
@@ -887,6 +884,9 @@ public class SessionManager {
     private void flushAck() {
         if (session != null && session.isAttached()) {
             session.flushAck();
+            if (session.isOutboundFull() && primary.link != null) {
+                primary.link.drained();
+            }
         }
     }
 
@@ -1100,6 +1100,8 @@ public class SessionManager {
         long stableTimer = -1;
         Kind kind;
         boolean closed;
+        /** This link told the session its transport is full; drain events (from any thread) matter only then. */
+        volatile boolean full;
 
         Link(Slot slot) {
             this.slot = slot;
@@ -1121,6 +1123,33 @@ public class SessionManager {
                 return;
             }
             conn.send(frame, codec);
+            // A full transport stops the session's streams (their sockets pause) until it drains, as a full socket
+            // pauses the stream that writes to it; else the transport's queue grows to the resend buffer's limit.
+            if (session != null && conn.writeQueueFull()) {
+                full = true;
+                session.outboundFull(this);
+            }
+        }
+
+        @Override
+        public void onDrained() {
+            // Only after this link said it was full: a bulk transfer's WebSocket turns unwritable and writable again
+            // around every flush. Always a task of its own: an HTTP leg reports its drain from inside a send, and
+            // waking streams there would re-enter the session in the middle of the frame it is sending.
+            if (full) {
+                context.runOnContext(v -> drained());
+            }
+        }
+
+        /** Streams go on once the transport took its queue down (also checked on the ACK timer: a missed drain). */
+        void drained() {
+            if (closed || conn == null || session == null || conn.writeQueueFull()) {
+                return;
+            }
+            full = false;
+            if (session.isOutboundFull()) {
+                session.outboundDrained(this);
+            }
         }
 
         @Override

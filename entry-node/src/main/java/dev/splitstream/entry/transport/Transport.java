@@ -49,7 +49,11 @@ public interface Transport {
             send(codec.encode(frame));
         }
 
-        /** True while the outbound buffer is over its limit. */
+        /**
+         * True while the outbound buffer is over its limit (a WebSocket's channel above its high-water mark, an HTTP
+         * leg's queue of frames waiting for a POST above four batches). Once it is false again the connection calls
+         * {@link Handler#onDrained()}.
+         */
         boolean writeQueueFull();
 
         /** The transport's name for this connection now (an HTTP leg moves from stream to poll mode). */
@@ -94,5 +98,8 @@ public interface Transport {
 
         /** An HTTP downstream path buffers responses: the connection moved to poll mode. */
         default void onModeChanged(String name, String why) {}
+
+        /** The outbound buffer went below its limit after {@link Connection#writeQueueFull()} was true. Any thread. */
+        default void onDrained() {}
     }
 }

@@ -101,6 +101,27 @@ class EntrySettingsTest {
     }
 
     @Test
+    void serviceConnectTimeoutDefaultsToTenSecondsAndMustBePositive() {
+        assertThat(settings(Map.of("splitstream.entry.expose", "web=http://127.0.0.1:3000"))
+                        .agent()
+                        .orElseThrow()
+                        .connectTimeout())
+                .isEqualTo(java.time.Duration.ofSeconds(10));
+        assertThat(settings(Map.of(
+                                "splitstream.entry.expose", "web=http://127.0.0.1:3000",
+                                "splitstream.entry.service-connect-timeout", "1500ms"))
+                        .agent()
+                        .orElseThrow()
+                        .connectTimeout())
+                .isEqualTo(java.time.Duration.ofMillis(1500));
+        assertThatThrownBy(() -> settings(Map.of(
+                        "splitstream.entry.expose", "web=http://127.0.0.1:3000",
+                        "splitstream.entry.service-connect-timeout", "0s")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("splitstream.entry.service-connect-timeout: must be at least 1ms");
+    }
+
+    @Test
     void socksAndHttpConnectTakeBindAndPort() {
         EntrySettings s =
                 settings(Map.of("splitstream.entry.socks", "1080", "splitstream.entry.http-connect", "0.0.0.0:8888"));

@@ -275,6 +275,16 @@ public interface SplitstreamConfig {
         Duration routeReadTimeout();
 
         /**
+         * Longest time an agent's HTTP service may leave the request body unread (nginx's {@code proxy_send_timeout}):
+         * while the stream to the service is full (the service stopped reading, so the agent stopped taking bytes),
+         * the client's upload waits; past this the client gets 504 (or, once the response began, its connection is
+         * closed) and the connection to the service is closed, never reused. Time the client itself takes to send
+         * does not count (SPLITSTREAM_EXIT_ROUTE_SEND_TIMEOUT). Default 60s.
+         */
+        @WithDefault("60s")
+        Duration routeSendTimeout();
+
+        /**
          * How long an upgraded route connection (a WebSocket or other HTTP upgrade to an agent's service) may stay
          * half-closed: after one side's FIN the other direction keeps flowing for at most this long, then both are
          * closed (SPLITSTREAM_EXIT_UPGRADE_HALF_CLOSE_TIMEOUT). Default 60s.

@@ -247,6 +247,15 @@ final class RouteExchange {
      * between reads of its body ({@code route-read-timeout}); -1 when none runs. HTTP thread.
      */
     private long responseTimer = -1;
+    /**
+     * Runs while the stream to the service is full, that is while the service leaves the request body unread
+     * ({@code route-send-timeout}); null when none runs. HTTP thread.
+     */
+    private io.netty.util.concurrent.ScheduledFuture<?> sendTimer;
+
+    private long sendTimerSeq;
+    /** The error answer closes the client's connection once written (its request body was not all read). */
+    private boolean closeAfterAnswer;
     /** The response's head came: the timer measures silence between body reads, not the wait for the head. */
     private boolean readTimerPhase;
     /** When the service's last bytes of this response arrived (System.nanoTime), for the read timer. */
@@ -357,6 +366,7 @@ final class RouteExchange {
         this.headSent = false;
         this.lastEncoded = false;
         this.streamFull = false;
+        cancelSendTimer();
         this.queueFull = false;
         this.unwritten.set(0);
         this.encoder = c.encoder;
@@ -473,6 +483,10 @@ final class RouteExchange {
                 retryOrFail("the service's connection was reset: " + message);
             } else if (!responseStarted && code == ResetCode.NOT_ALLOWED) {
                 fail(403, "refused by the agent: " + message);
+            } else if (!responseStarted && code == ResetCode.TIMEOUT) {
+                // the agent could not connect to its service within its service-connect-timeout (nginx: 504 when
+                // proxy_connect_timeout passes); the Hub too: its agent is online, the service is not
+                fail(504, "the agent's service did not answer: " + message);
             } else if (!responseStarted) {
                 fail(502, "the agent's service did not answer: " + message);
             } else if (!finished) {
@@ -488,6 +502,7 @@ final class RouteExchange {
                 return;
             }
             streamFull = false;
+            cancelSendTimer();
             updateReading();
         });
     }
@@ -524,6 +539,7 @@ final class RouteExchange {
                         return;
                     }
                     streamFull = true;
+                    startSendTimer();
                     updateReading();
                 }),
                 () -> {
@@ -1137,6 +1153,47 @@ final class RouteExchange {
                         }));
     }
 
+    /**
+     * The stream to the service is full: the service must read some of the request body within
+     * {@code route-send-timeout}, else the client gets 504 (its connection closed after it, since its body was not
+     * read) or, once the response began, a closed connection; the stream is reset, so the connection is never reused.
+     */
+    private void startSendTimer() {
+        if (sendTimer != null || finished || upgraded || clientGone) {
+            return;
+        }
+        long ms = pool.sendTimeoutMillis();
+        long seq = ++sendTimerSeq;
+        ServiceConnection c = conn;
+        sendTimer = httpContext
+                .nettyEventLoop()
+                .schedule(
+                        () -> onHttp(() -> {
+                            if (sendTimerSeq != seq || sendTimer == null) {
+                                return;
+                            }
+                            sendTimer = null;
+                            if (finished || upgraded || clientGone || c != conn || !streamFull) {
+                                return;
+                            }
+                            LOG.debugf(
+                                    "route %s/%s: the service left the request body unread for %d ms; 504",
+                                    agent, service, ms);
+                            unclean = true;
+                            closeAfterAnswer = true;
+                            fail(504, "the agent's service did not read the request within " + ms + " ms");
+                        }),
+                        ms,
+                        java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    private void cancelSendTimer() {
+        if (sendTimer != null) {
+            sendTimer.cancel(false);
+            sendTimer = null;
+        }
+    }
+
     private void cancelResponseTimer() {
         if (responseTimer >= 0) {
             pool.vertx().cancelTimer(responseTimer);
@@ -1232,10 +1289,14 @@ final class RouteExchange {
             return;
         }
         responseStarted = true;
-        response.setStatusCode(st)
+        io.vertx.core.Future<Void> written = response.setStatusCode(st)
                 .putHeader("Content-Type", "text/plain; charset=utf-8")
                 .putHeader("Connection", "close")
                 .end(message + "\n");
+        if (closeAfterAnswer) {
+            // the rest of the request body was never read: the connection cannot carry another request
+            written.onComplete(ar -> request.connection().close());
+        }
         complete();
     }
 
@@ -1270,6 +1331,7 @@ final class RouteExchange {
         }
         completed = true;
         cancelResponseTimer();
+        cancelSendTimer();
         if (!endAfterDrain && conn != null) {
             // ended other than by a complete response (drainDecoder decides the codec's fate then): the connection
             // serves nothing more

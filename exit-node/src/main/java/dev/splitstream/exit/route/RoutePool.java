@@ -37,6 +37,7 @@ public class RoutePool {
     private final long halfClosedMillis;
     private final long responseTimeoutMillis;
     private final long readTimeoutMillis;
+    private final long sendTimeoutMillis;
     private final Map<String, ArrayDeque<ServiceConnection>> idle = new HashMap<>();
     private int idleCount;
     private long sweepTimer = -1;
@@ -70,8 +71,14 @@ public class RoutePool {
             throw new ConfigException("splitstream.exit.route-read-timeout"
                     + " (SPLITSTREAM_EXIT_ROUTE_READ_TIMEOUT) must be at least 1ms, was " + readTimeout);
         }
+        Duration sendTimeout = config.exit().routeSendTimeout();
+        if (sendTimeout.isNegative() || sendTimeout.toMillis() < 1) {
+            throw new ConfigException("splitstream.exit.route-send-timeout"
+                    + " (SPLITSTREAM_EXIT_ROUTE_SEND_TIMEOUT) must be at least 1ms, was " + sendTimeout);
+        }
         this.responseTimeoutMillis = responseTimeout.toMillis();
         this.readTimeoutMillis = readTimeout.toMillis();
+        this.sendTimeoutMillis = sendTimeout.toMillis();
         this.maxIdle = c.maxIdle();
         this.maxIdleTotal = c.maxIdleTotal();
         this.idleTimeoutNanos = c.idleTimeout().toNanos();
@@ -124,6 +131,11 @@ public class RoutePool {
     /** Longest silence between two reads of a response body ({@code route-read-timeout}), ms. */
     long readTimeoutMillis() {
         return readTimeoutMillis;
+    }
+
+    /** Longest time the service may leave the request body unread, its stream full ({@code route-send-timeout}), ms. */
+    long sendTimeoutMillis() {
+        return sendTimeoutMillis;
     }
 
     Vertx vertx() {

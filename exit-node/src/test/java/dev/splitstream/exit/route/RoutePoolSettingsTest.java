@@ -37,14 +37,21 @@ class RoutePoolSettingsTest {
     }
 
     @Test
-    void responseAndReadTimeoutsDefaultToTheDocumentedOnesAndAreRead() {
+    void responseReadAndSendTimeoutsDefaultToTheDocumentedOnesAndAreRead() {
         RoutePool defaults = pool();
         assertThat(defaults.responseTimeoutMillis()).isEqualTo(60_000);
         assertThat(defaults.readTimeoutMillis()).isEqualTo(120_000);
-        RoutePool set =
-                pool("splitstream.exit.route-response-timeout", "4s", "splitstream.exit.route-read-timeout", "250ms");
+        assertThat(defaults.sendTimeoutMillis()).isEqualTo(60_000);
+        RoutePool set = pool(
+                "splitstream.exit.route-response-timeout",
+                "4s",
+                "splitstream.exit.route-read-timeout",
+                "250ms",
+                "splitstream.exit.route-send-timeout",
+                "3s");
         assertThat(set.responseTimeoutMillis()).isEqualTo(4_000);
         assertThat(set.readTimeoutMillis()).isEqualTo(250);
+        assertThat(set.sendTimeoutMillis()).isEqualTo(3_000);
     }
 
     @Test
@@ -57,6 +64,10 @@ class RoutePoolSettingsTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("splitstream.exit.route-read-timeout")
                 .hasMessageContaining("SPLITSTREAM_EXIT_ROUTE_READ_TIMEOUT");
+        assertThatThrownBy(() -> pool("splitstream.exit.route-send-timeout", "0ms"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("splitstream.exit.route-send-timeout")
+                .hasMessageContaining("SPLITSTREAM_EXIT_ROUTE_SEND_TIMEOUT");
         assertThatThrownBy(() -> pool("splitstream.exit.route-pool.idle-timeout", "0s"))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("SPLITSTREAM_EXIT_ROUTE_POOL_IDLE_TIMEOUT");

@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A TCP relay between an entry and an exit node that the test can cut: {@link #cut()} resets every connection it
- * carries (as a NAT box, a proxy or a CDN dropping a WebSocket would), new connections are still relayed.
+ * carries (as a NAT box, a proxy or a CDN dropping a WebSocket would), new connections are still relayed. It can also
+ * stop reading what the entry sends ({@link #stallUpstream}), as a congested path would.
  */
 public final class CuttingRelay implements AutoCloseable {
     private final ServerSocket server;
@@ -30,6 +31,8 @@ public final class CuttingRelay implements AutoCloseable {
     private final AtomicInteger accepted = new AtomicInteger();
     private final AtomicLong relayed = new AtomicLong();
     private volatile boolean refusing;
+    private final Object stall = new Object();
+    private boolean stalled;
 
     public CuttingRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -67,8 +70,8 @@ public final class CuttingRelay implements AutoCloseable {
                 upstream.setTcpNoDelay(true);
                 Socket[] pair = {client, upstream};
                 pairs.add(pair);
-                threads.execute(() -> pump(pair, client, upstream));
-                threads.execute(() -> pump(pair, upstream, client));
+                threads.execute(() -> pump(pair, client, upstream, true));
+                threads.execute(() -> pump(pair, upstream, client, false));
             } catch (IOException e) {
                 if (server.isClosed()) {
                     return;
@@ -77,13 +80,13 @@ public final class CuttingRelay implements AutoCloseable {
         }
     }
 
-    private void pump(Socket[] pair, Socket from, Socket to) {
+    private void pump(Socket[] pair, Socket from, Socket to, boolean fromEntry) {
         byte[] buffer = new byte[64 * 1024];
         try {
             InputStream in = from.getInputStream();
             OutputStream out = to.getOutputStream();
             int n;
-            while ((n = in.read(buffer)) >= 0) {
+            while ((!fromEntry || awaitFlowing()) && (n = in.read(buffer)) >= 0) {
                 out.write(buffer, 0, n);
                 relayed.addAndGet(n);
             }
@@ -108,6 +111,32 @@ public final class CuttingRelay implements AutoCloseable {
     /** While on, new connections are reset as soon as they arrive (the path is down, not just cut once). */
     public void refuseNew(boolean on) {
         refusing = on;
+    }
+
+    /**
+     * While on, nothing more is read from the entry's side of any connection: its bytes pile up in the kernel's socket
+     * buffers and then in the entry; bytes towards the entry still flow.
+     */
+    public void stallUpstream(boolean on) {
+        synchronized (stall) {
+            stalled = on;
+            stall.notifyAll();
+        }
+    }
+
+    /** Blocks while stalled; false if interrupted (the relay is closing). */
+    private boolean awaitFlowing() {
+        synchronized (stall) {
+            while (stalled) {
+                try {
+                    stall.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        }
     }
 
     /** Resets every connection carried now; returns how many were cut. */

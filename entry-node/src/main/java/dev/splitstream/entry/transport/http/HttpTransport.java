@@ -350,6 +350,14 @@ public final class HttpTransport implements Transport {
         // ---- upstream
 
         private void flush() {
+            boolean wasFull = writeQueueFull();
+            sendBatches();
+            if (wasFull && !closed && !writeQueueFull()) {
+                handler.onDrained();
+            }
+        }
+
+        private void sendBatches() {
             while (!closed && !recovering && leg != null && !queue.isEmpty() && inFlight < upWindow) {
                 // The encoded frames are wrapped as one composite body, not copied into a new buffer.
                 List<ByteBuffer> frames = new ArrayList<>();

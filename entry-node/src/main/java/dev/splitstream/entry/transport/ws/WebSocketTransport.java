@@ -205,6 +205,8 @@ public final class WebSocketTransport implements Transport {
                     fail(handler, "exit node sent a bad message: " + reason);
                 }
             }));
+            // Vert.x calls it when the channel turns writable again (also after the writer's own writes to it).
+            ws.drainHandler(v -> handler.onDrained());
             ws.exceptionHandler(t -> fail(handler, describe(t)));
             ws.closeHandler(v -> {
                 Short status = ws.closeStatusCode();
