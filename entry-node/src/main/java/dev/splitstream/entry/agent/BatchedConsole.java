@@ -43,6 +43,9 @@ final class BatchedConsole extends ExtHandler {
         this.category = category;
         this.timer = vertx.setPeriodic(FLUSH_MILLIS, id -> flushPending());
         this.hook = new Thread(this::restore, "request-log-flush");
+        // Nested, so that code looking for the console handler among the handlers still finds it: the status screen
+        // mutes it (its level) while it draws, and this handler publishes through it, so the mute holds.
+        setHandlers(new Handler[] {console});
     }
 
     /**
