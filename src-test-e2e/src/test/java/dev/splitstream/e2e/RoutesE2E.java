@@ -248,6 +248,22 @@ class RoutesE2E {
         SHARED.close();
     }
 
+    /** {@code n} GETs of missing files {@code <prefix>1.txt ...} through the route, 8 connections at once: all 404. */
+    private static void burstOf404s(String prefix, int n) {
+        String codes = curl(
+                        "-Z",
+                        "--parallel-max",
+                        "8",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\n",
+                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/" + prefix + "[1-" + n + "].txt")
+                .assertSuccess()
+                .output();
+        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+    }
+
     private static Exec.Result curl(String... args) {
         List<String> command = new ArrayList<>();
         command.add(Programs.require("curl").toString());
@@ -426,18 +442,7 @@ class RoutesE2E {
         // 100 a second (and an agent that logged at most 100 lines a second) logged a few hundred of them
         String nonce = Tunnel.newToken().substring(0, 10);
         int n = 600;
-        String codes = curl(
-                        "-Z",
-                        "--parallel-max",
-                        "8",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}\n",
-                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/burst-" + nonce + "-[1-" + n + "].txt")
-                .assertSuccess()
-                .output();
-        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+        burstOf404s("burst-" + nonce + "-", n);
         List<String> lines = agent.awaitLogCount("/burst-" + nonce + "-", n, WAIT);
         assertThat(lines).hasSize(n).allSatisfy(l -> assertThat(l).contains("[web] GET /burst-" + nonce + "-"));
         assertThat(agent.linesContaining("/burst-" + nonce + "-1.txt 404 ")).hasSize(1);
@@ -837,18 +842,7 @@ class RoutesE2E {
         double before = agent.metric("splitstream_entry_route_requests_seconds_count", "status=\"4xx\"");
         double unreportedBefore = agent.metric("splitstream_entry_route_unreported_total");
         int n = 300;
-        String codes = curl(
-                        "-Z",
-                        "--parallel-max",
-                        "8",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}\n",
-                        exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/last-" + nonce + "-[1-" + n + "].txt")
-                .assertSuccess()
-                .output();
-        assertThat(codes.lines().filter(c -> c.equals("404")).count()).isEqualTo(n);
+        burstOf404s("last-" + nonce + "-", n);
         // (a report the exit could not send at once is counted as unreported: no line for it)
         double[] counted = new double[1];
         org.awaitility.Awaitility.await("the agent counted the burst")
