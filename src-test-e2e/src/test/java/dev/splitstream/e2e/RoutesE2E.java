@@ -500,6 +500,50 @@ class RoutesE2E {
         agent.awaitLog("X-Host http://127.0.0.1:" + ssePort + " refused", WAIT);
     }
 
+    /**
+     * Everything the exit answers on one raw connection that sends {@code request}, until the exit closes it; fails
+     * when the exit leaves it open for 20 s.
+     */
+    private static String answerUntilClosed(String request) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", exit.httpPort())) {
+            s.setSoTimeout(20_000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            // readAllBytes returns at the exit's FIN; a connection left open ends in SocketTimeoutException
+            return new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        }
+    }
+
+    @Test
+    @Order(2)
+    void aRequestWithBothContentLengthAndChunkedIsRefusedWith400AndItsConnectionClosed() throws Exception {
+        // RFC 9112 6.3: a proxy in front that framed this body by its length would see a second request where the
+        // exit sees none, or the reverse (request smuggling). A 400, the connection closed, nothing reaches the
+        // service.
+        for (String version : List.of("HTTP/1.1", "HTTP/1.0")) {
+            String name = "smuggle-" + version.replace('/', '-') + ".txt";
+            String answer = answerUntilClosed("PUT /up/" + name + " " + version + "\r\nHost: a\r\nX-Token: "
+                    + ROUTE_TOKEN + "\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "5\r\nhello\r\n0\r\n\r\n"
+                    + "GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Token: " + ROUTE_TOKEN + "\r\n\r\n");
+            // Vert.x answers in the request's version
+            assertThat(answer).as("%s: the exit's answer", version).startsWith(version + " 400");
+            assertThat(answer.split("HTTP/1\\.[01] ", -1))
+                    .as("%s: one answer only, the smuggled GET is never read (%s)", version, answer)
+                    .hasSize(2);
+            assertThat(answer).doesNotContain("hello through a route");
+            assertThat(www.resolve("up").resolve(name))
+                    .as("the PUT reached the service")
+                    .doesNotExist();
+        }
+        // the same request with its length alone goes through, on a connection that stays open for the next
+        String fine = answerUntilClosed("PUT /up/framed.txt HTTP/1.1\r\nHost: a\r\nX-Token: " + ROUTE_TOKEN
+                + "\r\nContent-Length: 5\r\n\r\nhello"
+                + "GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Token: " + ROUTE_TOKEN + "\r\nConnection: close\r\n\r\n");
+        assertThat(fine).startsWith("HTTP/1.1 201").contains("hello through a route");
+        assertThat(Files.readString(www.resolve("up").resolve("framed.txt"))).isEqualTo("hello");
+    }
+
     @Test
     @Order(3)
     void a256MibDownloadAndUploadThroughARouteKeepTheirSha256() throws Exception {

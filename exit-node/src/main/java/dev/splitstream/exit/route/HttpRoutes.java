@@ -177,8 +177,9 @@ public class HttpRoutes {
      * Refuses, as nginx does, what Vert.x's decoder lets through but a reverse proxy must not forward (RFC 9112): an
      * HTTP version other than 1.0 and 1.1 ({@code 505}; the decoder accepts any {@code HTTP/x.y}, and Vert.x names no
      * version for it), and a transfer coding other than {@code chunked} ({@code 501}, RFC 9112 6.1; the decoder treats
-     * such a request as bodyless, so its body would be read as the next request: 6.3 says to close). The connection is
-     * closed after the answer. True when the request was refused.
+     * such a request as bodyless, so its body would be read as the next request: 6.3 says to close), and an HTTP/1.0
+     * request with both {@code Content-Length} and {@code Transfer-Encoding} ({@code 400}, RFC 9112 6.3). The connection
+     * is closed after the answer. True when the request was refused.
      */
     private static boolean refusedFraming(RoutingContext ctx) {
         HttpServerRequest req = ctx.request();
@@ -189,7 +190,12 @@ public class HttpRoutes {
             message = "only HTTP/1.0 and HTTP/1.1 are supported";
         } else {
             String te = req.getHeader("Transfer-Encoding");
-            if (te != null) {
+            if (te != null && req.headers().contains("Content-Length")) {
+                // RFC 9112 6.3: a length and a transfer coding together may smuggle a request past a proxy. HTTP/1.1
+                // requests of that shape never get here (StrictFraming's decoder refuses them); HTTP/1.0 ones do.
+                status = 400;
+                message = "a request must not carry both Content-Length and Transfer-Encoding";
+            } else if (te != null) {
                 for (String coding : te.split(",", 16)) {
                     if (!coding.trim().equalsIgnoreCase("chunked")) {
                         status = 501;

@@ -48,9 +48,16 @@ public class ConnectionLimits {
     private final Instance<HttpServer> httpServer;
     private final SourceSlots slots;
     private final long headerTimeoutMillis;
+    private final StrictFraming framing;
 
-    public ConnectionLimits(Vertx vertx, ExitSettings settings, ExitMetrics metrics, Instance<HttpServer> httpServer) {
+    public ConnectionLimits(
+            Vertx vertx,
+            ExitSettings settings,
+            ExitMetrics metrics,
+            Instance<HttpServer> httpServer,
+            StrictFraming framing) {
         this.vertx = vertx;
+        this.framing = framing;
         this.metrics = metrics;
         this.httpServer = httpServer;
         this.slots = new SourceSlots(Integer.MAX_VALUE, settings.maxConnectionsPerSource());
@@ -154,6 +161,7 @@ public class ConnectionLimits {
                 deadline.cancel(false);
                 slots.release(source);
             });
+            framing.install(child);
             ctx.fireChannelRead(child);
         }
     }
