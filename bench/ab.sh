@@ -9,7 +9,8 @@
 #                                        TRANSPORT=websocket, or http for the plain-HTTP transport)
 # r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; rtt: 1-byte ping-pong p50/p99 (us);
 # pg4: pgbench -S -c 4 -j 2 for SECS through a throwaway PostgreSQL (only when asked: ONLY="pg4"), with tps and CPU
-# microseconds per query of each node (exit and entry apart) and their read/write system calls per query.
+# microseconds per query of each node (exit and entry apart; "of it kernel": the system time in it) and their
+# read/write system calls per query.
 set -uo pipefail
 A=$1; B=$2
 TRANSPORT=${TRANSPORT:-websocket}; case $TRANSPORT in websocket) SCHEME=ws;; http) SCHEME=http;; *) echo "TRANSPORT is websocket or http" >&2; exit 2;; esac
@@ -55,6 +56,7 @@ start A $A "${EXTRA_A:-}"; start B $B "${EXTRA_B:-}"
 echo "A=$A ($(git -C $A log -1 --format=%h 2>/dev/null)) B=$B ($(git -C $B log -1 --format=%h 2>/dev/null)) transport $TRANSPORT, load $(cut -d' ' -f1-3 /proc/loadavg)"
 T() { timeout 120 java -Xmx512m -XX:+UseSerialGC -cp $W/classes TunnelBench "$@"; }
 ticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $12+$13}'); t=$((t+v)); done; echo $t; }
+kticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $13}'); t=$((t+v)); done; echo $t; } # kernel only
 HZ=$(getconf CLK_TCK)
 sysw() { local t=0; for p in "$@"; do v=$(awk '/^syscw/{w=$2} /^syscr/{r=$2} END{print w+r}' /proc/$p/io); t=$((t+v)); done; echo $t; }
 ygc() { local t=0; for p in "$@"; do v=$(jstat -gc $p 2>/dev/null | awk 'NR==1{for(i=1;i<=NF;i++) if($i=="YGC") c=i} NR==2{print $c}'); t=$((t+${v%.*})); done; echo $t; }
@@ -70,14 +72,16 @@ for r in $(seq 1 $ROUNDS); do
       if [ $m = rtt ]; then o=$(T rtt $port $PINGS); add $p.p50 $(f p50_us <<<"$o"); add $p.p99 $(f p99_us <<<"$o"); continue; fi
       if [ $m = pg4 ]; then
         case $p in D) port=$PG_PORT; ex=""; en="";; A) port=$A_PGF; ex=$A_EXIT; en=$A_ENTRY;; B) port=$B_PGF; ex=$B_EXIT; en=$B_ENTRY;; esac
-        sw0=$(sysw $ex $en); x0=$(ticks $ex); e0=$(ticks $en)
+        sw0=$(sysw $ex $en); x0=$(ticks $ex); e0=$(ticks $en); xk0=$(kticks $ex); ek0=$(kticks $en)
         o=$(timeout 120 pgbench -h 127.0.0.1 -p $port -U postgres -S -n -c 4 -j 2 -T $SECS postgres 2>&1)
-        x1=$(ticks $ex); e1=$(ticks $en); sw1=$(sysw $ex $en)
+        x1=$(ticks $ex); e1=$(ticks $en); sw1=$(sysw $ex $en); xk1=$(kticks $ex); ek1=$(kticks $en)
         q=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$o" | head -1); q=${q:-0}
         add $p.pg4 $(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$o" | head -1)
         if [ -n "$ex" ] && [ "$q" -gt 0 ]; then
           add $p.pg4.exit $(awk -v t=$((x1-x0)) -v hz=$HZ -v q=$q 'BEGIN{printf "%.1f", t/hz/q*1e6}')
           add $p.pg4.entry $(awk -v t=$((e1-e0)) -v hz=$HZ -v q=$q 'BEGIN{printf "%.1f", t/hz/q*1e6}')
+          add $p.pg4.exit.kernel $(awk -v t=$((xk1-xk0)) -v hz=$HZ -v q=$q 'BEGIN{printf "%.1f", t/hz/q*1e6}')
+          add $p.pg4.entry.kernel $(awk -v t=$((ek1-ek0)) -v hz=$HZ -v q=$q 'BEGIN{printf "%.1f", t/hz/q*1e6}')
           add $p.pg4.sysw $(awk -v d=$((sw1-sw0)) -v q=$q 'BEGIN{printf "%.2f", d/q}')
         fi
         continue
@@ -96,7 +100,8 @@ rt() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0>0 && a!="-") printf "%.2f", a/b; 
 for m in $ONLY; do
   if [ $m = pg4 ]; then
     printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pg4 tps" $(med D.pg4) $(med A.pg4) $(med B.pg4) $(rt $(med A.pg4) $(med D.pg4)) $(rt $(med B.pg4) $(med D.pg4)) $(rt $(med B.pg4) $(med A.pg4))
-    for k in exit entry; do printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pg4 $k cpu us/query" - $(med A.pg4.$k) $(med B.pg4.$k) - - $(rt $(med B.pg4.$k) $(med A.pg4.$k)); done
+    for k in exit entry; do printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pg4 $k cpu us/query" - $(med A.pg4.$k) $(med B.pg4.$k) - - $(rt $(med B.pg4.$k) $(med A.pg4.$k))
+      printf '%-22s %9s %9s %9s %7s %7s %7s\n' "  of it kernel" - $(med A.pg4.$k.kernel) $(med B.pg4.$k.kernel) - - $(rt $(med B.pg4.$k.kernel) $(med A.pg4.$k.kernel)); done
     printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pg4 syscalls/query" - $(med A.pg4.sysw) $(med B.pg4.sysw) - - $(rt $(med B.pg4.sysw) $(med A.pg4.sysw))
     continue
   fi
