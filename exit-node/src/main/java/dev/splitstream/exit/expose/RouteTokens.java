@@ -15,6 +15,11 @@ import org.jboss.logging.Logger;
  * timing says anything about a token; they are never logged. A token belongs to the first agent that announced it until
  * that agent is released or forgotten; another agent announcing the same token gets no route (and a warning that does
  * not print it).
+ *
+ * <p>Hashing a token costs about as much as the rest of looking up a route, so a keep-alive connection remembers the
+ * last token it found an agent with ({@link #lookup}): the next request on it that carries the same token (compared in
+ * constant time) skips the hash, until any route changes. Only the connection that presented a token keeps it, for as
+ * long as it is open, as its own request headers were kept.
  */
 @ApplicationScoped
 public class RouteTokens {
@@ -22,9 +27,60 @@ public class RouteTokens {
 
     private final Map<String, String> agentByDigest = new HashMap<>();
     private final Map<String, String> digestByAgent = new HashMap<>();
+    /** Bumped (under the lock) by every change, so a remembered lookup from before it is not used again. */
+    private volatile long version;
+
+    /**
+     * A token that led to an agent, as a connection remembers it. Never printed: {@link #toString} names the agent
+     * only.
+     */
+    public static final class Lookup {
+        private final String token;
+        private final long version;
+        private final Optional<String> agent;
+
+        private Lookup(String token, long version, Optional<String> agent) {
+            this.token = token;
+            this.version = version;
+            this.agent = agent;
+        }
+
+        /** The agent the token leads to, if any. */
+        public Optional<String> agent() {
+            return agent;
+        }
+
+        @Override
+        public String toString() {
+            return "RouteTokens.Lookup[agent=" + agent.orElse("none") + ", token=<redacted>]";
+        }
+    }
+
+    /**
+     * {@link #agentFor}, answered from {@code last} (what the same connection found before, may be null) when it holds
+     * the same token and no route changed since; else hashed. Remember the result only when it found an agent.
+     */
+    public Lookup lookup(String token, Lookup last) {
+        long now = version;
+        if (last != null && last.version == now && token != null && sameToken(last.token, token)) {
+            return last;
+        }
+        return new Lookup(token, now, agentFor(token));
+    }
+
+    /** Equality in time that depends on the lengths only, not on where the first difference is. */
+    static boolean sameToken(String a, String b) {
+        int diff = a.length() ^ b.length();
+        int n = Math.min(a.length(), b.length());
+        for (int i = 0; i < n; i++) {
+            diff |= a.charAt(i) ^ b.charAt(i);
+        }
+        return diff == 0;
+    }
 
     /** Records {@code agent}'s token (empty: the agent has none). */
     public synchronized void announce(String agent, String token) {
+        version++;
         String old = digestByAgent.remove(agent);
         if (old != null) {
             agentByDigest.remove(old);
@@ -59,6 +115,7 @@ public class RouteTokens {
             return;
         }
         forget(agent);
+        version++;
         if (digest == null || digest.isEmpty() || agentByDigest.containsKey(digest)) {
             return;
         }
@@ -80,6 +137,7 @@ public class RouteTokens {
 
     /** Forgets {@code agent}'s token. */
     public synchronized void forget(String agent) {
+        version++;
         String d = digestByAgent.remove(agent);
         if (d != null) {
             agentByDigest.remove(d);

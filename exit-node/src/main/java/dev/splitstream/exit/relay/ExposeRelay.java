@@ -265,6 +265,10 @@ public class ExposeRelay implements ExposeService.Remote {
 
     /** The client of a route request: the one a relaying replica names (signed), else the peer. */
     public String clientOf(HttpServerRequest request) {
+        if (request.getHeader(ClusterAuth.RELAY_HEADER) == null) {
+            // not relayed (every request on a single node): the peer, without building the relay check's peer string
+            return dev.splitstream.exit.transport.ClientAddress.of(request);
+        }
         LegRelay.Inbound inbound = legs.inbound(request);
         return inbound.relayed() ? inbound.clientAddress() : dev.splitstream.exit.transport.ClientAddress.of(request);
     }

@@ -21,6 +21,8 @@ import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.util.Attribute;
+import io.netty.util.AttributeKey;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
@@ -41,7 +43,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jboss.logging.Logger;
@@ -66,7 +67,12 @@ public class HttpRoutes {
     private final Optional<String> domain;
     private final Optional<byte[]> hubToken;
     private final MeterRegistry registry;
-    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+    /**
+     * Request timers by status class: 1xx .. 5xx at 0 .. 4, anything else at 5. 2xx .. 5xx are registered at start,
+     * the others on first use (registering again returns the same timer, so a race is harmless).
+     */
+    private final Timer[] timers = new Timer[6];
+
     private final AtomicInteger active = new AtomicInteger();
     private final ObjectMapper json = new ObjectMapper();
     private final RequestLog requestLog;
@@ -111,8 +117,8 @@ public class HttpRoutes {
                 .description("HTTP requests through routes in flight")
                 .register(registry);
         // The classes a dashboard graphs exist from the start (at zero), not only after the first such request.
-        for (int status : new int[] {200, 300, 400, 500}) {
-            timer(status);
+        for (int i = 1; i < 5; i++) {
+            timers[i] = registerTimer(i);
         }
     }
 
@@ -139,7 +145,7 @@ public class HttpRoutes {
             int slash = rest.indexOf('/');
             String token = slash < 0 ? rest : rest.substring(0, slash);
             String tail = slash < 0 ? "/" : rest.substring(slash);
-            Optional<String> agent = tokens.agentFor(token);
+            Optional<String> agent = agentFor(req, token);
             if (agent.isEmpty()) {
                 notFound(ctx);
                 return;
@@ -149,7 +155,7 @@ public class HttpRoutes {
         }
         String headerToken = req.getHeader("X-Token");
         if (headerToken != null) {
-            Optional<String> agent = tokens.agentFor(headerToken.trim());
+            Optional<String> agent = agentFor(req, headerToken.trim());
             if (agent.isEmpty()) {
                 notFound(ctx);
                 return;
@@ -230,6 +236,23 @@ public class HttpRoutes {
                 .end(message + "\n")
                 .onComplete(ar -> connection.close());
         return true;
+    }
+
+    /** What a connection remembers of the last route token it presented (RouteTokens#lookup). */
+    private static final AttributeKey<RouteTokens.Lookup> LAST_TOKEN = AttributeKey.valueOf("splitstream.route-token");
+
+    /** The agent of {@code token}; the connection's last lookup answers when it presented the same token before. */
+    private Optional<String> agentFor(HttpServerRequest req, String token) {
+        if (!(req.connection() instanceof ConnectionBase base)) {
+            return tokens.agentFor(token);
+        }
+        Attribute<RouteTokens.Lookup> slot = base.channel().attr(LAST_TOKEN);
+        RouteTokens.Lookup last = slot.get();
+        RouteTokens.Lookup found = tokens.lookup(token, last);
+        if (found != last && found.agent().isPresent()) {
+            slot.set(found);
+        }
+        return found.agent();
     }
 
     /** {@code <service>.<domain>} from the Host header, when host routes are on. */
@@ -438,7 +461,7 @@ public class HttpRoutes {
     /** Most targets whose Host header is kept: announced targets are few; past this the cache starts over. */
     private static final int MAX_HOST_HEADERS = 1024;
 
-    private final Map<String, String> hostHeaders = new ConcurrentHashMap<>();
+    private final Map<String, String> hostHeaders = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** {@link #hostOf}, parsed once per announced target rather than once per request. */
     private String hostHeader(String target) {
@@ -467,13 +490,22 @@ public class HttpRoutes {
     }
 
     private Timer timer(int status) {
-        String cls = status >= 100 && status < 600 ? (status / 100) + "xx" : "other";
-        return timers.computeIfAbsent(cls, c -> Timer.builder("splitstream.exit.route.requests")
-                .tag("status", c)
+        int i = status >= 100 && status < 600 ? status / 100 - 1 : 5;
+        Timer t = timers[i];
+        if (t == null) {
+            t = registerTimer(i);
+            timers[i] = t;
+        }
+        return t;
+    }
+
+    private Timer registerTimer(int index) {
+        return Timer.builder("splitstream.exit.route.requests")
+                .tag("status", index < 5 ? (index + 1) + "xx" : "other")
                 .description("HTTP requests through routes and the Hub, by status class")
                 .publishPercentileHistogram()
                 .maximumExpectedValue(Duration.ofMinutes(5))
-                .register(registry));
+                .register(registry);
     }
 
     private static void notFound(RoutingContext ctx) {

@@ -3,24 +3,15 @@ package dev.splitstream.exit.route;
 import dev.splitstream.bridge.SocketBridge;
 import dev.splitstream.protocol.ResetCode;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
-import io.netty.handler.codec.EncoderException;
-import io.netty.handler.codec.http.DefaultHttpContent;
-import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaders;
-import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseDecoder;
 import io.netty.handler.codec.http.HttpUtil;
-import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -39,7 +30,7 @@ import org.jboss.logging.Logger;
 
 /**
  * One HTTP request through a route: the client's request is written onto a stream to the agent's HTTP service as
- * HTTP/1.1 (Netty's {@link HttpRequestEncoder}), the service's answer is parsed back ({@link HttpResponseDecoder}) and
+ * HTTP/1.1 ({@link RequestBytes}), the service's answer is parsed back ({@link HttpResponseDecoder}) and
  * streamed to the client. The stream is a {@link ServiceConnection}: a persistent HTTP/1.1 connection to the service,
  * taken from the {@link RoutePool} or opened for this request, and given back when the response ended cleanly and both
  * sides allow keep-alive. It serves this request alone while it runs (no pipelining).
@@ -111,47 +102,6 @@ final class RouteExchange {
     }
 
     /**
-     * Netty's request encoder, also called without the {@link EmbeddedChannel} around it: for a request head and the empty
-     * end of a request, which hold no buffer of their own, the channel's write, flush and read-back cost more than the
-     * encoding itself (about 6% of the exit's event-loop samples in bench/routes.sh). Body chunks still go through the
-     * channel, which manages their buffers' reference counts. One per {@link ServiceConnection}; both ways share the
-     * encoder's state (a head, then its body, then its end).
-     */
-    static final class RequestEncoder extends HttpRequestEncoder {
-        private final List<Object> out = new ArrayList<>(2);
-
-        /** {@code message} (a head or {@link LastHttpContent#EMPTY_LAST_CONTENT}) as one heap buffer. */
-        ByteBuffer encodeBare(ChannelHandlerContext ctx, Object message) {
-            out.clear();
-            try {
-                encode(ctx, message, out);
-                int size = 0;
-                for (Object o : out) {
-                    size += ((ByteBuf) o).readableBytes();
-                }
-                byte[] bytes = new byte[size];
-                int at = 0;
-                for (Object o : out) {
-                    ByteBuf b = (ByteBuf) o;
-                    int n = b.readableBytes();
-                    b.getBytes(b.readerIndex(), bytes, at, n);
-                    at += n;
-                }
-                return ByteBuffer.wrap(bytes);
-            } catch (EncoderException e) {
-                throw e;
-            } catch (Exception e) {
-                throw new EncoderException(e);
-            } finally {
-                for (Object o : out) {
-                    release(o);
-                }
-                out.clear();
-            }
-        }
-    }
-
-    /**
      * A response decoder that can say whether bytes are left over after a response ended. One per
      * {@link ServiceConnection}: it starts afresh after each complete response.
      */
@@ -195,9 +145,10 @@ final class RouteExchange {
     private java.util.function.Consumer<String> follower;
 
     // Owned by the HTTP thread. The codec is the serving connection's (useConnection).
-    private EmbeddedChannel encoder;
-    private RequestEncoder encoderHandler;
-    private ChannelHandlerContext encoderContext;
+    private RequestBytes head;
+    /** The request's body goes to the service chunked (its client sent it so). */
+    private boolean chunkedBody;
+
     private ResponseDecoder decoderHandler;
     private EmbeddedChannel decoder;
     /** The head went out with the pooled connection's bind: the accepted connection only starts the body. */
@@ -369,9 +320,7 @@ final class RouteExchange {
         cancelSendTimer();
         this.queueFull = false;
         this.unwritten.set(0);
-        this.encoder = c.encoder;
-        this.encoderHandler = c.encoderHandler;
-        this.encoderContext = c.encoderContext;
+        this.head = c.head;
         this.decoder = c.decoder;
         this.decoderHandler = c.decoderHandler;
         decoderHandler.answering(request.method() == io.vertx.core.http.HttpMethod.HEAD);
@@ -643,7 +592,7 @@ final class RouteExchange {
         }
         if (endedBefore && !lastEncoded) {
             // sent again after its reused connection died: its end came already
-            encode(LastHttpContent.EMPTY_LAST_CONTENT);
+            writeBytes(RequestBytes.end(chunkedBody));
             startHeadTimer();
         }
         startBody();
@@ -652,9 +601,10 @@ final class RouteExchange {
     /** The head as the service sees it, rewritten as a reverse proxy must. */
     private ByteBuffer encodeHead() {
         // Names are not validated again: they are the client's, which Vert.x's decoder accepted, and our own.
-        DefaultHttpRequest head = new DefaultHttpRequest(
-                HttpVersion.HTTP_1_1, HttpMethod.valueOf(request.method().name()), uri, false);
-        HttpHeaders h = head.headers();
+        String te = request.getHeader("Transfer-Encoding");
+        boolean chunked = te != null && te.toLowerCase(Locale.ROOT).contains("chunked");
+        chunkedBody = chunked;
+        RequestBytes h = head.start(request.method().name(), requestTarget(uri));
         List<String> listed = connectionListed(request.headers().getAll("Connection"));
         for (Map.Entry<String, String> e : request.headers()) {
             String name = e.getKey();
@@ -667,36 +617,35 @@ final class RouteExchange {
             if (dropAuthorization && name.equalsIgnoreCase("authorization")) {
                 continue;
             }
-            h.add(e.getKey(), e.getValue());
+            if (chunked && name.equalsIgnoreCase("content-length")) {
+                continue;
+            }
+            h.header(name, e.getValue());
         }
-        String te = request.getHeader("Transfer-Encoding");
-        boolean chunked = te != null && te.toLowerCase(Locale.ROOT).contains("chunked");
         if (chunked) {
-            h.remove(HttpHeaderNames.CONTENT_LENGTH);
-            h.set(HttpHeaderNames.TRANSFER_ENCODING, "chunked");
+            h.header("transfer-encoding", "chunked");
         }
-        h.set(HttpHeaderNames.HOST, serviceHost);
+        h.header("host", serviceHost);
         String forwardedFor = request.getHeader("X-Forwarded-For");
         String client = request.remoteAddress() == null
                 ? "unknown"
                 : request.remoteAddress().hostAddress();
-        h.set("X-Forwarded-For", forwardedFor == null ? client : forwardedFor + ", " + client);
-        h.set("X-Forwarded-Proto", request.isSSL() ? "https" : "http");
+        h.header("X-Forwarded-For", forwardedFor == null ? client : forwardedFor + ", " + client);
+        h.header("X-Forwarded-Proto", request.isSSL() ? "https" : "http");
         if (request.authority() != null) {
-            h.set("X-Forwarded-Host", request.authority().toString());
+            h.header("X-Forwarded-Host", request.authority().toString());
         }
         if (upgrade) {
-            h.set(HttpHeaderNames.CONNECTION, "upgrade");
-            h.set(HttpHeaderNames.UPGRADE, request.getHeader("Upgrade"));
+            h.header("connection", "upgrade");
+            h.header("upgrade", request.getHeader("Upgrade"));
         } else if (!pool.enabled()) {
-            h.set(HttpHeaderNames.CONNECTION, "close");
+            h.header("connection", "close");
         } // else HTTP/1.1's default: the connection stays open for the next request
-        ByteBuffer bytes = encoderHandler.encodeBare(encoderContext, head);
+        ByteBuffer bytes = h.end();
         String length = request.getHeader("Content-Length");
         if (!upgrade && !chunked && (length == null || length.trim().equals("0"))) {
             // No body (RFC 9112 6.3): the request is whole with its head. Ending it here, not when Vert.x delivers the
             // paused request's end, lets an answer that comes back first release the connection to the pool.
-            encoderHandler.encodeBare(encoderContext, LastHttpContent.EMPTY_LAST_CONTENT);
             lastEncoded = true;
             requestEnded = true;
             startHeadTimer();
@@ -717,11 +666,11 @@ final class RouteExchange {
         if (!requestHandlers) {
             request.handler(chunk -> {
                 bytesIn += chunk.length();
-                encode(new DefaultHttpContent(Unpooled.wrappedBuffer(chunk.getBytes())));
+                writeBytes(RequestBytes.body(chunk, chunkedBody));
             });
             request.endHandler(v -> {
                 if (!upgraded && !finished && !lastEncoded) {
-                    encode(LastHttpContent.EMPTY_LAST_CONTENT);
+                    writeBytes(RequestBytes.end(chunkedBody));
                 }
                 requestEnded = true;
                 startHeadTimer();
@@ -763,41 +712,30 @@ final class RouteExchange {
         return false;
     }
 
-    private void encode(Object message) {
-        ByteBuffer bytes = encodeToBytes(message);
+    private void writeBytes(ByteBuffer bytes) {
         if (bytes.hasRemaining()) {
             write(bytes);
         }
     }
 
-    /** {@code message} through the connection's encoder, as one heap buffer (empty when it encodes to nothing). */
-    private ByteBuffer encodeToBytes(Object message) {
-        encoder.writeOutbound(message);
-        ByteBuf first = encoder.readOutbound();
-        if (first == null) {
-            return ByteBuffer.allocate(0);
+    /**
+     * The request target as Netty's encoder wrote it: {@code /} for an empty one, and an absolute form without a path
+     * ({@code http://host?q}) gets its {@code /}.
+     */
+    static String requestTarget(String uri) {
+        if (uri.isEmpty()) {
+            return "/";
         }
-        ByteBuf next = encoder.readOutbound();
-        if (next == null) {
-            try {
-                return ByteBuffer.wrap(ByteBufUtil.getBytes(first));
-            } finally {
-                first.release();
-            }
+        int scheme = uri.indexOf("://");
+        if (scheme < 0 || uri.charAt(0) == '/') {
+            return uri;
         }
-        ByteBuf all = Unpooled.buffer();
-        try {
-            for (ByteBuf b = first; b != null; b = b == first ? next : encoder.readOutbound()) {
-                try {
-                    all.writeBytes(b);
-                } finally {
-                    b.release();
-                }
-            }
-            return ByteBuffer.wrap(ByteBufUtil.getBytes(all));
-        } finally {
-            all.release();
-        }
+        int host = scheme + 3;
+        int query = uri.indexOf('?', host);
+        int pathEnd = query < 0 ? uri.length() : query;
+        return uri.lastIndexOf('/', pathEnd - 1) < host
+                ? uri.substring(0, pathEnd) + "/" + uri.substring(pathEnd)
+                : uri;
     }
 
     private void fromService(ByteBuf data, int n) {

@@ -3,7 +3,6 @@ package dev.splitstream.exit.route;
 import dev.splitstream.bridge.StreamEndpoint;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
-import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.vertx.core.Vertx;
 import io.vertx.core.impl.ContextInternal;
@@ -20,7 +19,7 @@ import org.jboss.logging.Logger;
  * connection (no exchange) that hears anything from the service (bytes, an end, a reset) is closed and leaves the pool:
  * a service that talks out of turn cannot be trusted with the next request.
  *
- * <p>The HTTP codec ({@link #encoder}, {@link #decoder}) belongs to the connection, not to a request: it is created
+ * <p>The HTTP codec ({@link #head}, {@link #decoder}) belongs to the connection, not to a request: it is created
  * once per stream and used by the exchange being served, on that exchange's HTTP thread. Exchanges hand the connection
  * on through the pool's lock, so one thread at a time uses it. A request taken from the pool sends its head with
  * {@link #bind} (one hop to the session's thread instead of three), and the release is queued on the session's
@@ -36,12 +35,8 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
     private volatile ContextInternal context;
     private volatile RouteExchange current;
     private Stream stream;
-    /** Request encoder and response decoder of this connection; used on the HTTP thread of the exchange served. */
-    final RouteExchange.RequestEncoder encoderHandler = new RouteExchange.RequestEncoder();
-
-    final EmbeddedChannel encoder = new EmbeddedChannel(encoderHandler);
-    /** The encoder's context in {@link #encoder}, for heads encoded without a pass through the channel. */
-    final ChannelHandlerContext encoderContext = encoder.pipeline().context(encoderHandler);
+    /** Request head writer and response decoder of this connection; used on the HTTP thread of the exchange served. */
+    final RequestBytes head = new RequestBytes();
 
     final RouteExchange.ResponseDecoder decoderHandler = new RouteExchange.ResponseDecoder();
     final EmbeddedChannel decoder = new EmbeddedChannel(decoderHandler);
@@ -351,7 +346,6 @@ final class ServiceConnection implements StreamEndpoint, dev.splitstream.exit.ex
 
     /** Frees the codec's buffers: the connection serves no further request. The exchange's thread. */
     void releaseCodec() {
-        encoder.finishAndReleaseAll();
         decoder.finishAndReleaseAll();
     }
 

@@ -28,4 +28,22 @@ class RouteTokensTest {
         tokens.announce("b", "token-cccccccccccccccc");
         assertThat(tokens.agentFor("token-cccccccccccccccc")).contains("b");
     }
+
+    @Test
+    void aRememberedLookupAnswersTheSameTokenUntilAnyRouteChanges() {
+        tokens.announce("a", "token-aaaaaaaaaaaaaaaa");
+        RouteTokens.Lookup first = tokens.lookup("token-aaaaaaaaaaaaaaaa", null);
+        assertThat(first.agent()).contains("a");
+        assertThat(tokens.lookup(new String("token-aaaaaaaaaaaaaaaa"), first)).isSameAs(first);
+        // another token, one of another length, a prefix: looked up afresh
+        assertThat(tokens.lookup("token-aaaaaaaaaaaaaaab", first).agent()).isEmpty();
+        assertThat(tokens.lookup("token-aaaaaaaaaaaaaaaaa", first).agent()).isEmpty();
+        assertThat(tokens.lookup("token-aaaaaaaaaaaaaaa", first).agent()).isEmpty();
+        // the route moved on: the remembered answer is not used again
+        tokens.forget("a");
+        assertThat(tokens.lookup("token-aaaaaaaaaaaaaaaa", first).agent()).isEmpty();
+        tokens.announce("b", "token-aaaaaaaaaaaaaaaa");
+        assertThat(tokens.lookup("token-aaaaaaaaaaaaaaaa", first).agent()).contains("b");
+        assertThat(first.toString()).doesNotContain("token-aaaa");
+    }
 }
