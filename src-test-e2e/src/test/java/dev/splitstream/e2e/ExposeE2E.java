@@ -287,6 +287,63 @@ class ExposeE2E {
         }
     }
 
+    /**
+     * An agent whose WebSocket fails (auto falls back to plain HTTP, then remembers it) exposes a TCP and an HTTP
+     * service. Over HTTP the exit's answer to EXPOSE is not numbered: when it was ready before the leg's downstream GET
+     * (at once after a restart, when the leased port is still bound; here always, a relay holds every GET), it was
+     * dropped and the agent never learnt its port. Checked after the first start, after a resume over HTTP and after a
+     * restart (a new session).
+     */
+    @Test
+    @Order(8)
+    void anAgentOnPlainHttpLearnsItsPortAfterAResumeAndARestart() throws Exception {
+        String route = "http-route-" + Tunnel.newToken().substring(0, 20);
+        try (Closer closer = new Closer();
+                dev.splitstream.e2e.fixture.HttpFixture web = new dev.splitstream.e2e.fixture.HttpFixture()) {
+            TargetServer echo = closer.add(new TargetServer());
+            CuttingRelay relay = closer.add(new CuttingRelay(exit.httpPort()));
+            // each downstream GET reaches the exit after the agent's EXPOSE, sent at the same time, was answered
+            relay.holdDownstreamRequests(Duration.ofMillis(1500));
+            Node agent = closer.add(agent(
+                            "http-host",
+                            "agents",
+                            AGENTS,
+                            "echo=127.0.0.1:" + echo.port() + ",web=http://127.0.0.1:" + web.port())
+                    .server("http://127.0.0.1:" + relay.port())
+                    .set("splitstream.entry.transport", "auto")
+                    // no WebSocket handshake completes within 1 ms: auto falls back to HTTP as when a probe times out
+                    .set("splitstream.entry.probe-timeout", "1ms")
+                    .set("splitstream.entry.route-token", route)
+                    .start());
+            int port = awaitPort(agent, "echo", 1);
+            agent.awaitLog("exposing web", WAIT);
+            assertThat(agent.awaitLog("session established", WAIT)).contains("transport=http-stream");
+            assertThat(agent.logText()).contains("websocket failed");
+            Transfers.echo(port, 256 * 1024, 80);
+            assertThat(probeRoute(exit.httpUrl() + "/a", route)).isEqualTo(HttpFixture_BODY);
+
+            // over HTTP a cut connection is just opened again: the path must stay down until the leg is given up
+            relay.refuseNew(true);
+            assertThat(relay.cut()).as("connections cut").isGreaterThanOrEqualTo(1);
+            agent.awaitLog("connection to the exit node lost", WAIT);
+            relay.refuseNew(false);
+            agent.awaitLogCount("session resumed", 1, WAIT);
+            Transfers.echo(port, 256 * 1024, 81);
+            assertThat(probeRoute(exit.httpUrl() + "/b", route)).isEqualTo(HttpFixture_BODY);
+
+            agent.kill();
+            agent.restart();
+            assertThat(awaitPort(agent, "echo", 2))
+                    .as("the same port, told to the agent")
+                    .isEqualTo(port);
+            assertThat(agent.awaitLogCount("exposing web", 2, WAIT)).hasSize(2);
+            assertThat(agent.awaitLogCount("session established", 2, WAIT).get(1))
+                    .contains("transport=http-stream");
+            Transfers.echo(port, 256 * 1024, 82);
+            assertThat(probeRoute(exit.httpUrl() + "/c", route)).isEqualTo(HttpFixture_BODY);
+        }
+    }
+
     @Test
     @Order(4)
     void badRequestsGetClearErrors() throws Exception {

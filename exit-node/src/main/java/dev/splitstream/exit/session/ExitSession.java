@@ -73,6 +73,11 @@ public final class ExitSession implements SessionListener {
     private volatile String agent;
     /** The last answer to the agent's EXPOSE: sent again whenever a new outbound leg attaches. */
     private Frame.ExposeResult exposeResult;
+    /**
+     * The answer found no outbound path (an HTTP leg between two downstream requests, or before its first): it is not
+     * numbered, so no resend brings it; the next downstream request of the leg carries it.
+     */
+    private boolean exposeResultUnsent;
 
     /** Route reports the agent may get now: a token bucket, refilled at {@link #REPORTS_PER_SECOND} (or batched). */
     private final ReportRate reportRate;
@@ -376,7 +381,7 @@ public final class ExitSession implements SessionListener {
                     }
                     exposeResult = result;
                     if (!closed && !session.isClosed()) {
-                        session.sendControl(result);
+                        sendExposeResult();
                     }
                 }));
     }
@@ -465,7 +470,25 @@ public final class ExitSession implements SessionListener {
             return false;
         }
         session.flushAck();
+        if (exposeResultUnsent) {
+            sendExposeResult();
+        }
         return true;
+    }
+
+    /**
+     * The outbound leg dropped {@code frame} because it had no downstream request to write it to. Numbered frames come
+     * again from the resend buffer; the answer to EXPOSE is sent again with the leg's next request. On the session's
+     * context.
+     */
+    public void controlFrameDropped(Frame frame) {
+        if (frame instanceof Frame.ExposeResult) {
+            exposeResultUnsent = true;
+        }
+    }
+
+    private void sendExposeResult() {
+        exposeResultUnsent = !session.sendControl(exposeResult);
     }
 
     /**
@@ -522,7 +545,7 @@ public final class ExitSession implements SessionListener {
         closeIfUnused(old);
         updateResumeTimer();
         if (exposeResult != null) {
-            session.sendControl(exposeResult);
+            sendExposeResult();
         }
         return true;
     }

@@ -7,6 +7,8 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
@@ -17,7 +19,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A TCP relay between an entry and an exit node that the test can cut: {@link #cut()} resets every connection it
  * carries (as a NAT box, a proxy or a CDN dropping a WebSocket would), new connections are still relayed. It can also
- * stop reading what the entry sends ({@link #stallUpstream}), as a congested path would.
+ * stop reading what the entry sends ({@link #stallUpstream}), as a congested path would, or hold the plain-HTTP
+ * transport's downstream requests for a while ({@link #holdDownstreamRequests}), as a slow proxy would.
  */
 public final class CuttingRelay implements AutoCloseable {
     private final ServerSocket server;
@@ -33,6 +36,7 @@ public final class CuttingRelay implements AutoCloseable {
     private volatile boolean refusing;
     private final Object stall = new Object();
     private boolean stalled;
+    private volatile long holdDownstreamMillis;
 
     public CuttingRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -87,13 +91,27 @@ public final class CuttingRelay implements AutoCloseable {
             OutputStream out = to.getOutputStream();
             int n;
             while ((!fromEntry || awaitFlowing()) && (n = in.read(buffer)) >= 0) {
+                if (fromEntry && holdDownstreamMillis > 0 && startsDownstreamRequest(buffer, n)) {
+                    Thread.sleep(holdDownstreamMillis);
+                }
                 out.write(buffer, 0, n);
                 relayed.addAndGet(n);
             }
             to.shutdownOutput();
         } catch (IOException e) {
             reset(pair);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            reset(pair);
         }
+    }
+
+    /** Whether a read from the entry begins a {@code GET .../down} of the plain-HTTP transport. */
+    private static boolean startsDownstreamRequest(byte[] buffer, int n) {
+        String head = new String(buffer, 0, Math.min(n, 256), StandardCharsets.ISO_8859_1);
+        int eol = head.indexOf('\r');
+        String requestLine = eol < 0 ? head : head.substring(0, eol);
+        return requestLine.startsWith("GET ") && requestLine.contains("/splitstream/v1/http/down");
     }
 
     private void reset(Socket[] pair) {
@@ -122,6 +140,14 @@ public final class CuttingRelay implements AutoCloseable {
             stalled = on;
             stall.notifyAll();
         }
+    }
+
+    /**
+     * While {@code hold} is above zero, every downstream GET of the plain-HTTP transport waits that long in the relay
+     * before it goes on to the exit (the exit answers an upstream POST sent at the same time first). Zero: off.
+     */
+    public void holdDownstreamRequests(Duration hold) {
+        holdDownstreamMillis = hold.toMillis();
     }
 
     /** Blocks while stalled; false if interrupted (the relay is closing). */

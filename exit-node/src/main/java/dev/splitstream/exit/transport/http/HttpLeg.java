@@ -413,6 +413,10 @@ final class HttpLeg implements Leg {
     private void onFrame(Frame frame) {
         Down d = current;
         if (d == null || !d.accepting) {
+            ExitSession s = session;
+            if (s != null) {
+                s.controlFrameDropped(frame);
+            }
             pause();
             return;
         }
