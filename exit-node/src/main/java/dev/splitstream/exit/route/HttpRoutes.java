@@ -43,6 +43,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jboss.logging.Logger;
@@ -461,7 +462,7 @@ public class HttpRoutes {
     /** Most targets whose Host header is kept: announced targets are few; past this the cache starts over. */
     private static final int MAX_HOST_HEADERS = 1024;
 
-    private final Map<String, String> hostHeaders = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, String> hostHeaders = new ConcurrentHashMap<>();
 
     /** {@link #hostOf}, parsed once per announced target rather than once per request. */
     private String hostHeader(String target) {
