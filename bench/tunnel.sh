@@ -17,7 +17,10 @@
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
 #   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
 #   BENCH_EXPOSE=0 bench/tunnel.sh                      # skips the public-port (expose) vs forward rows
-#   BENCH_EXPOSE_WARMUP=20 bench/tunnel.sh              # s of warm-up of the expose pair (default 10, --quick 4)
+#   BENCH_EXPOSE_WARMUP=20 bench/tunnel.sh              # s of warm-up of the expose pair (default 10, --quick 4);
+#                                                     # then the pair that used less CPU (the forward pair carried the
+#                                                     # rows before, the expose pair is fresh) carries load until both
+#                                                     # used as much, within BENCH_EXPOSE_WARMUP_MAX s (180, --quick 30)
 #   BENCH_NODES_DIR=/tmp/base bench/tunnel.sh --quick  # the nodes built in another checkout (A/B comparisons)
 #   BENCH_JFR_DIR=/tmp/jfr bench/tunnel.sh --quick   # a JFR profile of each node (exit.jfr, entry-main.jfr, ...)
 set -euo pipefail
@@ -34,6 +37,7 @@ else
   PINGS=${BENCH_PINGS:-3000}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
 fi
 EXPOSE_WARMUP=${BENCH_EXPOSE_WARMUP:-$([ $QUICK = 1 ] && echo 4 || echo 10)} # s of warm-up for the fresh expose pair
+EXPOSE_WARMUP_MAX=${BENCH_EXPOSE_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 30 || echo 180)} # s at most to even the pairs' CPU
 DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
 PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
 ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,expose}
@@ -410,12 +414,34 @@ if want expose; then
   A_PID=$!
   PIDS+=("$A_PID")
   if wait_for 90 "the agent's public port" grep -qs "exposing bench" "$WORK/agent.log"; then
-    # The forward pair has carried every row above; this pair is fresh. With 2 s of warm-up and the forward path
-    # always measured first, the rows compared a compiled path with one the JIT was still working on. So: warm this
-    # pair too (BENCH_EXPOSE_WARMUP seconds, 1 and 8 connections and pings), and alternate the order.
+    # Both pairs equally warm before they are compared. The forward pair has carried every row above (minutes of a
+    # full run) while this pair is fresh; with BENCH_ONLY=expose it is the other way round (the forward pair had only
+    # its few seconds of warm-up). Either way the rows compared a path the JIT had compiled with one it was still
+    # working on (0.76x / 0.85x one session, 1.16x / 1.00x the next). So: this pair gets BENCH_EXPOSE_WARMUP s of bulk
+    # load, then whichever pair has used less CPU so far carries bulk load (2 connections, 2 s at a time) until it has
+    # used as much as the other (BENCH_EXPOSE_WARMUP_MAX s at most), both get the same 8-connection run and pings, and
+    # the rows alternate which path goes first.
     run_tool throughput "$X_PUB" 2 "$EXPOSE_WARMUP" >/dev/null || true
-    run_tool throughput "$X_PUB" 8 2 >/dev/null || true
-    run_tool rtt "$X_PUB" 2000 >/dev/null || true
+    warm_start=$SECONDS
+    # shellcheck disable=SC2086
+    if [ "$(cpu_ticks $X_PID $A_PID)" -lt "$(cpu_ticks $SPLIT_PIDS)" ]; then behind=pub; else behind=fwd; fi
+    while [ $((SECONDS - warm_start)) -lt "$EXPOSE_WARMUP_MAX" ]; do
+      # shellcheck disable=SC2086
+      x_ticks=$(cpu_ticks $X_PID $A_PID) f_ticks=$(cpu_ticks $SPLIT_PIDS)
+      if [ $behind = pub ]; then
+        [ "$x_ticks" -lt "$f_ticks" ] || break
+        run_tool throughput "$X_PUB" 2 2 >/dev/null || break
+      else
+        [ "$f_ticks" -lt "$x_ticks" ] || break
+        run_tool throughput "$FWD" 2 2 >/dev/null || break
+      fi
+    done
+    for port in "$X_PUB" "$FWD"; do
+      run_tool throughput "$port" 8 2 >/dev/null || true
+      run_tool rtt "$port" 2000 >/dev/null || true
+    done
+    # shellcheck disable=SC2086
+    log "expose: both pairs warm: forward $(awk -v t="$(cpu_ticks $SPLIT_PIDS)" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }') CPU-s, public port $(awk -v t="$(cpu_ticks $X_PID $A_PID)" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }') CPU-s ($behind pair warmed $((SECONDS - warm_start)) s more)"
     for run in $(seq 1 "$RUNS"); do
       order="fwd pub"
       [ $((run % 2)) = 0 ] && order="pub fwd"
