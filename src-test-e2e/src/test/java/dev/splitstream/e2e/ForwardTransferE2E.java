@@ -31,8 +31,8 @@ class ForwardTransferE2E {
         target = new TargetServer();
         forwardPort = Ports.free();
         tunnel = Tunnel.start(
-                exit -> exit.allow("127.0.0.1:" + target.port()),
-                entry -> entry.forward(forwardPort, "127.0.0.1", target.port()));
+                exit -> exit.bulkJvmFlags().allow("127.0.0.1:" + target.port()),
+                entry -> entry.bulkJvmFlags().forward(forwardPort, "127.0.0.1", target.port()));
         tunnel.entry().awaitLog("forwarding 127.0.0.1:" + forwardPort, Duration.ofSeconds(10));
     }
 

@@ -37,6 +37,7 @@ class LegCutsE2E {
         try (Closer closer = new Closer()) {
             TargetServer target = closer.add(new TargetServer());
             Node exit = closer.add(NodeSpec.exit()
+                            .bulkJvmFlags()
                             .token(token)
                             .allow("127.0.0.1:" + target.port())
                             .start())
@@ -44,7 +45,7 @@ class LegCutsE2E {
             CuttingRelay up = closer.add(new CuttingRelay(exit.httpPort()));
             CuttingRelay down = closer.add(new CuttingRelay(exit.httpPort()));
             Node entry = closer.add(TransportFixtures.transport(
-                                    NodeSpec.entry().token(token),
+                                    NodeSpec.entry().bulkJvmFlags().token(token),
                                     kind,
                                     "127.0.0.1:" + up.port(),
                                     "127.0.0.1:" + down.port())

@@ -31,15 +31,16 @@ class TransportsE2E {
         try (Closer closer = new Closer()) {
             TargetServer target = closer.add(new TargetServer());
             Node exit = closer.add(NodeSpec.exit()
+                            .bulkJvmFlags()
                             .token(token)
                             .allow("127.0.0.1:" + target.port())
                             .start())
                     .awaitReady();
             String exitAddress = "127.0.0.1:" + exit.httpPort();
-            Node entry = closer.add(
-                            TransportFixtures.transport(NodeSpec.entry().token(token), kind, exitAddress, exitAddress)
-                                    .forward(forward, "127.0.0.1", target.port())
-                                    .start())
+            Node entry = closer.add(TransportFixtures.transport(
+                                    NodeSpec.entry().bulkJvmFlags().token(token), kind, exitAddress, exitAddress)
+                            .forward(forward, "127.0.0.1", target.port())
+                            .start())
                     .awaitReady();
             TransportFixtures.awaitEstablished(entry, kind);
 
@@ -64,16 +65,17 @@ class TransportsE2E {
         try (Closer closer = new Closer()) {
             TargetServer target = closer.add(new TargetServer());
             Node exit = closer.add(NodeSpec.exit()
+                            .bulkJvmFlags()
                             .token(token)
                             .allow("127.0.0.1:" + target.port())
                             .set("splitstream.exit.http.upstream-in-flight", "16")
                             .start())
                     .awaitReady();
             String exitAddress = "127.0.0.1:" + exit.httpPort();
-            Node entry = closer.add(
-                            TransportFixtures.transport(NodeSpec.entry().token(token), "http", exitAddress, exitAddress)
-                                    .forward(forward, "127.0.0.1", target.port())
-                                    .start())
+            Node entry = closer.add(TransportFixtures.transport(
+                                    NodeSpec.entry().bulkJvmFlags().token(token), "http", exitAddress, exitAddress)
+                            .forward(forward, "127.0.0.1", target.port())
+                            .start())
                     .awaitReady();
             TransportFixtures.awaitEstablished(entry, "http");
 

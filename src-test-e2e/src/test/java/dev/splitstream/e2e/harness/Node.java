@@ -30,8 +30,11 @@ public final class Node implements AutoCloseable {
     private static final HttpClient HTTP =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    /** Small heaps and a serial collector: several JVMs share two cores in these tests. */
-    private static final String DEFAULT_JVM_FLAGS =
+    /**
+     * Small heaps and a serial collector: several JVMs share two cores in these tests. C1 only: a node starts on about
+     * 2 s less CPU than with C2 (most tests start nodes and move little); {@link NodeSpec#bulkJvmFlags()} drops it.
+     */
+    static final String DEFAULT_JVM_FLAGS =
             "-Xmx256m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
 
     private final NodeSpec spec;
