@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.splitstream.e2e.fixture.Fixtures;
 import dev.splitstream.e2e.harness.Closer;
+import dev.splitstream.e2e.harness.CuttingRelay;
 import dev.splitstream.e2e.harness.Daemon;
 import dev.splitstream.e2e.harness.Exec;
 import dev.splitstream.e2e.harness.Node;
@@ -48,6 +49,12 @@ class RoutesE2E {
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);
     private static final Duration SEND_TIMEOUT = Duration.ofSeconds(4);
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
+    /**
+     * How long a request waits for an agent that is away (the default is 30 s): long enough for a queued request to be
+     * counted and the third refused meanwhile, and for the late request, released the moment the agent's path opens.
+     */
+    private static final Duration QUEUE_TIMEOUT = Duration.ofSeconds(8);
+
     private static final long MIB = 1024 * 1024;
     private static final String ROUTE_TOKEN = "route-" + Tunnel.newToken().substring(0, 24);
     private static final String DASHBOARD_PASSWORD = "dash-" + Tunnel.newToken().substring(0, 16);
@@ -208,10 +215,12 @@ class RoutesE2E {
                         "    expose: {maxQueued: 2}",
                         ""));
         exit = SHARED.add(NodeSpec.exit("exit-routes")
+                        // 256 MiB each way through a route
+                        .bulkJvmFlags()
                         .set("splitstream.exit.tokens-file", tokens.toString())
                         .set("splitstream.exit.http-domain", "routes.test")
                         .set("splitstream.exit.hub-token", HUB_TOKEN)
-                        .set("splitstream.exit.queue-timeout", "30s")
+                        .set("splitstream.exit.queue-timeout", QUEUE_TIMEOUT.toMillis() + "ms")
                         // short enough for the silent-service cases; the other cases' answers start at once and their
                         // bodies (SSE: an event a second) never pause this long
                         .set("splitstream.exit.route-response-timeout", RESPONSE_TIMEOUT.toMillis() + "ms")
@@ -229,6 +238,7 @@ class RoutesE2E {
 
     private static NodeSpec agent(String name) {
         return NodeSpec.entry(name)
+                .bulkJvmFlags()
                 .token(AGENTS)
                 .set("splitstream.token-id", "agents")
                 .set("splitstream.entry.agent", name)
@@ -845,8 +855,16 @@ class RoutesE2E {
         agent.kill();
         // the agent's session waits for a resume (not yet "disconnected"): requests queue from now on
         exit.awaitLogCount("detached, kept", detached + 1, WAIT);
+        // The agent's next life starts now, behind a path that refuses it until the late request below is queued: its
+        // JVM starts while the first requests wait out the queue timeout, and it comes back within its reconnect delay.
+        CuttingRelay path = SHARED.add(new CuttingRelay(exit.httpPort()));
+        path.refuseNew(true);
+        Node next = SHARED.add(agent("web-host")
+                .server("ws://127.0.0.1:" + path.port())
+                .reconnect("100ms", "500ms")
+                .start());
         String url = exit.httpUrl() + "/_token/" + ROUTE_TOKEN + "/hello.txt";
-        // maxQueued 2: two wait (and time out after 30 s with 504), the third is refused at once with 503
+        // maxQueued 2: two wait (and time out after the queue timeout with 504), the third is refused at once with 503
         List<java.util.concurrent.CompletableFuture<String[]>> waiting = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
             waiting.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> bodyAndStatus(url)));
@@ -861,11 +879,16 @@ class RoutesE2E {
         }
 
         // a request made while the agent is away completes when it is back
+        org.awaitility.Awaitility.await("the agent's next process is up (its path still refused)")
+                .atMost(WAIT)
+                .until(() -> next.managementStatus("/q/health/live") == 200);
+        assertThat(exit.get("/_stats").orElse("")).as("the agent is still away").contains("queued=0\n");
         var late = java.util.concurrent.CompletableFuture.supplyAsync(() -> bodyAndStatus(url));
         org.awaitility.Awaitility.await("a request queued")
                 .atMost(WAIT)
                 .until(() -> exit.get("/_stats").orElse("").contains("queued=1\n"));
-        agent = SHARED.add(agent("web-host").start());
+        path.refuseNew(false);
+        agent = next;
         String[] done = late.get(2, java.util.concurrent.TimeUnit.MINUTES);
         assertThat(done[1]).isEqualTo("200");
         assertThat(done[0]).isEqualTo("hello through a route");
