@@ -377,6 +377,9 @@ class ExposeE2E {
         }
     }
 
+    /** How long the flood of {@link #aConnectionWaitingForAnAwayAgentIsNotTakenByAFloodsPreemption} pushes. */
+    private static final Duration FLOOD = Duration.ofSeconds(12);
+
     /**
      * A connection waiting (as a socket bridge holding a lease) for an agent that is away is not taken by the buffer
      * budget's flood rule: a new stream takes the place of a stream that holds bytes and moved none for
@@ -416,6 +419,9 @@ class ExposeE2E {
                             .set("splitstream.exit.queue-timeout", "120s")
                             .set("splitstream.buffer.budget", "256K")
                             .set("splitstream.buffer.stream-share", "16K")
+                            // the sweep resets streams stuck this long (default 30 s), so a 12 s flood sees both of
+                            // the budget's rules act, and the waiting connection outlives several stall timeouts
+                            .set("splitstream.buffer.stall-timeout", "5s")
                             .start())
                     .awaitReady();
             Node waitedFor = closer.add(NodeSpec.entry("waited-for")
@@ -437,7 +443,7 @@ class ExposeE2E {
             waitedFor.kill();
             // once the exit saw the agent go (before that a new stream would wait inside its session, not in the queue)
             small.awaitLog("detached, kept", WAIT);
-            // waits through the whole flood (about 40 s): a read timeout of its own, longer than Transfers' 30 s
+            // waits through the whole flood (about 20 s): a read timeout of its own, longer than Transfers' 30 s
             CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> {
                 try (java.net.Socket socket = new java.net.Socket()) {
                     socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
@@ -453,7 +459,7 @@ class ExposeE2E {
                     .atMost(WAIT)
                     .until(() -> small.metric("splitstream_exit_expose_queued", "") >= 1);
 
-            // the flood: 64 connections at a time into the sink's port, pushing for 30 s (the agent's socket buffers
+            // the flood: 64 connections at a time into the sink's port, pushing for 12 s (the agent's socket buffers
             // take several MB per stream before its streams stop moving); each one the exit closes (refused, or reset
             // to make room) is replaced, at most 40 a second, so new streams keep asking for the spent budget
             InetSocketAddress sinkAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), sinkPort);
@@ -466,7 +472,7 @@ class ExposeE2E {
             int opened = 64;
             java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(64 * 1024);
             long floodStarted = System.nanoTime();
-            long until = floodStarted + Duration.ofSeconds(30).toNanos();
+            long until = floodStarted + FLOOD.toNanos();
             long taken = 0;
             int closedByTheExit = 0;
             while (System.nanoTime() < until) {
@@ -494,11 +500,11 @@ class ExposeE2E {
                 }
             }
             figure(String.format(
-                    "expose: flood into a sink for 30 s (%d connections, %d closed by the exit) took %d KB; a"
+                    "expose: flood into a sink for %d s (%d connections, %d closed by the exit) took %d KB; a"
                             + " connection waiting for its agent meanwhile kept its place",
-                    opened, closedByTheExit, taken / 1000));
+                    FLOOD.toSeconds(), opened, closedByTheExit, taken / 1000));
             // the flood did spend the budget, and the budget took streams that moved nothing: to make room for new
-            // ones (stuck 2 s), or once they had been stuck for the stall timeout (30 s), whichever came first under
+            // ones (stuck 2 s), or once they had been stuck for the stall timeout (5 s), whichever came first under
             // this machine's load (the sweep logs either every 5 s)
             small.awaitLog("stalled streams", Duration.ofSeconds(20));
             assertThat(waiting)
