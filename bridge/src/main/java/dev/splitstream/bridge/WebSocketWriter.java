@@ -6,7 +6,9 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketFrameDecoder;
 import io.netty.util.concurrent.EventExecutor;
 import io.vertx.core.http.WebSocketBase;
 import io.vertx.core.http.impl.WebSocketInternal;
@@ -48,6 +50,26 @@ public final class WebSocketWriter {
     private WebSocketWriter(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.loop = ctx.executor();
+        if (loop.inEventLoop()) {
+            gatherWithoutCopies(ctx);
+        } else {
+            loop.execute(() -> gatherWithoutCopies(ctx));
+        }
+    }
+
+    /**
+     * Lets the connection's WebSocket frame decoder gather a message that spans socket reads by keeping the reads
+     * (Netty's composite cumulator) instead of copying them into one growing buffer, and drop the reads it has decoded
+     * after every read instead of every 16th. A message of a 64 KiB DATA frame spans two reads or more, so the merging
+     * cumulator copied every byte again, and between its compactions grew its buffer by doubling to 1-2 MiB: each step
+     * a new buffer, beyond Netty's chunk size a fresh zeroed direct one. The decoder copies each message's payload out
+     * of the reads either way.
+     */
+    static void gatherWithoutCopies(ChannelHandlerContext ctx) {
+        if (ctx.pipeline().get(WebSocketFrameDecoder.class) instanceof ByteToMessageDecoder decoder) {
+            decoder.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
+            decoder.setDiscardAfterReads(1);
+        }
     }
 
     /**

@@ -9,12 +9,17 @@ import dev.splitstream.protocol.Limits;
 import dev.splitstream.protocol.ProtocolException;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.core.http.WebSocketConnectOptions;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.awaitility.Awaitility;
@@ -121,6 +126,49 @@ class WebSocketWriterTest {
             assertThat(d.seq()).isEqualTo(i);
             assertThat(d.payload().remaining()).isEqualTo(payloadSize(i));
             assertThat(d.payload().get(payloadSize(i) - 1)).isEqualTo((byte) i);
+        }
+    }
+
+    @Test
+    void messagesThatSpanManyReadsArriveIntactOnTheWritersSide() throws Exception {
+        // The writer's connection gathers inbound messages from its reads without copying them into one buffer
+        // (gatherWithoutCopies): messages of 1 byte to 300 KiB, sent back to back, must arrive whole and unchanged.
+        int n = 120;
+        Random random = new Random(42);
+        List<byte[]> sent = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            byte[] m = new byte[i % 10 == 0 ? 1 : 1 + random.nextInt(300 * 1024)];
+            random.nextBytes(m);
+            sent.add(m);
+        }
+        HttpServer sender = vertx.createHttpServer(new HttpServerOptions().setMaxWebSocketFrameSize(512 * 1024))
+                .webSocketHandler(ws -> ws.binaryMessageHandler(go -> {
+                    for (byte[] m : sent) {
+                        ws.writeBinaryMessage(Buffer.buffer(m));
+                    }
+                }));
+        int senderPort = sender.listen(0, "127.0.0.1")
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS)
+                .actualPort();
+        List<byte[]> got = new CopyOnWriteArrayList<>();
+        WebSocket ws = vertx.createWebSocketClient(
+                        new WebSocketClientOptions().setMaxFrameSize(512 * 1024).setMaxMessageSize(512 * 1024))
+                .connect(new WebSocketConnectOptions()
+                        .setHost("127.0.0.1")
+                        .setPort(senderPort)
+                        .setURI("/"))
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(10, TimeUnit.SECONDS);
+        ws.binaryMessageHandler(m -> got.add(m.getBytes()));
+        WebSocketWriter writer = WebSocketWriter.of(ws);
+        writer.write(ByteBuffer.wrap(new byte[] {1}));
+        Awaitility.await("all messages").atMost(Duration.ofSeconds(60)).until(() -> got.size() >= n);
+        assertThat(got).hasSize(n);
+        for (int i = 0; i < n; i++) {
+            assertThat(got.get(i)).as("message %d", i).isEqualTo(sent.get(i));
         }
     }
 
