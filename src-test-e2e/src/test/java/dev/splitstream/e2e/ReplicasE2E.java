@@ -146,6 +146,8 @@ class ReplicasE2E {
                             .set("splitstream.exit.heartbeat-interval", "200ms");
                     continue;
                 }
+                // r1-r3 carry the three 256 MiB transfers (r4 only writes late)
+                spec.bulkJvmFlags();
                 upstream.append("server 127.0.0.1:").append(spec.httpPort()).append("; ");
                 specs.add(spec);
             }
@@ -378,7 +380,8 @@ class ReplicasE2E {
         int forward = Ports.free();
         double relayedBefore = relayed("websocket");
         try (CuttingRelay cutter = new CuttingRelay(nginx.port());
-                Node entry = entry("entry-ws", e -> e.server("ws://127.0.0.1:" + cutter.port())
+                Node entry = entry("entry-ws", e -> e.bulkJvmFlags()
+                        .server("ws://127.0.0.1:" + cutter.port())
                         .set("splitstream.entry.transport", "websocket")
                         .forward(forward, "127.0.0.1", target.port()))) {
             CompletableFuture<Duration> transfer = CompletableFuture.supplyAsync(() -> {
@@ -431,7 +434,8 @@ class ReplicasE2E {
         double relayedBefore = relayed("websocket");
         String whole = "kind = 'session' AND bytes_up >= " + TRANSFER + " AND bytes_down >= " + TRANSFER;
         long sessionsBefore = auditCount(whole);
-        try (Node entry = entry("entry-split", e -> e.set("splitstream.entry.upstream", nginx.wsUrl())
+        try (Node entry = entry("entry-split", e -> e.bulkJvmFlags()
+                .set("splitstream.entry.upstream", nginx.wsUrl())
                 .set("splitstream.entry.downstream", nginx.wsUrl())
                 .set("splitstream.entry.transport", "websocket")
                 .forward(forward, "127.0.0.1", target.port()))) {
@@ -458,7 +462,8 @@ class ReplicasE2E {
         int forward = Ports.free();
         double relayedBefore = relayed("http");
         long bytes = HTTP_TRANSFER;
-        try (Node entry = entry("entry-http", e -> e.server("http://127.0.0.1:" + nginx.port())
+        try (Node entry = entry("entry-http", e -> e.bulkJvmFlags()
+                .server("http://127.0.0.1:" + nginx.port())
                 .set("splitstream.entry.transport", "http")
                 .forward(forward, "127.0.0.1", target.port()))) {
             Duration elapsed = Transfers.uploadAndDownload(forward, bytes, 9, allowed(bytes));
