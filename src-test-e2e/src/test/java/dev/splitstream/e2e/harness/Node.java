@@ -34,8 +34,13 @@ public final class Node implements AutoCloseable {
      * Small heaps and a serial collector: several JVMs share two cores in these tests. C1 only: a node starts on about
      * 2 s less CPU than with C2 (most tests start nodes and move little); {@link NodeSpec#bulkJvmFlags()} drops it.
      */
-    static final String DEFAULT_JVM_FLAGS =
+    private static final String DEFAULT_JVM_FLAGS =
             "-Xmx256m -XX:+ExitOnOutOfMemoryError -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
+
+    /** The tests' JVM flags: {@code splitstream.e2e.jvm-flags}, else {@link #DEFAULT_JVM_FLAGS}. */
+    static String testJvmFlags() {
+        return System.getProperty("splitstream.e2e.jvm-flags", DEFAULT_JVM_FLAGS);
+    }
 
     private final NodeSpec spec;
     private final Map<String, String> config;
@@ -64,9 +69,7 @@ public final class Node implements AutoCloseable {
         }
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        String flags = spec.jvmFlags != null
-                ? spec.jvmFlags
-                : System.getProperty("splitstream.e2e.jvm-flags", DEFAULT_JVM_FLAGS);
+        String flags = spec.jvmFlags != null ? spec.jvmFlags : testJvmFlags();
         Arrays.stream(flags.trim().split("\\s+"))
                 .filter(flag -> !flag.isEmpty())
                 .forEach(command::add);

@@ -2,9 +2,11 @@ package dev.splitstream.e2e.harness;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /** What to start: an exit or entry node, its configuration (Quarkus keys) and token. {@link #start()} runs it. */
 public final class NodeSpec {
@@ -179,10 +181,9 @@ public final class NodeSpec {
      * price of about 2 s more CPU to start.
      */
     public NodeSpec bulkJvmFlags() {
-        String flags = System.getProperty("splitstream.e2e.jvm-flags", Node.DEFAULT_JVM_FLAGS);
-        this.jvmFlags = java.util.Arrays.stream(flags.trim().split("\\s+"))
+        this.jvmFlags = Arrays.stream(Node.testJvmFlags().trim().split("\\s+"))
                 .filter(flag -> !flag.isEmpty() && !flag.startsWith("-XX:TieredStopAtLevel="))
-                .collect(java.util.stream.Collectors.joining(" "));
+                .collect(Collectors.joining(" "));
         return this;
     }
 
