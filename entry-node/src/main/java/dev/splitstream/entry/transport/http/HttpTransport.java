@@ -108,7 +108,15 @@ public final class HttpTransport implements Transport {
             settings.caFile().ifPresent(ca -> options.setTrustOptions(TrustOptions.wrap(TrustStores.withExtraCa(ca))));
         }
         settings.proxy().ifPresent(p -> options.setProxyOptions(WebSocketTransport.proxyOptions(p)));
-        this.client = vertx.createHttpClient(options);
+        // A pooled connection that the path cuts while no request runs on it (a proxy or the exit going away) has no
+        // request to fail; without a handler of its own Vert.x logged each such reset at ERROR. The requests that
+        // were running fail on their own and the session resumes; the connection leaves the pool either way.
+        this.client = vertx.httpClientBuilder()
+                .with(options)
+                .with(options.getPoolOptions()) // setMaxPoolSize's, as createHttpClient(options) takes them
+                .withConnectHandler(connection -> connection.exceptionHandler(
+                        e -> LOG.debugf("connection to %s failed: %s", server.display(), e.toString())))
+                .build();
         this.authorization = server.basicUser()
                 .map(u -> WebSocketTransport.basic(u, server.basicPassword()))
                 .orElse(null);
