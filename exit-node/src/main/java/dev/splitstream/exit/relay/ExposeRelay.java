@@ -7,6 +7,7 @@ import dev.splitstream.exit.registry.ExitRegistry;
 import dev.splitstream.exit.registry.ExitRegistry.OwnerLookup;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.arc.ClientProxy;
 import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -63,7 +64,7 @@ public class ExposeRelay implements ExposeService.Remote {
             Vertx vertx,
             MeterRegistry meters,
             ReplicaConnections replicas) {
-        this.legs = legs;
+        this.legs = ClientProxy.unwrap(legs); // asked on every route request: no bean lookup through ArC's proxy
         this.replicas = replicas;
         this.expose = expose;
         this.registry = registry;

@@ -3,6 +3,7 @@ package dev.splitstream.exit.route;
 import dev.splitstream.exit.expose.ExposeService;
 import dev.splitstream.protocol.Frame;
 import dev.splitstream.protocol.FrameCodec;
+import io.quarkus.arc.ClientProxy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -20,7 +21,7 @@ public class AgentReports {
     private final ExposeService expose;
 
     public AgentReports(ExposeService expose) {
-        this.expose = expose;
+        this.expose = ClientProxy.unwrap(expose); // called per request: no bean lookup through ArC's proxy
     }
 
     /** {@code path} with every {@code /_token/<token>} segment's token replaced by {@code <redacted>}. */

@@ -6,6 +6,7 @@ import dev.splitstream.exit.expose.ExposeService;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.arc.ClientProxy;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.vertx.core.Vertx;
@@ -46,7 +47,7 @@ public class RoutePool {
     private final Counter retried;
 
     public RoutePool(ExposeService expose, Vertx vertx, SplitstreamConfig config, MeterRegistry registry) {
-        this.expose = expose;
+        this.expose = ClientProxy.unwrap(expose); // called per request: no bean lookup through ArC's proxy
         this.vertx = vertx;
         SplitstreamConfig.RoutePool c = config.exit().routePool();
         if (c.maxIdle() < 0) {
