@@ -195,9 +195,12 @@ final class RouteExchange {
     private long halfClosedTimer = -1;
     /**
      * The response timer: from the request's end until the response's head ({@code route-response-timeout}), then
-     * between reads of its body ({@code route-read-timeout}); -1 when none runs. HTTP thread.
+     * between reads of its body ({@code route-read-timeout}); null when none runs. HTTP thread.
      */
-    private long responseTimer = -1;
+    private io.netty.util.concurrent.ScheduledFuture<?> responseTimer;
+
+    /** Which response timer is current: one that fires after it was replaced or cancelled does nothing. */
+    private long responseTimerSeq;
     /**
      * Runs while the stream to the service is full, that is while the service leaves the request body unread
      * ({@code route-send-timeout}); null when none runs. HTTP thread.
@@ -1032,21 +1035,30 @@ final class RouteExchange {
         readTimerPhase = false;
         ServiceConnection c = conn;
         long ms = pool.responseTimeoutMillis();
-        responseTimer = pool.vertx()
-                .setTimer(
-                        ms,
-                        id -> onHttp(() -> {
-                            if (responseTimer != id) {
-                                return;
-                            }
-                            responseTimer = -1;
-                            if (finished || responseStarted || clientGone || c != conn) {
-                                return;
-                            }
-                            LOG.debugf("route %s/%s: no response head within %d ms; 504", agent, service, ms);
-                            unclean = true;
-                            fail(504, "the agent's service did not answer within " + ms + " ms");
-                        }));
+        long seq = ++responseTimerSeq;
+        responseTimer = schedule(ms, () -> {
+            if (responseTimerSeq != seq || responseTimer == null) {
+                return;
+            }
+            responseTimer = null;
+            if (finished || responseStarted || clientGone || c != conn) {
+                return;
+            }
+            LOG.debugf("route %s/%s: no response head within %d ms; 504", agent, service, ms);
+            unclean = true;
+            fail(504, "the agent's service did not answer within " + ms + " ms");
+        });
+    }
+
+    /**
+     * Runs {@code task} on this exchange's HTTP thread after {@code ms}, through Netty's scheduler of that event loop:
+     * a Vert.x timer also kept every timer in a shared map and wrapped its task in a context, for a timer that is
+     * set and cancelled once per request and almost never fires.
+     */
+    private io.netty.util.concurrent.ScheduledFuture<?> schedule(long ms, Runnable task) {
+        return httpContext
+                .nettyEventLoop()
+                .schedule(() -> onHttp(task), Math.max(1, ms), java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     /**
@@ -1062,33 +1074,31 @@ final class RouteExchange {
     }
 
     private void scheduleReadTimer(long ms) {
-        responseTimer = pool.vertx()
-                .setTimer(
-                        Math.max(1, ms),
-                        id -> onHttp(() -> {
-                            if (responseTimer != id) {
-                                return;
-                            }
-                            responseTimer = -1;
-                            if (finished || upgraded || clientGone) {
-                                return;
-                            }
-                            long limit = pool.readTimeoutMillis();
-                            if (response.writeQueueFull()) {
-                                // the client is slow, not the service: the service waits for credit
-                                lastReadNanos = System.nanoTime();
-                                scheduleReadTimer(limit);
-                                return;
-                            }
-                            long silent = (System.nanoTime() - lastReadNanos) / 1_000_000;
-                            if (silent < limit) {
-                                scheduleReadTimer(limit - silent);
-                                return;
-                            }
-                            LOG.debugf("route %s/%s: response body silent for %d ms; closed", agent, service, silent);
-                            unclean = true;
-                            abortClient();
-                        }));
+        long seq = ++responseTimerSeq;
+        responseTimer = schedule(ms, () -> {
+            if (responseTimerSeq != seq || responseTimer == null) {
+                return;
+            }
+            responseTimer = null;
+            if (finished || upgraded || clientGone) {
+                return;
+            }
+            long limit = pool.readTimeoutMillis();
+            if (response.writeQueueFull()) {
+                // the client is slow, not the service: the service waits for credit
+                lastReadNanos = System.nanoTime();
+                scheduleReadTimer(limit);
+                return;
+            }
+            long silent = (System.nanoTime() - lastReadNanos) / 1_000_000;
+            if (silent < limit) {
+                scheduleReadTimer(limit - silent);
+                return;
+            }
+            LOG.debugf("route %s/%s: response body silent for %d ms; closed", agent, service, silent);
+            unclean = true;
+            abortClient();
+        });
     }
 
     /**
@@ -1103,26 +1113,19 @@ final class RouteExchange {
         long ms = pool.sendTimeoutMillis();
         long seq = ++sendTimerSeq;
         ServiceConnection c = conn;
-        sendTimer = httpContext
-                .nettyEventLoop()
-                .schedule(
-                        () -> onHttp(() -> {
-                            if (sendTimerSeq != seq || sendTimer == null) {
-                                return;
-                            }
-                            sendTimer = null;
-                            if (finished || upgraded || clientGone || c != conn || !streamFull) {
-                                return;
-                            }
-                            LOG.debugf(
-                                    "route %s/%s: the service left the request body unread for %d ms; 504",
-                                    agent, service, ms);
-                            unclean = true;
-                            closeAfterAnswer = true;
-                            fail(504, "the agent's service did not read the request within " + ms + " ms");
-                        }),
-                        ms,
-                        java.util.concurrent.TimeUnit.MILLISECONDS);
+        sendTimer = schedule(ms, () -> {
+            if (sendTimerSeq != seq || sendTimer == null) {
+                return;
+            }
+            sendTimer = null;
+            if (finished || upgraded || clientGone || c != conn || !streamFull) {
+                return;
+            }
+            LOG.debugf("route %s/%s: the service left the request body unread for %d ms; 504", agent, service, ms);
+            unclean = true;
+            closeAfterAnswer = true;
+            fail(504, "the agent's service did not read the request within " + ms + " ms");
+        });
     }
 
     private void cancelSendTimer() {
@@ -1133,9 +1136,9 @@ final class RouteExchange {
     }
 
     private void cancelResponseTimer() {
-        if (responseTimer >= 0) {
-            pool.vertx().cancelTimer(responseTimer);
-            responseTimer = -1;
+        if (responseTimer != null) {
+            responseTimer.cancel(false);
+            responseTimer = null;
         }
     }
 
