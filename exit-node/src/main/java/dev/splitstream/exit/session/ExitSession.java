@@ -292,8 +292,7 @@ public final class ExitSession implements SessionListener {
             reportBatchBytes += bytes;
             schedule = !reportBatchQueued;
             reportBatchQueued = true;
-            full = reportBatch.size() >= Frame.RouteLogs.MAX_REPORTS
-                    || reportBatchBytes + FrameCodec.bodyLength(report) > reportBatchMaxBytes;
+            full = reportBatch.size() >= Frame.RouteLogs.MAX_REPORTS || reportBatchBytes + bytes > reportBatchMaxBytes;
         }
         if (full) {
             execute(this::sendReportBatch);
