@@ -28,7 +28,8 @@ import java.util.concurrent.TimeUnit;
  * throughput PORT CONNS SECONDS [random|text]
  *                                 upload for SECONDS on CONNS connections, of incompressible (random, the default) or
  *                                 compressible (text-like) bytes; prints mib_per_s=... bytes=...
- * rtt PORT COUNT                  1-byte ping-pong COUNT times; prints p50_us=... p99_us=...
+ * rtt PORT COUNT [SECONDS]        1-byte ping-pong COUNT times (with SECONDS: no warm-up, and stop once SECONDS
+ *                                 passed, for pings while other load runs); prints p50_us=... p99_us=... pings=...
  * idle PORT N STOPFILE MAXSECONDS open N connections, each confirmed end to end, print "ready", hold them until
  *                                 STOPFILE exists (or MAXSECONDS pass)
  * relay TARGETPORT                a plain relay (two threads and one buffer per connection, no framing): print its
@@ -56,7 +57,7 @@ public final class TunnelBench {
                     Integer.parseInt(args[2]),
                     Double.parseDouble(args[3]),
                     args.length > 4 && args[4].equals("text"));
-            case "rtt" -> rtt(port(args[1]), Integer.parseInt(args[2]));
+            case "rtt" -> rtt(port(args[1]), Integer.parseInt(args[2]), args.length > 3 ? Double.parseDouble(args[3]) : 0);
             case "idle" -> idle(port(args[1]), Integer.parseInt(args[2]), Path.of(args[3]), Integer.parseInt(args[4]));
             case "relay" -> relay(port(args[1]));
             case "delay" -> delay(port(args[1]), Long.parseLong(args[2]), args.length > 3 ? Long.parseLong(args[3]) : 0);
@@ -65,7 +66,7 @@ public final class TunnelBench {
     }
 
     private static void usage() {
-        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS [random|text] | rtt PORT COUNT"
+        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS [random|text] | rtt PORT COUNT [SECONDS]"
                 + " | idle PORT N STOPFILE MAXSECONDS | relay TARGETPORT | delay TARGETPORT MILLIS [WINDOW]");
         System.exit(2);
     }
@@ -235,15 +236,20 @@ public final class TunnelBench {
         System.out.printf("mib_per_s=%.1f bytes=%d seconds=%.2f%n", bytes / 1048576.0 / elapsed, bytes, elapsed);
     }
 
-    private static void rtt(int port, int count) throws IOException {
+    private static void rtt(int port, int count, double seconds) throws IOException {
         try (Socket socket = connect(port)) {
             OutputStream out = socket.getOutputStream();
             InputStream in = socket.getInputStream();
             out.write('P');
-            int warmup = Math.min(500, count);
+            int warmup = seconds > 0 ? 0 : Math.min(500, count);
+            long deadline = seconds > 0 ? System.nanoTime() + (long) (seconds * 1e9) : Long.MAX_VALUE;
             long[] samples = new long[count];
             for (int i = -warmup; i < count; i++) {
                 long start = System.nanoTime();
+                if (i > 0 && start > deadline) {
+                    count = i;
+                    break;
+                }
                 out.write(i & 0x7f);
                 out.flush();
                 if (in.read() < 0) {
@@ -253,10 +259,10 @@ public final class TunnelBench {
                     samples[i] = System.nanoTime() - start;
                 }
             }
-            Arrays.sort(samples);
+            Arrays.sort(samples, 0, count);
             System.out.printf(
-                    "p50_us=%.0f p99_us=%.0f max_us=%.0f%n",
-                    samples[count / 2] / 1e3, samples[(int) (count * 0.99)] / 1e3, samples[count - 1] / 1e3);
+                    "p50_us=%.0f p99_us=%.0f max_us=%.0f pings=%d%n",
+                    samples[count / 2] / 1e3, samples[(int) (count * 0.99)] / 1e3, samples[count - 1] / 1e3, count);
         }
     }
 

@@ -8,6 +8,8 @@
 #   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt"
 #                                        TRANSPORT=websocket, or http for the plain-HTTP transport)
 # r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; rtt: 1-byte ping-pong p50/p99 (us);
+# pb: the same ping-pong for SECS while 8 bulk connections upload through the same path (p50/p99 and the pings done:
+# a bulk stream that gets the session's turns ahead of an interactive one shows here);
 # pg4: pgbench -S -c 4 -j 2 for SECS through a throwaway PostgreSQL (only when asked: ONLY="pg4"), with tps and CPU
 # microseconds per query of each node (exit and entry apart; "of it kernel": the system time in it) and their
 # read/write system calls per query.
@@ -70,6 +72,11 @@ for r in $(seq 1 $ROUNDS); do
     for p in D A B; do
       case $p in D) port=$TARGET; pids="";; A) port=$A_FWD; pids="$A_EXIT $A_ENTRY";; B) port=$B_FWD; pids="$B_EXIT $B_ENTRY";; esac
       if [ $m = rtt ]; then o=$(T rtt $port $PINGS); add $p.p50 $(f p50_us <<<"$o"); add $p.p99 $(f p99_us <<<"$o"); continue; fi
+      if [ $m = pb ]; then
+        T throughput $port 8 $((SECS+2)) >/dev/null & bulk=$!
+        sleep 1; o=$(T rtt $port 1000000 $SECS); wait $bulk
+        add $p.pb.p50 $(f p50_us <<<"$o"); add $p.pb.p99 $(f p99_us <<<"$o"); add $p.pb.pings $(f pings <<<"$o"); continue
+      fi
       if [ $m = pg4 ]; then
         case $p in D) port=$PG_PORT; ex=""; en="";; A) port=$A_PGF; ex=$A_EXIT; en=$A_ENTRY;; B) port=$B_PGF; ex=$B_EXIT; en=$B_ENTRY;; esac
         sw0=$(sysw $ex $en); x0=$(ticks $ex); e0=$(ticks $en); xk0=$(kticks $ex); ek0=$(kticks $en)
@@ -105,6 +112,7 @@ for m in $ONLY; do
     printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pg4 syscalls/query" - $(med A.pg4.sysw) $(med B.pg4.sysw) - - $(rt $(med B.pg4.sysw) $(med A.pg4.sysw))
     continue
   fi
+  if [ $m = pb ]; then for k in p50 p99 pings; do printf '%-22s %9s %9s %9s %7s %7s %7s\n' "pb $k" $(med D.pb.$k) $(med A.pb.$k) $(med B.pb.$k) $(rt $(med A.pb.$k) $(med D.pb.$k)) $(rt $(med B.pb.$k) $(med D.pb.$k)) $(rt $(med B.pb.$k) $(med A.pb.$k)); done; continue; fi
   if [ $m = rtt ]; then for k in p50 p99; do printf '%-22s %9s %9s %9s %7s %7s %7s\n' $k $(med D.$k) $(med A.$k) $(med B.$k) $(rt $(med A.$k) $(med D.$k)) $(rt $(med B.$k) $(med D.$k)) $(rt $(med B.$k) $(med A.$k)); done; continue; fi
   printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m MiB/s" $(med D.$m) $(med A.$m) $(med B.$m) $(rt $(med A.$m) $(med D.$m)) $(rt $(med B.$m) $(med D.$m)) $(rt $(med B.$m) $(med A.$m))
   printf '%-22s %9s %9s %9s %7s %7s %7s\n' "$m cpu s/GB" - $(med A.$m.cpu) $(med B.$m.cpu) - - $(rt $(med B.$m.cpu) $(med A.$m.cpu))
