@@ -45,7 +45,8 @@ import java.util.Set;
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
  * #evictStalled()} once the budget is under pressure: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
- * that stopped reading never come back.
+ * that stopped reading never come back. A dormant stream that holds nothing is never evicted so: it costs the budget
+ * nothing, and it cannot read only because the budget has no share to give it back.
  *
  * <p>Fairness: a flood of streams that stop moving must not lock new streams out for the stall time. When the budget is
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
@@ -254,12 +255,13 @@ public final class BufferBudget {
      * read) and released none for the stall time, while the budget is under pressure: from a call that finds more than
      * half of it committed, or a stream preempted since the last call, until a call finds no lease that holds bytes or
      * cannot read (so the stalled streams of a flood all end, also those that stalled after the budget had room
-     * again). Call periodically.
+     * again). Call periodically. Never a dormant lease that holds nothing (ending it gives the budget nothing back; it
+     * waits only for a share the budget has not got), nor one this call woke to claim its share back.
      *
      * @return how many were evicted
      */
     public int evictStalled() {
-        wakeClaimable(Integer.MAX_VALUE);
+        Set<Lease> woken = wakeClaimable(Integer.MAX_VALUE);
         List<Runnable> evict = new ArrayList<>();
         synchronized (this) {
             if (reserved + borrowed > limit / 2 || preempted + displaced > preemptedAtSweep) {
@@ -272,6 +274,13 @@ public final class BufferBudget {
             long now = clock.getAsLong();
             boolean stalling = false;
             for (Lease lease : open) {
+                if ((lease.dormant && lease.mine == 0) || woken.contains(lease)) {
+                    // A dormant stream that holds nothing costs the budget nothing: ending it makes no room. It is
+                    // blocked only because the budget had no share to give back (an ExposeE2E connection that
+                    // waited for its agent through a flood was reset so, once its wait passed the stall time), and one
+                    // just woken to claim a share is about to read again (its socket thread has not seen it yet).
+                    continue;
+                }
                 if ((lease.mine > 0 || lease.blocked) && lease.evictor != null) {
                     long since = lease.blocked ? Math.max(lease.lastProgress, lease.blockedAt) : lease.lastProgress;
                     if (now - since > stallNanos) {
@@ -295,16 +304,18 @@ public final class BufferBudget {
     /**
      * Wakes the dormant streams waiting to claim a share back that would get one now from an idle stream or a stuck one
      * (room alone wakes them as it appears, {@link #wakeIfRoom}), the oldest {@code most} of them looked at: all by each
-     * sweep ({@link #evictStalled}), four by each {@link #admitWaiting}.
+     * sweep ({@link #evictStalled}), four by each {@link #admitWaiting}. Returns those woken.
      */
-    private void wakeClaimable(int most) {
+    private Set<Lease> wakeClaimable(int most) {
         List<Runnable> wake = new ArrayList<>();
+        Set<Lease> woken = new java.util.HashSet<>();
         synchronized (this) {
             long now = clock.getAsLong();
             int looked = 0;
             for (var it = dormantWaiting.iterator(); it.hasNext() && looked++ < most; ) {
                 Lease lease = it.next();
                 if (lease.mayClaimLocked(now)) {
+                    woken.add(lease);
                     wake.add(lease.waiter);
                     lease.waiter = null;
                     waiting.remove(lease);
@@ -313,6 +324,7 @@ public final class BufferBudget {
             }
         }
         wake.forEach(Runnable::run);
+        return woken;
     }
 
     /** True when a new stream would be refused now: no room for its share, and no stalled stream to take the place of. */

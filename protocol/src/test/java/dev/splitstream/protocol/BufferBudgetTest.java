@@ -564,6 +564,86 @@ class BufferBudgetTest {
         assertThat(reset).as("nobody was reset").isEmpty();
     }
 
+    /**
+     * A dormant stream that cannot read because the budget has no share to give back (a public connection that waited
+     * for its agent through a flood, then found the budget spent) is not a stalled stream: ending it makes no room. The
+     * sweep ends the streams that hold bytes, and the dormant one claims the room that makes.
+     */
+    @Test
+    void aDormantStreamBlockedForAShareOutlivesTheStallTimeAndClaimsTheRoomTheSweepMakes() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(5), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease waiting = budget.tryOpen();
+        waiting.onEvict(() -> reset.add("waiting"));
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        List<BufferBudget.Lease> flood = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            assertThat(lease).isNotNull();
+            int n = i;
+            lease.onEvict(() -> {
+                reset.add("flood " + n);
+                lease.close(); // as the bridge does once its socket closes
+            });
+            flood.add(lease);
+        }
+        assertThat(waiting.isDormant()).as("it lent its share to the flood").isTrue();
+        // the flood's streams hold their bytes (sent, never acknowledged) and may not read more
+        for (BufferBudget.Lease lease : flood) {
+            lease.charge(SHARE);
+            lease.blocked(true);
+        }
+        // the agent is back: the waiting connection reads, finds no share, and stops; its bytes are acknowledged
+        assertThat(waiting.charge(1000)).isFalse();
+        waiting.blocked(true);
+        AtomicInteger woke = new AtomicInteger();
+        waiting.whenMayTake(woke::incrementAndGet);
+        waiting.release(1000);
+
+        now[0] += 6_000_000_000L; // past the stall time for everybody
+        assertThat(budget.evictStalled()).as("the four flood streams").isEqualTo(4);
+        assertThat(reset).containsExactly("flood 0", "flood 1", "flood 2", "flood 3");
+        assertThat(woke).as("woken by the room their end made").hasValue(1);
+        assertThat(waiting.charge(SHARE)).isTrue();
+        assertThat(waiting.isDormant()).isFalse();
+    }
+
+    /** A dormant stream that a sweep wakes to claim a share back is not ended by that sweep, even holding bytes. */
+    @Test
+    void aDormantStreamASweepWakesIsNotEndedByThatSweep() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(5), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease sleeper = budget.tryOpen();
+        sleeper.onEvict(() -> reset.add("sleeper"));
+        List<BufferBudget.Lease> others = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            others.add(budget.tryOpen());
+        }
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        others.add(budget.tryOpen());
+        assertThat(sleeper.isDormant()).isTrue();
+        for (BufferBudget.Lease lease : others) {
+            lease.onEvict(() -> reset.add("other"));
+            lease.charge(1);
+            lease.release(1);
+        }
+        // it reads, finds no share (nobody idle, nobody stuck), stops, and its bytes wait for their acknowledgement
+        assertThat(sleeper.charge(SHARE)).isFalse();
+        sleeper.blocked(true);
+        AtomicInteger woke = new AtomicInteger();
+        sleeper.whenMayTake(woke::incrementAndGet);
+
+        now[0] += 6_000_000_000L; // the others are idle now; the sleeper has been blocked past the stall time
+        assertThat(budget.evictStalled()).isZero();
+        assertThat(woke).as("an idle stream may lend it a share now").hasValue(1);
+        assertThat(reset).isEmpty();
+        sleeper.release(SHARE); // its bytes are acknowledged
+        assertThat(sleeper.charge(1)).as("it claims a share back and reads").isTrue();
+        assertThat(sleeper.isDormant()).isFalse();
+    }
+
     @Test
     void aStuckStreamThatMovedBytesLatelyIsNotChosenToGiveWay() {
         long[] now = {0};
