@@ -286,9 +286,8 @@ public class HttpRoutes {
 
     private void proxyToFirstHttp(RoutingContext ctx, String agentName, String uri, String path) {
         Optional<AgentRecord> agent = expose.agent(agentName);
-        Optional<AgentRecord.ServiceRecord> service = agent.flatMap(
-                a -> a.services().stream().filter(s -> s.kind().equals("http")).findFirst());
-        if (service.isEmpty()) {
+        AgentRecord.ServiceRecord service = agent.map(HttpRoutes::firstHttp).orElse(null);
+        if (service == null) {
             notFound(ctx);
             // the token is known, so is its agent: the request belongs in that agent's log
             record(
@@ -305,7 +304,17 @@ public class HttpRoutes {
                     0);
             return;
         }
-        proxy(ctx, agent.get(), service.get().name(), uri, path, RequestLog.Via.TOKEN);
+        proxy(ctx, agent.get(), service.name(), uri, path, RequestLog.Via.TOKEN);
+    }
+
+    /** The agent's first HTTP service, or null. A loop, not a stream: it runs for every route request. */
+    private static AgentRecord.ServiceRecord firstHttp(AgentRecord agent) {
+        for (AgentRecord.ServiceRecord s : agent.services()) {
+            if (s.kind().equals("http")) {
+                return s;
+            }
+        }
+        return null;
     }
 
     /**
@@ -353,11 +362,13 @@ public class HttpRoutes {
 
     private void proxy(
             RoutingContext ctx, AgentRecord agent, String service, String uri, String path, RequestLog.Via via) {
-        String target = agent.services().stream()
-                .filter(s -> s.name().equals(service))
-                .map(AgentRecord.ServiceRecord::target)
-                .findFirst()
-                .orElse("");
+        String target = "";
+        for (AgentRecord.ServiceRecord s : agent.services()) {
+            if (s.name().equals(service)) {
+                target = s.target();
+                break;
+            }
+        }
         String xHost = ctx.request().getHeader("X-Host");
         String streamName = service;
         String hostHeader = hostHeader(target);

@@ -13,6 +13,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseDecoder;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.AsciiString;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
@@ -22,6 +23,7 @@ import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.impl.NetSocketInternal;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -699,9 +701,9 @@ final class RouteExchange {
         return out;
     }
 
-    private static boolean isListed(String name, List<String> listed) {
+    private static boolean isListed(CharSequence name, List<String> listed) {
         for (int i = 0; i < listed.size(); i++) {
-            if (name.equalsIgnoreCase(listed.get(i))) {
+            if (AsciiString.contentEqualsIgnoreCase(name, listed.get(i))) {
                 return true;
             }
         }
@@ -720,13 +722,13 @@ final class RouteExchange {
     }
 
     /** Whether {@code name} is one of the names {@link #byLength} grouped, ignoring case. */
-    static boolean isOneOf(String name, String[][] namesByLength) {
+    static boolean isOneOf(CharSequence name, String[][] namesByLength) {
         int n = name.length();
         if (n >= namesByLength.length) {
             return false;
         }
         for (String candidate : namesByLength[n]) {
-            if (name.equalsIgnoreCase(candidate)) {
+            if (AsciiString.contentEqualsIgnoreCase(name, candidate)) {
                 return true;
             }
         }
@@ -734,7 +736,7 @@ final class RouteExchange {
     }
 
     /** Whether {@code name} is a hop-by-hop header ({@link #HOP_BY_HOP}), in any case. */
-    static boolean isHopByHop(String name) {
+    static boolean isHopByHop(CharSequence name) {
         return isOneOf(name, HOP_BY_HOP_BY_LENGTH);
     }
 
@@ -942,12 +944,15 @@ final class RouteExchange {
         if (r.status().reasonPhrase() != null) {
             response.setStatusMessage(r.status().reasonPhrase());
         }
-        for (Map.Entry<String, String> e : r.headers()) {
-            String name = e.getKey();
+        // As the decoder made them: names are AsciiStrings, which the String view decoded into a new String each;
+        // Vert.x encodes either kind.
+        for (Iterator<Map.Entry<CharSequence, CharSequence>> it = r.headers().iteratorCharSequence(); it.hasNext(); ) {
+            Map.Entry<CharSequence, CharSequence> e = it.next();
+            CharSequence name = e.getKey();
             if (isHopByHop(name) || isListed(name, listed)) {
                 continue;
             }
-            response.headers().add(e.getKey(), e.getValue());
+            response.headers().add(name, e.getValue());
         }
         boolean hasLength = r.headers().contains(HttpHeaderNames.CONTENT_LENGTH);
         boolean noBody = status == 204

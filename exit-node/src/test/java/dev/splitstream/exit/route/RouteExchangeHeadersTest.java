@@ -2,6 +2,7 @@ package dev.splitstream.exit.route;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.netty.util.AsciiString;
 import java.util.Locale;
 import org.junit.jupiter.api.Test;
 
@@ -37,6 +38,19 @@ class RouteExchangeHeadersTest {
         }) {
             assertThat(RouteExchange.isHopByHop(name)).as(name).isFalse();
         }
+    }
+
+    @Test
+    void responseHeaderNamesAsNettysDecoderGivesThemAreMatchedLikeStrings() {
+        for (String name : RouteExchange.hopByHop()) {
+            assertThat(RouteExchange.isHopByHop(new AsciiString(name.toUpperCase(Locale.ROOT))))
+                    .as(name)
+                    .isTrue();
+        }
+        assertThat(RouteExchange.isHopByHop(AsciiString.of("Keep-Alive"))).isTrue();
+        assertThat(RouteExchange.isHopByHop(AsciiString.of("Content-Type"))).isFalse();
+        assertThat(RouteExchange.isHopByHop(AsciiString.of("Upgrades"))).isFalse();
+        assertThat(RouteExchange.isHopByHop(AsciiString.EMPTY_STRING)).isFalse();
     }
 
     @Test
