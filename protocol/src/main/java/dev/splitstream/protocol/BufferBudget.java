@@ -45,8 +45,8 @@ import java.util.Set;
  * <p>Stalled streams: a stream that holds bytes, or cannot read ({@link Lease#blocked}), and released none for the
  * stall time (its target or client stopped reading, or its client left while its bytes wait unread) is evicted by {@link
  * #evictStalled()} once the budget is under pressure: its {@link Lease#onEvict} callback resets it, so the budget recovers even when the parties
- * that stopped reading never come back. A dormant stream that holds nothing is never evicted so: it costs the budget
- * nothing, and it cannot read only because the budget has no share to give it back.
+ * that stopped reading never come back. A dormant stream that holds nothing and waits to claim a share back is never
+ * evicted so: it costs the budget nothing, and it cannot read only because the budget has no share to give it back.
  *
  * <p>Fairness: a flood of streams that stop moving must not lock new streams out for the stall time. When the budget is
  * spent, {@link #tryOpen()} takes the place of a stuck stream (its socket took none of the bytes queued to it, or its
@@ -255,8 +255,9 @@ public final class BufferBudget {
      * read) and released none for the stall time, while the budget is under pressure: from a call that finds more than
      * half of it committed, or a stream preempted since the last call, until a call finds no lease that holds bytes or
      * cannot read (so the stalled streams of a flood all end, also those that stalled after the budget had room
-     * again). Call periodically. Never a dormant lease that holds nothing (ending it gives the budget nothing back; it
-     * waits only for a share the budget has not got), nor one this call woke to claim its share back.
+     * again). Call periodically. Never a dormant lease that holds nothing and waits to claim a share back (ending it
+     * gives the budget nothing back; it waits only for a share the budget has not got), nor one this call woke to
+     * claim its share back.
      *
      * @return how many were evicted
      */
@@ -274,11 +275,12 @@ public final class BufferBudget {
             long now = clock.getAsLong();
             boolean stalling = false;
             for (Lease lease : open) {
-                if ((lease.dormant && lease.mine == 0) || woken.contains(lease)) {
-                    // A dormant stream that holds nothing costs the budget nothing: ending it makes no room. It is
-                    // blocked only because the budget had no share to give back (an ExposeE2E connection that
-                    // waited for its agent through a flood was reset so, once its wait passed the stall time), and one
-                    // just woken to claim a share is about to read again (its socket thread has not seen it yet).
+                if ((lease.dormant && lease.mine == 0 && dormantWaiting.contains(lease)) || woken.contains(lease)) {
+                    // A dormant stream that holds nothing and waits to claim a share back is blocked only because the
+                    // budget has no share for it, and ending it makes no room (an ExposeE2E connection that waited for
+                    // its agent through a flood was reset so, once its wait passed the stall time); one just woken to
+                    // claim a share is about to read again (its socket thread has not seen it yet). A dormant stream
+                    // blocked for another reason (its client left and the far side never answers) still ends.
                     continue;
                 }
                 if ((lease.mine > 0 || lease.blocked) && lease.evictor != null) {

@@ -610,6 +610,31 @@ class BufferBudgetTest {
     }
 
     /** A dormant stream that a sweep wakes to claim a share back is not ended by that sweep, even holding bytes. */
+    /**
+     * A dormant stream that does not wait for a share but cannot go on (its client left, the far side never answers: a
+     * flood's stream after the flood) still ends once stalled, or the flood's streams would never end.
+     */
+    @Test
+    void aDormantStreamBlockedForAnotherReasonThanAShareStillEndsOnceStalled() {
+        long[] now = {0};
+        BufferBudget budget = new BufferBudget(4L * SHARE, SHARE, java.time.Duration.ofSeconds(5), () -> now[0]);
+        List<String> reset = new ArrayList<>();
+        BufferBudget.Lease left = budget.tryOpen();
+        left.onEvict(() -> reset.add("left"));
+        for (int i = 0; i < 3; i++) {
+            BufferBudget.Lease lease = budget.tryOpen();
+            lease.onEvict(() -> reset.add("holder"));
+            lease.charge(SHARE); // they hold bytes: the budget is under pressure, and nobody else is idle
+        }
+        now[0] += BufferBudget.IDLE_AFTER.toNanos();
+        assertThat(budget.tryOpen()).isNotNull();
+        assertThat(left.isDormant()).as("idle, it lent its share").isTrue();
+        left.blocked(true); // its client's FIN came, and the far side does not finish
+        now[0] += 6_000_000_000L;
+        budget.evictStalled();
+        assertThat(reset).contains("left");
+    }
+
     @Test
     void aDormantStreamASweepWakesIsNotEndedByThatSweep() {
         long[] now = {0};
