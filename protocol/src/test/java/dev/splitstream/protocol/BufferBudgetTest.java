@@ -609,7 +609,6 @@ class BufferBudgetTest {
         assertThat(waiting.isDormant()).isFalse();
     }
 
-    /** A dormant stream that a sweep wakes to claim a share back is not ended by that sweep, even holding bytes. */
     /**
      * A dormant stream that does not wait for a share but cannot go on (its client left, the far side never answers: a
      * flood's stream after the flood) still ends once stalled, or the flood's streams would never end.
@@ -635,6 +634,7 @@ class BufferBudgetTest {
         assertThat(reset).contains("left");
     }
 
+    /** A dormant stream that a sweep wakes to claim a share back is not ended by that sweep, even holding bytes. */
     @Test
     void aDormantStreamASweepWakesIsNotEndedByThatSweep() {
         long[] now = {0};
