@@ -8,8 +8,11 @@
 # Each measurement runs BENCH_RUNS times, interleaved between the paths; the tables print medians and ratios.
 # Not a test: numbers depend on the machine and its load (the load average is printed).
 #
-#   bench/tunnel.sh              # full: 3 runs of each, about 8 minutes
-#   bench/tunnel.sh --quick      # 1 run of each, shorter runs, no idle-connection row: under 3 minutes
+#   bench/tunnel.sh              # full: 3 runs of each, about 10 minutes
+#   bench/tunnel.sh --quick      # 1 run of each, shorter runs, no idle-connection row: about 3 minutes
+#   BENCH_WARMUP_CPU=5 bench/tunnel.sh   # CPU-s of both nodes spent on warm-up load before the first row (default
+#                                        # 60, --quick 20), within BENCH_WARMUP_MAX s (150, --quick 40): the JIT's
+#                                        # steady state; each pass's MiB/s is printed, the first one cold
 #   BENCH_NODE_ARGS='-Dsplitstream.compression=off' bench/tunnel.sh   # extra -D flags for both nodes
 #   BENCH_NODE_ARGS='-Dsplitstream.encryption=off' bench/tunnel.sh --quick  # frame protection off on both nodes: its
 #                                                     # cost is the difference to a run with the default (on)
@@ -40,6 +43,8 @@ else
   RUNS=${BENCH_RUNS:-3}; SECONDS_PER_RUN=${BENCH_SECONDS:-3}; PG_SECONDS=${BENCH_PG_SECONDS:-5}
   PINGS=${BENCH_PINGS:-3000}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
 fi
+WARMUP_CPU=${BENCH_WARMUP_CPU:-$([ $QUICK = 1 ] && echo 20 || echo 60)} # CPU-s of both nodes before the first row
+WARMUP_MAX=${BENCH_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 40 || echo 150)} # s at most of that warm-up
 EXPOSE_WARMUP=${BENCH_EXPOSE_WARMUP:-$([ $QUICK = 1 ] && echo 4 || echo 10)} # s of warm-up for the fresh expose pair
 EXPOSE_WARMUP_MAX=${BENCH_EXPOSE_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 30 || echo 180)} # s at most to even the pairs' CPU
 TRANSPORT_WARMUP_MAX=${BENCH_TRANSPORT_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 30 || echo 120)} # s at most to warm a transport entry
@@ -259,11 +264,32 @@ bulk() {
   fi
 }
 
-log "warming up the tunnel and the relays"
-run_tool throughput "$FWD" 2 2 >/dev/null
-run_tool throughput "$FWD" 2 1 text >/dev/null
-run_tool rtt "$FWD" 2000 >/dev/null
-run_tool throughput "$RELAY2" 2 1 >/dev/null
+# Warm-up until the JIT has compiled the data path. The nodes are long-running services, and on these 2-core machines
+# C2 is still compiling (and recompiling after deoptimizations) a minute into a transfer: with the former fixed 5 s of
+# warm-up the first rows measured a pair at ~5 CPU-s, and the same pair, measured again by the expose rows minutes
+# later, moved 1.9x the MiB/s at 0.9x the CPU per GB. So the pair carries passes of mixed load (bulk incompressible and
+# compressible, pings) until both nodes together have used BENCH_WARMUP_CPU CPU-s (default 60, --quick 20), within
+# BENCH_WARMUP_MAX s (default 150, --quick 40); each pass's MiB/s is logged and printed with the table, the first pass
+# being the cold figure. The relays are plain Java too and get the same kind of passes, a third as many.
+log "warming up the tunnel and the relays (to $WARMUP_CPU CPU-s of both nodes, at most $WARMUP_MAX s)"
+warm_start=$SECONDS
+WARM_PASSES=""
+while :; do
+  out=$(run_tool throughput "$FWD" 2 2) || die "warm-up throughput failed"
+  WARM_PASSES="$WARM_PASSES $(field mib_per_s <<<"$out")"
+  run_tool throughput "$FWD" 2 1 text >/dev/null || die "warm-up throughput (text) failed"
+  run_tool rtt "$FWD" 1000 >/dev/null || die "warm-up pings failed"
+  # shellcheck disable=SC2086
+  used=$(awk -v t="$(cpu_ticks $SPLIT_PIDS)" -v hz="$HZ" 'BEGIN { printf "%d", t / hz }')
+  [ "$used" -ge "$WARMUP_CPU" ] && break
+  [ $((SECONDS - warm_start)) -ge "$WARMUP_MAX" ] && { log "warm-up: stopped at $WARMUP_MAX s with $used CPU-s"; break; }
+done
+WARM_PASSES=${WARM_PASSES# }
+log "warm-up: $((SECONDS - warm_start)) s, $used CPU-s of both nodes; bulk 2 conns MiB/s per pass: $WARM_PASSES"
+for _ in $(seq 1 $(( ($(wc -w <<<"$WARM_PASSES") + 2) / 3 ))); do
+  run_tool throughput "$RELAY2" 2 2 >/dev/null
+  run_tool rtt "$RELAY2" 1000 >/dev/null
+done
 # shellcheck disable=SC2086
 MAIN_WARM_TICKS=$(cpu_ticks $ENTRY_PID) # the main entry's CPU when its rows start: the transport entries warm up to it
 
@@ -503,6 +529,7 @@ echo "Splitstream tunnel benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cor
 echo "nodes: $NODES ($(git -C "$NODES" log -1 --format=%h 2>/dev/null || echo '?')$(git -C "$NODES" diff --quiet 2>/dev/null || echo ', uncommitted changes'))"
 echo "node JVM flags: $JAVA_NODE_OPTS ${NODE_ARGS:+(extra: $NODE_ARGS)}"
 echo "WebSocket on loopback, no TLS (frames sealed end to end unless BENCH_NODE_ARGS sets splitstream.encryption=off); medians of $RUNS run(s) of ${SECONDS_PER_RUN}s; load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+echo "warm-up before the rows: $used CPU-s of both nodes; bulk 2 conns (MiB/s) per pass, the first one cold: $WARM_PASSES"
 echo "relays = two chained plain Java relays (the floor for two JVM hops); ratios: split = splitstream/direct, relay = relays/direct"
 echo
 row "metric" "direct" "relays" "splitstream" "split/dir" "relay/dir" "split/rel"
