@@ -69,6 +69,46 @@ class DeflateTest {
     }
 
     @Test
+    void aStreamThatStaysIncompressibleIsTriedEverLessOften() {
+        CompressionVerdicts verdicts = new CompressionVerdicts();
+        java.util.List<Integer> tries = new java.util.ArrayList<>();
+        for (int i = 0; i < 40_000; i++) {
+            if (verdicts.shouldTry(11)) {
+                tries.add(i);
+                verdicts.record(11, 16384, -1);
+            }
+        }
+        // three misses, then skips of 256, 512, ... 8192 payloads with one try between them
+        assertThat(tries).startsWith(0, 1, 2, 259, 772, 1797, 3846, 7943, 16136, 24329, 32522);
+        assertThat(tries).hasSize(11);
+    }
+
+    @Test
+    void aPayloadThatCompressesStartsTheStreamAfresh() {
+        CompressionVerdicts verdicts = new CompressionVerdicts();
+        for (int i = 0; i < CompressionVerdicts.MISSES_TO_STOP + CompressionVerdicts.SKIP_FRAMES; i++) {
+            if (verdicts.shouldTry(5)) {
+                verdicts.record(5, 16384, -1);
+            }
+        }
+        assertThat(verdicts.shouldTry(5)).isTrue();
+        verdicts.record(5, 16384, 16000); // a miss after a skip: skipped again at once, for twice as long
+        for (int i = 0; i < 2 * CompressionVerdicts.SKIP_FRAMES; i++) {
+            assertThat(verdicts.shouldTry(5)).isFalse();
+        }
+        assertThat(verdicts.shouldTry(5)).isTrue();
+        verdicts.record(5, 16384, 900); // compresses: back to three misses before a skip of the first length
+        for (int i = 0; i < CompressionVerdicts.MISSES_TO_STOP; i++) {
+            assertThat(verdicts.shouldTry(5)).isTrue();
+            verdicts.record(5, 16384, -1);
+        }
+        for (int i = 0; i < CompressionVerdicts.SKIP_FRAMES; i++) {
+            assertThat(verdicts.shouldTry(5)).isFalse();
+        }
+        assertThat(verdicts.shouldTry(5)).isTrue();
+    }
+
+    @Test
     void aCompressingPayloadBetweenMissesKeepsTheStreamCompressed() {
         FrameCodec codec = plain.withDeflate(Deflate.defaults());
         for (int round = 0; round < 10; round++) {
