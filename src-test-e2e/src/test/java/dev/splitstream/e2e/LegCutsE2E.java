@@ -22,11 +22,13 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Each leg of a split session (and the single connection of the plain transports) goes through its own relay, which
- * the test cuts every second, leg after leg (each leg every 2 s), during a transfer: the bytes arrive intact.
+ * the test cuts leg after leg during a transfer, each time the relays have carried another {@link #CUT_EVERY} bytes
+ * (so a fast data path gets as many cuts as a slow one, and each cut follows progress): the bytes arrive intact.
  */
 @ExtendWith(NodeLogs.class)
 class LegCutsE2E {
     private static final long BYTES = 128L * 1024 * 1024;
+    private static final long CUT_EVERY = 24L * 1024 * 1024;
     private static final int MAX_CUTS = 300;
 
     @ParameterizedTest(name = "{0}")
@@ -64,14 +66,20 @@ class LegCutsE2E {
             });
             int upCuts = 0;
             int downCuts = 0;
-            for (int i = 0; i < MAX_CUTS && !transfer.isDone(); i++) {
+            long nextCutAt = CUT_EVERY;
+            for (int i = 0; i < MAX_CUTS && !transfer.isDone(); ) {
                 try {
-                    transfer.get(1000, TimeUnit.MILLISECONDS);
+                    transfer.get(20, TimeUnit.MILLISECONDS);
                     break;
                 } catch (TimeoutException stillRunning) {
-                    // cut the next leg (single-connection transports: the one relay, every time)
+                    // cut the next leg once both relays together carried another CUT_EVERY bytes
                 }
-                boolean cutUp = i % 2 == 0 || !kind.endsWith("split");
+                if (up.relayed() + down.relayed() < nextCutAt) {
+                    continue;
+                }
+                nextCutAt = up.relayed() + down.relayed() + CUT_EVERY;
+                boolean cutUp = i % 2 == 0 || !kind.endsWith("split"); // single-connection transports: the one relay
+                i++;
                 int cut = cutUp ? up.cut() : down.cut();
                 if (cut > 0) {
                     if (cutUp) {
