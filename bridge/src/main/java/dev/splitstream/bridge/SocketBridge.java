@@ -4,10 +4,13 @@ import dev.splitstream.protocol.BufferBudget;
 import dev.splitstream.protocol.RateLimitedLog;
 import dev.splitstream.protocol.ResetCode;
 import dev.splitstream.protocol.Stream;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelConfig;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.AttributeKey;
@@ -55,7 +58,8 @@ import org.jboss.logging.Logger;
  * at once (on the socket's thread, before they cross to the session) and released when the peer acknowledges them;
  * bytes from the stream are charged when they arrive and released when the socket has written them. A bridge whose
  * lease may take no more stops reading its socket and holds back the stream's receive credit until the budget has
- * room; reads are at most one share. A bridge that gets no lease (the budget is spent) refuses its stream, saying so.
+ * room; reads are at most one share, larger (up to 64 KiB) only while the budget grants the extra bytes far from its
+ * limit ({@link BudgetedReads}). A bridge that gets no lease (the budget is spent) refuses its stream, saying so.
  * The lease ends when the socket closes.
  *
  * <p>Resets: a socket that fails or closes before both directions finished resets the stream with the reason; a reset
@@ -114,6 +118,15 @@ public final class SocketBridge implements StreamEndpoint {
     private final BridgeMetrics metrics;
     private final Replies replies;
     private final BufferBudget budget;
+    /** How the socket's reads are sized; null when the share is as large as a read may be, or not a Netty socket. */
+    private final BudgetedReads reads;
+    /**
+     * Writes to the socket go below Vert.x's handler through this (one flush per event-loop turn); null when the socket
+     * exposes no Netty channel (then Vert.x writes and flushes each).
+     */
+    private final ChannelHandlerContext writeCtx;
+
+    private final TurnFlusher flusher;
     /** Null until the budget granted a share ({@link #granted}); for good when {@link #waiter} is null. */
     private volatile BufferBudget.Lease lease;
     /** Null when the budget was spent as this bridge was created and too many streams waited already: refused. */
@@ -196,7 +209,14 @@ public final class SocketBridge implements StreamEndpoint {
         this.metrics = metrics;
         this.replies = replies;
         reading(false);
-        sizeReads(socket, budget);
+        this.reads = sizeReads(socket, budget);
+        if (socket instanceof NetSocketInternal internal && internal.channelHandlerContext() != null) {
+            writeCtx = internal.channelHandlerContext();
+            flusher = new TurnFlusher(writeCtx);
+        } else {
+            writeCtx = null;
+            flusher = null;
+        }
         metrics.connectionOpened();
         // Clients of a listener are told apart by address: one cannot lock the others out (BufferBudget). A share may
         // be granted at once (granted runs here) or later, while the socket reads nothing.
@@ -236,24 +256,32 @@ public final class SocketBridge implements StreamEndpoint {
     }
 
     /**
-     * As {@link #configure(NetSocket)}, and every read of {@code socket} takes at most one share of {@code budget}
-     * from its first read on: for sockets that read before their bridge exists (a SOCKS5 or HTTP CONNECT request).
-     * Netty keeps the read handle it made at a channel's first read, so the sizing a bridge's constructor sets applies
-     * only to sockets that had read nothing yet; such a socket would otherwise read up to 64 KiB at once.
+     * As {@link #configure(NetSocket)}, and the reads of {@code socket} are sized by {@code budget} from its first read
+     * on ({@link BudgetedReads}: at most one share until a bridge has a lease): for sockets that read before their
+     * bridge exists (a SOCKS5 or HTTP CONNECT request). Netty keeps the read handle it made at a channel's first read,
+     * so the bridge takes over the allocator set here; such a socket would otherwise read up to 64 KiB at once.
      */
     public static void configure(NetSocket socket, BufferBudget budget) {
         configure(socket);
         sizeReads(socket, budget);
     }
 
-    /** Reads of at most one share: a lease overshoots its allowance by one read at most (see the class comment). */
-    private static void sizeReads(NetSocket socket, BufferBudget budget) {
-        if (socket instanceof NetSocketInternal internal && budget.share() < 65536) {
-            internal.channelHandlerContext()
-                    .channel()
-                    .config()
-                    .setRecvByteBufAllocator(new AdaptiveRecvByteBufAllocator(64, 1024, budget.share()));
+    /**
+     * Reads of at most one share, or up to 64 KiB while the budget grants the extra bytes ({@link BudgetedReads}): a
+     * lease overshoots its allowance by one read at most (see the class comment). Returns the socket's allocator, the
+     * one set before if it had one.
+     */
+    private static BudgetedReads sizeReads(NetSocket socket, BufferBudget budget) {
+        if (socket instanceof NetSocketInternal internal && budget.share() < BudgetedReads.MAX_READ) {
+            ChannelConfig config = internal.channelHandlerContext().channel().config();
+            if (config.getRecvByteBufAllocator() instanceof BudgetedReads already) {
+                return already;
+            }
+            BudgetedReads reads = new BudgetedReads(budget.share());
+            config.setRecvByteBufAllocator(reads);
+            return reads;
         }
+        return null;
     }
 
     /** Stops or restarts reading {@code socket} (AUTO_READ on its channel; see the class comment for why). */
@@ -345,6 +373,9 @@ public final class SocketBridge implements StreamEndpoint {
             return;
         }
         granted.onEvict(this::evict);
+        if (reads != null) {
+            reads.lease(granted);
+        }
         noteBudget(budget, true);
         if (opener != null) {
             onSocket(() -> {
@@ -604,12 +635,21 @@ public final class SocketBridge implements StreamEndpoint {
         }
     }
 
-    private void toSocket(Buffer data, int n) {
+    private void toSocket(ByteBuf data, int n) {
         if (socketClosed) {
             return;
         }
         // Released once written: until then the bytes are in this process (the socket's write queue).
-        socket.write(data).onComplete(ar -> lease.written(n));
+        if (writeCtx != null) {
+            // Below Vert.x's handler, which flushes every write made outside the socket's own read: the frames cut
+            // from one read of the tunnel leave in one writev, flushed at the end of the turn or at 64 KiB.
+            ChannelPromise written = writeCtx.newPromise();
+            written.addListener(f -> lease.written(n));
+            writeCtx.write(data, written);
+            flusher.wrote(n);
+        } else {
+            socket.write(Buffer.buffer(data)).onComplete(ar -> lease.written(n));
+        }
         metrics.bytesToSocket(n);
         if (socket.writeQueueFull()) {
             pendingCredit += n;
@@ -770,7 +810,7 @@ public final class SocketBridge implements StreamEndpoint {
             onSocket(this::abort);
             return;
         }
-        Buffer buffer = Buffer.buffer(Unpooled.wrappedBuffer(data));
+        ByteBuf buffer = Unpooled.wrappedBuffer(data);
         onSocket(() -> toSocket(buffer, n));
     }
 

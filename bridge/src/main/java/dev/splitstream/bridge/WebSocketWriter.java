@@ -24,7 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * to the connection's Netty pipeline (its WebSocket encoder, TLS if any) unflushed, and one flush is queued behind
  * the work of the current event-loop turn: small frames produced in one turn (ACKs, WINDOW_UPDATEs, a request and its
  * credit) leave together, gathered into one {@code writev}, and a lone frame (a ping's answer) leaves in the same turn it
- * was written. Once {@value #FLUSH_BYTES} bytes are waiting they are flushed at once, so bulk data streams out.
+ * was written. Once {@value TurnFlusher#FLUSH_BYTES} bytes are waiting they are flushed at once, so bulk data streams out.
  *
  * <p>Thread-safe: a write from another thread hops to the connection's event loop, and while such hops are pending,
  * writes on the loop queue behind them, so messages leave in the order of the calls (sealed frames must). The write
@@ -33,23 +33,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class WebSocketWriter {
     private final ChannelHandlerContext ctx;
     private final EventExecutor loop;
-    private final Runnable flushTask = this::flushNow;
+    /** Event-loop thread only. */
+    private final TurnFlusher flusher;
     /** Writes from other threads queued on the loop and not yet written. */
     private final AtomicInteger hops = new AtomicInteger();
-    /**
-     * Unflushed bytes beyond which a write flushes at once: a bulk sender's frames stream out as they are made (the
-     * peer works on one while this side makes the next) instead of in bursts of a whole read loop.
-     */
-    static final int FLUSH_BYTES = 64 * 1024;
-
-    /** Event-loop thread only. */
-    private boolean flushQueued;
-
-    private int unflushed;
 
     private WebSocketWriter(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.loop = ctx.executor();
+        this.flusher = new TurnFlusher(ctx);
         if (loop.inEventLoop()) {
             gatherWithoutCopies(ctx);
         } else {
@@ -156,23 +148,9 @@ public final class WebSocketWriter {
             buf.release();
             return;
         }
-        unflushed += buf.readableBytes();
+        int bytes = buf.readableBytes();
         ctx.write(new BinaryWebSocketFrame(buf), ctx.voidPromise());
-        if (unflushed >= FLUSH_BYTES) {
-            unflushed = 0;
-            ctx.flush();
-        } else if (!flushQueued) {
-            flushQueued = true;
-            loop.execute(flushTask);
-        }
-    }
-
-    private void flushNow() {
-        flushQueued = false;
-        if (unflushed > 0) {
-            unflushed = 0;
-            ctx.flush();
-        }
+        flusher.wrote(bytes);
     }
 
     /** True while the connection's outbound buffer is above its high-water mark. Any thread. */

@@ -434,8 +434,24 @@ class SocketBridgeTest {
                     .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
                     .get(10, TimeUnit.SECONDS);
             assertThat(guess)
-                    .as("the next read's size after 1 MB (Netty's own sizing grows to 64 KiB)")
-                    .isLessThanOrEqualTo(clientBudget.share());
+                    .as("the next read's size after 1 MB, the budget far from spent: past the share, as the bridge"
+                            + " gave its lease to the reads sized before it existed")
+                    .isGreaterThan(clientBudget.share());
+            // another stream commits half the budget: no read past the share is granted any more
+            BufferBudget.Lease half = clientBudget.tryOpen();
+            half.charge(clientBudget.limit() / 2);
+            try {
+                assertEchoes(s, 1_000_000);
+                guess = channel.eventLoop()
+                        .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
+                        .get(10, TimeUnit.SECONDS);
+                assertThat(guess)
+                        .as("the next read's size after 1 MB, half the budget committed (Netty's own sizing grows"
+                                + " to 64 KiB)")
+                        .isLessThanOrEqualTo(clientBudget.share());
+            } finally {
+                half.close();
+            }
         }
     }
 

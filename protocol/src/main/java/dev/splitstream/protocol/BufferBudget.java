@@ -36,9 +36,12 @@ import java.util.Set;
  * reads past a share. From the last moment {@code C <= 2 * limit} on, (1) and (2) add nothing and {@code C > limit},
  * so a lease may start a read only below its share, and each lease adds at most one read past its share (the read it
  * had started, or one begun below its share) before it must first give bytes back: {@code C <= 2 * limit + leases *
- * share}. Leases number at most {@code limit / share + maxDormant() = 1.5 * limit / share}, so {@code H <= 3.5 *
- * limit}; the schedule that reaches it: one stream receives up to the ceiling, then every other lease fills its share
- * and reads once more, and every dormant stream reads once without getting a share back ({@code BufferBudgetTest}).
+ * share}. A read may be larger than a share ({@link Lease#reserveRead}) only while {@code C}, with the extra bytes
+ * reserved and counted in it until the read is charged, stays within {@code limit / 2}: such reads happen only far
+ * from the ceiling, and the bound stands. Leases number at most {@code limit / share + maxDormant() = 1.5 * limit /
+ * share}, so {@code H <= 3.5 * limit}; the schedule that reaches it: one stream receives up to the ceiling, then every
+ * other lease fills its share and reads once more, and every dormant stream reads once without getting a share back
+ * ({@code BufferBudgetTest}).
  * Every held byte may be a direct buffer at once (queued to a socket that does not take it), so a budget must stay
  * within 2/7 of the direct memory (and heap): {@code Budgets}.
  *
@@ -774,6 +777,12 @@ public final class BufferBudget {
         /** Bytes this stream's receive window grew beyond its initial size ({@link #growWindow}). */
         private long grownWindow;
 
+        /**
+         * Bytes reserved past the share for the socket read under way ({@link #reserveRead}), counted in the committed
+         * bytes until that read is charged or ends.
+         */
+        private long readReserve;
+
         private final Object source;
 
         /** No share: lent to another stream while idle; claimed back when the stream next moves. */
@@ -817,7 +826,8 @@ public final class BufferBudget {
                     && queued == 0
                     && !blocked
                     && !starved
-                    && waiter == null;
+                    && waiter == null
+                    && readReserve == 0;
         }
 
         /** Lends the share (the lock held; {@link #idle} holds, so it borrowed nothing). */
@@ -938,6 +948,7 @@ public final class BufferBudget {
                     return false;
                 }
                 long now = clock.getAsLong();
+                dropReadReserveLocked();
                 claimLocked(now, evict);
                 add(n);
                 lastActive = now;
@@ -1041,6 +1052,43 @@ public final class BufferBudget {
             wakeIfRoom(this);
         }
 
+        /**
+         * Asks to make the next socket read {@code extra} bytes larger than a share: granted while the committed bytes,
+         * with {@code extra} reserved, stay within half the limit (the budget is far from spent, so a bulk stream reads
+         * and frames up to 64 KiB at once instead of a share at a time). The reservation replaces any earlier one and
+         * lasts until the read is {@link #charge}d or {@link #endRead} (the read loop is over). Any thread.
+         *
+         * @return true if the read may be {@code share + extra} bytes; false: read at most what the share leaves
+         */
+        public boolean reserveRead(long extra) {
+            synchronized (BufferBudget.this) {
+                dropReadReserveLocked();
+                if (closed || dormant || extra <= 0 || reserved + borrowed + extra > limit / 2) {
+                    return false;
+                }
+                readReserve = extra;
+                borrowed += extra;
+                return true;
+            }
+        }
+
+        /** Drops the reservation of a read that read less, or nothing ({@link #reserveRead}). */
+        public void endRead() {
+            boolean dropped;
+            synchronized (BufferBudget.this) {
+                dropped = readReserve > 0;
+                dropReadReserveLocked();
+            }
+            if (dropped) {
+                wakeIfRoom(null);
+            }
+        }
+
+        private void dropReadReserveLocked() {
+            borrowed -= readReserve;
+            readReserve = 0;
+        }
+
         /** True while the stream may read more. */
         public boolean mayTake() {
             synchronized (BufferBudget.this) {
@@ -1107,6 +1155,7 @@ public final class BufferBudget {
         }
 
         private void closeLocked() {
+            dropReadReserveLocked();
             closed = true;
             windowGrowth -= grownWindow;
             grownWindow = 0;

@@ -115,6 +115,48 @@ class BufferBudgetTest {
         assertThat(runs).hasValue(1);
     }
 
+    /**
+     * A socket read past the share (BudgetedReads in the bridge) is reserved in the committed bytes, and granted only
+     * while they stay within half the limit with it: such reads happen far from the ceiling, so the bound stands.
+     */
+    @Test
+    void aReadLargerThanAShareIsReservedWhileTheBudgetIsLessThanHalfCommitted() {
+        BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
+        BufferBudget.Lease bulk = budget.tryOpen();
+        BufferBudget.Lease other = budget.tryOpen();
+        assertThat(bulk.reserveRead(3L * SHARE))
+                .as("4 of 8 shares committed with it")
+                .isFalse();
+        assertThat(budget.committed())
+                .as("a refused reservation counts nothing")
+                .isEqualTo(2L * SHARE);
+        assertThat(bulk.reserveRead(2L * SHARE))
+                .as("exactly half the limit with it")
+                .isTrue();
+        assertThat(budget.committed()).isEqualTo(4L * SHARE);
+        assertThat(other.reserveRead(1)).as("past half the limit").isFalse();
+
+        assertThat(bulk.charge(3L * SHARE)).as("the read it reserved for").isTrue();
+        assertThat(budget.committed()).as("the charge replaces the reservation").isEqualTo(4L * SHARE);
+        assertThat(bulk.held()).isEqualTo(3L * SHARE);
+
+        bulk.release(3L * SHARE);
+        assertThat(bulk.reserveRead(SHARE)).isTrue();
+        assertThat(bulk.reserveRead(2L * SHARE))
+                .as("a new reservation replaces the last")
+                .isTrue();
+        assertThat(budget.committed()).isEqualTo(4L * SHARE);
+        bulk.endRead();
+        assertThat(budget.committed()).as("a read that used none of it").isEqualTo(2L * SHARE);
+
+        assertThat(bulk.reserveRead(2L * SHARE)).isTrue();
+        bulk.close();
+        assertThat(budget.committed()).as("closing drops the reservation").isEqualTo(SHARE);
+        assertThat(bulk.reserveRead(SHARE)).as("a closed lease").isFalse();
+        other.close();
+        assertThat(budget.committed()).isZero();
+    }
+
     @Test
     void closingGivesBackTheShareAndEverythingCharged() {
         BufferBudget budget = new BufferBudget(8L * SHARE, SHARE);
