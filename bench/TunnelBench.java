@@ -275,9 +275,19 @@ public final class TunnelBench {
                 sockets.add(socket);
                 socket.getOutputStream().write('I');
             }
-            for (Socket socket : sockets) {
-                if (socket.getInputStream().read() != 'k') {
-                    throw new IOException("an idle connection was not confirmed");
+            for (int i = 0; i < sockets.size(); i++) {
+                Socket socket = sockets.get(i);
+                socket.setSoTimeout(60_000);
+                int answer;
+                try {
+                    answer = socket.getInputStream().read();
+                } catch (IOException e) {
+                    throw new IOException("idle connection " + (i + 1) + " of " + n + " was not confirmed: " + e, e);
+                }
+                if (answer != 'k') {
+                    throw new IOException("idle connection " + (i + 1) + " of " + n + " was not confirmed: "
+                            + (answer < 0 ? "closed by the tunnel" : "got byte " + answer) + " after "
+                            + (System.nanoTime() - started) / 1_000_000 + " ms");
                 }
             }
             System.out.printf("ready connections=%d open_ms=%d%n", n, (System.nanoTime() - started) / 1_000_000);

@@ -350,10 +350,14 @@ if [ "$IDLE" -gt 0 ]; then
   R[idle_before]=$(($(status_kb VmRSS $SPLIT_PIDS) / 1024))
   run_tool idle "$FWD" "$IDLE" "$WORK/stop" 120 >"$WORK/idle.out" 2>&1 &
   tool=$!
-  if wait_for 120 "$IDLE idle connections" grep -q ready "$WORK/idle.out"; then
+  # ready, or the tool gave up (a connection refused or closed): its last lines say which
+  idle_settled() { grep -q ready "$WORK/idle.out" || ! kill -0 "$tool" 2>/dev/null; }
+  if wait_for 120 "$IDLE idle connections" idle_settled && grep -q ready "$WORK/idle.out"; then
     # shellcheck disable=SC2086
     R[idle_during]=$(($(status_kb VmRSS $SPLIT_PIDS) / 1024))
     R[idle_open_ms]=$(field open_ms <"$WORK/idle.out")
+  else
+    log "idle connections failed: $(tail -n 3 "$WORK/idle.out" | tr '\n' ' ')"
   fi
   touch "$WORK/stop"
   wait "$tool" || true
