@@ -3,7 +3,8 @@
 # direct TCP and against two chained plain Java relays (the floor for two JVM hops), all measured in the same run:
 #   bulk upload with 1 and 8 connections, incompressible and compressible (text-like) payloads;
 #   1-byte ping-pong p50/p99;  pgbench -S -c 1 and -c 4 -j 2 (a throwaway PostgreSQL);  redis-benchmark;
-#   one stream over a 100 ms round-trip path (a delaying relay that also limits bytes in flight like a TCP window);
+#   one stream over a 100 ms round-trip path (a delaying relay that also limits bytes in flight like a TCP window),
+#   incompressible and compressible (there deflate should win: compressed frames carry more per round trip);
 #   the plain-HTTP transport with 8 connections;  CPU seconds per GB and peak RSS (VmHWM) of both nodes.
 # Each measurement runs BENCH_RUNS times, interleaved between the paths; the tables print medians and ratios.
 # Not a test: numbers depend on the machine and its load (the load average is printed).
@@ -382,10 +383,15 @@ run_tool throughput "$WAN_FWD" 1 2 >/dev/null # warm-up: the JIT, and the sessio
 for run in $(seq 1 "$RUNS"); do
   for path in direct splitstream; do
     case $path in direct) port=$WAN_DIRECT ;; splitstream) port=$WAN_FWD ;; esac
-    out=$(SECONDS_PER_RUN=$WAN_SECONDS run_tool throughput "$port" 1 "$WAN_SECONDS") || continue
-    add "$path.wan" "$(field mib_per_s <<<"$out")"
+    if out=$(SECONDS_PER_RUN=$WAN_SECONDS run_tool throughput "$port" 1 "$WAN_SECONDS"); then
+      add "$path.wan" "$(field mib_per_s <<<"$out")"
+    fi
+    # compressible: the window limits bytes on the wire, so deflated frames carry more per round trip
+    if out=$(SECONDS_PER_RUN=$WAN_SECONDS run_tool throughput "$port" 1 "$WAN_SECONDS" text); then
+      add "$path.wantext" "$(field mib_per_s <<<"$out")"
+    fi
   done
-  log "long path run $run/$RUNS: direct $(awk '{print $NF}' <<<"${R[direct.wan]:-}") MiB/s, splitstream $(awk '{print $NF}' <<<"${R[splitstream.wan]:-}") MiB/s"
+  log "long path run $run/$RUNS: direct $(awk '{print $NF}' <<<"${R[direct.wan]:-}") MiB/s, splitstream $(awk '{print $NF}' <<<"${R[splitstream.wan]:-}") MiB/s; compressible $(awk '{print $NF}' <<<"${R[direct.wantext]:-}") / $(awk '{print $NF}' <<<"${R[splitstream.wantext]:-}") MiB/s"
 done
 R[wanentry.peak]=$(($(status_kb VmHWM "$WAN_PID") / 1024))
 kill "$WAN_PID" 2>/dev/null || true
@@ -550,6 +556,8 @@ trow "redis-benchmark GET -c 1 (req/s)" redis_get1
 trow "redis-benchmark SET -c 50 (req/s)" redis_set50
 row "long path 100 ms RTT, 1 conn (MiB/s)" "$(med direct.wan)" "-" "$(med splitstream.wan)" \
   "$(ratio "$(med splitstream.wan)" "$(med direct.wan)")" "-" "-"
+row "long path, compressible (MiB/s)" "$(med direct.wantext)" "-" "$(med splitstream.wantext)" \
+  "$(ratio "$(med splitstream.wantext)" "$(med direct.wantext)")" "-" "-"
 for kind in "${TRANSPORT_LIST[@]}"; do
   for conns in 1 8; do
     d=$(med "t.$kind.direct.$conns.mibs"); s=$(med "t.$kind.$conns.mibs")
