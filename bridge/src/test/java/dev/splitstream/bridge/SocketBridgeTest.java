@@ -430,10 +430,7 @@ class SocketBridgeTest {
             io.netty.channel.Channel channel = ((io.vertx.core.net.impl.NetSocketInternal) bridged.get())
                     .channelHandlerContext()
                     .channel();
-            int guess = channel.eventLoop()
-                    .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
-                    .get(10, TimeUnit.SECONDS);
-            assertThat(guess)
+            assertThat(nextReadSize(channel))
                     .as("the next read's size after 1 MB, the budget far from spent: past the share, as the bridge"
                             + " gave its lease to the reads sized before it existed")
                     .isGreaterThan(clientBudget.share());
@@ -442,10 +439,7 @@ class SocketBridgeTest {
             half.charge(clientBudget.limit() / 2);
             try {
                 assertEchoes(s, 1_000_000);
-                guess = channel.eventLoop()
-                        .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
-                        .get(10, TimeUnit.SECONDS);
-                assertThat(guess)
+                assertThat(nextReadSize(channel))
                         .as("the next read's size after 1 MB, half the budget committed (Netty's own sizing grows"
                                 + " to 64 KiB)")
                         .isLessThanOrEqualTo(clientBudget.share());
@@ -453,6 +447,16 @@ class SocketBridgeTest {
                 half.close();
             }
         }
+    }
+
+    /**
+     * The size the channel's next read would have, asked on its event loop (like a read, a size past the share reserves
+     * the extra bytes on the lease until the next read is charged).
+     */
+    private static int nextReadSize(io.netty.channel.Channel channel) throws Exception {
+        return channel.eventLoop()
+                .submit(() -> channel.unsafe().recvBufAllocHandle().guess())
+                .get(10, TimeUnit.SECONDS);
     }
 
     private static void assertEchoes(Socket s, int bytes) throws Exception {
