@@ -147,9 +147,16 @@ public sealed interface Frame
 
     /**
      * Stream bytes. {@code fin} marks the sender's half-close (the payload may then be empty). The payload is a view
-     * (position to limit) and is not copied by the codec when decoding.
+     * (position to limit) and is not copied by the codec when decoding. {@code plain} is not on the wire: the sending
+     * session's {@link CompressionGovernor} asks the codec not to try deflating this payload (the path is faster than
+     * the compressor); decoded frames have it false.
      */
-    record Data(int streamId, long seq, ByteBuffer payload, boolean fin) implements Frame {
+    record Data(int streamId, long seq, ByteBuffer payload, boolean fin, boolean plain) implements Frame {
+        /** A DATA frame the codec may compress. */
+        public Data(int streamId, long seq, ByteBuffer payload, boolean fin) {
+            this(streamId, seq, payload, fin, false);
+        }
+
         @Override
         public FrameType type() {
             return FrameType.DATA;

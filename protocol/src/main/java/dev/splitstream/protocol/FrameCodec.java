@@ -420,7 +420,10 @@ public final class FrameCodec {
 
     /** The compressed encoding of a DATA frame when this codec compresses and it pays off, else null. */
     private ByteBuffer tryCompress(Frame.Data d) {
-        if (deflate != null && d.payload().remaining() >= deflate.threshold() && verdicts.shouldTry(d.streamId())) {
+        if (deflate != null
+                && !d.plain()
+                && d.payload().remaining() >= deflate.threshold()
+                && verdicts.shouldTry(d.streamId())) {
             ByteBuffer compressed = compressed(d);
             int length = d.payload().remaining();
             verdicts.record(d.streamId(), length, compressed == null ? -1 : compressed.remaining() - HEADER_LENGTH);

@@ -86,6 +86,8 @@ public final class Session {
     private long lastPingOpaque = Long.MIN_VALUE;
     private long srttNanos = -1;
 
+    private final CompressionGovernor governor;
+
     private long bytesSent;
     private long bytesReceived;
     private long framesResent;
@@ -113,6 +115,7 @@ public final class Session {
         this.ackEveryBytes = Math.max(limits.maxPayload(), Math.min(limits.maxUnacked() / 8, 512 * 1024));
         this.nextStreamId = role == Role.CLIENT ? 1 : 2;
         this.lastReceiveNanos = nanoClock.getAsLong();
+        this.governor = new CompressionGovernor((established.capabilities() & Capabilities.DEFLATE) != 0);
     }
 
     /** The 16-byte session id. */
@@ -185,6 +188,7 @@ public final class Session {
         // returns credit sends a WINDOW_UPDATE) only join the resend buffer; the loop below sends them after the
         // older ones. Sent at once they overtook the resend, and the peer closed the session on a sequence gap.
         long resendThrough = nextSeq - 1;
+        governor.restart(nextSeq);
         resending = true;
         try {
             discardAcked(peerLastReceivedSeq);
@@ -442,6 +446,7 @@ public final class Session {
             Unacked done = unacked.pollFirst();
             unackedBytes -= done.cost();
             if (done.frame() instanceof Frame.Data d && d.payload().hasRemaining()) {
+                governor.acknowledgedData(done.seq(), d.payload().remaining());
                 Stream s = streams.get(d.streamId());
                 if (s != null) {
                     s.onAcknowledged(d.payload().remaining());
@@ -449,6 +454,7 @@ public final class Session {
             }
         }
         peerAckedSeq = Math.max(peerAckedSeq, acked);
+        governor.acknowledged(peerAckedSeq, nextSeq, nanoClock.getAsLong(), srttNanos);
     }
 
     private void onPong(long opaque) {
@@ -693,10 +699,13 @@ public final class Session {
         }
     }
 
-    /** A frame the sink may consume: DATA payloads are handed over as fresh views so a resend still has them. */
-    private static Frame view(Frame frame) {
+    /**
+     * A frame the sink may consume: DATA payloads are handed over as fresh views so a resend still has them, marked
+     * plain while the {@link CompressionGovernor} finds the path faster than deflate.
+     */
+    private Frame view(Frame frame) {
         if (frame instanceof Frame.Data d) {
-            return new Frame.Data(d.streamId(), d.seq(), d.payload().duplicate(), d.fin());
+            return new Frame.Data(d.streamId(), d.seq(), d.payload().duplicate(), d.fin(), governor.plain());
         }
         return frame;
     }

@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * A TCP relay between an entry and an exit node that the test can cut: {@link #cut()} resets every connection it
  * carries (as a NAT box, a proxy or a CDN dropping a WebSocket would), new connections are still relayed. It can also
  * stop reading what the entry sends ({@link #stallUpstream}), as a congested path would, or hold the plain-HTTP
- * transport's downstream requests for a while ({@link #holdDownstreamRequests}), as a slow proxy would.
+ * transport's downstream requests for a while ({@link #holdDownstreamRequests}), as a slow proxy would, and carry each
+ * direction of each connection at a fixed rate ({@link #pace}), as a slow link would.
  */
 public final class CuttingRelay implements AutoCloseable {
     private final ServerSocket server;
@@ -37,6 +38,7 @@ public final class CuttingRelay implements AutoCloseable {
     private final Object stall = new Object();
     private boolean stalled;
     private volatile long holdDownstreamMillis;
+    private volatile long paceBytesPerSecond;
 
     public CuttingRelay(int targetPort) throws IOException {
         this.targetPort = targetPort;
@@ -90,9 +92,30 @@ public final class CuttingRelay implements AutoCloseable {
             InputStream in = from.getInputStream();
             OutputStream out = to.getOutputStream();
             int n;
+            long paceStart = System.nanoTime();
+            long paced = 0;
             while ((!fromEntry || awaitFlowing()) && (n = in.read(buffer)) >= 0) {
                 if (fromEntry && holdDownstreamMillis > 0 && startsDownstreamRequest(buffer, n)) {
                     Thread.sleep(holdDownstreamMillis);
+                }
+                long rate = paceBytesPerSecond;
+                if (rate > 0) {
+                    // 4 KiB at a time: a 64 KiB read would otherwise leave in one burst
+                    for (int off = 0; off < n; off += 4096) {
+                        int len = Math.min(4096, n - off);
+                        long due = paceStart + (paced + len) * 1_000_000_000L / rate;
+                        long wait = due - System.nanoTime();
+                        if (wait > 0) {
+                            Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                        } else if (wait < -100_000_000L) {
+                            paceStart = System.nanoTime(); // idle for a while: no burst to catch up
+                            paced = 0;
+                        }
+                        out.write(buffer, off, len);
+                        paced += len;
+                        relayed.addAndGet(len);
+                    }
+                    continue;
                 }
                 out.write(buffer, 0, n);
                 relayed.addAndGet(n);
@@ -148,6 +171,11 @@ public final class CuttingRelay implements AutoCloseable {
      */
     public void holdDownstreamRequests(Duration hold) {
         holdDownstreamMillis = hold.toMillis();
+    }
+
+    /** Carries each direction of each connection at most at {@code bytesPerSecond} from now on; zero: unpaced. */
+    public void pace(long bytesPerSecond) {
+        paceBytesPerSecond = bytesPerSecond;
     }
 
     /** Blocks while stalled; false if interrupted (the relay is closing). */
