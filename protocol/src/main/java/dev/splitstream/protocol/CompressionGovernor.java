@@ -11,7 +11,8 @@ package dev.splitstream.protocol;
  * acknowledgement that covers a frame sent in the current mode, so frames still in flight from the previous mode do not
  * count. A window is <em>bulk</em> when its rate is at least {@link #MIN_BULK_BYTES_PER_SECOND}; only bulk windows
  * are compared (a slow or interactive session keeps compressing, as before this class). Deflated is the default: after
- * {@link #FIRST_PLAIN_PROBE} bulk windows in a row it tries plain for one window and keeps it when that moved at least
+ * {@link #FIRST_PLAIN_PROBE} bulk windows in a row in which deflate shrank at least half the payload (the sink's codec
+ * counts it) it tries plain for one window and keeps it when that moved at least
  * {@link #PLAIN_WINS} times as much; plain tries deflated again after a while and goes back to it when that moved at
  * least {@link #DEFLATE_HOLDS} times as much (ties favour deflate, which spends fewer bytes on the wire). A probe that
  * loses waits twice as long before the next (up to {@link #MAX_PROBE_WINDOWS} bulk windows); a probe that ends in a
@@ -50,6 +51,8 @@ final class CompressionGovernor {
     private long windowStart = -1;
 
     private long windowBytes;
+    /** The sink's count of deflated payload bytes when the window began. */
+    private long deflatedAtStart;
     /** Bulk rate of the steady (not probing) mode: its windows' rates, each averaged with those before at half weight. */
     private double steadyRate;
     /** Bulk windows in the current steady mode since the last probe. */
@@ -83,15 +86,17 @@ final class CompressionGovernor {
 
     /**
      * The peer acknowledged frames up to {@code ackedSeq}; {@code nextSeq} is the number the next frame gets,
-     * {@code srttNanos} the smoothed RTT or -1.
+     * {@code srttNanos} the smoothed RTT or -1, {@code deflatedSoFar} the sink's {@link
+     * FrameSink#deflatedPayloadBytes()}.
      */
-    void acknowledged(long ackedSeq, long nextSeq, long now, long srttNanos) {
+    void acknowledged(long ackedSeq, long nextSeq, long now, long srttNanos, long deflatedSoFar) {
         if (!enabled || ackedSeq < modeStartSeq) {
             return;
         }
         if (windowStart < 0) {
             windowStart = now; // the frames this ACK covers were sent before the window began
             windowBytes = 0;
+            deflatedAtStart = deflatedSoFar;
             return;
         }
         long elapsed = now - windowStart;
@@ -100,10 +105,14 @@ final class CompressionGovernor {
         }
         double rate = windowBytes * 1e9 / elapsed;
         boolean bulk = rate >= MIN_BULK_BYTES_PER_SECOND;
+        // Deflate did something only if it shrank at least half of what was sent; on incompressible data (which
+        // CompressionVerdicts already sends plain) a plain probe would tie every time and back off for nothing.
+        boolean deflating = deflatedSoFar - deflatedAtStart >= windowBytes / 2;
         windowStart = now;
         windowBytes = 0;
+        deflatedAtStart = deflatedSoFar;
         switch (mode) {
-            case DEFLATE -> steady(bulk, rate, plainProbeAfter, Mode.PROBING_PLAIN, nextSeq);
+            case DEFLATE -> steady(bulk && deflating, rate, plainProbeAfter, Mode.PROBING_PLAIN, nextSeq);
             case PLAIN -> steady(bulk, rate, deflateProbeAfter, Mode.PROBING_DEFLATE, nextSeq);
             case PROBING_PLAIN -> {
                 if (!bulk) {

@@ -82,6 +82,7 @@ public final class FrameCodec {
     private final int version;
     private final Deflate deflate;
     private final CompressionVerdicts verdicts;
+    private long deflatedPayloadBytes;
     private final FrameProtection protection;
 
     /** A codec enforcing the given limits, writing frames with {@link #MAX_VERSION}. */
@@ -214,6 +215,11 @@ public final class FrameCodec {
      */
     public FrameCodec withDeflate(Deflate deflate) {
         return new FrameCodec(limits, version, java.util.Objects.requireNonNull(deflate, "deflate"), protection);
+    }
+
+    /** DATA payload bytes this codec encoded deflated so far (their uncompressed length). */
+    public long deflatedPayloadBytes() {
+        return deflatedPayloadBytes;
     }
 
     /** The compression settings, or null when this codec neither compresses nor accepts compressed frames. */
@@ -427,6 +433,9 @@ public final class FrameCodec {
             ByteBuffer compressed = compressed(d);
             int length = d.payload().remaining();
             verdicts.record(d.streamId(), length, compressed == null ? -1 : compressed.remaining() - HEADER_LENGTH);
+            if (compressed != null) {
+                deflatedPayloadBytes += length;
+            }
             return compressed;
         }
         return null;

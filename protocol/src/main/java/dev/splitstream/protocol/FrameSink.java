@@ -12,4 +12,13 @@ public interface FrameSink {
      * behind it must not be modified, because the session keeps them to resend after a reconnect.
      */
     void send(Frame frame);
+
+    /**
+     * Payload bytes this sink's codec has sent deflated so far (see {@link FrameCodec#deflatedPayloadBytes()}); the
+     * session's compression governor probes plain frames only while deflate actually compresses. 0 when the sink does
+     * not compress.
+     */
+    default long deflatedPayloadBytes() {
+        return 0;
+    }
 }

@@ -454,7 +454,12 @@ public final class Session {
             }
         }
         peerAckedSeq = Math.max(peerAckedSeq, acked);
-        governor.acknowledged(peerAckedSeq, nextSeq, nanoClock.getAsLong(), srttNanos);
+        governor.acknowledged(
+                peerAckedSeq,
+                nextSeq,
+                nanoClock.getAsLong(),
+                srttNanos,
+                sink == null ? 0 : sink.deflatedPayloadBytes());
     }
 
     private void onPong(long opaque) {

@@ -28,38 +28,55 @@ class CompressionGovernorTest {
 
     private record InFlight(long seq, int bytes, long ackAt) {}
 
-    /** Runs {@code seconds} of bulk transfer at {@code deflated} / {@code plain} MiB/s with this RTT. */
+    /** Runs {@code seconds} of bulk transfer of text at {@code deflated} / {@code plain} MiB/s with this RTT. */
     private static Outcome simulate(double deflated, double plain, long rttNanos, double seconds) {
-        CompressionGovernor governor = new CompressionGovernor(true);
-        ArrayDeque<InFlight> inFlight = new ArrayDeque<>();
+        return new Sender(new CompressionGovernor(true)).run(deflated, plain, rttNanos, seconds, true);
+    }
+
+    /** A sender on one governor; a run may follow another (data that stops compressing, then compresses again). */
+    private static final class Sender {
+        final CompressionGovernor governor;
         long nextSeq = 1;
-        long plainBytes = 0;
-        long deflatedBytes = 0;
-        double credit = 0;
-        long end = (long) (seconds * 1e9);
-        for (long now = 0; now < end; now += TICK) {
-            boolean sendPlain = governor.plain();
-            credit += (sendPlain ? plain : deflated) * MIB * TICK / 1e9;
-            while (credit >= 16 * 1024) {
-                credit -= 16 * 1024;
-                inFlight.add(new InFlight(nextSeq++, 16 * 1024, now + rttNanos));
-                if (sendPlain) {
-                    plainBytes += 16 * 1024;
-                } else {
-                    deflatedBytes += 16 * 1024;
+        long now;
+        /** The sink's count: payload bytes that went out deflated. */
+        long deflatedSoFar;
+
+        Sender(CompressionGovernor governor) {
+            this.governor = governor;
+        }
+
+        Outcome run(double deflated, double plain, long rttNanos, double seconds, boolean compressible) {
+            ArrayDeque<InFlight> inFlight = new ArrayDeque<>();
+            long plainBytes = 0;
+            long deflatedBytes = 0;
+            double credit = 0;
+            long switchesBefore = governor.switches();
+            long end = now + (long) (seconds * 1e9);
+            for (; now < end; now += TICK) {
+                boolean sendPlain = governor.plain();
+                credit += (sendPlain ? plain : deflated) * MIB * TICK / 1e9;
+                while (credit >= 16 * 1024) {
+                    credit -= 16 * 1024;
+                    inFlight.add(new InFlight(nextSeq++, 16 * 1024, now + rttNanos));
+                    if (sendPlain) {
+                        plainBytes += 16 * 1024;
+                    } else {
+                        deflatedBytes += 16 * 1024;
+                        deflatedSoFar += compressible ? 16 * 1024 : 0;
+                    }
+                }
+                long acked = -1;
+                while (!inFlight.isEmpty() && inFlight.peekFirst().ackAt() <= now) {
+                    InFlight f = inFlight.pollFirst();
+                    governor.acknowledgedData(f.seq(), f.bytes());
+                    acked = f.seq();
+                }
+                if (acked > 0) {
+                    governor.acknowledged(acked, nextSeq, now, rttNanos, deflatedSoFar);
                 }
             }
-            long acked = -1;
-            while (!inFlight.isEmpty() && inFlight.peekFirst().ackAt() <= now) {
-                InFlight f = inFlight.pollFirst();
-                governor.acknowledgedData(f.seq(), f.bytes());
-                acked = f.seq();
-            }
-            if (acked > 0) {
-                governor.acknowledged(acked, nextSeq, now, rttNanos);
-            }
+            return new Outcome(plainBytes, deflatedBytes, governor.switches() - switchesBefore);
         }
-        return new Outcome(plainBytes, deflatedBytes, governor.switches());
     }
 
     @Test
@@ -105,11 +122,23 @@ class CompressionGovernorTest {
     }
 
     @Test
+    void incompressibleDataIsNotProbedAndDoesNotDelayTheProbeOfTextAfterIt() {
+        Sender sender = new Sender(new CompressionGovernor(true));
+        // 20 s of random bytes: deflate shrinks nothing (CompressionVerdicts sends them plain anyway), no probe
+        Outcome random = sender.run(700, 700, 200_000, 20, false);
+        assertThat(random.switches()).isZero();
+        assertThat(random.plainBytes()).isZero();
+        // then text on a fast path: plain after the first probe, as on a fresh session
+        Outcome text = sender.run(140, 700, 200_000, 1.5, true);
+        assertThat(text.plainBytes()).as("MiB plain in 1.5 s").isGreaterThan(400 * MIB);
+    }
+
+    @Test
     void aGovernorOfASessionWithoutDeflateNeverSaysPlain() {
         CompressionGovernor governor = new CompressionGovernor(false);
         for (long t = 0, seq = 1; t < 10_000_000_000L; t += TICK, seq++) {
             governor.acknowledgedData(seq, 64 * 1024);
-            governor.acknowledged(seq, seq + 1, t, 100_000);
+            governor.acknowledged(seq, seq + 1, t, 100_000, seq * 64 * 1024);
             assertThat(governor.plain()).isFalse();
         }
     }
@@ -123,23 +152,23 @@ class CompressionGovernorTest {
         while (!governor.plain()) {
             t += 16_000_000L;
             governor.acknowledgedData(seq, (int) (1.6 * MIB));
-            governor.acknowledged(seq, ++seq, t, 100_000);
+            governor.acknowledged(seq, ++seq, t, 100_000, seq * 2 * MIB);
         }
         long probeStart = seq;
         // the plain probe's first ACK starts its window; then the transfer stops and a lone ACK comes 10 s later
         t += 1_000_000L;
         governor.acknowledgedData(probeStart, 4096);
-        governor.acknowledged(probeStart, ++seq, t, 100_000);
+        governor.acknowledged(probeStart, ++seq, t, 100_000, seq * 2 * MIB);
         t += 10_000_000_000L;
         governor.acknowledgedData(seq - 1, 4096);
-        governor.acknowledged(seq - 1, seq, t, 100_000);
+        governor.acknowledged(seq - 1, seq, t, 100_000, seq * 2 * MIB);
         assertThat(governor.plain()).as("back to deflate, the default").isFalse();
         // and the next bulk transfer probes plain again after the first two windows, not after a backed-off wait
         int windows = 0;
         while (!governor.plain() && windows < 100) {
             t += 16_000_000L;
             governor.acknowledgedData(seq, (int) (1.6 * MIB));
-            governor.acknowledged(seq, ++seq, t, 100_000);
+            governor.acknowledged(seq, ++seq, t, 100_000, seq * 2 * MIB);
             windows++;
         }
         assertThat(windows * 16).as("ms of bulk before the next probe").isBetween(500, 900);

@@ -110,7 +110,7 @@ final class Link {
         int g = ++generation;
         clientCodec = clientLeg;
         serverCodec = serverLeg;
-        clientSink = f -> {
+        clientSink = sink(clientLeg, f -> {
             if (g == generation) {
                 ByteBuffer b = clientLeg.encode(f);
                 noNonceReuse("c" + System.identityHashCode(clientLeg), b);
@@ -119,8 +119,8 @@ final class Link {
                     sentByClient.add(decode(b.duplicate()));
                 }
             }
-        };
-        serverSink = f -> {
+        });
+        serverSink = sink(serverLeg, f -> {
             if (g == generation) {
                 ByteBuffer b = serverLeg.encode(f);
                 noNonceReuse("s" + System.identityHashCode(serverLeg), b);
@@ -129,10 +129,25 @@ final class Link {
                     sentByServer.add(decode(b.duplicate()));
                 }
             }
-        };
+        });
         client.attach(clientSink, serverLast);
         server.attach(serverSink, clientLast);
         return this;
+    }
+
+    /** A sink that sends with {@code send} and reports {@code leg}'s deflated bytes, as the nodes' sinks do. */
+    private static FrameSink sink(FrameCodec leg, java.util.function.Consumer<Frame> send) {
+        return new FrameSink() {
+            @Override
+            public void send(Frame frame) {
+                send.accept(frame);
+            }
+
+            @Override
+            public long deflatedPayloadBytes() {
+                return leg.deflatedPayloadBytes();
+            }
+        };
     }
 
     /** The client's sink of the current connection (the session's outbound path). */

@@ -1118,6 +1118,11 @@ public class SessionManager {
         }
 
         @Override
+        public long deflatedPayloadBytes() {
+            return codec.deflatedPayloadBytes();
+        }
+
+        @Override
         public void send(Frame frame) {
             if (closed || conn == null) {
                 return;

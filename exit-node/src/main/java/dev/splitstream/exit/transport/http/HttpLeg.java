@@ -48,7 +48,17 @@ final class HttpLeg implements Leg {
     private final ExitSettings.Http http;
     private final ExitMetrics metrics;
     private final Vertx vertx;
-    private final FrameSink sink = this::onFrame;
+    private final FrameSink sink = new FrameSink() {
+        @Override
+        public void send(Frame frame) {
+            onFrame(frame);
+        }
+
+        @Override
+        public long deflatedPayloadBytes() {
+            return codec.deflatedPayloadBytes();
+        }
+    };
 
     /** The PROOF request, answered with the WELCOME (or a CLOSE); null once answered. */
     private volatile HttpServerResponse handshakeReply;

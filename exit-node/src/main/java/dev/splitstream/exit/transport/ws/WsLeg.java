@@ -46,7 +46,17 @@ final class WsLeg implements Leg {
     private final WebSocketConnection connection;
     private final TransportDeps deps;
     private final LegHandshake handshake;
-    private final FrameSink sink = this::send;
+    private final FrameSink sink = new FrameSink() {
+        @Override
+        public void send(Frame frame) {
+            WsLeg.this.send(frame);
+        }
+
+        @Override
+        public long deflatedPayloadBytes() {
+            return handshake.codec().deflatedPayloadBytes();
+        }
+    };
     private volatile Phase phase = Phase.HELLO;
     private long handshakeTimer;
     private ExitSession session;
