@@ -25,9 +25,9 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  * server                          listen on an ephemeral loopback port, print it, serve until stdin closes
- * throughput PORT CONNS SECONDS [random|text]
- *                                 upload for SECONDS on CONNS connections, of incompressible (random, the default) or
- *                                 compressible (text-like) bytes; prints mib_per_s=... bytes=...
+ * throughput PORT CONNS SECONDS [random|text] [up|down]
+ *                                 upload (the default) or download for SECONDS on CONNS connections, of incompressible
+ *                                 (random, the default) or compressible (text-like) bytes; prints mib_per_s=... bytes=...
  * rtt PORT COUNT [SECONDS]        1-byte ping-pong COUNT times (with SECONDS: no warm-up, and stop once SECONDS
  *                                 passed, for pings while other load runs); prints p50_us=... p99_us=... pings=...
  * idle PORT N STOPFILE MAXSECONDS open N connections, each confirmed end to end, print "ready", hold them until
@@ -41,7 +41,8 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  *
  * Per-connection protocol (first byte): 'T' = frames [int length][bytes], length 0 ends, answered by the server's
- * count and first/last arrival times; 'P' = echo byte by byte; 'I' = answer 'k', then hold until closed.
+ * count and first/last arrival times; 'D' [int millis][boolean text][int seed] = the server sends such frames for
+ * millis, then length 0; 'P' = echo byte by byte; 'I' = answer 'k', then hold until closed.
  */
 public final class TunnelBench {
     private static final int CHUNK = 64 * 1024;
@@ -56,7 +57,8 @@ public final class TunnelBench {
                     port(args[1]),
                     Integer.parseInt(args[2]),
                     Double.parseDouble(args[3]),
-                    args.length > 4 && args[4].equals("text"));
+                    args.length > 4 && args[4].equals("text"),
+                    args.length > 5 && args[5].equals("down"));
             case "rtt" -> rtt(port(args[1]), Integer.parseInt(args[2]), args.length > 3 ? Double.parseDouble(args[3]) : 0);
             case "idle" -> idle(port(args[1]), Integer.parseInt(args[2]), Path.of(args[3]), Integer.parseInt(args[4]));
             case "relay" -> relay(port(args[1]));
@@ -66,7 +68,7 @@ public final class TunnelBench {
     }
 
     private static void usage() {
-        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS [random|text] | rtt PORT COUNT [SECONDS]"
+        System.err.println("usage: TunnelBench server | throughput PORT CONNS SECONDS [random|text] [up|down] | rtt PORT COUNT [SECONDS]"
                 + " | idle PORT N STOPFILE MAXSECONDS | relay TARGETPORT | delay TARGETPORT MILLIS [WINDOW]");
         System.exit(2);
     }
@@ -133,6 +135,22 @@ public final class TunnelBench {
                     out.writeLong(last);
                     out.flush();
                 }
+                case 'D' -> {
+                    int millis = in.readInt();
+                    boolean text = in.readBoolean();
+                    byte[][] chunks = chunks(text, in.readInt());
+                    long deadline = System.nanoTime() + millis * 1_000_000L;
+                    int next = 0;
+                    while (System.nanoTime() < deadline) {
+                        out.writeInt(CHUNK);
+                        out.write(chunks[next++ & 15]);
+                    }
+                    out.writeInt(0);
+                    out.flush();
+                    while (in.read() >= 0) {
+                        // until the client closes
+                    }
+                }
                 case 'P' -> {
                     int b;
                     while ((b = in.read()) >= 0) {
@@ -184,7 +202,50 @@ public final class TunnelBench {
         }
     }
 
-    private static void throughput(int port, int connections, double seconds, boolean text) throws Exception {
+    /** 16 chunks, so a compressor cannot learn one and send references to it. */
+    private static byte[][] chunks(boolean text, int seed) {
+        byte[][] chunks = new byte[16][CHUNK];
+        for (int c = 0; c < chunks.length; c++) {
+            if (text) {
+                fillText(chunks[c], seed * 100 + c);
+            } else {
+                new SplittableRandom(seed * 100L + c).nextBytes(chunks[c]);
+            }
+        }
+        return chunks;
+    }
+
+    /** The client of a 'D' connection: counts what arrives; returns {bytes, first arrival, last arrival}. */
+    private static long[] download(Socket socket, double seconds, boolean text, int seed) throws IOException {
+        DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+        DataInputStream in = new DataInputStream(socket.getInputStream());
+        out.write('D');
+        out.writeInt((int) (seconds * 1000));
+        out.writeBoolean(text);
+        out.writeInt(seed);
+        out.flush();
+        byte[] buffer = new byte[CHUNK];
+        long bytes = 0;
+        long first = 0;
+        long last = 0;
+        while (true) {
+            int length = in.readInt();
+            if (length == 0) {
+                break;
+            }
+            in.readFully(buffer, 0, length);
+            long now = System.nanoTime();
+            if (first == 0) {
+                first = now;
+            }
+            last = now;
+            bytes += length;
+        }
+        return new long[] {bytes, first, last};
+    }
+
+    private static void throughput(int port, int connections, double seconds, boolean text, boolean down)
+            throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(connections);
         CountDownLatch connected = new CountDownLatch(connections);
         List<Future<long[]>> results = new ArrayList<>();
@@ -194,17 +255,14 @@ public final class TunnelBench {
             int seed = i;
             results.add(pool.submit(() -> {
                 try (Socket socket = connect(port)) {
+                    if (down) {
+                        connected.countDown();
+                        go.await();
+                        return download(socket, seconds, text, seed);
+                    }
                     DataOutputStream out = new DataOutputStream(socket.getOutputStream());
                     DataInputStream in = new DataInputStream(socket.getInputStream());
-                    // many chunks, so a compressor cannot learn one and send references to it
-                    byte[][] chunks = new byte[16][CHUNK];
-                    for (int c = 0; c < chunks.length; c++) {
-                        if (text) {
-                            fillText(chunks[c], seed * 100 + c);
-                        } else {
-                            new SplittableRandom(seed * 100L + c).nextBytes(chunks[c]);
-                        }
-                    }
+                    byte[][] chunks = chunks(text, seed);
                     int next = 0;
                     out.write('T');
                     connected.countDown();

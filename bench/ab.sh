@@ -7,7 +7,8 @@
 # load the second-measured path has been seen faster (swap A and B to check).
 #   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt"
 #                                        TRANSPORT=websocket, or http for the plain-HTTP transport)
-# r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; rtt: 1-byte ping-pong p50/p99 (us);
+# r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; d1/dt1: 1 connection of bulk
+# download (target to client: the exit sends), incompressible and compressible; rtt: 1-byte ping-pong p50/p99 (us);
 # pb: the same ping-pong for SECS while 8 bulk connections upload through the same path (p50/p99 and the pings done:
 # a bulk stream that gets the session's turns ahead of an interactive one shows here);
 # pg4: pgbench -S -c 4 -j 2 for SECS through a throwaway PostgreSQL (only when asked: ONLY="pg4"), with tps and CPU
@@ -62,13 +63,17 @@ kticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk 
 HZ=$(getconf CLK_TCK)
 sysw() { local t=0; for p in "$@"; do v=$(awk '/^syscw/{w=$2} /^syscr/{r=$2} END{print w+r}' /proc/$p/io); t=$((t+v)); done; echo $t; }
 ygc() { local t=0; for p in "$@"; do v=$(jstat -gc $p 2>/dev/null | awk 'NR==1{for(i=1;i<=NF;i++) if($i=="YGC") c=i} NR==2{print $c}'); t=$((t+${v%.*})); done; echo $t; }
-echo "warming $WARM s each"; for i in 1 2; do T throughput $A_FWD 2 $((WARM/2)) >/dev/null; T throughput $B_FWD 2 $((WARM/2)) >/dev/null; T throughput $A_FWD 2 1 text >/dev/null; T throughput $B_FWD 2 1 text >/dev/null; T rtt $A_FWD 2000 >/dev/null; T rtt $B_FWD 2000 >/dev/null; done
+echo "warming $WARM s each"; for i in 1 2; do T throughput $A_FWD 2 $((WARM/2)) >/dev/null; T throughput $B_FWD 2 $((WARM/2)) >/dev/null; T throughput $A_FWD 2 1 text >/dev/null; T throughput $B_FWD 2 1 text >/dev/null; T rtt $A_FWD 2000 >/dev/null; T rtt $B_FWD 2000 >/dev/null
+  # downloads run the other half of each node's code (the exit seals, the entry opens): cold, d1 read 0.4x its warm rate
+  if [[ " $ONLY " == *" d1 "* || " $ONLY " == *" dt1 "* ]]; then for n in A B; do v=${n}_FWD; T throughput ${!v} 2 $((WARM/2)) random down >/dev/null; T throughput ${!v} 2 1 text down >/dev/null; done; fi
+done
 declare -A R; add() { R[$1]="${R[$1]:-} $2"; }
 med() { echo ${R[$1]:-} | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n",(v[NR/2]+v[NR/2+1])/2}'; }
 f() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
 for r in $(seq 1 $ROUNDS); do
   for m in $ONLY; do
-    case $m in r1) args="1 $SECS";; r8) args="8 $SECS";; t1) args="1 $SECS text";; t8) args="8 $SECS text";; esac
+    case $m in r1) args="1 $SECS";; r8) args="8 $SECS";; t1) args="1 $SECS text";; t8) args="8 $SECS text";;
+      d1) args="1 $SECS random down";; dt1) args="1 $SECS text down";; esac
     for p in D A B; do
       case $p in D) port=$TARGET; pids="";; A) port=$A_FWD; pids="$A_EXIT $A_ENTRY";; B) port=$B_FWD; pids="$B_EXIT $B_ENTRY";; esac
       if [ $m = rtt ]; then o=$(T rtt $port $PINGS); add $p.p50 $(f p50_us <<<"$o"); add $p.p99 $(f p99_us <<<"$o"); continue; fi

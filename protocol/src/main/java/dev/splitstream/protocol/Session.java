@@ -87,6 +87,8 @@ public final class Session {
     private long srttNanos = -1;
 
     private final CompressionGovernor governor;
+    /** The sink the governor measures through: the last one attached. */
+    private FrameSink governedSink;
 
     private long bytesSent;
     private long bytesReceived;
@@ -179,6 +181,12 @@ public final class Session {
             throw new ProtocolException("peer resumes after sequence " + peerLastReceivedSeq
                     + " but it already acknowledged up to " + peerAckedSeq);
         }
+        if (governedSink != sink) {
+            // another connection: the governor measured another path (the plain-HTTP transport detaches its one leg
+            // when a downstream GET ends or backs up, and attaches it again for the next: it keeps measuring)
+            governedSink = sink;
+            governor.restart(nextSeq);
+        }
         this.sink = sink;
         outboundFull = false;
         // The handshake told the peer what we received only if this connection carries both directions (a split
@@ -188,7 +196,6 @@ public final class Session {
         // returns credit sends a WINDOW_UPDATE) only join the resend buffer; the loop below sends them after the
         // older ones. Sent at once they overtook the resend, and the peer closed the session on a sequence gap.
         long resendThrough = nextSeq - 1;
-        governor.restart(nextSeq);
         resending = true;
         try {
             discardAcked(peerLastReceivedSeq);

@@ -34,6 +34,7 @@ public final class CuttingRelay implements AutoCloseable {
     private final List<Socket[]> pairs = new CopyOnWriteArrayList<>();
     private final AtomicInteger accepted = new AtomicInteger();
     private final AtomicLong relayed = new AtomicLong();
+    private final AtomicLong relayedToEntry = new AtomicLong();
     private volatile boolean refusing;
     private final Object stall = new Object();
     private boolean stalled;
@@ -59,6 +60,11 @@ public final class CuttingRelay implements AutoCloseable {
     /** Bytes relayed so far, both directions. */
     public long relayed() {
         return relayed.get();
+    }
+
+    /** Bytes relayed so far from the exit to the entry. */
+    public long relayedToEntry() {
+        return relayedToEntry.get();
     }
 
     private void acceptLoop() {
@@ -113,12 +119,12 @@ public final class CuttingRelay implements AutoCloseable {
                         }
                         out.write(buffer, off, len);
                         paced += len;
-                        relayed.addAndGet(len);
+                        count(fromEntry, len);
                     }
                     continue;
                 }
                 out.write(buffer, 0, n);
-                relayed.addAndGet(n);
+                count(fromEntry, n);
             }
             to.shutdownOutput();
         } catch (IOException e) {
@@ -126,6 +132,13 @@ public final class CuttingRelay implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             reset(pair);
+        }
+    }
+
+    private void count(boolean fromEntry, int n) {
+        relayed.addAndGet(n);
+        if (!fromEntry) {
+            relayedToEntry.addAndGet(n);
         }
     }
 

@@ -85,4 +85,33 @@ public final class Payload {
         }
         return bytes;
     }
+
+    /**
+     * {@code bytes} of log-like ASCII text, the same for the same length: what a tunnelled HTTP API or database dump
+     * carries, and what deflate shrinks to about a fifth.
+     */
+    public static byte[] text(int bytes) {
+        StringBuilder builder = new StringBuilder(bytes + 200);
+        SplittableRandom random = new SplittableRandom(7);
+        String[] levels = {"INFO", "WARN", "DEBUG", "ERROR"};
+        String[] paths = {"/api/orders", "/api/users/me", "/healthz", "/api/search?q=split", "/static/app.js"};
+        for (int i = 0; builder.length() < bytes; i++) {
+            builder.append("2026-11-22T01:")
+                    .append(10 + i % 50)
+                    .append(':')
+                    .append(i % 60)
+                    .append(".123Z ")
+                    .append(levels[random.nextInt(levels.length)])
+                    .append(" [http-worker-")
+                    .append(random.nextInt(16))
+                    .append("] GET ")
+                    .append(paths[random.nextInt(paths.length)])
+                    .append(" status=200 bytes=")
+                    .append(random.nextInt(100_000))
+                    .append(" duration_ms=")
+                    .append(random.nextInt(500))
+                    .append('\n');
+        }
+        return builder.substring(0, bytes).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    }
 }
