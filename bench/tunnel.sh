@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tunnel benchmark: a Splitstream exit + entry on loopback (WebSocket, default settings unless told otherwise) against
 # direct TCP and against two chained plain Java relays (the floor for two JVM hops), all measured in the same run:
-#   bulk upload with 1 and 8 connections, incompressible and compressible (text-like) payloads;
+#   bulk upload with 1 and 8 connections, incompressible and compressible (text-like) payloads, and bulk download
+#   (the target sends: the exit seals, the entry opens) with 1 connection, both payloads;
 #   1-byte ping-pong p50/p99;  pgbench -S -c 1 and -c 4 -j 2 (a throwaway PostgreSQL);  redis-benchmark;
 #   one stream over a 100 ms round-trip path (a delaying relay that also limits bytes in flight like a TCP window),
 #   incompressible and compressible (there deflate should win: compressed frames carry more per round trip);
@@ -250,12 +251,12 @@ declare -A R   # R[key] = space-separated samples
 add() { R[$1]="${R[$1]:-} $2"; }
 med() { median <<<"${R[$1]:-}"; }
 
-# bulk PORT CONNS PAYLOAD KEY [PIDS]: one throughput run; MiB/s and CPU-s per GB of PIDS
+# bulk PORT CONNS PAYLOAD KEY [PIDS] [up|down]: one throughput run; MiB/s and CPU-s per GB of PIDS
 bulk() {
-  local port=$1 conns=$2 payload=$3 key=$4 pids=${5:-} before after out bytes
+  local port=$1 conns=$2 payload=$3 key=$4 pids=${5:-} direction=${6:-up} before after out bytes
   # shellcheck disable=SC2086
   before=$(cpu_ticks $pids)
-  out=$(run_tool throughput "$port" "$conns" "$SECONDS_PER_RUN" "$payload") || { log "$key: failed"; return 0; }
+  out=$(run_tool throughput "$port" "$conns" "$SECONDS_PER_RUN" "$payload" "$direction") || { log "$key: failed"; return 0; }
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
   add "$key.mibs" "$(field mib_per_s <<<"$out")"
@@ -279,6 +280,9 @@ while :; do
   out=$(run_tool throughput "$FWD" 2 2) || die "warm-up throughput failed"
   WARM_PASSES="$WARM_PASSES $(field mib_per_s <<<"$out")"
   run_tool throughput "$FWD" 2 1 text >/dev/null || die "warm-up throughput (text) failed"
+  # downloads run the other half of each node's code (the exit seals, the entry opens): cold, it moved 0.4x warm
+  run_tool throughput "$FWD" 2 1 random down >/dev/null || die "warm-up download failed"
+  run_tool throughput "$FWD" 2 1 text down >/dev/null || die "warm-up download (text) failed"
   run_tool rtt "$FWD" 1000 >/dev/null || die "warm-up pings failed"
   # shellcheck disable=SC2086
   used=$(awk -v t="$(cpu_ticks $SPLIT_PIDS)" -v hz="$HZ" 'BEGIN { printf "%d", t / hz }')
@@ -309,6 +313,9 @@ for run in $(seq 1 "$RUNS"); do
       for path in $PATHS; do
         bulk "$(port_of $path)" "$conns" "$payload" "$path.$payload.$conns" "$(pids_of $path)"
       done
+    done
+    for path in $PATHS; do
+      bulk "$(port_of $path)" 1 "$payload" "$path.down.$payload.1" "$(pids_of $path)" down
     done
   done
   want ping && log "run $run/$RUNS: ping-pong"
@@ -547,6 +554,8 @@ trow "bulk 1 conn, incompressible (MiB/s)" random.1.mibs
 trow "bulk 8 conns, incompressible (MiB/s)" random.8.mibs
 trow "bulk 1 conn, compressible (MiB/s)" text.1.mibs
 trow "bulk 8 conns, compressible (MiB/s)" text.8.mibs
+trow "download 1 conn, incompressible (MiB/s)" down.random.1.mibs
+trow "download 1 conn, compressible (MiB/s)" down.text.1.mibs
 trow "ping-pong 1 byte p50 (us)" p50
 trow "ping-pong 1 byte p99 (us)" p99
 trow "pgbench -S -c 1 (tps)" pg1
@@ -582,6 +591,8 @@ for payload in random text; do
     r=$(med "relays.$payload.$conns.cpu"); s=$(med "splitstream.$payload.$conns.cpu")
     row "  bulk $conns conn(s), $([ $payload = random ] && echo incompressible || echo compressible)" "" "$r" "$s" "" "" "$(ratio "$s" "$r")"
   done
+  r=$(med "relays.down.$payload.1.cpu"); s=$(med "splitstream.down.$payload.1.cpu")
+  row "  download 1 conn, $([ $payload = random ] && echo incompressible || echo compressible)" "" "$r" "$s" "" "" "$(ratio "$s" "$r")"
 done
 for kind in "${TRANSPORT_LIST[@]}"; do
   row "  transport $kind, 8 conns" "" "-" "$(med "t.$kind.8.cpu")" "" "" ""
