@@ -113,26 +113,10 @@ public final class TunnelBench {
             int mode = in.read();
             switch (mode) {
                 case 'T' -> {
-                    byte[] buffer = new byte[CHUNK];
-                    long bytes = 0;
-                    long first = 0;
-                    long last = 0;
-                    while (true) {
-                        int length = in.readInt();
-                        if (length == 0) {
-                            break;
-                        }
-                        in.readFully(buffer, 0, length);
-                        long now = System.nanoTime();
-                        if (first == 0) {
-                            first = now;
-                        }
-                        last = now;
-                        bytes += length;
-                    }
-                    out.writeLong(bytes);
-                    out.writeLong(first);
-                    out.writeLong(last);
+                    long[] received = receiveFrames(in);
+                    out.writeLong(received[0]);
+                    out.writeLong(received[1]);
+                    out.writeLong(received[2]);
                     out.flush();
                 }
                 case 'D' -> {
@@ -224,6 +208,11 @@ public final class TunnelBench {
         out.writeBoolean(text);
         out.writeInt(seed);
         out.flush();
+        return receiveFrames(in);
+    }
+
+    /** Reads [int length][bytes] frames until length 0; returns {bytes, first arrival, last arrival} (nanoTime). */
+    private static long[] receiveFrames(DataInputStream in) throws IOException {
         byte[] buffer = new byte[CHUNK];
         long bytes = 0;
         long first = 0;

@@ -63,43 +63,22 @@ class CompressionE2E {
      */
     @Test
     void textCrossesLoopbackMostlyPlainWithAutoBecauseDeflateIsTheSlowerPart() throws Exception {
-        String kind = "websocket";
-        String token = Tunnel.newToken();
-        int forward = Ports.free();
         try (Closer closer = new Closer()) {
-            TargetServer target = closer.add(new TargetServer());
-            Node exit = closer.add(NodeSpec.exit()
-                            .token(token)
-                            .allow("127.0.0.1:" + target.port())
-                            .bulkJvmFlags()
-                            .start())
-                    .awaitReady();
-            CuttingRelay counter = closer.add(new CuttingRelay(exit.httpPort()));
-            Node entry = closer.add(TransportFixtures.transport(
-                                    NodeSpec.entry().token(token).bulkJvmFlags(),
-                                    kind,
-                                    "127.0.0.1:" + counter.port(),
-                                    null)
-                            .set("splitstream.compression", "auto")
-                            .forward(forward, "127.0.0.1", target.port())
-                            .start())
-                    .awaitReady();
-            TransportFixtures.awaitEstablished(entry, kind);
+            Path path = tunnel(closer, "websocket", "auto", true);
+            CuttingRelay counter = path.relay();
             byte[] text = Payload.text(LOOPBACK_TEXT_BYTES);
             // one direction: an echo's two shared the two cores, and deflate was no longer the slower part
-            uploadText(forward, Payload.text(LOOPBACK_WARM_UP_BYTES)); // the JIT and the governor settle first
+            uploadText(path.forward(), Payload.text(LOOPBACK_WARM_UP_BYTES)); // the JIT and the governor settle first
             long before = counter.relayed() - counter.relayedToEntry();
             long start = System.nanoTime();
-            uploadText(forward, text);
+            uploadText(path.forward(), text);
             long up = counter.relayed() - counter.relayedToEntry() - before;
-            long upMillis = (System.nanoTime() - start) / 1_000_000;
             figure(String.format(
-                    "%s, loopback, nodes with C2, compression=auto: after %d MiB, %d MiB of text uploaded in %d ms with"
-                            + " %d bytes on the wire (%.0f%%)",
-                    kind,
+                    "websocket, loopback, nodes with C2, compression=auto: after %d MiB, %d MiB of text uploaded in %d"
+                            + " ms with %d bytes on the wire (%.0f%%)",
                     LOOPBACK_WARM_UP_BYTES >> 20,
                     LOOPBACK_TEXT_BYTES >> 20,
-                    upMillis,
+                    (System.nanoTime() - start) / 1_000_000,
                     up,
                     100.0 * up / LOOPBACK_TEXT_BYTES));
             assertThat(up).as("upload: mostly plain").isGreaterThan(LOOPBACK_TEXT_BYTES / 2);
@@ -111,29 +90,40 @@ class CompressionE2E {
      * through a relay paced at {@link #SLOW_PATH_BYTES_PER_SECOND} each way; returns the relay's byte count.
      */
     private static long slowPathWireBytes(String kind, String compression) throws Exception {
+        try (Closer closer = new Closer()) {
+            Path path = tunnel(closer, kind, compression, false);
+            path.relay().pace(SLOW_PATH_BYTES_PER_SECOND);
+            byte[] text = Payload.text(TEXT_BYTES);
+            long before = path.relay().relayed();
+            echoText(path.forward(), text);
+            return path.relay().relayed() - before;
+        }
+    }
+
+    /** A forward port to a target server, through an entry, a counting relay and an exit. */
+    private record Path(int forward, CuttingRelay relay) {}
+
+    /**
+     * A tunnel of {@code kind} whose entry offers {@code compression}, established; {@code bulk}: both nodes with the
+     * JIT's C2, as shipped (the harness's default is C1 only, which deflates and relays several times slower).
+     */
+    private static Path tunnel(Closer closer, String kind, String compression, boolean bulk) throws Exception {
         String token = Tunnel.newToken();
         int forward = Ports.free();
-        try (Closer closer = new Closer()) {
-            TargetServer target = closer.add(new TargetServer());
-            Node exit = closer.add(NodeSpec.exit()
-                            .token(token)
-                            .allow("127.0.0.1:" + target.port())
-                            .start())
-                    .awaitReady();
-            CuttingRelay counter = closer.add(new CuttingRelay(exit.httpPort()));
-            counter.pace(SLOW_PATH_BYTES_PER_SECOND);
-            Node entry = closer.add(TransportFixtures.transport(
-                                    NodeSpec.entry().token(token), kind, "127.0.0.1:" + counter.port(), null)
-                            .set("splitstream.compression", compression)
-                            .forward(forward, "127.0.0.1", target.port())
-                            .start())
-                    .awaitReady();
-            TransportFixtures.awaitEstablished(entry, kind);
-            byte[] text = Payload.text(TEXT_BYTES);
-            long before = counter.relayed();
-            echoText(forward, text);
-            return counter.relayed() - before;
-        }
+        TargetServer target = closer.add(new TargetServer());
+        NodeSpec exitSpec = NodeSpec.exit().token(token).allow("127.0.0.1:" + target.port());
+        Node exit =
+                closer.add((bulk ? exitSpec.bulkJvmFlags() : exitSpec).start()).awaitReady();
+        CuttingRelay relay = closer.add(new CuttingRelay(exit.httpPort()));
+        NodeSpec entrySpec = NodeSpec.entry().token(token);
+        Node entry = closer.add(TransportFixtures.transport(
+                                bulk ? entrySpec.bulkJvmFlags() : entrySpec, kind, "127.0.0.1:" + relay.port(), null)
+                        .set("splitstream.compression", compression)
+                        .forward(forward, "127.0.0.1", target.port())
+                        .start())
+                .awaitReady();
+        TransportFixtures.awaitEstablished(entry, kind);
+        return new Path(forward, relay);
     }
 
     /** Sends text to the target, which answers its SHA-256. */
