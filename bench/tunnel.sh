@@ -20,7 +20,8 @@
 #                                                     # cost is the difference to a run with the default (on)
 #   BENCH_JAVA_OPTS='-Xmx256m' bench/tunnel.sh                        # replaces the shipped JVM flags
 #   BENCH_TRANSPORTS=http,websocket-split,http-split bench/tunnel.sh  # transport rows (default: http)
-#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,expose
+#   BENCH_ONLY=bulk,ping bench/tunnel.sh --quick       # only some parts: bulk,ping,pg,redis,idle,wan,transports,
+#                                                     # protection,expose
 #   BENCH_EXPOSE=0 bench/tunnel.sh                      # skips the public-port (expose) vs forward rows
 #   BENCH_EXPOSE_WARMUP=20 bench/tunnel.sh              # s of warm-up of the expose pair (default 10, --quick 4);
 #                                                     # then the pair that used less CPU (the forward pair carried the
@@ -52,7 +53,7 @@ EXPOSE_WARMUP_MAX=${BENCH_EXPOSE_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 30 || echo
 TRANSPORT_WARMUP_MAX=${BENCH_TRANSPORT_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 30 || echo 120)} # s at most to warm a transport entry
 DELAY=${BENCH_DELAY_MS:-50}                  # each way: 100 ms round trip
 PATH_WINDOW=${BENCH_PATH_WINDOW:-6291456}    # bytes in flight on the long path: Linux's tcp_rmem maximum (6 MiB)
-ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,expose}
+ONLY=${BENCH_ONLY:-bulk,ping,pg,redis,idle,wan,transports,protection,expose}
 [ "${BENCH_EXPOSE:-1}" = 0 ] && ONLY=${ONLY//expose/} # BENCH_EXPOSE=0: no expose rows
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 want idle || IDLE=0
@@ -451,6 +452,64 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   wait "$T_PID" 2>/dev/null || true
 done
 
+# --- frame protection: the same rows with encryption=off on both nodes, side by side with the default pair ---------
+# Sealing is on by default (AES-256-GCM end to end), so every row above pays for it; these rows state its cost, as the
+# performance issue asks: a second exit + entry with splitstream.encryption=off, warmed to the main pair's CPU, and the
+# two pairs measured in turn (the order alternating per run), with direct TCP in between.
+if want protection; then
+  U_HTTP=$(free_port)
+  U_FWD=$(free_port)
+  U_PG=$(free_port)
+  log "protection: an exit and an entry with encryption=off (forward :$U_FWD)"
+  # shellcheck disable=SC2086
+  SPLITSTREAM_TOKEN=$TOKEN java $JAVA_NODE_OPTS $(jfr exit-unsealed) $NODE_ARGS -Dsplitstream.encryption=off \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$U_HTTP" -Dquarkus.management.host=127.0.0.1 \
+    -Dquarkus.management.port="$(free_port)" -Dsplitstream.exit.allow="127.0.0.1:$TARGET,127.0.0.1:$PG_PORT" \
+    -jar "$EXIT_JAR" >"$WORK/exit-unsealed.log" 2>&1 &
+  U_EXIT=$!
+  PIDS+=("$U_EXIT")
+  wait_for 90 "the unsealed exit" accepts "$U_HTTP" || { tail -n 30 "$WORK/exit-unsealed.log" >&2; die "unsealed exit not listening"; }
+  start_entry unsealed "$(free_port)" "127.0.0.1:$U_FWD=127.0.0.1:$TARGET,127.0.0.1:$U_PG=127.0.0.1:$PG_PORT" \
+    -Dsplitstream.entry.server="ws://127.0.0.1:$U_HTTP" -Dsplitstream.entry.transport=websocket -Dsplitstream.encryption=off
+  U_ENTRY=$ENTRY_STARTED
+  if wait_for 90 "the unsealed session" session_up unsealed && wait_for 30 "the unsealed forward" accepts "$U_FWD"; then
+    # as warm as the main pair: the same mixed passes until both its nodes have used as much CPU (the main pair has
+    # carried every row above, so it is the one ahead), BENCH_WARMUP_MAX s at most
+    warm_start=$SECONDS
+    # shellcheck disable=SC2086
+    while [ "$(cpu_ticks $U_EXIT $U_ENTRY)" -lt "$(cpu_ticks $SPLIT_PIDS)" ] && [ $((SECONDS - warm_start)) -lt "$WARMUP_MAX" ]; do
+      run_tool throughput "$U_FWD" 2 2 >/dev/null || break
+      run_tool throughput "$U_FWD" 2 1 random down >/dev/null || break
+      run_tool rtt "$U_FWD" 1000 >/dev/null || break
+    done
+    # shellcheck disable=SC2086
+    log "protection: unsealed pair warmed $((SECONDS - warm_start)) s to $(awk -v t="$(cpu_ticks $U_EXIT $U_ENTRY)" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }') CPU-s (main pair $(awk -v t="$(cpu_ticks $SPLIT_PIDS)" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }'))"
+    for run in $(seq 1 "$RUNS"); do
+      order="sealed unsealed"
+      [ $((run % 2)) = 0 ] && order="unsealed sealed"
+      for p in direct $order; do
+        case $p in
+          direct) port=$TARGET pg=$PG_PORT pids="" ;;
+          sealed) port=$FWD pg=$PG_FWD pids=$SPLIT_PIDS ;;
+          unsealed) port=$U_FWD pg=$U_PG pids="$U_EXIT $U_ENTRY" ;;
+        esac
+        bulk "$port" 1 random "s.$p.up" "$pids"
+        bulk "$port" 1 random "s.$p.down" "$pids" down
+        out=$(run_tool rtt "$port" "$PINGS") && add "s.$p.p50" "$(field p50_us <<<"$out")"
+        if out=$(timeout 120 pgbench -h 127.0.0.1 -p "$pg" -U postgres -S -n -c 4 -j 2 -T "$PG_SECONDS" postgres 2>&1); then
+          add "s.$p.pg4" "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out" | head -n1)"
+        fi
+      done
+    done
+    R[unsealed.peak]="$(($(status_kb VmHWM "$U_EXIT") / 1024)) / $(($(status_kb VmHWM "$U_ENTRY") / 1024))"
+    log "protection: bulk 1 conn sealed $(med s.sealed.up.mibs) MiB/s, unsealed $(med s.unsealed.up.mibs)"
+  else
+    tail -n 20 "$WORK/entry-unsealed.log" >&2
+    log "protection: no unsealed session; rows skipped"
+  fi
+  kill "$U_ENTRY" "$U_EXIT" 2>/dev/null || true
+fi
+
 # --- expose: a public port on a second exit, served by an agent next to the target, vs the forward path ----------
 if want expose; then
   X_HTTP=$(free_port)
@@ -584,6 +643,23 @@ if [ -n "${R[x.pub.1.mibs]:-}" ]; then
     row "expose public port, $conns conn(s) (CPU-s/GB)" "-" "fwd $f" "$p" "-" "-" "pub/fwd $(ratio "$p" "$f")"
   done
 fi
+if [ -n "${R[s.unsealed.up.mibs]:-}" ]; then
+  echo
+  echo "frame protection: the default pair (sealed, AES-256-GCM) and a pair with encryption=off, measured in turn"
+  row "metric" "direct" "unsealed" "sealed" "seal/dir" "unseal/dir" "seal/unseal"
+  # prow LABEL KEY: direct, unsealed and sealed pairs of the protection rows
+  prow() {
+    local d u s
+    d=$(med "s.direct.$2"); u=$(med "s.unsealed.$2"); s=$(med "s.sealed.$2")
+    row "$1" "$d" "$u" "$s" "$(ratio "$s" "$d")" "$(ratio "$u" "$d")" "$(ratio "$s" "$u")"
+  }
+  prow "bulk 1 conn, incompressible (MiB/s)" up.mibs
+  prow "download 1 conn, incompressible (MiB/s)" down.mibs
+  prow "ping-pong 1 byte p50 (us)" p50
+  prow "pgbench -S -c 4 -j 2 (tps)" pg4
+  row "bulk 1 conn (CPU-s per GB)" "" "$(med s.unsealed.up.cpu)" "$(med s.sealed.up.cpu)" "" "" "$(ratio "$(med s.sealed.up.cpu)" "$(med s.unsealed.up.cpu)")"
+  row "download 1 conn (CPU-s per GB)" "" "$(med s.unsealed.down.cpu)" "$(med s.sealed.down.cpu)" "" "" "$(ratio "$(med s.sealed.down.cpu)" "$(med s.unsealed.down.cpu)")"
+fi
 echo
 row "CPU of the middle (CPU-s per GB)" "" "relays" "splitstream" "" "" "split/rel"
 for payload in random text; do
@@ -598,7 +674,7 @@ for kind in "${TRANSPORT_LIST[@]}"; do
   row "  transport $kind, 8 conns" "" "-" "$(med "t.$kind.8.cpu")" "" "" ""
 done
 echo
-echo "peak RSS (VmHWM, MiB): exit ${R[exit.peak]}, entry ${R[entry.peak]}, long-path entry ${R[wanentry.peak]}$(for kind in "${TRANSPORT_LIST[@]}"; do printf ', %s entry %s' "$kind" "${R[t.$kind.peak]}"; done); relays ${R[relay1.peak]} + ${R[relay2.peak]}"
+echo "peak RSS (VmHWM, MiB): exit ${R[exit.peak]}, entry ${R[entry.peak]}, long-path entry ${R[wanentry.peak]}$(for kind in "${TRANSPORT_LIST[@]}"; do printf ', %s entry %s' "$kind" "${R[t.$kind.peak]}"; done)${R[unsealed.peak]:+, unsealed exit / entry ${R[unsealed.peak]}}; relays ${R[relay1.peak]} + ${R[relay2.peak]}"
 [ "$IDLE" -eq 0 ] || echo "RSS of both nodes: ${R[idle_before]} MiB before, ${R[idle_during]:-?} MiB with $IDLE idle connections (opened in ${R[idle_open_ms]:-?} ms)"
 echo "targets: bulk >= 0.30x direct (1 and 8 conns); ping-pong p50 <= 4x; pgbench -c 1 >= 0.40x, -c 4 >= 0.45x;"
 echo "         long path >= 0.80x; http 8 conns >= 0.15x; <= 3 CPU-s per GB (1 conn); <= 256 MiB peak RSS per node"
