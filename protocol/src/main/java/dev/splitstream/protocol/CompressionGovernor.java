@@ -18,7 +18,7 @@ package dev.splitstream.protocol;
  * loses waits twice as long before the next (up to {@link #MAX_PROBE_WINDOWS} bulk windows); a probe that ends in a
  * window that is not bulk (the transfer stopped) decides nothing.
  *
- * <p>Confined to the session's thread, like the session.
+ * <p>Confined to the session's thread, like the session, except {@link #prefersPlain}, which a gauge reads.
  */
 final class CompressionGovernor {
     /** Shortest measurement window. */
@@ -45,6 +45,11 @@ final class CompressionGovernor {
 
     private final boolean enabled;
     private Mode mode = Mode.DEFLATE;
+    /**
+     * Plain is the steady mode (PLAIN, or PROBING_DEFLATE): set where the mode switches, read by {@link #prefersPlain}
+     * from other threads; {@link #mode}, read per DATA frame, stays a plain field.
+     */
+    private volatile boolean plainChosen;
     /** Frames numbered from here on were sent in the current mode. */
     private long modeStartSeq = 1;
     /** When the current window began (the first ACK covering {@link #modeStartSeq}), or -1 before it. */
@@ -70,6 +75,14 @@ final class CompressionGovernor {
     /** True when DATA sent now should go out plain, without a deflate attempt. */
     boolean plain() {
         return mode == Mode.PLAIN || mode == Mode.PROBING_PLAIN;
+    }
+
+    /**
+     * The governor's choice, its probes aside: true while plain is the steady mode (also while it tries deflate again),
+     * false while deflate is (also while it tries plain). Any thread: the nodes' gauges read it.
+     */
+    boolean prefersPlain() {
+        return plainChosen;
     }
 
     /** Times the governor switched between deflated and plain (probes included). */
@@ -157,6 +170,10 @@ final class CompressionGovernor {
             switches++;
         }
         mode = next;
+        boolean chosen = next == Mode.PLAIN || next == Mode.PROBING_DEFLATE;
+        if (chosen != plainChosen) {
+            plainChosen = chosen;
+        }
         modeStartSeq = nextSeq;
         windowStart = -1;
         bulkWindows = 0;

@@ -619,6 +619,15 @@ public final class Session {
         return srttNanos;
     }
 
+    /**
+     * True while this session sends its DATA plain because acknowledged bytes showed the path outran deflate (the
+     * compression governor's choice, its probes aside); false while it deflates or compression was not agreed. Any
+     * thread: for the nodes' gauges.
+     */
+    public boolean sendsDataPlain() {
+        return governor.prefersPlain();
+    }
+
     /** Nanoseconds since the last frame arrived (for idle and ping timeouts). */
     public long nanosSinceLastReceive() {
         return nanoClock.getAsLong() - lastReceiveNanos;

@@ -154,6 +154,9 @@ class CompressionGovernorTest {
             governor.acknowledgedData(seq, (int) (1.6 * MIB));
             governor.acknowledged(seq, ++seq, t, 100_000, seq * 2 * MIB);
         }
+        assertThat(governor.prefersPlain())
+                .as("a plain probe is not yet plain's turn")
+                .isFalse();
         long probeStart = seq;
         // the plain probe's first ACK starts its window; then the transfer stops and a lone ACK comes 10 s later
         t += 1_000_000L;
@@ -163,6 +166,7 @@ class CompressionGovernorTest {
         governor.acknowledgedData(seq - 1, 4096);
         governor.acknowledged(seq - 1, seq, t, 100_000, seq * 2 * MIB);
         assertThat(governor.plain()).as("back to deflate, the default").isFalse();
+        assertThat(governor.prefersPlain()).isFalse();
         // and the next bulk transfer probes plain again after the first two windows, not after a backed-off wait
         int windows = 0;
         while (!governor.plain() && windows < 100) {
@@ -215,5 +219,11 @@ class CompressionGovernorTest {
         }
         assertThat(plainFrames).as("payloads sent plain").isGreaterThan(8 * compressedFrames);
         assertThat(compressedFrames).as("payloads deflated first").isGreaterThan(400);
+        assertThat(link.client.sendsDataPlain())
+                .as("what the gauges read on the sending side")
+                .isTrue();
+        assertThat(link.server.sendsDataPlain())
+                .as("the side that only acknowledged")
+                .isFalse();
     }
 }

@@ -38,6 +38,10 @@ class CompressionE2E {
     private static final long SLOW_PATH_BYTES_PER_SECOND = 4L * 1024 * 1024;
     /** Text moved on loopback before counting: the governor probes plain after about half a second of bulk. */
     private static final int LOOPBACK_WARM_UP_BYTES = 64 * 1024 * 1024;
+    /** The nodes' gauges of sessions whose governor sends DATA plain. */
+    private static final String PLAIN_GAUGE_ENTRY = "splitstream_entry_sessions_plain";
+
+    private static final String PLAIN_GAUGE_EXIT = "splitstream_exit_sessions_plain";
     /** Text uploaded on loopback and counted. */
     private static final int LOOPBACK_TEXT_BYTES = 192 * 1024 * 1024;
 
@@ -67,12 +71,23 @@ class CompressionE2E {
             Path path = tunnel(closer, "websocket", "auto", true);
             CuttingRelay counter = path.relay();
             byte[] text = Payload.text(LOOPBACK_TEXT_BYTES);
+            assertThat(gauge(path.entry(), PLAIN_GAUGE_ENTRY))
+                    .as("deflate before any bulk")
+                    .isZero();
             // one direction: an echo's two shared the two cores, and deflate was no longer the slower part
             uploadText(path.forward(), Payload.text(LOOPBACK_WARM_UP_BYTES)); // the JIT and the governor settle first
+            double afterWarmUp = gauge(path.entry(), PLAIN_GAUGE_ENTRY);
             long before = counter.relayed() - counter.relayedToEntry();
             long start = System.nanoTime();
             uploadText(path.forward(), text);
             long up = counter.relayed() - counter.relayedToEntry() - before;
+            // plain is the governor's choice now; a deflate probe that won just then reads 0, hence either moment
+            assertThat(Math.max(afterWarmUp, gauge(path.entry(), PLAIN_GAUGE_ENTRY)))
+                    .as("the entry's gauge of sessions sending plain")
+                    .isEqualTo(1.0);
+            assertThat(gauge(path.exit(), PLAIN_GAUGE_EXIT))
+                    .as("the exit only acknowledged")
+                    .isZero();
             figure(String.format(
                     "websocket, loopback, nodes with C2, compression=auto: after %d MiB, %d MiB of text uploaded in %d"
                             + " ms with %d bytes on the wire (%.0f%%)",
@@ -96,12 +111,30 @@ class CompressionE2E {
             byte[] text = Payload.text(TEXT_BYTES);
             long before = path.relay().relayed();
             echoText(path.forward(), text);
-            return path.relay().relayed() - before;
+            long wire = path.relay().relayed() - before;
+            // too slow for deflate to be the slower part (and with off there is no governor to ask)
+            assertThat(gauge(path.entry(), PLAIN_GAUGE_ENTRY))
+                    .as("entry sessions sending plain")
+                    .isZero();
+            assertThat(gauge(path.exit(), PLAIN_GAUGE_EXIT))
+                    .as("exit sessions sending plain")
+                    .isZero();
+            return wire;
         }
     }
 
+    /** A gauge's value from the node's {@code /q/metrics}; fails when the node does not publish it. */
+    private static double gauge(Node node, String name) {
+        String line = node.metrics()
+                .lines()
+                .filter(l -> l.startsWith(name + " "))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError(name + " is not among the node's metrics"));
+        return Double.parseDouble(line.substring(name.length() + 1).trim());
+    }
+
     /** A forward port to a target server, through an entry, a counting relay and an exit. */
-    private record Path(int forward, CuttingRelay relay) {}
+    private record Path(int forward, CuttingRelay relay, Node entry, Node exit) {}
 
     /**
      * A tunnel of {@code kind} whose entry offers {@code compression}, established; {@code bulk}: both nodes with the
@@ -123,7 +156,7 @@ class CompressionE2E {
                         .start())
                 .awaitReady();
         TransportFixtures.awaitEstablished(entry, kind);
-        return new Path(forward, relay);
+        return new Path(forward, relay, entry, exit);
     }
 
     /** Sends text to the target, which answers its SHA-256. */

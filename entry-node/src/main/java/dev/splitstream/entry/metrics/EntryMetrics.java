@@ -101,6 +101,17 @@ public class EntryMetrics {
                 .register(registry);
     }
 
+    /**
+     * splitstream_entry_sessions_plain: 1 while the session sends its DATA plain because acknowledged bytes showed the
+     * path faster than deflate (the compression governor's choice), else 0.
+     */
+    public void watchCompression(java.util.function.BooleanSupplier sendsPlain) {
+        Gauge.builder("splitstream.entry.sessions.plain", () -> sendsPlain.getAsBoolean() ? 1 : 0)
+                .description("1 while the session sends DATA plain: acknowledged bytes showed its path faster than"
+                        + " deflate")
+                .register(registry);
+    }
+
     public void connected(boolean value) {
         connected.set(value ? 1 : 0);
     }

@@ -121,6 +121,10 @@ public class SessionManager {
     public SessionManager(Vertx vertx, EntryMetrics metrics) {
         this.vertx = vertx;
         this.metrics = metrics;
+        metrics.watchCompression(() -> {
+            Session s = session; // read by the scrape's thread: the reference may be a moment old, never torn
+            return s != null && s.sendsDataPlain();
+        });
     }
 
     /** The node's buffer budget (set by {@link #start}), shared by every local connection and exposed service. */

@@ -567,6 +567,11 @@ public final class ExitSession implements SessionListener {
         return session.lastReceivedSeq();
     }
 
+    /** True while the session sends DATA plain because the path outran deflate. Any thread (a gauge). */
+    public boolean sendsDataPlain() {
+        return session.sendsDataPlain();
+    }
+
     /** True once the session ended. On the session's context. */
     public boolean isClosed() {
         return closed || session.isClosed();

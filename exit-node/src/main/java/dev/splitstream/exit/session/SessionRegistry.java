@@ -57,6 +57,12 @@ public class SessionRegistry implements ServerHandshake.SessionKeys {
         this.dialer = dialer;
         this.metrics = metrics;
         this.expose = expose;
+        metrics.gauge(
+                "splitstream.exit.sessions.plain",
+                "sessions sending DATA plain: acknowledged bytes showed their path faster than deflate",
+                () -> sessions.values().stream()
+                        .filter(ExitSession::sendsDataPlain)
+                        .count());
     }
 
     /**
