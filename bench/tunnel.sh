@@ -473,8 +473,9 @@ if want protection; then
     -Dsplitstream.entry.server="ws://127.0.0.1:$U_HTTP" -Dsplitstream.entry.transport=websocket -Dsplitstream.encryption=off
   U_ENTRY=$ENTRY_STARTED
   if wait_for 90 "the unsealed session" session_up unsealed && wait_for 30 "the unsealed forward" accepts "$U_FWD"; then
-    # as warm as the main pair: the same mixed passes until both its nodes have used as much CPU (the main pair has
-    # carried every row above, so it is the one ahead), BENCH_WARMUP_MAX s at most
+    # as warm as the main pair: passes of bulk upload, download and pings (the rows' workloads) until both its nodes
+    # have used as much CPU (the main pair has carried every row above, so it is the one ahead), BENCH_WARMUP_MAX s at
+    # most
     warm_start=$SECONDS
     # shellcheck disable=SC2086
     while [ "$(cpu_ticks $U_EXIT $U_ENTRY)" -lt "$(cpu_ticks $SPLIT_PIDS)" ] && [ $((SECONDS - warm_start)) -lt "$WARMUP_MAX" ]; do
