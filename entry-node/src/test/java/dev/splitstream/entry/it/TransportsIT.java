@@ -379,7 +379,7 @@ class TransportsIT {
                     "fail-up",
                     Map.of(
                             "SPLITSTREAM_ENTRY_TRANSPORT", "http",
-                            "SPLITSTREAM_ENTRY_RECONNECT_MAX", "4s",
+                            "SPLITSTREAM_ENTRY_RECONNECT_MAX", "2s",
                             "SPLITSTREAM_ENTRY_SERVER", "http://127.0.0.1:" + relay.port()));
             try {
                 int port = forwardPort(entry);
@@ -396,16 +396,18 @@ class TransportsIT {
                 });
                 client.setDaemon(true);
                 client.start();
-                // five failed cycles (a POST and its retries each): the backoff has reached its cap
-                await().atMost(Duration.ofSeconds(90)).until(() -> relay.failedUpPosts.get() >= 25);
+                // four failed cycles (a POST and its retries each): the reconnect backoff (250 ms doubling) has
+                // reached its cap
+                await().atMost(Duration.ofSeconds(90)).until(() -> relay.failedUpPosts.get() >= 20);
                 long postsBefore = relay.posts.get();
                 long upBefore = relay.allUpPosts.get();
-                Duration window = Duration.ofSeconds(20);
-                // a failed cycle: a handshake (2 POSTs), a POST and up to 4 retries, then reconnect-max (4 s)
-                await("POSTs stay at most 60 within " + window)
+                Duration window = Duration.ofSeconds(10);
+                // a failed cycle: a handshake (2 POSTs), a POST and up to 4 retries (jittered, at least ~1.9 s), then
+                // reconnect-max jittered (1-2 s): at most 7 POSTs per ~2.9 s, where the tight loop sent ~2,000 in 10 s
+                await("POSTs stay at most 40 within " + window)
                         .during(window)
                         .atMost(window.plusSeconds(5))
-                        .until(() -> relay.posts.get() - postsBefore <= 60);
+                        .until(() -> relay.posts.get() - postsBefore <= 40);
                 long posts = relay.posts.get() - postsBefore;
                 long upPosts = relay.allUpPosts.get() - upBefore;
                 System.out.printf(
