@@ -6,7 +6,8 @@
 # Not a test. The order inside a pair favours neither build on purpose only if you also run it swapped: under heavy
 # load the second-measured path has been seen faster (swap A and B to check).
 #   bench/ab.sh /tmp/old-checkout .     (env: ROUNDS=3 WARM=20 SECS=3 PINGS=3000 EXTRA_A= EXTRA_B= ONLY="r1 r8 t1 rtt"
-#                                        TRANSPORT=websocket, or http for the plain-HTTP transport)
+#                                        TRANSPORT=websocket, or http for the plain-HTTP transport;
+#                                        JAVA_A= JAVA_B= the java binary each build's nodes run on, default java)
 # r1/r8: 1 and 8 connections of incompressible bulk upload; t1/t8: compressible; d1/dt1: 1 connection of bulk
 # download (target to client: the exit sends), incompressible and compressible; rtt: 1-byte ping-pong p50/p99 (us);
 # pb: the same ping-pong for SECS while 8 bulk connections upload through the same path (p50/p99 and the pings done:
@@ -44,12 +45,13 @@ start() { # name dir extra
   # the build's flags and the malloc settings its jvm-opts.sh exports (MALLOC_*), for its nodes only
   ( unset ${!MALLOC_*}; . $d/scripts/jvm-opts.sh; echo "$SPLITSTREAM_JAVA_OPTS" > $W/$n.opts; env | grep '^MALLOC_' > $W/$n.env || true )
   local o=$(cat $W/$n.opts) e=$(cat $W/$n.env)
-  env $e SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=$eh -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) \
+  local j; eval "j=\${JAVA_$n:-java}"
+  env $e SPLITSTREAM_TOKEN=$TOKEN $j $o $x -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=$eh -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) \
     -Dsplitstream.exit.allow=$allow -jar $d/exit-node/target/quarkus-app/quarkus-run.jar >$W/$n-exit.log 2>&1 &
   PIDS+=($!); eval "${n}_EXIT=$!"
   sleep 1
   for i in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$eh) 2>/dev/null && break; sleep 0.5; done
-  env $e SPLITSTREAM_TOKEN=$TOKEN java $o $x -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) -Dsplitstream.entry.state-file=$W/$n.json \
+  env $e SPLITSTREAM_TOKEN=$TOKEN $j $o $x -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$(fp) -Dsplitstream.entry.state-file=$W/$n.json \
     -Dsplitstream.entry.forwards=$forwards -Dsplitstream.entry.server=$SCHEME://127.0.0.1:$eh -Dsplitstream.entry.transport=$TRANSPORT \
     -jar $d/entry-node/target/quarkus-app/quarkus-run.jar >$W/$n-entry.log 2>&1 &
   PIDS+=($!); eval "${n}_ENTRY=$!"; eval "${n}_FWD=$fw"; eval "${n}_PGF=$pf"
@@ -57,12 +59,13 @@ start() { # name dir extra
 }
 start A $A "${EXTRA_A:-}"; start B $B "${EXTRA_B:-}"
 echo "A=$A ($(git -C $A log -1 --format=%h 2>/dev/null)) B=$B ($(git -C $B log -1 --format=%h 2>/dev/null)) transport $TRANSPORT, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in A B; do e=${n}_EXIT; echo "$n runs on $("$(readlink /proc/${!e}/exe)" -version 2>&1 | head -1)"; done
 T() { timeout 120 java -Xmx512m -XX:+UseSerialGC -cp $W/classes TunnelBench "$@"; }
 ticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $12+$13}'); t=$((t+v)); done; echo $t; }
 kticks() { local t=0; for p in "$@"; do v=$(sed 's/^.*) //' /proc/$p/stat | awk '{print $13}'); t=$((t+v)); done; echo $t; } # kernel only
 HZ=$(getconf CLK_TCK)
 sysw() { local t=0; for p in "$@"; do v=$(awk '/^syscw/{w=$2} /^syscr/{r=$2} END{print w+r}' /proc/$p/io); t=$((t+v)); done; echo $t; }
-ygc() { local t=0; for p in "$@"; do v=$(jstat -gc $p 2>/dev/null | awk 'NR==1{for(i=1;i<=NF;i++) if($i=="YGC") c=i} NR==2{print $c}'); t=$((t+${v%.*})); done; echo $t; }
+ygc() { local t=0; for p in "$@"; do v=$("$(dirname "$(readlink /proc/$p/exe)")/jstat" -gc $p 2>/dev/null | awk 'NR==1{for(i=1;i<=NF;i++) if($i=="YGC") c=i} NR==2{print $c}'); t=$((t+${v%.*})); done; echo $t; }
 echo "warming $WARM s each"; for i in 1 2; do T throughput $A_FWD 2 $((WARM/2)) >/dev/null; T throughput $B_FWD 2 $((WARM/2)) >/dev/null; T throughput $A_FWD 2 1 text >/dev/null; T throughput $B_FWD 2 1 text >/dev/null; T rtt $A_FWD 2000 >/dev/null; T rtt $B_FWD 2000 >/dev/null
   # downloads run the other half of each node's code (the exit seals, the entry opens): cold, d1 read 0.4x its warm rate
   if [[ " $ONLY " == *" d1 "* || " $ONLY " == *" dt1 "* ]]; then for n in A B; do v=${n}_FWD; T throughput ${!v} 2 $((WARM/2)) random down >/dev/null; T throughput ${!v} 2 1 text down >/dev/null; done; fi
