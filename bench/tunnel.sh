@@ -3,7 +3,9 @@
 # direct TCP and against two chained plain Java relays (the floor for two JVM hops), all measured in the same run:
 #   bulk upload with 1 and 8 connections, incompressible and compressible (text-like) payloads, and bulk download
 #   (the target sends: the exit seals, the entry opens) with 1 connection, both payloads;
-#   1-byte ping-pong p50/p99;  pgbench -S -c 1 and -c 4 -j 2 (a throwaway PostgreSQL);  redis-benchmark;
+#   1-byte ping-pong p50/p99, alone and while 8 connections upload through the same path (a shell behind a copy:
+#   through the relays each connection has its own sockets, through a tunnel the ping shares the session's queues);
+#   pgbench -S -c 1 and -c 4 -j 2 (a throwaway PostgreSQL);  redis-benchmark;
 #   one stream over a 100 ms round-trip path (a delaying relay that also limits bytes in flight like a TCP window),
 #   incompressible and compressible (there deflate should win: compressed frames carry more per round trip);
 #   the plain-HTTP transport with 8 connections;  CPU seconds per GB and peak RSS (VmHWM) of both nodes.
@@ -41,10 +43,10 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 if [ $QUICK = 1 ]; then
   RUNS=${BENCH_RUNS:-1}; SECONDS_PER_RUN=${BENCH_SECONDS:-2}; PG_SECONDS=${BENCH_PG_SECONDS:-3}
-  PINGS=${BENCH_PINGS:-2000}; IDLE=${BENCH_IDLE:-0}; REDIS_N=${BENCH_REDIS_N:-20000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-6}
+  PINGS=${BENCH_PINGS:-2000}; PB_SECONDS=${BENCH_PB_SECONDS:-2}; IDLE=${BENCH_IDLE:-0}; REDIS_N=${BENCH_REDIS_N:-20000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-6}
 else
   RUNS=${BENCH_RUNS:-3}; SECONDS_PER_RUN=${BENCH_SECONDS:-3}; PG_SECONDS=${BENCH_PG_SECONDS:-5}
-  PINGS=${BENCH_PINGS:-3000}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
+  PINGS=${BENCH_PINGS:-3000}; PB_SECONDS=${BENCH_PB_SECONDS:-3}; IDLE=${BENCH_IDLE:-1000}; REDIS_N=${BENCH_REDIS_N:-50000}; WAN_SECONDS=${BENCH_WAN_SECONDS:-8}
 fi
 WARMUP_CPU=${BENCH_WARMUP_CPU:-$([ $QUICK = 1 ] && echo 20 || echo 60)} # CPU-s of both nodes before the first row
 WARMUP_MAX=${BENCH_WARMUP_MAX:-$([ $QUICK = 1 ] && echo 40 || echo 150)} # s at most of that warm-up
@@ -324,6 +326,17 @@ for run in $(seq 1 "$RUNS"); do
     out=$(run_tool rtt "$(port_of $path)" "$PINGS") || continue
     add "$path.p50" "$(field p50_us <<<"$out")"
     add "$path.p99" "$(field p99_us <<<"$out")"
+  done
+  # the same pings for PB_SECONDS while 8 connections upload through the same path, started a second before
+  want ping && for path in $PATHS; do
+    run_tool throughput "$(port_of $path)" 8 $((PB_SECONDS + 2)) >/dev/null &
+    under=$!
+    sleep 1
+    out=$(run_tool rtt "$(port_of $path)" 1000000 "$PB_SECONDS")
+    wait "$under"
+    [ -n "$out" ] || continue
+    add "$path.pb50" "$(field p50_us <<<"$out")"
+    add "$path.pb99" "$(field p99_us <<<"$out")"
   done
   want pg && log "run $run/$RUNS: pgbench"
   want pg && for path in $PATHS; do
@@ -618,6 +631,8 @@ trow "download 1 conn, incompressible (MiB/s)" down.random.1.mibs
 trow "download 1 conn, compressible (MiB/s)" down.text.1.mibs
 trow "ping-pong 1 byte p50 (us)" p50
 trow "ping-pong 1 byte p99 (us)" p99
+trow "ping-pong p50 under 8 conns' upload (us)" pb50
+trow "ping-pong p99 under 8 conns' upload (us)" pb99
 trow "pgbench -S -c 1 (tps)" pg1
 trow "pgbench -S -c 1 latency avg (ms)" pg1.lat
 trow "pgbench -S -c 4 -j 2 (tps)" pg4
