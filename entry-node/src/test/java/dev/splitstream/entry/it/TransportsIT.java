@@ -402,7 +402,7 @@ class TransportsIT {
                 long postsBefore = relay.posts.get();
                 long upBefore = relay.allUpPosts.get();
                 Duration window = Duration.ofSeconds(10);
-                // a failed cycle: a handshake (2 POSTs), a POST and up to 4 retries (jittered, at least ~1.9 s), then
+                // a failed cycle: a handshake (2 POSTs), a POST and up to 4 retries (jittered, at least 2 s), then
                 // reconnect-max jittered (1-2 s): at most 7 POSTs per ~2.9 s, where the tight loop sent ~2,000 in 10 s
                 await("POSTs stay at most 40 within " + window)
                         .during(window)
