@@ -332,9 +332,9 @@ for run in $(seq 1 "$RUNS"); do
     run_tool throughput "$(port_of $path)" 8 $((PB_SECONDS + 2)) >/dev/null &
     under=$!
     sleep 1
-    out=$(run_tool rtt "$(port_of $path)" 1000000 "$PB_SECONDS")
-    wait "$under"
-    [ -n "$out" ] || continue
+    out=$(run_tool rtt "$(port_of $path)" 1000000 "$PB_SECONDS") || out=""
+    wait "$under" || log "$path: the upload under the pings failed"
+    [ -n "$out" ] || { log "$path: pings under upload failed"; continue; }
     add "$path.pb50" "$(field p50_us <<<"$out")"
     add "$path.pb99" "$(field p99_us <<<"$out")"
   done
