@@ -99,6 +99,9 @@ class BudgetedReadsTest {
         t.setUncaughtExceptionHandler((th, e) -> failure[0] = e);
         t.start();
         t.join(10_000);
+        if (t.isAlive()) {
+            throw new AssertionError("the reads did not finish within 10 s");
+        }
         if (failure[0] instanceof AssertionError a) {
             throw a;
         }
